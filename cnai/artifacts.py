@@ -1,0 +1,61 @@
+"""Artifact I/O shared by every step: content hashes and all-or-nothing writes."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+# Bookkeeping files that Spark and Parquet writers add; they carry no data and vary run to run.
+_IGNORED_PREFIXES = ("_", ".")
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """sha256 of a file, or of a directory's data files (names ignored: Spark's part names are random)."""
+    path = Path(path)
+    if path.is_file():
+        return "sha256:" + _file_digest(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or directory to hash")
+    digests = sorted(
+        _file_digest(p)
+        for p in path.rglob("*")
+        if p.is_file() and not p.name.startswith(_IGNORED_PREFIXES) and not p.name.endswith(".crc")
+    )
+    return "sha256:" + hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_output(final_path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `final_path`; move it into place only if the block succeeds.
+
+    A step that fails or is killed leaves nothing at `final_path` that a later step could read.
+    """
+    final_path = Path(final_path)
+    final_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = final_path.with_name(f".{final_path.name}.partial-{os.getpid()}")
+    _remove(staging)
+    try:
+        yield staging
+        _remove(final_path)
+        os.replace(staging, final_path)
+    finally:
+        _remove(staging)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()

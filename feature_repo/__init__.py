@@ -1,0 +1,1 @@
+# Makes the Feast repo installable as package data of `cnai`; Feast itself ignores this file.
