@@ -39,7 +39,6 @@ def build_training_set(
 ) -> dict[str, Any]:
     """Apply `feature_repo` (ours when empty) into `feature_store`, materialize, join point-in-time."""
     from feast import FeatureStore
-    from feast.repo_operations import parse_repo
 
     source_repo = Path(feature_repo) if feature_repo else packaged_feature_repo()
     events_frame = pd.read_parquet(events, columns=[entity, timestamp, label, *[f for f in features if f != entity]])
@@ -56,7 +55,7 @@ def build_training_set(
         # Feast resolves some relative source paths against the working directory, not the repo.
         with contextlib.chdir(repo):
             store = FeatureStore(repo_path=str(repo))
-            contents = parse_repo(repo)
+            contents = _parse_repo(repo)
             store.apply([*contents.entities, *contents.data_sources, *contents.feature_views, *contents.feature_services])
             start, end = table[timestamp].min(), table[timestamp].max() + pd.Timedelta(seconds=1)
             log.info("materializing %s .. %s into the online store", start, end)
@@ -85,6 +84,21 @@ def build_training_set(
             "feature_store": {"project": store.project, "feature_refs": feature_refs},
         },
     }
+
+
+def _parse_repo(repo: Path):
+    """Feast's parser imports the repo's modules by name, as its CLI does with the repo on sys.path."""
+    import sys
+
+    from feast.repo_operations import parse_repo
+
+    sys.path.insert(0, str(repo))
+    try:
+        for path in repo.glob("*.py"):
+            sys.modules.pop(path.stem, None)  # an earlier copy of the repo must not answer for this one
+        return parse_repo(repo)
+    finally:
+        sys.path.remove(str(repo))
 
 
 def _utc_micro(frame: pd.DataFrame, column: str, where: str) -> pd.DataFrame:

@@ -83,6 +83,7 @@ def check_search_space(parameters: list[dict[str, Any]]) -> None:
 def tune_hyperparameters(
     training_set: str,
     trials: str,
+    tuning_metrics: str,
     feature_columns: list[str],
     label: str,
     timestamp: str,
@@ -144,6 +145,13 @@ def tune_hyperparameters(
     ]
     with atomic_output(trials) as staging:
         staging.write_text(trials_markdown(table, objective_metric, algorithm, study.best_trial.number))
+    summary = {
+        f"best_{objective_metric}": float(study.best_value),
+        "trials_completed": len(completed),
+        "trials_pruned": sum(t.state.name == "PRUNED" for t in study.trials),
+    }
+    with atomic_output(tuning_metrics) as staging:
+        staging.write_text(json.dumps(summary, indent=2))
     return {
         "best_params": study.best_params,
         "best_value": study.best_value,
@@ -152,7 +160,10 @@ def tune_hyperparameters(
         "trials_pruned": sum(t.state.name == "PRUNED" for t in study.trials),
         "search_seconds": round(time.perf_counter() - started, 2),
         "maximize": maximize,
-        "output_metadata": {"trials": {"algorithm": algorithm, "objective": objective_metric, "trials": json.loads(json.dumps(table, default=str))}},
+        "output_metadata": {
+            "trials": {"algorithm": algorithm, "objective": objective_metric, "trials": json.loads(json.dumps(table, default=str))},
+            "tuning_metrics": summary,
+        },
     }
 
 

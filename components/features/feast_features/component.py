@@ -1,0 +1,44 @@
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Output
+
+from cnai.kfp_settings import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def feast_features(
+    events: Input[Dataset],
+    feature_table: Input[Dataset],
+    feature_refs: list,
+    entity: str,
+    timestamp: str,
+    label: str,
+    features: list,
+    training_set: Output[Dataset],
+    feature_store: Output[Artifact],
+    feature_repo: str = "",
+):
+    """Apply the Feast repo, materialize its online store and build a point-in-time training set.
+
+    Args:
+        events: Labelled events (entity, timestamp, label, event features).
+        feature_table: The table behind the repo's feature view; written where its FileSource reads.
+        feature_refs: Feast feature references, `view:feature`.
+        entity: The join key column.
+        timestamp: The events' timestamp column (UTC).
+        label: The label column, carried through.
+        features: Event columns used as features, carried through.
+        training_set: Events joined with the features as of each event's time.
+        feature_store: The applied Feast repo: registry, SQLite online store, source data.
+        feature_repo: Path of a Feast repo to apply; empty for the packaged `feature_repo/`.
+    """
+    from cnai.steps.features import build_training_set
+    from cnai.tracking import run_step
+
+    run_step(
+        "features",
+        build_training_set,
+        inputs={"events": events, "feature_table": feature_table},
+        outputs={"training_set": training_set, "feature_store": feature_store},
+        params={"feature_refs": feature_refs, "entity": entity, "timestamp": timestamp, "label": label,
+                "features": features, "feature_repo": feature_repo},
+    )

@@ -1,0 +1,37 @@
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Markdown, Model, Output
+
+from cnai.kfp_settings import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def smoke_test(
+    holdout: Input[Dataset],
+    model: Input[Model],
+    endpoint_url: str,
+    model_name: str,
+    report: Output[Markdown],
+    expected_version: str = "",
+    rows: int = 32,
+):
+    """Send real v2 and v1 requests; fail unless the answers match the model's own predictions.
+
+    Args:
+        holdout: Rows to send.
+        model: The model that should be answering.
+        endpoint_url: The server's base URL.
+        model_name: The served model's name.
+        report: What was sent and how the answers compared.
+        expected_version: The version the server must report (empty: not checked).
+        rows: How many rows to send.
+    """
+    from cnai.steps.smoke_test import smoke_test_endpoint
+    from cnai.tracking import run_step
+
+    run_step(
+        "smoke_test",
+        smoke_test_endpoint,
+        inputs={"holdout": holdout, "model": model},
+        outputs={"report": report},
+        params={"endpoint": endpoint_url, "model_name": model_name, "expected_version": expected_version, "rows": rows},
+    )

@@ -1,0 +1,57 @@
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Markdown, Metrics, Output
+
+from cnai.kfp_settings import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def tune(
+    training_set: Input[Dataset],
+    feature_columns: list,
+    label: str,
+    timestamp: str,
+    search_space: list,
+    trials: Output[Markdown],
+    tuning_metrics: Output[Metrics],
+    algorithm: str = "tpe",
+    objective_metric: str = "roc_auc",
+    objective_goal: str = "maximize",
+    max_trials: int = 10,
+    parallel_trials: int = 2,
+    early_stopping: str = "median",
+    holdout_fraction: float = 0.15,
+    seed: int = 42,
+) -> dict:
+    """Search hyperparameters with Optuna under Katib's algorithm names; return the best parameters.
+
+    Args:
+        training_set: The training set; its most recent `holdout_fraction` is never used here.
+        feature_columns: Model input columns.
+        label: The 0/1 label column.
+        timestamp: Orders the time-based split.
+        search_space: Parameters in Katib's ParameterSpec shape (name, parameter_type, min, max, step, log, values).
+        trials: A table of every trial.
+        tuning_metrics: The best objective value and trial counts.
+        algorithm: random, grid, tpe, multivariate-tpe, cmaes or sobol.
+        objective_metric: roc_auc, average_precision, log_loss, accuracy or f1.
+        objective_goal: maximize or minimize.
+        max_trials: The trial budget.
+        parallel_trials: Trials run at once.
+        early_stopping: median (Katib's medianstop) or none.
+        holdout_fraction: The share of the most recent rows kept out for evaluation.
+        seed: Seed of the sampler and the model.
+    """
+    from cnai.steps.tune import tune_hyperparameters
+    from cnai.tracking import run_step
+
+    facts = run_step(
+        "tune",
+        tune_hyperparameters,
+        inputs={"training_set": training_set},
+        outputs={"trials": trials, "tuning_metrics": tuning_metrics},
+        params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp,
+                "search_space": search_space, "algorithm": algorithm, "objective_metric": objective_metric,
+                "objective_goal": objective_goal, "max_trials": max_trials, "parallel_trials": parallel_trials,
+                "early_stopping": early_stopping, "holdout_fraction": holdout_fraction, "seed": seed},
+    )
+    return facts["best_params"]
