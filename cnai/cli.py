@@ -135,7 +135,7 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     for root in sorted(roots):
         for path in sorted(root.rglob("*")):
-            if path.suffix in (".py", ".yaml", ".json") and "__pycache__" not in path.parts:
+            if path.suffix in (".py", ".yaml", ".json") and not {"__pycache__", "tests"} & set(path.parts):
                 digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -50,18 +50,22 @@ def lineage_chain(model_name: str, version: str | None = None) -> list[tuple[int
     register = max(registrations, key=lambda e: e["eventTime"])
     chain.append((depth, register, f"registered version {version}"))
 
-    def walk(event: dict, level: int, seen: set[str]) -> None:
+    shown: set[str] = {register["run"]["runId"]}
+
+    def walk(event: dict, level: int) -> None:
         for dataset in event.get("inputs", []):
             argument = dataset.get("facets", {}).get("cnai_content", {}).get("argument", "?")
             parent = producer_of(dataset, event["eventTime"], events)
             if parent is None:
                 chain.append((level, {"source": dataset}, f"{argument}: source data"))
-                continue
-            chain.append((level, parent, f"{argument} <- written by"))
-            if parent["run"]["runId"] not in seen:
-                walk(parent, level + 1, seen | {parent["run"]["runId"]})
+            elif parent["run"]["runId"] in shown:  # a DAG, not a tree: each step is described once
+                chain.append((level, {"seen": parent}, f"{argument} <- written by"))
+            else:
+                shown.add(parent["run"]["runId"])
+                chain.append((level, parent, f"{argument} <- written by"))
+                walk(parent, level + 1)
 
-    walk(register, depth + 1, {register["run"]["runId"]})
+    walk(register, depth + 1)
     return chain
 
 
@@ -69,6 +73,9 @@ def trace_served_model(model_name: str, version: str | None = None) -> str:
     lines = [f"Lineage of {model_name} (from {lineage_file()})", ""]
     for depth, event, link in lineage_chain(model_name, version):
         pad = "  " * depth
+        if "seen" in event:
+            lines.append(f"{pad}{link} {_step(event['seen'])} (run {event['seen']['run']['runId'][:8]}, shown above)")
+            continue
         if "source" in event:
             ds = event["source"]
             content = ds.get("facets", {}).get("cnai_content", {}).get("content_hash") or "unhashed"
@@ -81,7 +88,7 @@ def trace_served_model(model_name: str, version: str | None = None) -> str:
             for o in event.get("outputs", [])
         )
         lines.append(
-            f"{pad}{link} {_step(event)} at {event['eventTime'][:19]}Z ({step.get('duration_s', 0):.1f} s, "
+            f"{pad}{link} {_step(event)} (run {event['run']['runId'][:8]}) at {event['eventTime'][:19]}Z ({step.get('duration_s', 0):.1f} s, "
             f"{carbon.get('energy_kwh', 0):.2e} kWh, {carbon.get('emissions_kg_co2eq', 0):.2e} kg CO2eq, "
             f"code {step.get('code_version', '?')})"
         )

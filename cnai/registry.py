@@ -116,7 +116,7 @@ def promote(registry_uri: str, model_name: str, version: str) -> None:
 
 
 def describe(version) -> dict[str, Any]:
-    return {"name": version.name, "version": version.version, "source": version.source, "run_id": version.run_id,
+    return {"name": version.name, "version": str(version.version), "source": version.source, "run_id": version.run_id,
             "tags": dict(version.tags), "status": version.status}
 
 

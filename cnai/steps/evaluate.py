@@ -56,7 +56,7 @@ def evaluate_candidate(
         "metric": metric,
         "candidate_score": candidate_score,
         "production_score": production_score,
-        "production_version": production.version if production else None,
+        "production_version": str(production.version) if production else None,
         "output_metadata": {"comparison": {"deploy": bool(deploy), "reason": reason}},
     }
 

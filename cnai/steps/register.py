@@ -13,15 +13,16 @@ from cnai.artifacts import atomic_output, content_hash
 def register_model(
     model: str,
     training_set: str,
+    evaluation: str,
     model_card: str,
     registry_uri: str,
     model_name: str,
     deploy_decision: bool = False,
-    decision_reason: str = "",
     upstream_metadata: dict[str, dict] | None = None,
 ) -> dict[str, Any]:
     """Register `model` unless this exact model file is already a version (then reuse that one)."""
     upstream = upstream_metadata or {}
+    decision_reason = str(upstream.get("evaluation", {}).get("reason", ""))
     model_hash = content_hash(model)
     meta = json.loads((Path(model) / "model_meta.json").read_text())
     carbon = {name: (md.get("carbon") or {}) for name, md in upstream.items() if md.get("carbon")}

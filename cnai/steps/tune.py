@@ -76,8 +76,8 @@ def check_search_space(parameters: list[dict[str, Any]]) -> None:
         if p.get("parameter_type") in ("categorical", "discrete"):
             if not p.get("values"):
                 raise ConfigError(f"tuning.parameters.{name}.values: a categorical parameter needs values")
-        elif p.get("min") is None or p.get("max") is None or p["min"] >= p["max"]:
-            raise ConfigError(f"tuning.parameters.{name}: needs min < max")
+        elif p.get("min") is None or p.get("max") is None or p["min"] > p["max"]:
+            raise ConfigError(f"tuning.parameters.{name}: needs min <= max")
 
 
 def tune_hyperparameters(
@@ -134,6 +134,10 @@ def tune_hyperparameters(
                     objective_metric, "-" if trial.value is None else f"{trial.value:.4f}", best)
 
     study.optimize(objective, n_trials=max_trials, n_jobs=parallel_trials, callbacks=[progress])
+    failed = [t for t in study.trials if t.state.name == "FAIL"]
+    if failed:  # a broken trial is a bug or a bad space, not a bad hyperparameter: do not hide it
+        reason = failed[0].system_attrs.get("fail_reason", "see the log above")
+        raise RuntimeError(f"{len(failed)} of {len(study.trials)} trials failed; first: {reason}")
     completed = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not completed:
         raise RuntimeError("no trial completed; widen the search space or raise tuning.max_trials")

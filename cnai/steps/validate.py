@@ -114,6 +114,12 @@ def render_data_docs(result) -> str:
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
+    # GX's renderer formats observed values with a check that refuses numpy scalars (a column mean
+    # arrives as numpy.float64); hand it plain Python numbers.
+    for item in result.results:
+        observed = (item.result or {}).get("observed_value")
+        if hasattr(observed, "item"):
+            item.result["observed_value"] = observed.item()
     return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
 
 

@@ -89,10 +89,10 @@ def training_pipeline(
     ).set_caching_options(False)
     registered = register(
         model=trained.outputs["model"], training_set=training_set.outputs["training_set"], registry_uri=registry_uri,
-        model_name=model_name, deploy_decision=gate.outputs["deploy"], decision_reason=gate.outputs["reason"],
+        evaluation=gate.outputs["comparison"], model_name=model_name, deploy_decision=gate.outputs["Output"],
     ).set_caching_options(False)
 
-    with dsl.If(gate.outputs["deploy"] == True, name="candidate-is-better"):  # noqa: E712 (KFP condition, not Python)
+    with dsl.If(gate.outputs["Output"] == True, name="candidate-is-better"):  # noqa: E712 (KFP condition, not Python)
         served = deploy(
             registry_uri=registry_uri, model_name=model_name, version=registered.outputs["Output"],
             host=serving_host, port=serving_port,

@@ -1,5 +1,3 @@
-from typing import NamedTuple
-
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Markdown, Model, Output
 
@@ -16,7 +14,7 @@ def evaluate(
     metric: str = "roc_auc",
     min_improvement: float = 0.0,
     minimum_for_first_model: float = 0.55,
-) -> NamedTuple("EvaluateOutputs", [("deploy", bool), ("reason", str)]):
+) -> bool:
     """The gate: compare the candidate with the production model on the same holdout.
 
     Args:
@@ -30,11 +28,10 @@ def evaluate(
         minimum_for_first_model: The bar when nothing is in production yet.
 
     Returns:
-        deploy: True only when the candidate should replace production (a bool, so `dsl.If` works locally).
-        reason: Why, in a sentence.
+        True only when the candidate should replace production. A single bool output on purpose:
+        kfp.local resolves a `dsl.If` only on a task's `Output` (a named output is silently None).
+        The reason is in `comparison`'s metadata.
     """
-    from collections import namedtuple
-
     from cnai.steps.evaluate import evaluate_candidate
     from cnai.tracking import run_step
 
@@ -46,4 +43,4 @@ def evaluate(
         params={"registry_uri": registry_uri, "model_name": model_name, "metric": metric,
                 "min_improvement": min_improvement, "minimum_for_first_model": minimum_for_first_model},
     )
-    return namedtuple("EvaluateOutputs", ["deploy", "reason"])(facts["deploy"], facts["reason"])
+    return facts["deploy"]

@@ -1,0 +1,31 @@
+import pandas as pd
+import pytest
+
+from cnai.errors import DataError
+from cnai.steps.ingest import ingest_table
+
+
+def test_types_and_derived_columns_are_applied(ingested, small_tables):
+    frame = pd.read_parquet(ingested["flights"])
+    source_rows = sum(1 for _ in small_tables["flights"].open()) - 1
+    assert len(frame) == source_rows
+    assert str(frame["time_hour"].dtype) == "datetime64[us, UTC]"
+    assert frame["distance"].dtype == "float64" and frame["carrier"].dtype == object
+    # delayed = arr_delay > 15, NULL where the flight was cancelled
+    labelled = frame.dropna(subset=["arr_delay"])
+    assert (labelled["delayed"] == (labelled["arr_delay"] > 15).astype(int)).all()
+    assert frame.loc[frame["arr_delay"].isna(), "delayed"].isna().all()
+
+
+def test_missing_declared_column_names_file_and_column(small_tables, tmp_path):
+    with pytest.raises(DataError, match=r"flights\.csv.*'no_such_column'"):
+        ingest_table(str(small_tables["flights"]), str(tmp_path / "out"), {"no_such_column": "int"})
+    assert not (tmp_path / "out").exists()
+
+
+def test_unparsable_value_names_column_and_example(tmp_path):
+    source = tmp_path / "bad.csv"
+    source.write_text("a,b\n1,x\n2,oops\n")
+    with pytest.raises(DataError, match=r"bad\.csv: a: .*|bad\.csv: b: 2 value\(s\) not double.*'b'"):
+        ingest_table(str(source), str(tmp_path / "out"), {"a": "int", "b": "double"})
+    assert not (tmp_path / "out").exists(), "a failed ingest must leave no output behind"

@@ -1,0 +1,30 @@
+import pandas as pd
+
+from cnai.steps.features import build_training_set
+
+REFS = ["origin_weather:temp", "origin_weather:precip"]
+
+
+def test_join_is_point_in_time_correct(tmp_path):
+    """Each event gets the latest weather at or before its time, never a later reading, within the TTL."""
+    hours = pd.to_datetime(["2013-01-01 10:00", "2013-01-01 11:00", "2013-01-01 12:00"], utc=True)
+    weather = pd.DataFrame({"origin": ["EWR"] * 3, "time_hour": hours, "temp": [10.0, 20.0, 30.0], "precip": [0.0, 0.1, 0.2],
+                            "dewp": 0.0, "humid": 0.0, "wind_speed": 0.0, "wind_gust": 0.0, "pressure": 0.0, "visib": 0.0})
+    events = pd.DataFrame({
+        "origin": ["EWR"] * 4,
+        "time_hour": pd.to_datetime(["2013-01-01 10:30", "2013-01-01 11:00", "2013-01-01 09:00", "2013-01-01 18:00"], utc=True),
+        "distance": [100.0, 200.0, 300.0, 400.0],
+        "delayed": [0, 1, 0, 1],
+    })
+    weather.to_parquet(tmp_path / "weather.parquet")
+    events.to_parquet(tmp_path / "events.parquet")
+    facts = build_training_set(str(tmp_path / "events.parquet"), str(tmp_path / "weather.parquet"), str(tmp_path / "ts"),
+                               str(tmp_path / "store"), REFS, "origin", "time_hour", "delayed", ["distance"])
+    joined = pd.read_parquet(tmp_path / "ts").set_index("distance")
+    assert joined.loc[100.0, "temp"] == 10.0  # 10:30 sees the 10:00 reading, not 11:00's
+    assert joined.loc[200.0, "temp"] == 20.0  # exactly on the hour
+    assert pd.isna(joined.loc[300.0, "temp"])  # before any reading: nothing from the future
+    assert pd.isna(joined.loc[400.0, "temp"])  # 6 h after the last reading: outside the 3 h TTL
+    assert facts["online_entities"] == 1
+    assert (tmp_path / "store" / "data" / "online_store.db").exists()
+    assert (tmp_path / "store" / "feature_store.yaml").exists()

@@ -1,0 +1,39 @@
+import json
+
+import pandas as pd
+import pytest
+
+from cnai.errors import DataError
+from cnai.model import LoadedModel
+from cnai.steps.train import train_model
+
+PARAMS = {"learning_rate": 0.1, "max_iter": 60, "max_leaf_nodes": 15}
+
+
+def run(training_set, model_features, tmp_path):
+    paths = {n: str(tmp_path / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
+    facts = train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour",
+                        params=PARAMS, **paths)
+    return facts, paths
+
+
+def test_model_metrics_and_holdout(training_set, model_features, tmp_path):
+    facts, paths = run(training_set, model_features, tmp_path)
+    holdout = pd.read_parquet(paths["holdout"])
+    frame = pd.read_parquet(training_set)
+    assert holdout["time_hour"].min() >= frame.sort_values("time_hour")["time_hour"].iloc[len(frame) - len(holdout) - 1]
+    model = LoadedModel(paths["model"])
+    assert len(model.predict_proba(holdout)) == len(holdout)
+    assert 0.5 < facts["scores"]["roc_auc"] <= 1.0, "the generated data has signal; a model must find some"
+    assert json.loads(open(paths["metrics"]).read()) == facts["scores"]
+    classification = facts["output_metadata"]["classification_metrics"]
+    matrix = [row["row"] for row in classification["confusionMatrix"]["rows"]]
+    assert sum(map(sum, matrix)) == len(holdout)
+    assert classification["confidenceMetrics"][0]["falsePositiveRate"] == 0.0
+
+
+def test_single_class_is_refused(training_set, model_features, tmp_path):
+    frame = pd.read_parquet(training_set).assign(delayed=0)
+    frame.to_parquet(tmp_path / "one_class.parquet")
+    with pytest.raises(DataError, match="needs both classes"):
+        run(str(tmp_path / "one_class.parquet"), model_features, tmp_path)

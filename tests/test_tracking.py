@@ -1,0 +1,71 @@
+"""The shared lineage and carbon mechanism, outside any pipeline."""
+
+import json
+
+import pytest
+
+from cnai.artifacts import content_hash
+from cnai.tracking import LocalArtifact, read_events, run_step
+
+
+class MetricsArtifact(LocalArtifact):
+    schema_title = "system.Metrics"
+
+
+def double(source: str, doubled: str, metrics: str, factor: int) -> dict:
+    text = open(source).read() * factor
+    open(doubled, "w").write(text)
+    open(metrics, "w").write("{}")
+    return {"length": len(text), "output_metadata": {"doubled": {"length": len(text)}, "metrics": {"length": len(text)}}}
+
+
+def test_step_records_lineage_and_carbon(tmp_path):
+    (tmp_path / "in.txt").write_text("abc")
+    doubled, metrics = LocalArtifact(str(tmp_path / "out.txt")), MetricsArtifact(str(tmp_path / "m.json"))
+    before = len(read_events())
+    facts = run_step("double", double, inputs={"source": str(tmp_path / "in.txt")},
+                     outputs={"doubled": doubled, "metrics": metrics}, params={"factor": 2})
+    assert facts == {"length": 6}
+    start, complete = read_events()[before:]
+    assert (start["eventType"], complete["eventType"]) == ("START", "COMPLETE")
+    assert start["run"]["runId"] == complete["run"]["runId"]
+    assert complete["inputs"][0]["facets"]["cnai_content"]["content_hash"] == content_hash(tmp_path / "in.txt")
+    output = next(o for o in complete["outputs"] if o["facets"]["cnai_content"]["argument"] == "doubled")
+    assert output["facets"]["cnai_content"]["content_hash"] == content_hash(tmp_path / "out.txt")
+    carbon = complete["run"]["facets"]["cnai_carbon"]
+    assert carbon["energy_kwh"] > 0 and carbon["emissions_kg_co2eq"] > 0
+    step = complete["run"]["facets"]["cnai_step"]
+    assert step["parameters"] == {"factor": 2} and step["duration_s"] > 0 and step["code_version"]
+    # Artifact metadata (what KFP stores in ML Metadata) carries the same record...
+    assert doubled.metadata["content_hash"] == content_hash(tmp_path / "out.txt")
+    assert doubled.metadata["carbon"]["energy_kwh"] == carbon["energy_kwh"]
+    assert doubled.metadata["inputs"]["source"]["content_hash"] == content_hash(tmp_path / "in.txt")
+    assert doubled.metadata["length"] == 6
+    # ...except metrics artifacts, whose every entry the KFP UI shows as a metric.
+    assert metrics.metadata == {"length": 6}
+
+
+def test_failed_step_emits_fail_with_error(tmp_path):
+    def broken(out: str) -> None:
+        raise ValueError("column 'x' is broken")
+
+    before = len(read_events())
+    with pytest.raises(ValueError):
+        run_step("broken", broken, outputs={"out": LocalArtifact(str(tmp_path / "o"))})
+    start, fail = read_events()[before:]
+    assert fail["eventType"] == "FAIL"
+    assert "column 'x' is broken" in fail["run"]["facets"]["errorMessage"]["message"]
+    assert "cnai_carbon" in fail["run"]["facets"]
+    json.dumps(fail)
+
+
+def test_content_hash_ignores_spark_bookkeeping_and_part_names(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for directory, part in ((a, "part-0001-x.parquet"), (b, "part-0001-y.parquet")):
+        directory.mkdir()
+        (directory / part).write_bytes(b"data")
+        (directory / "_SUCCESS").write_text("")
+    (b / ".part-0001-y.parquet.crc").write_bytes(b"crc")
+    assert content_hash(a) == content_hash(b)
+    (b / "part-0002.parquet").write_bytes(b"more")
+    assert content_hash(a) != content_hash(b)
