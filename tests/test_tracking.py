@@ -1,6 +1,7 @@
 """The shared lineage and carbon mechanism, outside any pipeline."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +14,9 @@ class MetricsArtifact(LocalArtifact):
 
 
 def double(source: str, doubled: str, metrics: str, factor: int) -> dict:
-    text = open(source).read() * factor
-    open(doubled, "w").write(text)
-    open(metrics, "w").write("{}")
+    text = Path(source).read_text() * factor
+    Path(doubled).write_text(text)
+    Path(metrics).write_text("{}")
     return {"length": len(text), "output_metadata": {"doubled": {"length": len(text)}, "metrics": {"length": len(text)}}}
 
 

@@ -5,8 +5,6 @@ Parameters carry no data-specific defaults here: `cnai compile` bakes in the one
 and `cnai run` passes them; see `cnai.cli.pipeline_arguments`.
 """
 
-from kfp import dsl
-
 from cnai.components.data.ingest.component import ingest
 from cnai.components.data.validate.component import validate
 from cnai.components.evaluation.evaluate.component import evaluate
@@ -16,6 +14,7 @@ from cnai.components.serving.deploy.component import deploy
 from cnai.components.serving.smoke_test.component import smoke_test
 from cnai.components.training.train.component import train
 from cnai.components.training.tune.component import tune
+from kfp import dsl
 
 PIPELINE_NAME = "cnai-training"
 

@@ -9,7 +9,7 @@ def ingest(
     source: str,
     column_types: dict,
     dataset: Output[Dataset],
-    derived_columns: dict = {},
+    derived_columns: dict = {},  # noqa: B006 (KFP reads the literal default; it is never mutated)
     source_format: str = "csv",
     spark_master: str = "local[*]",
     source_hash: str = "",

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -25,7 +26,7 @@ def test_model_metrics_and_holdout(training_set, model_features, tmp_path):
     model = LoadedModel(paths["model"])
     assert len(model.predict_proba(holdout)) == len(holdout)
     assert 0.5 < facts["scores"]["roc_auc"] <= 1.0, "the generated data has signal; a model must find some"
-    assert json.loads(open(paths["metrics"]).read()) == facts["scores"]
+    assert json.loads(Path(paths["metrics"]).read_text()) == facts["scores"]
     classification = facts["output_metadata"]["classification_metrics"]
     matrix = [row["row"] for row in classification["confusionMatrix"]["rows"]]
     assert sum(map(sum, matrix)) == len(holdout)

@@ -1,0 +1,147 @@
+"""The whole training pipeline under kfp.local, once, on small generated data.
+
+Three runs share one run directory: the first deploys (the gate's True branch), the second is
+answered from cache and keeps production (the False branch), the third fails validation. Every
+step must leave lineage and carbon behind, in OpenLineage events and in KFP's artifact metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from cnai.cli import main
+from cnai.serving import v2_request
+from conftest import REPO, free_port
+
+STEPS = {"ingest": 2, "validate": 1, "features": 1, "tune": 1, "train": 1, "evaluate": 1, "register": 1, "deploy": 1, "smoke_test": 1}
+
+
+@pytest.fixture(scope="module")
+def project(small_tables, tmp_path_factory):
+    """A project config over the small tables, with its own run directory and port."""
+    saved = dict(os.environ)
+    base = tmp_path_factory.mktemp("project")
+    config = yaml.safe_load((REPO / "cnai.yaml").read_text())
+    config["settings"].update(home=str(base / "home"), serving_port=free_port())
+    config["data"]["events"]["source"] = str(small_tables["flights"])
+    config["data"]["feature_source"]["source"] = str(small_tables["weather"])
+    config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
+    config["tuning"].update(max_trials=3, parallel_trials=1)
+    config["evaluation"]["minimum_for_first_model"] = 0.5
+    path = base / "cnai.yaml"
+    path.write_text(yaml.safe_dump(config))
+    yield {"config": path, "home": base / "home", "port": config["settings"]["serving_port"], "raw": config}
+    main(["--config", str(path), "stop"])
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def events_of_last_run(home: Path) -> list[dict]:
+    events = [json.loads(line) for line in (home / "lineage" / "events.jsonl").read_text().splitlines()]
+    last = events[-1]["run"]["facets"]["parent"]["run"]["runId"]
+    return [e for e in events if e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == last]
+
+
+def completed_steps(events: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for event in events:
+        if event["eventType"] == "COMPLETE":
+            step = event["job"]["name"].rsplit(".", 1)[-1]
+            counts[step] = counts.get(step, 0) + 1
+    return counts
+
+
+def infer(port: int, holdout: pd.DataFrame, features: list[str]) -> dict:
+    response = requests.post(f"http://127.0.0.1:{port}/v2/models/flight-delay/infer",
+                             json=v2_request(holdout.head(3)[features]), timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def first_run(project):
+    assert main(["--config", str(project["config"]), "run"]) == 0
+    return events_of_last_run(project["home"])
+
+
+def test_first_run_deploys_with_lineage_and_carbon_at_every_step(project, first_run, model_features):
+    assert completed_steps(first_run) == STEPS, "every step ran, the deploy branch included"
+    for event in (e for e in first_run if e["eventType"] == "COMPLETE"):
+        step = event["job"]["name"]
+        carbon = event["run"]["facets"]["cnai_carbon"]
+        assert carbon["energy_kwh"] > 0 and carbon["emissions_kg_co2eq"] > 0, step
+        facet = event["run"]["facets"]["cnai_step"]
+        assert facet["duration_s"] > 0 and facet["code_version"] and "parameters" in facet, step
+        assert event["outputs"], f"{step} recorded no output"
+        for dataset in event["inputs"] + event["outputs"]:
+            assert dataset["facets"]["cnai_content"]["content_hash"].startswith("sha256:"), (step, dataset["name"])
+
+    # KFP's own record (ML Metadata on a cluster): every non-metrics artifact carries the same facts.
+    run_dir = max((project["home"] / "pipeline_root").iterdir(), key=lambda p: p.stat().st_mtime)
+    tasks = sorted(p.name for p in run_dir.iterdir() if (p / "executor_output.json").exists())
+    assert len(tasks) == 10, tasks
+    for task in tasks:
+        artifacts = json.loads((run_dir / task / "executor_output.json").read_text()).get("artifacts", {})
+        for name, entry in artifacts.items():
+            metadata = entry["artifacts"][0]["metadata"]
+            if name in ("metrics", "classification_metrics", "tuning_metrics"):
+                assert "carbon" not in metadata
+                continue
+            assert metadata["content_hash"].startswith("sha256:"), (task, name)
+            assert metadata["carbon"]["energy_kwh"] > 0, (task, name)
+
+    holdout = pd.read_parquet(run_dir / "train" / "holdout")
+    answer = infer(project["port"], holdout, model_features)
+    assert answer["model_version"] == "1"
+    assert {o["name"] for o in answer["outputs"]} == {"probability", "delayed"}
+
+
+def test_second_run_is_cached_and_keeps_production(project, first_run, model_features):
+    assert main(["--config", str(project["config"]), "run"]) == 0
+    events = events_of_last_run(project["home"])
+    # Unchanged inputs: the data and training steps come from KFP's cache; the gate re-checks and,
+    # the candidate being the production model itself, the deploy branch is skipped.
+    assert completed_steps(events) == {"evaluate": 1, "register": 1}
+    evaluate = next(e for e in events if e["job"]["name"].endswith(".evaluate") and e["eventType"] == "COMPLETE")
+    facts = evaluate["run"]["facets"]["cnai_step"]["facts"]
+    assert facts["deploy"] is False and "not better" in facts["reason"]
+    register = next(e for e in events if e["job"]["name"].endswith(".register") and e["eventType"] == "COMPLETE")
+    assert register["run"]["facets"]["cnai_step"]["facts"]["reused_existing_version"] is True
+    run_dir = max((project["home"] / "pipeline_root").iterdir(), key=lambda p: p.stat().st_mtime)
+    holdout = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/train/holdout")))
+    assert not (run_dir / "deploy").exists()
+    assert infer(project["port"], holdout, model_features)["model_version"] == "1"
+
+
+def test_failing_validation_stops_the_pipeline_and_serving_continues(project, first_run, model_features, tmp_path, capsys):
+    suite = json.loads((REPO / "expectations" / "flights.json").read_text())
+    suite["expectations"].append({"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "max_value": 50},
+                                  "meta": {"severity": "critical"}})
+    (tmp_path / "strict.json").write_text(json.dumps(suite))
+    config = dict(project["raw"], data=dict(project["raw"]["data"], expectation_suite=str(tmp_path / "strict.json")))
+    (tmp_path / "cnai.yaml").write_text(yaml.safe_dump(config))
+    assert main(["--config", str(tmp_path / "cnai.yaml"), "run"]) == 1
+    assert "Pipeline FAILED" in capsys.readouterr().err
+    events = events_of_last_run(project["home"])
+    failed = [e for e in events if e["eventType"] == "FAIL"]
+    assert [e["job"]["name"].rsplit(".", 1)[-1] for e in failed] == ["validate"]
+    message = failed[0]["run"]["facets"]["errorMessage"]["message"]
+    assert "column 'distance': expect_column_values_to_be_between" in message
+    assert "features" not in completed_steps(events)
+    holdout = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/train/holdout")))
+    assert infer(project["port"], holdout, model_features)["model_version"] == "1"
+
+
+def test_lineage_traces_the_served_model_to_its_source_files(project, first_run, capsys, small_tables):
+    assert main(["--config", str(project["config"]), "lineage"]) == 0
+    trace = capsys.readouterr().out
+    for expected in ("serves version 1", "registered version 1", "written by train", "written by features",
+                     "written by validate", "written by ingest", small_tables["flights"].name, small_tables["weather"].name):
+        assert expected in trace, expected
