@@ -1,9 +1,8 @@
 """The component alone, as someone else's pipeline would use it, under kfp.local."""
 
 import pandas as pd
-from kfp import local
-
 from cnai.components.data.ingest.component import ingest
+from kfp import local
 
 
 def test_ingest_runs_alone_under_kfp_local(small_tables, tmp_path):
