@@ -4,6 +4,7 @@
   cnai compile    write the pipeline and every component as KFP YAML
   cnai lineage    trace the served model back to its data, step by step
   cnai stop       stop the local model server
+  cnai generate   write flights and weather tables of any size (seeded, optional drift)
 """
 
 from __future__ import annotations
@@ -288,6 +289,16 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    from cnai.data import generate, write_table
+
+    flights, weather = generate(args.rows, seed=args.seed, drift=args.drift)
+    out = Path(args.output_dir)
+    for name, frame in (("flights", flights), ("weather", weather)):
+        print(f"wrote {write_table(frame, out / f'{name}.{args.format}')} ({len(frame)} rows)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="cnai.yaml", help="project configuration (default: ./cnai.yaml)")
@@ -304,6 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     lineage.set_defaults(handler=cmd_lineage)
     stop = verbs.add_parser("stop", help="stop the local model server")
     stop.set_defaults(handler=cmd_stop)
+    generate = verbs.add_parser("generate", help="write nycflights13-shaped tables of any size, for benchmarks and drift tests")
+    generate.add_argument("--rows", type=int, default=100_000, help="number of flights (default 100000)")
+    generate.add_argument("--seed", type=int, default=0)
+    generate.add_argument("--drift", type=float, default=0.0, help="0..1: shift weather, carrier mix and late departures")
+    generate.add_argument("--format", choices=["csv", "parquet"], default="parquet")
+    generate.add_argument("--output-dir", default=".cnai/generated")
+    generate.set_defaults(handler=cmd_generate)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

