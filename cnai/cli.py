@@ -230,15 +230,15 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
 
-    header = f"{'step':<11} {'status':<20} {'duration':>9} {'energy kWh':>11} {'CO2 kg':>10}  main output"
+    header = f"{'step':<11} {'status':<31} {'duration':>9} {'energy kWh':>11} {'CO2 kg':>10}  main output"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         output = r["output"] if len(r["output"]) <= 90 else "…" + r["output"][-89:]
-        print(f"{r['step']:<11} {r['status']:<20} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
+        print(f"{r['step']:<11} {r['status']:<31} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
               f"{fmt(r['energy_kwh'], '11.2e'):>11} {fmt(r['co2_kg'], '10.2e'):>10}  {output}")
     total_e = sum(r["energy_kwh"] or 0 for r in rows)
     total_c = sum(r["co2_kg"] or 0 for r in rows)
-    print(f"{'total':<11} {'':<20} {'':>9} {total_e:11.2e} {total_c:10.2e}")
+    print(f"{'total':<11} {'':<31} {'':>9} {total_e:11.2e} {total_c:10.2e}")
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

@@ -43,7 +43,9 @@ def ingest_table(
     if limit_rows:
         raw = raw.limit(limit_rows)
 
-    typed = raw.select(*[F.col(c).cast(t).alias(c) for c, t in column_types.items()])
+    # The source's column order, not the declaration's: KFP passes dict parameters without key order.
+    declared = [c for c in raw.columns if c in column_types]
+    typed = raw.select(*[F.col(c).cast(column_types[c]).alias(c) for c in declared])
     _refuse_unparsable(source, raw, typed, column_types)
     for name, expression in (derived_columns or {}).items():
         typed = typed.withColumn(name, F.expr(expression))
