@@ -174,6 +174,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         failed = exc
     elapsed = time.perf_counter() - started
     rows = step_rows(run_id)
+    run_dirs = sorted((home / "pipeline_root").glob("*/"), key=lambda p: p.stat().st_mtime)
+    if run_dirs:
+        print(f"\nArtifacts of this run: {run_dirs[-1]}")
+        for row in rows:
+            row["output"] = row["output"].replace(f"{run_dirs[-1]}/", "")
     print_table(rows)
     if failed is not None:
         print(f"\nPipeline FAILED after {elapsed:.0f} s: {failed}", file=sys.stderr)

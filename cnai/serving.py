@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def _server_classes():
             decision = (probability >= 0.5).astype(np.int64)
             if isinstance(payload, InferRequest):
                 return InferResponse(
-                    response_id=payload.id,
+                    response_id=payload.id or str(uuid.uuid4()),  # `id` is optional in requests, not in responses
                     model_name=self.name,
                     model_version=self.version,
                     infer_outputs=[

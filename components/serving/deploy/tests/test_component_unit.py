@@ -62,6 +62,9 @@ def test_serve_swap_live_and_smoke_test(training_set, model_features, tmp_path, 
         with pytest.raises(ServingError, match="served version 2, expected 1"):
             smoke_test_endpoint(second["holdout"], second["model"], str(tmp_path / "smoke3.md"), url, name, v1)
 
+        no_id = {k: v for k, v in body.items() if k != "id"}  # `id` is optional in the v2 protocol
+        answered = requests.post(f"{url}/v2/models/{name}/infer", json=no_id, timeout=10)
+        assert answered.status_code == 200 and answered.json()["id"], answered.text
         bad = requests.post(f"{url}/v2/models/{name}/infer", json={"inputs": [{"name": "hour", "shape": [1], "datatype": "INT64", "data": [5]}]}, timeout=10)
         assert bad.status_code == 400 and "missing feature" in bad.text
     finally:
