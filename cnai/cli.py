@@ -219,15 +219,19 @@ def step_rows(run_id: str) -> list[dict[str, Any]]:
         rows.append({"step": name, "status": "ran" if event["eventType"] == "COMPLETE" else "FAILED",
                      "duration_s": step.get("duration_s"), "energy_kwh": carbon.get("energy_kwh"),
                      "co2_kg": carbon.get("emissions_kg_co2eq"), "output": main})
-    ran = [r["step"] for r in rows]
     gate = next((r for r in rows if r["step"] == "evaluate"), None)
-    for step in EXPECTED_STEPS:
-        if step in ran:
-            ran.remove(step)
+    failed = any(r["status"] == "FAILED" for r in rows)
+    ordered = []
+    for step in EXPECTED_STEPS:  # pipeline order; a step without events was cached or skipped
+        found = next((r for r in rows if r["step"] == step), None)
+        if found is not None:
+            rows.remove(found)
+            ordered.append(found)
             continue
-        skipped = step in ("deploy", "smoke_test") and gate is not None and not any(r["status"] == "FAILED" for r in rows)
-        rows.append({"step": step, "status": "skipped (gate: keep production)" if skipped else "cached / not run",
-                     "duration_s": None, "energy_kwh": None, "co2_kg": None, "output": ""})
+        skipped = step in ("deploy", "smoke_test") and gate is not None and not failed
+        ordered.append({"step": step, "status": "skipped (gate: keep production)" if skipped else "cached / not run",
+                        "duration_s": None, "energy_kwh": None, "co2_kg": None, "output": ""})
+    rows = ordered + rows
     return rows
 
 
