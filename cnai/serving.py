@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnai.inference_log import InferenceLog
 from cnai.model import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,11 @@ def _server_classes():
     class DelayModel(Model):
         """Serves a saved cnai model; returns the delay probability and the 0/1 decision."""
 
-        def __init__(self, name: str, model_dir: str, version: str) -> None:
+        def __init__(self, name: str, model_dir: str, version: str, log: InferenceLog | None = None) -> None:
             super().__init__(name)
             self.model_dir, self.version = model_dir, str(version)
             self.model: LoadedModel | None = None
+            self.log = log
 
         def load(self) -> bool:
             self.model = LoadedModel(self.model_dir)
@@ -77,6 +79,8 @@ def _server_classes():
             except (ValueError, TypeError) as exc:
                 raise InvalidInput(f"features could not be scored: {exc}") from exc
             decision = (probability >= 0.5).astype(np.int64)
+            if self.log is not None:
+                self.log.append(frame[self.model.feature_columns], probability, self.version)
             if isinstance(payload, InferRequest):
                 return InferResponse(
                     response_id=payload.id or str(uuid.uuid4()),  # `id` is optional in requests, not in responses
@@ -103,13 +107,14 @@ def _server_classes():
     class PointerRepository(ModelRepository):
         """`load(name)` (v2 repository API) re-reads the pointer and swaps in the version it names."""
 
-        def __init__(self, pointer_file: str) -> None:
+        def __init__(self, pointer_file: str, log: InferenceLog | None = None) -> None:
             super().__init__(models_dir=str(Path(pointer_file).parent))
             self.pointer_file = pointer_file
+            self.log = log
 
         def build(self, name: str) -> DelayModel:
             pointer = json.loads(Path(self.pointer_file).read_text())
-            model = DelayModel(name, pointer["path"], pointer["version"])
+            model = DelayModel(name, pointer["path"], pointer["version"], self.log)
             model.load()
             return model
 
@@ -120,6 +125,10 @@ def _server_classes():
             return model.ready
 
     return DelayModel, PointerRepository
+
+
+def inference_log_dir(serving_dir: Path, model_name: str) -> Path:
+    return serving_dir / "inference_log" / model_name
 
 
 def serve(pointer_file: str, model_name: str, host: str, port: int) -> None:
@@ -136,7 +145,8 @@ def serve(pointer_file: str, model_name: str, host: str, port: int) -> None:
 
     kserve_server.RESTServer = BoundRESTServer
     _, repository_class = _server_classes()
-    repository = repository_class(pointer_file)
+    log = InferenceLog(inference_log_dir(Path(pointer_file).parent, model_name))
+    repository = repository_class(pointer_file, log)
     model = repository.build(model_name)
     ModelServer(http_port=port, enable_grpc=False, registered_models=repository, workers=1).start([model])
 

@@ -65,6 +65,13 @@ def test_serve_swap_live_and_smoke_test(training_set, model_features, tmp_path, 
         no_id = {k: v for k, v in body.items() if k != "id"}  # `id` is optional in the v2 protocol
         answered = requests.post(f"{url}/v2/models/{name}/infer", json=no_id, timeout=10)
         assert answered.status_code == 200 and answered.json()["id"], answered.text
+        from cnai.inference_log import read_inference_log
+        from cnai.serving import inference_log_dir
+        from cnai.steps.deploy import serving_dir
+
+        logged = read_inference_log(inference_log_dir(serving_dir(), name))
+        assert set(logged["_model_version"]) == {v1, v2} and logged["_prediction"].between(0, 1).all()
+        assert set(LoadedModel(first["model"]).feature_columns) <= set(logged.columns)
         bad = requests.post(f"{url}/v2/models/{name}/infer", json={"inputs": [{"name": "hour", "shape": [1], "datatype": "INT64", "data": [5]}]}, timeout=10)
         assert bad.status_code == 400 and "missing feature" in bad.text
     finally:
