@@ -8,7 +8,7 @@ CNAI := $(BIN)/cnai
 # (feast alone ~9 s) is paid again in each pipeline step.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint compile stop lineage clean
+.PHONY: setup run test compile drift monitor stop lineage clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,12 @@ run: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+drift: setup
+	$(CNAI) drift
+
+monitor: setup
+	$(CNAI) monitor
 
 compile: setup
 	$(CNAI) compile

@@ -3,6 +3,9 @@
   cnai run        run the training pipeline locally (kfp.local), then print each step and the endpoint
   cnai compile    write the pipeline and every component as KFP YAML
   cnai lineage    trace the served model back to its data, step by step
+  cnai monitor    drift check on served traffic; on drift, retrain through the training pipeline's gate
+  cnai drift      demo: in-distribution, then shifted traffic; a monitoring run after each
+  cnai serve      serve the production version (if nothing serves it yet)
   cnai stop       stop the local model server
   cnai generate   write flights and weather tables of any size (seeded, optional drift)
 """
@@ -24,9 +27,10 @@ from typing import Any
 from cnai.config import ProjectConfig, load_config
 from cnai.errors import CnaiError
 
-EXPECTED_STEPS = ["ingest", "ingest", "validate", "features", "tune", "train", "evaluate", "register", "deploy", "smoke_test"]
+TRAINING_STEPS = ["ingest", "ingest", "validate", "features", "tune", "train", "evaluate", "register", "deploy", "smoke_test"]
 MAIN_OUTPUT = {"ingest": "dataset", "validate": "validated", "features": "training_set", "tune": "trials", "train": "model",
-               "evaluate": "comparison", "register": "model_card", "deploy": "endpoint", "smoke_test": "report"}
+               "evaluate": "comparison", "register": "model_card", "deploy": "endpoint", "smoke_test": "report",
+               "drift_check": "report"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,34 +150,30 @@ def code_fingerprint() -> str:
 # Verbs
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: Path, use_cache: bool,
+                expected_steps: list[str]) -> tuple[bool, list[dict[str, Any]]]:
+    """Run a pipeline under kfp.local, then print one row per step from its lineage events."""
     from kfp import local
 
-    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
-
-    config_path = Path(args.config).resolve()
-    config = load_config(config_path)
-    home = export_settings(config, config_path)
-    arguments = pipeline_arguments(config, config_path, args.sample_rows)
     run_id = str(uuid.uuid4())
     os.environ["CNAI_PIPELINE_RUN_ID"] = run_id
-    os.environ["CNAI_PIPELINE_NAME"] = PIPELINE_NAME
+    os.environ["CNAI_PIPELINE_NAME"] = pipeline_name
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(home / "pipeline_root"),
-        enable_caching=not args.no_cache,
+        enable_caching=use_cache,
         cache_root=str(home / "kfp_cache" / code_fingerprint()),
         raise_on_error=True,
     )
-    print(f"Running {PIPELINE_NAME} (run {run_id}) on kfp.local; run directory {home}", flush=True)
+    print(f"Running {pipeline_name} (run {run_id}) on kfp.local; run directory {home}", flush=True)
     started = time.perf_counter()
     failed = None
     try:
-        training_pipeline(**arguments)
+        pipeline(**arguments)
     except Exception as exc:  # the task's own log above says why; the table below says where
         failed = exc
     elapsed = time.perf_counter() - started
-    rows = step_rows(run_id)
+    rows = step_rows(run_id, expected_steps)
     run_dirs = sorted((home / "pipeline_root").glob("*/"), key=lambda p: p.stat().st_mtime)
     if run_dirs:
         print(f"\nArtifacts of this run: {run_dirs[-1]}")
@@ -182,57 +182,147 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_table(rows)
     if failed is not None:
         print(f"\nPipeline FAILED after {elapsed:.0f} s: {failed}", file=sys.stderr)
-        return 1
-    endpoint = next((r["output"] for r in rows if r["step"] == "deploy" and r["status"] == "ran"), None)
+        return False, rows
     print(f"\nPipeline succeeded in {elapsed:.0f} s.")
+    return True, rows
+
+
+def print_endpoint(config: ProjectConfig, deployed: bool) -> None:
     from cnai.steps.deploy import endpoint_url, is_ready
 
     url = endpoint_url(config.settings.serving_host, config.settings.serving_port)
-    if is_ready(url, config.settings.model_name):
-        print(f"Model {config.settings.model_name} is served at {url} "
-              f"(POST {url}/v2/models/{config.settings.model_name}/infer){'' if endpoint else ' (unchanged this run)'}")
+    name = config.settings.model_name
+    if is_ready(url, name):
+        print(f"Model {name} is served at {url} (POST {url}/v2/models/{name}/infer){'' if deployed else ' (unchanged this run)'}")
     else:
         print("No model is being served: the evaluation gate has not approved one yet.")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    home = export_settings(config, config_path)
+    arguments = pipeline_arguments(config, config_path, args.sample_rows)
+    ok, rows = run_locally(training_pipeline, PIPELINE_NAME, arguments, home, not args.no_cache, TRAINING_STEPS)
+    if ok:
+        serve_production(config, arguments["registry_uri"])
+        print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
+    return 0 if ok else 1
+
+
+def serve_production(config: ProjectConfig, registry_uri: str) -> None:
+    """Make sure the production version is being served (after `cnai stop`, or a reboot)."""
+    from cnai import registry
+    from cnai.steps.deploy import deploy_model, endpoint_url, is_ready, serving_dir
+    from cnai.tracking import LocalArtifact, run_step
+
+    settings = config.settings
+    if is_ready(endpoint_url(settings.serving_host, settings.serving_port), settings.model_name):
+        return
+    production = registry.production_version(registry_uri, settings.model_name)
+    if production is None:
+        return
+    print(f"Nothing was serving {settings.model_name}: starting its production version {production.version}.")
+    os.environ["CNAI_PIPELINE_NAME"] = "cnai-serve"
+    run_step("deploy", deploy_model, outputs={"endpoint": LocalArtifact(str(serving_dir() / "endpoint.md"))},
+             params={"registry_uri": registry_uri, "model_name": settings.model_name, "version": str(production.version),
+                     "host": settings.serving_host, "port": settings.serving_port})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from cnai.registry import default_registry_uri
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    home = export_settings(config, config_path)
+    serve_production(config, default_registry_uri(home))
+    print_endpoint(config, deployed=False)
     return 0
 
 
-def step_rows(run_id: str) -> list[dict[str, Any]]:
+def monitor(config: ProjectConfig, config_path: Path, current: str, since: str = "", events_source: str = "",
+            feature_source: str = "", use_cache: bool = True) -> tuple[bool, list[dict[str, Any]]]:
+    """Run the monitoring pipeline: drift check on `current`; on drift, retrain (optionally on new sources)."""
+    from cnai.artifacts import content_hash
+    from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME, monitoring_pipeline
+
+    home = export_settings(config, config_path)
+    arguments = pipeline_arguments(config, config_path)
+    for key, source in (("events", events_source), ("feature_source", feature_source)):
+        if source:
+            name = "events_source" if key == "events" else "feature_source"
+            arguments[name] = str(Path(source).resolve())
+            arguments[f"{key}_hash"] = content_hash(arguments[name])
+    arguments.update(current_data=str(Path(current).resolve()), monitoring_since=since)
+    return run_locally(monitoring_pipeline, PIPELINE_NAME, arguments, home, use_cache, ["drift_check", *TRAINING_STEPS])
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from cnai.serving import inference_log_dir
+    from cnai.steps.deploy import serving_dir
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    export_settings(config, config_path)
+    current = args.current or str(inference_log_dir(serving_dir(), config.settings.model_name))
+    ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
+    if ok:
+        print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
+    return 0 if ok else 1
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from cnai.drift_demo import run_demo
+
+    config_path = Path(args.config).resolve()
+    return run_demo(load_config(config_path), config_path, rows=args.rows)
+
+
+def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
     """One row per step of this run, from its OpenLineage events; steps with none were cached or skipped."""
     from cnai.tracking import read_events
 
     events = [e for e in read_events() if (e["run"]["facets"].get("parent") or {}).get("run", {}).get("runId") == run_id]
-    final = [e for e in events if e["eventType"] in ("COMPLETE", "FAIL")]
     rows = []
-    for event in final:
+    for event in (e for e in events if e["eventType"] in ("COMPLETE", "FAIL")):
         facets = event["run"]["facets"]
         step = facets.get("cnai_step", {})
+        facts = step.get("facts", {})
         carbon = facets.get("cnai_carbon", {})
         name = event["job"]["name"].rsplit(".", 1)[-1]
         outputs = {o["facets"]["cnai_content"]["argument"]: o["name"] for o in event.get("outputs", [])}
-        main = outputs.get(MAIN_OUTPUT.get(name, ""), "")
-        if name == "deploy":
-            main = step.get("facts", {}).get("endpoint", main)
-        if name == "evaluate":
-            main = step.get("facts", {}).get("reason", main)
-        if name == "register":
-            main = f"version {step.get('facts', {}).get('version')}"
+        main = {"deploy": facts.get("endpoint"), "evaluate": facts.get("reason"),
+                "register": f"version {facts.get('version')}",
+                "drift_check": (f"drift detected in {', '.join(facts.get('drifted_features', [])) or 'predictions'}"
+                                if facts.get("drift_detected") else "no drift")}.get(name) or outputs.get(MAIN_OUTPUT.get(name, ""), "")
+        if event["eventType"] == "FAIL":
+            main = facets.get("errorMessage", {}).get("message", "failed")
         rows.append({"step": name, "status": "ran" if event["eventType"] == "COMPLETE" else "FAILED",
                      "duration_s": step.get("duration_s"), "energy_kwh": carbon.get("energy_kwh"),
-                     "co2_kg": carbon.get("emissions_kg_co2eq"), "output": main})
-    gate = next((r for r in rows if r["step"] == "evaluate"), None)
+                     "co2_kg": carbon.get("emissions_kg_co2eq"), "output": main, "facts": facts})
     failed = any(r["status"] == "FAILED" for r in rows)
+    drift = next((r for r in rows if r["step"] == "drift_check"), None)
+    gate = next((r for r in rows if r["step"] == "evaluate"), None)
     ordered = []
-    for step in EXPECTED_STEPS:  # pipeline order; a step without events was cached or skipped
+    for step in expected_steps:  # pipeline order; a step without events was cached or skipped
         found = next((r for r in rows if r["step"] == step), None)
         if found is not None:
             rows.remove(found)
             ordered.append(found)
             continue
-        skipped = step in ("deploy", "smoke_test") and gate is not None and not failed
-        ordered.append({"step": step, "status": "skipped (gate: keep production)" if skipped else "cached / not run",
-                        "duration_s": None, "energy_kwh": None, "co2_kg": None, "output": ""})
-    rows = ordered + rows
-    return rows
+        if failed:
+            status = "not run"
+        elif drift is not None and not drift["facts"].get("drift_detected"):
+            status = "skipped (no drift)"
+        elif step in ("deploy", "smoke_test") and gate is not None:
+            status = "skipped (gate: keep production)"
+        else:
+            status = "cached"
+        ordered.append({"step": step, "status": status, "duration_s": None, "energy_kwh": None, "co2_kg": None,
+                        "output": "", "facts": {}})
+    return ordered + rows
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -254,6 +344,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from kfp import compiler
 
     from cnai.catalog import all_components, component_dir, refresh_readme
+    from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME as MONITORING_NAME
+    from cnai.pipelines.monitoring.pipeline import monitoring_pipeline
     from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
 
     config_path = Path(args.config).resolve()
@@ -265,9 +357,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # Local paths mean nothing on a cluster: leave those parameters for the run to set.
     for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
         arguments.pop(local_only)
-    pipeline_file = out / "pipelines" / f"{PIPELINE_NAME}.yaml"
-    compiler.Compiler().compile(training_pipeline, str(pipeline_file), pipeline_parameters=arguments)
-    print(f"wrote {pipeline_file}")
+    for name, pipeline in ((PIPELINE_NAME, training_pipeline), (MONITORING_NAME, monitoring_pipeline)):
+        pipeline_file = out / "pipelines" / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(pipeline_file), pipeline_parameters=arguments)
+        print(f"wrote {pipeline_file}")
     for name, component in all_components().items():
         target = out / "components" / f"{name}.yaml"
         compiler.Compiler().compile(component, str(target))
@@ -322,6 +415,18 @@ def main(argv: list[str] | None = None) -> int:
     lineage = verbs.add_parser("lineage", help="trace the served model back to its data")
     lineage.add_argument("--version", default=None, help="a registered version (default: the one in production)")
     lineage.set_defaults(handler=cmd_lineage)
+    mon = verbs.add_parser("monitor", help="run the monitoring pipeline: drift check, and on drift retrain behind the gate")
+    mon.add_argument("--current", default="", help="data to check (default: the model server's inference log)")
+    mon.add_argument("--since", default="", help="only log rows at or after this ISO time")
+    mon.add_argument("--retrain-events", default="", help="labelled events to retrain on (default: the configured source)")
+    mon.add_argument("--retrain-features", default="", help="feature table to retrain with (default: the configured source)")
+    mon.add_argument("--no-cache", action="store_true", help="re-run every step even if its inputs did not change")
+    mon.set_defaults(handler=cmd_monitor)
+    drift = verbs.add_parser("drift", help="demo: in-distribution then shifted traffic to the served model, a monitoring run after each")
+    drift.add_argument("--rows", type=int, default=2000, help="rows of traffic per phase (default 2000)")
+    drift.set_defaults(handler=cmd_drift)
+    serve = verbs.add_parser("serve", help="serve the production version if nothing is serving it")
+    serve.set_defaults(handler=cmd_serve)
     stop = verbs.add_parser("stop", help="stop the local model server")
     stop.set_defaults(handler=cmd_stop)
     generate = verbs.add_parser("generate", help="write nycflights13-shaped tables of any size, for benchmarks and drift tests")

@@ -33,6 +33,8 @@ def v2_request(frame: pd.DataFrame, request_id: str = "cnai") -> dict[str, Any]:
     inputs = []
     for column in frame.columns:
         values = frame[column]
+        if values.dtype.kind == "M":  # timestamps travel as ISO 8601 text
+            values = values.map(lambda v: None if pd.isna(v) else v.isoformat()).astype(object)
         datatype = V2_DATATYPES.get(values.dtype.kind, "BYTES")
         data = [None if isinstance(v, float) and math.isnan(v) else v for v in values.tolist()]
         inputs.append({"name": column, "shape": [len(frame)], "datatype": datatype, "data": data})

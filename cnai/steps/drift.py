@@ -32,8 +32,8 @@ from cnai.model import LoadedModel
 log = logging.getLogger(__name__)
 
 
-def resolve_reference(registry_uri: str, model_name: str) -> dict[str, Any]:
-    """The production version and the training set it came from, as its registration recorded it."""
+def resolve_reference(registry_uri: str, model_name: str, models_dir: str | Path) -> dict[str, str]:
+    """The production version, its model files, and the training set its registration recorded."""
     version = registry.production_version(registry_uri, model_name)
     if version is None:
         raise DataError(f"{model_name}: no version in production in {registry_uri}; nothing to compare against")
@@ -43,7 +43,8 @@ def resolve_reference(registry_uri: str, model_name: str) -> dict[str, Any]:
         raise DataError(f"{model_name} v{version.version}: its training set {uri or '(not recorded)'} is gone")
     if content_hash(path) != recorded:
         raise DataError(f"{model_name} v{version.version}: {path} changed since registration (hash {recorded[:19]} expected)")
-    return {"version": str(version.version), "training_set": path, "training_set_hash": recorded}
+    model_dir = registry.download_version(registry_uri, model_name, str(version.version), Path(models_dir) / f"v{version.version}")
+    return {"version": str(version.version), "training_set": path, "model": str(model_dir)}
 
 
 def load_current(current: str, columns: list[str], since: str = "") -> pd.DataFrame:
@@ -93,10 +94,10 @@ def categorical_drift(reference: pd.Series, current: pd.Series) -> dict[str, flo
 
 def check_drift(
     current: str,
+    reference: str,
+    model: str,
     report: str,
     metrics: str,
-    registry_uri: str,
-    model_name: str,
     since: str = "",
     p_value_threshold: float = 0.01,
     min_effect_size: float = 0.1,
@@ -105,33 +106,31 @@ def check_drift(
     report_sample_rows: int = 5_000,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Compare `current` with the production model's training set; decide whether to retrain."""
-    reference_info = resolve_reference(registry_uri, model_name)
-    with tempfile.TemporaryDirectory() as scratch:
-        model = LoadedModel(registry.download_version(registry_uri, model_name, reference_info["version"], Path(scratch) / "m"))
-        features = model.feature_columns
-        current_frame = load_current(current, features, since)
-        rng = np.random.default_rng(seed)
-        per_feature, reference_columns = {}, {}
-        for column in features:  # one column of the reference in memory at a time
-            ref = pd.read_parquet(reference_info["training_set"], columns=[column])[column]
-            cur = current_frame[column]
-            if pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(ref):
-                result = numeric_drift(ref, pd.to_numeric(cur, errors="coerce"), max_sample_rows, rng)
-            else:
-                result = categorical_drift(ref.astype(str).where(ref.notna()), cur.astype(str).where(cur.notna()))
-            effect = result.get("cramers_v", result["statistic"] if result["test"] == "ks" else 0.0)
-            result["drifted"] = bool(result["p_value"] < p_value_threshold and effect >= min_effect_size)
-            result["null_share_reference"], result["null_share_current"] = float(ref.isna().mean()), float(cur.isna().mean())
-            per_feature[column] = result
-            reference_columns[column] = ref.sample(min(report_sample_rows, len(ref)), random_state=seed).reset_index(drop=True)
+    """Compare `current` with `reference` (the training set `model` came from): retrain or not?"""
+    model_dir, model = model, LoadedModel(model)
+    features = model.feature_columns
+    current_frame = load_current(current, features, since)
+    rng = np.random.default_rng(seed)
+    per_feature, reference_columns = {}, {}
+    for column in features:  # one column of the reference in memory at a time
+        ref = pd.read_parquet(reference, columns=[column])[column]
+        cur = current_frame[column]
+        if pd.api.types.is_numeric_dtype(ref) and not pd.api.types.is_bool_dtype(ref):
+            result = numeric_drift(ref, pd.to_numeric(cur, errors="coerce"), max_sample_rows, rng)
+        else:
+            result = categorical_drift(ref.astype(str).where(ref.notna()), cur.astype(str).where(cur.notna()))
+        effect = result.get("cramers_v", result["statistic"] if result["test"] == "ks" else 0.0)
+        result["drifted"] = bool(result["p_value"] < p_value_threshold and effect >= min_effect_size)
+        result["null_share_reference"], result["null_share_current"] = float(ref.isna().mean()), float(cur.isna().mean())
+        per_feature[column] = result
+        reference_columns[column] = ref.sample(min(report_sample_rows, len(ref)), random_state=seed).reset_index(drop=True)
 
-        reference_sample = pd.DataFrame(reference_columns)
-        reference_scores = model.predict_proba(reference_sample)
-        current_scores = (current_frame[PREDICTION_FIELD].to_numpy(dtype=float) if PREDICTION_FIELD in current_frame
-                          else model.predict_proba(current_frame))
-        prediction = numeric_drift(pd.Series(reference_scores), pd.Series(current_scores), max_sample_rows, rng)
-        prediction["drifted"] = bool(prediction["p_value"] < p_value_threshold and prediction["statistic"] >= min_effect_size)
+    reference_sample = pd.DataFrame(reference_columns)
+    reference_scores = model.predict_proba(reference_sample)
+    current_scores = (current_frame[PREDICTION_FIELD].to_numpy(dtype=float) if PREDICTION_FIELD in current_frame
+                      else model.predict_proba(current_frame))
+    prediction = numeric_drift(pd.Series(reference_scores), pd.Series(current_scores), max_sample_rows, rng)
+    prediction["drifted"] = bool(prediction["p_value"] < p_value_threshold and prediction["statistic"] >= min_effect_size)
 
     drifted = sorted(c for c, r in per_feature.items() if r["drifted"])
     share = len(drifted) / len(per_feature)
@@ -139,7 +138,7 @@ def check_drift(
     summary = {
         "drift_detected": detected, "drifted_features": drifted, "drift_share": share,
         "prediction_drift": prediction, "features": per_feature, "current_rows": len(current_frame),
-        "reference": reference_info, "thresholds": {"p_value": p_value_threshold, "min_effect_size": min_effect_size,
+        "reference": {"training_set": reference, "model": model_dir, }, "thresholds": {"p_value": p_value_threshold, "min_effect_size": min_effect_size,
                                                     "drift_share": drift_share_threshold},
     }
     with atomic_output(metrics) as staging:
@@ -147,7 +146,7 @@ def check_drift(
     current_sample = current_frame[features].sample(min(report_sample_rows, len(current_frame)), random_state=seed)
     with atomic_output(report) as staging:
         staging.write_text(render_report(reference_sample, current_sample.reset_index(drop=True), summary))
-    log.warning("%s: %s (%d of %d features drifted; prediction KS %.3f)", model_name,
+    log.warning("%s (%d of %d features drifted; prediction KS %.3f)",
                 "drift detected" if detected else "no drift", len(drifted), len(per_feature), prediction["statistic"])
     return {
         "drift_detected": detected,
@@ -155,7 +154,6 @@ def check_drift(
         "drift_share": share,
         "prediction_ks": prediction["statistic"],
         "current_rows": len(current_frame),
-        "reference_version": reference_info["version"],
         "output_metadata": {"metrics": {"drift_detected": int(detected), "drift_share": share,
                                         "drifted_features": len(drifted), "prediction_ks": prediction["statistic"],
                                         "current_rows": len(current_frame)}},
@@ -174,7 +172,7 @@ def render_report(reference: pd.DataFrame, current: pd.DataFrame, summary: dict[
     head = (
         f"<h1>Drift check: {verdict}</h1><p>{len(summary['drifted_features'])} of {len(summary['features'])} features "
         f"drifted ({summary['drift_share']:.0%}); prediction KS {summary['prediction_drift']['statistic']:.3f}; "
-        f"{summary['current_rows']} current rows vs the training set of version {summary['reference']['version']}.</p>"
+        f"{summary['current_rows']} current rows vs {summary['reference']['training_set']}.</p>"
         f"<table border=1><tr><th>feature</th><th>test</th><th>statistic</th><th>p-value</th><th>verdict</th></tr>{rows}</table>"
         "<h2>Evidently data drift report (samples; SciPy's verdict above decides)</h2>"
     )

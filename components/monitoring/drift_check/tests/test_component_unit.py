@@ -9,7 +9,7 @@ import pytest
 
 from cnai import registry
 from cnai.errors import DataError
-from cnai.steps.drift import check_drift
+from cnai.steps.drift import check_drift, resolve_reference
 from cnai.steps.register import register_model
 from cnai.steps.train import train_model
 
@@ -32,8 +32,10 @@ def production(training_set, model_features, tmp_path_factory):
 
 def run(production, current: pd.DataFrame, tmp_path, **options):
     current.to_parquet(tmp_path / "current.parquet")
-    facts = check_drift(str(tmp_path / "current.parquet"), str(tmp_path / "report.html"), str(tmp_path / "m.json"),
-                        production["uri"], production["name"], **options)
+    reference = resolve_reference(production["uri"], production["name"], tmp_path / "models")
+    assert reference["training_set"] == str(production["reference"])
+    facts = check_drift(str(tmp_path / "current.parquet"), reference["training_set"], reference["model"],
+                        str(tmp_path / "report.html"), str(tmp_path / "m.json"), **options)
     return facts, json.loads((tmp_path / "m.json").read_text())
 
 
