@@ -15,7 +15,7 @@ from cnai.cli import main
 from cnai.kfp_settings import COMPONENT_IMAGE
 from conftest import REPO
 
-NAMES = ["deploy", "evaluate", "feast_features", "ingest", "register", "smoke_test", "train", "tune", "validate"]
+NAMES = ["deploy", "drift_check", "evaluate", "feast_features", "ingest", "register", "smoke_test", "train", "tune", "validate"]
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,20 @@ def test_pipeline_yaml_is_a_pipeline_spec_with_config_defaults(compiled):
     images = {e["container"]["image"] for e in document["deploymentSpec"]["executors"].values()}
     assert images == {COMPONENT_IMAGE}
     assert components.load_component_from_file(str(path)).name == "cnai-training"
+
+
+def test_monitoring_pipeline_nests_the_training_pipeline_under_the_drift_condition(compiled):
+    path = compiled / "pipelines" / "cnai-monitoring.yaml"
+    spec = json_format.ParseDict(yaml.safe_load(path.read_text()), pipeline_spec_pb2.PipelineSpec())
+    tasks = spec.root.dag.tasks
+    assert "drift-check" in tasks
+    condition = next(t for name, t in tasks.items() if name.startswith("condition"))
+    assert "drift-check-Output" in condition.trigger_policy.condition
+    nested = spec.components[condition.component_ref.name].dag.tasks
+    training = spec.components[next(iter(nested.values())).component_ref.name].dag.tasks
+    assert {"ingest", "validate", "feast-features", "tune", "train", "evaluate", "register"} <= set(training)
+    parameters = spec.root.input_definitions.parameters
+    assert "current_data" in parameters and parameters["max_trials"].default_value.number_value == 10
 
 
 @pytest.mark.parametrize("name", NAMES)

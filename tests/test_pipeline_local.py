@@ -145,3 +145,52 @@ def test_lineage_traces_the_served_model_to_its_source_files(project, first_run,
     for expected in ("serves version 1", "registered version 1", "written by train", "written by features",
                      "written by validate", "written by ingest", small_tables["flights"].name, small_tables["weather"].name):
         assert expected in trace, expected
+
+
+def _send(project, frame: pd.DataFrame, features: list[str]) -> str:
+    import datetime as dt
+
+    from cnai.drift_demo import send_traffic
+
+    start = dt.datetime.now(dt.UTC).isoformat()
+    send_traffic(f"http://127.0.0.1:{project['port']}", "flight-delay", frame[features])
+    return start
+
+
+def _monitor(project, since: str) -> list[dict]:
+    from cnai.cli import monitor
+    from cnai.config import load_config
+
+    log_dir = project["home"] / "serving" / "inference_log" / "flight-delay"
+    ok, _ = monitor(load_config(project["config"]), project["config"], str(log_dir), since=since)
+    assert ok
+    return events_of_last_run(project["home"])
+
+
+def test_monitoring_without_drift_skips_retraining(project, first_run, model_features):
+    reference = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/feast-features/training_set")))
+    since = _send(project, reference.sample(600, random_state=1), model_features)
+    events = _monitor(project, since)
+    assert completed_steps(events) == {"drift_check": 1}
+    drift = next(e for e in events if e["eventType"] == "COMPLETE")
+    assert drift["run"]["facets"]["cnai_step"]["facts"]["drift_detected"] is False
+    assert drift["run"]["facets"]["cnai_step"]["facts"]["current_rows"] == 600
+
+
+def test_monitoring_with_drift_retrains_behind_the_gate(project, first_run, model_features):
+    reference = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/feast-features/training_set")))
+    shifted = reference.sample(600, random_state=2)
+    shifted = shifted.assign(temp=shifted.temp + 25, dewp=shifted.dewp + 25, wind_speed=shifted.wind_speed * 3,
+                             visib=shifted.visib / 3, hour=20)
+    since = _send(project, shifted, model_features)
+    events = _monitor(project, since)
+    steps = completed_steps(events)
+    drift = next(e for e in events if e["job"]["name"].endswith(".drift_check") and e["eventType"] == "COMPLETE")
+    assert drift["run"]["facets"]["cnai_step"]["facts"]["drift_detected"] is True
+    # The nested training pipeline ran: its data steps from cache (same sources), then the gate,
+    # which keeps production because the retrained model is the same model.
+    assert steps == {"drift_check": 1, "evaluate": 1, "register": 1}
+    holdout = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/train/holdout")))
+    assert infer(project["port"], holdout, model_features)["model_version"] == "1"
+    lineage = drift["inputs"]
+    assert {d["facets"]["cnai_content"]["argument"] for d in lineage} == {"current", "reference", "model"}
