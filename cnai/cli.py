@@ -5,6 +5,7 @@
   cnai lineage    trace the served model back to its data, step by step
   cnai monitor    drift check on served traffic; on drift, retrain through the training pipeline's gate
   cnai drift      demo: in-distribution, then shifted traffic; a monitoring run after each
+  cnai schedule   upload the pipelines to Kubeflow Pipelines and create nightly recurring runs
   cnai serve      serve the production version (if nothing serves it yet)
   cnai stop       stop the local model server
   cnai generate   write flights and weather tables of any size (seeded, optional drift)
@@ -370,6 +371,23 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from cnai.schedule import schedule_pipelines
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    compile_args = argparse.Namespace(config=args.config, output_dir=args.output_dir)
+    cmd_compile(compile_args)
+    packages = {p.stem: p for p in (Path(args.output_dir) / "pipelines").glob("*.yaml")}
+    created = schedule_pipelines(config.schedule, packages, host=args.host)
+    host = args.host or config.schedule.kfp_host
+    for run in created:
+        print(f"scheduled {run['pipeline']} at '{run['cron']}' on {host}: recurring run {run['recurring_run_id']}")
+    if not created:
+        print("no cron set in cnai.yaml's schedule section: nothing scheduled")
+    return 0
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     from cnai.lineage import trace_served_model
 
@@ -425,6 +443,10 @@ def main(argv: list[str] | None = None) -> int:
     drift = verbs.add_parser("drift", help="demo: in-distribution then shifted traffic to the served model, a monitoring run after each")
     drift.add_argument("--rows", type=int, default=2000, help="rows of traffic per phase (default 2000)")
     drift.set_defaults(handler=cmd_drift)
+    sched = verbs.add_parser("schedule", help="upload the pipelines to Kubeflow Pipelines and create recurring runs")
+    sched.add_argument("--host", default=None, help="KFP API endpoint (default: schedule.kfp_host in cnai.yaml)")
+    sched.add_argument("--output-dir", default="build", help="where the compiled pipelines are written (default: build/)")
+    sched.set_defaults(handler=cmd_schedule)
     serve = verbs.add_parser("serve", help="serve the production version if nothing is serving it")
     serve.set_defaults(handler=cmd_serve)
     stop = verbs.add_parser("stop", help="stop the local model server")

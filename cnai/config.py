@@ -96,11 +96,32 @@ class Settings(Strict):
     sample_rows: int | None = Field(None, ge=1000, description="Use only the first N events (small runs).")
 
 
+class ScheduleConfig(Strict):
+    """Recurring runs on a Kubeflow Pipelines deployment (`cnai schedule`)."""
+
+    kfp_host: str = "http://localhost:8080"
+    namespace: str | None = None
+    experiment: str = "cnai"
+    monitoring_cron: str | None = Field("0 0 2 * * *", description="KFP's 6-field cron (seconds first); null: none.")
+    training_cron: str | None = None
+    max_concurrency: int = Field(1, ge=1)
+    catchup: bool = False
+    parameters: dict[str, Any] = Field(default_factory=dict, description="Run parameters, e.g. registry_uri, current_data.")
+
+    @field_validator("monitoring_cron", "training_cron")
+    @classmethod
+    def _six_fields(cls, cron: str | None) -> str | None:
+        if cron is not None and len(cron.split()) != 6:
+            raise ValueError(f"{cron!r} has {len(cron.split())} fields; KFP's cron has 6 (seconds first), e.g. '0 0 2 * * *'")
+        return cron
+
+
 class ProjectConfig(Strict):
     settings: Settings = Settings()
     data: DataConfig
     tuning: TuningConfig
     evaluation: EvaluationConfig = EvaluationConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
 
 
 def load_config(path: str | Path) -> ProjectConfig:
