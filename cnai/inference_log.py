@@ -50,7 +50,7 @@ class InferenceLog:
 def read_inference_log(directory: str | Path, since: str = "") -> pd.DataFrame:
     """Every logged row (at or after `since`, an ISO time), oldest first."""
     files = sorted(Path(directory).glob("inference-*.jsonl"))
-    frames = [pd.read_json(path, lines=True, dtype=False) for path in files if path.stat().st_size]
+    frames = [pd.read_json(path, lines=True, dtype=False, precise_float=True) for path in files if path.stat().st_size]
     if not frames:
         return pd.DataFrame()
     log = pd.concat(frames, ignore_index=True)

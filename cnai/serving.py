@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +110,13 @@ def _server_classes():
     class PointerRepository(ModelRepository):
         """`load(name)` (v2 repository API) re-reads the pointer and swaps in the version it names."""
 
-        def __init__(self, pointer_file: str, log: InferenceLog | None = None) -> None:
-            super().__init__(models_dir=str(Path(pointer_file).parent))
-            self.pointer_file = pointer_file
+        def __init__(self, pointer: Callable[[], dict], log: InferenceLog | None = None) -> None:
+            super().__init__()
+            self.pointer = pointer
             self.log = log
 
         def build(self, name: str) -> DelayModel:
-            pointer = json.loads(Path(self.pointer_file).read_text())
+            pointer = self.pointer()
             model = DelayModel(name, pointer["path"], pointer["version"], self.log)
             model.load()
             return model
@@ -133,7 +134,8 @@ def inference_log_dir(serving_dir: Path, model_name: str) -> Path:
     return serving_dir / "inference_log" / model_name
 
 
-def serve(pointer_file: str, model_name: str, host: str, port: int) -> None:
+def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, log_dir: Path | None) -> None:
+    """Serve the version `pointer()` names; a v2 repository `load` call asks it again."""
     import kserve.model_server as kserve_server
     from kserve import ModelServer
     from kserve.protocol.rest.server import RESTServer, _RefreshingServer
@@ -147,19 +149,30 @@ def serve(pointer_file: str, model_name: str, host: str, port: int) -> None:
 
     kserve_server.RESTServer = BoundRESTServer
     _, repository_class = _server_classes()
-    log = InferenceLog(inference_log_dir(Path(pointer_file).parent, model_name))
-    repository = repository_class(pointer_file, log)
+    repository = repository_class(pointer, InferenceLog(log_dir) if log_dir else None)
     model = repository.build(model_name)
     ModelServer(http_port=port, enable_grpc=False, registered_models=repository, workers=1).start([model])
 
 
 def main() -> None:
-    serve(
-        pointer_file=os.environ["CNAI_SERVING_POINTER"],
-        model_name=os.environ["CNAI_SERVING_MODEL"],
-        host=os.environ.get("CNAI_SERVING_HOST", "127.0.0.1"),
-        port=int(os.environ.get("CNAI_SERVING_PORT", "8085")),
-    )
+    """Locally the deploy step's pointer file names the version; in a pod, the mounted model does."""
+    model_name = os.environ["CNAI_SERVING_MODEL"]
+    if "CNAI_SERVING_POINTER" in os.environ:
+        pointer_file = Path(os.environ["CNAI_SERVING_POINTER"])
+
+        def pointer() -> dict:
+            return json.loads(pointer_file.read_text())
+
+        log_dir = inference_log_dir(pointer_file.parent, model_name)
+    else:  # KServe's storage initializer put the registered version's files in CNAI_SERVING_MODEL_DIR
+        fixed = {"path": os.environ.get("CNAI_SERVING_MODEL_DIR", "/mnt/models"), "version": os.environ.get("CNAI_SERVING_VERSION", "")}
+
+        def pointer() -> dict:
+            return fixed
+
+        log_dir = None  # on a cluster KServe's logger records traffic (see cnai.log_sink)
+    serve(pointer, model_name, host=os.environ.get("CNAI_SERVING_HOST", "127.0.0.1"),
+          port=int(os.environ.get("CNAI_SERVING_PORT", "8085")), log_dir=log_dir)
 
 
 if __name__ == "__main__":

@@ -263,22 +263,16 @@ def run_step(
         facts = dict(work(**paths, **params, **extra) or {})
     except BaseException as exc:
         carbon = meter.stop()
-        _emit_failure(step, run_id, input_records, exc, carbon, params, started, time.perf_counter() - clock)
+        step_facet = _step_facet(step, params, started, time.perf_counter() - clock, {})
+        error = _error_facet(exc)
+        _emit("FAIL", step, run_id, input_records, {}, {"errorMessage": error, **_run_facets(carbon, step_facet)})
         raise
     carbon = meter.stop()
     duration = time.perf_counter() - clock
 
     output_metadata = facts.pop("output_metadata", {})
     output_records = {name: _describe(value) for name, value in outputs.items()}
-    step_facet = StepRunFacet(
-        step=step,
-        parameters=_jsonable(params),
-        code_version=code_version(),
-        started_at=started.isoformat(),
-        ended_at=dt.datetime.now(dt.UTC).isoformat(),
-        duration_s=round(duration, 3),
-        facts=_jsonable(facts),
-    )
+    step_facet = _step_facet(step, params, started, duration, facts)
     record = {
         "step": step,
         "lineage_run_id": run_id,
@@ -298,45 +292,35 @@ def run_step(
             artifact.metadata.update(own)  # the UI renders every entry of a metrics artifact as a metric
         else:
             artifact.metadata.update({**record, **output_records[name], **own})
-    _emit(
-        "COMPLETE",
-        step,
-        run_id,
-        input_records,
-        output_records,
-        {"cnai_carbon": _facet(CarbonRunFacet(**{k: carbon[k] for k in attr.fields_dict(CarbonRunFacet)}), "CarbonRunFacet"),
-         "cnai_step": _facet(step_facet, "StepRunFacet")},
-    )
+    _emit("COMPLETE", step, run_id, input_records, output_records, _run_facets(carbon, step_facet))
     log.info("%s done in %.1f s, %.2e kWh, %.2e kg CO2eq", step, duration, carbon["energy_kwh"], carbon["emissions_kg_co2eq"])
     return facts
 
 
-def _emit_failure(step, run_id, input_records, exc, carbon, params, started, duration) -> None:
-    from openlineage.client.facet_v2 import error_message_run
-
-    error = error_message_run.ErrorMessageRunFacet(
-        message=f"{type(exc).__name__}: {exc}",
-        programmingLanguage="python",
-        stackTrace="".join(traceback.format_exception(exc)),
-    )
-    step_facet = StepRunFacet(
+def _step_facet(step: str, params: dict, started: dt.datetime, duration: float, facts: dict) -> StepRunFacet:
+    return StepRunFacet(
         step=step,
         parameters=_jsonable(params),
         code_version=code_version(),
         started_at=started.isoformat(),
         ended_at=dt.datetime.now(dt.UTC).isoformat(),
         duration_s=round(duration, 3),
-        facts={},
+        facts=_jsonable(facts),
     )
-    _emit(
-        "FAIL",
-        step,
-        run_id,
-        input_records,
-        {},
-        {"errorMessage": error,
-         "cnai_carbon": _facet(CarbonRunFacet(**{k: carbon[k] for k in attr.fields_dict(CarbonRunFacet)}), "CarbonRunFacet"),
-         "cnai_step": _facet(step_facet, "StepRunFacet")},
+
+
+def _run_facets(carbon: dict, step_facet: StepRunFacet) -> dict:
+    carbon_facet = CarbonRunFacet(**{k: carbon[k] for k in attr.fields_dict(CarbonRunFacet)})
+    return {"cnai_carbon": _facet(carbon_facet, "CarbonRunFacet"), "cnai_step": _facet(step_facet, "StepRunFacet")}
+
+
+def _error_facet(exc: BaseException):
+    from openlineage.client.facet_v2 import error_message_run
+
+    return error_message_run.ErrorMessageRunFacet(
+        message=f"{type(exc).__name__}: {exc}",
+        programmingLanguage="python",
+        stackTrace="".join(traceback.format_exception(exc)),
     )
 
 

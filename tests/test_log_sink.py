@@ -1,0 +1,96 @@
+"""KServe's inference logger, on a cluster, feeding the drift check: the sink and the InferenceService."""
+
+import json
+import threading
+import uuid
+
+import pandas as pd
+import pytest
+import requests
+
+from cnai.inference_log import InferenceLog, read_inference_log
+from cnai.log_sink import REQUEST, RESPONSE, CloudEventError, InferenceLogSink, serve
+from cnai.serving import v2_request
+
+
+def cloud_event(kind: str, event_id: str) -> dict:
+    # What KServe's logger sends (CloudEvents 1.0, binary mode).
+    return {"Ce-Specversion": "1.0", "Ce-Type": kind, "Ce-Id": event_id, "Ce-Source": "http://localhost:9081/",
+            "Ce-Inferenceservicename": "flight-delay", "Ce-Namespace": "ml", "Ce-Component": "predictor",
+            "Content-Type": "application/json"}
+
+
+def test_request_and_response_events_become_log_rows(tmp_path):
+    sink = InferenceLogSink(InferenceLog(tmp_path))
+    frame = pd.DataFrame({"hour": [5, 18], "carrier": ["UA", "B6"], "temp": [40.0, None]})
+    request = json.dumps(v2_request(frame, "r1")).encode()
+    response = json.dumps({"id": "r1", "model_name": "flight-delay", "model_version": "3",
+                           "outputs": [{"name": "probability", "shape": [2], "datatype": "FP64", "data": [0.2, 0.7]},
+                                       {"name": "delayed", "shape": [2], "datatype": "INT64", "data": [0, 1]}]}).encode()
+    # Responses may overtake requests; pairing is by id.
+    assert sink.receive(cloud_event(RESPONSE, "e1"), response) is False
+    assert sink.receive(cloud_event(REQUEST, "e1"), request) is True
+    logged = read_inference_log(tmp_path)
+    assert list(logged["_prediction"]) == [0.2, 0.7] and set(logged["_model_version"].astype(str)) == {"3"}
+    assert list(logged["carrier"]) == ["UA", "B6"] and logged["temp"].isna().tolist() == [False, True]
+
+    v1 = json.dumps({"instances": [{"hour": 7, "carrier": "DL", "temp": 50.0}]}).encode()
+    sink.receive(cloud_event(REQUEST, "e2"), v1)
+    sink.receive(cloud_event(RESPONSE, "e2"), json.dumps({"predictions": [0.4]}).encode())
+    assert len(read_inference_log(tmp_path)) == 3
+
+
+def test_bad_events_are_refused_and_unpaired_halves_are_bounded(tmp_path):
+    sink = InferenceLogSink(InferenceLog(tmp_path), max_pending=2)
+    with pytest.raises(CloudEventError, match="not a KServe inference event"):
+        sink.receive({"Ce-Type": "something.else", "Ce-Id": "x"}, b"{}")
+    with pytest.raises(CloudEventError, match="not JSON"):
+        sink.receive(cloud_event(REQUEST, "x"), b"{nope")
+    for i in range(5):
+        sink.receive(cloud_event(REQUEST, f"lonely-{i}"), b'{"instances": [{"hour": 1}]}')
+    assert len(sink._pending) == 2
+    sink.receive(cloud_event(REQUEST, "n"), b'{"instances": [{"hour": 1}, {"hour": 2}]}')
+    with pytest.raises(CloudEventError, match="2 rows in, 1 predictions out"):
+        sink.receive(cloud_event(RESPONSE, "n"), b'{"predictions": [0.1]}')
+
+
+def test_sink_over_http(tmp_path):
+    server = serve(InferenceLogSink(InferenceLog(tmp_path)), "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        event_id = str(uuid.uuid4())
+        body = {"instances": [{"hour": 9, "carrier": "AA"}]}
+        assert requests.post(url, data=json.dumps(body), headers=cloud_event(REQUEST, event_id), timeout=5).status_code == 202
+        assert requests.post(url, data='{"predictions": [0.9]}', headers=cloud_event(RESPONSE, event_id), timeout=5).status_code == 202
+        assert requests.post(url, data="{}", headers={"Ce-Type": "x"}, timeout=5).status_code == 400
+    finally:
+        server.shutdown()
+    assert list(read_inference_log(tmp_path)["_prediction"]) == [0.9]
+
+
+def test_inference_service_turns_on_the_logger():
+    from kserve.api_client import ApiClient
+
+    from cnai.cluster.serving import inference_service, to_manifest
+
+    resource = inference_service("flight-delay", "ml", "ghcr.io/cnai-pipelines/cnai:0.1.0", "s3://models/flight-delay/3",
+                                 "3", "http://inference-log-sink.ml.svc.cluster.local")
+    manifest = to_manifest(resource)
+    assert manifest["apiVersion"] == "serving.kserve.io/v1beta1" and manifest["kind"] == "InferenceService"
+    predictor = manifest["spec"]["predictor"]
+    assert predictor["logger"] == {"mode": "all", "url": "http://inference-log-sink.ml.svc.cluster.local"}
+    env = {e["name"]: e["value"] for e in predictor["containers"][0]["env"]}
+    assert env["STORAGE_URI"] == "s3://models/flight-delay/3" and env["CNAI_SERVING_MODEL_DIR"] == "/mnt/models"
+    # Each part parses back unchanged into the model of the SDK that owns it.
+    from kubernetes.client import ApiClient as KubernetesClient
+
+    def round_trip(client, part, model):
+        class Response:
+            data = json.dumps(part)
+        return client.sanitize_for_serialization(client.deserialize(Response(), model)) == part
+
+    assert round_trip(ApiClient(), predictor["logger"], "V1beta1LoggerSpec")
+    assert round_trip(KubernetesClient(), predictor["containers"][0], "V1Container")
+    assert round_trip(KubernetesClient(), manifest["metadata"], "V1ObjectMeta")
