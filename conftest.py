@@ -70,7 +70,7 @@ def training_set(ingested, project_config, expectation_suite, tmp_path_factory) 
     validate_dataset(ingested["flights"], str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"),
                      expectation_suite)
     data = project_config.data
-    build_training_set(str(out / "valid"), ingested["weather"], str(out / "training_set"), str(out / "store"),
+    build_training_set(str(out / "valid"), ingested["weather"], str(out / "training_set"), str(out / "store"), str(out / "stats.md"),
                        data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features)
     return str(out / "training_set")
 

@@ -30,6 +30,7 @@ def build_training_set(
     feature_table: str,
     training_set: str,
     feature_store: str,
+    feature_statistics: str,
     feature_refs: list[str],
     entity: str,
     timestamp: str,
@@ -74,6 +75,8 @@ def build_training_set(
         joined.to_parquet(staging, index=False)
 
     coverage = {c: round(float(joined[c].notna().mean()), 4) for c in feature_columns if c in joined}
+    with atomic_output(feature_statistics) as staging:
+        staging.write_text(statistics_markdown(joined, feature_columns, label))
     return {
         "rows": len(joined),
         "feature_columns": feature_columns,
@@ -84,6 +87,23 @@ def build_training_set(
             "feature_store": {"project": store.project, "feature_refs": feature_refs},
         },
     }
+
+
+def statistics_markdown(frame: pd.DataFrame, feature_columns: list[str], label: str) -> str:
+    """Per-feature statistics of the training set, as the KFP UI's Markdown viewer shows them."""
+    lines = [f"# Training set: {len(frame):,} rows, label `{label}` positive rate {frame[label].mean():.1%}", "",
+             "| feature | type | present | mean | std | min | max | top values |", "|---|---|---|---|---|---|---|---|"]
+    for column in feature_columns:
+        values = frame[column]
+        present = f"{values.notna().mean():.1%}"
+        if pd.api.types.is_numeric_dtype(values):
+            stats = values.describe()
+            lines.append(f"| {column} | numeric | {present} | {stats['mean']:.4g} | {stats['std']:.4g} | "
+                         f"{stats['min']:.4g} | {stats['max']:.4g} | |")
+        else:
+            top = ", ".join(f"{k} ({v:.0%})" for k, v in values.value_counts(normalize=True).head(4).items())
+            lines.append(f"| {column} | categorical ({values.nunique()} values) | {present} | | | | | {top} |")
+    return "\n".join(lines) + "\n"
 
 
 def _parse_repo(repo: Path):

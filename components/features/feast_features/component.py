@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Output
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Output
 
 from cnai.kfp_settings import COMPONENT_OPTIONS
 
@@ -15,6 +15,7 @@ def feast_features(
     features: list,
     training_set: Output[Dataset],
     feature_store: Output[Artifact],
+    feature_statistics: Output[Markdown],
     feature_repo: str = "",
 ):
     """Apply the Feast repo, materialize its online store and build a point-in-time training set.
@@ -29,6 +30,7 @@ def feast_features(
         features: Event columns used as features, carried through.
         training_set: Events joined with the features as of each event's time.
         feature_store: The applied Feast repo: registry, SQLite online store, source data.
+        feature_statistics: Per-feature statistics of the training set.
         feature_repo: Path of a Feast repo to apply; empty for the packaged `feature_repo/`.
     """
     from cnai.steps.features import build_training_set
@@ -38,7 +40,7 @@ def feast_features(
         "features",
         build_training_set,
         inputs={"events": events, "feature_table": feature_table},
-        outputs={"training_set": training_set, "feature_store": feature_store},
+        outputs={"training_set": training_set, "feature_store": feature_store, "feature_statistics": feature_statistics},
         params={"feature_refs": feature_refs, "entity": entity, "timestamp": timestamp, "label": label,
                 "features": features, "feature_repo": feature_repo},
     )

@@ -1,5 +1,5 @@
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Markdown, Metrics, Output
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
 
 from cnai.kfp_settings import COMPONENT_OPTIONS
 
@@ -13,6 +13,7 @@ def tune(
     search_space: list,
     trials: Output[Markdown],
     tuning_metrics: Output[Metrics],
+    objective_plot: Output[HTML],
     algorithm: str = "tpe",
     objective_metric: str = "roc_auc",
     objective_goal: str = "maximize",
@@ -32,6 +33,7 @@ def tune(
         search_space: Parameters in Katib's ParameterSpec shape (name, parameter_type, min, max, step, log, values).
         trials: A table of every trial.
         tuning_metrics: The best objective value and trial counts.
+        objective_plot: The objective of every trial and the best so far.
         algorithm: random, grid, tpe, multivariate-tpe, cmaes or sobol.
         objective_metric: roc_auc, average_precision, log_loss, accuracy or f1.
         objective_goal: maximize or minimize.
@@ -48,7 +50,7 @@ def tune(
         "tune",
         tune_hyperparameters,
         inputs={"training_set": training_set},
-        outputs={"trials": trials, "tuning_metrics": tuning_metrics},
+        outputs={"trials": trials, "tuning_metrics": tuning_metrics, "objective_plot": objective_plot},
         params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp,
                 "search_space": search_space, "algorithm": algorithm, "objective_metric": objective_metric,
                 "objective_goal": objective_goal, "max_trials": max_trials, "parallel_trials": parallel_trials,

@@ -19,7 +19,7 @@ def test_join_is_point_in_time_correct(tmp_path):
     weather.to_parquet(tmp_path / "weather.parquet")
     events.to_parquet(tmp_path / "events.parquet")
     facts = build_training_set(str(tmp_path / "events.parquet"), str(tmp_path / "weather.parquet"), str(tmp_path / "ts"),
-                               str(tmp_path / "store"), REFS, "origin", "time_hour", "delayed", ["distance"])
+                               str(tmp_path / "store"), str(tmp_path / "stats.md"), REFS, "origin", "time_hour", "delayed", ["distance"])
     joined = pd.read_parquet(tmp_path / "ts").set_index("distance")
     assert joined.loc[100.0, "temp"] == 10.0  # 10:30 sees the 10:00 reading, not 11:00's
     assert joined.loc[200.0, "temp"] == 20.0  # exactly on the hour
@@ -28,3 +28,6 @@ def test_join_is_point_in_time_correct(tmp_path):
     assert facts["online_entities"] == 1
     assert (tmp_path / "store" / "data" / "online_store.db").exists()
     assert (tmp_path / "store" / "feature_store.yaml").exists()
+    statistics = (tmp_path / "stats.md").read_text()
+    assert "4 rows, label `delayed` positive rate 50.0%" in statistics
+    assert "| temp | numeric | 50.0% | 15 |" in statistics  # two of four events have a reading: 10 and 20

@@ -15,19 +15,21 @@ SPACE = [
 
 @pytest.mark.parametrize("algorithm", KATIB_ALGORITHMS)
 def test_every_katib_algorithm_name_runs(algorithm, training_set, model_features, tmp_path):
-    facts = tune_hyperparameters(training_set, str(tmp_path / "trials.md"), str(tmp_path / "m.json"), model_features,
+    facts = tune_hyperparameters(training_set, str(tmp_path / "trials.md"), str(tmp_path / "m.json"), str(tmp_path / "plot.html"), model_features,
                                  "delayed", "time_hour", SPACE, algorithm=algorithm, max_trials=3, parallel_trials=2)
     assert set(facts["best_params"]) == {"learning_rate", "max_leaf_nodes", "max_iter"}
     assert 0.05 <= facts["best_params"]["learning_rate"] <= 0.2
     assert facts["trials_completed"] + facts["trials_pruned"] == 3
     assert f"# Tuning: {algorithm}" in (tmp_path / "trials.md").read_text()
     assert json.loads((tmp_path / "m.json").read_text())["best_roc_auc"] == pytest.approx(facts["best_value"])
+    plot = (tmp_path / "plot.html").read_text()
+    assert plot.count("<circle") == 3 and "<script" not in plot
 
 
 def test_median_stopping_prunes_weak_trials(training_set, model_features, tmp_path):
     space = [{"name": "learning_rate", "parameter_type": "double", "min": 0.0001, "max": 0.3, "log": True},
              {"name": "max_iter", "parameter_type": "int", "min": 200, "max": 200}]
-    facts = tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), model_features, "delayed",
+    facts = tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features, "delayed",
                                  "time_hour", space, algorithm="random", max_trials=8, parallel_trials=1, seed=3)
     assert facts["trials_pruned"] >= 1
 
@@ -36,6 +38,6 @@ def test_grid_needs_steps_and_space_must_not_be_empty(training_set, model_featur
     with pytest.raises(ConfigError, match="learning_rate.step"):
         grid_space([{"name": "learning_rate", "parameter_type": "double", "min": 0.1, "max": 0.2}])
     with pytest.raises(ConfigError, match="search space is empty"):
-        tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), model_features,
+        tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features,
                              "delayed", "time_hour", [])
     assert grid_space(SPACE)["max_leaf_nodes"] == [8, 16]
