@@ -8,7 +8,7 @@ CNAI := $(BIN)/cnai
 # (feast alone ~9 s) is paid again in each pipeline step.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test compile drift monitor stop lineage clean
+.PHONY: setup browser run test compile drift monitor report stop lineage clean
 
 setup: $(STAMP)
 
@@ -23,7 +23,11 @@ $(STAMP): pyproject.toml setup.py
 run: setup
 	$(CNAI) run
 
-test: setup
+# The report test loads the page in Debian's Chromium.
+browser:
+	@command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium > /dev/null)
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -35,6 +39,9 @@ monitor: setup
 
 compile: setup
 	$(CNAI) compile
+
+report: setup
+	$(CNAI) report
 
 lineage: setup
 	$(CNAI) lineage

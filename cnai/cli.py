@@ -2,6 +2,7 @@
 
   cnai run        run the training pipeline locally (kfp.local), then print each step and the endpoint
   cnai compile    write the pipeline and every component as KFP YAML
+  cnai report     one HTML page for the last run: every step's visuals, carbon per step
   cnai lineage    trace the served model back to its data, step by step
   cnai monitor    drift check on served traffic; on drift, retrain through the training pipeline's gate
   cnai drift      demo: in-distribution, then shifted traffic; a monitoring run after each
@@ -388,6 +389,21 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from cnai.report import build_report
+
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    home = export_settings(config, config_path)
+    page = build_report(home / "report.html")
+    print(f"wrote {page.as_uri()}")
+    if os.environ.get("DISPLAY") and not args.no_open:
+        webbrowser.open(page.as_uri())
+    return 0
+
+
 def cmd_lineage(args: argparse.Namespace) -> int:
     from cnai.lineage import trace_served_model
 
@@ -443,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     drift = verbs.add_parser("drift", help="demo: in-distribution then shifted traffic to the served model, a monitoring run after each")
     drift.add_argument("--rows", type=int, default=2000, help="rows of traffic per phase (default 2000)")
     drift.set_defaults(handler=cmd_drift)
+    report = verbs.add_parser("report", help="one HTML page with every step of the last run and its visual artifacts")
+    report.add_argument("--no-open", action="store_true", help="do not open it in a browser")
+    report.set_defaults(handler=cmd_report)
     sched = verbs.add_parser("schedule", help="upload the pipelines to Kubeflow Pipelines and create recurring runs")
     sched.add_argument("--host", default=None, help="KFP API endpoint (default: schedule.kfp_host in cnai.yaml)")
     sched.add_argument("--output-dir", default="build", help="where the compiled pipelines are written (default: build/)")

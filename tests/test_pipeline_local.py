@@ -103,6 +103,29 @@ def test_first_run_deploys_with_lineage_and_carbon_at_every_step(project, first_
     assert {o["name"] for o in answer["outputs"]} == {"probability", "delayed"}
 
 
+def test_report_shows_every_step_in_chromium(project, first_run, tmp_path):
+    """`cnai report` for the first run, loaded in headless Chromium (Debian's; `make test` installs it)."""
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium")
+    assert browser, "Debian's chromium is needed for this test: `make test` installs it (apt-get install chromium)"
+    assert main(["--config", str(project["config"]), "report", "--no-open"]) == 0
+    page = project["home"] / "report.html"
+    dom = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    for section in ("run-summary", "step-ingest", "step-validate", "step-features", "step-tune", "step-train",
+                    "step-evaluate", "step-register", "step-deploy", "step-smoke_test"):
+        assert f'id="{section}"' in dom, section
+    for shown in ("Run summary: carbon per step", "Expectation Validation Result", "Training set:", "per trial",
+                  "predicted delayed", "Evaluation gate: DEPLOY", "Model card: flight-delay v1", "All answers match"):
+        assert shown in dom, shown
+
+
 def test_second_run_is_cached_and_keeps_production(project, first_run, model_features):
     assert main(["--config", str(project["config"]), "run"]) == 0
     events = events_of_last_run(project["home"])
