@@ -8,7 +8,7 @@ CNAI := $(BIN)/cnai
 # (feast alone ~9 s) is paid again in each pipeline step.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser run test compile drift monitor report stop lineage clean
+.PHONY: setup browser elyra-check run test compile drift monitor report stop lineage clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,18 @@ run: setup
 browser:
 	@command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium > /dev/null)
 
-test: setup browser
+# Elyra 4.1.1 pins older click/marshmallow than Feast needs: its catalog check runs in its own env.
+ELYRA_VENV ?= .venv-elyra
+$(ELYRA_VENV)/.installed:
+	$(PYTHON) -m venv $(ELYRA_VENV)
+	$(ELYRA_VENV)/bin/python -m pip install --quiet --upgrade "pip>=24"
+	$(ELYRA_VENV)/bin/python -m pip install --quiet "elyra==4.1.1"
+	touch $@
+
+elyra-check: $(ELYRA_VENV)/.installed
+	$(ELYRA_VENV)/bin/python tests/elyra/check_catalog.py
+
+test: setup browser elyra-check
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

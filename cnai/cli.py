@@ -345,7 +345,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     from kfp import compiler
 
-    from cnai.catalog import all_components, component_dir, refresh_readme
+    from cnai.catalog import all_components, component_dir, refresh_readme, write_v1_spec
+    from cnai.kfp_settings import COMPONENT_IMAGE
     from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME as MONITORING_NAME
     from cnai.pipelines.monitoring.pipeline import monitoring_pipeline
     from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
@@ -369,6 +370,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         print(f"wrote {target}")
         if refresh_readme(name):
             print(f"updated the inputs and outputs in {component_dir(name) / 'README.md'}")
+        if write_v1_spec(name, COMPONENT_IMAGE):
+            print(f"updated {component_dir(name) / 'component.yaml'} (Elyra catalog)")
     return 0
 
 

@@ -10,7 +10,7 @@ from google.protobuf import json_format
 from kfp import components
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from cnai.catalog import all_components, component_dir, io_section
+from cnai.catalog import all_components, component_dir, io_section, v1_spec
 from cnai.cli import main
 from cnai.kfp_settings import COMPONENT_IMAGE
 from conftest import REPO
@@ -81,3 +81,12 @@ def test_component_folder_follows_the_catalog_layout(name):
     assert metadata["name"] == name and metadata["category"] == folder.parent.name
     assert {"description", "version", "dependencies", "lastVerified"} <= set(metadata)
     assert (folder / "tests" / "test_component_unit.py").exists()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_v1_spec_for_elyra_is_current_and_loads_in_kfp2(name):
+    path = component_dir(name) / "component.yaml"
+    committed = yaml.safe_load(path.read_text())
+    assert committed == v1_spec(name, all_components()[name], COMPONENT_IMAGE), f"{path} is stale: run `make compile`"
+    loaded = components.load_component_from_file(str(path))
+    assert set(loaded.component_spec.inputs) == {i["name"] for i in committed["inputs"]}
