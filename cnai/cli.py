@@ -29,10 +29,11 @@ from typing import Any
 from cnai.config import ProjectConfig, load_config
 from cnai.errors import CnaiError
 
-TRAINING_STEPS = ["ingest", "ingest", "validate", "features", "tune", "train", "evaluate", "register", "deploy", "smoke_test"]
+TRAINING_STEPS = ["ingest", "ingest", "validate", "features", "tune", "train", "evaluate", "register", "run_summary",
+                  "deploy", "smoke_test"]
 MAIN_OUTPUT = {"ingest": "dataset", "validate": "validated", "features": "training_set", "tune": "trials", "train": "model",
                "evaluate": "comparison", "register": "model_card", "deploy": "endpoint", "smoke_test": "report",
-               "drift_check": "report"}
+               "drift_check": "report", "run_summary": "summary"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ VISUALS: dict[str, list[tuple[str, str]]] = {
     "train": [("metrics", "json"), ("classification_metrics", "confusion")],
     "evaluate": [("comparison", "markdown")],
     "register": [("model_card", "markdown")],
+    "run_summary": [("summary", "markdown")],
     "deploy": [("endpoint", "markdown")],
     "smoke_test": [("report", "markdown")],
 }

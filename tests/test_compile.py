@@ -15,7 +15,8 @@ from cnai.cli import main
 from cnai.kfp_settings import COMPONENT_IMAGE
 from conftest import REPO
 
-NAMES = ["deploy", "drift_check", "evaluate", "feast_features", "ingest", "register", "smoke_test", "train", "tune", "validate"]
+NAMES = ["deploy", "drift_check", "evaluate", "feast_features", "ingest", "register", "run_summary", "smoke_test", "train",
+         "tune", "validate"]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def test_pipeline_yaml_is_a_pipeline_spec_with_config_defaults(compiled):
     spec = json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec())
     assert spec.pipeline_info.name == "cnai-training"
     tasks = spec.root.dag.tasks
-    assert {"ingest", "ingest-2", "validate", "feast-features", "tune", "train", "evaluate", "register"} <= set(tasks)
+    assert {"ingest", "ingest-2", "validate", "feast-features", "tune", "train", "evaluate", "register", "run-summary"} <= set(tasks)
     condition = next(t for name, t in tasks.items() if name.startswith("condition"))
     assert "evaluate-Output" in condition.trigger_policy.condition
     assert {"deploy", "smoke-test"} <= set(spec.components[condition.component_ref.name].dag.tasks)

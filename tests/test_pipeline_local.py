@@ -20,7 +20,8 @@ from cnai.cli import main
 from cnai.serving import v2_request
 from conftest import REPO, free_port
 
-STEPS = {"ingest": 2, "validate": 1, "features": 1, "tune": 1, "train": 1, "evaluate": 1, "register": 1, "deploy": 1, "smoke_test": 1}
+STEPS = {"ingest": 2, "validate": 1, "features": 1, "tune": 1, "train": 1, "evaluate": 1, "register": 1, "run_summary": 1,
+         "deploy": 1, "smoke_test": 1}
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +87,7 @@ def test_first_run_deploys_with_lineage_and_carbon_at_every_step(project, first_
     # KFP's own record (ML Metadata on a cluster): every non-metrics artifact carries the same facts.
     run_dir = max((project["home"] / "pipeline_root").iterdir(), key=lambda p: p.stat().st_mtime)
     tasks = sorted(p.name for p in run_dir.iterdir() if (p / "executor_output.json").exists())
-    assert len(tasks) == 10, tasks
+    assert len(tasks) == 11, tasks
     for task in tasks:
         artifacts = json.loads((run_dir / task / "executor_output.json").read_text()).get("artifacts", {})
         for name, entry in artifacts.items():
@@ -119,10 +120,11 @@ def test_report_shows_every_step_in_chromium(project, first_run, tmp_path):
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
     for section in ("run-summary", "step-ingest", "step-validate", "step-features", "step-tune", "step-train",
-                    "step-evaluate", "step-register", "step-deploy", "step-smoke_test"):
+                    "step-evaluate", "step-register", "step-run_summary", "step-deploy", "step-smoke_test"):
         assert f'id="{section}"' in dom, section
     for shown in ("Run summary: carbon per step", "Expectation Validation Result", "Training set:", "per trial",
-                  "predicted delayed", "Evaluation gate: DEPLOY", "Model card: flight-delay v1", "All answers match"):
+                  "predicted delayed", "Evaluation gate: DEPLOY", "Model card: flight-delay v1", "All answers match",
+                  "Run summary: carbon per step</h1>"):
         assert shown in dom, shown
 
 
@@ -131,7 +133,7 @@ def test_second_run_is_cached_and_keeps_production(project, first_run, model_fea
     events = events_of_last_run(project["home"])
     # Unchanged inputs: the data and training steps come from KFP's cache; the gate re-checks and,
     # the candidate being the production model itself, the deploy branch is skipped.
-    assert completed_steps(events) == {"evaluate": 1, "register": 1}
+    assert completed_steps(events) == {"evaluate": 1, "register": 1, "run_summary": 1}
     evaluate = next(e for e in events if e["job"]["name"].endswith(".evaluate") and e["eventType"] == "COMPLETE")
     facts = evaluate["run"]["facets"]["cnai_step"]["facts"]
     assert facts["deploy"] is False and "not better" in facts["reason"]
@@ -212,7 +214,7 @@ def test_monitoring_with_drift_retrains_behind_the_gate(project, first_run, mode
     assert drift["run"]["facets"]["cnai_step"]["facts"]["drift_detected"] is True
     # The nested training pipeline ran: its data steps from cache (same sources), then the gate,
     # which keeps production because the retrained model is the same model.
-    assert steps == {"drift_check": 1, "evaluate": 1, "register": 1}
+    assert steps == {"drift_check": 1, "evaluate": 1, "register": 1, "run_summary": 1}
     holdout = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/train/holdout")))
     assert infer(project["port"], holdout, model_features)["model_version"] == "1"
     lineage = drift["inputs"]

@@ -10,6 +10,7 @@ from cnai.components.data.validate.component import validate
 from cnai.components.evaluation.evaluate.component import evaluate
 from cnai.components.features.feast_features.component import feast_features
 from cnai.components.registry.register.component import register
+from cnai.components.reporting.run_summary.component import run_summary
 from cnai.components.serving.deploy.component import deploy
 from cnai.components.serving.smoke_test.component import smoke_test
 from cnai.components.training.train.component import train
@@ -90,6 +91,13 @@ def training_pipeline(
         model=trained.outputs["model"], training_set=training_set.outputs["training_set"], registry_uri=registry_uri,
         evaluation=gate.outputs["comparison"], model_name=model_name, deploy_decision=gate.outputs["Output"],
     ).set_caching_options(False)
+
+    run_summary(
+        events=events.outputs["dataset"], feature_table=feature_table.outputs["dataset"],
+        validated=checked.outputs["validated"], training_set=training_set.outputs["training_set"],
+        trials=tuned.outputs["trials"], model=trained.outputs["model"], comparison=gate.outputs["comparison"],
+        model_card=registered.outputs["model_card"],
+    ).set_caching_options(False)  # cheap, and it should describe this run
 
     with dsl.If(gate.outputs["Output"] == True, name="candidate-is-better"):  # noqa: E712 (KFP condition, not Python)
         served = deploy(
