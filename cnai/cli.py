@@ -73,6 +73,13 @@ def _source(source: str, base: Path) -> str:
     return str((base / source).resolve())
 
 
+def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
+    """What every verb that touches the run directory starts with: config, its path, the run directory."""
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    return config, config_path, export_settings(config, config_path)
+
+
 def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: int | None = None) -> dict[str, Any]:
     from cnai.artifacts import content_hash
     from cnai.data import resolve_source
@@ -204,9 +211,7 @@ def print_endpoint(config: ProjectConfig, deployed: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
 
-    config_path = Path(args.config).resolve()
-    config = load_config(config_path)
-    home = export_settings(config, config_path)
+    config, config_path, home = open_project(args)
     arguments = pipeline_arguments(config, config_path, args.sample_rows)
     ok, rows = run_locally(training_pipeline, PIPELINE_NAME, arguments, home, not args.no_cache, TRAINING_STEPS)
     if ok:
@@ -237,9 +242,7 @@ def serve_production(config: ProjectConfig, registry_uri: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from cnai.registry import default_registry_uri
 
-    config_path = Path(args.config).resolve()
-    config = load_config(config_path)
-    home = export_settings(config, config_path)
+    config, _, home = open_project(args)
     serve_production(config, default_registry_uri(home))
     print_endpoint(config, deployed=False)
     return 0
@@ -266,9 +269,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from cnai.serving import inference_log_dir
     from cnai.steps.deploy import serving_dir
 
-    config_path = Path(args.config).resolve()
-    config = load_config(config_path)
-    export_settings(config, config_path)
+    config, config_path, _ = open_project(args)
     current = args.current or str(inference_log_dir(serving_dir(), config.settings.model_name))
     ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
     if ok:
@@ -398,9 +399,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from cnai.report import build_report
 
-    config_path = Path(args.config).resolve()
-    config = load_config(config_path)
-    home = export_settings(config, config_path)
+    config, _, home = open_project(args)
     page = build_report(home / "report.html")
     print(f"wrote {page.as_uri()}")
     if os.environ.get("DISPLAY") and not args.no_open:
@@ -411,9 +410,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_lineage(args: argparse.Namespace) -> int:
     from cnai.lineage import trace_served_model
 
-    config_path = Path(args.config).resolve()
-    config = load_config(config_path)
-    export_settings(config, config_path)
+    config, _, _ = open_project(args)
     print(trace_served_model(config.settings.model_name, args.version))
     return 0
 
@@ -421,9 +418,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     from cnai.steps.deploy import stop_server
 
-    config_path = Path(args.config).resolve()
-    config = load_config(config_path)
-    export_settings(config, config_path)
+    config, _, _ = open_project(args)
     stopped = stop_server(config.settings.model_name)
     print("stopped the model server" if stopped else "no model server was running")
     return 0

@@ -55,12 +55,11 @@ def step_events(events: list[dict], run_id: str) -> list[tuple[str, dict, bool]]
     run_started = min((e["eventTime"] for e in events if e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == run_id),
                       default="")
     found = []
-    seen = {_step(e) for e in in_run}
     for step in VISUALS:
         current = [e for e in in_run if _step(e) == step]
         if current:
             found += [(step, e, True) for e in current]
-        elif step not in seen and step != "drift_check":
+        elif step != "drift_check":
             earlier = [e for e in events if e["eventType"] == "COMPLETE" and _step(e) == step and e["eventTime"] < run_started]
             if earlier:
                 found.append((step, max(earlier, key=lambda e: e["eventTime"]), False))
