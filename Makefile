@@ -36,6 +36,7 @@ $(ELYRA_VENV)/.installed:
 	touch $@
 
 elyra-check: $(ELYRA_VENV)/.installed
+	$(ELYRA_VENV)/bin/python -m pip install --quiet --no-deps .
 	$(ELYRA_VENV)/bin/python tests/elyra/check_catalog.py
 
 test: setup browser elyra-check

@@ -79,16 +79,22 @@ def refresh_readme(name: str) -> bool:
 # KFP v1 component specs, the shape Elyra's KFP component catalog reads
 
 
-V1_TYPES = {"STRING": "String", "NUMBER_INTEGER": "Integer", "NUMBER_DOUBLE": "Float", "BOOLEAN": "Bool",
-            "STRUCT": "JsonObject", "LIST": "JsonArray"}
-
-
 def _v1_type(spec) -> str:
+    """The v1 type name; JSON values are declared `String`.
+
+    Elyra 4.1.1 exports a literal for a `JsonObject`/`JsonArray` input as a quoted string (or
+    crashes on a list), which kfp 2's compiler then refuses ("STRING is incompatible with STRUCT"),
+    so a pipeline with any such input could be drawn but never submitted. As `String`, Elyra passes
+    the JSON text through and `cnai.component_runner` parses it by the function's annotation.
+    """
     text = str(spec.type)
     if text.startswith("system."):
         return text.removeprefix("system.").split("@")[0]
-    return {"String": "String", "Integer": "Integer", "Float": "Float", "Boolean": "Bool",
-            "Dict": "JsonObject", "List": "JsonArray"}.get(text, text)
+    return {"String": "String", "Integer": "Integer", "Float": "Float", "Boolean": "Bool"}.get(text, "String")
+
+
+def _is_json(spec) -> bool:
+    return str(spec.type) in ("Dict", "List")
 
 
 def v1_spec(name: str, component, image: str) -> dict:
@@ -98,7 +104,8 @@ def v1_spec(name: str, component, image: str) -> dict:
     inputs, outputs, args = [], [], []
     for input_name, item in spec.inputs.items():
         artifact = str(item.type).startswith("system.")
-        entry = {"name": input_name, "type": _v1_type(item), "description": described.get(input_name, "")}
+        description = described.get(input_name, "") + (" (JSON)" if _is_json(item) else "")
+        entry = {"name": input_name, "type": _v1_type(item), "description": description}
         if item.default is not None or item.optional:
             entry["optional"] = True
             if item.default is not None:
@@ -110,7 +117,8 @@ def v1_spec(name: str, component, image: str) -> dict:
         else:
             args += [f"--{input_name}", placeholder]
     for output_name, item in (spec.outputs or {}).items():
-        outputs.append({"name": output_name, "type": _v1_type(item), "description": described.get(output_name, "")})
+        description = described.get(output_name, "") + (" (JSON)" if _is_json(item) else "")
+        outputs.append({"name": output_name, "type": _v1_type(item), "description": description})
         args += [f"--{output_name}", {"outputPath": output_name}]
     return {
         "name": name,
@@ -131,4 +139,34 @@ def write_v1_spec(name: str, image: str) -> bool:
     changed = not target.exists() or target.read_text() != text
     if changed:
         target.write_text(text)
+    return changed
+
+
+ELYRA_EXAMPLE = Path(__file__).resolve().parent.parent / "pipelines" / "training" / "cnai-training.pipeline"
+
+
+def catalog_paths() -> dict[str, str]:
+    """Component name -> `<category>/<name>`, its id in the installable Elyra catalog."""
+    import cnai.components as package
+
+    root = Path(package.__file__).parent
+    return {name: component_dir(name).relative_to(root).as_posix() for name in all_components()}
+
+
+def elyra_example_text(compiled_training_pipeline: Path) -> str:
+    import yaml
+
+    from cnai.elyra.example import example_pipeline
+    from cnai.pipelines.training.pipeline import PIPELINE_NAME
+
+    compiled = yaml.safe_load(compiled_training_pipeline.read_text())
+    return json.dumps(example_pipeline(compiled, catalog_paths(), PIPELINE_NAME), indent=2) + "\n"
+
+
+def write_elyra_example(compiled_training_pipeline: Path) -> bool:
+    """Write the example `.pipeline` beside the training pipeline; True if it changed."""
+    text = elyra_example_text(compiled_training_pipeline)
+    changed = not ELYRA_EXAMPLE.exists() or ELYRA_EXAMPLE.read_text() != text
+    if changed:
+        ELYRA_EXAMPLE.write_text(text)
     return changed

@@ -347,7 +347,14 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def cmd_compile(args: argparse.Namespace) -> int:
     from kfp import compiler
 
-    from cnai.catalog import all_components, component_dir, refresh_readme, write_v1_spec
+    from cnai.catalog import (
+        ELYRA_EXAMPLE,
+        all_components,
+        component_dir,
+        refresh_readme,
+        write_elyra_example,
+        write_v1_spec,
+    )
     from cnai.kfp_settings import COMPONENT_IMAGE
     from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME as MONITORING_NAME
     from cnai.pipelines.monitoring.pipeline import monitoring_pipeline
@@ -366,6 +373,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         pipeline_file = out / "pipelines" / f"{name}.yaml"
         compiler.Compiler().compile(pipeline, str(pipeline_file), pipeline_parameters=arguments)
         print(f"wrote {pipeline_file}")
+    if write_elyra_example(out / "pipelines" / f"{PIPELINE_NAME}.yaml"):
+        print(f"updated {ELYRA_EXAMPLE} (Elyra example pipeline)")
     for name, component in all_components().items():
         target = out / "components" / f"{name}.yaml"
         compiler.Compiler().compile(component, str(target))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,18 @@ from google.protobuf import json_format
 from kfp import components
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from cnai.catalog import all_components, component_dir, io_section, v1_spec
+from cnai.catalog import ELYRA_EXAMPLE, all_components, component_dir, elyra_example_text, io_section, v1_spec
 from cnai.cli import main
 from cnai.kfp_settings import COMPONENT_IMAGE
 from conftest import REPO
 
 NAMES = ["deploy", "drift_check", "evaluate", "feast_features", "ingest", "register", "run_summary", "smoke_test", "train",
          "tune", "validate"]
+
+# `cnai compile` (the fixture below) rewrites these in the repository, so what was committed is
+# read at import, before any test runs: a stale committed file must fail, not be fixed silently.
+COMMITTED = {path: path.read_text() for path in [ELYRA_EXAMPLE, *REPO.glob("components/*/*/README.md"),
+                                                  *REPO.glob("components/*/*/component.yaml")]}
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +82,7 @@ def test_component_yaml_loads_and_needs_no_network(compiled, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_component_folder_follows_the_catalog_layout(name):
     folder = component_dir(name)
-    readme = (folder / "README.md").read_text()
+    readme = COMMITTED[folder / "README.md"]
     assert io_section(all_components()[name]) in readme, f"{folder}/README.md is stale: run `make compile`"
     metadata = yaml.safe_load((folder / "metadata.yaml").read_text())
     assert metadata["name"] == name and metadata["category"] == folder.parent.name
@@ -87,7 +93,19 @@ def test_component_folder_follows_the_catalog_layout(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_v1_spec_for_elyra_is_current_and_loads_in_kfp2(name):
     path = component_dir(name) / "component.yaml"
-    committed = yaml.safe_load(path.read_text())
+    committed = yaml.safe_load(COMMITTED[path])
     assert committed == v1_spec(name, all_components()[name], COMPONENT_IMAGE), f"{path} is stale: run `make compile`"
     loaded = components.load_component_from_file(str(path))
     assert set(loaded.component_spec.inputs) == {i["name"] for i in committed["inputs"]}
+
+
+def test_elyra_example_pipeline_is_current(compiled):
+    """The example `.pipeline` is derived from the compiled training pipeline; Elyra itself validates
+    and exports it in `make elyra-check` (tests/elyra/check_catalog.py)."""
+    assert COMMITTED[ELYRA_EXAMPLE] == elyra_example_text(compiled / "pipelines" / "cnai-training.yaml"), (
+        f"{ELYRA_EXAMPLE} is stale: run `make compile`")
+    example = json.loads(COMMITTED[ELYRA_EXAMPLE])
+    labels = {node["app_data"]["label"] for node in example["pipelines"][0]["nodes"]}
+    # everything outside the gate's dsl.If: Elyra has no conditions, so deploy stays in the KFP pipeline
+    assert labels == {"ingest events", "ingest feature source", "validate", "feast-features", "tune", "train",
+                      "evaluate", "register", "run-summary"}
