@@ -142,7 +142,7 @@ def write_v1_spec(name: str, image: str) -> bool:
     return changed
 
 
-ELYRA_EXAMPLE = Path(__file__).resolve().parent.parent / "pipelines" / "training" / "cnai-training.pipeline"
+ELYRA_EXAMPLE = Path(importlib.import_module("cnai.pipelines.training").__file__).parent / "cnai-training.pipeline"
 
 
 def catalog_paths() -> dict[str, str]:
