@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from cnai.errors import ConfigError
 
 SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "timestamp", "date"}
-KATIB_ALGORITHMS = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol")
+KATIB_ALGORITHMS = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization", "hyperband")
 
 
 class Strict(BaseModel):
@@ -83,7 +83,11 @@ class EvaluationConfig(Strict):
     minimum_for_first_model: float = 0.55
 
 
+TARGETS = ("local", "kubeflow")
+
+
 class Settings(Strict):
+    target: Literal[TARGETS] = Field("local", description="local: embedded backends; kubeflow: the cluster's services.")  # type: ignore[valid-type]
     home: str = ".cnai"
     spark_master: str = "local[*]"
     model_name: str = "flight-delay"
@@ -116,12 +120,43 @@ class ScheduleConfig(Strict):
         return cron
 
 
+class Resources(Strict):
+    cpu: str = "1"
+    memory: str = "2Gi"
+    cpu_limit: str = "2"
+    memory_limit: str = "4Gi"
+
+
+class ClusterConfig(Strict):
+    """What the steps use when `settings.target` is `kubeflow`; names match `manifests/`."""
+
+    namespace: str = Field("kubeflow-user-example-com", description="Your Kubeflow profile namespace.")
+    image: str | None = Field(None, description="The project image; default: the one the components were built with.")
+    service_account: str = "cnai-pipeline-runner"
+    object_store_endpoint: str = Field("http://minio-service.kubeflow:9000", description="S3 API of KFP's artifact store.")
+    object_store_secret: str = Field("cnai-object-store", description="Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.")
+    model_registry: str = Field("http://model-registry-service.kubeflow.svc.cluster.local:8080",
+                                description="The Kubeflow Model Registry's REST address.")
+    trainer_runtime: str = Field("cnai-sklearn", description="The TrainingRuntime (Kubeflow Trainer v2) in manifests/.")
+    serving_runtime: str = Field("cnai-sklearn", description="The KServe ServingRuntime in manifests/.")
+    inference_logger_url: str = "http://cnai-inference-log-sink"
+    canary_traffic_percent: int = Field(10, ge=1, le=100, description="Traffic to a new version until its smoke test passes.")
+    min_replicas: int = Field(1, ge=0)
+    max_replicas: int = Field(3, ge=1)
+    scale_metric: Literal["concurrency", "rps", "cpu", "memory"] = "concurrency"
+    scale_target: int = Field(10, ge=1)
+    resources: Resources = Resources()
+    ready_timeout_s: int = Field(600, ge=10, description="How long to wait for an InferenceService to be Ready.")
+    experiment_timeout_s: int = Field(7200, ge=60, description="How long to wait for a Katib Experiment or TrainJob.")
+
+
 class ProjectConfig(Strict):
     settings: Settings = Settings()
     data: DataConfig
     tuning: TuningConfig
     evaluation: EvaluationConfig = EvaluationConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    cluster: ClusterConfig = ClusterConfig()
 
 
 def load_config(path: str | Path) -> ProjectConfig:

@@ -23,3 +23,8 @@ class RegistryError(CnaiError):
 
 class ServingError(CnaiError):
     """The model server could not be started, updated or reached."""
+
+
+class ClusterError(CnaiError):
+    """A Kubernetes resource (Katib Experiment, TrainJob, InferenceService...) failed or timed out;
+    the message names the resource and its last condition."""

@@ -35,10 +35,36 @@ def make_sampler(algorithm: str, parameters: list[dict[str, Any]], seed: int):
         "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),
         "sobol": lambda: optuna.samplers.QMCSampler(qmc_type="sobol", seed=seed, warn_independent_sampling=False),
         "grid": lambda: optuna.samplers.GridSampler(grid_space(parameters), seed=seed),
+        "bayesianoptimization": lambda: _gaussian_process_sampler(seed),
+        # Katib's hyperband samples at random and stops the weaker part of each bracket early.
+        "hyperband": lambda: optuna.samplers.RandomSampler(seed=seed),
     }
     if algorithm not in samplers:
         raise ConfigError(f"tuning.algorithm: {algorithm!r} is not one of {sorted(samplers)}")
     return samplers[algorithm]()
+
+
+def _gaussian_process_sampler(seed: int):
+    import importlib.util
+
+    import optuna
+
+    if importlib.util.find_spec("torch") is None:
+        raise ConfigError("tuning.algorithm: bayesianoptimization runs locally on Optuna's GPSampler, which needs PyTorch: "
+                          "`pip install 'cnai-pipelines[bayesopt]'`, or choose tpe (on Katib it runs as is)")
+    return optuna.samplers.GPSampler(seed=seed)
+
+
+def make_pruner(algorithm: str, early_stopping: str, parameters: list[dict[str, Any]]):
+    """Katib's medianstop as Optuna's MedianPruner; hyperband brings its own successive halving."""
+    import optuna
+
+    if algorithm == "hyperband":
+        most = max((int(p["max"]) for p in parameters if p["name"] == "max_iter"), default=ITERATIONS_PER_REPORT * 4)
+        return optuna.pruners.HyperbandPruner(min_resource=ITERATIONS_PER_REPORT, max_resource=most, reduction_factor=3)
+    if early_stopping == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    return optuna.pruners.NopPruner()
 
 
 def grid_space(parameters: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -80,6 +106,29 @@ def check_search_space(parameters: list[dict[str, Any]]) -> None:
             raise ConfigError(f"tuning.parameters.{name}: needs min <= max")
 
 
+def tuning_split(frame: pd.DataFrame, timestamp: str, holdout_fraction: float, max_tuning_rows: int):
+    """(fit, validation) from the training part: the holdout is cut off first and never seen."""
+    train, _holdout = split_by_time(frame, timestamp, holdout_fraction)
+    return split_by_time(train.tail(max_tuning_rows), timestamp, 0.2)
+
+
+def staged_scores(params: dict[str, Any], fit_part: pd.DataFrame, valid_part: pd.DataFrame, feature_columns: list[str],
+                  label: str, metric: str, seed: int):
+    """Yield (iterations, validation score) every ITERATIONS_PER_REPORT boosting rounds.
+
+    The intermediate scores are what early stopping judges: Optuna's pruner locally, Katib's
+    medianstop (reading the trial's stdout) on a cluster.
+    """
+    categorical, numeric = feature_kinds(fit_part, feature_columns)
+    total = int(params.get("max_iter", 100))
+    estimator = build_estimator(categorical, numeric, {**params, "max_iter": min(ITERATIONS_PER_REPORT, total)}, seed)
+    estimator.set_params(classify__warm_start=True)
+    for step in range(min(ITERATIONS_PER_REPORT, total), total + 1, ITERATIONS_PER_REPORT):
+        estimator.set_params(classify__max_iter=step)
+        estimator.fit(fit_part[feature_columns], fit_part[label].astype(int))
+        yield step, score(metric, valid_part[label], estimator.predict_proba(valid_part[feature_columns])[:, 1])
+
+
 def tune_hyperparameters(
     training_set: str,
     trials: str,
@@ -98,33 +147,41 @@ def tune_hyperparameters(
     holdout_fraction: float = 0.15,
     max_tuning_rows: int = 100_000,
     seed: int = 42,
+    target: str = "local",
+    cluster: dict[str, Any] | None = None,
+    input_uris: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run the search on the training part of the data (the holdout is never seen while tuning)."""
+    """Run the search on the training part of the data (the holdout is never seen while tuning).
+
+    Locally Optuna runs the trials in this process; with `target="kubeflow"` the same declaration
+    becomes a Katib Experiment whose trials run `cnai.cluster.trial` (the same scoring) in pods.
+    """
     import optuna
 
+    if target == "kubeflow":
+        from cnai.cluster.katib import tune_on_katib
+
+        return tune_on_katib(
+            training_set_uri=(input_uris or {}).get("training_set", training_set), trials=trials,
+            tuning_metrics=tuning_metrics, objective_plot=objective_plot, feature_columns=feature_columns, label=label,
+            timestamp=timestamp, search_space=search_space, algorithm=algorithm, objective_metric=objective_metric,
+            objective_goal=objective_goal, max_trials=max_trials, parallel_trials=parallel_trials,
+            early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed, cluster=cluster or {})
     check_search_space(search_space)
     frame = pd.read_parquet(training_set)
-    train, _holdout = split_by_time(frame, timestamp, holdout_fraction)
-    fit_part, valid_part = split_by_time(train.tail(max_tuning_rows), timestamp, 0.2)
-    categorical, numeric = feature_kinds(frame, feature_columns)
+    fit_part, valid_part = tuning_split(frame, timestamp, holdout_fraction, max_tuning_rows)
     maximize = objective_goal == "maximize"
 
     def objective(trial) -> float:
         params = suggest(trial, search_space)
-        total = int(params.get("max_iter", 100))
-        estimator = build_estimator(categorical, numeric, {**params, "max_iter": min(ITERATIONS_PER_REPORT, total)}, seed)
-        estimator.set_params(classify__warm_start=True)
         value = math.nan
-        for step in range(min(ITERATIONS_PER_REPORT, total), total + 1, ITERATIONS_PER_REPORT):
-            estimator.set_params(classify__max_iter=step)
-            estimator.fit(fit_part[feature_columns], fit_part[label].astype(int))
-            value = score(objective_metric, valid_part[label], estimator.predict_proba(valid_part[feature_columns])[:, 1])
+        for step, value in staged_scores(params, fit_part, valid_part, feature_columns, label, objective_metric, seed):
             trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
         return value
 
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0) if early_stopping == "median" else optuna.pruners.NopPruner()
+    pruner = make_pruner(algorithm, early_stopping, search_space)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction=objective_goal, sampler=make_sampler(algorithm, search_space, seed), pruner=pruner)
     started = time.perf_counter()

@@ -22,6 +22,8 @@ def tune(
     early_stopping: str = "median",
     holdout_fraction: float = 0.15,
     seed: int = 42,
+    target: str = "local",
+    cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
 ) -> dict:
     """Search hyperparameters with Optuna under Katib's algorithm names; return the best parameters.
 
@@ -34,7 +36,7 @@ def tune(
         trials: A table of every trial.
         tuning_metrics: The best objective value and trial counts.
         objective_plot: The objective of every trial and the best so far.
-        algorithm: random, grid, tpe, multivariate-tpe, cmaes or sobol.
+        algorithm: Katib's names: random, grid, tpe, multivariate-tpe, cmaes, sobol, bayesianoptimization, hyperband.
         objective_metric: roc_auc, average_precision, log_loss, accuracy or f1.
         objective_goal: maximize or minimize.
         max_trials: The trial budget.
@@ -42,6 +44,8 @@ def tune(
         early_stopping: median (Katib's medianstop) or none.
         holdout_fraction: The share of the most recent rows kept out for evaluation.
         seed: Seed of the sampler and the model.
+        target: local (Optuna in this step) or kubeflow (a Katib Experiment whose trials run in pods).
+        cluster: The `cluster` section of cnai.yaml (namespace, image, object store...); used when target is kubeflow.
     """
     from cnai.steps.tune import tune_hyperparameters
     from cnai.tracking import run_step
@@ -54,6 +58,7 @@ def tune(
         params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp,
                 "search_space": search_space, "algorithm": algorithm, "objective_metric": objective_metric,
                 "objective_goal": objective_goal, "max_trials": max_trials, "parallel_trials": parallel_trials,
-                "early_stopping": early_stopping, "holdout_fraction": holdout_fraction, "seed": seed},
+                "early_stopping": early_stopping, "holdout_fraction": holdout_fraction, "seed": seed,
+                "target": target, "cluster": cluster},
     )
     return facts["best_params"]

@@ -1,3 +1,4 @@
+import importlib.util
 import json
 
 import pytest
@@ -13,7 +14,12 @@ SPACE = [
 ]
 
 
-@pytest.mark.parametrize("algorithm", KATIB_ALGORITHMS)
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+# Optuna's GPSampler needs PyTorch (the `bayesopt` extra); without it the name is refused clearly (below).
+LOCAL_ALGORITHMS = [a for a in KATIB_ALGORITHMS if a != "bayesianoptimization" or HAS_TORCH]
+
+
+@pytest.mark.parametrize("algorithm", LOCAL_ALGORITHMS)
 def test_every_katib_algorithm_name_runs(algorithm, training_set, model_features, tmp_path):
     facts = tune_hyperparameters(training_set, str(tmp_path / "trials.md"), str(tmp_path / "m.json"), str(tmp_path / "plot.html"), model_features,
                                  "delayed", "time_hour", SPACE, algorithm=algorithm, max_trials=3, parallel_trials=2)
@@ -41,3 +47,13 @@ def test_grid_needs_steps_and_space_must_not_be_empty(training_set, model_featur
         tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features,
                              "delayed", "time_hour", [])
     assert grid_space(SPACE)["max_leaf_nodes"] == [8, 16]
+
+
+def test_bayesian_optimization_without_pytorch_names_the_fix(training_set, model_features, tmp_path):
+    if HAS_TORCH:
+        assert "bayesianoptimization" in LOCAL_ALGORITHMS  # then it runs in the test above
+        return
+    with pytest.raises(ConfigError, match=r"cnai-pipelines\[bayesopt\]"):
+        tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"),
+                             model_features, "delayed", "time_hour", SPACE, algorithm="bayesianoptimization", max_trials=2)
+    assert not (tmp_path / "t.md").exists()

@@ -1,0 +1,139 @@
+"""A recording Kubernetes API server on loopback (the `kube_api` fixture), for the cluster path's tests.
+
+It speaks the custom-objects REST API (`/apis/<group>/<version>/namespaces/<ns>/<plural>[/<name>]`):
+create (409 when the name exists), get (404), JSON merge patch, list with a label selector, and
+records every request. It is not a mock of our code: the official `kubernetes` client sends real
+HTTP to it. A test plays the controllers by registering `reconcile` callbacks that fill in
+`status` the way Katib, Trainer or KServe would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/status)?$")
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch, as the API server applies `application/merge-patch+json`."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    content_type: str
+    body: Any
+
+
+@dataclass
+class KubeApi:
+    objects: dict[tuple[str, str, str, str], dict] = field(default_factory=dict)  # (group, plural, ns, name)
+    requests: list[Request] = field(default_factory=list)
+    # plural -> callback(obj, api) run after every create/patch; it may edit obj["status"] or add objects
+    reconcile: dict[str, Callable[[dict, KubeApi], None]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+
+    def put(self, group: str, plural: str, obj: dict) -> None:
+        meta = obj["metadata"]
+        self.objects[(group, plural, meta["namespace"], meta["name"])] = obj
+
+    def sent(self, method: str, plural: str) -> list[Request]:
+        return [r for r in self.requests if r.method == method and f"/{plural}" in r.path]
+
+    def handle(self, method: str, raw_path: str, content_type: str, body: bytes) -> tuple[int, Any]:
+        parsed = urlparse(raw_path)
+        data = json.loads(body) if body else None
+        with self.lock:
+            self.requests.append(Request(method, parsed.path, parse_qs(parsed.query), content_type, data))
+            match = PATH.match(parsed.path)
+            if not match:
+                return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404}
+            group, ns, plural, name = match["group"], match["ns"], match["plural"], match["name"]
+            key = (group, plural, ns, name)
+            if method == "POST":
+                name = data["metadata"]["name"]
+                key = (group, plural, ns, name)
+                if key in self.objects:
+                    return 409, {"kind": "Status", "reason": "AlreadyExists", "code": 409}
+                data["metadata"].setdefault("namespace", ns)
+                data["metadata"]["generation"] = 1
+                self.objects[key] = data
+                self._reconcile(plural, data)
+                return 201, data
+            if method == "GET" and name is None:
+                selector = dict(item.split("=", 1) for item in (parse_qs(parsed.query).get("labelSelector", [""])[0]).split(",") if item)
+                items = [o for (g, p, n, _), o in self.objects.items() if (g, p, n) == (group, plural, ns)
+                         and all((o["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+                return 200, {"kind": "List", "items": items}
+            if key not in self.objects:
+                return 404, {"kind": "Status", "reason": "NotFound", "code": 404}
+            if method == "GET":
+                return 200, self.objects[key]
+            if method == "PATCH":
+                updated = merge_patch(self.objects[key], data)
+                updated["metadata"]["generation"] = self.objects[key]["metadata"].get("generation", 1) + 1
+                self.objects[key] = updated
+                self._reconcile(plural, updated)
+                return 200, updated
+            if method == "DELETE":
+                return 200, self.objects.pop(key)
+        return 405, {"kind": "Status", "code": 405}
+
+    def _reconcile(self, plural: str, obj: dict) -> None:
+        if plural in self.reconcile:
+            self.reconcile[plural](obj, self)
+
+
+def start(api: KubeApi) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            status, payload = api.handle(self.command, self.path, self.headers.get("Content-Type", ""),
+                                         self.rfile.read(length))
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    return server
+
+
+@pytest.fixture
+def kube_api(monkeypatch) -> KubeApi:
+    """A fresh recording API server; `cnai.cluster.kube` talks to it through CNAI_KUBE_API_URL."""
+    api = KubeApi()
+    server = start(api)
+    monkeypatch.setenv("CNAI_KUBE_API_URL", api.url)
+    yield api
+    server.shutdown()
