@@ -81,6 +81,18 @@ def model_features(project_config) -> list[str]:
     return [*data.features, *[ref.split(":", 1)[1] for ref in data.feature_refs]]
 
 
+@pytest.fixture(scope="session")
+def trained_model(training_set, model_features, tmp_path_factory) -> dict[str, str]:
+    """One small trained model (and its holdout) for the tests that need any model."""
+    from cnai.steps.train import train_model
+
+    out = tmp_path_factory.mktemp("trained")
+    paths = {name: str(out / name) for name in ("model", "holdout", "metrics", "classification_metrics")}
+    train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour",
+                params={"max_iter": 50}, **paths)
+    return paths
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

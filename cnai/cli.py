@@ -26,7 +26,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cnai.config import ProjectConfig, load_config
+from cnai.config import TARGETS, ProjectConfig, load_config
 from cnai.errors import CnaiError
 
 TRAINING_STEPS = ["ingest", "ingest", "validate", "features", "tune", "train", "evaluate", "register", "run_summary",
@@ -80,7 +80,8 @@ def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
     return config, config_path, export_settings(config, config_path)
 
 
-def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: int | None = None) -> dict[str, Any]:
+def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: int | None = None,
+                       for_cluster: bool = False) -> dict[str, Any]:
     from cnai.artifacts import content_hash
     from cnai.data import resolve_source
     from cnai.registry import default_registry_uri
@@ -136,7 +137,19 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
         "minimum_for_first_model": evaluation.minimum_for_first_model,
         "serving_host": settings.serving_host,
         "serving_port": settings.serving_port,
+        # `cnai run` is kfp.local: local backends, whatever cnai.yaml says; compile and schedule use settings.target.
+        "target": settings.target if for_cluster else "local",
+        "cluster": cluster_settings(config),
     }
+
+
+def cluster_settings(config: ProjectConfig) -> dict[str, Any]:
+    """The `cluster` section as the steps receive it, with the image the components were built with."""
+    from cnai.kfp_settings import COMPONENT_IMAGE
+
+    cluster = config.cluster.model_dump()
+    cluster["image"] = cluster["image"] or COMPONENT_IMAGE
+    return cluster
 
 
 def code_fingerprint() -> str:
@@ -365,7 +378,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     (out / "pipelines").mkdir(parents=True, exist_ok=True)
     (out / "components").mkdir(parents=True, exist_ok=True)
-    arguments = pipeline_arguments(config, config_path)
+    arguments = pipeline_arguments(config, config_path, for_cluster=True)
+    arguments["target"] = args.target or arguments["target"]
     # Local paths mean nothing on a cluster: leave those parameters for the run to set.
     for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
         arguments.pop(local_only)
@@ -391,7 +405,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     config_path = Path(args.config).resolve()
     config = load_config(config_path)
-    compile_args = argparse.Namespace(config=args.config, output_dir=args.output_dir)
+    compile_args = argparse.Namespace(config=args.config, output_dir=args.output_dir, target=None)
     cmd_compile(compile_args)
     packages = {p.stem: p for p in (Path(args.output_dir) / "pipelines").glob("*.yaml")}
     created = schedule_pipelines(config.schedule, packages, host=args.host)
@@ -453,6 +467,7 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(handler=cmd_run)
     comp = verbs.add_parser("compile", help="write the pipeline and each component as KFP YAML")
     comp.add_argument("--output-dir", default="build", help="where to write (default: build/)")
+    comp.add_argument("--target", choices=TARGETS, default=None, help="backends the steps use (default: settings.target)")
     comp.set_defaults(handler=cmd_compile)
     lineage = verbs.add_parser("lineage", help="trace the served model back to its data")
     lineage.add_argument("--version", default=None, help="a registered version (default: the one in production)")

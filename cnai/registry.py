@@ -102,6 +102,11 @@ def download_version(registry_uri: str, model_name: str, version: str, target: s
     return target
 
 
+def storage_uri(registry_uri: str, model_name: str, version: str) -> str:
+    """Where a version's files live (what KServe's storage initializer downloads)."""
+    return _client(registry_uri).get_model_version_download_uri(model_name, str(version))
+
+
 def production_version(registry_uri: str, model_name: str):
     """The version with the `production` alias, or None before the first deployment."""
     client = _client(registry_uri)

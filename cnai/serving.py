@@ -154,8 +154,26 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
     ModelServer(http_port=port, enable_grpc=False, registered_models=repository, workers=1).start([model])
 
 
-def main() -> None:
-    """Locally the deploy step's pointer file names the version; in a pod, the mounted model does."""
+def main(argv: list[str] | None = None) -> None:
+    """Locally the deploy step's pointer file names the version; in a pod, the mounted model does.
+
+    In a pod KServe's ServingRuntime passes its usual `--model_name`, `--model_dir` and `--http_port`
+    (manifests/base/serving-runtime.yaml); they win over the CNAI_SERVING_* variables.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cnai.serving")
+    parser.add_argument("--model_name", default=None)
+    parser.add_argument("--model_dir", default=None)
+    parser.add_argument("--http_port", type=int, default=None)
+    args, _ = parser.parse_known_args(argv)
+    if args.model_name:
+        os.environ["CNAI_SERVING_MODEL"] = args.model_name
+    if args.model_dir:
+        os.environ["CNAI_SERVING_MODEL_DIR"] = args.model_dir
+    if args.http_port:
+        os.environ["CNAI_SERVING_PORT"] = str(args.http_port)
+        os.environ.setdefault("CNAI_SERVING_HOST", "0.0.0.0")  # in a pod; the mesh and NetworkPolicy decide exposure
     model_name = os.environ["CNAI_SERVING_MODEL"]
     if "CNAI_SERVING_POINTER" in os.environ:
         pointer_file = Path(os.environ["CNAI_SERVING_POINTER"])

@@ -68,29 +68,3 @@ def test_sink_over_http(tmp_path):
     finally:
         server.shutdown()
     assert list(read_inference_log(tmp_path)["_prediction"]) == [0.9]
-
-
-def test_inference_service_turns_on_the_logger():
-    from kserve.api_client import ApiClient
-
-    from cnai.cluster.serving import inference_service, to_manifest
-
-    resource = inference_service("flight-delay", "ml", "ghcr.io/cnai-pipelines/cnai:0.1.0", "s3://models/flight-delay/3",
-                                 "3", "http://inference-log-sink.ml.svc.cluster.local")
-    manifest = to_manifest(resource)
-    assert manifest["apiVersion"] == "serving.kserve.io/v1beta1" and manifest["kind"] == "InferenceService"
-    predictor = manifest["spec"]["predictor"]
-    assert predictor["logger"] == {"mode": "all", "url": "http://inference-log-sink.ml.svc.cluster.local"}
-    env = {e["name"]: e["value"] for e in predictor["containers"][0]["env"]}
-    assert env["STORAGE_URI"] == "s3://models/flight-delay/3" and env["CNAI_SERVING_MODEL_DIR"] == "/mnt/models"
-    # Each part parses back unchanged into the model of the SDK that owns it.
-    from kubernetes.client import ApiClient as KubernetesClient
-
-    def round_trip(client, part, model):
-        class Response:
-            data = json.dumps(part)
-        return client.sanitize_for_serialization(client.deserialize(Response(), model)) == part
-
-    assert round_trip(ApiClient(), predictor["logger"], "V1beta1LoggerSpec")
-    assert round_trip(KubernetesClient(), predictor["containers"][0], "V1Container")
-    assert round_trip(KubernetesClient(), manifest["metadata"], "V1ObjectMeta")

@@ -23,7 +23,33 @@ def smoke_test_endpoint(
     expected_version: str = "",
     rows: int = 32,
     tolerance: float = 1e-9,
+    target: str = "local",
+    cluster: dict[str, Any] | None = None,
+    registry_uri: str = "",
 ) -> dict[str, Any]:
+    """Compare the endpoint's v2 and v1 answers with the model's own.
+
+    On a cluster the endpoint is the new revision's; passing promotes it (all traffic, and the
+    registry's `production` alias), failing rolls it back so the previous version keeps serving.
+    """
+    if target == "kubeflow":
+        from cnai import registry
+        from cnai.cluster import serving
+
+        try:
+            facts = _compare(holdout, model, report, endpoint, model_name, expected_version, rows, tolerance)
+        except Exception as error:
+            serving.rollback(model_name, cluster or {}, f"smoke test failed: {error}")
+            raise
+        serving.promote(model_name, cluster or {})
+        if registry_uri and expected_version:
+            registry.promote(registry_uri, model_name, expected_version)
+        return {**facts, "promoted": True}
+    return _compare(holdout, model, report, endpoint, model_name, expected_version, rows, tolerance)
+
+
+def _compare(holdout: str, model: str, report: str, endpoint: str, model_name: str, expected_version: str,
+             rows: int, tolerance: float) -> dict[str, Any]:
     local = LoadedModel(model)
     sample = pd.read_parquet(holdout).head(rows)[local.feature_columns]
     expected = local.predict_proba(sample)

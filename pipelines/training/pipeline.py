@@ -56,6 +56,8 @@ def training_pipeline(
     minimum_for_first_model: float = 0.55,
     serving_host: str = "127.0.0.1",
     serving_port: int = 8085,
+    target: str = "local",
+    cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
 ):
     events = ingest(
         source=events_source, column_types=events_columns, derived_columns=events_derived_columns,
@@ -76,6 +78,7 @@ def training_pipeline(
         timestamp=timestamp, search_space=search_space, algorithm=tuning_algorithm,
         objective_metric=objective_metric, objective_goal=objective_goal, max_trials=max_trials,
         parallel_trials=parallel_trials, early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed,
+        target=target, cluster=cluster,
     )
     trained = train(
         training_set=training_set.outputs["training_set"], feature_columns=model_features, label=label,
@@ -102,9 +105,10 @@ def training_pipeline(
     with dsl.If(gate.outputs["Output"] == True, name="candidate-is-better"):  # noqa: E712 (KFP condition, not Python)
         served = deploy(
             registry_uri=registry_uri, model_name=model_name, version=registered.outputs["Output"],
-            host=serving_host, port=serving_port,
+            host=serving_host, port=serving_port, target=target, cluster=cluster,
         ).set_caching_options(False)
         smoke_test(
             holdout=trained.outputs["holdout"], model=trained.outputs["model"], endpoint_url=served.outputs["Output"],
-            model_name=model_name, expected_version=registered.outputs["Output"],
+            model_name=model_name, expected_version=registered.outputs["Output"], target=target, cluster=cluster,
+            registry_uri=registry_uri,
         ).set_caching_options(False)

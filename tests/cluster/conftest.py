@@ -9,6 +9,7 @@ HTTP to it. A test plays the controllers by registering `reconcile` callbacks th
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 import threading
@@ -65,7 +66,7 @@ class KubeApi:
         parsed = urlparse(raw_path)
         data = json.loads(body) if body else None
         with self.lock:
-            self.requests.append(Request(method, parsed.path, parse_qs(parsed.query), content_type, data))
+            self.requests.append(Request(method, parsed.path, parse_qs(parsed.query), content_type, copy.deepcopy(data)))
             match = PATH.match(parsed.path)
             if not match:
                 return 404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404}

@@ -12,6 +12,8 @@ def deploy(
     endpoint: Output[Markdown],
     host: str = "127.0.0.1",
     port: int = 8085,
+    target: str = "local",
+    cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
 ) -> str:
     """Serve a registered version on a local KServe ModelServer and promote it to `production`.
 
@@ -25,6 +27,8 @@ def deploy(
         endpoint: The endpoint and how to call it.
         host: Address to bind; loopback by default.
         port: HTTP port.
+        target: local (a KServe ModelServer on this machine) or kubeflow (a KServe InferenceService, canary first).
+        cluster: The `cluster` section of cnai.yaml; used when target is kubeflow.
 
     Returns:
         The endpoint URL.
@@ -36,6 +40,7 @@ def deploy(
         "deploy",
         deploy_model,
         outputs={"endpoint": endpoint},
-        params={"registry_uri": registry_uri, "model_name": model_name, "version": version, "host": host, "port": port},
+        params={"registry_uri": registry_uri, "model_name": model_name, "version": version, "host": host, "port": port,
+                "target": target, "cluster": cluster},
     )
     return facts["endpoint"]

@@ -13,6 +13,9 @@ def smoke_test(
     report: Output[Markdown],
     expected_version: str = "",
     rows: int = 32,
+    target: str = "local",
+    cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
+    registry_uri: str = "",
 ):
     """Send real v2 and v1 requests; fail unless the answers match the model's own predictions.
 
@@ -24,6 +27,9 @@ def smoke_test(
         report: What was sent and how the answers compared.
         expected_version: The version the server must report (empty: not checked).
         rows: How many rows to send.
+        target: kubeflow: promote the InferenceService's new revision on success, roll it back on failure.
+        cluster: The `cluster` section of cnai.yaml; used when target is kubeflow.
+        registry_uri: The registry whose `production` alias moves on success (kubeflow target).
     """
     from cnai.steps.smoke_test import smoke_test_endpoint
     from cnai.tracking import run_step
@@ -33,5 +39,6 @@ def smoke_test(
         smoke_test_endpoint,
         inputs={"holdout": holdout, "model": model},
         outputs={"report": report},
-        params={"endpoint": endpoint_url, "model_name": model_name, "expected_version": expected_version, "rows": rows},
+        params={"endpoint": endpoint_url, "model_name": model_name, "expected_version": expected_version, "rows": rows,
+                "target": target, "cluster": cluster, "registry_uri": registry_uri},
     )
