@@ -16,10 +16,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+import yaml
 
 PATH = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?(?:/status)?$")
 
@@ -130,11 +132,39 @@ def start(api: KubeApi) -> ThreadingHTTPServer:
     return server
 
 
+VERBS = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}
+RBAC_FILE = Path(__file__).resolve().parents[2] / "manifests" / "base" / "rbac.yaml"
+
+
+def verb_of(request: Request) -> str:
+    if request.method == "GET":
+        return "list" if PATH.match(request.path)["name"] is None else "get"
+    return VERBS[request.method]
+
+
+def runner_role_rules() -> list[dict]:
+    documents = yaml.safe_load_all(RBAC_FILE.read_text())
+    role = next(d for d in documents if d["kind"] == "Role" and d["metadata"]["name"] == "cnai-pipeline-runner")
+    return role["rules"]
+
+
+def allowed(group: str, resource: str, verb: str) -> bool:
+    return any(group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+               for rule in runner_role_rules())
+
+
 @pytest.fixture
 def kube_api(monkeypatch) -> KubeApi:
-    """A fresh recording API server; `cnai.cluster.kube` talks to it through CNAI_KUBE_API_URL."""
+    """A fresh recording API server; `cnai.cluster.kube` talks to it through CNAI_KUBE_API_URL.
+
+    Afterwards every request it received must be one the pipeline runner's Role allows.
+    """
     api = KubeApi()
     server = start(api)
     monkeypatch.setenv("CNAI_KUBE_API_URL", api.url)
     yield api
     server.shutdown()
+    for request in api.requests:
+        match = PATH.match(request.path)
+        permission = (match["group"], match["plural"], verb_of(request))
+        assert allowed(*permission), f"{request.method} {request.path} needs {permission}, which {RBAC_FILE.name} does not grant"
