@@ -8,7 +8,7 @@ CNAI := $(BIN)/cnai
 # (feast alone ~9 s) is paid again in each pipeline step.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser elyra-check run test compile drift monitor report stop lineage clean
+.PHONY: setup browser elyra-check kubectl run test compile image push drift monitor report stop lineage clean
 
 setup: $(STAMP)
 
@@ -39,7 +39,19 @@ elyra-check: $(ELYRA_VENV)/.installed
 	$(ELYRA_VENV)/bin/python -m pip install --quiet --no-deps .
 	$(ELYRA_VENV)/bin/python tests/elyra/check_catalog.py
 
-test: setup browser elyra-check
+# manifests/ are built with kubectl's own kustomize (`kubectl kustomize`); no cluster is contacted.
+kubectl:
+	@command -v kubectl > /dev/null || { echo "kubectl is needed to build manifests/ (kubectl kustomize)"; exit 1; }
+
+# The component image (needs a Docker engine; none runs on the CI machine, so CI does not build it).
+IMAGE ?= ghcr.io/cnai-pipelines/cnai:0.1.0
+image:
+	docker build --tag $(IMAGE) .
+
+push: image
+	docker push $(IMAGE)
+
+test: setup browser elyra-check kubectl
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -50,7 +62,7 @@ monitor: setup
 	$(CNAI) monitor
 
 compile: setup
-	$(CNAI) compile
+	CNAI_COMPONENT_IMAGE=$(IMAGE) $(CNAI) compile
 
 report: setup
 	$(CNAI) report

@@ -144,12 +144,11 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
 
 
 def cluster_settings(config: ProjectConfig) -> dict[str, Any]:
-    """The `cluster` section as the steps receive it, with the image the components were built with."""
+    """The `cluster` section as the steps receive it, with the image the components were built with
+    (one setting, CNAI_COMPONENT_IMAGE at compile time; see cnai.kfp_settings)."""
     from cnai.kfp_settings import COMPONENT_IMAGE
 
-    cluster = config.cluster.model_dump()
-    cluster["image"] = cluster["image"] or COMPONENT_IMAGE
-    return cluster
+    return {**config.cluster.model_dump(), "image": COMPONENT_IMAGE}
 
 
 def code_fingerprint() -> str:

@@ -131,7 +131,6 @@ class ClusterConfig(Strict):
     """What the steps use when `settings.target` is `kubeflow`; names match `manifests/`."""
 
     namespace: str = Field("kubeflow-user-example-com", description="Your Kubeflow profile namespace.")
-    image: str | None = Field(None, description="The project image; default: the one the components were built with.")
     service_account: str = "cnai-pipeline-runner"
     object_store_endpoint: str = Field("http://minio-service.kubeflow:9000", description="S3 API of KFP's artifact store.")
     object_store_secret: str = Field("cnai-object-store", description="Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.")

@@ -126,3 +126,18 @@ def test_the_runner_role_grants_only_namespaced_verbs_it_needs(built):
         for rule in role["rules"]:
             assert "*" not in rule["verbs"] and "*" not in rule["resources"] and "*" not in rule["apiGroups"]
             assert "secrets" not in rule["resources"], "no step reads Secrets through the API"
+
+
+def test_dockerfile_builds_a_pinned_non_root_image_with_everything_installed():
+    """Docker cannot run on the CI machine, so the Dockerfile is read, not built (README says so)."""
+    lines = [line.strip() for line in (REPO / "Dockerfile").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    bases = [line.split()[1] for line in lines if line.startswith("FROM ")]
+    assert bases and all(":" in b and not b.endswith(":latest") and "slim" in b for b in bases)
+    assert [line for line in lines if line.startswith("USER ")][-1] == "USER 10001"
+    copied = [line.split()[1] for line in lines if line.startswith("COPY ") and "--from" not in line]
+    for path in copied:
+        assert (REPO / path).exists(), f"Dockerfile copies {path}, which is not in the repository"
+    assert {"cnai", "components", "pipelines", "feature_repo"} <= set(copied)
+    assert "pip install --no-cache-dir ." in " ".join(lines)
+    manifests_images = {c["image"].split(":")[0] for d in kustomize("dev") for pod in pod_specs(d) for c in pod["containers"]}
+    assert "ghcr.io/cnai-pipelines/cnai" in manifests_images
