@@ -159,7 +159,7 @@ def elyra_example_text(compiled_training_pipeline: Path) -> str:
     from cnai.elyra.example import example_pipeline
     from cnai.pipelines.training.pipeline import PIPELINE_NAME
 
-    compiled = yaml.safe_load(compiled_training_pipeline.read_text())
+    compiled = next(yaml.safe_load_all(compiled_training_pipeline.read_text()))  # then kfp-kubernetes' platform spec
     return json.dumps(example_pipeline(compiled, catalog_paths(), PIPELINE_NAME), indent=2) + "\n"
 
 

@@ -407,7 +407,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     compile_args = argparse.Namespace(config=args.config, output_dir=args.output_dir, target=None)
     cmd_compile(compile_args)
     packages = {p.stem: p for p in (Path(args.output_dir) / "pipelines").glob("*.yaml")}
-    created = schedule_pipelines(config.schedule, packages, host=args.host)
+    created = schedule_pipelines(config.schedule, packages, host=args.host, service_account=config.cluster.service_account)
     host = args.host or config.schedule.kfp_host
     for run in created:
         print(f"scheduled {run['pipeline']} at '{run['cron']}' on {host}: recurring run {run['recurring_run_id']}")

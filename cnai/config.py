@@ -133,7 +133,6 @@ class ClusterConfig(Strict):
     namespace: str = Field("kubeflow-user-example-com", description="Your Kubeflow profile namespace.")
     service_account: str = "cnai-pipeline-runner"
     object_store_endpoint: str = Field("http://minio-service.kubeflow:9000", description="S3 API of KFP's artifact store.")
-    object_store_secret: str = Field("cnai-object-store", description="Secret with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY.")
     model_registry: str = Field("http://model-registry-service.kubeflow.svc.cluster.local:8080",
                                 description="The Kubeflow Model Registry's REST address.")
     trainer_runtime: str = Field("cnai-sklearn", description="The TrainingRuntime (Kubeflow Trainer v2) in manifests/.")

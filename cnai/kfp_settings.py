@@ -11,3 +11,27 @@ from cnai import __version__
 COMPONENT_IMAGE = os.environ.get("CNAI_COMPONENT_IMAGE", f"ghcr.io/cnai-pipelines/cnai:{__version__}")
 
 COMPONENT_OPTIONS = {"base_image": COMPONENT_IMAGE, "install_kfp_package": False}
+
+# The Secret holding the object store's S3 keys (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY): created
+# by the user (README, "Run on Kubeflow"), referenced by name from pods, never written anywhere.
+OBJECT_STORE_SECRET = "cnai-object-store"
+RUN_AS_USER = 10001  # the Dockerfile's user
+
+
+def on_kubernetes(task, object_store: bool = False, timeout_s: int | None = None):
+    """The kfp-kubernetes settings a task's pod gets on a cluster (kfp.local ignores them).
+
+    `object_store`: the step itself reads or writes the object store beyond KFP's own artifact
+    handling (the train step copying a TrainJob's outputs), so the Secret's keys become env vars.
+    """
+    from kfp import kubernetes
+
+    kubernetes.add_pod_label(task, "app.kubernetes.io/part-of", "cnai-pipelines")
+    kubernetes.set_image_pull_policy(task, "IfNotPresent")
+    kubernetes.set_security_context(task, run_as_user=RUN_AS_USER, run_as_non_root=True)
+    if object_store:
+        kubernetes.use_secret_as_env(task, OBJECT_STORE_SECRET, {key: key for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+                                     optional=True)
+    if timeout_s:
+        kubernetes.set_timeout(task, timeout_s)
+    return task

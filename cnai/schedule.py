@@ -36,7 +36,8 @@ def _upload(client, name: str, package: Path) -> tuple[str, str]:
 
 
 def schedule_pipelines(settings: ScheduleConfig, packages: dict[str, Path], host: str | None = None,
-                       parameters: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                       parameters: dict[str, dict[str, Any]] | None = None,
+                       service_account: str | None = None) -> list[dict[str, Any]]:
     """Create the recurring runs `settings` asks for; `packages` maps pipeline name to compiled YAML."""
     import kfp
 
@@ -59,6 +60,7 @@ def schedule_pipelines(settings: ScheduleConfig, packages: dict[str, Path], host
             version_id=version_id,
             params={**settings.parameters, **(parameters or {}).get(name, {})},
             enabled=True,
+            service_account=service_account,  # the steps' identity on the cluster (manifests/base/rbac.yaml)
         )
         created.append({"pipeline": name, "cron": cron, "recurring_run_id": run.recurring_run_id,
                         "pipeline_id": pipeline_id, "version_id": version_id})

@@ -38,9 +38,10 @@ def test_every_component_is_found():
 
 def test_pipeline_yaml_is_a_pipeline_spec_with_config_defaults(compiled):
     path = compiled / "pipelines" / "cnai-training.yaml"
-    document = yaml.safe_load(path.read_text())
+    document, platform = yaml.safe_load_all(path.read_text())
     spec = json_format.ParseDict(document, pipeline_spec_pb2.PipelineSpec())
     assert spec.pipeline_info.name == "cnai-training"
+    assert parse_platform_spec(platform)
     tasks = spec.root.dag.tasks
     assert {"ingest", "ingest-2", "validate", "feast-features", "tune", "train", "evaluate", "register", "run-summary"} <= set(tasks)
     condition = next(t for name, t in tasks.items() if name.startswith("condition"))
@@ -57,7 +58,7 @@ def test_pipeline_yaml_is_a_pipeline_spec_with_config_defaults(compiled):
 
 def test_monitoring_pipeline_nests_the_training_pipeline_under_the_drift_condition(compiled):
     path = compiled / "pipelines" / "cnai-monitoring.yaml"
-    spec = json_format.ParseDict(yaml.safe_load(path.read_text()), pipeline_spec_pb2.PipelineSpec())
+    spec = json_format.ParseDict(next(yaml.safe_load_all(path.read_text())), pipeline_spec_pb2.PipelineSpec())
     tasks = spec.root.dag.tasks
     assert "drift-check" in tasks
     condition = next(t for name, t in tasks.items() if name.startswith("condition"))
@@ -109,3 +110,30 @@ def test_elyra_example_pipeline_is_current(compiled):
     # everything outside the gate's dsl.If: Elyra has no conditions, so deploy stays in the KFP pipeline
     assert labels == {"ingest events", "ingest feature source", "validate", "feast-features", "tune", "train",
                       "evaluate", "register", "run-summary"}
+
+
+def parse_platform_spec(platform: dict) -> dict:
+    """kfp-kubernetes' settings per executor, each parsed by its own proto (unknown fields fail)."""
+    from kfp.kubernetes import kubernetes_executor_config_pb2
+
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    return {name: json_format.ParseDict(config, kubernetes_executor_config_pb2.KubernetesExecutorConfig())
+            for name, config in executors.items()}
+
+
+def test_cluster_compile_targets_kubeflow_with_the_image_and_pod_settings_it_needs(tmp_path):
+    assert main(["--config", str(REPO / "cnai.yaml"), "compile", "--output-dir", str(tmp_path), "--target", "kubeflow"]) == 0
+    document, platform = yaml.safe_load_all((tmp_path / "pipelines" / "cnai-training.yaml").read_text())
+    parameters = document["root"]["inputDefinitions"]["parameters"]
+    assert parameters["target"]["defaultValue"] == "kubeflow"
+    assert parameters["cluster"]["defaultValue"]["image"] == COMPONENT_IMAGE
+    assert {e["container"]["image"] for e in document["deploymentSpec"]["executors"].values()} == {COMPONENT_IMAGE}
+    configs = parse_platform_spec(platform)
+    assert set(configs) == set(document["deploymentSpec"]["executors"]), "every step gets the pod settings"
+    for name, config in configs.items():
+        assert config.security_context.run_as_non_root and config.security_context.run_as_user == 10001, name
+        assert config.pod_metadata.labels["app.kubernetes.io/part-of"] == "cnai-pipelines", name
+        assert config.image_pull_policy == "IfNotPresent", name
+    assert [s.secret_name for s in configs["exec-train"].secret_as_env] == ["cnai-object-store"]
+    assert not configs["exec-ingest"].secret_as_env, "only steps that need the object store see its keys"
+    assert configs["exec-tune"].active_deadline_seconds >= 7200

@@ -74,7 +74,7 @@ class FakeKfp:
             message = BytesParser(policy=HTTP).parsebytes(
                 f"Content-Type: {headers['Content-Type']}\r\n\r\n".encode() + body)
             package = next(p for p in message.iter_parts() if p.get_param("name", header="content-disposition") == "uploadfile")
-            spec = json_format.ParseDict(yaml.safe_load(package.get_payload(decode=True)), pipeline_spec_pb2.PipelineSpec())
+            spec = json_format.ParseDict(next(yaml.safe_load_all(package.get_payload(decode=True))), pipeline_spec_pb2.PipelineSpec())
             if path.endswith("upload"):
                 pipeline = {"pipeline_id": str(uuid.uuid4()), "display_name": query["name"][0]}
                 self.pipelines[pipeline["pipeline_id"]] = pipeline
@@ -154,6 +154,7 @@ def test_schedule_uploads_and_creates_recurring_runs(kfp_api, tmp_path, capsys):
     assert nightly["no_catchup"] is True and nightly["mode"] == "ENABLE"
     assert nightly["experiment_id"] in fake.experiments
     assert nightly["runtime_config"]["parameters"]["registry_uri"] == "https://model-registry:8080"
+    assert nightly["service_account"] == "cnai-pipeline-runner", "steps run with the manifests' least-privilege identity"
     reference = nightly["pipeline_version_reference"]
     assert reference["pipeline_version_id"] in {v["pipeline_version_id"] for v in fake.versions[reference["pipeline_id"]]}
     assert {v["spec_name"] for vs in fake.versions.values() for v in vs} == {"cnai-monitoring", "cnai-training"}

@@ -20,7 +20,7 @@ from typing import Any
 from cnai.artifacts import atomic_output
 from cnai.cluster import kube
 from cnai.errors import ClusterError, ConfigError
-from cnai.kfp_settings import COMPONENT_IMAGE
+from cnai.kfp_settings import COMPONENT_IMAGE, OBJECT_STORE_SECRET, RUN_AS_USER
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def trial_job(image: str, cluster: dict[str, Any], training_set_uri: str, featur
               parameters: list[dict[str, Any]]) -> dict[str, Any]:
     """The batch/v1 Job each trial runs; `${trialParameters.x}` is filled in by Katib."""
     resources = cluster.get("resources", {})
-    secret = cluster.get("object_store_secret", "cnai-object-store")
+    secret = OBJECT_STORE_SECRET
     args = ["--training-set", training_set_uri, "--feature-columns", json.dumps(feature_columns), "--label", label,
             "--timestamp", timestamp, "--metric", metric, "--holdout-fraction", str(holdout_fraction), "--seed", str(seed)]
     for p in parameters:
@@ -87,9 +87,11 @@ def trial_job(image: str, cluster: dict[str, Any], training_set_uri: str, featur
                 "metadata": {"labels": {"app.kubernetes.io/part-of": "cnai-pipelines"},
                              "annotations": {"sidecar.istio.io/inject": "false"}},
                 "spec": {
-                    "serviceAccountName": cluster.get("trial_service_account", "default"),
+                    "serviceAccountName": "cnai-trial",  # manifests/base/service-accounts.yaml: no API access
                     "restartPolicy": "Never",
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "automountServiceAccountToken": False,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS_USER,
+                                        "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [{
                         "name": PRIMARY_CONTAINER,
                         "image": image,

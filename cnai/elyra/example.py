@@ -2,7 +2,8 @@
 
 Elyra's editor has no conditions, so the example holds every task outside the gate's `dsl.If`
 (ingest to register and the run summary); deploying stays with the compiled KFP pipeline, where
-the gate decides. Values come from the compiled pipeline's defaults (that is, from `cnai.yaml`);
+the gate decides. Values come from the compiled pipeline's defaults (that is, from `cnai.yaml`),
+with `target` set to kubeflow;
 `registry_uri` becomes an Elyra pipeline parameter because it names cluster state.
 Standard library only: `make compile` runs this in our environment, Elyra reads the result in its own.
 """
@@ -20,6 +21,8 @@ PIPELINE_PARAMETERS = {
     "registry_uri": ("The model registry: a Kubeflow Model Registry address or an MLflow tracking URI.",
                      "http://model-registry-service.kubeflow.svc.cluster.local:8080"),
 }
+# Elyra submits to Kubeflow Pipelines, never runs locally: the steps use the cluster's services.
+FIXED_VALUES = {"target": "kubeflow"}
 _NODE_NAMESPACE = uuid.UUID("6f1d8a52-1c5e-4c43-9a57-6a3f0e4b2c11")
 
 
@@ -83,6 +86,8 @@ def example_pipeline(compiled: dict, component_paths: dict[str, str], name: str)
                 producer = source["taskOutputParameter"]
                 parameters[input_name] = {"widget": "inputpath", "value": {
                     "value": node_ids[producer["producerTask"]], "option": f"output_{producer['outputParameterKey']}"}}
+            elif source.get("componentInputParameter") in FIXED_VALUES:
+                parameters[input_name] = {"widget": "string", "value": FIXED_VALUES[source["componentInputParameter"]]}
             elif source.get("componentInputParameter") in PIPELINE_PARAMETERS:
                 parameters[input_name] = {"widget": "parameter", "value": source["componentInputParameter"]}
             else:

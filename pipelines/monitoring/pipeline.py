@@ -11,6 +11,8 @@ from cnai.components.monitoring.drift_check.component import drift_check
 from cnai.pipelines.training.pipeline import training_pipeline
 from kfp import dsl
 
+from cnai.kfp_settings import on_kubernetes
+
 PIPELINE_NAME = "cnai-monitoring"
 
 DRIFT_PARAMETERS = [
@@ -27,11 +29,11 @@ PARAMETERS = sorted(DRIFT_PARAMETERS + TRAINING_PARAMETERS, key=lambda p: p.defa
 
 def _monitoring(*arguments):
     values = dict(zip([p.name for p in PARAMETERS], arguments, strict=True))
-    drift = drift_check(
+    drift = on_kubernetes(drift_check(
         current_data=values["current_data"], registry_uri=values["registry_uri"], model_name=values["model_name"],
         since=values["monitoring_since"], p_value_threshold=values["p_value_threshold"],
         min_effect_size=values["min_effect_size"], drift_share_threshold=values["drift_share_threshold"],
-    ).set_caching_options(False)  # the log keeps growing under the same path
+    ).set_caching_options(False))  # the log keeps growing under the same path
     with dsl.If(drift.outputs["Output"] == True, name="drift-detected"):  # noqa: E712 (KFP condition)
         training_pipeline(**{p.name: values[p.name] for p in TRAINING_PARAMETERS})
 

@@ -25,7 +25,7 @@ SPACE = [
     {"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100, "step": 50},
     {"name": "loss", "parameter_type": "categorical", "values": ["log_loss"]},
 ]
-CLUSTER = {"namespace": "team-a", "image": "registry.example/cnai:1.2.3", "object_store_secret": "cnai-object-store",
+CLUSTER = {"namespace": "team-a", "image": "registry.example/cnai:1.2.3",
            "object_store_endpoint": "http://minio-service.kubeflow:9000", "experiment_timeout_s": 60}
 # Katib's StdOut collector: the default metrics filter from katib/pkg/metricscollector (name=value lines).
 KATIB_DEFAULT_FILTER = re.compile(r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)")
