@@ -259,8 +259,8 @@ def run_step(
         extra = {}
         if "upstream_metadata" in inspect.signature(work).parameters:
             extra["upstream_metadata"] = {k: dict(getattr(v, "metadata", {}) or {}) for k, v in inputs.items()}
-        if "input_uris" in inspect.signature(work).parameters:  # where pods other than this one can read them
-            extra["input_uris"] = {k: getattr(v, "uri", None) or _path_of(v) for k, v in inputs.items()}
+        if "artifact_uris" in inspect.signature(work).parameters:  # where pods other than this one can read them
+            extra["artifact_uris"] = {k: getattr(v, "uri", None) or _path_of(v) for k, v in {**inputs, **outputs}.items()}
         paths = {k: _path_of(v) for k, v in {**inputs, **outputs}.items()}
         facts = dict(work(**paths, **params, **extra) or {})
     except BaseException as exc:

@@ -28,7 +28,21 @@ def train_model(
     params: dict[str, Any],
     holdout_fraction: float = 0.15,
     seed: int = 42,
+    target: str = "local",
+    cluster: dict[str, Any] | None = None,
+    artifact_uris: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """Fit on all but the most recent rows, score on those, and save the model KServe can load.
+
+    With `target="kubeflow"` the same function runs in a Kubeflow Trainer TrainJob (cnai.cluster.trainer).
+    """
+    if target == "kubeflow":
+        from cnai.cluster.trainer import train_on_trainer
+
+        uris = artifact_uris or {}
+        outputs = {"model": model, "holdout": holdout, "metrics": metrics, "classification_metrics": classification_metrics}
+        return train_on_trainer(uris.get("training_set", training_set), outputs, {k: uris.get(k, v) for k, v in outputs.items()},
+                                feature_columns, label, timestamp, params, holdout_fraction, seed, cluster or {})
     frame = pd.read_parquet(training_set)
     if frame[label].isna().any():
         raise DataError(f"{training_set}: label column {label!r} has {int(frame[label].isna().sum())} missing values")

@@ -149,7 +149,7 @@ def tune_hyperparameters(
     seed: int = 42,
     target: str = "local",
     cluster: dict[str, Any] | None = None,
-    input_uris: dict[str, str] | None = None,
+    artifact_uris: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the search on the training part of the data (the holdout is never seen while tuning).
 
@@ -162,7 +162,7 @@ def tune_hyperparameters(
         from cnai.cluster.katib import tune_on_katib
 
         return tune_on_katib(
-            training_set_uri=(input_uris or {}).get("training_set", training_set), trials=trials,
+            training_set_uri=(artifact_uris or {}).get("training_set", training_set), trials=trials,
             tuning_metrics=tuning_metrics, objective_plot=objective_plot, feature_columns=feature_columns, label=label,
             timestamp=timestamp, search_space=search_space, algorithm=algorithm, objective_metric=objective_metric,
             objective_goal=objective_goal, max_trials=max_trials, parallel_trials=parallel_trials,

@@ -86,7 +86,8 @@ def training_pipeline(
     trained = on_kubernetes(train(
         training_set=training_set.outputs["training_set"], feature_columns=model_features, label=label,
         timestamp=timestamp, params=tuned.outputs["Output"], holdout_fraction=holdout_fraction, seed=seed,
-    ), object_store=True)
+        target=target, cluster=cluster,
+    ), object_store=True, timeout_s=TUNE_TIMEOUT_S)
     # The registry and the server are state outside the pipeline: never answer these from cache.
     gate = on_kubernetes(evaluate(
         model=trained.outputs["model"], holdout=trained.outputs["holdout"], registry_uri=registry_uri,

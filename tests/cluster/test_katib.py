@@ -133,7 +133,7 @@ def katib_controller(outcome: str):
 def run_tune(tmp_path: Path, training_set: str, model_features: list[str], **overrides) -> dict:
     space = [SPACE[0], SPACE[2]]
     arguments = dict(algorithm="tpe", max_trials=2, parallel_trials=2, target="kubeflow", cluster=CLUSTER,
-                     input_uris={"training_set": "minio://mlpipeline/v2/artifacts/run/training_set"})
+                     artifact_uris={"training_set": "minio://mlpipeline/v2/artifacts/run/training_set"})
     arguments.update(overrides)
     return tune_hyperparameters(training_set, str(tmp_path / "trials.md"), str(tmp_path / "m.json"),
                                 str(tmp_path / "plot.html"), model_features, "delayed", "time_hour", space, **arguments)

@@ -17,6 +17,8 @@ def train(
     classification_metrics: Output[ClassificationMetrics],
     holdout_fraction: float = 0.15,
     seed: int = 42,
+    target: str = "local",
+    cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
 ):
     """Train the final scikit-learn model with the given parameters; evaluate it on the time holdout.
 
@@ -32,6 +34,8 @@ def train(
         classification_metrics: Confusion matrix and ROC curve.
         holdout_fraction: The share of the most recent rows held out.
         seed: The model's random seed.
+        target: local (in this step) or kubeflow (a Kubeflow Trainer TrainJob running the same code).
+        cluster: The `cluster` section of cnai.yaml; used when target is kubeflow.
     """
     from cnai.steps.train import train_model
     from cnai.tracking import run_step
@@ -42,5 +46,5 @@ def train(
         inputs={"training_set": training_set},
         outputs={"model": model, "holdout": holdout, "metrics": metrics, "classification_metrics": classification_metrics},
         params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp, "params": params,
-                "holdout_fraction": holdout_fraction, "seed": seed},
+                "holdout_fraction": holdout_fraction, "seed": seed, "target": target, "cluster": cluster},
     )

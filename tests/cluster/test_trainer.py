@@ -1,0 +1,82 @@
+"""The train step as a Kubeflow Trainer TrainJob: what the Kubeflow SDK sends, and the step around it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from kubeflow_trainer_api.models import TrainerV1alpha1TrainJob
+
+from cnai.cluster import train_job
+from cnai.errors import ClusterError
+from cnai.model import LoadedModel
+from cnai.steps.train import train_model
+
+CLUSTER = {"namespace": "team-a", "image": "registry.example/cnai:1.2.3", "object_store_endpoint": "http://minio:9000",
+           "experiment_timeout_s": 5, "resources": {"cpu_limit": "2", "memory_limit": "4Gi"}}
+PARAMS = {"max_iter": 50, "learning_rate": 0.1}
+
+
+def trainer_controller(outcome: str):
+    """Plays Kubeflow Trainer: runs the TrainJob's node command (our real entry point) and sets its condition."""
+
+    def reconcile(job: dict, api) -> None:
+        if job.get("status"):
+            return
+        if outcome == "Complete":
+            train_job.main(job["spec"]["trainer"]["args"])
+            job["status"] = {"conditions": [{"type": "Complete", "status": "True", "reason": "JobsCompleted"}]}
+        else:
+            job["status"] = {"conditions": [{"type": "Failed", "status": "True", "reason": "JobsFailed",
+                                             "message": "node-0: OOMKilled"}]}
+
+    return reconcile
+
+
+def run_train(tmp_path: Path, training_set: str, model_features: list[str]) -> tuple[dict, dict[str, str]]:
+    outputs = {name: str(tmp_path / "step" / name) for name in ("model", "holdout", "metrics", "classification_metrics")}
+    # The object store is a local folder here: the step and the "node" read and write the same URIs.
+    uris = {"training_set": training_set, **{name: str(tmp_path / "store" / name) for name in outputs}}
+    facts = train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour",
+                        params=PARAMS, target="kubeflow", cluster=CLUSTER, artifact_uris=uris, **outputs)
+    return facts, outputs
+
+
+def test_trainjob_from_the_sdk_is_valid_and_runs_our_entry_point_with_our_image(kube_api, tmp_path, training_set, model_features):
+    kube_api.reconcile["trainjobs"] = trainer_controller("Complete")
+    facts, outputs = run_train(tmp_path, training_set, model_features)
+    created = kube_api.sent("POST", "trainjobs")
+    assert len(created) == 1 and created[0].path == "/apis/trainer.kubeflow.org/v1alpha1/namespaces/team-a/trainjobs"
+    body = created[0].body
+    assert TrainerV1alpha1TrainJob.from_dict(body).to_dict() == body, "nothing the Trainer API models do not know"
+    assert body["spec"]["runtimeRef"] == {"name": "cnai-sklearn", "kind": "TrainingRuntime"}
+    trainer = body["spec"]["trainer"]
+    assert trainer["image"] == CLUSTER["image"] and trainer["numNodes"] == 1
+    assert trainer["resourcesPerNode"]["limits"] == {"cpu": "2", "memory": "4Gi"}
+    assert {"name": "AWS_ENDPOINT_URL", "value": "http://minio:9000"} in trainer["env"]
+    assert json.loads(trainer["args"][trainer["args"].index("--params") + 1]) == PARAMS
+    assert body["metadata"]["labels"]["app.kubernetes.io/part-of"] == "cnai-pipelines"
+
+    # The step's outputs are the node's, copied in: a loadable model and the same scores.
+    assert facts["train_job"].startswith("team-a/cnai-train-")
+    model = LoadedModel(outputs["model"])
+    holdout = pd.read_parquet(outputs["holdout"])
+    assert len(model.predict_proba(holdout[model.feature_columns].head(5))) == 5
+    assert json.loads(Path(outputs["metrics"]).read_text()) == facts["scores"]
+    assert not (Path(outputs["model"]) / "facts.json").exists(), "the model folder holds only the model"
+
+
+def test_same_inputs_find_the_same_trainjob_instead_of_starting_another(kube_api, tmp_path, training_set, model_features):
+    kube_api.reconcile["trainjobs"] = trainer_controller("Complete")
+    run_train(tmp_path / "first", training_set, model_features)
+    run_train(tmp_path / "first", training_set, model_features)
+    assert len(kube_api.sent("POST", "trainjobs")) == 1
+
+
+def test_a_failed_trainjob_fails_the_step_and_writes_no_output(kube_api, tmp_path, training_set, model_features):
+    kube_api.reconcile["trainjobs"] = trainer_controller("Failed")
+    with pytest.raises(ClusterError, match=r"TrainJob team-a/cnai-train-\w+ failed: Failed=True \(JobsFailed: node-0: OOMKilled\)"):
+        run_train(tmp_path, training_set, model_features)
+    assert not (tmp_path / "step").exists() or not any((tmp_path / "step").iterdir())
