@@ -59,3 +59,10 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def portable_uri(path_or_uri: str) -> str:
+    """A URI another process can open: object-store URIs as they are, local paths as `file://`."""
+    if "://" in str(path_or_uri):
+        return str(path_or_uri)
+    return Path(path_or_uri).resolve().as_uri()

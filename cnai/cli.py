@@ -382,6 +382,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     # Local paths mean nothing on a cluster: leave those parameters for the run to set.
     for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
         arguments.pop(local_only)
+    if arguments["target"] == "kubeflow":
+        from cnai.cluster.model_registry import SCHEME_PREFIX
+
+        arguments["registry_uri"] = SCHEME_PREFIX + config.cluster.model_registry
     for name, pipeline in ((PIPELINE_NAME, training_pipeline), (MONITORING_NAME, monitoring_pipeline)):
         pipeline_file = out / "pipelines" / f"{name}.yaml"
         compiler.Compiler().compile(pipeline, str(pipeline_file), pipeline_parameters=arguments)

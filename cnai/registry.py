@@ -1,4 +1,9 @@
-"""The model registry: MLflow's registry on SQLite by default (no server). Versions are immutable."""
+"""The model registry: MLflow's registry on SQLite by default (no server). Versions are immutable.
+
+A `model-registry+http(s)://host:port` URI selects the Kubeflow Model Registry instead
+(cnai.cluster.model_registry, through the Kubeflow SDK); every function here dispatches on it, so
+the steps are the same for both.
+"""
 
 from __future__ import annotations
 
@@ -34,8 +39,17 @@ def _artifact_root(registry_uri: str) -> str:
     return ""
 
 
+def _kubeflow(registry_uri: str):
+    """The Kubeflow Model Registry backend when the URI names it, else None (MLflow)."""
+    from cnai.cluster import model_registry
+
+    return model_registry if model_registry.is_model_registry(registry_uri) else None
+
+
 def find_version(registry_uri: str, model_name: str, model_hash: str):
     """The version already registered for this exact model file, if any (re-runs register nothing new)."""
+    if kubeflow := _kubeflow(registry_uri):
+        return kubeflow.find_version(registry_uri, model_name, model_hash)
     client = _client(registry_uri)
     try:
         versions = client.search_model_versions(f"name='{model_name}'")
@@ -53,8 +67,15 @@ def register_version(
     metrics: dict[str, float],
     tags: dict[str, str],
     description: str,
+    model_uri: str = "",
 ):
-    """Log a run with the model files, then create a new model version pointing at them."""
+    """Log a run with the model files, then create a new model version pointing at them.
+
+    The Kubeflow Model Registry stores `model_uri` (where KFP stored the model) instead of files.
+    """
+    if kubeflow := _kubeflow(registry_uri):
+        return kubeflow.register_version(registry_uri, model_name, model_uri or model_dir, model_hash, params, metrics,
+                                         tags, description)
     import mlflow
 
     client = _client(registry_uri)
@@ -88,6 +109,8 @@ def register_version(
 
 def download_version(registry_uri: str, model_name: str, version: str, target: str | Path) -> Path:
     """Copy a version's files into `target` (once; versions never change)."""
+    if kubeflow := _kubeflow(registry_uri):
+        return kubeflow.download_version(registry_uri, model_name, version, target)
     import mlflow
 
     target = Path(target)
@@ -104,11 +127,15 @@ def download_version(registry_uri: str, model_name: str, version: str, target: s
 
 def storage_uri(registry_uri: str, model_name: str, version: str) -> str:
     """Where a version's files live (what KServe's storage initializer downloads)."""
+    if kubeflow := _kubeflow(registry_uri):
+        return kubeflow.storage_uri(registry_uri, model_name, version)
     return _client(registry_uri).get_model_version_download_uri(model_name, str(version))
 
 
 def production_version(registry_uri: str, model_name: str):
     """The version with the `production` alias, or None before the first deployment."""
+    if kubeflow := _kubeflow(registry_uri):
+        return kubeflow.production_version(registry_uri, model_name)
     client = _client(registry_uri)
     try:
         return client.get_model_version_by_alias(model_name, PRODUCTION_ALIAS)
@@ -117,6 +144,8 @@ def production_version(registry_uri: str, model_name: str):
 
 
 def promote(registry_uri: str, model_name: str, version: str) -> None:
+    if kubeflow := _kubeflow(registry_uri):
+        return kubeflow.promote(registry_uri, model_name, version)
     _client(registry_uri).set_registered_model_alias(model_name, PRODUCTION_ALIAS, str(version))
 
 

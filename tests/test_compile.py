@@ -126,6 +126,7 @@ def test_cluster_compile_targets_kubeflow_with_the_image_and_pod_settings_it_nee
     document, platform = yaml.safe_load_all((tmp_path / "pipelines" / "cnai-training.yaml").read_text())
     parameters = document["root"]["inputDefinitions"]["parameters"]
     assert parameters["target"]["defaultValue"] == "kubeflow"
+    assert parameters["registry_uri"]["defaultValue"] == "model-registry+http://model-registry-service.kubeflow.svc.cluster.local:8080"
     assert parameters["cluster"]["defaultValue"]["image"] == COMPONENT_IMAGE
     assert {e["container"]["image"] for e in document["deploymentSpec"]["executors"].values()} == {COMPONENT_IMAGE}
     configs = parse_platform_spec(platform)

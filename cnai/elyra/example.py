@@ -18,8 +18,8 @@ from typing import Any
 CATALOG_TYPE = "cnai-catalog"  # the entry-point name in pyproject.toml and the schema's `name`
 # name -> (description, default); the default is the Kubeflow Model Registry's in-cluster service.
 PIPELINE_PARAMETERS = {
-    "registry_uri": ("The model registry: a Kubeflow Model Registry address or an MLflow tracking URI.",
-                     "http://model-registry-service.kubeflow.svc.cluster.local:8080"),
+    "registry_uri": ("The model registry: model-registry+<Kubeflow Model Registry address>, or an MLflow tracking URI.",
+                     "model-registry+http://model-registry-service.kubeflow.svc.cluster.local:8080"),
 }
 # Elyra submits to Kubeflow Pipelines, never runs locally: the steps use the cluster's services.
 FIXED_VALUES = {"target": "kubeflow"}

@@ -39,6 +39,15 @@ def resolve_reference(registry_uri: str, model_name: str, models_dir: str | Path
         raise DataError(f"{model_name}: no version in production in {registry_uri}; nothing to compare against")
     uri, recorded = version.tags.get("training_set_uri", ""), version.tags.get("training_set_hash", "")
     path = uri.removeprefix("file://")
+    if uri and not uri.startswith("file://"):  # on a cluster: the object store KFP wrote it to
+        from cnai.cluster.train_job import copy_tree
+
+        path = str(Path(models_dir) / f"v{version.version}-training_set")
+        if not Path(path).exists():
+            try:
+                copy_tree(uri, path)
+            except (OSError, FileNotFoundError) as error:
+                raise DataError(f"{model_name} v{version.version}: its training set {uri} cannot be read: {error}") from error
     if not path or not Path(path).exists():
         raise DataError(f"{model_name} v{version.version}: its training set {uri or '(not recorded)'} is gone")
     if content_hash(path) != recorded:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cnai import registry
-from cnai.artifacts import atomic_output, content_hash
+from cnai.artifacts import atomic_output, content_hash, portable_uri
 
 
 def register_model(
@@ -19,9 +19,15 @@ def register_model(
     model_name: str,
     deploy_decision: bool = False,
     upstream_metadata: dict[str, dict] | None = None,
+    artifact_uris: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Register `model` unless this exact model file is already a version (then reuse that one)."""
+    """Register `model` unless this exact model file is already a version (then reuse that one).
+
+    On a cluster the artifacts' object-store URIs are recorded (the registry and KServe can reach
+    those); locally their file URIs.
+    """
     upstream = upstream_metadata or {}
+    uris = artifact_uris or {}
     decision_reason = str(upstream.get("evaluation", {}).get("reason", ""))
     model_hash = content_hash(model)
     meta = json.loads((Path(model) / "model_meta.json").read_text())
@@ -30,7 +36,7 @@ def register_model(
     emissions = sum(c.get("emissions_kg_co2eq", 0.0) for c in carbon.values())
     tags = {
         "training_set_hash": content_hash(training_set),
-        "training_set_uri": Path(training_set).resolve().as_uri(),
+        "training_set_uri": portable_uri(uris.get("training_set", training_set)),
         "evaluation.deploy": str(bool(deploy_decision)).lower(),
         "evaluation.reason": decision_reason[:4000],
         "carbon.energy_kwh": f"{energy:.6g}",
@@ -42,6 +48,7 @@ def register_model(
     version = existing or registry.register_version(
         registry_uri, model_name, model, model_hash, meta.get("params", {}), meta.get("holdout_scores", {}), tags,
         description=f"{model_name} trained on {tags['training_set_hash'][:19]}; {decision_reason}",
+        model_uri=portable_uri(uris.get("model", model)),
     )
     described = registry.describe(version)
     with atomic_output(model_card) as staging:

@@ -174,3 +174,124 @@ def kube_api(monkeypatch) -> KubeApi:
         match = PATH.match(request.path)
         permission = (match["group"], match["plural"], verb_of(request))
         assert allowed(*permission), f"{request.method} {request.path} needs {permission}, which {RBAC_FILE.name} does not grant"
+
+
+MR_API = "/api/model_registry/v1"
+
+
+@dataclass
+class ModelRegistryApi:
+    """The Kubeflow Model Registry's REST API, the part the Kubeflow SDK's ModelRegistryClient uses.
+
+    Request bodies are parsed with the registry's own OpenAPI models (`mr_openapi`) and must
+    round-trip unchanged; responses are what those models describe.
+    """
+
+    objects: dict[str, dict[str, dict]] = field(default_factory=lambda: {"registered_models": {}, "model_versions": {}, "artifacts": {}})
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    url: str = ""
+    counter: int = 0
+
+    def _check(self, body: dict, model_name: str) -> None:
+        from mr_openapi import models
+
+        model = getattr(models, model_name)
+        parsed = model.from_dict(body)
+        if parsed.to_dict() != body:
+            self.rejected.append(f"{model_name}: {body} != {parsed.to_dict()}")
+
+    def _new(self, kind: str, body: dict, **extra) -> dict:
+        self.counter += 1
+        now = str(1_700_000_000_000 + self.counter)
+        obj = {**body, **extra, "id": str(self.counter), "createTimeSinceEpoch": now, "lastUpdateTimeSinceEpoch": now}
+        self.objects[kind][obj["id"]] = obj
+        return obj
+
+    def _find(self, kind: str, name: str, parent: str | None = None, parent_key: str = "") -> dict | None:
+        return next((o for o in self.objects[kind].values() if o.get("name") == name
+                     and (parent is None or o.get(parent_key) == parent)), None)
+
+    @staticmethod
+    def _page(items: list[dict]) -> dict:
+        return {"items": items, "size": len(items), "pageSize": max(len(items), 1), "nextPageToken": ""}
+
+    def handle(self, method: str, raw_path: str, body: bytes) -> tuple[int, Any]:
+        parsed = urlparse(raw_path)
+        query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
+        data = json.loads(body) if body else None
+        path = parsed.path.removeprefix(MR_API)
+        not_found = (404, {"code": "404", "message": f"{path} {query}: not found"})
+        with self.lock:
+            self.requests.append((method, path))
+            parts = path.strip("/").split("/")
+            if method == "GET" and path == "/registered_model":
+                found = self._find("registered_models", query.get("name"))
+                return (200, found) if found else not_found
+            if method == "GET" and path == "/registered_models":
+                return 200, self._page(list(self.objects["registered_models"].values()))
+            if method == "POST" and path == "/registered_models":
+                self._check(data, "RegisteredModelCreate")
+                return 201, self._new("registered_models", data, state="LIVE")
+            if parts[0] == "registered_models" and len(parts) == 2:
+                found = self.objects["registered_models"].get(parts[1])
+                if found is None:
+                    return not_found
+                if method == "PATCH":
+                    self._check(data, "RegisteredModelUpdate")
+                    found.update(data)
+                return 200, found
+            if method == "GET" and parts[0] == "registered_models" and parts[2:] == ["versions"]:
+                return 200, self._page([v for v in self.objects["model_versions"].values() if v["registeredModelId"] == parts[1]])
+            if method == "GET" and path == "/model_version":
+                found = self._find("model_versions", query.get("name"), query.get("parentResourceId"), "registeredModelId")
+                return (200, found) if found else not_found
+            if method == "POST" and path == "/model_versions":
+                self._check(data, "ModelVersionCreate")
+                return 201, self._new("model_versions", data, state="LIVE")
+            if parts[0] == "model_versions" and len(parts) == 2:
+                found = self.objects["model_versions"].get(parts[1])
+                if found is None:
+                    return not_found
+                if method == "PATCH":
+                    self._check(data, "ModelVersionUpdate")
+                    found.update(data)
+                return 200, found
+            if parts[0] == "model_versions" and parts[2:] == ["artifacts"]:
+                if method == "POST":
+                    self._check(data, "ArtifactCreate")
+                    return 201, self._new("artifacts", data, modelVersionId=parts[1], state="LIVE")
+                return 200, self._page([a for a in self.objects["artifacts"].values() if a["modelVersionId"] == parts[1]])
+            if method == "GET" and path == "/model_artifact":
+                found = self._find("artifacts", query.get("name"), query.get("parentResourceId"), "modelVersionId")
+                return (200, found) if found else not_found
+        return 404, {"code": "404", "message": f"{method} {path}: not served by this fake"}
+
+
+@pytest.fixture
+def model_registry():
+    api = ModelRegistryApi()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            status, payload = api.handle(self.command, self.path, self.rfile.read(length))
+            body = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PATCH = _serve
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield api
+    server.shutdown()
+    assert not api.rejected, api.rejected
