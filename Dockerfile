@@ -10,6 +10,18 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless \
  && rm -rf /var/lib/apt/lists/*
 
+# Spark's S3 connector for ingest with executors on Kubernetes (cnai/cluster/spark.py): versions
+# must match the Hadoop inside pyspark 4.3 (hadoop-client-api 3.5.0; hadoop-project-3.5.0.pom's
+# aws-java-sdk-v2.version is 2.35.4). Fetched at build time only.
+ARG HADOOP_VERSION=3.5.0
+ARG AWS_SDK_V2_VERSION=2.35.4
+RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /opt/spark-jars \
+ && curl -fsSL -o /opt/spark-jars/hadoop-aws-${HADOOP_VERSION}.jar \
+      https://repo1.maven.org/maven2/org/apache/hadoop/hadoop-aws/${HADOOP_VERSION}/hadoop-aws-${HADOOP_VERSION}.jar \
+ && curl -fsSL -o /opt/spark-jars/bundle-${AWS_SDK_V2_VERSION}.jar \
+      https://repo1.maven.org/maven2/software/amazon/awssdk/bundle/${AWS_SDK_V2_VERSION}/bundle-${AWS_SDK_V2_VERSION}.jar
+
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY cnai ./cnai
@@ -28,6 +40,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --uid 10001 --create-home --home-dir /home/cnai cnai
 COPY --from=build /opt/venv /opt/venv
+COPY --from=build /opt/spark-jars /opt/spark-jars
 # The project configuration and expectation suite `cnai schedule` and the steps default to;
 # mount your own over /opt/cnai (a ConfigMap) or rebuild.
 COPY cnai.yaml /opt/cnai/cnai.yaml

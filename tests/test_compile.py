@@ -136,5 +136,6 @@ def test_cluster_compile_targets_kubeflow_with_the_image_and_pod_settings_it_nee
         assert config.pod_metadata.labels["app.kubernetes.io/part-of"] == "cnai-pipelines", name
         assert config.image_pull_policy == "IfNotPresent", name
     assert [s.secret_name for s in configs["exec-train"].secret_as_env] == ["cnai-object-store"]
-    assert not configs["exec-ingest"].secret_as_env, "only steps that need the object store see its keys"
+    assert [s.secret_name for s in configs["exec-ingest"].secret_as_env] == ["cnai-object-store"]  # Spark on Kubernetes
+    assert not configs["exec-validate"].secret_as_env, "only steps that need the object store see its keys"
     assert configs["exec-tune"].active_deadline_seconds >= 7200

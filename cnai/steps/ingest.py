@@ -18,6 +18,8 @@ def ingest_table(
     source_format: str = "csv",
     spark_master: str = "local[*]",
     limit_rows: int = 0,
+    cluster: dict[str, Any] | None = None,
+    artifact_uris: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Type `source`'s columns as declared and add derived columns (Spark SQL expressions).
 
@@ -26,7 +28,17 @@ def ingest_table(
     """
     from pyspark.sql import functions as F
 
-    spark = spark_session(spark_master)
+    from cnai.cluster import spark as on_kubernetes
+
+    distributed = on_kubernetes.is_kubernetes(spark_master)
+    shared = (artifact_uris or {}).get("dataset", "")
+    if distributed and "://" not in shared:
+        raise DataError(f"{source}: Spark on Kubernetes ({spark_master}) writes through the object store, but the "
+                        f"output {dataset} has no object-store URI (run it as a pipeline step on the cluster)")
+    extra = tuple(sorted(on_kubernetes.kubernetes_conf(cluster or {}, "cnai-ingest").items())) if distributed else ()
+    spark = spark_session(spark_master, extra_conf=extra)
+    if distributed:
+        source = on_kubernetes.s3a(source)
     reader = spark.read
     if source_format == "csv":
         # Read every column as text first, so a bad value is reported instead of silently nulled.
@@ -50,8 +62,16 @@ def ingest_table(
     for name, expression in (derived_columns or {}).items():
         typed = typed.withColumn(name, F.expr(expression))
 
-    with atomic_output(dataset) as staging:
-        typed.write.mode("overwrite").parquet(str(staging))
+    if distributed:  # executors write to the object store; the step then copies the result into its output
+        from cnai.cluster.train_job import copy_tree
+
+        staged = f"{shared.rstrip('/')}.spark"
+        typed.write.mode("overwrite").parquet(on_kubernetes.s3a(staged))
+        with atomic_output(dataset) as staging:
+            copy_tree(staged, str(staging))
+    else:
+        with atomic_output(dataset) as staging:
+            typed.write.mode("overwrite").parquet(str(staging))
     written = spark.read.parquet(dataset)
     rows = written.count()
     schema = {f.name: f.dataType.simpleString() for f in written.schema.fields}

@@ -65,11 +65,12 @@ def training_pipeline(
     events = on_kubernetes(ingest(
         source=events_source, column_types=events_columns, derived_columns=events_derived_columns,
         source_format=events_format, spark_master=spark_master, source_hash=events_hash, limit_rows=limit_rows,
-    ).set_display_name("ingest events"))
+        cluster=cluster,
+    ).set_display_name("ingest events"), object_store=True)
     feature_table = on_kubernetes(ingest(
         source=feature_source, column_types=feature_source_columns, source_format=feature_source_format,
-        spark_master=spark_master, source_hash=feature_source_hash,
-    ).set_display_name("ingest feature source"))
+        spark_master=spark_master, source_hash=feature_source_hash, cluster=cluster,
+    ).set_display_name("ingest feature source"), object_store=True)
 
     checked = on_kubernetes(validate(dataset=events.outputs["dataset"], expectation_suite=expectation_suite))
     training_set = on_kubernetes(feast_features(

@@ -14,6 +14,7 @@ def ingest(
     spark_master: str = "local[*]",
     source_hash: str = "",
     limit_rows: int = 0,
+    cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
 ):
     """Read CSV or Parquet with PySpark, apply declared column types and derived columns, write Parquet.
 
@@ -23,9 +24,10 @@ def ingest(
         dataset: The typed table, as a Parquet dataset.
         derived_columns: New column name -> Spark SQL expression over the typed columns.
         source_format: `csv` or `parquet`.
-        spark_master: Spark master URL; `local[*]` runs in the step's own process.
+        spark_master: Spark master URL; `local[*]` runs in the step's pod, `k8s://https://kubernetes.default.svc` adds executor pods.
         source_hash: Content hash of `source`; part of the cache key, so changed data is re-read.
         limit_rows: Read only the first N rows (0 = all), for small runs.
+        cluster: The `cluster` section of cnai.yaml; used when spark_master is `k8s://...` (executors as pods).
     """
     from cnai.data import resolve_source
     from cnai.steps.ingest import ingest_table
@@ -37,5 +39,5 @@ def ingest(
         inputs={"source": resolve_source(source, home() / "data")},
         outputs={"dataset": dataset},
         params={"column_types": column_types, "derived_columns": derived_columns, "source_format": source_format,
-                "spark_master": spark_master, "limit_rows": limit_rows},
+                "spark_master": spark_master, "limit_rows": limit_rows, "cluster": cluster},
     )
