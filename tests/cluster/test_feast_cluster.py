@@ -1,0 +1,57 @@
+"""The features step with Feast's cluster stores, for real: Spark offline store, Redis online store.
+
+Redis is Debian's redis-server on loopback (`make test` installs it when missing), standing in for
+manifests/base/feast-online-store.yaml; Spark is this test run's one local session.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cnai.steps.features import build_training_set
+from conftest import free_port
+
+
+@pytest.fixture(scope="module")
+def redis_address():
+    server = shutil.which("redis-server")
+    assert server, "redis-server is needed (Debian package redis-server; `make test` installs it)"
+    port = free_port()
+    process = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=port)
+    for _ in range(50):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_cluster_stores_give_the_same_training_set_as_the_embedded_ones(redis_address, ingested, project_config, training_set, tmp_path):
+    import redis
+
+    data = project_config.data
+    validated = str(Path(training_set).parent / "valid")  # the `training_set` fixture's validated events
+    facts = build_training_set(validated, ingested["weather"], str(tmp_path / "training_set"), str(tmp_path / "store"),
+                               str(tmp_path / "stats.md"), data.feature_refs, data.events.entity, data.events.timestamp,
+                               data.label, data.features, target="kubeflow", cluster={"feast_online_store": redis_address})
+    config = (tmp_path / "store" / "feature_store.yaml").read_text()
+    assert "type: spark" in config and f"connection_string: {redis_address}" in config
+    assert facts["online_rows"] > 0
+    assert redis.Redis.from_url(f"redis://{redis_address}").keys("*"), "materialization wrote the online features to Redis"
+    on_cluster = pd.read_parquet(tmp_path / "training_set")
+    embedded = pd.read_parquet(training_set)
+    assert list(on_cluster.columns) == list(embedded.columns) and len(on_cluster) == len(embedded)
+    pd.testing.assert_frame_equal(on_cluster, embedded, check_dtype=False, check_exact=False, rtol=1e-9)
