@@ -8,7 +8,7 @@ CNAI := $(BIN)/cnai
 # (feast alone ~9 s) is paid again in each pipeline step.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser elyra-check kubectl run test compile image push drift monitor report stop lineage clean
+.PHONY: setup debian-packages elyra-check kubectl run test compile image push drift monitor report stop lineage clean
 
 setup: $(STAMP)
 
@@ -23,9 +23,10 @@ $(STAMP): pyproject.toml setup.py
 run: setup
 	$(CNAI) run
 
-# The report test loads the page in Debian's Chromium.
-browser:
+# The report test loads the page in Debian's Chromium; the Feast cluster-store test runs Debian's Redis.
+debian-packages:
 	@command -v chromium > /dev/null || (apt-get update -qq && apt-get install -y -qq chromium > /dev/null)
+	@command -v redis-server > /dev/null || (apt-get update -qq && apt-get install -y -qq redis-server > /dev/null)
 
 # Elyra 4.1.1 pins older click/marshmallow than Feast needs: its catalog check runs in its own env.
 ELYRA_VENV ?= .venv-elyra
@@ -51,7 +52,7 @@ image:
 push: image
 	docker push $(IMAGE)
 
-test: setup browser elyra-check kubectl
+test: setup debian-packages elyra-check kubectl
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -386,9 +386,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
         from cnai.cluster.model_registry import SCHEME_PREFIX
 
         arguments["registry_uri"] = SCHEME_PREFIX + config.cluster.model_registry
-    for name, pipeline in ((PIPELINE_NAME, training_pipeline), (MONITORING_NAME, monitoring_pipeline)):
+    monitoring_arguments = dict(arguments)
+    if arguments["target"] == "kubeflow":  # the log sink's volume, mounted into the drift check's pod
+        from cnai.kfp_settings import INFERENCE_LOG_MOUNT
+
+        monitoring_arguments["current_data"] = INFERENCE_LOG_MOUNT
+    for name, pipeline, values in ((PIPELINE_NAME, training_pipeline, arguments),
+                                   (MONITORING_NAME, monitoring_pipeline, monitoring_arguments)):
         pipeline_file = out / "pipelines" / f"{name}.yaml"
-        compiler.Compiler().compile(pipeline, str(pipeline_file), pipeline_parameters=arguments)
+        compiler.Compiler().compile(pipeline, str(pipeline_file), pipeline_parameters=values)
         print(f"wrote {pipeline_file}")
     if write_elyra_example(out / "pipelines" / f"{PIPELINE_NAME}.yaml"):
         print(f"updated {ELYRA_EXAMPLE} (Elyra example pipeline)")

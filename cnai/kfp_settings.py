@@ -16,9 +16,12 @@ COMPONENT_OPTIONS = {"base_image": COMPONENT_IMAGE, "install_kfp_package": False
 # by the user (README, "Run on Kubeflow"), referenced by name from pods, never written anywhere.
 OBJECT_STORE_SECRET = "cnai-object-store"
 RUN_AS_USER = 10001  # the Dockerfile's user
+# The inference log sink's volume (manifests/base/inference-log-sink.yaml), which the drift check reads.
+INFERENCE_LOG_CLAIM = "cnai-inference-log"
+INFERENCE_LOG_MOUNT = "/var/log/cnai"
 
 
-def on_kubernetes(task, object_store: bool = False, timeout_s: int | None = None):
+def on_kubernetes(task, object_store: bool = False, timeout_s: int | None = None, inference_log: bool = False):
     """The kfp-kubernetes settings a task's pod gets on a cluster (kfp.local ignores them).
 
     `object_store`: the step itself reads or writes the object store beyond KFP's own artifact
@@ -34,4 +37,6 @@ def on_kubernetes(task, object_store: bool = False, timeout_s: int | None = None
                                      optional=True)
     if timeout_s:
         kubernetes.set_timeout(task, timeout_s)
+    if inference_log:
+        kubernetes.mount_pvc(task, pvc_name=INFERENCE_LOG_CLAIM, mount_path=INFERENCE_LOG_MOUNT)
     return task

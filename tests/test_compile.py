@@ -139,3 +139,14 @@ def test_cluster_compile_targets_kubeflow_with_the_image_and_pod_settings_it_nee
     assert [s.secret_name for s in configs["exec-ingest"].secret_as_env] == ["cnai-object-store"]  # Spark on Kubernetes
     assert not configs["exec-validate"].secret_as_env, "only steps that need the object store see its keys"
     assert configs["exec-tune"].active_deadline_seconds >= 7200
+
+
+def test_cluster_monitoring_reads_the_log_sinks_volume(tmp_path):
+    assert main(["--config", str(REPO / "cnai.yaml"), "compile", "--output-dir", str(tmp_path), "--target", "kubeflow"]) == 0
+    document, platform = yaml.safe_load_all((tmp_path / "pipelines" / "cnai-monitoring.yaml").read_text())
+    assert document["root"]["inputDefinitions"]["parameters"]["current_data"]["defaultValue"] == "/var/log/cnai"
+    drift = parse_platform_spec(platform)["exec-drift-check"]
+    assert [(m.mount_path, m.constant) for m in drift.pvc_mount] == [("/var/log/cnai", "cnai-inference-log")]
+    claims = [d for d in yaml.safe_load_all((REPO / "manifests/base/inference-log-sink.yaml").read_text())
+              if d["kind"] == "PersistentVolumeClaim"]
+    assert [c["metadata"]["name"] for c in claims] == ["cnai-inference-log"]

@@ -37,8 +37,14 @@ def build_training_set(
     label: str,
     features: list[str],
     feature_repo: str = "",
+    target: str = "local",
+    cluster: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Apply `feature_repo` (ours when empty) into `feature_store`, materialize, join point-in-time."""
+    """Apply `feature_repo` (ours when empty) into `feature_store`, materialize, join point-in-time.
+
+    With `target="kubeflow"` the repo's `feature_store.cluster.yaml` is applied instead: Spark as
+    the offline store and Redis (`cluster.feast_online_store`) as the online store.
+    """
     from feast import FeatureStore
 
     source_repo = Path(feature_repo) if feature_repo else packaged_feature_repo()
@@ -50,6 +56,8 @@ def build_training_set(
 
     with atomic_output(feature_store) as repo:
         shutil.copytree(source_repo, repo, ignore=shutil.ignore_patterns("data", "__pycache__", "__init__.py"))
+        if target == "kubeflow":
+            _use_cluster_stores(repo, cluster or {})
         (repo / "data").mkdir()
         table.to_parquet(repo / FEATURE_SOURCE_FILE, index=False)
 
@@ -68,9 +76,12 @@ def build_training_set(
             entity_rows = [{entity: value} for value in table[entity].unique()]
             online_rows = len(store.get_online_features(features=feature_refs, entity_rows=entity_rows).to_df())
 
-    joined = joined.rename(columns={"event_timestamp": timestamp}).sort_values([timestamp, entity], kind="stable")
+    joined = joined.rename(columns={"event_timestamp": timestamp})
     feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
-    joined = joined[[timestamp, entity, *[c for c in feature_columns if c != entity], label]].reset_index(drop=True)
+    columns = [timestamp, entity, *[c for c in feature_columns if c != entity], label]
+    # Every column orders the rows: offline stores return events that share a timestamp and entity
+    # in any order (DuckDB and Spark differ), and the time split must not depend on that.
+    joined = joined[columns].sort_values(columns, kind="stable").reset_index(drop=True)
     with atomic_output(training_set) as staging:
         joined.to_parquet(staging, index=False)
 
@@ -104,6 +115,15 @@ def statistics_markdown(frame: pd.DataFrame, feature_columns: list[str], label: 
             top = ", ".join(f"{k} ({v:.0%})" for k, v in values.value_counts(normalize=True).head(4).items())
             lines.append(f"| {column} | categorical ({values.nunique()} values) | {present} | | | | | {top} |")
     return "\n".join(lines) + "\n"
+
+
+def _use_cluster_stores(repo: Path, cluster: dict[str, Any]) -> None:
+    import yaml
+
+    config = yaml.safe_load((repo / "feature_store.cluster.yaml").read_text())
+    if cluster.get("feast_online_store"):
+        config["online_store"]["connection_string"] = cluster["feast_online_store"]
+    (repo / "feature_store.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def _parse_repo(repo: Path):

@@ -33,7 +33,7 @@ def _monitoring(*arguments):
         current_data=values["current_data"], registry_uri=values["registry_uri"], model_name=values["model_name"],
         since=values["monitoring_since"], p_value_threshold=values["p_value_threshold"],
         min_effect_size=values["min_effect_size"], drift_share_threshold=values["drift_share_threshold"],
-    ).set_caching_options(False))  # the log keeps growing under the same path
+    ).set_caching_options(False), object_store=True, inference_log=True)  # the log grows under one path: never cached
     with dsl.If(drift.outputs["Output"] == True, name="drift-detected"):  # noqa: E712 (KFP condition)
         training_pipeline(**{p.name: values[p.name] for p in TRAINING_PARAMETERS})
 

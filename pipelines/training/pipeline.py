@@ -75,7 +75,7 @@ def training_pipeline(
     checked = on_kubernetes(validate(dataset=events.outputs["dataset"], expectation_suite=expectation_suite))
     training_set = on_kubernetes(feast_features(
         events=checked.outputs["validated"], feature_table=feature_table.outputs["dataset"], feature_refs=feature_refs,
-        entity=entity, timestamp=timestamp, label=label, features=event_features,
+        entity=entity, timestamp=timestamp, label=label, features=event_features, target=target, cluster=cluster,
     ))
     tuned = on_kubernetes(tune(
         training_set=training_set.outputs["training_set"], feature_columns=model_features, label=label,

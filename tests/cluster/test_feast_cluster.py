@@ -49,7 +49,7 @@ def test_cluster_stores_give_the_same_training_set_as_the_embedded_ones(redis_ad
                                data.label, data.features, target="kubeflow", cluster={"feast_online_store": redis_address})
     config = (tmp_path / "store" / "feature_store.yaml").read_text()
     assert "type: spark" in config and f"connection_string: {redis_address}" in config
-    assert facts["online_rows"] > 0
+    assert facts["online_entities"] > 0
     assert redis.Redis.from_url(f"redis://{redis_address}").keys("*"), "materialization wrote the online features to Redis"
     on_cluster = pd.read_parquet(tmp_path / "training_set")
     embedded = pd.read_parquet(training_set)

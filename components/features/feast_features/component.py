@@ -17,6 +17,8 @@ def feast_features(
     feature_store: Output[Artifact],
     feature_statistics: Output[Markdown],
     feature_repo: str = "",
+    target: str = "local",
+    cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
 ):
     """Apply the Feast repo, materialize its online store and build a point-in-time training set.
 
@@ -32,6 +34,8 @@ def feast_features(
         feature_store: The applied Feast repo: registry, SQLite online store, source data.
         feature_statistics: Per-feature statistics of the training set.
         feature_repo: Path of a Feast repo to apply; empty for the packaged `feature_repo/`.
+        target: local (DuckDB offline, SQLite online) or kubeflow (the repo's feature_store.cluster.yaml: Spark, Redis).
+        cluster: The `cluster` section of cnai.yaml (`feast_online_store`); used when target is kubeflow.
     """
     from cnai.steps.features import build_training_set
     from cnai.tracking import run_step
@@ -42,5 +46,5 @@ def feast_features(
         inputs={"events": events, "feature_table": feature_table},
         outputs={"training_set": training_set, "feature_store": feature_store, "feature_statistics": feature_statistics},
         params={"feature_refs": feature_refs, "entity": entity, "timestamp": timestamp, "label": label,
-                "features": features, "feature_repo": feature_repo},
+                "features": features, "feature_repo": feature_repo, "target": target, "cluster": cluster},
     )
