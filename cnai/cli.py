@@ -356,7 +356,38 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print(f"{'total':<11} {'':<31} {'':>9} {total_e:11.2e} {total_c:10.2e}")
 
 
+def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, target: str | None) -> dict[str, Path]:
+    """Compile both pipelines with cnai.yaml's values as defaults; returns name -> YAML file."""
+    from kfp import compiler
+
+    from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME as MONITORING_NAME
+    from cnai.pipelines.monitoring.pipeline import monitoring_pipeline
+    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
+
+    (out / "pipelines").mkdir(parents=True, exist_ok=True)
+    arguments = pipeline_arguments(config, config_path, for_cluster=True)
+    arguments["target"] = target or arguments["target"]
+    # Local paths mean nothing on a cluster: leave those parameters for the run to set.
+    for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
+        arguments.pop(local_only)
+    monitoring_arguments = dict(arguments)
+    if arguments["target"] == "kubeflow":
+        from cnai.cluster.model_registry import SCHEME_PREFIX
+        from cnai.kfp_settings import INFERENCE_LOG_MOUNT
+
+        arguments["registry_uri"] = monitoring_arguments["registry_uri"] = SCHEME_PREFIX + config.cluster.model_registry
+        monitoring_arguments["current_data"] = INFERENCE_LOG_MOUNT  # the log sink's volume, mounted into the drift check
+    written = {}
+    for name, pipeline, values in ((PIPELINE_NAME, training_pipeline, arguments),
+                                   (MONITORING_NAME, monitoring_pipeline, monitoring_arguments)):
+        written[name] = out / "pipelines" / f"{name}.yaml"
+        compiler.Compiler().compile(pipeline, str(written[name]), pipeline_parameters=values)
+        print(f"wrote {written[name]}")
+    return written
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
+    """Compile the pipelines and components, and refresh the files generated from the code."""
     from kfp import compiler
 
     from cnai.catalog import (
@@ -368,36 +399,14 @@ def cmd_compile(args: argparse.Namespace) -> int:
         write_v1_spec,
     )
     from cnai.kfp_settings import COMPONENT_IMAGE
-    from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME as MONITORING_NAME
-    from cnai.pipelines.monitoring.pipeline import monitoring_pipeline
-    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
+    from cnai.pipelines.training.pipeline import PIPELINE_NAME
 
     config_path = Path(args.config).resolve()
-    config = load_config(config_path)
     out = Path(args.output_dir)
-    (out / "pipelines").mkdir(parents=True, exist_ok=True)
-    (out / "components").mkdir(parents=True, exist_ok=True)
-    arguments = pipeline_arguments(config, config_path, for_cluster=True)
-    arguments["target"] = args.target or arguments["target"]
-    # Local paths mean nothing on a cluster: leave those parameters for the run to set.
-    for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
-        arguments.pop(local_only)
-    if arguments["target"] == "kubeflow":
-        from cnai.cluster.model_registry import SCHEME_PREFIX
-
-        arguments["registry_uri"] = SCHEME_PREFIX + config.cluster.model_registry
-    monitoring_arguments = dict(arguments)
-    if arguments["target"] == "kubeflow":  # the log sink's volume, mounted into the drift check's pod
-        from cnai.kfp_settings import INFERENCE_LOG_MOUNT
-
-        monitoring_arguments["current_data"] = INFERENCE_LOG_MOUNT
-    for name, pipeline, values in ((PIPELINE_NAME, training_pipeline, arguments),
-                                   (MONITORING_NAME, monitoring_pipeline, monitoring_arguments)):
-        pipeline_file = out / "pipelines" / f"{name}.yaml"
-        compiler.Compiler().compile(pipeline, str(pipeline_file), pipeline_parameters=values)
-        print(f"wrote {pipeline_file}")
-    if write_elyra_example(out / "pipelines" / f"{PIPELINE_NAME}.yaml"):
+    written = compile_pipelines(load_config(config_path), config_path, out, args.target)
+    if write_elyra_example(written[PIPELINE_NAME]):
         print(f"updated {ELYRA_EXAMPLE} (Elyra example pipeline)")
+    (out / "components").mkdir(parents=True, exist_ok=True)
     for name, component in all_components().items():
         target = out / "components" / f"{name}.yaml"
         compiler.Compiler().compile(component, str(target))
@@ -414,9 +423,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
     config_path = Path(args.config).resolve()
     config = load_config(config_path)
-    compile_args = argparse.Namespace(config=args.config, output_dir=args.output_dir, target=None)
-    cmd_compile(compile_args)
-    packages = {p.stem: p for p in (Path(args.output_dir) / "pipelines").glob("*.yaml")}
+    # Only the pipelines: the Job in the cluster runs this on a read-only root filesystem.
+    packages = compile_pipelines(config, config_path, Path(args.output_dir), args.target)
     created = schedule_pipelines(config.schedule, packages, host=args.host, service_account=config.cluster.service_account)
     host = args.host or config.schedule.kfp_host
     for run in created:
@@ -497,6 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     sched = verbs.add_parser("schedule", help="upload the pipelines to Kubeflow Pipelines and create recurring runs")
     sched.add_argument("--host", default=None, help="KFP API endpoint (default: schedule.kfp_host in cnai.yaml)")
     sched.add_argument("--output-dir", default="build", help="where the compiled pipelines are written (default: build/)")
+    sched.add_argument("--target", choices=TARGETS, default="kubeflow",
+                       help="backends the scheduled steps use (default: kubeflow, the cluster's services)")
     sched.set_defaults(handler=cmd_schedule)
     serve = verbs.add_parser("serve", help="serve the production version if nothing is serving it")
     serve.set_defaults(handler=cmd_serve)

@@ -49,6 +49,7 @@ def as_model(body: dict, model: str):
 
 class FakeKfp:
     def __init__(self) -> None:
+        self.uploaded_targets: list[str] = []
         self.experiments, self.pipelines, self.versions, self.recurring_runs, self.requests = {}, {}, {}, [], []
 
     def matches(self, query: dict, items: dict) -> list[dict]:
@@ -83,6 +84,7 @@ class FakeKfp:
                 pipeline_id = query["pipelineid"][0]
             version = {"pipeline_id": pipeline_id, "pipeline_version_id": str(uuid.uuid4()),
                        "display_name": query["name"][0], "spec_name": spec.pipeline_info.name}
+            self.uploaded_targets.append(spec.root.input_definitions.parameters["target"].default_value.string_value)
             self.versions.setdefault(pipeline_id, []).append(version)
             return as_model(self.pipelines[pipeline_id] if path.endswith("upload") else
                             {k: v for k, v in version.items() if k != "spec_name"},
@@ -159,6 +161,7 @@ def test_schedule_uploads_and_creates_recurring_runs(kfp_api, tmp_path, capsys):
     assert reference["pipeline_version_id"] in {v["pipeline_version_id"] for v in fake.versions[reference["pipeline_id"]]}
     assert {v["spec_name"] for vs in fake.versions.values() for v in vs} == {"cnai-monitoring", "cnai-training"}
     assert "recurring run" in capsys.readouterr().out
+    assert set(fake.uploaded_targets) == {"kubeflow"}, "scheduled pipelines use the cluster's services"
 
     # Again: the pipelines exist, so new versions are uploaded beside the old ones.
     fake.recurring_runs.clear()
