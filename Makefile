@@ -8,7 +8,7 @@ CNAI := $(BIN)/cnai
 # (feast alone ~9 s) is paid again in each pipeline step.
 STAMP := $(VENV)/.installed
 
-.PHONY: setup debian-packages elyra-check kubectl run test compile image push drift monitor report stop lineage clean
+.PHONY: setup debian-packages elyra-check kubectl run test bench compile image push drift monitor report stop lineage clean
 
 setup: $(STAMP)
 
@@ -61,6 +61,16 @@ drift: setup
 
 monitor: setup
 	$(CNAI) monitor
+
+# Figures, not tests (BENCHMARKS.md): each script prints its results and writes benchmarks/results/<name>.json.
+bench: setup
+	@command -v wrk > /dev/null || (apt-get update -qq && apt-get install -y -qq wrk > /dev/null)
+	$(BIN)/python benchmarks/tracking_cost.py
+	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/serving.py
+	$(BIN)/python benchmarks/drift.py
+	$(BIN)/python benchmarks/tuning.py
+	$(BIN)/python benchmarks/data_scale.py
 
 compile: setup
 	CNAI_COMPONENT_IMAGE=$(IMAGE) $(CNAI) compile

@@ -59,3 +59,23 @@ def test_feast_cluster_config_loads_with_feasts_own_model_and_points_at_the_mani
     redis = next(d for d in yaml.safe_load_all((REPO / "manifests/base/feast-online-store.yaml").read_text())
                  if d["kind"] == "Service")
     assert config.online_store.connection_string == f"{redis['metadata']['name']}:{redis['spec']['ports'][0]['port']}"
+
+
+def test_executor_pods_start_pysparks_own_jvm_backend_as_spark_asks():
+    from cnai.cluster.spark_executor import executor_command, spark_home
+
+    template = yaml.safe_load(Path(spark.EXECUTOR_POD_TEMPLATE).read_text())
+    assert template["spec"]["containers"][0]["command"] == ["python", "-m", "cnai.cluster.spark_executor"]
+    env = {"SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@10.0.0.5:7078", "SPARK_EXECUTOR_ID": "3",
+           "SPARK_EXECUTOR_CORES": "1", "SPARK_APPLICATION_ID": "spark-app-1", "SPARK_EXECUTOR_POD_IP": "10.0.0.9",
+           "SPARK_EXECUTOR_MEMORY": "2g", "SPARK_RESOURCE_PROFILE_ID": "0", "SPARK_EXECUTOR_POD_NAME": "cnai-ingest-exec-3",
+           "SPARK_JAVA_OPT_1": "-Dspark.driver.port=7078", "SPARK_JAVA_OPT_0": "-Dspark.app.id=spark-app-1"}
+    command = executor_command(env)
+    assert command[1:3] == ["-Dspark.app.id=spark-app-1", "-Dspark.driver.port=7078"], "options in Spark's order"
+    assert "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend" in command
+    classpath = command[command.index("-cp") + 1].split(":")
+    jars = Path(classpath[0].removesuffix("*"))
+    assert jars == spark_home() / "jars" and any(jars.glob("spark-kubernetes_*.jar")), "PySpark ships the K8s backend"
+    assert command[command.index("--hostname") + 1] == "10.0.0.9"
+    with pytest.raises(SystemExit, match="SPARK_DRIVER_URL"):
+        executor_command({})

@@ -1,0 +1,127 @@
+"""Data scale: ingest + validate + features at 100k, 1M and 10M generated flights.
+
+    .venv/bin/python benchmarks/data_scale.py            # BENCH_SIZES=100000,1000000,10000000
+
+For each size, in a fresh process (so memory is that size's alone): the real steps — ingest of
+the flights CSV and the weather CSV with PySpark local[*], validate (Great Expectations), features
+(Feast, DuckDB offline + SQLite online, point-in-time join). Peak memory is the whole process
+tree's resident set (Python and Spark's JVM), sampled every 0.2 s. Then the same ingest done by
+plain pandas (read CSV, cast, derive, write Parquet), to see where each wins.
+Targets (issue 6): time grows about linearly (10M/1M <= 11x); peak memory < 6 GB at 10M.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import report  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "100000,1000000,10000000").split(",")]
+
+STEPS = r'''
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from cnai.config import load_config
+cfg = load_config(Path({repo!r}) / "cnai.yaml")
+data, out = cfg.data, Path({out!r})
+times = {{}}
+def timed(name, function, *args, **kwargs):
+    started = time.perf_counter(); facts = function(*args, **kwargs); times[name] = round(time.perf_counter() - started, 2); return facts
+from cnai.steps.ingest import ingest_table
+from cnai.steps.validate import validate_dataset
+from cnai.steps.features import build_training_set
+import json as _json
+suite = _json.loads((Path({repo!r}) / "expectations" / "flights.json").read_text())
+timed("ingest_flights", ingest_table, {flights!r}, str(out / "flights"), data.events.columns, data.events.derived_columns)
+timed("ingest_weather", ingest_table, {weather!r}, str(out / "weather"), data.feature_source.columns)
+timed("validate", validate_dataset, str(out / "flights"), str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"), suite)
+facts = timed("features", build_training_set, str(out / "valid"), str(out / "weather"), str(out / "ts"), str(out / "store"), str(out / "s.md"),
+              data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features)
+print(json.dumps({{"steps_s": times, "training_rows": facts["rows"] if "rows" in facts else None}}))
+'''
+
+PANDAS_INGEST = r'''
+import json, time
+import pandas as pd
+started = time.perf_counter()
+types = {{"int": "Int64", "double": "float64", "string": "string"}}
+columns = {columns!r}
+frame = pd.read_csv({flights!r}, na_values=["NA"], dtype={{c: types[t] for c, t in columns.items() if t in types}})
+frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True)
+frame["day_of_week"] = (frame["time_hour"].dt.dayofweek + 2 - 1) % 7 + 1
+frame["delayed"] = (frame["arr_delay"] > 15).astype("Int64").where(frame["arr_delay"].notna())
+frame.to_parquet({out!r}, index=False)
+print(json.dumps({{"pandas_ingest_flights_s": round(time.perf_counter() - started, 2)}}))
+'''
+
+
+def run_measured(code: str) -> tuple[dict, float]:
+    """Run `code` in a fresh interpreter; returns its JSON line and the process tree's peak RSS in MB."""
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "CNAI_SPARK_DRIVER_MEMORY": "4g"})
+    peak = 0.0
+    watched = psutil.Process(process.pid)
+
+    def sample() -> None:
+        nonlocal peak
+        while process.poll() is None:
+            try:
+                tree = [watched, *watched.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()) / 1e6)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    sampler.join()
+    if process.returncode:
+        raise RuntimeError(stderr[-3000:])
+    return json.loads(stdout.strip().splitlines()[-1]), round(peak)
+
+
+def main() -> None:
+    from cnai.config import load_config
+    from cnai.data import generate, write_table
+
+    columns = load_config(REPO / "cnai.yaml").data.events.columns
+    results: dict = {}
+    for size in SIZES:
+        scratch = Path(tempfile.mkdtemp(prefix=f"cnai-bench-scale-{size}-"))
+        flights, weather = generate(size, seed=3)
+        write_table(flights, scratch / "flights.csv")
+        write_table(weather, scratch / "weather.csv")
+        del flights, weather
+        measured, peak = run_measured(STEPS.format(repo=str(REPO), out=str(scratch / "out"), flights=str(scratch / "flights.csv"),
+                                                   weather=str(scratch / "weather.csv")))
+        total = sum(measured["steps_s"].values())
+        pandas_measured, pandas_peak = run_measured(PANDAS_INGEST.format(columns=columns, flights=str(scratch / "flights.csv"),
+                                                                         out=str(scratch / "pandas.parquet")))
+        results[str(size)] = {"steps_s": measured["steps_s"], "total_s": round(total, 1), "rows_per_s": round(size / total),
+                              "peak_rss_mb": peak, "pandas_ingest_flights_s": pandas_measured["pandas_ingest_flights_s"],
+                              "pandas_ingest_peak_rss_mb": pandas_peak,
+                              "spark_vs_pandas_ingest": round(measured["steps_s"]["ingest_flights"] / pandas_measured["pandas_ingest_flights_s"], 2)}
+        print(json.dumps({size: results[str(size)]}), flush=True)
+        subprocess.run(["rm", "-rf", str(scratch)])
+    sizes = [str(s) for s in SIZES]
+    for small, large in zip(sizes, sizes[1:], strict=False):
+        results[f"growth_{large}_over_{small}"] = round(results[large]["total_s"] / results[small]["total_s"], 2)
+    report("data_scale", f"BENCH_SIZES={','.join(sizes)} python benchmarks/data_scale.py", results,
+           {"growth_10000000_over_1000000": "<= 11", "10000000.peak_rss_mb": "< 6000"})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Orchestration overhead: the training pipeline under kfp.local against one plain Python script.
+
+    .venv/bin/python benchmarks/overhead.py            # BENCH_ROWS=50000 by default
+
+Both do the same work with the same library functions on the same generated data (parquet):
+ingest x2 (Spark local[*]), validate, features (Feast), tune (6 trials), train, evaluate,
+register, deploy (a local KServe server) and the smoke test. The plain script calls
+`cnai.steps.*` directly in one process; kfp.local runs each step as a subprocess with lineage and
+carbon. Each side starts from an empty run directory (nothing cached, nothing registered).
+Targets (issue 6): pipeline <= 1.25x the plain script; framework cost <= 1 s per step.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import report  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+ROWS = int(os.environ.get("BENCH_ROWS", 50_000))
+TRIALS = 6
+
+
+def project(scratch: Path) -> Path:
+    """A copy of cnai.yaml on generated parquet data, with a small tuning budget and its own port."""
+    from _common import free_port
+
+    from cnai.data import generate, write_table
+
+    flights, weather = generate(ROWS, seed=11)
+    write_table(flights, scratch / "flights.parquet")
+    write_table(weather, scratch / "weather.parquet")
+    config = yaml.safe_load((REPO / "cnai.yaml").read_text())
+    config["data"]["events"].update(source=str(scratch / "flights.parquet"), format="parquet")
+    config["data"]["feature_source"].update(source=str(scratch / "weather.parquet"), format="parquet")
+    config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
+    config["tuning"]["max_trials"] = TRIALS
+    config["settings"]["serving_port"] = free_port()
+    path = scratch / "cnai.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def kfp_local(config_path: Path, home: Path) -> tuple[float, list[dict]]:
+    env = {**os.environ, "CNAI_HOME": str(home)}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cnai.cli", "--config", str(config_path), "run", "--no-cache"],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    subprocess.run([sys.executable, "-m", "cnai.cli", "--config", str(config_path), "stop"], env=env,
+                   stdout=subprocess.DEVNULL)
+    events = [json.loads(line) for line in (home / "lineage" / "events.jsonl").read_text().splitlines()]
+    steps = [e["run"]["facets"]["cnai_step"] for e in events if e["eventType"] == "COMPLETE"]
+    return wall, steps
+
+
+PLAIN_SCRIPT = r'''
+import json, os, sys, time
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+from cnai.cli import pipeline_arguments
+from cnai.config import load_config
+config_path = Path({config!r})
+args = pipeline_arguments(load_config(config_path), config_path)
+out = Path(os.environ["CNAI_HOME"]) / "plain"
+p = lambda name: str(out / name)
+started = time.perf_counter()
+from cnai.steps.ingest import ingest_table
+from cnai.steps.validate import validate_dataset
+from cnai.steps.features import build_training_set
+from cnai.steps.tune import tune_hyperparameters
+from cnai.steps.train import train_model
+from cnai.steps.evaluate import evaluate_candidate
+from cnai.steps.register import register_model
+from cnai.steps.deploy import deploy_model, stop_server
+from cnai.steps.smoke_test import smoke_test_endpoint
+ingest_table(args["events_source"], p("events"), args["events_columns"], args["events_derived_columns"], args["events_format"])
+ingest_table(args["feature_source"], p("weather"), args["feature_source_columns"], None, args["feature_source_format"])
+validate_dataset(p("events"), p("validated"), p("quarantine"), p("results"), p("docs"), args["expectation_suite"])
+build_training_set(p("validated"), p("weather"), p("training_set"), p("store"), p("stats"), args["feature_refs"],
+                   args["entity"], args["timestamp"], args["label"], args["event_features"])
+best = tune_hyperparameters(p("training_set"), p("trials"), p("tm"), p("plot"), args["model_features"], args["label"],
+                            args["timestamp"], args["search_space"], algorithm=args["tuning_algorithm"],
+                            max_trials=args["max_trials"], parallel_trials=args["parallel_trials"])["best_params"]
+train_model(p("training_set"), p("model"), p("holdout"), p("metrics"), p("cm"), args["model_features"], args["label"],
+            args["timestamp"], best)
+gate = evaluate_candidate(p("model"), p("holdout"), p("comparison"), args["registry_uri"], args["model_name"])
+version = register_model(p("model"), p("training_set"), p("comparison"), p("card"), args["registry_uri"], args["model_name"],
+                         deploy_decision=gate["deploy"])["version"]
+served = deploy_model(p("endpoint"), args["registry_uri"], args["model_name"], version, port=args["serving_port"])
+smoke_test_endpoint(p("holdout"), p("model"), p("smoke"), served["endpoint"], args["model_name"], version)
+wall = time.perf_counter() - started
+stop_server(args["model_name"])
+print(json.dumps({{"wall_s": wall}}))
+'''
+
+
+def plain(config_path: Path, home: Path) -> float:
+    env = {**os.environ, "CNAI_HOME": str(home)}
+    started = time.perf_counter()
+    completed = subprocess.run([sys.executable, "-c", PLAIN_SCRIPT.format(repo=str(REPO), config=str(config_path))],
+                               capture_output=True, text=True, env=env)
+    if completed.returncode:
+        raise RuntimeError(completed.stderr[-3000:])
+    return time.perf_counter() - started  # the whole process, imports included, as for kfp.local
+
+
+def main() -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="cnai-bench-overhead-"))
+    config_path = project(scratch)
+    plain_s = plain(config_path, scratch / "plain-home")
+    pipeline_s, steps = kfp_local(config_path, scratch / "kfp-home")
+    work_s = sum(s["duration_s"] for s in steps)
+    framework = pipeline_s - work_s
+    results = {
+        "rows": ROWS, "trials": TRIALS,
+        "plain_script_s": round(plain_s, 1), "kfp_local_s": round(pipeline_s, 1),
+        "ratio": round(pipeline_s / plain_s, 3),
+        "steps": len(steps), "step_work_s": round(work_s, 1),
+        "framework_s_per_step": round(framework / len(steps), 2),
+        "per_step": {s["step"]: round(s["duration_s"], 2) for s in steps},
+    }
+    report("overhead", f"BENCH_ROWS={ROWS} python benchmarks/overhead.py", results,
+           {"ratio": "<= 1.25", "framework_s_per_step": "<= 1.0"})
+
+
+if __name__ == "__main__":
+    main()

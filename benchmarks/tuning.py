@@ -1,0 +1,86 @@
+"""Tuning: TPE against random search (trials to reach the same score), and parallel against serial.
+
+    .venv/bin/python benchmarks/tuning.py
+
+On one training set (20k generated flights, the model's 15 inputs), the real tuner
+(`cnai.steps.tune.tune_hyperparameters`, median stopping on) with the project's search space:
+- for 3 seeds, TPE and random each run 24 trials; "trials to target" is the first trial at which
+  the best score so far reaches the target (the median over all runs of the final best);
+- wall time of 12 trials with 1 and with 2 parallel trials (this machine has 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import report  # noqa: E402
+from serving import training_frame  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+FEATURES = ["month", "day_of_week", "hour", "distance", "carrier", "origin", "dest", "temp", "dewp", "humid",
+            "wind_speed", "wind_gust", "precip", "pressure", "visib"]
+SEEDS = (1, 2, 3)
+TRIALS = 24
+
+
+def run(scratch: Path, tag: str, algorithm: str, trials: int, parallel: int, seed: int) -> tuple[list[float], float]:
+    from cnai.steps.tune import tune_hyperparameters
+
+    space = [p for p in yaml.safe_load((REPO / "cnai.yaml").read_text())["tuning"]["parameters"]]
+    out = scratch / tag
+    started = time.perf_counter()
+    tune_hyperparameters(str(scratch / "training.parquet"), str(out / "t.md"), str(out / "m.json"), str(out / "p.html"),
+                         FEATURES, "delayed", "time_hour", space, algorithm=algorithm, max_trials=trials,
+                         parallel_trials=parallel, seed=seed)
+    wall = time.perf_counter() - started
+    table = (out / "t.md").read_text().splitlines()
+    header = [c.strip() for c in table[4].strip("|").split("|")]
+    values = []
+    for line in table[6:]:
+        cells = dict(zip(header, [c.strip() for c in line.strip("|").split("|")], strict=False))
+        values.append((int(cells["trial"]), float(cells["roc_auc"]) if cells["state"] == "complete" else float("nan")))
+    scores = [v for _, v in sorted(values)]
+    return scores, wall
+
+
+def trials_to(scores: list[float], target: float) -> int | None:
+    best = float("-inf")
+    for index, value in enumerate(scores, start=1):
+        if value == value:  # not NaN (pruned)
+            best = max(best, value)
+        if best >= target:
+            return index
+    return None
+
+
+def main() -> None:
+    scratch = Path(tempfile.mkdtemp(prefix="cnai-bench-tuning-"))
+    training_frame(20_000)[[*FEATURES, "delayed", "time_hour"]].to_parquet(scratch / "training.parquet", index=False)
+    curves = {(algorithm, seed): run(scratch, f"{algorithm}-{seed}", algorithm, TRIALS, 1, seed)[0]
+              for algorithm in ("tpe", "random") for seed in SEEDS}
+    finals = [max(v for v in scores if v == v) for scores in curves.values()]
+    target = statistics.median(finals)
+    needed = {algorithm: [trials_to(curves[(algorithm, seed)], target) for seed in SEEDS] for algorithm in ("tpe", "random")}
+    _, serial = run(scratch, "serial", "random", 12, 1, 7)
+    _, parallel = run(scratch, "parallel", "random", 12, 2, 7)
+    results = {
+        "trials_per_run": TRIALS, "seeds": list(SEEDS), "target_roc_auc": round(target, 4),
+        "trials_to_target": {k: [n if n is not None else f">{TRIALS}" for n in v] for k, v in needed.items()},
+        "best_roc_auc": {f"{a}-{s}": round(max(v for v in c if v == v), 4) for (a, s), c in curves.items()},
+        "serial_12_trials_s": round(serial, 1), "parallel2_12_trials_s": round(parallel, 1),
+        "parallel_speedup": round(serial / parallel, 2),
+    }
+    report("tuning", "python benchmarks/tuning.py", results, {})
+    print(json.dumps(results["trials_to_target"]))
+
+
+if __name__ == "__main__":
+    main()
