@@ -54,4 +54,7 @@ ENV PATH=/opt/venv/bin:$PATH \
 USER 10001
 WORKDIR /opt/cnai
 EXPOSE 8080
+# Spark's operator and executors start containers with `driver ...`/`executor` and no command;
+# everything else (steps, trials, the model server) sets its own command, which runs as given.
+ENTRYPOINT ["python", "-m", "cnai.cluster.spark_entrypoint"]
 CMD ["python", "-m", "cnai.serving", "--help"]

@@ -145,7 +145,7 @@ class ClusterConfig(Strict):
     scale_target: int = Field(10, ge=1)
     resources: Resources = Resources()
     feast_online_store: str = Field("cnai-feast-redis:6379", description="Redis for Feast's online store (manifests/).")
-    spark_executors: int = Field(2, ge=1, description="Executor pods when settings.spark_master is k8s://...")
+    spark_executors: int = Field(2, ge=1, description="Executor pods when settings.spark_master is spark-operator.")
     ready_timeout_s: int = Field(600, ge=10, description="How long to wait for an InferenceService to be Ready.")
     experiment_timeout_s: int = Field(7200, ge=60, description="How long to wait for a Katib Experiment or TrainJob.")
 

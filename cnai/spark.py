@@ -7,16 +7,12 @@ from functools import lru_cache
 
 
 @lru_cache(maxsize=4)
-def spark_session(master: str = "local[*]", app_name: str = "cnai", extra_conf: tuple[tuple[str, str], ...] = ()):
-    """`extra_conf`: more settings as (key, value) pairs, e.g. Spark on Kubernetes' (cnai.cluster.spark)."""
+def spark_session(master: str = "local[*]", app_name: str = "cnai"):
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
-    builder = SparkSession.builder
-    for key, value in extra_conf:
-        builder = builder.config(key, value)
     return (
-        builder.master(master)
+        SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")

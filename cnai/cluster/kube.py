@@ -37,6 +37,7 @@ EXPERIMENT = Kind("kubeflow.org", "v1beta1", "experiments", "Experiment")
 TRIAL = Kind("kubeflow.org", "v1beta1", "trials", "Trial")
 TRAINJOB = Kind("trainer.kubeflow.org", "v1alpha1", "trainjobs", "TrainJob")
 INFERENCE_SERVICE = Kind("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService")
+SPARK_APPLICATION = Kind("sparkoperator.k8s.io", "v1beta2", "sparkapplications", "SparkApplication")
 
 
 def configuration():

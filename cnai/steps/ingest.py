@@ -25,20 +25,35 @@ def ingest_table(
 
     A declared column that is missing, or a value that does not parse as its declared type, is an
     error naming the file, the column and an example value; nothing is written in that case.
+    With `spark_master="spark-operator"` the same work runs as a SparkApplication on the cluster
+    (cnai.cluster.spark) and the step copies its result in.
     """
-    from pyspark.sql import functions as F
-
     from cnai.cluster import spark as on_kubernetes
 
-    distributed = on_kubernetes.is_kubernetes(spark_master)
-    shared = (artifact_uris or {}).get("dataset", "")
-    if distributed and "://" not in shared:
-        raise DataError(f"{source}: Spark on Kubernetes ({spark_master}) writes through the object store, but the "
-                        f"output {dataset} has no object-store URI (run it as a pipeline step on the cluster)")
-    extra = tuple(sorted(on_kubernetes.kubernetes_conf(cluster or {}, "cnai-ingest").items())) if distributed else ()
-    spark = spark_session(spark_master, extra_conf=extra)
-    if distributed:
-        source = on_kubernetes.s3a(source)
+    if on_kubernetes.is_spark_operator(spark_master):
+        shared = (artifact_uris or {}).get("dataset", "")
+        if "://" not in shared:
+            raise DataError(f"{source}: the Spark Operator's driver writes through the object store, but the output "
+                            f"{dataset} has no object-store URI (run it as a pipeline step on the cluster)")
+        with atomic_output(dataset) as staging:
+            on_kubernetes.ingest_on_spark_operator(source, str(staging), column_types, derived_columns or {}, source_format,
+                                                   limit_rows, cluster or {}, shared)
+        return _describe_written(dataset)
+    spark = spark_session(spark_master)
+    typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows)
+    with atomic_output(dataset) as staging:
+        typed.write.mode("overwrite").parquet(str(staging))
+    written = spark.read.parquet(dataset)
+    rows = written.count()
+    schema = {f.name: f.dataType.simpleString() for f in written.schema.fields}
+    return {"rows": rows, "columns": len(schema), "output_metadata": {"dataset": {"rows": rows, "schema": schema, "format": "parquet"}}}
+
+
+def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,
+                source_format: str = "csv", limit_rows: int = 0):
+    """`source` read with every declared type and derived column, refusing what does not parse."""
+    from pyspark.sql import functions as F
+
     reader = spark.read
     if source_format == "csv":
         # Read every column as text first, so a bad value is reported instead of silently nulled.
@@ -61,20 +76,16 @@ def ingest_table(
     _refuse_unparsable(source, raw, typed, column_types)
     for name, expression in (derived_columns or {}).items():
         typed = typed.withColumn(name, F.expr(expression))
+    return typed
 
-    if distributed:  # executors write to the object store; the step then copies the result into its output
-        from cnai.cluster.train_job import copy_tree
 
-        staged = f"{shared.rstrip('/')}.spark"
-        typed.write.mode("overwrite").parquet(on_kubernetes.s3a(staged))
-        with atomic_output(dataset) as staging:
-            copy_tree(staged, str(staging))
-    else:
-        with atomic_output(dataset) as staging:
-            typed.write.mode("overwrite").parquet(str(staging))
-    written = spark.read.parquet(dataset)
-    rows = written.count()
-    schema = {f.name: f.dataType.simpleString() for f in written.schema.fields}
+def _describe_written(dataset: str) -> dict[str, Any]:
+    """Rows and schema of what the SparkApplication wrote (read with pyarrow: no Spark in this pod)."""
+    import pyarrow.dataset as pads
+
+    written = pads.dataset(dataset, format="parquet")
+    rows = written.count_rows()
+    schema = {field.name: str(field.type) for field in written.schema}
     return {"rows": rows, "columns": len(schema), "output_metadata": {"dataset": {"rows": rows, "schema": schema, "format": "parquet"}}}
 
 

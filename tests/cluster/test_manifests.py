@@ -120,7 +120,7 @@ def test_no_secret_is_in_the_manifests(built):
 def test_the_runner_role_grants_only_namespaced_verbs_it_needs(built):
     _, documents = built
     roles = {d["metadata"]["name"]: d for d in documents if d["kind"] == "Role"}
-    assert set(roles) == {"cnai-pipeline-runner", "cnai-scheduler"}
+    assert set(roles) == {"cnai-pipeline-runner", "cnai-scheduler", "cnai-spark"}
     assert not [d for d in documents if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
     for role in roles.values():
         for rule in role["rules"]:

@@ -1,16 +1,17 @@
-"""Spark on Kubernetes for ingest, and Feast's cluster configuration (Spark offline, Redis online)."""
+"""Ingest on the Spark Operator, the image's Spark entrypoint, and Feast's cluster configuration."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import kubernetes_validate
+import pandas as pd
 import pytest
 import yaml
 from feast.repo_config import load_repo_config
+from kubeflow_spark_api.models import SparkV1beta2SparkApplication
 
-from cnai.cluster import spark
-from cnai.errors import DataError
+from cnai.cluster import spark, spark_ingest
+from cnai.errors import ClusterError, DataError
 from cnai.steps.ingest import ingest_table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,23 +19,59 @@ CLUSTER = {"namespace": "team-a", "image": "registry.example/cnai:1.2.3", "objec
            "resources": {"cpu": "1", "memory": "2Gi"}, "spark_executors": 3.0}
 
 
-def test_spark_on_kubernetes_settings_run_executors_as_restricted_pods_of_our_image():
-    conf = spark.kubernetes_conf(CLUSTER, "cnai-ingest")
-    assert conf["spark.kubernetes.namespace"] == "team-a"
-    assert conf["spark.kubernetes.container.image"] == "registry.example/cnai:1.2.3"
-    assert conf["spark.kubernetes.authenticate.executor.serviceAccountName"] == "cnai-spark"
-    assert (conf["spark.executor.instances"], conf["spark.executor.memory"], conf["spark.executor.cores"]) == ("3", "2g", "1")
-    assert conf["spark.hadoop.fs.s3a.endpoint"] == "http://minio:9000"
-    assert not any("SECRET" in key.upper() or "secret" in value for key, value in conf.items()), "keys come from the Secret via env"
-    template = yaml.safe_load(Path(conf["spark.kubernetes.executor.podTemplateFile"]).read_text())
-    template["metadata"]["name"] = "executor"
-    template["spec"]["containers"][0]["image"] = conf["spark.kubernetes.container.image"]
-    kubernetes_validate.validate(template, "1.32", strict=True)
-    container = template["spec"]["containers"][0]
-    assert template["spec"]["securityContext"]["runAsNonRoot"] is True
-    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "capabilities": {"drop": ["ALL"]}}
-    assert {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e} == {"cnai-object-store"}
+def spark_operator(outcome: str):
+    """Plays the Spark Operator: runs the application's driver program (our real one) on this test run's
+    Spark session, then sets the state the operator would."""
+
+    def reconcile(application: dict, api) -> None:
+        if application.get("status"):
+            return
+        if outcome == "COMPLETED":
+            spark_ingest.main(application["spec"]["arguments"])
+            application["status"] = {"applicationState": {"state": "COMPLETED"}}
+        else:
+            application["status"] = {"applicationState": {"state": "FAILED", "errorMessage": "driver container failed with ExitCode: 1"}}
+
+    return reconcile
+
+
+def run_ingest(tmp_path: Path, small_tables, project_config) -> dict:
+    events = project_config.data.events
+    uris = {"dataset": (tmp_path / "store" / "flights").as_uri()}  # the object store is a local folder here
+    return ingest_table(str(small_tables["flights"]), str(tmp_path / "step" / "flights"), events.columns,
+                        events.derived_columns, spark_master="spark-operator", cluster=CLUSTER, artifact_uris=uris)
+
+
+def test_the_spark_operator_runs_our_ingest_and_the_step_copies_its_result(kube_api, tmp_path, small_tables, project_config, ingested):
+    kube_api.reconcile["sparkapplications"] = spark_operator("COMPLETED")
+    facts = run_ingest(tmp_path, small_tables, project_config)
+    created = kube_api.sent("POST", "sparkapplications")
+    assert len(created) == 1 and created[0].path == "/apis/sparkoperator.k8s.io/v1beta2/namespaces/team-a/sparkapplications"
+    body = created[0].body
+    assert SparkV1beta2SparkApplication.from_dict(body).to_dict() == body, "nothing the Spark API models do not know"
+    spec = body["spec"]
+    assert spec["image"] == "registry.example/cnai:1.2.3" and spec["type"] == "Python" and spec["mode"] == "cluster"
+    assert spec["mainApplicationFile"].endswith("cnai/cluster/spark_ingest.py")
+    assert spec["driver"]["serviceAccount"] == "cnai-spark" and spec["executor"]["instances"] == 3
+    for role in ("driver", "executor"):
+        pod = spec[role]
+        assert pod["podSecurityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                          "capabilities": {"drop": ["ALL"]}}
+        assert {ref["name"] for ref in pod["envSecretKeyRefs"].values()} == {"cnai-object-store"}
+    assert not any("secret" in str(v).lower() for v in spec["sparkConf"].values()), "keys come from the Secret via env"
+    # The same rows as the local step's, and the step's own output holds them.
+    local = pd.read_parquet(ingested["flights"])
+    on_cluster = pd.read_parquet(tmp_path / "step" / "flights")
+    assert facts["rows"] == len(local) == len(on_cluster)
+    assert list(on_cluster.columns) == list(local.columns)
+
+
+def test_a_failed_spark_application_fails_the_step_with_its_message_and_writes_nothing(kube_api, tmp_path, small_tables, project_config):
+    kube_api.reconcile["sparkapplications"] = spark_operator("FAILED")
+    with pytest.raises(ClusterError, match=r"SparkApplication team-a/cnai-ingest-\w+ FAILED: driver container failed"):
+        run_ingest(tmp_path, small_tables, project_config)
+    assert not (tmp_path / "step" / "flights").exists()
 
 
 def test_s3a_reads_the_object_store_kfp_writes():
@@ -43,11 +80,30 @@ def test_s3a_reads_the_object_store_kfp_writes():
     assert spark.s3a("/local/path") == "/local/path"
 
 
-def test_kubernetes_ingest_outside_a_cluster_step_is_refused_before_any_work(tmp_path):
+def test_spark_operator_ingest_outside_a_cluster_step_is_refused_before_any_work(tmp_path):
     with pytest.raises(DataError, match="has no object-store URI"):
-        ingest_table(str(tmp_path / "in.csv"), str(tmp_path / "out"), {"a": "int"},
-                     spark_master="k8s://https://kubernetes.default.svc", cluster=CLUSTER)
+        ingest_table(str(tmp_path / "in.csv"), str(tmp_path / "out"), {"a": "int"}, spark_master="spark-operator", cluster=CLUSTER)
     assert not (tmp_path / "out").exists()
+
+
+def test_the_images_entrypoint_starts_sparks_driver_and_executors_with_pysparks_own_jars():
+    from cnai.cluster.spark_entrypoint import command_for, spark_home
+
+    env = {"SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@10.0.0.5:7078", "SPARK_EXECUTOR_ID": "3",
+           "SPARK_EXECUTOR_CORES": "1", "SPARK_APPLICATION_ID": "spark-app-1", "SPARK_EXECUTOR_POD_IP": "10.0.0.9",
+           "SPARK_EXECUTOR_MEMORY": "2g", "SPARK_RESOURCE_PROFILE_ID": "0", "SPARK_EXECUTOR_POD_NAME": "cnai-ingest-exec-3",
+           "SPARK_JAVA_OPT_1": "-Dspark.driver.port=7078", "SPARK_JAVA_OPT_0": "-Dspark.app.id=spark-app-1"}
+    command = command_for(["executor"], env)
+    assert command[1:3] == ["-Dspark.app.id=spark-app-1", "-Dspark.driver.port=7078"], "options in Spark's order"
+    assert "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend" in command
+    jars = Path(command[command.index("-cp") + 1].split(":")[0].removesuffix("*"))
+    assert jars == spark_home() / "jars" and any(jars.glob("spark-kubernetes_*.jar")), "PySpark ships the K8s backend"
+    driver = command_for(["driver", "--properties-file", "/opt/spark/conf/spark.properties", "local:///app.py"], {})
+    assert Path(driver[0]) == spark_home() / "bin" / "spark-submit" and Path(driver[0]).exists()
+    assert driver[-3:] == ["--properties-file", "/opt/spark/conf/spark.properties", "local:///app.py"]
+    assert command_for(["python", "-m", "cnai.serving"], {}) == ["python", "-m", "cnai.serving"], "others run as given"
+    with pytest.raises(SystemExit, match="SPARK_DRIVER_URL"):
+        command_for(["executor"], {})
 
 
 def test_feast_cluster_config_loads_with_feasts_own_model_and_points_at_the_manifests_redis():
@@ -59,23 +115,3 @@ def test_feast_cluster_config_loads_with_feasts_own_model_and_points_at_the_mani
     redis = next(d for d in yaml.safe_load_all((REPO / "manifests/base/feast-online-store.yaml").read_text())
                  if d["kind"] == "Service")
     assert config.online_store.connection_string == f"{redis['metadata']['name']}:{redis['spec']['ports'][0]['port']}"
-
-
-def test_executor_pods_start_pysparks_own_jvm_backend_as_spark_asks():
-    from cnai.cluster.spark_executor import executor_command, spark_home
-
-    template = yaml.safe_load(Path(spark.EXECUTOR_POD_TEMPLATE).read_text())
-    assert template["spec"]["containers"][0]["command"] == ["python", "-m", "cnai.cluster.spark_executor"]
-    env = {"SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@10.0.0.5:7078", "SPARK_EXECUTOR_ID": "3",
-           "SPARK_EXECUTOR_CORES": "1", "SPARK_APPLICATION_ID": "spark-app-1", "SPARK_EXECUTOR_POD_IP": "10.0.0.9",
-           "SPARK_EXECUTOR_MEMORY": "2g", "SPARK_RESOURCE_PROFILE_ID": "0", "SPARK_EXECUTOR_POD_NAME": "cnai-ingest-exec-3",
-           "SPARK_JAVA_OPT_1": "-Dspark.driver.port=7078", "SPARK_JAVA_OPT_0": "-Dspark.app.id=spark-app-1"}
-    command = executor_command(env)
-    assert command[1:3] == ["-Dspark.app.id=spark-app-1", "-Dspark.driver.port=7078"], "options in Spark's order"
-    assert "org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend" in command
-    classpath = command[command.index("-cp") + 1].split(":")
-    jars = Path(classpath[0].removesuffix("*"))
-    assert jars == spark_home() / "jars" and any(jars.glob("spark-kubernetes_*.jar")), "PySpark ships the K8s backend"
-    assert command[command.index("--hostname") + 1] == "10.0.0.9"
-    with pytest.raises(SystemExit, match="SPARK_DRIVER_URL"):
-        executor_command({})

@@ -24,10 +24,10 @@ def ingest(
         dataset: The typed table, as a Parquet dataset.
         derived_columns: New column name -> Spark SQL expression over the typed columns.
         source_format: `csv` or `parquet`.
-        spark_master: Spark master URL; `local[*]` runs in the step's pod, `k8s://https://kubernetes.default.svc` adds executor pods.
+        spark_master: Spark master URL; `local[*]` runs in the step's pod; `spark-operator` runs a SparkApplication on the cluster.
         source_hash: Content hash of `source`; part of the cache key, so changed data is re-read.
         limit_rows: Read only the first N rows (0 = all), for small runs.
-        cluster: The `cluster` section of cnai.yaml; used when spark_master is `k8s://...` (executors as pods).
+        cluster: The `cluster` section of cnai.yaml; used when spark_master is `spark-operator`.
     """
     from cnai.data import resolve_source
     from cnai.steps.ingest import ingest_table
