@@ -6,7 +6,8 @@
 - writes all of that into each output artifact's `metadata` (KFP stores it in ML Metadata on a
   cluster and shows it in the UI);
 - emits OpenLineage START and COMPLETE (or FAIL, with the error) run events, to a JSON-lines file
-  under the run directory by default or to Marquez when `CNAI_LINEAGE_URL` is set.
+  under the run directory by default or to Marquez when `CNAI_LINEAGE_URL` is set (POST
+  /api/v1/lineage).
 
 Components pass KFP artifacts; plain code and tests pass `LocalArtifact`s.
 """
@@ -25,8 +26,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import attr
 
 from cnai import __version__
 from cnai.artifacts import content_hash
@@ -70,10 +69,10 @@ def code_version() -> str:
 
 
 class CarbonMeter:
-    """codecarbon's OfflineEmissionsTracker, with its CPU detection cached across steps.
+    """codecarbon's OfflineEmissionsTracker, without its slow CPU detection.
 
-    Detecting the CPU model shells out to py-cpuinfo and costs ~1.1 s per step here; the model
-    cannot change between steps of one machine, so it is detected once and kept in the run dir.
+    codecarbon asks py-cpuinfo for the CPU model, which costs ~1.1 s in every step process (on a
+    cluster every step is a fresh pod); `cpu_model` reads the same name from /proc/cpuinfo.
     """
 
     def __init__(self, country_iso_code: str) -> None:
@@ -84,7 +83,7 @@ class CarbonMeter:
         import codecarbon.core.cpu as cc_cpu
         from codecarbon import OfflineEmissionsTracker
 
-        cc_cpu.detect_cpu_model = _cached_cpu_model
+        cc_cpu.detect_cpu_model = cpu_model
         logging.getLogger("codecarbon").setLevel(logging.ERROR)
         self._tracker = OfflineEmissionsTracker(
             country_iso_code=self.country_iso_code,
@@ -108,7 +107,16 @@ class CarbonMeter:
         }
 
 
-def _cached_cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU's brand name, as codecarbon's py-cpuinfo detection reports it."""
+    try:  # Linux, where every cluster pod runs: the kernel's name for the CPU, instantly
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    # Elsewhere (macOS laptops) detect once per run directory: it cannot change between steps.
     cache = home() / "hardware.json"
     try:
         return json.loads(cache.read_text())["cpu_model"]
@@ -123,93 +131,69 @@ def _cached_cpu_model() -> str:
 
 # ---------------------------------------------------------------------------------------------
 # OpenLineage
+#
+# Events are written as the OpenLineage 2-0-2 JSON the spec defines, without importing the
+# openlineage-python client: a pipeline step is a fresh process, and importing the client (its
+# transports pull in aiohttp and more) cost ~0.35 s a step (BENCHMARKS.md, tracking cost). A test
+# builds the same events with the official client and checks they are identical.
+
+OPENLINEAGE_SPEC = "https://openlineage.io/spec"
+RUN_EVENT_SCHEMA = f"{OPENLINEAGE_SPEC}/2-0-2/OpenLineage.json#/$defs/RunEvent"
+PARENT_FACET_SCHEMA = f"{OPENLINEAGE_SPEC}/facets/1-0-1/ParentRunFacet.json#/$defs/ParentRunFacet"
+ERROR_FACET_SCHEMA = f"{OPENLINEAGE_SPEC}/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
+CARBON_FIELDS = ("energy_kwh", "emissions_kg_co2eq", "cpu_power_w", "country_iso_code", "tracker")
 
 
-@attr.define
-class CarbonRunFacet:
-    """Energy and emissions of one step run, measured by codecarbon."""
-
-    energy_kwh: float
-    emissions_kg_co2eq: float
-    cpu_power_w: float
-    country_iso_code: str
-    tracker: str
+def _facet(fields: Mapping[str, Any], schema_url: str) -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": schema_url, **fields}
 
 
-@attr.define
-class StepRunFacet:
-    """What a person needs to reproduce a step run: parameters, code version, timings."""
-
-    step: str
-    parameters: dict
-    code_version: str
-    started_at: str
-    ended_at: str
-    duration_s: float
-    facts: dict
-
-
-def _facet(obj: Any, name: str) -> Any:
-    from openlineage.client.facet_v2 import RunFacet
-
-    facet = RunFacet()
-    facet = facet.with_additional_properties(**attr.asdict(obj))
-    facet._producer = PRODUCER
-    facet._schemaURL = FACET_SCHEMA + name
-    return facet
-
-
-def lineage_client():
-    from openlineage.client import OpenLineageClient
-    from openlineage.client.transport.file import FileConfig, FileTransport
-    from openlineage.client.transport.http import HttpConfig, HttpTransport
-
-    url = os.environ.get("CNAI_LINEAGE_URL")
-    if url:
-        return OpenLineageClient(transport=HttpTransport(HttpConfig(url=url)))
-    path = lineage_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return OpenLineageClient(transport=FileTransport(FileConfig(log_file_path=str(path), append=True)))
-
-
-def _datasets(kind: str, records: Mapping[str, dict]) -> list:
-    from openlineage.client.event_v2 import InputDataset, OutputDataset
-    from openlineage.client.facet_v2 import DatasetFacet
-
-    cls = InputDataset if kind == "input" else OutputDataset
+def _datasets(kind: str, records: Mapping[str, dict]) -> list[dict[str, Any]]:
     datasets = []
     for name, record in records.items():
-        facet = DatasetFacet().with_additional_properties(argument=name, content_hash=record.get("content_hash"))
-        facet._producer = PRODUCER
-        facet._schemaURL = FACET_SCHEMA + "ContentHashDatasetFacet"
         namespace, _, ds_name = record["uri"].partition("://")
-        datasets.append(cls(namespace=namespace or "file", name=ds_name or record["uri"], facets={"cnai_content": facet}))
+        content = _facet({"argument": name, "content_hash": record.get("content_hash")}, FACET_SCHEMA + "ContentHashDatasetFacet")
+        datasets.append({"namespace": namespace or "file", "name": ds_name or record["uri"], "facets": {"cnai_content": content},
+                         f"{kind}Facets": {}})
     return datasets
 
 
-def _emit(event_type: str, step: str, run_id: str, inputs: dict, outputs: dict, run_facets: dict) -> None:
-    from openlineage.client.event_v2 import Job, Run, RunEvent, RunState
-    from openlineage.client.facet_v2 import parent_run
-
+def run_event(event_type: str, step: str, run_id: str, inputs: dict, outputs: dict, run_facets: dict) -> dict[str, Any]:
+    """One OpenLineage RunEvent for a step run, as JSON-ready data."""
     namespace = os.environ.get("CNAI_LINEAGE_NAMESPACE", "cnai")
     pipeline_run = os.environ.get("CNAI_PIPELINE_RUN_ID")
     pipeline_name = os.environ.get("CNAI_PIPELINE_NAME", "standalone")
     facets = dict(run_facets)
     if pipeline_run:
-        facets["parent"] = parent_run.ParentRunFacet(
-            run=parent_run.Run(runId=pipeline_run), job=parent_run.Job(namespace=namespace, name=pipeline_name)
-        )
-    event = RunEvent(
-        eventType=getattr(RunState, event_type),
-        eventTime=dt.datetime.now(dt.UTC).isoformat(),
-        run=Run(runId=run_id, facets=facets),
-        job=Job(namespace=namespace, name=f"{pipeline_name}.{step}"),
-        producer=PRODUCER,
-        inputs=_datasets("input", inputs),
-        outputs=_datasets("output", outputs),
-    )
+        facets["parent"] = _facet({"run": {"runId": pipeline_run}, "job": {"namespace": namespace, "name": pipeline_name}},
+                                  PARENT_FACET_SCHEMA)
+    return {
+        "eventType": event_type,
+        "eventTime": dt.datetime.now(dt.UTC).isoformat(),
+        "run": {"runId": run_id, "facets": facets},
+        "job": {"namespace": namespace, "name": f"{pipeline_name}.{step}", "facets": {}},
+        "inputs": _datasets("input", inputs),
+        "outputs": _datasets("output", outputs),
+        "producer": PRODUCER,
+        "schemaURL": RUN_EVENT_SCHEMA,
+    }
+
+
+def _emit(event_type: str, step: str, run_id: str, inputs: dict, outputs: dict, run_facets: dict) -> None:
+    """To Marquez (or any OpenLineage HTTP endpoint) when CNAI_LINEAGE_URL is set, else to the run's file."""
+    event = run_event(event_type, step, run_id, inputs, outputs, run_facets)
+    url = os.environ.get("CNAI_LINEAGE_URL")
     try:
-        lineage_client().emit(event)
+        if url:
+            import requests
+
+            response = requests.post(f"{url.rstrip('/')}/api/v1/lineage", json=event, timeout=10)
+            response.raise_for_status()
+        else:
+            path = lineage_file()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as log_file:  # one write per line: concurrent steps do not interleave
+                log_file.write(json.dumps(event) + "\n")
     except Exception as exc:  # lineage must not take a pipeline down; say so loudly instead
         log.error("could not emit OpenLineage %s event for %s: %s", event_type, step, exc)
 
@@ -278,12 +262,12 @@ def run_step(
     record = {
         "step": step,
         "lineage_run_id": run_id,
-        "code_version": step_facet.code_version,
-        "parameters": step_facet.parameters,
+        "code_version": step_facet["code_version"],
+        "parameters": step_facet["parameters"],
         "inputs": input_records,
-        "started_at": step_facet.started_at,
-        "ended_at": step_facet.ended_at,
-        "duration_s": step_facet.duration_s,
+        "started_at": step_facet["started_at"],
+        "ended_at": step_facet["ended_at"],
+        "duration_s": step_facet["duration_s"],
         "carbon": carbon,
     }
     for name, artifact in outputs.items():
@@ -299,31 +283,27 @@ def run_step(
     return facts
 
 
-def _step_facet(step: str, params: dict, started: dt.datetime, duration: float, facts: dict) -> StepRunFacet:
-    return StepRunFacet(
-        step=step,
-        parameters=_jsonable(params),
-        code_version=code_version(),
-        started_at=started.isoformat(),
-        ended_at=dt.datetime.now(dt.UTC).isoformat(),
-        duration_s=round(duration, 3),
-        facts=_jsonable(facts),
-    )
+def _step_facet(step: str, params: dict, started: dt.datetime, duration: float, facts: dict) -> dict[str, Any]:
+    """What a person needs to reproduce a step run: parameters, code version, timings."""
+    return {
+        "step": step,
+        "parameters": _jsonable(params),
+        "code_version": code_version(),
+        "started_at": started.isoformat(),
+        "ended_at": dt.datetime.now(dt.UTC).isoformat(),
+        "duration_s": round(duration, 3),
+        "facts": _jsonable(facts),
+    }
 
 
-def _run_facets(carbon: dict, step_facet: StepRunFacet) -> dict:
-    carbon_facet = CarbonRunFacet(**{k: carbon[k] for k in attr.fields_dict(CarbonRunFacet)})
-    return {"cnai_carbon": _facet(carbon_facet, "CarbonRunFacet"), "cnai_step": _facet(step_facet, "StepRunFacet")}
+def _run_facets(carbon: dict, step_facet: dict) -> dict:
+    return {"cnai_carbon": _facet({k: carbon[k] for k in CARBON_FIELDS}, FACET_SCHEMA + "CarbonRunFacet"),
+            "cnai_step": _facet(step_facet, FACET_SCHEMA + "StepRunFacet")}
 
 
-def _error_facet(exc: BaseException):
-    from openlineage.client.facet_v2 import error_message_run
-
-    return error_message_run.ErrorMessageRunFacet(
-        message=f"{type(exc).__name__}: {exc}",
-        programmingLanguage="python",
-        stackTrace="".join(traceback.format_exception(exc)),
-    )
+def _error_facet(exc: BaseException) -> dict[str, Any]:
+    return _facet({"message": f"{type(exc).__name__}: {exc}", "programmingLanguage": "python",
+                   "stackTrace": "".join(traceback.format_exception(exc))}, ERROR_FACET_SCHEMA)
 
 
 def _jsonable(value: Any) -> Any:

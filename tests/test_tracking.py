@@ -106,3 +106,70 @@ def test_events_go_to_an_openlineage_http_endpoint_when_configured(tmp_path, mon
     assert received[0][1].startswith("application/json")
     assert received[1][2]["run"]["facets"]["cnai_carbon"]["energy_kwh"] > 0
     assert len(read_events()) == before, "with an endpoint configured, nothing goes to the file"
+
+
+def test_events_equal_what_the_official_openlineage_client_builds(monkeypatch):
+    """We write events without importing openlineage-python (it costs a step ~0.35 s); the
+    client's own classes, serialized by its Serde, must give the same event."""
+    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.facet_v2 import DatasetFacet, RunFacet, error_message_run, parent_run
+    from openlineage.client.serde import Serde
+
+    from cnai import tracking
+
+    monkeypatch.setenv("CNAI_PIPELINE_RUN_ID", "0193a1b2-0000-7000-8000-000000000001")
+    monkeypatch.setenv("CNAI_PIPELINE_NAME", "training")
+    run_id = "0193a1b2-0000-7000-8000-000000000002"
+    carbon = {"energy_kwh": 1e-6, "emissions_kg_co2eq": 2e-7, "cpu_power_w": 42.5, "country_iso_code": "DEU", "tracker": "offline"}
+    step = {"step": "train", "parameters": {"n": 3}, "code_version": "0.1.0", "started_at": "t0", "ended_at": "t1",
+            "duration_s": 1.5, "facts": {"rows": 10}}
+    error = tracking._error_facet(ValueError("column 'y' is broken"))
+    ours = tracking.run_event("FAIL", "train", run_id, {"dataset": {"uri": "file:///data/in.parquet", "content_hash": "sha256:a"}},
+                              {"model": {"uri": "s3://bucket/model", "content_hash": "sha256:b"}},
+                              {**tracking._run_facets(carbon, step), "errorMessage": error})
+
+    def custom(facet_class, name, **fields):
+        facet = facet_class().with_additional_properties(**fields)
+        facet._producer, facet._schemaURL = tracking.PRODUCER, tracking.FACET_SCHEMA + name
+        return facet
+
+    def dataset(cls, namespace, name, argument, digest):
+        return cls(namespace=namespace, name=name,
+                   facets={"cnai_content": custom(DatasetFacet, "ContentHashDatasetFacet", argument=argument, content_hash=digest)})
+
+    theirs = Serde.to_dict(RunEvent(
+        eventType=RunState.FAIL,
+        eventTime=ours["eventTime"],
+        run=Run(runId=run_id, facets={
+            "cnai_carbon": custom(RunFacet, "CarbonRunFacet", **carbon),
+            "cnai_step": custom(RunFacet, "StepRunFacet", **step),
+            "errorMessage": error_message_run.ErrorMessageRunFacet(
+                message="ValueError: column 'y' is broken", programmingLanguage="python", stackTrace=error["stackTrace"]),
+            "parent": parent_run.ParentRunFacet(run=parent_run.Run(runId="0193a1b2-0000-7000-8000-000000000001"),
+                                                job=parent_run.Job(namespace="cnai", name="training")),
+        }),
+        job=Job(namespace="cnai", name="training.train"),
+        producer=tracking.PRODUCER,
+        inputs=[dataset(InputDataset, "file", "/data/in.parquet", "dataset", "sha256:a")],
+        outputs=[dataset(OutputDataset, "s3", "bucket/model", "model", "sha256:b")],
+    ))
+    # The spec's own facets carry the client as their producer and its newest facet schema
+    # version; both are valid, so only those two fields may differ.
+    for name in ("errorMessage", "parent"):
+        theirs_facet, ours_facet = theirs["run"]["facets"][name], ours["run"]["facets"][name]
+        assert theirs_facet["_schemaURL"].rsplit("/", 1)[1] == ours_facet["_schemaURL"].rsplit("/", 1)[1]
+        theirs_facet["_producer"], theirs_facet["_schemaURL"] = ours_facet["_producer"], ours_facet["_schemaURL"]
+    # The client also writes the optional empty facet maps of the parent's run and job.
+    for part in ("run", "job"):
+        assert theirs["run"]["facets"]["parent"][part].pop("facets") == {}
+    assert ours == theirs
+
+
+def test_cpu_model_is_what_codecarbon_would_detect():
+    """We skip py-cpuinfo's slow detection (~1 s a step); the name fed to codecarbon's power table
+    must stay the one it would have found itself."""
+    from codecarbon.core.util import detect_cpu_model
+
+    from cnai.tracking import cpu_model
+
+    assert cpu_model() == detect_cpu_model()
