@@ -20,5 +20,8 @@ def spark_session(master: str = "local[*]", app_name: str = "cnai"):
         .config("spark.ui.enabled", "false")
         .config("spark.driver.memory", os.environ.get("CNAI_SPARK_DRIVER_MEMORY", "4g"))
         .config("spark.sql.ansi.enabled", "false")  # a bad value becomes NULL, which ingest reports by column
+        # pandas writes nanosecond timestamps, which Spark refuses; read them as longs and let
+        # ingest turn them into timestamps (cnai.steps.ingest.read_parquet).
+        .config("spark.sql.legacy.parquet.nanosAsLong", "true")
         .getOrCreate()
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +41,33 @@ def ingest_table(
             on_kubernetes.ingest_on_spark_operator(source, str(staging), column_types, derived_columns or {}, source_format,
                                                    limit_rows, cluster or {}, shared)
         return _describe_written(dataset)
+    if "://" not in source and not Path(source).exists():
+        raise DataError(f"{source}: no such file or directory")
     spark = spark_session(spark_master)
-    typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows)
-    with atomic_output(dataset) as staging:
-        typed.write.mode("overwrite").parquet(str(staging))
+    with spark_errors_named(source, source_format):
+        typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows)
+        with atomic_output(dataset) as staging:
+            typed.write.mode("overwrite").parquet(str(staging))
     written = spark.read.parquet(dataset)
     rows = written.count()
     schema = {f.name: f.dataType.simpleString() for f in written.schema.fields}
     return {"rows": rows, "columns": len(schema), "output_metadata": {"dataset": {"rows": rows, "schema": schema, "format": "parquet"}}}
+
+
+@contextmanager
+def spark_errors_named(source: str, source_format: str) -> Iterator[None]:
+    """Spark's failures while reading `source` (a malformed CSV row, a corrupt file) as a DataError
+    naming the file and Spark's own first line, not a JVM stack trace."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (PySparkException, Py4JJavaError) as exc:
+        message = str(exc).strip()
+        reason = next((line.strip() for line in message.splitlines() if "Exception:" in line or "[" in line), "")
+        reason = reason or message.splitlines()[0] if message else type(exc).__name__
+        raise DataError(f"{source}: Spark could not read it as {source_format}: {reason[:500]}") from exc
 
 
 def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,
@@ -60,7 +81,7 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
         reader = reader.option("header", True).option("nullValue", "NA").option("mode", "FAILFAST")
         raw = reader.csv(source, inferSchema=False)
     elif source_format == "parquet":
-        raw = reader.parquet(source)
+        raw = read_parquet(spark, source)
     else:
         raise DataError(f"{source}: unknown format {source_format!r}; use 'csv' or 'parquet'")
 
@@ -77,6 +98,30 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
     for name, expression in (derived_columns or {}).items():
         typed = typed.withColumn(name, F.expr(expression))
     return typed
+
+
+def read_parquet(spark, source: str):
+    """`source` as Spark reads it, with nanosecond timestamps (pandas' default) as timestamps.
+
+    Spark cannot read Parquet's TIMESTAMP(NANOS); our session reads them as epoch nanoseconds, and
+    the file's own schema (read with pyarrow, metadata only) says which longs those are.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    from pyspark.sql import functions as F
+
+    try:
+        schema = pads.dataset(source.replace("s3a://", "s3://", 1), format="parquet").schema
+    except (OSError, pa.ArrowInvalid) as exc:
+        if "://" in source and not source.startswith("file:"):
+            schema = pa.schema([])  # a filesystem only Spark knows: Spark reports what is wrong
+        else:
+            raise DataError(f"{source}: not a readable Parquet file or directory ({exc})") from exc
+    nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+    frame = spark.read.parquet(source)
+    for name in nanos:  # to microseconds, Spark's precision (sub-microsecond digits dropped)
+        frame = frame.withColumn(name, F.expr(f"timestamp_micros(div(`{name}`, 1000))"))
+    return frame
 
 
 def _describe_written(dataset: str) -> dict[str, Any]:
