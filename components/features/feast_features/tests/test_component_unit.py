@@ -31,3 +31,17 @@ def test_join_is_point_in_time_correct(tmp_path):
     statistics = (tmp_path / "stats.md").read_text()
     assert "4 rows, label `delayed` positive rate 50.0%" in statistics
     assert "| temp | numeric | 50.0% | 15 |" in statistics  # two of four events have a reading: 10 and 20
+
+
+def test_every_event_gets_the_features_of_its_airport_and_hour(training_set, ingested, project_config):
+    """Feast joins each distinct (airport, time) once; every one of the many flights sharing it must
+    still get exactly the reading pandas' own as-of join finds (latest at or before, within 3 h)."""
+    data = project_config.data
+    trained = pd.read_parquet(training_set)
+    weather = pd.read_parquet(ingested["weather"]).sort_values("time_hour")
+    names = [ref.split(":", 1)[1] for ref in data.feature_refs]
+    expected = pd.merge_asof(trained[["origin", "time_hour"]].reset_index().sort_values("time_hour"),
+                             weather[["origin", "time_hour", *names]], on="time_hour", by="origin",
+                             tolerance=pd.Timedelta(hours=3)).set_index("index").sort_index().rename_axis(None)
+    assert trained.duplicated(["origin", "time_hour"]).any(), "the data must share airport-hours for this to test anything"
+    pd.testing.assert_frame_equal(trained[names], expected[names], check_dtype=False)
