@@ -78,6 +78,8 @@ def build_training_set(
             log.info("point-in-time join of %d events (%d distinct %s and times) with %s",
                      len(entity_df), len(keys), entity, feature_refs)
             features_at = store.get_historical_features(entity_df=keys, features=feature_refs).to_df()
+            # Offline stores differ in the timestamps they hand back (Spark: naive nanoseconds).
+            features_at = _utc_micro(features_at, "event_timestamp", f"{feature_store} (offline store)")
             joined = entity_df.merge(features_at, on=[entity, "event_timestamp"], how="left", validate="many_to_one")
             entity_rows = [{entity: value} for value in table[entity].unique()]
             online_rows = len(store.get_online_features(features=feature_refs, entity_rows=entity_rows).to_df())
