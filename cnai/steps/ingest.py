@@ -64,10 +64,16 @@ def spark_errors_named(source: str, source_format: str) -> Iterator[None]:
     try:
         yield
     except (PySparkException, Py4JJavaError) as exc:
-        message = str(exc).strip()
-        reason = next((line.strip() for line in message.splitlines() if "Exception:" in line or "[" in line), "")
-        reason = reason or message.splitlines()[0] if message else type(exc).__name__
-        raise DataError(f"{source}: Spark could not read it as {source_format}: {reason[:500]}") from exc
+        raise DataError(f"{source}: Spark could not read it as {source_format}: {_root_cause(exc)}") from exc
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost of Spark's 'Caused by' lines (e.g. "[MALFORMED_CSV_RECORD] Malformed CSV record:
+    2013,1,1,..."), without the Java class name; the whole message is in the chained exception."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    causes = [line for line in lines if line.startswith("Caused by:")] or [line for line in lines if "Exception:" in line] or lines
+    reason = causes[-1] if causes else type(exc).__name__
+    return reason.split("Exception: ", 1)[-1][:500]
 
 
 def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,

@@ -51,7 +51,7 @@ def validate_dataset(
             continue
         config = item.expectation_config
         severity = (config.meta or {}).get("severity", "quarantine")
-        column = config.kwargs.get("column", "<table>")
+        column = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list") or []) or "<table>"
         indices = (item.result or {}).get("unexpected_index_list")
         if severity == "critical" or not indices:
             critical.append(_describe_failure(config.type, column, item))
@@ -61,6 +61,10 @@ def validate_dataset(
     if critical:
         raise ValidationFailed(f"{Path(dataset).name}: critical expectation(s) failed: " + "; ".join(critical))
 
+    if len(frame) and len(quarantined_rows) == len(frame):
+        counts = pd.Series([f for failures in quarantined_rows.values() for f in failures]).value_counts()
+        raise ValidationFailed(f"{Path(dataset).name}: every one of the {len(frame)} rows failed a row check, nothing "
+                               f"is left to use; most failed: " + ", ".join(f"{f} ({n} rows)" for f, n in counts.head(3).items()))
     bad_index = pd.Index(sorted(quarantined_rows), dtype=frame.index.dtype)
     bad = frame.loc[bad_index].copy()
     bad["failed_expectations"] = [", ".join(quarantined_rows[i]) for i in bad_index]
@@ -105,6 +109,8 @@ def run_suite(frame: pd.DataFrame, suite_dict: dict[str, Any]):
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="validate", data=batch, suite=suite))
     return definition.run(
         batch_parameters={"dataframe": frame},
+        # Suites may compare with {"$PARAMETER": "now"}: this run's time plus an hour of clock skew.
+        expectation_parameters={"now": pd.Timestamp.now(tz="UTC") + pd.Timedelta(hours=1)},
         result_format={"result_format": "COMPLETE", "return_unexpected_index_query": False},
     )
 
