@@ -26,6 +26,12 @@ from cnai.model import LoadedModel
 
 log = logging.getLogger(__name__)
 
+# A single-row request is ~1 KB and a 10,000-row batch ~2 MB; anything far larger is refused
+# before it is read, so one client cannot make the server buffer gigabytes.
+MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 1024 * 1024))
+
+V2_PROTOCOL_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+                         "FP16", "FP32", "FP64", "BYTES"}
 V2_DATATYPES = {"i": "INT64", "u": "INT64", "f": "FP64", "b": "BOOL", "O": "BYTES", "U": "BYTES"}
 
 
@@ -97,14 +103,26 @@ def _server_classes():
             return {"predictions": probability.tolist(), "model_version": self.version}
 
     def _frame_from_v2(request) -> pd.DataFrame:
+        """One column per input tensor, after checking what KServe does not: the datatype is one
+        of the protocol's, the data has as many values as the shape says, all inputs one length."""
         columns = {}
         for tensor in request.inputs:
-            data = tensor.data
+            data, shape = tensor.data, list(tensor.shape or [])
+            if tensor.datatype not in V2_PROTOCOL_DATATYPES:
+                raise InvalidInput(f"input {tensor.name!r}: datatype {tensor.datatype!r} is not one of {sorted(V2_PROTOCOL_DATATYPES)}")
+            if not isinstance(data, list) or any(isinstance(v, list | dict) for v in data):
+                raise InvalidInput(f"input {tensor.name!r}: data must be a flat list of values, one per row")
+            if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] != len(data):
+                raise InvalidInput(f"input {tensor.name!r}: shape {shape} does not match its {len(data)} value(s); "
+                                   "send shape [rows] (or [rows, 1])")
             if tensor.datatype == "BYTES":
                 data = [v.decode() if isinstance(v, bytes) else v for v in data]
             elif tensor.datatype.startswith(("FP", "INT", "UINT")):
                 data = [np.nan if v is None else v for v in data]
             columns[tensor.name] = data
+        lengths = {name: len(values) for name, values in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise InvalidInput(f"inputs have different numbers of rows: {lengths}")
         return pd.DataFrame(columns)
 
     class PointerRepository(ModelRepository):
@@ -130,6 +148,52 @@ def _server_classes():
     return DelayModel, PointerRepository
 
 
+class RequestSizeLimit:
+    """ASGI middleware: 413 for a body over `max_bytes`, by Content-Length or as it streams in."""
+
+    def __init__(self, app, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            return await self._refuse(send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        started = False
+
+        async def tracked_send(message):
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counted, tracked_send)
+        except _TooLarge:
+            if not started:
+                await self._refuse(send)
+
+    async def _refuse(self, send) -> None:
+        body = json.dumps({"error": f"request body over {self.max_bytes} bytes"}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def inference_log_dir(serving_dir: Path, model_name: str) -> Path:
     return serving_dir / "inference_log" / model_name
 
@@ -146,6 +210,10 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
             super().__init__(*args, **kwargs)
             self.config.host = host
             self._server = _RefreshingServer(self.config)
+
+        def _add_middlewares(self, app) -> None:
+            super()._add_middlewares(app)
+            app.add_middleware(RequestSizeLimit)
 
     kserve_server.RESTServer = BoundRESTServer
     _, repository_class = _server_classes()

@@ -1,0 +1,100 @@
+"""The local KServe endpoint under load and abuse: 10,000 requests, one in ten malformed.
+
+Malformed requests get a 4xx that says why; every well-formed one is answered; the server never
+answers 5xx and never dies; request bodies are bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pandas as pd
+import pytest
+import requests
+
+from cnai import registry
+from cnai.model import LoadedModel
+from cnai.serving import MAX_REQUEST_BYTES, v2_request
+from cnai.steps.deploy import deploy_model, stop_server
+from cnai.steps.register import register_model
+
+REQUESTS = 10_000
+CLIENTS = 8
+
+
+def malformed_bodies(good: dict) -> dict[str, bytes]:
+    """What a broken or hostile client sends, each a separate kind."""
+    first = good["inputs"][0]
+    wrong_shape = {**good, "inputs": [{**first, "shape": [3]}, *good["inputs"][1:]]}
+    wrong_type = {**good, "inputs": [{**t, "data": ["not a number"] * len(t["data"])} if t["datatype"] != "BYTES" else t
+                                     for t in good["inputs"]]}
+    wrong_datatype = {**good, "inputs": [{**first, "datatype": "NOT_A_TYPE"}, *good["inputs"][1:]]}
+    return {
+        "bad JSON": b'{"inputs": [',
+        "not JSON at all": b"\x00\xff binary",
+        "empty body": b"",
+        "JSON list": b"[1, 2, 3]",
+        "no inputs": json.dumps({"id": "x"}).encode(),
+        "inputs not a list": json.dumps({"inputs": "hour"}).encode(),
+        "wrong shape": json.dumps(wrong_shape).encode(),
+        "wrong types": json.dumps(wrong_type).encode(),
+        "unknown datatype": json.dumps(wrong_datatype).encode(),
+        "missing feature": json.dumps({**good, "inputs": good["inputs"][1:]}).encode(),
+        "oversized": b'{"inputs": [' + b" " * (MAX_REQUEST_BYTES + 1) + b"]}",
+    }
+
+
+@pytest.fixture(scope="module")
+def served(trained_model, training_set, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("abuse")
+    uri = registry.default_registry_uri(tmp / "registry")
+    name = f"abuse-{uuid.uuid4().hex[:6]}"
+    (tmp / "eval.md").write_text("gate")
+    version = register_model(trained_model["model"], training_set, str(tmp / "eval.md"), str(tmp / "card.md"), uri, name)["version"]
+    from conftest import free_port
+
+    port = free_port()
+    facts = deploy_model(str(tmp / "endpoint.md"), uri, name, version, port=port)
+    yield f"{facts['endpoint']}/v2/models/{name}/infer", name
+    stop_server(name)
+
+
+def test_ten_thousand_requests_one_in_ten_malformed(served, trained_model):
+    url, name = served
+    sample = pd.read_parquet(trained_model["holdout"]).head(1)[LoadedModel(trained_model["model"]).feature_columns]
+    good = json.dumps(v2_request(sample)).encode()
+    bad = malformed_bodies(json.loads(good))
+    rng = random.Random(7)
+    plan = [("good", good) if rng.random() >= 0.1 else (kind := rng.choice(sorted(bad)), bad[kind]) for _ in range(REQUESTS)]
+    # Every kind of malformed request at least once, whatever the draw.
+    plan[: len(bad)] = [(kind, body) for kind, body in bad.items()]
+
+    sessions: dict[int, requests.Session] = {}
+
+    def send(item):
+        import threading
+
+        kind, body = item
+        session = sessions.setdefault(threading.get_ident(), requests.Session())
+        response = session.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=30)
+        return kind, response.status_code, response.text[:300]
+
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(send, plan))
+
+    statuses = Counter((kind == "good", status // 100) for kind, status, _ in answers)
+    by_kind = Counter((kind, status) for kind, status, _ in answers)
+    assert not [a for a in answers if a[1] >= 500], "no 5xx: " + repr([a for a in answers if a[1] >= 500][:3])
+    assert statuses[(True, 2)] == sum(kind == "good" for kind, _ in plan), "every well-formed request answered"
+    refused = [(kind, status, text) for kind, status, text in answers if kind != "good"]
+    assert all(400 <= status < 500 for _, status, _ in refused), by_kind
+    assert all(text.strip() for _, _, text in refused), "a 4xx says why"
+    assert {kind for kind, _, _ in refused} == set(bad)
+    assert {status for kind, status, _ in refused if kind == "oversized"} == {413}
+    # Still alive and still right after the abuse.
+    assert requests.get(url.replace(f"/models/{name}/infer", "/health/live"), timeout=5).status_code == 200
+    assert requests.post(url, data=good, headers={"Content-Type": "application/json"}, timeout=5).status_code == 200
