@@ -109,9 +109,63 @@ class LoadedModel:
         except FileNotFoundError as exc:
             raise DataError(f"{directory}: not a saved model ({exc.filename} is missing)") from exc
         self.feature_columns: list[str] = self.meta["feature_columns"]
+        self._direct = DirectPredictor.of(self.estimator)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         missing = [c for c in self.feature_columns if c not in frame.columns]
         if missing:
             raise DataError(f"input lacks feature column(s) {missing}")
+        if self._direct is not None:
+            return self._direct.predict_proba(frame)
         return self.estimator.predict_proba(frame[self.feature_columns])[:, 1]
+
+
+class DirectPredictor:
+    """The fitted pipeline's own encoder tables and classifier, called without the per-call cost of
+    scikit-learn's Pipeline and ColumnTransformer (pandas checks, output wrapping: ~4 ms of a
+    single-row request's 4.5 ms). Same numbers as `estimator.predict_proba` (tested)."""
+
+    SINGLE_THREAD_BELOW = 5_000  # rows; for fewer, starting OpenMP threads costs more than it saves
+
+    def __init__(self, categorical: list[str], codes: list[dict], numeric: list[str], classifier) -> None:
+        from threadpoolctl import ThreadpoolController
+
+        self.categorical, self.codes, self.numeric, self.classifier = categorical, codes, numeric, classifier
+        self.threads = ThreadpoolController()
+
+    @classmethod
+    def of(cls, estimator) -> DirectPredictor | None:
+        """For the estimator `build_estimator` makes; None for anything else (it is used as is)."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OrdinalEncoder
+
+        try:
+            encode, classify = estimator.named_steps["encode"], estimator.named_steps["classify"]
+            (_, ordinal, categorical), (_, numeric_step, numeric) = encode.transformers_[:2]
+        except (AttributeError, KeyError, ValueError):
+            return None
+        if not (isinstance(estimator, Pipeline) and isinstance(ordinal, OrdinalEncoder)
+                and isinstance(classify, HistGradientBoostingClassifier) and len(encode.transformers_) == 2
+                and (numeric_step == "passthrough" or type(numeric_step).__name__ == "FunctionTransformer")
+                and np.isnan(ordinal.unknown_value) and np.isnan(ordinal.encoded_missing_value)):
+            return None
+        # Missing values and unseen categories both encode as NaN, as the OrdinalEncoder does.
+        codes = [{value: float(code) for code, value in enumerate(values) if not pd.isna(value)}
+                 for values in ordinal.categories_]
+        return cls(list(categorical), codes, list(numeric), classify)
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        encoded = np.empty((len(frame), len(self.categorical) + len(self.numeric)), dtype=float)
+        for index, (column, codes) in enumerate(zip(self.categorical, self.codes, strict=True)):
+            encoded[:, index] = [codes.get(value, np.nan) if isinstance(value, str) else np.nan
+                                 for value in frame[column].tolist()]
+        encoded[:, len(self.categorical):] = frame[self.numeric].to_numpy(dtype=float, na_value=np.nan)
+        return encoded
+
+    def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
+        encoded = self.encode(frame)
+        if len(frame) < self.SINGLE_THREAD_BELOW:
+            with self.threads.limit(limits=1, user_api="openmp"):
+                return self.classifier.predict_proba(encoded)[:, 1]
+        return self.classifier.predict_proba(encoded)[:, 1]

@@ -38,3 +38,21 @@ def test_single_class_is_refused(training_set, model_features, tmp_path):
     frame.to_parquet(tmp_path / "one_class.parquet")
     with pytest.raises(DataError, match="needs both classes"):
         run(str(tmp_path / "one_class.parquet"), model_features, tmp_path)
+
+
+def test_direct_predictor_gives_the_pipelines_own_numbers(trained_model):
+    """Serving skips scikit-learn's Pipeline overhead; the probabilities must not change, for
+    known, unseen and missing categories, missing numbers, one row or thousands."""
+    import numpy as np
+
+    model = LoadedModel(trained_model["model"])
+    assert model._direct is not None, "the model build_estimator makes must take the direct path"
+    rows = pd.read_parquet(trained_model["holdout"])[model.feature_columns].reset_index(drop=True)
+    rows.loc[0, "carrier"] = "ZZ"  # never seen in training
+    rows.loc[1, "origin"] = None
+    rows.loc[2, "temp"] = np.nan
+    rows = pd.concat([rows] * (6000 // len(rows) + 1), ignore_index=True)  # past the single-thread cut-off
+    expected = model.estimator.predict_proba(rows)[:, 1]
+    np.testing.assert_array_equal(model.predict_proba(rows), expected)
+    for index in (0, 1, 2, 3):
+        np.testing.assert_array_equal(model.predict_proba(rows.iloc[[index]]), expected[[index]])
