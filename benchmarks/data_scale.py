@@ -2,10 +2,11 @@
 
     .venv/bin/python benchmarks/data_scale.py            # BENCH_SIZES=100000,1000000,10000000
 
-For each size, in a fresh process (so memory is that size's alone): the real steps — ingest of
-the flights CSV and the weather CSV with PySpark local[*], validate (Great Expectations), features
-(Feast, DuckDB offline + SQLite online, point-in-time join). Peak memory is the whole process
-tree's resident set (Python and Spark's JVM), sampled every 0.2 s. Then the same ingest done by
+For each size, each step in its own fresh process, as the pipeline runs it: ingest of the flights
+CSV and the weather CSV with PySpark local[*], validate (Great Expectations), features (Feast,
+DuckDB offline + SQLite online, point-in-time join). Time is the whole process (start, imports,
+Spark's JVM); peak memory is each process tree's resident set (Python and Spark's JVM), sampled
+every 0.2 s, and the size's peak is the largest step's. Then the same ingest done by
 plain pandas (read CSV, cast, derive, write Parquet), to see where each wins.
 Targets (issue 6): time grows about linearly (10M/1M <= 11x); peak memory < 6 GB at 10M.
 """
@@ -29,28 +30,32 @@ from _common import report  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "100000,1000000,10000000").split(",")]
 
-STEPS = r'''
+# Each step in its own process, as in the pipeline (kfp.local runs every task as a subprocess).
+STEP = r'''
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from cnai.config import load_config
-cfg = load_config(Path({repo!r}) / "cnai.yaml")
-data, out = cfg.data, Path({out!r})
-times = {{}}
-def timed(name, function, *args, **kwargs):
-    started = time.perf_counter(); facts = function(*args, **kwargs); times[name] = round(time.perf_counter() - started, 2); return facts
-from cnai.steps.ingest import ingest_table
-from cnai.steps.validate import validate_dataset
-from cnai.steps.features import build_training_set
-import json as _json
-suite = _json.loads((Path({repo!r}) / "expectations" / "flights.json").read_text())
-timed("ingest_flights", ingest_table, {flights!r}, str(out / "flights"), data.events.columns, data.events.derived_columns)
-timed("ingest_weather", ingest_table, {weather!r}, str(out / "weather"), data.feature_source.columns)
-timed("validate", validate_dataset, str(out / "flights"), str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"), suite)
-facts = timed("features", build_training_set, str(out / "valid"), str(out / "weather"), str(out / "ts"), str(out / "store"), str(out / "s.md"),
-              data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features)
-print(json.dumps({{"steps_s": times, "training_rows": facts["rows"] if "rows" in facts else None}}))
+data, out = load_config(Path({repo!r}) / "cnai.yaml").data, Path({out!r})
+step = {step!r}
+started = time.perf_counter()
+if step == "ingest_flights":
+    from cnai.steps.ingest import ingest_table
+    ingest_table({flights!r}, str(out / "flights"), data.events.columns, data.events.derived_columns)
+elif step == "ingest_weather":
+    from cnai.steps.ingest import ingest_table
+    ingest_table({weather!r}, str(out / "weather"), data.feature_source.columns)
+elif step == "validate":
+    from cnai.steps.validate import validate_dataset
+    suite = json.loads((Path({repo!r}) / "expectations" / "flights.json").read_text())
+    validate_dataset(str(out / "flights"), str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"), suite)
+elif step == "features":
+    from cnai.steps.features import build_training_set
+    build_training_set(str(out / "valid"), str(out / "weather"), str(out / "ts"), str(out / "store"), str(out / "s.md"),
+                       data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features)
+print(json.dumps({{"step_s": round(time.perf_counter() - started, 2)}}))
 '''
+STEP_NAMES = ("ingest_flights", "ingest_weather", "validate", "features")
 
 PANDAS_INGEST = r'''
 import json, time
@@ -105,15 +110,22 @@ def main() -> None:
         write_table(flights, scratch / "flights.csv")
         write_table(weather, scratch / "weather.csv")
         del flights, weather
-        measured, peak = run_measured(STEPS.format(repo=str(REPO), out=str(scratch / "out"), flights=str(scratch / "flights.csv"),
-                                                   weather=str(scratch / "weather.csv")))
-        total = sum(measured["steps_s"].values())
+        steps_s, process_s, peaks = {}, {}, {}
+        for step in STEP_NAMES:
+            started = time.perf_counter()
+            measured, peaks[step] = run_measured(STEP.format(repo=str(REPO), out=str(scratch / "out"), step=step,
+                                                             flights=str(scratch / "flights.csv"),
+                                                             weather=str(scratch / "weather.csv")))
+            process_s[step] = round(time.perf_counter() - started, 2)
+            steps_s[step] = measured["step_s"]
+        total = sum(process_s.values())
         pandas_measured, pandas_peak = run_measured(PANDAS_INGEST.format(columns=columns, flights=str(scratch / "flights.csv"),
                                                                          out=str(scratch / "pandas.parquet")))
-        results[str(size)] = {"steps_s": measured["steps_s"], "total_s": round(total, 1), "rows_per_s": round(size / total),
-                              "peak_rss_mb": peak, "pandas_ingest_flights_s": pandas_measured["pandas_ingest_flights_s"],
+        results[str(size)] = {"steps_s": steps_s, "process_s": process_s, "total_s": round(total, 1),
+                              "rows_per_s": round(size / total), "peak_rss_mb_per_step": peaks,
+                              "peak_rss_mb": max(peaks.values()), "pandas_ingest_flights_s": pandas_measured["pandas_ingest_flights_s"],
                               "pandas_ingest_peak_rss_mb": pandas_peak,
-                              "spark_vs_pandas_ingest": round(measured["steps_s"]["ingest_flights"] / pandas_measured["pandas_ingest_flights_s"], 2)}
+                              "spark_vs_pandas_ingest": round(steps_s["ingest_flights"] / pandas_measured["pandas_ingest_flights_s"], 2)}
         print(json.dumps({size: results[str(size)]}), flush=True)
         subprocess.run(["rm", "-rf", str(scratch)])
     sizes = [str(s) for s in SIZES]

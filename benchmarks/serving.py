@@ -56,11 +56,11 @@ def training_frame(rows: int):
     return frame.dropna(subset=["arr_delay"])
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 60) -> None:
+def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read()[-2000:] if process.stderr else ''}")
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
             if requests.get(url, timeout=1).status_code == 200:
                 return
@@ -112,14 +112,17 @@ def main() -> None:
     pointer = scratch / "pointer.json"
     pointer.write_text(json.dumps({"version": "1", "path": paths["model"]}))
     ours_port, bare_port = free_port(), free_port()
-    ours = subprocess.Popen([sys.executable, "-m", "cnai.serving"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "CNAI_SERVING_MODEL": "flight-delay", "CNAI_SERVING_POINTER": str(pointer),
-                                 "CNAI_SERVING_PORT": str(ours_port)})
-    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)], stderr=subprocess.PIPE,
-                            stdout=subprocess.DEVNULL, text=True)
+    # Server logs go to files: a pipe nobody reads fills up under load and stalls the server.
+    ours_log, bare_log = scratch / "cnai-server.log", scratch / "bare-server.log"
+    with ours_log.open("w") as out:
+        ours = subprocess.Popen([sys.executable, "-m", "cnai.serving"], stderr=subprocess.STDOUT, stdout=out,
+                                env={**os.environ, "CNAI_SERVING_MODEL": "flight-delay", "CNAI_SERVING_POINTER": str(pointer),
+                                     "CNAI_SERVING_PORT": str(ours_port)})
+    with bare_log.open("w") as out:
+        bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)], stderr=subprocess.STDOUT, stdout=out)
     try:
-        wait_ready(f"http://127.0.0.1:{ours_port}/v2/models/flight-delay/ready", ours)
-        wait_ready(f"http://127.0.0.1:{bare_port}/v2/models/bare/ready", bare)
+        wait_ready(f"http://127.0.0.1:{ours_port}/v2/models/flight-delay/ready", ours, ours_log)
+        wait_ready(f"http://127.0.0.1:{bare_port}/v2/models/bare/ready", bare, bare_log)
         single = json.dumps(v2_request(one, "bench"))
         results = {"raw_predict_p50_ms": round(statistics.median(floor) * 1000, 3),
                    "raw_predict_p99_ms": round(sorted(floor)[int(len(floor) * 0.99) - 1] * 1000, 3)}
@@ -137,7 +140,10 @@ def main() -> None:
     finally:
         for process in (ours, bare):
             process.terminate()
-            process.wait(timeout=20)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
     report("serving", "python benchmarks/serving.py", results,
            {"cnai_1_clients.p99_ms": "<= 5", "throughput_vs_bare": ">= 1.0"})
 

@@ -31,7 +31,8 @@ SEEDS = (1, 2, 3)
 TRIALS = 24
 
 
-def run(scratch: Path, tag: str, algorithm: str, trials: int, parallel: int, seed: int) -> tuple[list[float], float]:
+def run(scratch: Path, tag: str, algorithm: str, trials: int, parallel: int, seed: int,
+        early_stopping: str = "median") -> tuple[list[float], float]:
     from cnai.steps.tune import tune_hyperparameters
 
     space = [p for p in yaml.safe_load((REPO / "cnai.yaml").read_text())["tuning"]["parameters"]]
@@ -39,7 +40,7 @@ def run(scratch: Path, tag: str, algorithm: str, trials: int, parallel: int, see
     started = time.perf_counter()
     tune_hyperparameters(str(scratch / "training.parquet"), str(out / "t.md"), str(out / "m.json"), str(out / "p.html"),
                          FEATURES, "delayed", "time_hour", space, algorithm=algorithm, max_trials=trials,
-                         parallel_trials=parallel, seed=seed)
+                         parallel_trials=parallel, seed=seed, early_stopping=early_stopping)
     wall = time.perf_counter() - started
     table = (out / "t.md").read_text().splitlines()
     header = [c.strip() for c in table[4].strip("|").split("|")]
@@ -69,8 +70,9 @@ def main() -> None:
     finals = [max(v for v in scores if v == v) for scores in curves.values()]
     target = statistics.median(finals)
     needed = {algorithm: [trials_to(curves[(algorithm, seed)], target) for seed in SEEDS] for algorithm in ("tpe", "random")}
-    _, serial = run(scratch, "serial", "random", 12, 1, 7)
-    _, parallel = run(scratch, "parallel", "random", 12, 2, 7)
+    # Without early stopping, so both do the same trials (pruning depends on which finished first).
+    _, serial = run(scratch, "serial", "random", 12, 1, 7, early_stopping="none")
+    _, parallel = run(scratch, "parallel", "random", 12, 2, 7, early_stopping="none")
     results = {
         "trials_per_run": TRIALS, "seeds": list(SEEDS), "target_roc_auc": round(target, 4),
         "trials_to_target": {k: [n if n is not None else f">{TRIALS}" for n in v] for k, v in needed.items()},
