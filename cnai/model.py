@@ -115,9 +115,15 @@ class LoadedModel:
         missing = [c for c in self.feature_columns if c not in frame.columns]
         if missing:
             raise DataError(f"input lacks feature column(s) {missing}")
-        if self._direct is not None:
-            return self._direct.predict_proba(frame)
-        return self.estimator.predict_proba(frame[self.feature_columns])[:, 1]
+        try:
+            if self._direct is not None:
+                return self._direct.predict_proba(frame)
+            return self.estimator.predict_proba(frame[self.feature_columns])[:, 1]
+        except (ValueError, TypeError) as exc:
+            numeric = self._direct.numeric if self._direct else []
+            text = [c for c in numeric if not pd.api.types.is_numeric_dtype(frame[c])]
+            where = f"numeric feature(s) {text} hold text" if text else "features could not be scored"
+            raise DataError(f"{where}: {exc}") from exc
 
 
 class DirectPredictor:

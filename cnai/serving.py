@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cnai.errors import DataError
 from cnai.inference_log import InferenceLog
 from cnai.model import LoadedModel
 
@@ -85,7 +86,7 @@ def _server_classes():
                 raise InvalidInput(f"missing feature(s) {missing}; expected {self.model.feature_columns}")
             try:
                 probability = self.model.predict_proba(frame)
-            except (ValueError, TypeError) as exc:
+            except (ValueError, TypeError, DataError) as exc:
                 raise InvalidInput(f"features could not be scored: {exc}") from exc
             decision = (probability >= 0.5).astype(np.int64)
             if self.log is not None:

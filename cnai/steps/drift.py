@@ -146,7 +146,10 @@ def check_drift(
         current_scores = current_frame[PREDICTION_FIELD].to_numpy(dtype=float)
     else:  # scoring a bounded sample decides the KS test as well as scoring every row
         scored = current_frame.sample(min(max_sample_rows, len(current_frame)), random_state=seed)
-        current_scores = model.predict_proba(scored)
+        try:
+            current_scores = model.predict_proba(scored)
+        except DataError as error:
+            raise DataError(f"{current}: {error}") from error
     prediction = numeric_drift(pd.Series(reference_scores), pd.Series(current_scores), max_sample_rows, rng)
     prediction["drifted"] = bool(prediction["p_value"] < p_value_threshold and prediction["statistic"] >= min_effect_size)
 
