@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cnai.config import TARGETS, ProjectConfig, load_config
-from cnai.errors import CnaiError
+from cnai.errors import CnaiError, ConfigError
 
 TRAINING_STEPS = ["ingest", "ingest", "validate", "features", "tune", "train", "evaluate", "register", "run_summary",
                   "deploy", "smoke_test"]
@@ -220,11 +220,32 @@ def print_endpoint(config: ProjectConfig, deployed: bool) -> None:
         print("No model is being served: the evaluation gate has not approved one yet.")
 
 
+def check_services_reachable(config: ProjectConfig, registry_uri: str, timeout_s: float = 3.0) -> None:
+    """Refuse, before any step runs, a Spark master, registry or lineage server nobody answers at:
+    finding out at the ingest or register step wastes the run (and leaves half of it behind)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    services = {"settings.spark_master": config.settings.spark_master, "registry_uri": registry_uri,
+                "settings.lineage_url": config.settings.lineage_url or ""}
+    for key, uri in services.items():
+        scheme, _, rest = uri.partition("://")
+        if scheme.split("+")[-1] not in {"spark", "sc", "http", "https"} or not rest:
+            continue  # local[*], sqlite:, file paths, spark-operator: nothing to reach from here
+        where = urlsplit(f"{scheme.split('+')[-1]}://{rest}")
+        port = where.port or {"spark": 7077, "sc": 15002, "http": 80, "https": 443}[where.scheme]
+        try:
+            socket.create_connection((where.hostname, port), timeout=timeout_s).close()
+        except OSError as exc:
+            raise ConfigError(f"{key}: {uri} is not reachable ({exc}); nothing was run") from exc
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
 
     config, config_path, home = open_project(args)
     arguments = pipeline_arguments(config, config_path, args.sample_rows)
+    check_services_reachable(config, arguments["registry_uri"])
     ok, rows = run_locally(training_pipeline, PIPELINE_NAME, arguments, home, not args.no_cache, TRAINING_STEPS)
     if ok:
         serve_production(config, arguments["registry_uri"])

@@ -6,6 +6,8 @@ on its own in someone else's pipeline with plain parameters.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -159,6 +161,21 @@ class ProjectConfig(Strict):
     cluster: ClusterConfig = ClusterConfig()
 
 
+CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")  # scheme://user:password@host
+
+
+def _strings(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """Every text value in the raw config, with its dotted key."""
+    if isinstance(value, dict):
+        for name, item in value.items():
+            yield from _strings(item, f"{key}.{name}" if key else str(name))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{key}[{index}]")
+    elif isinstance(value, str):
+        yield key, value
+
+
 def load_config(path: str | Path) -> ProjectConfig:
     """Read and check `cnai.yaml`; errors name the file and the offending key."""
     path = Path(path)
@@ -168,6 +185,10 @@ def load_config(path: str | Path) -> ProjectConfig:
         raise ConfigError(f"{path}: no such configuration file") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    for key, value in _strings(raw):
+        if CREDENTIALS_IN_URL.search(value):
+            raise ConfigError(f"{path}: {key}: holds a password in its URL; cnai.yaml is committed and copied into "
+                              "compiled pipelines: pass credentials as environment variables or Kubernetes Secrets")
     try:
         return ProjectConfig.model_validate(raw)
     except ValidationError as exc:

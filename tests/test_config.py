@@ -5,6 +5,8 @@ import pytest
 from cnai.config import load_config
 from cnai.errors import ConfigError
 
+REPO = Path(__file__).resolve().parents[1]
+
 CONFIG = Path(__file__).resolve().parents[1] / "cnai.yaml"
 
 
@@ -27,3 +29,25 @@ def test_wrong_type_and_unknown_algorithm_are_refused(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(source)
     assert "settings.serving_port" in str(error.value) and "tuning.algorithm" in str(error.value)
+
+
+@pytest.mark.parametrize("key, value", [("spark_master", "spark://127.0.0.1:{port}"),
+                                        ("lineage_url", "http://127.0.0.1:{port}")])
+def test_unreachable_services_are_refused_before_any_step_runs(tmp_path, capsys, key, value):
+    import socket
+
+    import yaml
+
+    from cnai.cli import main
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = yaml.safe_load((REPO / "cnai.yaml").read_text())
+    config["settings"][key] = value.format(port=port)
+    config["settings"]["home"] = str(tmp_path / "home")
+    config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
+    (tmp_path / "cnai.yaml").write_text(yaml.safe_dump(config))
+    assert main(["--config", str(tmp_path / "cnai.yaml"), "run"]) == 2
+    assert f"settings.{key}: " in capsys.readouterr().err
+    assert not (tmp_path / "home" / "pipeline_root").exists(), "no step may have started"
