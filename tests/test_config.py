@@ -33,8 +33,13 @@ def test_wrong_type_and_unknown_algorithm_are_refused(tmp_path):
 
 @pytest.mark.parametrize("key, value", [("spark_master", "spark://127.0.0.1:{port}"),
                                         ("lineage_url", "http://127.0.0.1:{port}")])
-def test_unreachable_services_are_refused_before_any_step_runs(tmp_path, capsys, key, value):
+def test_unreachable_services_are_refused_before_any_step_runs(tmp_path, capsys, monkeypatch, key, value):
+    import os
     import socket
+
+    # `cnai run` exports its settings (CNAI_HOME, CNAI_LINEAGE_URL...) into the environment: keep
+    # them from leaking into the other tests of this process.
+    monkeypatch.setattr(os, "environ", os.environ.copy())
 
     import yaml
 
