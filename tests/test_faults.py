@@ -63,3 +63,36 @@ def test_a_step_killed_at_any_moment_leaves_whole_outputs_or_none(flights_datase
         leftovers = [p.name for p in out.iterdir() if p.name not in present]
         assert all(name.startswith(".") and ".partial-" in name for name in leftovers), leftovers
     assert killed_while_running >= 3, "the kills must land while the step is working for this to test anything"
+
+
+def test_a_dead_model_server_is_caught_by_the_smoke_test_and_deploy_brings_it_back(trained_model, training_set, tmp_path):
+    import uuid
+
+    from cnai import registry
+    from cnai.errors import ServingError
+    from cnai.steps.deploy import deploy_model, is_ready, server_pid, stop_server
+    from cnai.steps.register import register_model
+    from cnai.steps.smoke_test import smoke_test_endpoint
+    from conftest import free_port
+
+    uri, name = registry.default_registry_uri(tmp_path / "registry"), f"dead-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "eval.md").write_text("gate")
+    version = register_model(trained_model["model"], training_set, str(tmp_path / "eval.md"), str(tmp_path / "card.md"),
+                             uri, name)["version"]
+    port = free_port()
+    try:
+        url = deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=port)["endpoint"]
+        pid = server_pid(name)
+        os.kill(pid, signal.SIGKILL)  # the server dies without a word
+        deadline = time.monotonic() + 10
+        while is_ready(url, name, timeout=0.5) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with pytest.raises(ServingError, match="no answer"):
+            smoke_test_endpoint(trained_model["holdout"], trained_model["model"], str(tmp_path / "smoke.md"), url, name, version)
+        # Deploying again starts a server for the same registered version; the smoke test passes.
+        deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=port)
+        assert server_pid(name) not in (None, pid)
+        smoke_test_endpoint(trained_model["holdout"], trained_model["model"], str(tmp_path / "smoke2.md"), url, name, version)
+        assert str(registry.production_version(uri, name).version) == version
+    finally:
+        stop_server(name)
