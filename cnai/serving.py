@@ -149,52 +149,6 @@ def _server_classes():
     return DelayModel, PointerRepository
 
 
-class RequestSizeLimit:
-    """ASGI middleware: 413 for a body over `max_bytes`, by Content-Length or as it streams in."""
-
-    def __init__(self, app, max_bytes: int = MAX_REQUEST_BYTES) -> None:
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            return await self._refuse(send)
-        received = 0
-
-        async def counted():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise _TooLarge
-            return message
-
-        started = False
-
-        async def tracked_send(message):
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
-
-    async def _refuse(self, send) -> None:
-        body = json.dumps({"error": f"request body over {self.max_bytes} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass
-
-
 def inference_log_dir(serving_dir: Path, model_name: str) -> Path:
     return serving_dir / "inference_log" / model_name
 
@@ -214,7 +168,7 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
 
         def _add_middlewares(self, app) -> None:
             super()._add_middlewares(app)
-            app.add_middleware(RequestSizeLimit)
+            app.max_body_size = MAX_REQUEST_BYTES  # FastAPI's own limit (Starlette's RequestBodyLimitMiddleware): 413
 
     kserve_server.RESTServer = BoundRESTServer
     _, repository_class = _server_classes()
