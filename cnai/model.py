@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -171,7 +172,6 @@ class DirectPredictor:
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         encoded = self.encode(frame)
-        if len(frame) < self.SINGLE_THREAD_BELOW:
-            with self.threads.limit(limits=1, user_api="openmp"):
-                return self.classifier.predict_proba(encoded)[:, 1]
-        return self.classifier.predict_proba(encoded)[:, 1]
+        few_rows = len(frame) < self.SINGLE_THREAD_BELOW
+        with self.threads.limit(limits=1, user_api="openmp") if few_rows else contextlib.nullcontext():
+            return self.classifier.predict_proba(encoded)[:, 1]
