@@ -47,6 +47,7 @@ def test_direct_predictor_gives_the_pipelines_own_numbers(trained_model):
 
     model = LoadedModel(trained_model["model"])
     assert model._direct is not None, "the model build_estimator makes must take the direct path"
+    assert model._direct.compiled is not None, "and be compiled for small batches"
     rows = pd.read_parquet(trained_model["holdout"])[model.feature_columns].reset_index(drop=True)
     rows.loc[0, "carrier"] = "ZZ"  # never seen in training
     rows.loc[1, "origin"] = None
@@ -56,3 +57,7 @@ def test_direct_predictor_gives_the_pipelines_own_numbers(trained_model):
     np.testing.assert_array_equal(model.predict_proba(rows), expected)
     for index in (0, 1, 2, 3):
         np.testing.assert_array_equal(model.predict_proba(rows.iloc[[index]]), expected[[index]])
+    small = rows.head(100)  # compiled, from a DataFrame and from the model server's lists
+    np.testing.assert_array_equal(model.predict_proba(small), expected[:100])
+    as_lists = {c: [None if pd.isna(v) else v for v in small[c].tolist()] for c in small.columns}
+    np.testing.assert_array_equal(model.predict_proba(as_lists), expected[:100])
