@@ -7,13 +7,14 @@ sends the same payloads as CloudEvents to a sink).
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
+import os
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 TIME_FIELD = "_logged_at"
@@ -42,27 +43,37 @@ class InferenceLog:
             self._path, self._size = self.directory / f"inference-{number:06d}.jsonl", 0
         return self._path
 
-    def append(self, frame: pd.DataFrame, predictions, model_version: str) -> None:
-        """One JSON line per row: its features (missing values as null), time, version, prediction."""
+    def append(self, features: pd.DataFrame | Mapping[str, Sequence], predictions, model_version: str) -> None:
+        """One JSON line per row: its features (missing values as null), time, version, prediction.
+
+        orjson, not json: it is a fifth of the cost, and it writes NaN as null as JSON requires."""
         stamp = dt.datetime.now(dt.UTC).isoformat()
-        columns = {name: frame[name].tolist() for name in frame.columns}
+        columns = features.to_dict(orient="list") if isinstance(features, pd.DataFrame) else features
         lines = []
         for row, prediction in enumerate(np.asarray(predictions, dtype=float).tolist()):
-            record = {name: _json_value(values[row]) for name, values in columns.items()}
+            record = {name: values[row] for name, values in columns.items()}
             record.update({TIME_FIELD: stamp, VERSION_FIELD: model_version, PREDICTION_FIELD: prediction})
-            lines.append(json.dumps(record, default=str))
-        text = "\n".join(lines) + "\n"
+            lines.append(orjson.dumps(record, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY))
+        data = b"\n".join(lines) + b"\n"
         with self._lock:
-            path = self._file_for(len(text))
-            with path.open("a") as handle:  # whole lines in one write: a reader never sees half a row
-                handle.write(text)
-            self._size += len(text)
+            path = self._file_for(len(data))
+            # One O_APPEND write of whole lines: a reader never sees half a row. os-level, because
+            # Python's buffered text file objects cost more to set up than the write itself.
+            descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                written = os.write(descriptor, data)
+            finally:
+                os.close(descriptor)
+            if written != len(data):  # a full disk; the rows' lines are incomplete, say so loudly
+                raise OSError(f"{path}: wrote {written} of {len(data)} bytes of inference log")
+            self._size += written
 
 
-def _json_value(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+def _json_default(value: Any) -> Any:
+    """What orjson does not write itself (it writes NaN and infinity as null)."""
+    if value is pd.NA or value is pd.NaT:
         return None
-    return value
+    return str(value)
 
 
 def read_inference_log(directory: str | Path, since: str = "") -> pd.DataFrame:

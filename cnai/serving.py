@@ -9,6 +9,7 @@ Run by the deploy step as `python -m cnai.serving` (settings in CNAI_SERVING_* v
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 # A single-row request is ~1 KB and a 10,000-row batch ~2 MB; anything far larger is refused
 # before it is read, so one client cannot make the server buffer gigabytes.
 MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 1024 * 1024))
+
+# KServe writes three to four log lines for every request (access, wall and CPU time, latency
+# breakdown): 14% of a single-row request's server time. The inference log already records every
+# request and /metrics has the latencies, so they are off unless asked for.
+LOG_EACH_REQUEST = os.environ.get("CNAI_SERVING_LOG_EACH_REQUEST", "") == "1"
 
 V2_PROTOCOL_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
                          "FP16", "FP32", "FP64", "BYTES"}
@@ -76,36 +82,38 @@ def _server_classes():
 
         def predict(self, payload, headers=None, response_headers=None):
             if isinstance(payload, InferRequest):
-                frame = _frame_from_v2(payload)
+                columns = _columns_from_v2(payload)
             elif isinstance(payload, dict) and isinstance(payload.get("instances"), list):
-                frame = pd.DataFrame.from_records(payload["instances"])
+                columns = _columns_from_v1(payload["instances"])
             else:
                 raise InvalidInput("expected a v2 request or a v1 body {'instances': [{feature: value}, ...]}")
-            missing = [c for c in self.model.feature_columns if c not in frame.columns]
+            missing = [c for c in self.model.feature_columns if c not in columns]
             if missing:
                 raise InvalidInput(f"missing feature(s) {missing}; expected {self.model.feature_columns}")
+            features = {c: columns[c] for c in self.model.feature_columns}
             try:
-                probability = self.model.predict_proba(frame)
+                probability = self.model.predict_proba(features)
             except (ValueError, TypeError, DataError) as exc:
                 raise InvalidInput(f"features could not be scored: {exc}") from exc
             decision = (probability >= 0.5).astype(np.int64)
             if self.log is not None:
-                self.log.append(frame[self.model.feature_columns], probability, self.version)
+                self.log.append(features, probability, self.version)
             if isinstance(payload, InferRequest):
                 return InferResponse(
                     response_id=payload.id or str(uuid.uuid4()),  # `id` is optional in requests, not in responses
                     model_name=self.name,
                     model_version=self.version,
                     infer_outputs=[
-                        InferOutput("probability", [len(frame)], "FP64", data=probability.tolist()),
-                        InferOutput("delayed", [len(frame)], "INT64", data=decision.tolist()),
+                        InferOutput("probability", [len(probability)], "FP64", data=probability.tolist()),
+                        InferOutput("delayed", [len(probability)], "INT64", data=decision.tolist()),
                     ],
                 )
             return {"predictions": probability.tolist(), "model_version": self.version}
 
-    def _frame_from_v2(request) -> pd.DataFrame:
-        """One column per input tensor, after checking what KServe does not: the datatype is one
-        of the protocol's, the data has as many values as the shape says, all inputs one length."""
+    def _columns_from_v2(request) -> dict[str, list]:
+        """One list of values per input tensor, after checking what KServe does not: the datatype is
+        one of the protocol's, the data has as many values as the shape says, all inputs one length.
+        Plain lists, not a DataFrame: building one cost more than scoring a row."""
         columns = {}
         for tensor in request.inputs:
             data, shape = tensor.data, list(tensor.shape or [])
@@ -118,13 +126,17 @@ def _server_classes():
                                    "send shape [rows] (or [rows, 1])")
             if tensor.datatype == "BYTES":
                 data = [v.decode() if isinstance(v, bytes) else v for v in data]
-            elif tensor.datatype.startswith(("FP", "INT", "UINT")):
-                data = [np.nan if v is None else v for v in data]
             columns[tensor.name] = data
         lengths = {name: len(values) for name, values in columns.items()}
         if len(set(lengths.values())) > 1:
             raise InvalidInput(f"inputs have different numbers of rows: {lengths}")
-        return pd.DataFrame(columns)
+        return columns
+
+    def _columns_from_v1(instances: list) -> dict[str, list]:
+        if not all(isinstance(instance, dict) for instance in instances):
+            raise InvalidInput("v1 instances must each be an object {feature: value, ...}")
+        names = list(dict.fromkeys(name for instance in instances for name in instance))
+        return {name: [instance.get(name) for instance in instances] for name in names}
 
     class PointerRepository(ModelRepository):
         """`load(name)` (v2 repository API) re-reads the pointer and swaps in the version it names."""
@@ -144,9 +156,23 @@ def _server_classes():
             model = self.build(name)  # the old version keeps serving while this loads
             self.update(model)
             log.info("now serving %s version %s", name, model.version)
+            _freeze_heap()  # once per swap: the old version's objects go, the new one's are frozen
             return model.ready
 
     return DelayModel, PointerRepository
+
+
+def _freeze_heap() -> None:
+    """Keep the loaded libraries and model out of the garbage collector's full passes.
+
+    Python's full collections walk every object ever allocated: with scikit-learn, pandas and
+    KServe loaded that is a ~30 ms pause, which was 1% of requests under load (p99 37 ms against a
+    p50 of 0.8 ms). Objects alive now are moved to a generation the collector skips (`gc.freeze`);
+    reference counting still frees them.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def inference_log_dir(serving_dir: Path, model_name: str) -> Path:
@@ -174,7 +200,13 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
     _, repository_class = _server_classes()
     repository = repository_class(pointer, InferenceLog(log_dir) if log_dir else None)
     model = repository.build(model_name)
-    ModelServer(http_port=port, enable_grpc=False, registered_models=repository, workers=1).start([model])
+    _freeze_heap()
+    server = ModelServer(http_port=port, enable_grpc=False, registered_models=repository, workers=1,
+                         enable_latency_logging=LOG_EACH_REQUEST)
+    if not LOG_EACH_REQUEST:
+        for logger_name in ("kserve.trace", "uvicorn.access"):  # set after ModelServer configured logging
+            logging.getLogger(logger_name).setLevel(logging.WARNING)
+    server.start([model])
 
 
 def main(argv: list[str] | None = None) -> None:
