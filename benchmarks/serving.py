@@ -4,8 +4,8 @@
 
 Single-row v2 `infer` requests from wrk (a second process on loopback), 1 and 8 concurrent
 connections, p50/p99 latency and requests/s; the same against a bare KServe ModelServer whose
-model returns a constant (KServe's own cost), and the raw in-process `predict_proba` (the model's
-cost). Batch throughput: 1,000-row v2 requests.
+model returns a constant (KServe's own cost) — as KServe starts it, and with the per-request log
+lines off as cnai.serving has them — and the raw in-process `predict_proba` (the model's cost). Batch throughput: 1,000-row v2 requests.
 Targets (issue 6): p99 <= 5 ms at 1 client; throughput at or above the bare ModelServer's.
 """
 
@@ -29,6 +29,7 @@ from _common import free_port, report  # noqa: E402
 DURATION_S = int(os.environ.get("BENCH_SECONDS", 10))
 
 BARE_SERVER = r'''
+import logging
 import sys
 from kserve import Model, ModelServer
 from kserve.protocol.infer_type import InferOutput, InferResponse
@@ -41,7 +42,12 @@ class Constant(Model):
         return InferResponse(model_name="bare", infer_outputs=[InferOutput(name="probability", shape=[1], datatype="FP64", data=[0.5])],
                              response_id=payload.id)
 
-ModelServer(http_port=int(sys.argv[1]), enable_grpc=False, workers=1).start([Constant()])
+quiet = sys.argv[2] == "quiet"  # per-request log lines off, as cnai.serving has them by default
+server = ModelServer(http_port=int(sys.argv[1]), enable_grpc=False, workers=1, enable_latency_logging=not quiet)
+if quiet:
+    for name in ("kserve.trace", "uvicorn.access"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+server.start([Constant()])
 '''
 
 
@@ -111,26 +117,33 @@ def main() -> None:
 
     pointer = scratch / "pointer.json"
     pointer.write_text(json.dumps({"version": "1", "path": paths["model"]}))
-    ours_port, bare_port = free_port(), free_port()
+    ours_port, bare_port, quiet_port = free_port(), free_port(), free_port()
     # Server logs go to files: a pipe nobody reads fills up under load and stalls the server.
-    ours_log, bare_log = scratch / "cnai-server.log", scratch / "bare-server.log"
+    ours_log = scratch / "cnai-server.log"
     with ours_log.open("w") as out:
         ours = subprocess.Popen([sys.executable, "-m", "cnai.serving"], stderr=subprocess.STDOUT, stdout=out,
                                 env={**os.environ, "CNAI_SERVING_MODEL": "flight-delay", "CNAI_SERVING_POINTER": str(pointer),
                                      "CNAI_SERVING_PORT": str(ours_port)})
-    with bare_log.open("w") as out:
-        bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)], stderr=subprocess.STDOUT, stdout=out)
+    bares = {}
+    for label, port in (("bare", bare_port), ("bare_quiet", quiet_port)):
+        with (scratch / f"{label}-server.log").open("w") as out:
+            bares[label] = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port), label.removeprefix("bare_")],
+                                            stderr=subprocess.STDOUT, stdout=out)
     try:
         wait_ready(f"http://127.0.0.1:{ours_port}/v2/models/flight-delay/ready", ours, ours_log)
-        wait_ready(f"http://127.0.0.1:{bare_port}/v2/models/bare/ready", bare, bare_log)
+        for label, port in (("bare", bare_port), ("bare_quiet", quiet_port)):
+            wait_ready(f"http://127.0.0.1:{port}/v2/models/bare/ready", bares[label], scratch / f"{label}-server.log")
         single = json.dumps(v2_request(one, "bench"))
         results = {"raw_predict_p50_ms": round(statistics.median(floor) * 1000, 3),
                    "raw_predict_p99_ms": round(sorted(floor)[int(len(floor) * 0.99) - 1] * 1000, 3)}
         for connections in (1, 8):
-            results[f"cnai_{connections}_clients"] = wrk(f"http://127.0.0.1:{ours_port}/v2/models/flight-delay/infer", single, connections)
-            results[f"bare_{connections}_clients"] = wrk(f"http://127.0.0.1:{bare_port}/v2/models/bare/infer", single, connections)
-            results[f"throughput_vs_bare_{connections}_clients"] = round(
-                results[f"cnai_{connections}_clients"]["requests_per_s"] / results[f"bare_{connections}_clients"]["requests_per_s"], 3)
+            ours_run = results[f"cnai_{connections}_clients"] = wrk(
+                f"http://127.0.0.1:{ours_port}/v2/models/flight-delay/infer", single, connections)
+            for label, port in (("bare", bare_port), ("bare_quiet", quiet_port)):
+                bare_run = results[f"{label}_{connections}_clients"] = wrk(
+                    f"http://127.0.0.1:{port}/v2/models/bare/infer", single, connections)
+                results[f"throughput_vs_{label}_{connections}_clients"] = round(
+                    ours_run["requests_per_s"] / bare_run["requests_per_s"], 3)
         batch = v2_request(sample, "batch")
         session = requests.Session()
         started = time.perf_counter()
@@ -138,7 +151,7 @@ def main() -> None:
             session.post(f"http://127.0.0.1:{ours_port}/v2/models/flight-delay/infer", json=batch).raise_for_status()
         results["batch_1000_rows_per_s"] = round(10 * len(sample) / (time.perf_counter() - started))
     finally:
-        for process in (ours, bare):
+        for process in (ours, *bares.values()):
             process.terminate()
             try:
                 process.wait(timeout=20)
