@@ -96,3 +96,166 @@ def test_a_dead_model_server_is_caught_by_the_smoke_test_and_deploy_brings_it_ba
         assert str(registry.production_version(uri, name).version) == version
     finally:
         stop_server(name)
+
+
+class LineageServer:
+    """An OpenLineage endpoint (what Marquez offers) that records every event and, when armed,
+    kills the pipeline's whole process group on the event it waits for, before answering it."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.events: list[dict] = []
+        self.kill_on: tuple[str, str] | None = None  # (step, event type)
+        self.pipeline_group: int | None = None
+        self.killed_at: dict | None = None
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # `cnai run` checks the lineage server answers before any step
+                self.send_response(200)
+                self.end_headers()
+
+            def do_POST(self):
+                event = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                server.events.append(event)
+                step = event["job"]["name"].rsplit(".", 1)[-1]
+                if server.kill_on == (step, event["eventType"]) and server.killed_at is None:
+                    server.killed_at = event
+                    os.killpg(server.pipeline_group, signal.SIGKILL)
+                self.send_response(201)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def run_events(self, run: subprocess.CompletedProcess | None = None) -> dict[str, list[str]]:
+        """Event types by step, for the pipeline run whose events came last."""
+        last = self.events[-1]["run"]["facets"]["parent"]["run"]["runId"]
+        steps: dict[str, list[str]] = {}
+        for event in self.events:
+            if event["run"]["facets"]["parent"]["run"]["runId"] == last:
+                steps.setdefault(event["job"]["name"].rsplit(".", 1)[-1], []).append(event["eventType"])
+        return steps
+
+
+def test_a_pipeline_killed_after_registering_resumes_from_cache_without_a_duplicate_version(small_tables, tmp_path):
+    """The whole training pipeline is killed (SIGKILL to every process of the run) at the worst
+    moment for the registry: the register step has created the version and is reporting it. The
+    re-run takes every finished step but the gate from KFP's cache, finds the version by its model
+    hash instead of registering a second one, and deploys it."""
+    import yaml
+
+    from cnai import registry
+    from conftest import free_port
+
+    lineage = LineageServer()
+    config = yaml.safe_load((REPO / "cnai.yaml").read_text())
+    home = tmp_path / "home"
+    config["settings"].update(home=str(home), serving_port=free_port(), lineage_url=lineage.url)
+    config["data"]["events"]["source"] = str(small_tables["flights"])
+    config["data"]["feature_source"]["source"] = str(small_tables["weather"])
+    config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
+    config["tuning"].update(max_trials=2, parallel_trials=1)
+    config["evaluation"]["minimum_for_first_model"] = 0.5
+    config_path = tmp_path / "cnai.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "cnai.cli", "--config", str(config_path), "run"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNAI_")}
+
+    def versions() -> list[str]:
+        found = registry._client(registry.default_registry_uri(home)).search_model_versions("name='flight-delay'")
+        return sorted(str(v.version) for v in found)
+
+    try:
+        lineage.kill_on = ("register", "COMPLETE")
+        with (tmp_path / "killed-run.log").open("w") as log:
+            killed = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            lineage.pipeline_group = killed.pid
+            assert killed.wait(timeout=900) == -signal.SIGKILL, (tmp_path / "killed-run.log").read_text()[-3000:]
+        assert lineage.killed_at is not None, "the run must die where the test meant it to"
+        assert versions() == ["1"], "the version was created before the kill"
+        first = lineage.run_events()
+        assert "deploy" not in first and first["register"] == ["START", "COMPLETE"]
+
+        lineage.kill_on = None
+        rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+        assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+        second = lineage.run_events()
+        assert not {"ingest", "validate", "features", "tune", "train"} & set(second), f"these ran again instead of coming from cache: {second}"
+        # The gate is never cached (production may have changed); everything after it runs again.
+        assert all(second[step] == ["START", "COMPLETE"] for step in ("evaluate", "register", "deploy", "smoke_test")), second
+        register = next(e for e in lineage.events[::-1] if e["job"]["name"].endswith(".register"))
+        assert register["run"]["facets"]["cnai_step"]["facts"]["reused_existing_version"] is True
+        assert versions() == ["1"], "no duplicate version"
+        assert str(registry.production_version(registry.default_registry_uri(home), "flight-delay").version) == "1"
+    finally:  # `cnai stop` in its own process too: in this one it would export the settings for later tests
+        subprocess.run([*command[:-1], "stop"], env=env, timeout=60)
+        lineage.httpd.shutdown()
+
+
+def test_a_bad_new_version_never_replaces_the_served_one(trained_model, training_set, tmp_path):
+    """Two ways a new version goes wrong after version 1 serves: its files do not load (the swap is
+    refused), or it loads but answers differently from the model the pipeline trained (the smoke
+    test fails and swaps version 1 back in, production alias included). Version 1 serves throughout."""
+    import shutil
+    import uuid
+
+    import requests
+
+    from cnai import registry
+    from cnai.errors import ServingError
+    from cnai.model import LoadedModel
+    from cnai.serving import v2_request
+    from cnai.steps.deploy import deploy_model, stop_server
+    from cnai.steps.register import register_model
+    from cnai.steps.smoke_test import smoke_test_endpoint
+    from cnai.steps.train import train_model
+    from conftest import free_port
+
+    uri, name, port = registry.default_registry_uri(tmp_path / "registry"), f"bad-{uuid.uuid4().hex[:6]}", free_port()
+    (tmp_path / "eval.md").write_text("gate")
+
+    def register(model_dir) -> str:
+        return register_model(str(model_dir), training_set, str(tmp_path / "eval.md"), str(tmp_path / "card.md"), uri, name)["version"]
+
+    good = register(trained_model["model"])
+    broken_files = tmp_path / "broken"
+    shutil.copytree(trained_model["model"], broken_files)
+    (broken_files / "model.joblib").write_bytes(b"not a pickle")
+    broken = register(broken_files)
+    other = {n: str(tmp_path / f"other-{n}") for n in ("model", "holdout", "metrics", "classification_metrics")}
+    train_model(training_set, feature_columns=LoadedModel(trained_model["model"]).feature_columns, label="delayed",
+                timestamp="time_hour", params={"max_iter": 10, "learning_rate": 0.5}, **other)
+    different = register(other["model"])
+    rows = pd.read_parquet(trained_model["holdout"]).head(3)[LoadedModel(trained_model["model"]).feature_columns]
+
+    def served_version(url: str) -> str:
+        response = requests.post(f"{url}/v2/models/{name}/infer", json=v2_request(rows), timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()["model_version"]
+
+    try:
+        url = deploy_model(str(tmp_path / "endpoint.md"), uri, name, good, port=port)["endpoint"]
+        smoke_test_endpoint(trained_model["holdout"], trained_model["model"], str(tmp_path / "smoke.md"), url, name, good, registry_uri=uri)
+
+        with pytest.raises(ServingError, match=f"loading version {broken} failed.*previous version still serving"):
+            deploy_model(str(tmp_path / "endpoint.md"), uri, name, broken, port=port)
+        assert served_version(url) == good
+        assert str(registry.production_version(uri, name).version) == good
+
+        deploy_model(str(tmp_path / "endpoint.md"), uri, name, different, port=port)
+        assert served_version(url) == different  # swapped in and promoted, pending its smoke test
+        with pytest.raises(ServingError, match=f"smoke test failed.*rolled back: version {good} is serving again"):
+            # checked against the model the pipeline trained, which is not what the server loaded
+            smoke_test_endpoint(trained_model["holdout"], trained_model["model"], str(tmp_path / "smoke2.md"), url, name,
+                                different, registry_uri=uri)
+        assert served_version(url) == good
+        assert str(registry.production_version(uri, name).version) == good
+    finally:
+        stop_server(name)

@@ -27,6 +27,7 @@ def _paths(model_name: str) -> dict[str, Path]:
     base = serving_dir()
     return {
         "pointer": base / f"{model_name}.json",
+        "replaced": base / f"{model_name}.replaced.json",  # what the last live swap replaced, for a roll back
         "pid": base / f"{model_name}.pid",
         "log": base / f"{model_name}.log",
         "models": base / "models" / model_name,
@@ -81,12 +82,12 @@ def deploy_model(
 
     running = server_pid(model_name) is not None and is_ready(url, model_name)
     if running:
-        response = requests.post(f"{url}/v2/repository/models/{model_name}/load", timeout=ready_timeout_s)
-        if response.status_code != 200:
-            if previous is not None:
-                paths["pointer"].write_text(previous)  # the old version never stopped serving
-            raise ServingError(f"{url}: loading version {version} failed ({response.status_code}: {response.text[:300]}); previous version still serving")
+        _load(url, model_name, ready_timeout_s, restore_pointer=previous, paths=paths, version=version)
+        if previous is not None and json.loads(previous)["version"] != str(version):
+            with atomic_output(paths["replaced"]) as staging:
+                staging.write_text(json.dumps({"by": str(version), "pointer": json.loads(previous)}))
     else:
+        paths["replaced"].unlink(missing_ok=True)  # a fresh server has nothing to go back to
         process = _start_server(paths, model_name, host, port)
         _wait_ready(url, model_name, process, paths, ready_timeout_s)
     registry.promote(registry_uri, model_name, version)
@@ -115,6 +116,39 @@ def _deploy_on_cluster(endpoint: str, registry_uri: str, model_name: str, versio
         )
     return {**rollout, "output_metadata": {"endpoint": {"url": rollout["endpoint"], "version": str(version),
                                                         "canary": rollout["canary"]}}}
+
+
+def _load(url: str, model_name: str, timeout_s: float, restore_pointer: str | None, paths: dict[str, Path],
+          version: str) -> None:
+    """Ask the running server to load what the pointer names; on failure put the old pointer back."""
+    try:
+        response = requests.post(f"{url}/v2/repository/models/{model_name}/load", timeout=timeout_s)
+        failure = None if response.status_code == 200 else f"{response.status_code}: {response.text[:300]}"
+    except requests.RequestException as exc:
+        failure = f"no answer: {exc}"
+    if failure:
+        if restore_pointer is not None:
+            with atomic_output(paths["pointer"]) as staging:
+                staging.write_text(restore_pointer)  # the old version never stopped serving
+        raise ServingError(f"{url}: loading version {version} failed ({failure}); previous version still serving")
+
+
+def roll_back(registry_uri: str, model_name: str, version: str, url: str, timeout_s: float = 90.0) -> str | None:
+    """Serve again what `version` replaced in its live swap, and give it back the `production` alias.
+    None when `version` replaced nothing (the first version, or a freshly started server)."""
+    paths = _paths(model_name)
+    replaced = json.loads(paths["replaced"].read_text()) if paths["replaced"].exists() else None
+    if not replaced or replaced["by"] != str(version):
+        return None
+    current = paths["pointer"].read_text()
+    with atomic_output(paths["pointer"]) as staging:
+        staging.write_text(json.dumps(replaced["pointer"]))
+    previous = replaced["pointer"]["version"]
+    _load(url, model_name, timeout_s, restore_pointer=current, paths=paths, version=previous)
+    if registry_uri:
+        registry.promote(registry_uri, model_name, previous)
+    paths["replaced"].unlink(missing_ok=True)
+    return previous
 
 
 def _start_server(paths: dict[str, Path], model_name: str, host: str, port: int) -> subprocess.Popen:

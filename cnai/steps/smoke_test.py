@@ -31,6 +31,8 @@ def smoke_test_endpoint(
 
     On a cluster the endpoint is the new revision's; passing promotes it (all traffic, and the
     registry's `production` alias), failing rolls it back so the previous version keeps serving.
+    Locally deploy swapped the version in and promoted it; failing swaps back the version it
+    replaced and gives that the alias again.
     """
     if target == "kubeflow":
         from cnai import registry
@@ -45,7 +47,20 @@ def smoke_test_endpoint(
         if registry_uri and expected_version:
             registry.promote(registry_uri, model_name, expected_version)
         return {**facts, "promoted": True}
-    return _compare(holdout, model, report, endpoint, model_name, expected_version, rows, tolerance)
+    try:
+        return _compare(holdout, model, report, endpoint, model_name, expected_version, rows, tolerance)
+    except ServingError as error:
+        if not expected_version:
+            raise
+        from cnai.steps.deploy import roll_back
+
+        try:
+            previous = roll_back(registry_uri, model_name, expected_version, endpoint)
+        except Exception as failure:  # noqa: BLE001 - both must be reported, the smoke test's first
+            raise ServingError(f"{error}; rolling back failed too: {failure}") from error
+        if previous is None:
+            raise
+        raise ServingError(f"{error}; rolled back: version {previous} is serving again and is production") from error
 
 
 def _compare(holdout: str, model: str, report: str, endpoint: str, model_name: str, expected_version: str,

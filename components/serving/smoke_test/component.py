@@ -27,9 +27,11 @@ def smoke_test(
         report: What was sent and how the answers compared.
         expected_version: The version the server must report (empty: not checked).
         rows: How many rows to send.
-        target: kubeflow: promote the InferenceService's new revision on success, roll it back on failure.
+        target: kubeflow: promote the InferenceService's new revision on success, roll it back on failure;
+            local: on failure, swap back the version the deploy replaced.
         cluster: The `cluster` section of cnai.yaml; used when target is kubeflow.
-        registry_uri: The registry whose `production` alias moves on success (kubeflow target).
+        registry_uri: The registry whose `production` alias moves: to the new version on success
+            (kubeflow target), back to the replaced one on failure (local).
     """
     from cnai.steps.smoke_test import smoke_test_endpoint
     from cnai.tracking import run_step
