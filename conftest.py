@@ -37,6 +37,23 @@ def small_tables(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def write_small_project(directory: Path, small_tables: dict[str, Path], max_trials: int = 3, **settings) -> tuple[Path, dict]:
+    """cnai.yaml over the small tables with its own run directory and serving port: the training
+    pipeline end to end in about a minute. `settings` override the config's settings section."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "cnai.yaml").read_text())
+    config["settings"].update(home=str(directory / "home"), serving_port=free_port(), **settings)
+    config["data"]["events"]["source"] = str(small_tables["flights"])
+    config["data"]["feature_source"]["source"] = str(small_tables["weather"])
+    config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
+    config["tuning"].update(max_trials=max_trials, parallel_trials=1)
+    config["evaluation"]["minimum_for_first_model"] = 0.5
+    path = directory / "cnai.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, config
+
+
 @pytest.fixture(scope="session")
 def project_config():
     from cnai.config import load_config

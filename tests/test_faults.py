@@ -149,22 +149,12 @@ def test_a_pipeline_killed_after_registering_resumes_from_cache_without_a_duplic
     moment for the registry: the register step has created the version and is reporting it. The
     re-run takes every finished step but the gate from KFP's cache, finds the version by its model
     hash instead of registering a second one, and deploys it."""
-    import yaml
-
     from cnai import registry
-    from conftest import free_port
+    from conftest import write_small_project
 
     lineage = LineageServer()
-    config = yaml.safe_load((REPO / "cnai.yaml").read_text())
+    config_path, _ = write_small_project(tmp_path, small_tables, max_trials=2, lineage_url=lineage.url)
     home = tmp_path / "home"
-    config["settings"].update(home=str(home), serving_port=free_port(), lineage_url=lineage.url)
-    config["data"]["events"]["source"] = str(small_tables["flights"])
-    config["data"]["feature_source"]["source"] = str(small_tables["weather"])
-    config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
-    config["tuning"].update(max_trials=2, parallel_trials=1)
-    config["evaluation"]["minimum_for_first_model"] = 0.5
-    config_path = tmp_path / "cnai.yaml"
-    config_path.write_text(yaml.safe_dump(config))
     command = [sys.executable, "-m", "cnai.cli", "--config", str(config_path), "run"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNAI_")}
 

@@ -18,7 +18,7 @@ import yaml
 
 from cnai.cli import main
 from cnai.serving import v2_request
-from conftest import REPO, free_port
+from conftest import REPO, write_small_project
 
 STEPS = {"ingest": 2, "validate": 1, "features": 1, "tune": 1, "train": 1, "evaluate": 1, "register": 1, "run_summary": 1,
          "deploy": 1, "smoke_test": 1}
@@ -29,15 +29,7 @@ def project(small_tables, tmp_path_factory):
     """A project config over the small tables, with its own run directory and port."""
     saved = dict(os.environ)
     base = tmp_path_factory.mktemp("project")
-    config = yaml.safe_load((REPO / "cnai.yaml").read_text())
-    config["settings"].update(home=str(base / "home"), serving_port=free_port())
-    config["data"]["events"]["source"] = str(small_tables["flights"])
-    config["data"]["feature_source"]["source"] = str(small_tables["weather"])
-    config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
-    config["tuning"].update(max_trials=3, parallel_trials=1)
-    config["evaluation"]["minimum_for_first_model"] = 0.5
-    path = base / "cnai.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path, config = write_small_project(base, small_tables)
     yield {"config": path, "home": base / "home", "port": config["settings"]["serving_port"], "raw": config}
     main(["--config", str(path), "stop"])
     os.environ.clear()
