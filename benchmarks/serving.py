@@ -107,6 +107,7 @@ def main() -> None:
     train_model(str(scratch / "training.parquet"), feature_columns=features, label="delayed", timestamp="time_hour",
                 params={"max_iter": 100}, **paths)
     model = LoadedModel(paths["model"])
+    model.prepare_for_serving()  # as the server does at load
     sample = frame[features].head(1000)
     one = sample.head(1)
     floor = []

@@ -114,6 +114,11 @@ class LoadedModel:
         self.feature_columns: list[str] = self.meta["feature_columns"]
         self._direct = DirectPredictor.of(self.estimator)
 
+    def prepare_for_serving(self) -> None:
+        """Compile the model now rather than on the first small request (a model server's load)."""
+        if self._direct is not None:
+            _ = self._direct.compiled
+
     def predict_proba(self, features: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
         missing = [c for c in self.feature_columns if c not in features]
         if missing:
@@ -136,6 +141,9 @@ def _holds_text(values) -> bool:
     return any(isinstance(v, str | bytes) for v in values)
 
 
+_NOT_YET = object()
+
+
 class DirectPredictor:
     """The fitted pipeline's own encoder tables and classifier, called without the per-call cost of
     scikit-learn's Pipeline and ColumnTransformer (pandas checks, output wrapping: ~4 ms of a
@@ -149,11 +157,19 @@ class DirectPredictor:
     def __init__(self, categorical: list[str], codes: list[dict], numeric: list[str], classifier) -> None:
         from threadpoolctl import ThreadpoolController
 
-        from cnai.compiled_forest import compile_forest
-
         self.categorical, self.codes, self.numeric, self.classifier = categorical, codes, numeric, classifier
-        self.compiled = compile_forest(classifier)
         self.threads = ThreadpoolController()
+        self._compiled: Any = _NOT_YET
+
+    @property
+    def compiled(self):
+        """The compiled classifier (None where it cannot be), made on first use: compiling and checking
+        takes ~0.4 s, which steps that only score whole datasets never need to pay."""
+        if self._compiled is _NOT_YET:
+            from cnai.compiled_forest import compile_forest
+
+            self._compiled = compile_forest(self.classifier)
+        return self._compiled
 
     @classmethod
     def of(cls, estimator) -> DirectPredictor | None:
@@ -193,7 +209,7 @@ class DirectPredictor:
 
     def predict_proba(self, features: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
         encoded = self.encode(features)
-        if self.compiled is not None and len(encoded) < self.COMPILED_BELOW:
+        if len(encoded) < self.COMPILED_BELOW and self.compiled is not None:
             return self.compiled.predict_proba(encoded)
         few_rows = len(encoded) < self.SINGLE_THREAD_BELOW
         with self.threads.limit(limits=1, user_api="openmp") if few_rows else contextlib.nullcontext():

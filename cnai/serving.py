@@ -77,6 +77,7 @@ def _server_classes():
 
         def load(self) -> bool:
             self.model = LoadedModel(self.model_dir)
+            self.model.prepare_for_serving()
             self.ready = True
             return True
 
