@@ -9,7 +9,7 @@ import requests
 from cnai import registry
 from cnai.errors import ServingError
 from cnai.model import LoadedModel
-from cnai.serving import v2_request
+from cnai.serving import v1_request, v2_request
 from cnai.steps.deploy import deploy_model, stop_server
 from cnai.steps.register import register_model
 from cnai.steps.smoke_test import smoke_test_endpoint
@@ -74,6 +74,10 @@ def test_serve_swap_live_and_smoke_test(training_set, model_features, tmp_path, 
         assert set(LoadedModel(first["model"]).feature_columns) <= set(logged.columns)
         bad = requests.post(f"{url}/v2/models/{name}/infer", json={"inputs": [{"name": "hour", "shape": [1], "datatype": "INT64", "data": [5]}]}, timeout=10)
         assert bad.status_code == 400 and "missing feature" in bad.text
+        rows_as_lists = requests.post(f"{url}/v1/models/{name}:predict", json={"instances": [[1, 2, 3]]}, timeout=10)
+        assert rows_as_lists.status_code == 400 and "must each be an object" in rows_as_lists.text
+        v1 = requests.post(f"{url}/v1/models/{name}:predict", json=v1_request(sample), timeout=10)
+        assert v1.status_code == 200 and len(v1.json()["predictions"]) == len(sample)
     finally:
         assert stop_server(name) is True
     with pytest.raises(requests.ConnectionError):
