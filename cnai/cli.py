@@ -240,12 +240,26 @@ def check_services_reachable(config: ProjectConfig, registry_uri: str, timeout_s
             raise ConfigError(f"{key}: {uri} is not reachable ({exc}); nothing was run") from exc
 
 
+def check_before_running(config: ProjectConfig, config_path: Path, registry_uri: str) -> None:
+    """What would otherwise fail minutes into a local run, after the data steps: the services it
+    talks to, and hyperparameters the model or the local tuner cannot take."""
+    from cnai.model import check_hyperparameters
+    from cnai.steps.tune import check_runs_locally
+
+    check_services_reachable(config, registry_uri)
+    try:
+        check_hyperparameters([p.model_dump(exclude_none=True) for p in config.tuning.parameters])
+        check_runs_locally(config.tuning.algorithm)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
 
     config, config_path, home = open_project(args)
     arguments = pipeline_arguments(config, config_path, args.sample_rows)
-    check_services_reachable(config, arguments["registry_uri"])
+    check_before_running(config, config_path, arguments["registry_uri"])
     ok, rows = run_locally(training_pipeline, PIPELINE_NAME, arguments, home, not args.no_cache, TRAINING_STEPS)
     if ok:
         serve_production(config, arguments["registry_uri"])
@@ -295,6 +309,7 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
             arguments[name] = str(Path(source).resolve())
             arguments[f"{key}_hash"] = content_hash(arguments[name])
     arguments.update(current_data=str(Path(current).resolve()), monitoring_since=since)
+    check_before_running(config, config_path, arguments["registry_uri"])
     return run_locally(monitoring_pipeline, PIPELINE_NAME, arguments, home, use_cache, ["drift_check", *TRAINING_STEPS])
 
 

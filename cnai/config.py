@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cnai.errors import ConfigError
+from cnai.search_space import search_space_problems
 
 SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "timestamp", "date"}
 KATIB_ALGORITHMS = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization", "hyperband")
@@ -190,9 +191,16 @@ def load_config(path: str | Path) -> ProjectConfig:
             raise ConfigError(f"{path}: {key}: holds a password in its URL; cnai.yaml is committed and copied into "
                               "compiled pipelines: pass credentials as environment variables or Kubernetes Secrets")
     try:
-        return ProjectConfig.model_validate(raw)
+        config = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"{path}: {problems}") from exc
+    # The search space is first used at the tune step, after ingest, validation and features:
+    # refuse a broken one now, not minutes into the run.
+    problems = search_space_problems([p.model_dump(exclude_none=True) for p in config.tuning.parameters],
+                                     config.tuning.algorithm)
+    if problems:
+        raise ConfigError(f"{path}: {'; '.join(problems)}")
+    return config

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from cnai.errors import DataError
+from cnai.errors import ConfigError, DataError
 
 MODEL_FILE = "model.joblib"  # what KServe's sklearn runtime loads on a cluster
 META_FILE = "model_meta.json"
@@ -69,6 +69,25 @@ def build_estimator(categorical: list[str], numeric: list[str], params: dict[str
 def _classifier_params(params: dict[str, Any]) -> dict[str, Any]:
     casts = {"max_iter": int, "max_leaf_nodes": int, "min_samples_leaf": int, "max_depth": int, "max_bins": int}
     return {k: casts.get(k, float)(v) if isinstance(v, int | float) else v for k, v in params.items()}
+
+
+def check_hyperparameters(parameters: list[dict[str, Any]]) -> None:
+    """Both ends of every numeric range and every listed value must be ones the classifier accepts
+    (scikit-learn's own parameter constraints, checked as `fit` checks them), so no trial fails on
+    an argument after the data steps have run."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    problems = []
+    for p in parameters:
+        listed = p["parameter_type"] in ("categorical", "discrete")
+        for value in p["values"] if listed else (p["min"], p["max"]):
+            value = int(value) if p["parameter_type"] == "int" else value  # cnai.yaml's numbers arrive as floats
+            try:
+                HistGradientBoostingClassifier(**_classifier_params({p["name"]: value}))._validate_params()
+            except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is both
+                problems.append(f"tuning.parameters.{p['name']}: {value!r} is refused by the model ({exc})")
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def score(metric: str, y_true, probability) -> float:

@@ -1,3 +1,6 @@
+import contextlib
+import io
+import re
 from pathlib import Path
 
 import pytest
@@ -31,28 +34,90 @@ def test_wrong_type_and_unknown_algorithm_are_refused(tmp_path):
     assert "settings.serving_port" in str(error.value) and "tuning.algorithm" in str(error.value)
 
 
-@pytest.mark.parametrize("key, value", [("spark_master", "spark://127.0.0.1:{port}"),
-                                        ("lineage_url", "http://127.0.0.1:{port}")])
-def test_unreachable_services_are_refused_before_any_step_runs(tmp_path, capsys, monkeypatch, key, value):
-    import os
+def free_port() -> int:
     import socket
 
-    # `cnai run` exports its settings (CNAI_HOME, CNAI_LINEAGE_URL...) into the environment: keep
-    # them from leaking into the other tests of this process.
-    monkeypatch.setattr(os, "environ", os.environ.copy())
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_refused(tmp_path, monkeypatch, edit) -> str:
+    """`cnai run` on cnai.yaml changed by `edit`: it must exit 2 before any step starts; its error."""
+    import os
 
     import yaml
 
     from cnai.cli import main
 
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    # `cnai run` exports its settings (CNAI_HOME, CNAI_LINEAGE_URL...) into the environment: keep
+    # them from leaking into the other tests of this process.
+    monkeypatch.setattr(os, "environ", os.environ.copy())
     config = yaml.safe_load((REPO / "cnai.yaml").read_text())
-    config["settings"][key] = value.format(port=port)
+    edit(config)
     config["settings"]["home"] = str(tmp_path / "home")
     config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
     (tmp_path / "cnai.yaml").write_text(yaml.safe_dump(config))
-    assert main(["--config", str(tmp_path / "cnai.yaml"), "run"]) == 2
-    assert f"settings.{key}: " in capsys.readouterr().err
+    error = io.StringIO()
+    with contextlib.redirect_stderr(error):
+        assert main(["--config", str(tmp_path / "cnai.yaml"), "run"]) == 2
     assert not (tmp_path / "home" / "pipeline_root").exists(), "no step may have started"
+    return error.getvalue()
+
+
+@pytest.mark.parametrize("key, value", [("spark_master", "spark://127.0.0.1:{port}"),
+                                        ("lineage_url", "http://127.0.0.1:{port}")])
+def test_unreachable_services_are_refused_before_any_step_runs(tmp_path, monkeypatch, key, value):
+    address = value.format(port=free_port())
+    error = run_refused(tmp_path, monkeypatch, lambda config: config["settings"].__setitem__(key, address))
+    assert f"settings.{key}: {address} is not reachable" in error
+
+
+@pytest.mark.parametrize("registry_uri", ["http://127.0.0.1:{port}", "model-registry+http://127.0.0.1:{port}"])
+def test_an_unreachable_registry_is_refused(project_config, registry_uri):
+    from cnai.cli import check_services_reachable
+
+    uri = registry_uri.format(port=free_port())
+    with pytest.raises(ConfigError, match=f"registry_uri: {re.escape(uri)} is not reachable"):
+        check_services_reachable(project_config, uri, timeout_s=1)
+    check_services_reachable(project_config, "sqlite:////tmp/nothing-to-reach.db")  # a file: nothing to reach
+
+
+def test_hyperparameters_the_model_refuses_stop_the_run_before_any_step(tmp_path, monkeypatch):
+    # Well formed, but scikit-learn takes at most 255 bins: every trial would fail after the data steps.
+    def edit(config):
+        config["tuning"]["parameters"].append({"name": "max_bins", "parameter_type": "int", "min": 64, "max": 300})
+
+    error = run_refused(tmp_path, monkeypatch, edit)
+    assert "cnai.yaml: tuning.parameters.max_bins: 300 is refused by the model" in error
+    assert "'max_bins' parameter" in error  # scikit-learn's own reason
+
+
+@pytest.mark.parametrize("edit, key", [
+    (("min: 15, max: 127", "min: 127, max: 15"), "tuning.parameters.max_leaf_nodes: the range is empty"),
+    (("{name: l2_regularization, parameter_type: double, min: 0.0, max: 1.0}",
+      "{name: l2_regularization, parameter_type: categorical, values: []}"), "tuning.parameters.l2_regularization.values"),
+    (("name: min_samples_leaf", "name: min_sample_leaf"), "tuning.parameters.min_sample_leaf: not a parameter the model takes"),
+    (("min: 0.03, max: 0.3, log: true", "min: 0.0, max: 0.3, log: true"), "tuning.parameters.learning_rate.min: a log-scale"),
+    (("algorithm: tpe", "algorithm: grid"), "tuning.parameters.learning_rate.step: the grid algorithm needs a step"),
+    (("{name: max_leaf_nodes, parameter_type: int, min: 15, max: 127}", "{name: max_leaf_nodes, parameter_type: int, max: 127}"),
+     "tuning.parameters.max_leaf_nodes.min: required for parameter_type int"),
+    (("name: l2_regularization", "name: learning_rate"), "tuning.parameters.learning_rate: declared twice"),
+])
+def test_a_broken_search_space_is_refused_when_the_config_is_loaded(tmp_path, edit, key):
+    old, new = edit
+    assert old in CONFIG.read_text()
+    (tmp_path / "c.yaml").write_text(CONFIG.read_text().replace(old, new, 1))
+    with pytest.raises(ConfigError) as error:
+        load_config(tmp_path / "c.yaml")
+    assert str(error.value).startswith(f"{tmp_path / 'c.yaml'}: ") and key in str(error.value)
+
+
+def test_an_empty_search_space_is_refused_by_key(tmp_path):
+    import yaml
+
+    config = yaml.safe_load(CONFIG.read_text())
+    config["tuning"]["parameters"] = []
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"c\.yaml: tuning\.parameters: List should have at least 1 item"):
+        load_config(tmp_path / "c.yaml")

@@ -210,9 +210,10 @@ def tune_on_katib(training_set_uri: str, trials: str, tuning_metrics: str, objec
                   algorithm: str, objective_metric: str, objective_goal: str, max_trials: int, parallel_trials: int,
                   early_stopping: str, holdout_fraction: float, seed: int, cluster: dict[str, Any]) -> dict[str, Any]:
     """Create (or find) the Experiment, wait for it, and write the same outputs as the local search."""
-    from cnai.steps.tune import check_search_space, objective_plot_html, trials_markdown
+    from cnai.search_space import check_search_space
+    from cnai.steps.tune import objective_plot_html, trials_markdown
 
-    check_search_space(search_space)
+    check_search_space(search_space, algorithm)
     namespace = cluster.get("namespace") or "kubeflow"
     name = experiment_name(training_set_uri, search_space, algorithm, seed)
     body = experiment(name, namespace, training_set_uri, feature_columns, label, timestamp, search_space, algorithm,

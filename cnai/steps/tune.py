@@ -18,7 +18,8 @@ import pandas as pd
 
 from cnai.artifacts import atomic_output
 from cnai.errors import ConfigError
-from cnai.model import build_estimator, feature_kinds, score, split_by_time
+from cnai.model import build_estimator, check_hyperparameters, feature_kinds, score, split_by_time
+from cnai.search_space import check_search_space
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +46,19 @@ def make_sampler(algorithm: str, parameters: list[dict[str, Any]], seed: int):
     return samplers[algorithm]()
 
 
-def _gaussian_process_sampler(seed: int):
+def check_runs_locally(algorithm: str) -> None:
+    """Katib runs every algorithm name; locally one needs an optional dependency."""
     import importlib.util
 
-    import optuna
-
-    if importlib.util.find_spec("torch") is None:
+    if algorithm == "bayesianoptimization" and importlib.util.find_spec("torch") is None:
         raise ConfigError("tuning.algorithm: bayesianoptimization runs locally on Optuna's GPSampler, which needs PyTorch: "
                           "`pip install 'cnai-pipelines[bayesopt]'`, or choose tpe (on Katib it runs as is)")
+
+
+def _gaussian_process_sampler(seed: int):
+    import optuna
+
+    check_runs_locally("bayesianoptimization")
     return optuna.samplers.GPSampler(seed=seed)
 
 
@@ -70,13 +76,12 @@ def make_pruner(algorithm: str, early_stopping: str, parameters: list[dict[str, 
 
 def grid_space(parameters: list[dict[str, Any]]) -> dict[str, list[Any]]:
     """Katib's grid needs a step for every numeric parameter; so does ours."""
+    check_search_space(parameters, "grid")
     space = {}
     for p in parameters:
         if p["parameter_type"] in ("categorical", "discrete"):
             space[p["name"]] = list(p["values"])
             continue
-        if not p.get("step"):
-            raise ConfigError(f"tuning.parameters.{p['name']}.step: the grid algorithm needs a step")
         values = np.arange(p["min"], p["max"] + p["step"] / 2, p["step"])
         space[p["name"]] = [int(v) for v in values] if p["parameter_type"] == "int" else [float(v) for v in values]
     return space
@@ -93,18 +98,6 @@ def suggest(trial, parameters: list[dict[str, Any]]) -> dict[str, Any]:
         else:
             params[name] = trial.suggest_float(name, float(p["min"]), float(p["max"]), step=p.get("step"), log=bool(p.get("log")))
     return params
-
-
-def check_search_space(parameters: list[dict[str, Any]]) -> None:
-    if not parameters:
-        raise ConfigError("tuning.parameters: the search space is empty")
-    for p in parameters:
-        name = p.get("name", "?")
-        if p.get("parameter_type") in ("categorical", "discrete"):
-            if not p.get("values"):
-                raise ConfigError(f"tuning.parameters.{name}.values: a categorical parameter needs values")
-        elif p.get("min") is None or p.get("max") is None or p["min"] > p["max"]:
-            raise ConfigError(f"tuning.parameters.{name}: needs min <= max")
 
 
 def tuning_split(frame: pd.DataFrame, timestamp: str, holdout_fraction: float, max_tuning_rows: int):
@@ -159,6 +152,8 @@ def tune_hyperparameters(
     """
     import optuna
 
+    check_search_space(search_space, algorithm)
+    check_hyperparameters(search_space)
     if target == "kubeflow":
         from cnai.cluster.katib import tune_on_katib
 
@@ -168,7 +163,6 @@ def tune_hyperparameters(
             timestamp=timestamp, search_space=search_space, algorithm=algorithm, objective_metric=objective_metric,
             objective_goal=objective_goal, max_trials=max_trials, parallel_trials=parallel_trials,
             early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed, cluster=cluster or {})
-    check_search_space(search_space)
     frame = pd.read_parquet(training_set)
     fit_part, valid_part = tuning_split(frame, timestamp, holdout_fraction, max_tuning_rows)
     maximize = objective_goal == "maximize"

@@ -57,3 +57,19 @@ def test_bayesian_optimization_without_pytorch_names_the_fix(training_set, model
         tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"),
                              model_features, "delayed", "time_hour", SPACE, algorithm="bayesianoptimization", max_trials=2)
     assert not (tmp_path / "t.md").exists()
+
+
+def test_only_arguments_the_classifier_has_may_be_tuned():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from cnai.search_space import TUNABLE_PARAMETERS
+
+    assert set(TUNABLE_PARAMETERS) <= set(HistGradientBoostingClassifier().get_params())
+
+
+def test_a_range_the_classifier_refuses_stops_the_step_before_reading_data(tmp_path, model_features):
+    space = [*SPACE, {"name": "l2_regularization", "parameter_type": "double", "min": -1.0, "max": 1.0}]
+    with pytest.raises(ConfigError, match=r"tuning\.parameters\.l2_regularization: -1\.0 is refused by the model"):
+        tune_hyperparameters(str(tmp_path / "never-read.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
+                             str(tmp_path / "p.html"), model_features, "delayed", "time_hour", space, max_trials=2)
+    assert not (tmp_path / "t.md").exists()
