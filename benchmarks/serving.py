@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/serving.py
 
 Single-row v2 `infer` requests from wrk (a second process on loopback), 1 and 8 concurrent
-connections, p50/p99 latency and requests/s; the same against a bare KServe ModelServer whose
+connections, p50/p99 latency and requests/s, in short rounds with the servers taking turns (figures
+are medians over the rounds; a ratio is the median of the rounds' ratios); the same against a bare KServe ModelServer whose
 model returns a constant (KServe's own cost) — as KServe starts it, and with the per-request log
 lines off as cnai.serving has them — and the raw in-process `predict_proba` (the model's cost). Batch throughput: 1,000-row v2 requests.
 Targets (issue 6): p99 <= 5 ms at 1 client; throughput at or above the bare ModelServer's.
@@ -26,7 +27,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import free_port, report  # noqa: E402
 
-DURATION_S = int(os.environ.get("BENCH_SECONDS", 10))
+DURATION_S = int(os.environ.get("BENCH_SECONDS", 30))  # per server and client count, split into rounds
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 10))
 
 BARE_SERVER = r'''
 import logging
@@ -76,12 +78,12 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 
     raise RuntimeError(f"{url} not ready")
 
 
-def wrk(url: str, body: str, connections: int) -> dict[str, float]:
+def wrk(url: str, body: str, connections: int, seconds: float) -> dict[str, float]:
     script = Path(tempfile.mkdtemp()) / "post.lua"
     script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                       f"wrk.body = {json.dumps(body)}\n")
     threads = min(connections, 2)
-    output = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{DURATION_S}s", "--latency",
+    output = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s", "--latency",
                              "-s", str(script), url], capture_output=True, text=True, check=True).stdout
 
     def ms(label: str) -> float:
@@ -137,14 +139,23 @@ def main() -> None:
         single = json.dumps(v2_request(one, "bench"))
         results = {"raw_predict_p50_ms": round(statistics.median(floor) * 1000, 3),
                    "raw_predict_p99_ms": round(sorted(floor)[int(len(floor) * 0.99) - 1] * 1000, 3)}
+        urls = {"cnai": f"http://127.0.0.1:{ours_port}/v2/models/flight-delay/infer",
+                "bare": f"http://127.0.0.1:{bare_port}/v2/models/bare/infer",
+                "bare_quiet": f"http://127.0.0.1:{quiet_port}/v2/models/bare/infer"}
         for connections in (1, 8):
-            ours_run = results[f"cnai_{connections}_clients"] = wrk(
-                f"http://127.0.0.1:{ours_port}/v2/models/flight-delay/infer", single, connections)
-            for label, port in (("bare", bare_port), ("bare_quiet", quiet_port)):
-                bare_run = results[f"{label}_{connections}_clients"] = wrk(
-                    f"http://127.0.0.1:{port}/v2/models/bare/infer", single, connections)
-                results[f"throughput_vs_{label}_{connections}_clients"] = round(
-                    ours_run["requests_per_s"] / bare_run["requests_per_s"], 3)
+            # Short rounds, the servers taking turns: this VM's speed drifts by 2x within minutes,
+            # so one long run each would compare the machine at different moments.
+            rounds: dict[str, list[dict[str, float]]] = {label: [] for label in urls}
+            for _ in range(ROUNDS):
+                for label, url in urls.items():
+                    rounds[label].append(wrk(url, single, connections, DURATION_S / ROUNDS))
+            for label, runs in rounds.items():
+                results[f"{label}_{connections}_clients"] = {
+                    key: round(statistics.median(run[key] for run in runs), 3) for key in runs[0]}
+            for label in ("bare", "bare_quiet"):
+                ratios = [ours["requests_per_s"] / bare["requests_per_s"] for ours, bare in zip(rounds["cnai"], rounds[label], strict=True)]
+                results[f"throughput_vs_{label}_{connections}_clients"] = round(statistics.median(ratios), 3)
+                results[f"throughput_vs_{label}_{connections}_clients_range"] = [round(min(ratios), 3), round(max(ratios), 3)]
         batch = v2_request(sample, "batch")
         session = requests.Session()
         started = time.perf_counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -226,10 +227,23 @@ class DirectPredictor:
                                  else np.asarray(values, dtype=float))
         return encoded
 
+    def encode_rows(self, features: Mapping[str, Sequence]) -> list[list[float]]:
+        """`encode` for a few rows given as plain lists, in plain Python: for one row numpy's
+        per-column conversions cost more than the trees (35 µs against 5 µs). Same values:
+        `float()` converts what `np.asarray(dtype=float)` does, and None is missing."""
+        nan = math.nan
+        columns = [[codes.get(value, nan) if isinstance(value, str) else nan for value in features[column]]
+                   for column, codes in zip(self.categorical, self.codes, strict=True)]
+        columns += [[nan if value is None else float(value) for value in features[column]] for column in self.numeric]
+        return [list(row) for row in zip(*columns, strict=True)]
+
     def predict_proba(self, features: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
+        rows = len(features[(self.categorical + self.numeric)[0]])
+        if rows < self.COMPILED_BELOW and self.compiled is not None:
+            if isinstance(features, pd.DataFrame):
+                return self.compiled.predict_proba(self.encode(features))
+            return self.compiled.predict_proba_rows(self.encode_rows(features))
         encoded = self.encode(features)
-        if len(encoded) < self.COMPILED_BELOW and self.compiled is not None:
-            return self.compiled.predict_proba(encoded)
         few_rows = len(encoded) < self.SINGLE_THREAD_BELOW
         with self.threads.limit(limits=1, user_api="openmp") if few_rows else contextlib.nullcontext():
             return self.classifier.predict_proba(encoded)[:, 1]

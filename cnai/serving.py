@@ -16,6 +16,7 @@ import math
 import os
 import uuid
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ LOG_EACH_REQUEST = os.environ.get("CNAI_SERVING_LOG_EACH_REQUEST", "") == "1"
 
 V2_PROTOCOL_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
                          "FP16", "FP32", "FP64", "BYTES"}
+NESTED_TYPES = (list, dict)
 V2_DATATYPES = {"i": "INT64", "u": "INT64", "f": "FP64", "b": "BOOL", "O": "BYTES", "U": "BYTES"}
 
 
@@ -112,22 +114,37 @@ def _server_classes():
             return {"predictions": probability.tolist(), "model_version": self.version}
 
     def _columns_from_v2(request) -> dict[str, list]:
-        """One list of values per input tensor, after checking what KServe does not: the datatype is
-        one of the protocol's, the data has as many values as the shape says, all inputs one length.
-        Plain lists, not a DataFrame: building one cost more than scoring a row."""
+        """One list of values per input tensor. Checked in bulk, in a few C-level passes over every
+        value: walking the tensors one by one was a third of a single-row request. A request that
+        fails the bulk check goes through `_checked_columns_from_v2`, which says what is wrong."""
+        tensors = request.inputs
+        data = [tensor.data for tensor in tensors]
+        rows = len(data[0]) if data and isinstance(data[0], list) else -1
+        flat = all(isinstance(values, list) for values in data)
+        kinds = set(map(type, chain.from_iterable(data))) if flat else set()
+        if not (flat and kinds.isdisjoint(NESTED_TYPES)
+                and {tensor.datatype for tensor in tensors} <= V2_PROTOCOL_DATATYPES
+                and all(len(values) == rows for values in data)
+                and all(tensor.shape == [rows] or tensor.shape == [rows, 1] for tensor in tensors)):
+            return _checked_columns_from_v2(request)
+        if bytes in kinds:
+            data = [[v.decode() if isinstance(v, bytes) else v for v in values] for values in data]
+        return dict(zip((tensor.name for tensor in tensors), data, strict=True))
+
+    def _checked_columns_from_v2(request) -> dict[str, list]:
+        """The same, tensor by tensor, checking what KServe does not: the datatype is one of the
+        protocol's, the data has as many values as the shape says, all inputs one length."""
         columns = {}
         for tensor in request.inputs:
-            data, shape = tensor.data, list(tensor.shape or [])
-            if tensor.datatype not in V2_PROTOCOL_DATATYPES:
-                raise InvalidInput(f"input {tensor.name!r}: datatype {tensor.datatype!r} is not one of {sorted(V2_PROTOCOL_DATATYPES)}")
-            if not isinstance(data, list) or any(isinstance(v, list | dict) for v in data):
-                raise InvalidInput(f"input {tensor.name!r}: data must be a flat list of values, one per row")
+            name, datatype, data, shape = tensor.name, tensor.datatype, tensor.data, list(tensor.shape or [])
+            if datatype not in V2_PROTOCOL_DATATYPES:
+                raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not one of {sorted(V2_PROTOCOL_DATATYPES)}")
+            if not isinstance(data, list) or any(isinstance(v, NESTED_TYPES) for v in data):
+                raise InvalidInput(f"input {name!r}: data must be a flat list of values, one per row")
             if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] != len(data):
-                raise InvalidInput(f"input {tensor.name!r}: shape {shape} does not match its {len(data)} value(s); "
+                raise InvalidInput(f"input {name!r}: shape {shape} does not match its {len(data)} value(s); "
                                    "send shape [rows] (or [rows, 1])")
-            if tensor.datatype == "BYTES":
-                data = [v.decode() if isinstance(v, bytes) else v for v in data]
-            columns[tensor.name] = data
+            columns[name] = [v.decode() if isinstance(v, bytes) else v for v in data]
         lengths = {name: len(values) for name, values in columns.items()}
         if len(set(lengths.values())) > 1:
             raise InvalidInput(f"inputs have different numbers of rows: {lengths}")
