@@ -229,7 +229,7 @@ class DirectPredictor:
 
     def encode_rows(self, features: Mapping[str, Sequence]) -> list[list[float]]:
         """`encode` for a few rows given as plain lists, in plain Python: for one row numpy's
-        per-column conversions cost more than the trees (35 µs against 5 µs). Same values:
+        per-column conversions cost more than walking the trees (18 µs against 8 µs here). Same values:
         `float()` converts what `np.asarray(dtype=float)` does, and None is missing."""
         nan = math.nan
         columns = [[codes.get(value, nan) if isinstance(value, str) else nan for value in features[column]]

@@ -17,7 +17,8 @@ NUMERIC_TYPES = ("int", "double")
 LISTED_TYPES = ("categorical", "discrete")
 
 # The HistGradientBoostingClassifier arguments a search may set; the others are fixed by
-# build_estimator (categorical_features, early_stopping, random_state) or change what is trained.
+# build_estimator (categorical_features, early_stopping, random_state) or are not hyperparameters
+# (verbose, warm_start, scoring).
 TUNABLE_PARAMETERS = ("learning_rate", "max_iter", "max_leaf_nodes", "max_depth", "min_samples_leaf",
                       "l2_regularization", "max_features", "max_bins", "class_weight")
 
