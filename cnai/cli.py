@@ -119,7 +119,7 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
         "event_features": data.features,
         "feature_refs": data.feature_refs,
         "model_features": [*data.features, *[ref.split(":", 1)[1] for ref in data.feature_refs]],
-        "search_space": [p.model_dump(exclude_none=True) for p in tuning.parameters],
+        "search_space": tuning.search_space,
         "registry_uri": default_registry_uri(home),
         "limit_rows": sample_rows or settings.sample_rows or 0,
         "spark_master": settings.spark_master,
@@ -248,7 +248,7 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
 
     check_services_reachable(config, registry_uri)
     try:
-        check_hyperparameters([p.model_dump(exclude_none=True) for p in config.tuning.parameters])
+        check_hyperparameters(config.tuning.search_space)
         check_runs_locally(config.tuning.algorithm)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc

@@ -79,6 +79,11 @@ class TuningConfig(Strict):
     seed: int = 42
     parameters: list[ParameterSpec] = Field(min_length=1)
 
+    @property
+    def search_space(self) -> list[dict[str, Any]]:
+        """The parameters as the tune step and Katib take them (plain dicts, unset fields left out)."""
+        return [p.model_dump(exclude_none=True) for p in self.parameters]
+
 
 class EvaluationConfig(Strict):
     metric: Literal["roc_auc", "average_precision", "accuracy", "f1"] = "roc_auc"
@@ -199,8 +204,7 @@ def load_config(path: str | Path) -> ProjectConfig:
         raise ConfigError(f"{path}: {problems}") from exc
     # The search space is first used at the tune step, after ingest, validation and features:
     # refuse a broken one now, not minutes into the run.
-    problems = search_space_problems([p.model_dump(exclude_none=True) for p in config.tuning.parameters],
-                                     config.tuning.algorithm)
+    problems = search_space_problems(config.tuning.search_space, config.tuning.algorithm)
     if problems:
         raise ConfigError(f"{path}: {'; '.join(problems)}")
     return config
