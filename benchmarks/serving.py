@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/serving.py
 
 Single-row v2 `infer` requests from wrk (a second process on loopback), 1 and 8 concurrent
-connections, p50/p99 latency and requests/s, in short rounds with the servers taking turns (figures
-are medians over the rounds; a ratio is the median of the rounds' ratios); the same against a bare KServe ModelServer whose
+connections, p50/p99 latency and requests/s; the same against a bare KServe ModelServer whose
 model returns a constant (KServe's own cost) — as KServe starts it, and with the per-request log
-lines off as cnai.serving has them — and the raw in-process `predict_proba` (the model's cost). Batch throughput: 1,000-row v2 requests.
+lines off as cnai.serving has them — and the raw in-process `predict_proba` (the model's cost).
+The servers take turns in short rounds: figures are medians over the rounds, a ratio is the median
+of the rounds' ratios. Batch throughput: 1,000-row v2 requests.
 Targets (issue 6): p99 <= 5 ms at 1 client; throughput at or above the bare ModelServer's.
 """
 
