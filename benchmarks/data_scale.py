@@ -35,22 +35,22 @@ STEP = r'''
 import json, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from cnai.config import load_config
+from cnai.core.config import load_config
 data, out = load_config(Path({repo!r}) / "cnai.yaml").data, Path({out!r})
 step = {step!r}
 started = time.perf_counter()
 if step == "ingest_flights":
-    from cnai.steps.ingest import ingest_table
+    from cnai.components.data.ingest.executor import ingest_table
     ingest_table({flights!r}, str(out / "flights"), data.events.columns, data.events.derived_columns)
 elif step == "ingest_weather":
-    from cnai.steps.ingest import ingest_table
+    from cnai.components.data.ingest.executor import ingest_table
     ingest_table({weather!r}, str(out / "weather"), data.feature_source.columns)
 elif step == "validate":
-    from cnai.steps.validate import validate_dataset
+    from cnai.components.data.validate.executor import validate_dataset
     suite = json.loads((Path({repo!r}) / "expectations" / "flights.json").read_text())
     validate_dataset(str(out / "flights"), str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"), suite)
 elif step == "features":
-    from cnai.steps.features import build_training_set
+    from cnai.components.features.feast_features.executor import build_training_set
     build_training_set(str(out / "valid"), str(out / "weather"), str(out / "ts"), str(out / "store"), str(out / "s.md"),
                        data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features)
 print(json.dumps({{"step_s": round(time.perf_counter() - started, 2)}}))
@@ -99,8 +99,8 @@ def run_measured(code: str) -> tuple[dict, float]:
 
 
 def main() -> None:
-    from cnai.config import load_config
-    from cnai.data import generate, write_table
+    from cnai.core.config import load_config
+    from examples.flights.generate import generate, write_table
 
     columns = load_config(REPO / "cnai.yaml").data.events.columns
     results: dict = {}

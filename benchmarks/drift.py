@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/drift.py                 # BENCH_ROWS=1000000 by default
 
-The real `cnai.steps.drift.check_drift` (per-column SciPy tests on bounded samples, chi-square on
+The real `cnai.components.monitoring.drift_check.executor.check_drift` (per-column SciPy tests on bounded samples, chi-square on
 full categorical counts, KS on the model's predictions, Evidently's report on a sample) in a fresh
 process, so its peak memory is its own. Baseline in the same run: reading both tables.
 Target (issue 6): <= 10 s.
@@ -26,7 +26,7 @@ FEATURES = ["month", "day_of_week", "hour", "distance", "carrier", "origin", "de
 
 
 def frames(scratch: Path) -> None:
-    from cnai.data import generate
+    from examples.flights.generate import generate
 
     reference = training_frame(ROWS)
     reference[[*FEATURES, "delayed", "time_hour"]].to_parquet(scratch / "reference.parquet", index=False)
@@ -34,7 +34,7 @@ def frames(scratch: Path) -> None:
     current = flights.merge(weather, on=["origin", "time_hour"], how="left", suffixes=("", "_w"))
     current["day_of_week"] = current["time_hour"].dt.dayofweek + 1
     current[FEATURES].to_parquet(scratch / "current.parquet", index=False)
-    from cnai.steps.train import train_model
+    from cnai.components.training.train.executor import train_model
 
     reference.head(20_000)[[*FEATURES, "delayed", "time_hour"]].to_parquet(scratch / "small.parquet", index=False)
     paths = {n: str(scratch / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
@@ -49,7 +49,7 @@ scratch = {scratch!r}
 started = time.perf_counter()
 pd.read_parquet(scratch + "/reference.parquet"); pd.read_parquet(scratch + "/current.parquet")
 read_s = time.perf_counter() - started
-from cnai.steps.drift import check_drift
+from cnai.components.monitoring.drift_check.executor import check_drift
 started = time.perf_counter()
 facts = check_drift(scratch + "/current.parquet", scratch + "/reference.parquet", scratch + "/model",
                     scratch + "/report.html", scratch + "/metrics.json")

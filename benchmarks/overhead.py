@@ -39,7 +39,7 @@ def project(scratch: Path, home: Path) -> Path:
     its own run directory (registry included: each side starts with no model in production)."""
     from _common import free_port
 
-    from cnai.data import generate, write_table
+    from examples.flights.generate import generate, write_table
 
     flights, weather = generate(ROWS, seed=11)
     write_table(flights, scratch / "flights.parquet")
@@ -74,21 +74,22 @@ import json, os, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from cnai.cli import pipeline_arguments
-from cnai.config import load_config
+from cnai.core.config import load_config
 config_path = Path({config!r})
 args = pipeline_arguments(load_config(config_path), config_path)
 out = Path(os.environ["CNAI_HOME"]) / "plain"
 p = lambda name: str(out / name)
 started = time.perf_counter()
-from cnai.steps.ingest import ingest_table
-from cnai.steps.validate import validate_dataset
-from cnai.steps.features import build_training_set
-from cnai.steps.tune import tune_hyperparameters
-from cnai.steps.train import train_model
-from cnai.steps.evaluate import evaluate_candidate
-from cnai.steps.register import register_model
-from cnai.steps.deploy import deploy_model, stop_server
-from cnai.steps.smoke_test import smoke_test_endpoint
+from cnai.components.data.ingest.executor import ingest_table
+from cnai.components.data.validate.executor import validate_dataset
+from cnai.components.features.feast_features.executor import build_training_set
+from cnai.components.training.tune.executor import tune_hyperparameters
+from cnai.components.training.train.executor import train_model
+from cnai.components.evaluation.evaluate.executor import evaluate_candidate
+from cnai.components.registry.register.executor import register_model
+from cnai.components.serving.deploy.executor import deploy_model
+from cnai.backends.local.deployment import stop_server
+from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
 ingest_table(args["events_source"], p("events"), args["events_columns"], args["events_derived_columns"], args["events_format"])
 ingest_table(args["feature_source"], p("weather"), args["feature_source_columns"], None, args["feature_source_format"])
 validate_dataset(p("events"), p("validated"), p("quarantine"), p("results"), p("docs"), args["expectation_suite"])
@@ -130,7 +131,7 @@ def bare(x: int) -> int:
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)
 def tracked(x: int) -> int:
-    from cnai.tracking import run_step
+    from cnai.core.tracking import run_step
     return run_step("noop", lambda: {{"y": x + 1}}, params={{}})["y"]
 
 def chain(component):

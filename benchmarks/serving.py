@@ -1,11 +1,11 @@
-"""Serving: the local KServe endpoint (cnai.serving, inference log on) under load, against its floors.
+"""Serving: the local KServe endpoint (cnai.backends.local.model_server, inference log on) under load, against its floors.
 
     .venv/bin/python benchmarks/serving.py
 
 Single-row v2 `infer` requests from wrk (a second process on loopback), 1 and 8 concurrent
 connections, p50/p99 latency and requests/s; the same against a bare KServe ModelServer whose
 model returns a constant (KServe's own cost) — as KServe starts it, and with the per-request log
-lines off as cnai.serving has them — and the raw in-process `predict_proba` (the model's cost).
+lines off as cnai.backends.local.model_server has them — and the raw in-process `predict_proba` (the model's cost).
 The servers take turns in short rounds: figures are medians over the rounds, a ratio is the median
 of the rounds' ratios. Batch throughput: 1,000-row v2 requests.
 Targets (issue 6): p99 <= 5 ms at 1 client; throughput at or above the bare ModelServer's.
@@ -45,7 +45,7 @@ class Constant(Model):
         return InferResponse(model_name="bare", infer_outputs=[InferOutput(name="probability", shape=[1], datatype="FP64", data=[0.5])],
                              response_id=payload.id)
 
-quiet = sys.argv[2] == "quiet"  # per-request log lines off, as cnai.serving has them by default
+quiet = sys.argv[2] == "quiet"  # per-request log lines off, as cnai.backends.local.model_server has them by default
 server = ModelServer(http_port=int(sys.argv[1]), enable_grpc=False, workers=1, enable_latency_logging=not quiet)
 if quiet:
     for name in ("kserve.trace", "uvicorn.access"):
@@ -56,7 +56,7 @@ server.start([Constant()])
 
 def training_frame(rows: int):
     """Flights joined with their origin's weather in pandas: the model's 15 inputs, no Spark needed."""
-    from cnai.data import generate
+    from examples.flights.generate import generate
 
     flights, weather = generate(rows, seed=5)
     frame = flights.merge(weather, on=["origin", "time_hour"], how="left", suffixes=("", "_w"))
@@ -97,9 +97,9 @@ def wrk(url: str, body: str, connections: int, seconds: float) -> dict[str, floa
 
 
 def main() -> None:
-    from cnai.model import LoadedModel
-    from cnai.serving import v2_request
-    from cnai.steps.train import train_model
+    from cnai.backends.local.model_server import v2_request
+    from cnai.components.training.train.executor import train_model
+    from cnai.models.sklearn_hgb import LoadedModel
 
     scratch = Path(tempfile.mkdtemp(prefix="cnai-bench-serving-"))
     frame = training_frame(20_000)
@@ -125,7 +125,7 @@ def main() -> None:
     # Server logs go to files: a pipe nobody reads fills up under load and stalls the server.
     ours_log = scratch / "cnai-server.log"
     with ours_log.open("w") as out:
-        ours = subprocess.Popen([sys.executable, "-m", "cnai.serving"], stderr=subprocess.STDOUT, stdout=out,
+        ours = subprocess.Popen([sys.executable, "-m", "cnai.backends.local.model_server"], stderr=subprocess.STDOUT, stdout=out,
                                 env={**os.environ, "CNAI_SERVING_MODEL": "flight-delay", "CNAI_SERVING_POINTER": str(pointer),
                                      "CNAI_SERVING_PORT": str(ours_port)})
     bares = {}

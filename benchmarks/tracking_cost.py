@@ -1,4 +1,4 @@
-"""Tracking cost: what `cnai.tracking.run_step` (codecarbon + OpenLineage + content hashes) adds to a step.
+"""Tracking cost: what `cnai.core.tracking.run_step` (codecarbon + OpenLineage + content hashes) adds to a step.
 
     .venv/bin/python benchmarks/tracking_cost.py
 
@@ -28,10 +28,10 @@ REPEAT = 9
 def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="cnai-bench-tracking-"))
     os.environ["CNAI_HOME"] = str(scratch / "home")
-    from cnai.artifacts import content_hash
-    from cnai.data import generate
-    from cnai.steps.validate import validate_dataset
-    from cnai.tracking import LocalArtifact, run_step
+    from cnai.components.data.validate.executor import validate_dataset
+    from cnai.core.artifacts import content_hash
+    from cnai.core.tracking import LocalArtifact, run_step
+    from examples.flights.generate import generate
 
     results: dict = {"rows": ROWS}
     # First step of a run directory pays codecarbon's CPU detection once; later steps reuse it.
@@ -58,8 +58,8 @@ def main() -> None:
         return statistics.median(times)
 
     # Every step imports pandas for its own work; the baseline does too, so only tracking is counted.
-    bare = process_s("import pandas, cnai.tracking")
-    tracked = process_s("from cnai.tracking import run_step; run_step('noop', lambda: {}, params={})")
+    bare = process_s("import pandas, cnai.core.tracking")
+    tracked = process_s("from cnai.core.tracking import run_step; run_step('noop', lambda: {}, params={})")
     results["new_process_fixed_cost_s"] = round(tracked - bare, 3)
 
     flights, _ = generate(ROWS, seed=1)

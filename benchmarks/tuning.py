@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/tuning.py
 
 On one training set (20k generated flights, the model's 15 inputs), the real tuner
-(`cnai.steps.tune.tune_hyperparameters`, median stopping on) with the project's search space:
+(`cnai.components.training.tune.executor.tune_hyperparameters`, median stopping on) with the project's search space:
 - for 3 seeds, TPE and random each run 24 trials; "trials to target" is the first trial at which
   the best score so far reaches the target (the median over all runs of the final best);
 - wall time of 12 trials with 1 and with 2 parallel trials (this machine has 2 cores).
@@ -33,7 +33,7 @@ TRIALS = 24
 
 def run(scratch: Path, tag: str, algorithm: str, trials: int, parallel: int, seed: int,
         early_stopping: str = "median") -> tuple[list[float], float]:
-    from cnai.steps.tune import tune_hyperparameters
+    from cnai.components.training.tune.executor import tune_hyperparameters
 
     space = [p for p in yaml.safe_load((REPO / "cnai.yaml").read_text())["tuning"]["parameters"]]
     out = scratch / tag

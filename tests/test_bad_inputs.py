@@ -21,9 +21,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from cnai.errors import CnaiError
-from cnai.steps.ingest import ingest_table
-from cnai.steps.validate import validate_dataset
+from cnai.components.data.ingest.executor import ingest_table
+from cnai.components.data.validate.executor import validate_dataset
+from cnai.core.errors import CnaiError
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = yaml.safe_load((REPO / "cnai.yaml").read_text())["data"]["events"]
@@ -34,7 +34,7 @@ ROWS = 200
 @pytest.fixture(scope="module")
 def valid_flights(tmp_path_factory) -> pd.DataFrame:
     """200 generated flights with a known delay, as the CSV's text cells."""
-    from cnai.data import generate, write_table
+    from examples.flights.generate import generate, write_table
 
     flights, _ = generate(ROWS * 2, seed=3)
     path = write_table(flights.dropna(subset=["arr_delay"]).head(ROWS), tmp_path_factory.mktemp("valid") / "flights.csv")

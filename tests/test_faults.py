@@ -18,7 +18,7 @@ OUTPUTS = ("validated", "quarantine", "results", "data_docs")
 
 VALIDATE = r"""
 import json, sys
-from cnai.steps.validate import validate_dataset
+from cnai.components.data.validate.executor import validate_dataset
 out = sys.argv[2]
 suite = json.loads(open({suite!r}).read())
 validate_dataset(sys.argv[1], out + "/validated", out + "/quarantine", out + "/results", out + "/data_docs", suite)
@@ -28,7 +28,7 @@ validate_dataset(sys.argv[1], out + "/validated", out + "/quarantine", out + "/r
 @pytest.fixture(scope="module")
 def flights_dataset(tmp_path_factory) -> tuple[Path, int]:
     """Flights as ingest writes them, big enough that validating takes a few seconds."""
-    from cnai.data import generate
+    from examples.flights.generate import generate
 
     flights, _ = generate(150_000, seed=21)
     flights["day_of_week"] = (flights["time_hour"].dt.dayofweek + 1) % 7 + 1
@@ -68,11 +68,12 @@ def test_a_step_killed_at_any_moment_leaves_whole_outputs_or_none(flights_datase
 def test_a_dead_model_server_is_caught_by_the_smoke_test_and_deploy_brings_it_back(trained_model, training_set, tmp_path):
     import uuid
 
-    from cnai import registry
-    from cnai.errors import ServingError
-    from cnai.steps.deploy import deploy_model, is_ready, server_pid, stop_server
-    from cnai.steps.register import register_model
-    from cnai.steps.smoke_test import smoke_test_endpoint
+    from cnai.backends import registry
+    from cnai.backends.local.deployment import is_ready, server_pid, stop_server
+    from cnai.components.registry.register.executor import register_model
+    from cnai.components.serving.deploy.executor import deploy_model
+    from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
+    from cnai.core.errors import ServingError
     from conftest import free_port
 
     uri, name = registry.default_registry_uri(tmp_path / "registry"), f"dead-{uuid.uuid4().hex[:6]}"
@@ -149,7 +150,7 @@ def test_a_pipeline_killed_after_registering_resumes_from_cache_without_a_duplic
     moment for the registry: the register step has created the version and is reporting it. The
     re-run takes every finished step but the gate from KFP's cache, finds the version by its model
     hash instead of registering a second one, and deploys it."""
-    from cnai import registry
+    from cnai.backends import registry
     from conftest import write_small_project
 
     lineage = LineageServer()
@@ -198,14 +199,15 @@ def test_a_bad_new_version_never_replaces_the_served_one(trained_model, training
 
     import requests
 
-    from cnai import registry
-    from cnai.errors import ServingError
-    from cnai.model import LoadedModel
-    from cnai.serving import v2_request
-    from cnai.steps.deploy import deploy_model, stop_server
-    from cnai.steps.register import register_model
-    from cnai.steps.smoke_test import smoke_test_endpoint
-    from cnai.steps.train import train_model
+    from cnai.backends import registry
+    from cnai.backends.local.deployment import stop_server
+    from cnai.backends.local.model_server import v2_request
+    from cnai.components.registry.register.executor import register_model
+    from cnai.components.serving.deploy.executor import deploy_model
+    from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
+    from cnai.components.training.train.executor import train_model
+    from cnai.core.errors import ServingError
+    from cnai.models.sklearn_hgb import LoadedModel
     from conftest import free_port
 
     uri, name, port = registry.default_registry_uri(tmp_path / "registry"), f"bad-{uuid.uuid4().hex[:6]}", free_port()

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from cnai.inference_log import InferenceLog, read_inference_log
+from cnai.core.inference_log import InferenceLog, read_inference_log
 
 
 def test_log_appends_rotates_and_reads_back_a_window(tmp_path):

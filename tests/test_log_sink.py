@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import requests
 
-from cnai.inference_log import InferenceLog, read_inference_log
-from cnai.log_sink import REQUEST, RESPONSE, CloudEventError, InferenceLogSink, serve
-from cnai.serving import v2_request
+from cnai.backends.kubeflow.log_sink import REQUEST, RESPONSE, CloudEventError, InferenceLogSink, serve
+from cnai.backends.local.model_server import v2_request
+from cnai.core.inference_log import InferenceLog, read_inference_log
 
 
 def cloud_event(kind: str, event_id: str) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cnai.cli import main
-from cnai.tracking import LocalArtifact, lineage_file, run_step
+from cnai.core.tracking import LocalArtifact, lineage_file, run_step
 
 REPO = Path(__file__).resolve().parents[1]
 PLANTED = {  # what a user's shell or a pod's Secret would hold
@@ -74,8 +74,8 @@ def test_config_refuses_credentials_written_into_it(tmp_path):
     """cnai.yaml is committed: a password pasted into it would be too (and into every compiled pipeline)."""
     import yaml
 
-    from cnai.config import load_config
-    from cnai.errors import ConfigError
+    from cnai.core.config import load_config
+    from cnai.core.errors import ConfigError
 
     config = yaml.safe_load((REPO / "cnai.yaml").read_text())
     config["settings"]["lineage_url"] = "http://user:planted-password@marquez:5000"

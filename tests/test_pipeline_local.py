@@ -16,8 +16,8 @@ import pytest
 import requests
 import yaml
 
+from cnai.backends.local.model_server import v2_request
 from cnai.cli import main
-from cnai.serving import v2_request
 from conftest import REPO, write_small_project
 
 STEPS = {"ingest": 2, "validate": 1, "features": 1, "tune": 1, "train": 1, "evaluate": 1, "register": 1, "run_summary": 1,
@@ -167,7 +167,7 @@ def test_lineage_traces_the_served_model_to_its_source_files(project, first_run,
 def _send(project, frame: pd.DataFrame, features: list[str]) -> str:
     import datetime as dt
 
-    from cnai.drift_demo import send_traffic
+    from examples.flights.drift_demo import send_traffic
 
     start = dt.datetime.now(dt.UTC).isoformat()
     send_traffic(f"http://127.0.0.1:{project['port']}", "flight-delay", frame[features])
@@ -176,7 +176,7 @@ def _send(project, frame: pd.DataFrame, features: list[str]) -> str:
 
 def _monitor(project, since: str) -> list[dict]:
     from cnai.cli import monitor
-    from cnai.config import load_config
+    from cnai.core.config import load_config
 
     log_dir = project["home"] / "serving" / "inference_log" / "flight-delay"
     ok, _ = monitor(load_config(project["config"]), project["config"], str(log_dir), since=since)

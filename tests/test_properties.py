@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from cnai.errors import CnaiError
+from cnai.core.errors import CnaiError
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = yaml.safe_load((REPO / "cnai.yaml").read_text())["data"]["events"]
@@ -39,7 +39,7 @@ def csv_tables(draw) -> str:
 @settings(SETTINGS, max_examples=15)
 @given(text=csv_tables())
 def test_ingest_works_or_says_why(text):
-    from cnai.steps.ingest import ingest_table
+    from cnai.components.data.ingest.executor import ingest_table
 
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "events.csv"
@@ -74,7 +74,7 @@ def flight_frames(draw) -> pd.DataFrame:
 @settings(SETTINGS, max_examples=40)
 @given(frame=flight_frames())
 def test_validate_works_or_says_why(frame):
-    from cnai.steps.validate import validate_dataset
+    from cnai.components.data.validate.executor import validate_dataset
 
     with tempfile.TemporaryDirectory() as scratch:
         frame.to_parquet(f"{scratch}/ingested.parquet", index=False)
@@ -99,8 +99,9 @@ def drift_reference(trained_model, training_set):
 @settings(SETTINGS, max_examples=25)
 @given(frame=flight_frames(), weather=st.lists(values, min_size=0, max_size=8))
 def test_drift_check_works_or_says_why(drift_reference, frame, weather):
-    from cnai.model import LoadedModel
-    from cnai.steps.drift import check_drift
+    from cnai.components.monitoring.drift_check.executor import check_drift
+
+    from cnai.models.sklearn_hgb import LoadedModel
 
     features = LoadedModel(drift_reference["model"]).feature_columns
     for column in features:  # the weather features, filled from the drawn values where the frame lacks them

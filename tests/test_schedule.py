@@ -23,7 +23,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from cnai.cli import main
-from cnai.config import ScheduleConfig
+from cnai.core.config import ScheduleConfig
 from conftest import REPO
 
 API = "/apis/v2beta1"

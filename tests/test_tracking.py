@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cnai.artifacts import content_hash
-from cnai.tracking import LocalArtifact, read_events, run_step
+from cnai.core.artifacts import content_hash
+from cnai.core.tracking import LocalArtifact, read_events, run_step
 
 
 class MetricsArtifact(LocalArtifact):
@@ -115,7 +115,7 @@ def test_events_equal_what_the_official_openlineage_client_builds(monkeypatch):
     from openlineage.client.facet_v2 import DatasetFacet, RunFacet, error_message_run, parent_run
     from openlineage.client.serde import Serde
 
-    from cnai import tracking
+    from cnai.core import tracking
 
     monkeypatch.setenv("CNAI_PIPELINE_RUN_ID", "0193a1b2-0000-7000-8000-000000000001")
     monkeypatch.setenv("CNAI_PIPELINE_NAME", "training")
@@ -170,6 +170,6 @@ def test_cpu_model_is_what_codecarbon_would_detect():
     must stay the one it would have found itself."""
     from codecarbon.core.util import detect_cpu_model
 
-    from cnai.tracking import cpu_model
+    from cnai.core.tracking import cpu_model
 
     assert cpu_model() == detect_cpu_model()

@@ -159,7 +159,7 @@ def allowed(group: str, resource: str, verb: str) -> bool:
 
 @pytest.fixture
 def kube_api(monkeypatch) -> KubeApi:
-    """A fresh recording API server; `cnai.cluster.kube` talks to it through CNAI_KUBE_API_URL.
+    """A fresh recording API server; `cnai.backends.kubeflow.kube` talks to it through CNAI_KUBE_API_URL.
 
     Afterwards every request it received must be one the pipeline runner's Role allows.
     """

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
+from cnai.components.training.tune.executor import tune_hyperparameters
 from kubeflow.optimizer.types.algorithm_types import GridSearch, RandomSearch
 from kubeflow_katib_api.models import V1beta1Experiment
 
-from cnai.cluster import katib
-from cnai.config import KATIB_ALGORITHMS
-from cnai.errors import ClusterError
-from cnai.steps.tune import tune_hyperparameters
+from cnai.backends.kubeflow import katib
+from cnai.core.config import KATIB_ALGORITHMS
+from cnai.core.errors import ClusterError
 
 K8S_VERSION = "1.32"
 SPACE = [
@@ -84,7 +84,7 @@ def test_trial_job_is_a_valid_restricted_batch_job_that_fills_every_parameter():
 
 def test_trial_prints_what_katibs_collector_reads_and_scores_like_the_local_tuner(training_set, model_features):
     params = {"learning_rate": 0.1, "max_leaf_nodes": 15, "max_iter": 100}
-    command = [sys.executable, "-m", "cnai.cluster.trial", "--training-set", training_set,
+    command = [sys.executable, "-m", "cnai.backends.kubeflow.trial", "--training-set", training_set,
                "--feature-columns", json.dumps(model_features), "--label", "delayed", "--timestamp", "time_hour",
                "--metric", "roc_auc", *[a for k, v in params.items() for a in ("--param", f"{k}={v}")]]
     printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -93,7 +93,7 @@ def test_trial_prints_what_katibs_collector_reads_and_scores_like_the_local_tune
 
     import pandas as pd
 
-    from cnai.steps.tune import staged_scores, tuning_split
+    from cnai.models.sklearn_hgb import staged_scores, tuning_split
 
     fit_part, valid_part = tuning_split(pd.read_parquet(training_set), "time_hour", 0.15, 100_000)
     local = [value for _, value in staged_scores(params, fit_part, valid_part, model_features, "delayed", "roc_auc", 42)]

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubeflow_trainer_api.models import TrainerV1alpha1TrainingRuntime
 
-from cnai.cluster import katib
+from cnai.backends.kubeflow import katib
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAYS = sorted(p.name for p in (REPO / "manifests" / "overlays").iterdir())

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnai import registry
-from cnai.errors import RegistryError
+from cnai.backends import registry
+from cnai.core.errors import RegistryError
 
 
 def uri(model_registry) -> str:
@@ -56,7 +56,7 @@ def test_an_unreachable_registry_names_itself():
 
 
 def test_register_step_records_the_object_store_uris_on_a_cluster(model_registry, trained_model, training_set, tmp_path):
-    from cnai.steps.register import register_model
+    from cnai.components.registry.register.executor import register_model
 
     evaluation = tmp_path / "comparison.md"
     evaluation.write_text("candidate better")

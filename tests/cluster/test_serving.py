@@ -6,11 +6,11 @@ import json
 from types import SimpleNamespace
 
 import pytest
+from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
 from kserve.api_client import ApiClient as KServeClient
 
-from cnai.cluster import serving
-from cnai.errors import ServingError
-from cnai.steps.smoke_test import smoke_test_endpoint
+from cnai.backends.kubeflow import kserve as serving
+from cnai.core.errors import ServingError
 
 CLUSTER = {"namespace": "team-a", "serving_runtime": "cnai-sklearn", "canary_traffic_percent": 10.0,
            "min_replicas": 1.0, "max_replicas": 3.0, "scale_metric": "concurrency", "scale_target": 10.0,

@@ -10,9 +10,10 @@ import yaml
 from feast.repo_config import load_repo_config
 from kubeflow_spark_api.models import SparkV1beta2SparkApplication
 
-from cnai.cluster import spark, spark_ingest
-from cnai.errors import ClusterError, DataError
-from cnai.steps.ingest import ingest_table
+from cnai.backends.kubeflow import spark_ingest
+from cnai.components.data.ingest.executor import ingest_table
+from cnai.core import storage
+from cnai.core.errors import ClusterError, DataError
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER = {"namespace": "team-a", "image": "registry.example/cnai:1.2.3", "object_store_endpoint": "http://minio:9000",
@@ -75,9 +76,9 @@ def test_a_failed_spark_application_fails_the_step_with_its_message_and_writes_n
 
 
 def test_s3a_reads_the_object_store_kfp_writes():
-    assert spark.s3a("minio://mlpipeline/v2/artifacts/x") == "s3a://mlpipeline/v2/artifacts/x"
-    assert spark.s3a("s3://bucket/key") == "s3a://bucket/key"
-    assert spark.s3a("/local/path") == "/local/path"
+    assert storage.s3a("minio://mlpipeline/v2/artifacts/x") == "s3a://mlpipeline/v2/artifacts/x"
+    assert storage.s3a("s3://bucket/key") == "s3a://bucket/key"
+    assert storage.s3a("/local/path") == "/local/path"
 
 
 def test_spark_operator_ingest_outside_a_cluster_step_is_refused_before_any_work(tmp_path):
@@ -87,7 +88,7 @@ def test_spark_operator_ingest_outside_a_cluster_step_is_refused_before_any_work
 
 
 def test_the_images_entrypoint_starts_sparks_driver_and_executors_with_pysparks_own_jars():
-    from cnai.cluster.spark_entrypoint import command_for, spark_home
+    from cnai.backends.kubeflow.spark_entrypoint import command_for, spark_home
 
     env = {"SPARK_DRIVER_URL": "spark://CoarseGrainedScheduler@10.0.0.5:7078", "SPARK_EXECUTOR_ID": "3",
            "SPARK_EXECUTOR_CORES": "1", "SPARK_APPLICATION_ID": "spark-app-1", "SPARK_EXECUTOR_POD_IP": "10.0.0.9",
@@ -101,7 +102,7 @@ def test_the_images_entrypoint_starts_sparks_driver_and_executors_with_pysparks_
     driver = command_for(["driver", "--properties-file", "/opt/spark/conf/spark.properties", "local:///app.py"], {})
     assert Path(driver[0]) == spark_home() / "bin" / "spark-submit" and Path(driver[0]).exists()
     assert driver[-3:] == ["--properties-file", "/opt/spark/conf/spark.properties", "local:///app.py"]
-    assert command_for(["python", "-m", "cnai.serving"], {}) == ["python", "-m", "cnai.serving"], "others run as given"
+    assert command_for(["python", "-m", "cnai.backends.local.model_server"], {}) == ["python", "-m", "cnai.backends.local.model_server"], "others run as given"
     with pytest.raises(SystemExit, match="SPARK_DRIVER_URL"):
         command_for(["executor"], {})
 

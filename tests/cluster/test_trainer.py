@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cnai.components.training.train.executor import train_model
 from kubeflow_trainer_api.models import TrainerV1alpha1TrainJob
 
-from cnai.cluster import train_job
-from cnai.errors import ClusterError
-from cnai.model import LoadedModel
-from cnai.steps.train import train_model
+from cnai.backends.kubeflow import train_job
+from cnai.core.errors import ClusterError
+from cnai.models.sklearn_hgb import LoadedModel
 
 CLUSTER = {"namespace": "team-a", "image": "registry.example/cnai:1.2.3", "object_store_endpoint": "http://minio:9000",
            "experiment_timeout_s": 5, "resources": {"cpu_limit": "2", "memory_limit": "4Gi"}}

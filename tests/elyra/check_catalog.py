@@ -96,7 +96,7 @@ if exported_path.exists():
     check(len(spec.root.dag.tasks) == nodes, f"export is a PipelineSpec with {len(spec.root.dag.tasks)} tasks for {nodes} nodes")
     executors = yaml.safe_load(exported_path.read_text())["deploymentSpec"]["executors"]
     commands = {tuple(e["container"]["command"][:3]) for e in executors.values()}
-    check(commands == {("python", "-m", "cnai.component_runner")}, "every exported task runs cnai.component_runner")
+    check(commands == {("python", "-m", "cnai.orchestration.component_runner")}, "every exported task runs cnai.orchestration.component_runner")
 
 print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

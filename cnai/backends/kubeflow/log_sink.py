@@ -1,0 +1,125 @@
+"""A sink for KServe's inference logger: CloudEvents in, the inference log the drift check reads.
+
+On a cluster an InferenceService's `logger` (mode `all`) posts each request and each response as a
+CloudEvent (binary mode: `Ce-Type` is `org.kubeflow.serving.inference.request` or `.response`,
+both with the same `Ce-Id`). This sink pairs them and appends the rows to an `InferenceLog`
+on a volume the monitoring pipeline mounts, in the same format as the local model server's log.
+
+Run as `python -m cnai.backends.kubeflow.log_sink --dir /data/inference_log/flight-delay --port 8080`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pandas as pd
+
+from cnai.core.inference_log import InferenceLog
+
+log = logging.getLogger(__name__)
+
+REQUEST = "org.kubeflow.serving.inference.request"
+RESPONSE = "org.kubeflow.serving.inference.response"
+MAX_BODY_BYTES = 32 << 20
+
+
+class CloudEventError(ValueError):
+    """The event is not a KServe inference request or response we can read; answered with 400."""
+
+
+def features_of(request: dict) -> pd.DataFrame:
+    if "inputs" in request:  # Open Inference Protocol v2: one tensor per feature column
+        return pd.DataFrame({tensor["name"]: tensor["data"] for tensor in request["inputs"]})
+    if isinstance(request.get("instances"), list):  # v1 with records
+        return pd.DataFrame.from_records(request["instances"])
+    raise CloudEventError("request has neither v2 `inputs` nor v1 `instances`")
+
+
+def predictions_of(response: dict) -> tuple[list[float], str]:
+    if "outputs" in response:
+        outputs = {o["name"]: o for o in response["outputs"]}
+        chosen = outputs.get("probability") or next(iter(outputs.values()))
+        return [float(v) for v in chosen["data"]], str(response.get("model_version") or "")
+    if isinstance(response.get("predictions"), list):
+        return [float(v) for v in response["predictions"]], str(response.get("model_version") or "")
+    raise CloudEventError("response has neither v2 `outputs` nor v1 `predictions`")
+
+
+class InferenceLogSink:
+    """Pairs request and response events by id; keeps at most `max_pending` unpaired halves."""
+
+    def __init__(self, inference_log: InferenceLog, max_pending: int = 10_000) -> None:
+        self.inference_log = inference_log
+        self.max_pending = max_pending
+        self._pending: OrderedDict[str, tuple[str, dict]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def receive(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Take one event; True when it completed a pair and rows were logged."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        kind, event_id = lowered.get("ce-type"), lowered.get("ce-id")
+        if kind not in (REQUEST, RESPONSE) or not event_id:
+            raise CloudEventError(f"not a KServe inference event (ce-type {kind!r}, ce-id {event_id!r})")
+        try:
+            payload = json.loads(body)
+        except json.JSONDecodeError as exc:
+            raise CloudEventError(f"event {event_id}: body is not JSON ({exc})") from exc
+        with self._lock:
+            other = self._pending.pop(event_id, None)
+            if other is None or other[0] == kind:
+                self._pending[event_id] = (kind, payload)
+                while len(self._pending) > self.max_pending:
+                    dropped, _ = self._pending.popitem(last=False)
+                    log.warning("event %s never got its other half; dropped", dropped)
+                return False
+        request, response = (payload, other[1]) if kind == REQUEST else (other[1], payload)
+        frame = features_of(request)
+        predictions, version = predictions_of(response)
+        if len(predictions) != len(frame):
+            raise CloudEventError(f"event {event_id}: {len(frame)} rows in, {len(predictions)} predictions out")
+        self.inference_log.append(frame, predictions, version or lowered.get("ce-inferenceservicename", ""))
+        return True
+
+
+def serve(sink: InferenceLogSink, host: str, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self.send_error(413, "event too large")
+                return
+            try:
+                sink.receive(dict(self.headers.items()), self.rfile.read(length))
+            except CloudEventError as exc:
+                self.send_error(400, str(exc))
+                return
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    return ThreadingHTTPServer((host, port), Handler)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dir", required=True, help="inference log folder (a mounted volume on a cluster)")
+    parser.add_argument("--host", default="0.0.0.0", help="bind address (0.0.0.0 inside a pod)")
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    server = serve(InferenceLogSink(InferenceLog(args.dir)), args.host, args.port)
+    log.info("inference log sink on %s:%d writing to %s", args.host, args.port, args.dir)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

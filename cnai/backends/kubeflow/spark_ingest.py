@@ -1,0 +1,39 @@
+"""The SparkApplication's driver: the ingest step's typing and checks, writing to the object store.
+
+    spark-submit .../cnai/cluster/spark_ingest.py --source s3a://... --output s3://.../dataset.spark \
+        --column-types '{"origin": "string"}' [--derived-columns '{...}'] [--format csv] [--limit-rows 0]
+
+The Spark Operator starts it (cnai.backends.kubeflow.spark_operator); the session is the one spark-submit configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pyspark.sql import SparkSession
+
+    from cnai.core.storage import s3a
+    from cnai.core.tabular import typed_frame
+
+    parser = argparse.ArgumentParser(prog="cnai.backends.kubeflow.spark_ingest")
+    parser.add_argument("--source", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--column-types", required=True, help="JSON object")
+    parser.add_argument("--derived-columns", default="{}", help="JSON object")
+    parser.add_argument("--format", default="csv")
+    parser.add_argument("--limit-rows", type=int, default=0)
+    args = parser.parse_args(argv)
+    spark = SparkSession.builder.getOrCreate()
+    typed = typed_frame(spark, s3a(args.source), json.loads(args.column_types), json.loads(args.derived_columns),
+                        args.format, args.limit_rows)
+    typed.write.mode("overwrite").parquet(s3a(args.output))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""One Katib trial: score one set of hyperparameters, printing `metric=value` for Katib's collector.
+
+    python -m cnai.backends.kubeflow.trial --training-set s3://bucket/training_set --feature-columns '["month"]' \
+        --label delayed --timestamp time_hour --metric roc_auc --param learning_rate=0.1 --param max_iter=150
+
+The scoring is the local tuner's (`cnai.models.sklearn_hgb.staged_scores` on the same split), so a trial on
+the cluster and a trial on a laptop agree. The training set is read where the pipeline wrote it:
+KFP's `minio://` URIs are its S3 API, reached with AWS_ENDPOINT_URL and the referenced Secret's keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from cnai.core.storage import read_table
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cnai.models.sklearn_hgb import staged_scores, tuning_split
+
+    parser = argparse.ArgumentParser(prog="python -m cnai.backends.kubeflow.trial", description=__doc__.split("\n")[0])
+    parser.add_argument("--training-set", required=True)
+    parser.add_argument("--feature-columns", required=True, help="JSON list")
+    parser.add_argument("--label", required=True)
+    parser.add_argument("--timestamp", required=True)
+    parser.add_argument("--metric", default="roc_auc")
+    parser.add_argument("--holdout-fraction", type=float, default=0.15)
+    parser.add_argument("--max-tuning-rows", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--param", action="append", default=[], help="name=value, repeated")
+    args = parser.parse_args(argv)
+    params = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            parser.error(f"--param {item!r}: expected name=value")
+        params[name] = _value(value)
+    frame = read_table(args.training_set)
+    fit_part, valid_part = tuning_split(frame, args.timestamp, args.holdout_fraction, args.max_tuning_rows)
+    for _step, value in staged_scores(params, fit_part, valid_part, json.loads(args.feature_columns), args.label,
+                                     args.metric, args.seed):
+        print(f"{args.metric}={value:.6f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

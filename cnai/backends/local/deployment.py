@@ -1,0 +1,169 @@
+"""The local deployment: a KServe ModelServer process on this machine, started, swapped live to a
+new version through v2's repository API, rolled back and stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from cnai.backends import registry
+from cnai.core.artifacts import atomic_output
+from cnai.core.errors import ServingError
+from cnai.core.run_dir import home
+
+
+def serving_dir() -> Path:
+    return home() / "serving"
+
+
+def _paths(model_name: str) -> dict[str, Path]:
+    base = serving_dir()
+    return {
+        "pointer": base / f"{model_name}.json",
+        "replaced": base / f"{model_name}.replaced.json",  # what the last live swap replaced, for a roll back
+        "pid": base / f"{model_name}.pid",
+        "log": base / f"{model_name}.log",
+        "models": base / "models" / model_name,
+    }
+
+
+def endpoint_url(host: str, port: int) -> str:
+    return f"http://{host}:{port}"
+
+
+def is_ready(url: str, model_name: str, timeout: float = 2.0) -> bool:
+    try:
+        return requests.get(f"{url}/v2/models/{model_name}/ready", timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def server_pid(model_name: str) -> int | None:
+    pid_file = _paths(model_name)["pid"]
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: str, host: str, port: int,
+                   ready_timeout_s: float) -> dict[str, Any]:
+    """Serve `version`; if a server is up, swap it in live, else start one. Promote on success."""
+    paths = _paths(model_name)
+    model_dir = registry.download_version(registry_uri, model_name, version, paths["models"] / f"v{version}")
+    url = endpoint_url(host, port)
+    previous = paths["pointer"].read_text() if paths["pointer"].exists() else None
+    with atomic_output(paths["pointer"]) as staging:
+        staging.write_text(json.dumps({"version": str(version), "path": str(model_dir)}))
+
+    running = server_pid(model_name) is not None and is_ready(url, model_name)
+    if running:
+        _load(url, model_name, ready_timeout_s, restore_pointer=previous, paths=paths, version=version)
+        if previous is not None and json.loads(previous)["version"] != str(version):
+            with atomic_output(paths["replaced"]) as staging:
+                staging.write_text(json.dumps({"by": str(version), "pointer": json.loads(previous)}))
+    else:
+        paths["replaced"].unlink(missing_ok=True)  # a fresh server has nothing to go back to
+        process = _start_server(paths, model_name, host, port)
+        _wait_ready(url, model_name, process, paths, ready_timeout_s)
+    registry.promote(registry_uri, model_name, version)
+    with atomic_output(endpoint) as staging:
+        staging.write_text(
+            f"# Deployed {model_name} v{version}\n\n- Endpoint: {url}\n"
+            f"- v2 inference: `POST {url}/v2/models/{model_name}/infer`\n"
+            f"- v1 prediction: `POST {url}/v1/models/{model_name}:predict`\n"
+            f"- {'Swapped in live on the running server' if running else 'Started a new KServe ModelServer'}"
+            f" (pid {server_pid(model_name)}, log `{paths['log']}`)\n"
+        )
+    return {"endpoint": url, "version": str(version), "swapped_live": running, "output_metadata": {"endpoint": {"url": url, "version": str(version)}}}
+
+
+def _load(url: str, model_name: str, timeout_s: float, restore_pointer: str | None, paths: dict[str, Path],
+          version: str) -> None:
+    """Ask the running server to load what the pointer names; on failure put the old pointer back."""
+    try:
+        response = requests.post(f"{url}/v2/repository/models/{model_name}/load", timeout=timeout_s)
+        failure = None if response.status_code == 200 else f"{response.status_code}: {response.text[:300]}"
+    except requests.RequestException as exc:
+        failure = f"no answer: {exc}"
+    if failure:
+        if restore_pointer is not None:
+            with atomic_output(paths["pointer"]) as staging:
+                staging.write_text(restore_pointer)  # the old version never stopped serving
+        raise ServingError(f"{url}: loading version {version} failed ({failure}); previous version still serving")
+
+
+def roll_back(registry_uri: str, model_name: str, version: str, url: str, timeout_s: float = 90.0) -> str | None:
+    """Serve again what `version` replaced in its live swap, and give it back the `production` alias.
+    None when `version` replaced nothing (the first version, or a freshly started server)."""
+    paths = _paths(model_name)
+    replaced = json.loads(paths["replaced"].read_text()) if paths["replaced"].exists() else None
+    if not replaced or replaced["by"] != str(version):
+        return None
+    current = paths["pointer"].read_text()
+    with atomic_output(paths["pointer"]) as staging:
+        staging.write_text(json.dumps(replaced["pointer"]))
+    previous = replaced["pointer"]["version"]
+    _load(url, model_name, timeout_s, restore_pointer=current, paths=paths, version=previous)
+    if registry_uri:
+        registry.promote(registry_uri, model_name, previous)
+    paths["replaced"].unlink(missing_ok=True)
+    return previous
+
+
+def _start_server(paths: dict[str, Path], model_name: str, host: str, port: int) -> subprocess.Popen:
+    env = {**os.environ, "CNAI_SERVING_POINTER": str(paths["pointer"]), "CNAI_SERVING_MODEL": model_name,
+           "CNAI_SERVING_HOST": host, "CNAI_SERVING_PORT": str(port)}
+    paths["log"].parent.mkdir(parents=True, exist_ok=True)
+    with paths["log"].open("ab") as log_file:
+        # A new session, and no inherited pipes: the server outlives this step and its runner.
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cnai.backends.local.model_server"], env=env, stdin=subprocess.DEVNULL,
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(paths["log"].parent),
+        )
+    paths["pid"].write_text(str(process.pid))
+    return process
+
+
+def _wait_ready(url: str, model_name: str, process: subprocess.Popen, paths: dict[str, Path], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if is_ready(url, model_name):
+            return
+        if process.poll() is not None:
+            paths["pid"].unlink(missing_ok=True)
+            raise ServingError(f"the model server exited before it was ready; last log lines:\n{_tail(paths['log'])}")
+        time.sleep(0.5)
+    raise ServingError(f"{url}: not ready after {timeout_s:.0f} s; last log lines:\n{_tail(paths['log'])}")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def stop_server(model_name: str, timeout_s: float = 20.0) -> bool:
+    """Stop the local model server; True if one was running."""
+    pid = server_pid(model_name)
+    if pid is None:
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and server_pid(model_name) is not None:
+        time.sleep(0.2)
+    if server_pid(model_name) is not None:
+        os.killpg(pid, signal.SIGKILL)
+    _paths(model_name)["pid"].unlink(missing_ok=True)
+    return True

@@ -1,0 +1,271 @@
+"""The local model server: a real KServe `ModelServer` serving one registered version.
+
+It speaks KServe's v1 and Open Inference Protocol v2 REST APIs. A new version is swapped in with
+v2's repository `load` call: the server reads the pointer file the deploy step wrote, loads the new
+version beside the old one, and only then switches, so the endpoint never goes down.
+
+Run by the deploy step as `python -m cnai.backends.local.model_server` (settings in CNAI_SERVING_* variables).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import math
+import os
+import uuid
+from collections.abc import Callable
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnai.core.errors import DataError
+from cnai.core.inference_log import InferenceLog
+from cnai.models.sklearn_hgb import LoadedModel
+
+log = logging.getLogger(__name__)
+
+# A single-row request is ~1 KB and a 10,000-row batch ~2 MB; anything far larger is refused
+# before it is read, so one client cannot make the server buffer gigabytes.
+MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 1024 * 1024))
+
+# KServe writes three to four log lines for every request (access, wall and CPU time, latency
+# breakdown): 14% of a single-row request's server time. The inference log already records every
+# request and /metrics has the latencies, so they are off unless asked for.
+LOG_EACH_REQUEST = os.environ.get("CNAI_SERVING_LOG_EACH_REQUEST", "") == "1"
+
+V2_PROTOCOL_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+                         "FP16", "FP32", "FP64", "BYTES"}
+NESTED_TYPES = (list, dict)
+V2_DATATYPES = {"i": "INT64", "u": "INT64", "f": "FP64", "b": "BOOL", "O": "BYTES", "U": "BYTES"}
+
+
+def v2_request(frame: pd.DataFrame, request_id: str = "cnai") -> dict[str, Any]:
+    """An Open Inference Protocol request, one input tensor per column; missing values as null."""
+    inputs = []
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype.kind == "M":  # timestamps travel as ISO 8601 text
+            values = values.map(lambda v: None if pd.isna(v) else v.isoformat()).astype(object)
+        datatype = V2_DATATYPES.get(values.dtype.kind, "BYTES")
+        data = [None if isinstance(v, float) and math.isnan(v) else v for v in values.tolist()]
+        inputs.append({"name": column, "shape": [len(frame)], "datatype": datatype, "data": data})
+    return {"id": request_id, "inputs": inputs}
+
+
+def v1_request(frame: pd.DataFrame) -> dict[str, Any]:
+    records = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return {"instances": records}
+
+
+def _server_classes():
+    """Defined lazily: importing kserve parses sys.argv and starts its logging."""
+    from kserve import Model, ModelRepository
+    from kserve.errors import InvalidInput
+    from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+    class DelayModel(Model):
+        """Serves a saved cnai model; returns the delay probability and the 0/1 decision."""
+
+        def __init__(self, name: str, model_dir: str, version: str, log: InferenceLog | None = None) -> None:
+            super().__init__(name)
+            self.model_dir, self.version = model_dir, str(version)
+            self.model: LoadedModel | None = None
+            self.log = log
+
+        def load(self) -> bool:
+            self.model = LoadedModel(self.model_dir)
+            self.model.prepare_for_serving()
+            self.ready = True
+            return True
+
+        def predict(self, payload, headers=None, response_headers=None):
+            if isinstance(payload, InferRequest):
+                columns = _columns_from_v2(payload)
+            elif isinstance(payload, dict) and isinstance(payload.get("instances"), list):
+                columns = _columns_from_v1(payload["instances"])
+            else:
+                raise InvalidInput("expected a v2 request or a v1 body {'instances': [{feature: value}, ...]}")
+            missing = [c for c in self.model.feature_columns if c not in columns]
+            if missing:
+                raise InvalidInput(f"missing feature(s) {missing}; expected {self.model.feature_columns}")
+            features = {c: columns[c] for c in self.model.feature_columns}
+            try:
+                probability = self.model.predict_proba(features)
+            except (ValueError, TypeError, DataError) as exc:
+                raise InvalidInput(f"features could not be scored: {exc}") from exc
+            decision = (probability >= 0.5).astype(np.int64)
+            if self.log is not None:
+                self.log.append(features, probability, self.version)
+            if isinstance(payload, InferRequest):
+                return InferResponse(
+                    response_id=payload.id or str(uuid.uuid4()),  # `id` is optional in requests, not in responses
+                    model_name=self.name,
+                    model_version=self.version,
+                    infer_outputs=[
+                        InferOutput("probability", [len(probability)], "FP64", data=probability.tolist()),
+                        InferOutput("delayed", [len(probability)], "INT64", data=decision.tolist()),
+                    ],
+                )
+            return {"predictions": probability.tolist(), "model_version": self.version}
+
+    def _columns_from_v2(request) -> dict[str, list]:
+        """One list of values per input tensor. Checked in bulk, in a few C-level passes over every
+        value (12 µs for a single-row request, against 18 µs walking the tensors one by one). A
+        request that fails the bulk check goes through `_checked_columns_from_v2`, which says what
+        is wrong."""
+        tensors = request.inputs
+        data = [tensor.data for tensor in tensors]
+        rows = len(data[0]) if data and isinstance(data[0], list) else -1
+        flat = all(isinstance(values, list) for values in data)
+        kinds = set(map(type, chain.from_iterable(data))) if flat else set()
+        if not (flat and kinds.isdisjoint(NESTED_TYPES)
+                and {tensor.datatype for tensor in tensors} <= V2_PROTOCOL_DATATYPES
+                and all(len(values) == rows for values in data)
+                and all(tensor.shape == [rows] or tensor.shape == [rows, 1] for tensor in tensors)):
+            return _checked_columns_from_v2(request)
+        if bytes in kinds:
+            data = [[v.decode() if isinstance(v, bytes) else v for v in values] for values in data]
+        return dict(zip((tensor.name for tensor in tensors), data, strict=True))
+
+    def _checked_columns_from_v2(request) -> dict[str, list]:
+        """The same, tensor by tensor, checking what KServe does not: the datatype is one of the
+        protocol's, the data has as many values as the shape says, all inputs one length."""
+        columns = {}
+        for tensor in request.inputs:
+            name, datatype, data, shape = tensor.name, tensor.datatype, tensor.data, list(tensor.shape or [])
+            if datatype not in V2_PROTOCOL_DATATYPES:
+                raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not one of {sorted(V2_PROTOCOL_DATATYPES)}")
+            if not isinstance(data, list) or any(isinstance(v, NESTED_TYPES) for v in data):
+                raise InvalidInput(f"input {name!r}: data must be a flat list of values, one per row")
+            if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] != len(data):
+                raise InvalidInput(f"input {name!r}: shape {shape} does not match its {len(data)} value(s); "
+                                   "send shape [rows] (or [rows, 1])")
+            columns[name] = [v.decode() if isinstance(v, bytes) else v for v in data]
+        lengths = {name: len(values) for name, values in columns.items()}
+        if len(set(lengths.values())) > 1:
+            raise InvalidInput(f"inputs have different numbers of rows: {lengths}")
+        return columns
+
+    def _columns_from_v1(instances: list) -> dict[str, list]:
+        if not all(isinstance(instance, dict) for instance in instances):
+            raise InvalidInput("v1 instances must each be an object {feature: value, ...}")
+        names = list(dict.fromkeys(name for instance in instances for name in instance))
+        return {name: [instance.get(name) for instance in instances] for name in names}
+
+    class PointerRepository(ModelRepository):
+        """`load(name)` (v2 repository API) re-reads the pointer and swaps in the version it names."""
+
+        def __init__(self, pointer: Callable[[], dict], log: InferenceLog | None = None) -> None:
+            super().__init__()
+            self.pointer = pointer
+            self.log = log
+
+        def build(self, name: str) -> DelayModel:
+            pointer = self.pointer()
+            model = DelayModel(name, pointer["path"], pointer["version"], self.log)
+            model.load()
+            return model
+
+        def load(self, name: str) -> bool:
+            model = self.build(name)  # the old version keeps serving while this loads
+            self.update(model)
+            log.info("now serving %s version %s", name, model.version)
+            _freeze_heap()  # once per swap: the old version's objects go, the new one's are frozen
+            return model.ready
+
+    return DelayModel, PointerRepository
+
+
+def _freeze_heap() -> None:
+    """Keep the loaded libraries and model out of the garbage collector's full passes.
+
+    Python's full collections walk every object ever allocated: with scikit-learn, pandas and
+    KServe loaded that is a ~30 ms pause, which was 1% of requests under load (p99 37 ms against a
+    p50 of 0.8 ms). Objects alive now are moved to a generation the collector skips (`gc.freeze`);
+    reference counting still frees them.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
+def inference_log_dir(serving_dir: Path, model_name: str) -> Path:
+    return serving_dir / "inference_log" / model_name
+
+
+def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, log_dir: Path | None) -> None:
+    """Serve the version `pointer()` names; a v2 repository `load` call asks it again."""
+    import kserve.model_server as kserve_server
+    from kserve import ModelServer
+    from kserve.protocol.rest.server import RESTServer, _RefreshingServer
+
+    class BoundRESTServer(RESTServer):
+        # KServe binds 0.0.0.0 (right inside a pod); on a laptop we bind loopback unless told otherwise.
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.config.host = host
+            self._server = _RefreshingServer(self.config)
+
+        def _add_middlewares(self, app) -> None:
+            super()._add_middlewares(app)
+            app.max_body_size = MAX_REQUEST_BYTES  # FastAPI's own limit (Starlette's RequestBodyLimitMiddleware): 413
+
+    kserve_server.RESTServer = BoundRESTServer
+    _, repository_class = _server_classes()
+    repository = repository_class(pointer, InferenceLog(log_dir) if log_dir else None)
+    model = repository.build(model_name)
+    _freeze_heap()
+    server = ModelServer(http_port=port, enable_grpc=False, registered_models=repository, workers=1,
+                         enable_latency_logging=LOG_EACH_REQUEST)
+    if not LOG_EACH_REQUEST:
+        for logger_name in ("kserve.trace", "uvicorn.access"):  # set after ModelServer configured logging
+            logging.getLogger(logger_name).setLevel(logging.WARNING)
+    server.start([model])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Locally the deploy step's pointer file names the version; in a pod, the mounted model does.
+
+    In a pod KServe's ServingRuntime passes its usual `--model_name`, `--model_dir` and `--http_port`
+    (manifests/base/serving-runtime.yaml); they win over the CNAI_SERVING_* variables.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m cnai.backends.local.model_server")
+    parser.add_argument("--model_name", default=None)
+    parser.add_argument("--model_dir", default=None)
+    parser.add_argument("--http_port", type=int, default=None)
+    args, _ = parser.parse_known_args(argv)
+    if args.model_name:
+        os.environ["CNAI_SERVING_MODEL"] = args.model_name
+    if args.model_dir:
+        os.environ["CNAI_SERVING_MODEL_DIR"] = args.model_dir
+    if args.http_port:
+        os.environ["CNAI_SERVING_PORT"] = str(args.http_port)
+        os.environ.setdefault("CNAI_SERVING_HOST", "0.0.0.0")  # in a pod; the mesh and NetworkPolicy decide exposure
+    model_name = os.environ["CNAI_SERVING_MODEL"]
+    if "CNAI_SERVING_POINTER" in os.environ:
+        pointer_file = Path(os.environ["CNAI_SERVING_POINTER"])
+
+        def pointer() -> dict:
+            return json.loads(pointer_file.read_text())
+
+        log_dir = inference_log_dir(pointer_file.parent, model_name)
+    else:  # KServe's storage initializer put the registered version's files in CNAI_SERVING_MODEL_DIR
+        fixed = {"path": os.environ.get("CNAI_SERVING_MODEL_DIR", "/mnt/models"), "version": os.environ.get("CNAI_SERVING_VERSION", "")}
+
+        def pointer() -> dict:
+            return fixed
+
+        log_dir = None  # on a cluster KServe's logger records traffic (see cnai.backends.kubeflow.log_sink)
+    serve(pointer, model_name, host=os.environ.get("CNAI_SERVING_HOST", "127.0.0.1"),
+          port=int(os.environ.get("CNAI_SERVING_PORT", "8085")), log_dir=log_dir)
+
+
+if __name__ == "__main__":
+    main()

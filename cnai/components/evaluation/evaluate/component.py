@@ -1,0 +1,46 @@
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Markdown, Model, Output
+
+from cnai.core.kfp_settings import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def evaluate(
+    model: Input[Model],
+    holdout: Input[Dataset],
+    registry_uri: str,
+    model_name: str,
+    comparison: Output[Markdown],
+    metric: str = "roc_auc",
+    min_improvement: float = 0.0,
+    minimum_for_first_model: float = 0.55,
+) -> bool:
+    """The gate: compare the candidate with the production model on the same holdout.
+
+    Args:
+        model: The candidate.
+        holdout: The rows both models are scored on.
+        registry_uri: Where the production model is found (its `production` alias).
+        model_name: The registered model's name.
+        comparison: Candidate vs production, and the decision.
+        metric: roc_auc, average_precision, accuracy or f1.
+        min_improvement: How much better the candidate must be.
+        minimum_for_first_model: The bar when nothing is in production yet.
+
+    Returns:
+        True only when the candidate should replace production. A single bool output on purpose:
+        kfp.local resolves a `dsl.If` only on a task's `Output` (a named output is silently None).
+        The reason is in `comparison`'s metadata.
+    """
+    from cnai.components.evaluation.evaluate.executor import evaluate_candidate
+    from cnai.core.tracking import run_step
+
+    facts = run_step(
+        "evaluate",
+        evaluate_candidate,
+        inputs={"model": model, "holdout": holdout},
+        outputs={"comparison": comparison},
+        params={"registry_uri": registry_uri, "model_name": model_name, "metric": metric,
+                "min_improvement": min_improvement, "minimum_for_first_model": minimum_for_first_model},
+    )
+    return facts["deploy"]

@@ -1,0 +1,70 @@
+"""evaluate: the gate. A candidate is deployed only if it beats production on the same holdout."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cnai.backends import registry
+from cnai.core.artifacts import atomic_output
+from cnai.models.sklearn_hgb import HIGHER_IS_BETTER, LoadedModel, score
+
+
+def evaluate_candidate(
+    model: str,
+    holdout: str,
+    comparison: str,
+    registry_uri: str,
+    model_name: str,
+    metric: str = "roc_auc",
+    min_improvement: float = 0.0,
+    minimum_for_first_model: float = 0.55,
+) -> dict[str, Any]:
+    """Score candidate and production on `holdout`; decide, and say why."""
+    frame = pd.read_parquet(holdout)
+    candidate = LoadedModel(model)
+    label = candidate.meta["label"]
+    candidate_score = score(metric, frame[label], candidate.predict_proba(frame))
+    higher_better = HIGHER_IS_BETTER[metric]
+
+    production = registry.production_version(registry_uri, model_name)
+    production_score = None
+    if production is None:
+        deploy = candidate_score >= minimum_for_first_model if higher_better else candidate_score <= minimum_for_first_model
+        reason = (
+            f"no model in production; candidate {metric}={candidate_score:.4f} "
+            f"{'meets' if deploy else 'misses'} the minimum {minimum_for_first_model}"
+        )
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            local = registry.download_version(registry_uri, model_name, production.version, Path(scratch) / "production")
+            production_score = score(metric, frame[label], LoadedModel(local).predict_proba(frame))
+        gain = (candidate_score - production_score) if higher_better else (production_score - candidate_score)
+        deploy = gain > min_improvement
+        reason = (
+            f"candidate {metric}={candidate_score:.4f} vs production v{production.version} {production_score:.4f}: "
+            f"{'better' if deploy else 'not better'} by {gain:+.4f} (needs > {min_improvement})"
+        )
+    with atomic_output(comparison) as staging:
+        staging.write_text(_markdown(metric, candidate_score, production, production_score, deploy, reason, len(frame)))
+    return {
+        "deploy": bool(deploy),
+        "reason": reason,
+        "metric": metric,
+        "candidate_score": candidate_score,
+        "production_score": production_score,
+        "production_version": str(production.version) if production else None,
+        "output_metadata": {"comparison": {"deploy": bool(deploy), "reason": reason}},
+    }
+
+
+def _markdown(metric, candidate_score, production, production_score, deploy, reason, rows) -> str:
+    production_cell = f"v{production.version}: {production_score:.4f}" if production else "none"
+    return (
+        f"# Evaluation gate: {'DEPLOY' if deploy else 'KEEP PRODUCTION'}\n\n"
+        f"| model | {metric} on the same holdout ({rows} rows) |\n|---|---|\n"
+        f"| candidate | {candidate_score:.4f} |\n| production | {production_cell} |\n\n{reason}\n"
+    )

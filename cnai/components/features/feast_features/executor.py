@@ -1,0 +1,160 @@
+"""features: apply the Feast repo, materialize the online store, build a point-in-time training set."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from cnai.core.artifacts import atomic_output
+from cnai.core.errors import DataError
+
+log = logging.getLogger(__name__)
+
+# The file name the repo's FileSource reads, relative to the repo (feature_repo/flight_features.py).
+FEATURE_SOURCE_FILE = "data/origin_weather.parquet"
+
+
+def packaged_feature_repo() -> Path:
+    spec = find_spec("cnai.feature_repo")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def build_training_set(
+    events: str,
+    feature_table: str,
+    training_set: str,
+    feature_store: str,
+    feature_statistics: str,
+    feature_refs: list[str],
+    entity: str,
+    timestamp: str,
+    label: str,
+    features: list[str],
+    feature_repo: str = "",
+    target: str = "local",
+    cluster: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Apply `feature_repo` (ours when empty) into `feature_store`, materialize, join point-in-time.
+
+    With `target="kubeflow"` the repo's `feature_store.cluster.yaml` is applied instead: Spark as
+    the offline store and Redis (`cluster.feast_online_store`) as the online store.
+    """
+    from feast import FeatureStore
+
+    source_repo = Path(feature_repo) if feature_repo else packaged_feature_repo()
+    events_frame = pd.read_parquet(events, columns=[entity, timestamp, label, *[f for f in features if f != entity]])
+    missing = [c for c in (entity, timestamp) if c not in events_frame.columns]
+    if missing:
+        raise DataError(f"{events}: column(s) {missing} needed to join features are missing")
+    table = _utc_micro(pd.read_parquet(feature_table), timestamp, feature_table)
+
+    with atomic_output(feature_store) as repo:
+        shutil.copytree(source_repo, repo, ignore=shutil.ignore_patterns("data", "__pycache__", "__init__.py"))
+        if target == "kubeflow":
+            _use_cluster_stores(repo, cluster or {})
+        (repo / "data").mkdir()
+        table.to_parquet(repo / FEATURE_SOURCE_FILE, index=False)
+
+        # Feast resolves some relative source paths against the working directory, not the repo.
+        with contextlib.chdir(repo):
+            store = FeatureStore(repo_path=str(repo))
+            contents = _parse_repo(repo)
+            store.apply([*contents.entities, *contents.data_sources, *contents.feature_views, *contents.feature_services])
+            start, end = table[timestamp].min(), table[timestamp].max() + pd.Timedelta(seconds=1)
+            log.info("materializing %s .. %s into the online store", start, end)
+            store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
+
+            entity_df = _utc_micro(events_frame, timestamp, events).rename(columns={timestamp: "event_timestamp"})
+            # A feature value depends only on the entity and the time, so Feast joins each distinct
+            # (entity, time) once and the events take theirs from that: 10M flights are ~26k
+            # (airport, hour) pairs, and Feast's join grows with the rows it is given.
+            keys = entity_df[[entity, "event_timestamp"]].drop_duplicates(ignore_index=True)
+            log.info("point-in-time join of %d events (%d distinct %s and times) with %s",
+                     len(entity_df), len(keys), entity, feature_refs)
+            features_at = store.get_historical_features(entity_df=keys, features=feature_refs).to_df()
+            # Offline stores differ in the timestamps they hand back (Spark: naive nanoseconds).
+            features_at = _utc_micro(features_at, "event_timestamp", f"{feature_store} (offline store)")
+            joined = entity_df.merge(features_at, on=[entity, "event_timestamp"], how="left", validate="many_to_one")
+            entity_rows = [{entity: value} for value in table[entity].unique()]
+            online_rows = len(store.get_online_features(features=feature_refs, entity_rows=entity_rows).to_df())
+
+    joined = joined.rename(columns={"event_timestamp": timestamp})
+    feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
+    columns = [timestamp, entity, *[c for c in feature_columns if c != entity], label]
+    # Every column orders the rows: offline stores return events that share a timestamp and entity
+    # in any order (DuckDB and Spark differ), and the time split must not depend on that.
+    joined = joined[columns].sort_values(columns, kind="stable").reset_index(drop=True)
+    with atomic_output(training_set) as staging:
+        joined.to_parquet(staging, index=False)
+
+    coverage = {c: round(float(joined[c].notna().mean()), 4) for c in feature_columns if c in joined}
+    with atomic_output(feature_statistics) as staging:
+        staging.write_text(statistics_markdown(joined, feature_columns, label))
+    return {
+        "rows": len(joined),
+        "feature_columns": feature_columns,
+        "feature_coverage": coverage,
+        "online_entities": online_rows,
+        "output_metadata": {
+            "training_set": {"rows": len(joined), "feature_columns": feature_columns, "label": label, "timestamp": timestamp},
+            "feature_store": {"project": store.project, "feature_refs": feature_refs},
+        },
+    }
+
+
+def statistics_markdown(frame: pd.DataFrame, feature_columns: list[str], label: str) -> str:
+    """Per-feature statistics of the training set, as the KFP UI's Markdown viewer shows them."""
+    lines = [f"# Training set: {len(frame):,} rows, label `{label}` positive rate {frame[label].mean():.1%}", "",
+             "| feature | type | present | mean | std | min | max | top values |", "|---|---|---|---|---|---|---|---|"]
+    for column in feature_columns:
+        values = frame[column]
+        present = f"{values.notna().mean():.1%}"
+        if pd.api.types.is_numeric_dtype(values):
+            stats = values.describe()
+            lines.append(f"| {column} | numeric | {present} | {stats['mean']:.4g} | {stats['std']:.4g} | "
+                         f"{stats['min']:.4g} | {stats['max']:.4g} | |")
+        else:
+            top = ", ".join(f"{k} ({v:.0%})" for k, v in values.value_counts(normalize=True).head(4).items())
+            lines.append(f"| {column} | categorical ({values.nunique()} values) | {present} | | | | | {top} |")
+    return "\n".join(lines) + "\n"
+
+
+def _use_cluster_stores(repo: Path, cluster: dict[str, Any]) -> None:
+    import yaml
+
+    config = yaml.safe_load((repo / "feature_store.cluster.yaml").read_text())
+    if cluster.get("feast_online_store"):
+        config["online_store"]["connection_string"] = cluster["feast_online_store"]
+    (repo / "feature_store.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _parse_repo(repo: Path):
+    """Feast's parser imports the repo's modules by name, as its CLI does with the repo on sys.path."""
+    import sys
+
+    from feast.repo_operations import parse_repo
+
+    sys.path.insert(0, str(repo))
+    try:
+        for path in repo.glob("*.py"):
+            sys.modules.pop(path.stem, None)  # an earlier copy of the repo must not answer for this one
+        return parse_repo(repo)
+    finally:
+        sys.path.remove(str(repo))
+
+
+def _utc_micro(frame: pd.DataFrame, column: str, where: str) -> pd.DataFrame:
+    """Feast's DuckDB store is fast only with UTC-aware, microsecond timestamps: insist on them."""
+    if column not in frame.columns:
+        raise DataError(f"{where}: timestamp column {column!r} not found; columns are {list(frame.columns)}")
+    stamps = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(stamps):
+        raise DataError(f"{where}: column {column!r} is {stamps.dtype}, not a timestamp")
+    stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    return frame.assign(**{column: stamps.astype("datetime64[us, UTC]")})

@@ -1,0 +1,38 @@
+"""train: fit the final model here (`cnai.models.training`) or in a Kubeflow Trainer TrainJob running the same code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnai.models.training import fit_and_evaluate
+
+
+def train_model(
+    training_set: str,
+    model: str,
+    holdout: str,
+    metrics: str,
+    classification_metrics: str,
+    feature_columns: list[str],
+    label: str,
+    timestamp: str,
+    params: dict[str, Any],
+    holdout_fraction: float = 0.15,
+    seed: int = 42,
+    target: str = "local",
+    cluster: dict[str, Any] | None = None,
+    artifact_uris: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Fit on all but the most recent rows, score on those, and save the model KServe can load.
+
+    With `target="kubeflow"` the same function runs in a Kubeflow Trainer TrainJob (cnai.backends.kubeflow.trainer).
+    """
+    if target == "kubeflow":
+        from cnai.backends.kubeflow.trainer import train_on_trainer
+
+        uris = artifact_uris or {}
+        outputs = {"model": model, "holdout": holdout, "metrics": metrics, "classification_metrics": classification_metrics}
+        return train_on_trainer(uris.get("training_set", training_set), outputs, {k: uris.get(k, v) for k, v in outputs.items()},
+                                feature_columns, label, timestamp, params, holdout_fraction, seed, cluster or {})
+    return fit_and_evaluate(training_set, model, holdout, metrics, classification_metrics, feature_columns, label,
+                            timestamp, params, holdout_fraction, seed)

@@ -1,0 +1,63 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cnai.components.training.train.executor import train_model
+from cnai.core.errors import DataError
+from cnai.models.sklearn_hgb import LoadedModel
+
+PARAMS = {"learning_rate": 0.1, "max_iter": 60, "max_leaf_nodes": 15}
+
+
+def run(training_set, model_features, tmp_path):
+    paths = {n: str(tmp_path / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
+    facts = train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour",
+                        params=PARAMS, **paths)
+    return facts, paths
+
+
+def test_model_metrics_and_holdout(training_set, model_features, tmp_path):
+    facts, paths = run(training_set, model_features, tmp_path)
+    holdout = pd.read_parquet(paths["holdout"])
+    frame = pd.read_parquet(training_set)
+    assert holdout["time_hour"].min() >= frame.sort_values("time_hour")["time_hour"].iloc[len(frame) - len(holdout) - 1]
+    model = LoadedModel(paths["model"])
+    assert len(model.predict_proba(holdout)) == len(holdout)
+    assert 0.5 < facts["scores"]["roc_auc"] <= 1.0, "the generated data has signal; a model must find some"
+    assert json.loads(Path(paths["metrics"]).read_text()) == facts["scores"]
+    classification = facts["output_metadata"]["classification_metrics"]
+    matrix = [row["row"] for row in classification["confusionMatrix"]["rows"]]
+    assert sum(map(sum, matrix)) == len(holdout)
+    assert classification["confidenceMetrics"][0]["falsePositiveRate"] == 0.0
+
+
+def test_single_class_is_refused(training_set, model_features, tmp_path):
+    frame = pd.read_parquet(training_set).assign(delayed=0)
+    frame.to_parquet(tmp_path / "one_class.parquet")
+    with pytest.raises(DataError, match="needs both classes"):
+        run(str(tmp_path / "one_class.parquet"), model_features, tmp_path)
+
+
+def test_direct_predictor_gives_the_pipelines_own_numbers(trained_model):
+    """Serving skips scikit-learn's Pipeline overhead; the probabilities must not change, for
+    known, unseen and missing categories, missing numbers, one row or thousands."""
+    import numpy as np
+
+    model = LoadedModel(trained_model["model"])
+    assert model._direct is not None, "the model build_estimator makes must take the direct path"
+    assert model._direct.compiled is not None, "and be compiled for small batches"
+    rows = pd.read_parquet(trained_model["holdout"])[model.feature_columns].reset_index(drop=True)
+    rows.loc[0, "carrier"] = "ZZ"  # never seen in training
+    rows.loc[1, "origin"] = None
+    rows.loc[2, "temp"] = np.nan
+    rows = pd.concat([rows] * (6000 // len(rows) + 1), ignore_index=True)  # past the single-thread cut-off
+    expected = model.estimator.predict_proba(rows)[:, 1]
+    np.testing.assert_array_equal(model.predict_proba(rows), expected)
+    for index in (0, 1, 2, 3):
+        np.testing.assert_array_equal(model.predict_proba(rows.iloc[[index]]), expected[[index]])
+    small = rows.head(100)  # compiled, from a DataFrame and from the model server's lists
+    np.testing.assert_array_equal(model.predict_proba(small), expected[:100])
+    as_lists = {c: [None if pd.isna(v) else v for v in small[c].tolist()] for c in small.columns}
+    np.testing.assert_array_equal(model.predict_proba(as_lists), expected[:100])

@@ -1,0 +1,64 @@
+from kfp import dsl
+from kfp.dsl import HTML, Dataset, Input, Markdown, Metrics, Output
+
+from cnai.core.kfp_settings import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def tune(
+    training_set: Input[Dataset],
+    feature_columns: list,
+    label: str,
+    timestamp: str,
+    search_space: list,
+    trials: Output[Markdown],
+    tuning_metrics: Output[Metrics],
+    objective_plot: Output[HTML],
+    algorithm: str = "tpe",
+    objective_metric: str = "roc_auc",
+    objective_goal: str = "maximize",
+    max_trials: int = 10,
+    parallel_trials: int = 2,
+    early_stopping: str = "median",
+    holdout_fraction: float = 0.15,
+    seed: int = 42,
+    target: str = "local",
+    cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
+) -> dict:
+    """Search hyperparameters with Optuna under Katib's algorithm names; return the best parameters.
+
+    Args:
+        training_set: The training set; its most recent `holdout_fraction` is never used here.
+        feature_columns: Model input columns.
+        label: The 0/1 label column.
+        timestamp: Orders the time-based split.
+        search_space: Parameters in Katib's ParameterSpec shape (name, parameter_type, min, max, step, log, values).
+        trials: A table of every trial.
+        tuning_metrics: The best objective value and trial counts.
+        objective_plot: The objective of every trial and the best so far.
+        algorithm: Katib's names: random, grid, tpe, multivariate-tpe, cmaes, sobol, bayesianoptimization, hyperband.
+        objective_metric: roc_auc, average_precision, log_loss, accuracy or f1.
+        objective_goal: maximize or minimize.
+        max_trials: The trial budget.
+        parallel_trials: Trials run at once.
+        early_stopping: median (Katib's medianstop) or none.
+        holdout_fraction: The share of the most recent rows kept out for evaluation.
+        seed: Seed of the sampler and the model.
+        target: local (Optuna in this step) or kubeflow (a Katib Experiment whose trials run in pods).
+        cluster: The `cluster` section of cnai.yaml (namespace, image, object store...); used when target is kubeflow.
+    """
+    from cnai.components.training.tune.executor import tune_hyperparameters
+    from cnai.core.tracking import run_step
+
+    facts = run_step(
+        "tune",
+        tune_hyperparameters,
+        inputs={"training_set": training_set},
+        outputs={"trials": trials, "tuning_metrics": tuning_metrics, "objective_plot": objective_plot},
+        params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp,
+                "search_space": search_space, "algorithm": algorithm, "objective_metric": objective_metric,
+                "objective_goal": objective_goal, "max_trials": max_trials, "parallel_trials": parallel_trials,
+                "early_stopping": early_stopping, "holdout_fraction": holdout_fraction, "seed": seed,
+                "target": target, "cluster": cluster},
+    )
+    return facts["best_params"]

@@ -1,0 +1,75 @@
+import importlib.util
+import json
+
+import pytest
+
+from cnai.components.training.tune.executor import grid_space, tune_hyperparameters
+from cnai.core.config import KATIB_ALGORITHMS
+from cnai.core.errors import ConfigError
+
+SPACE = [
+    {"name": "learning_rate", "parameter_type": "double", "min": 0.05, "max": 0.2, "step": 0.05},
+    {"name": "max_leaf_nodes", "parameter_type": "int", "min": 8, "max": 16, "step": 8},
+    {"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100, "step": 50},
+]
+
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+# Optuna's GPSampler needs PyTorch (the `bayesopt` extra); without it the name is refused clearly (below).
+LOCAL_ALGORITHMS = [a for a in KATIB_ALGORITHMS if a != "bayesianoptimization" or HAS_TORCH]
+
+
+@pytest.mark.parametrize("algorithm", LOCAL_ALGORITHMS)
+def test_every_katib_algorithm_name_runs(algorithm, training_set, model_features, tmp_path):
+    facts = tune_hyperparameters(training_set, str(tmp_path / "trials.md"), str(tmp_path / "m.json"), str(tmp_path / "plot.html"), model_features,
+                                 "delayed", "time_hour", SPACE, algorithm=algorithm, max_trials=3, parallel_trials=2)
+    assert set(facts["best_params"]) == {"learning_rate", "max_leaf_nodes", "max_iter"}
+    assert 0.05 <= facts["best_params"]["learning_rate"] <= 0.2
+    assert facts["trials_completed"] + facts["trials_pruned"] == 3
+    assert f"# Tuning: {algorithm}" in (tmp_path / "trials.md").read_text()
+    assert json.loads((tmp_path / "m.json").read_text())["best_roc_auc"] == pytest.approx(facts["best_value"])
+    plot = (tmp_path / "plot.html").read_text()
+    assert plot.count("<circle") == 3 and "<script" not in plot
+
+
+def test_median_stopping_prunes_weak_trials(training_set, model_features, tmp_path):
+    space = [{"name": "learning_rate", "parameter_type": "double", "min": 0.0001, "max": 0.3, "log": True},
+             {"name": "max_iter", "parameter_type": "int", "min": 200, "max": 200}]
+    facts = tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features, "delayed",
+                                 "time_hour", space, algorithm="random", max_trials=8, parallel_trials=1, seed=3)
+    assert facts["trials_pruned"] >= 1
+
+
+def test_grid_needs_steps_and_space_must_not_be_empty(training_set, model_features, tmp_path):
+    with pytest.raises(ConfigError, match="learning_rate.step"):
+        grid_space([{"name": "learning_rate", "parameter_type": "double", "min": 0.1, "max": 0.2}])
+    with pytest.raises(ConfigError, match="search space is empty"):
+        tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features,
+                             "delayed", "time_hour", [])
+    assert grid_space(SPACE)["max_leaf_nodes"] == [8, 16]
+
+
+def test_bayesian_optimization_without_pytorch_names_the_fix(training_set, model_features, tmp_path):
+    if HAS_TORCH:
+        assert "bayesianoptimization" in LOCAL_ALGORITHMS  # then it runs in the test above
+        return
+    with pytest.raises(ConfigError, match=r"cnai-pipelines\[bayesopt\]"):
+        tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"),
+                             model_features, "delayed", "time_hour", SPACE, algorithm="bayesianoptimization", max_trials=2)
+    assert not (tmp_path / "t.md").exists()
+
+
+def test_only_arguments_the_classifier_has_may_be_tuned():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from cnai.core.search_space import TUNABLE_PARAMETERS
+
+    assert set(TUNABLE_PARAMETERS) <= set(HistGradientBoostingClassifier().get_params())
+
+
+def test_a_range_the_classifier_refuses_stops_the_step_before_reading_data(tmp_path, model_features):
+    space = [*SPACE, {"name": "l2_regularization", "parameter_type": "double", "min": -1.0, "max": 1.0}]
+    with pytest.raises(ConfigError, match=r"tuning\.parameters\.l2_regularization: -1\.0 is refused by the model"):
+        tune_hyperparameters(str(tmp_path / "never-read.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
+                             str(tmp_path / "p.html"), model_features, "delayed", "time_hour", space, max_trials=2)
+    assert not (tmp_path / "t.md").exists()

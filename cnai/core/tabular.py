@@ -1,0 +1,115 @@
+"""Tables typed as declared: a source read with its column types and derived columns (Spark SQL),
+refusing what does not parse. The same code runs in a local session and in a Spark Operator job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cnai.core.errors import DataError
+
+
+@contextmanager
+def spark_errors_named(source: str, source_format: str) -> Iterator[None]:
+    """Spark's failures while reading `source` (a malformed CSV row, a corrupt file) as a DataError
+    naming the file and Spark's own first line, not a JVM stack trace."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (PySparkException, Py4JJavaError) as exc:
+        raise DataError(f"{source}: Spark could not read it as {source_format}: {_root_cause(exc)}") from exc
+
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost of Spark's 'Caused by' lines (e.g. "[MALFORMED_CSV_RECORD] Malformed CSV record:
+    2013,1,1,..."), without the Java class name; the whole message is in the chained exception."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    causes = [line for line in lines if line.startswith("Caused by:")] or [line for line in lines if "Exception:" in line] or lines
+    reason = causes[-1] if causes else type(exc).__name__
+    return reason.split("Exception: ", 1)[-1][:500]
+
+
+
+def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,
+                source_format: str = "csv", limit_rows: int = 0):
+    """`source` read with every declared type and derived column, refusing what does not parse."""
+    from pyspark.sql import functions as F
+
+    reader = spark.read
+    if source_format == "csv":
+        # Read every column as text first, so a bad value is reported instead of silently nulled.
+        reader = reader.option("header", True).option("nullValue", "NA").option("mode", "FAILFAST")
+        raw = reader.csv(source, inferSchema=False)
+    elif source_format == "parquet":
+        raw = read_parquet(spark, source)
+    else:
+        raise DataError(f"{source}: unknown format {source_format!r}; use 'csv' or 'parquet'")
+
+    missing = [c for c in column_types if c not in raw.columns]
+    if missing:
+        raise DataError(f"{source}: declared column(s) {missing} not found; the file has {raw.columns}")
+    if limit_rows:
+        raw = raw.limit(limit_rows)
+
+    # The source's column order, not the declaration's: KFP passes dict parameters without key order.
+    declared = [c for c in raw.columns if c in column_types]
+    typed = raw.select(*[F.col(c).cast(column_types[c]).alias(c) for c in declared])
+    _refuse_unparsable(source, raw, typed, column_types)
+    for name, expression in (derived_columns or {}).items():
+        typed = typed.withColumn(name, F.expr(expression))
+    return typed
+
+
+
+def read_parquet(spark, source: str):
+    """`source` as Spark reads it, with nanosecond timestamps (pandas' default) as timestamps.
+
+    Spark cannot read Parquet's TIMESTAMP(NANOS); our session reads them as epoch nanoseconds, and
+    the file's own schema (read with pyarrow, metadata only) says which longs those are.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    from pyspark.sql import functions as F
+
+    try:
+        schema = pads.dataset(source.replace("s3a://", "s3://", 1), format="parquet").schema
+    except (OSError, pa.ArrowInvalid) as exc:
+        if "://" in source and not source.startswith("file:"):
+            schema = pa.schema([])  # a filesystem only Spark knows: Spark reports what is wrong
+        else:
+            raise DataError(f"{source}: not a readable Parquet file or directory ({exc})") from exc
+    nanos = [f.name for f in schema if pa.types.is_timestamp(f.type) and f.type.unit == "ns"]
+    frame = spark.read.parquet(source)
+    for name in nanos:  # to microseconds, Spark's precision (sub-microsecond digits dropped)
+        frame = frame.withColumn(name, F.expr(f"timestamp_micros(div(`{name}`, 1000))"))
+    return frame
+
+
+
+def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) -> None:
+    """Fail naming the column and an example when a non-empty value did not cast to its type."""
+    from pyspark.sql import functions as F
+
+    checked = [c for c, t in column_types.items() if t != "string"]
+    if not checked:
+        return
+    bad_counts = raw.select(
+        *[
+            F.sum((F.col(c).isNotNull() & F.col(c).cast(column_types[c]).isNull()).cast("int")).alias(c)
+            for c in checked
+        ]
+    ).first().asDict()
+    bad = {c: n for c, n in bad_counts.items() if n}
+    if bad:
+        column = next(iter(bad))
+        example = (
+            raw.where(F.col(column).isNotNull() & F.col(column).cast(column_types[column]).isNull())
+            .select(column).first()[0]
+        )
+        details = ", ".join(f"{c}: {n} value(s) not {column_types[c]}" for c, n in bad.items())
+        raise DataError(f"{Path(source).name}: {details} (e.g. column {column!r} has {example!r})")
+

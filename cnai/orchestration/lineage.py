@@ -1,0 +1,97 @@
+"""Trace a served model back to its data through the OpenLineage events every step emitted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cnai.core.errors import CnaiError
+from cnai.core.tracking import lineage_file, read_events
+
+
+def _completed() -> list[dict[str, Any]]:
+    return [e for e in read_events() if e["eventType"] == "COMPLETE"]
+
+
+def _step(event: dict) -> str:
+    return event["job"]["name"].rsplit(".", 1)[-1]
+
+
+def _facts(event: dict) -> dict:
+    return event["run"]["facets"].get("cnai_step", {}).get("facts", {})
+
+
+def producer_of(dataset: dict, before: str, events: list[dict]) -> dict | None:
+    """The latest completed step, no later than `before`, that wrote this dataset."""
+    key = (dataset["namespace"], dataset["name"])
+    candidates = [e for e in events if e["eventTime"] <= before
+                  and any((o["namespace"], o["name"]) == key for o in e.get("outputs", []))]
+    return max(candidates, key=lambda e: e["eventTime"], default=None)
+
+
+def lineage_chain(model_name: str, version: str | None = None) -> list[tuple[int, dict, str]]:
+    """(depth, event, how it links to its parent) from deploy back to ingest."""
+    events = _completed()
+    deploys = [e for e in events if _step(e) == "deploy"
+               and e["run"]["facets"].get("cnai_step", {}).get("parameters", {}).get("model_name") == model_name]
+    if version is None:
+        if not deploys:
+            raise CnaiError(f"no deployment of {model_name!r} in {lineage_file()}; run the pipeline first")
+        version = _facts(max(deploys, key=lambda e: e["eventTime"]))["version"]
+    version = str(version)
+    registrations = [e for e in events if _step(e) == "register" and str(_facts(e).get("version")) == version]
+    if not registrations:
+        raise CnaiError(f"no registration of {model_name} version {version} in {lineage_file()}")
+    chain: list[tuple[int, dict, str]] = []
+    deploy = [e for e in deploys if str(_facts(e).get("version")) == version]
+    depth = 0
+    if deploy:
+        chain.append((0, max(deploy, key=lambda e: e["eventTime"]), f"serves version {version}"))
+        depth = 1
+    register = max(registrations, key=lambda e: e["eventTime"])
+    chain.append((depth, register, f"registered version {version}"))
+
+    shown: set[str] = {register["run"]["runId"]}
+
+    def walk(event: dict, level: int) -> None:
+        for dataset in event.get("inputs", []):
+            argument = dataset.get("facets", {}).get("cnai_content", {}).get("argument", "?")
+            parent = producer_of(dataset, event["eventTime"], events)
+            if parent is None:
+                chain.append((level, {"source": dataset}, f"{argument}: source data"))
+            elif parent["run"]["runId"] in shown:  # a DAG, not a tree: each step is described once
+                chain.append((level, {"seen": parent}, f"{argument} <- written by"))
+            else:
+                shown.add(parent["run"]["runId"])
+                chain.append((level, parent, f"{argument} <- written by"))
+                walk(parent, level + 1)
+
+    walk(register, depth + 1)
+    return chain
+
+
+def trace_served_model(model_name: str, version: str | None = None) -> str:
+    lines = [f"Lineage of {model_name} (from {lineage_file()})", ""]
+    for depth, event, link in lineage_chain(model_name, version):
+        pad = "  " * depth
+        if "seen" in event:
+            lines.append(f"{pad}{link} {_step(event['seen'])} (run {event['seen']['run']['runId'][:8]}, shown above)")
+            continue
+        if "source" in event:
+            ds = event["source"]
+            content = ds.get("facets", {}).get("cnai_content", {}).get("content_hash") or "unhashed"
+            lines.append(f"{pad}{link}: {ds['namespace']}://{ds['name']} [{content[:19]}]")
+            continue
+        facets = event["run"]["facets"]
+        step, carbon = facets.get("cnai_step", {}), facets.get("cnai_carbon", {})
+        outputs = ", ".join(
+            f"{o['facets']['cnai_content']['argument']}=[{(o['facets']['cnai_content'].get('content_hash') or '')[:19]}]"
+            for o in event.get("outputs", [])
+        )
+        lines.append(
+            f"{pad}{link} {_step(event)} (run {event['run']['runId'][:8]}) at {event['eventTime'][:19]}Z ({step.get('duration_s', 0):.1f} s, "
+            f"{carbon.get('energy_kwh', 0):.2e} kWh, {carbon.get('emissions_kg_co2eq', 0):.2e} kg CO2eq, "
+            f"code {step.get('code_version', '?')})"
+        )
+        if outputs:
+            lines.append(f"{pad}    outputs: {outputs}")
+    return "\n".join(lines)

@@ -1,0 +1,128 @@
+"""Running a pipeline on this machine (kfp.local), and the table of its steps read back from lineage."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from cnai.orchestration.catalog import main_outputs, pipeline_steps
+
+
+def code_fingerprint() -> str:
+    """Hash of every source file of the installed package: the local cache is valid for one code version."""
+    import cnai
+
+    roots = {Path(cnai.__file__).parent}
+    for sub in ("components", "pipelines", "feature_repo"):
+        module = __import__(f"cnai.{sub}", fromlist=["_"])
+        roots.add(Path(module.__file__).parent)
+    digest = hashlib.sha256()
+    for root in sorted(roots):
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".yaml", ".json") and not {"__pycache__", "tests"} & set(path.parts):
+                digest.update(str(path.relative_to(root)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: Path,
+                use_cache: bool) -> tuple[bool, list[dict[str, Any]]]:
+    """Run a pipeline under kfp.local, then print one row per step from its lineage events."""
+    from kfp import local
+
+    run_id = str(uuid.uuid4())
+    os.environ["CNAI_PIPELINE_RUN_ID"] = run_id
+    os.environ["CNAI_PIPELINE_NAME"] = pipeline_name
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(home / "pipeline_root"),
+        enable_caching=use_cache,
+        cache_root=str(home / "kfp_cache" / code_fingerprint()),
+        raise_on_error=True,
+    )
+    print(f"Running {pipeline_name} (run {run_id}) on kfp.local; run directory {home}", flush=True)
+    started = time.perf_counter()
+    failed = None
+    try:
+        pipeline(**arguments)
+    except Exception as exc:  # the task's own log above says why; the table below says where
+        failed = exc
+    elapsed = time.perf_counter() - started
+    rows = step_rows(run_id, pipeline_steps(pipeline))
+    run_dirs = sorted((home / "pipeline_root").glob("*/"), key=lambda p: p.stat().st_mtime)
+    if run_dirs:
+        print(f"\nArtifacts of this run: {run_dirs[-1]}")
+        for row in rows:
+            row["output"] = row["output"].replace(f"{run_dirs[-1]}/", "")
+    print_table(rows)
+    if failed is not None:
+        print(f"\nPipeline FAILED after {elapsed:.0f} s: {failed}", file=sys.stderr)
+        return False, rows
+    print(f"\nPipeline succeeded in {elapsed:.0f} s.")
+    return True, rows
+
+
+def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
+    """One row per step of this run, from its OpenLineage events; steps with none were cached or skipped."""
+    from cnai.core.tracking import read_events
+
+    main_output = main_outputs()
+    events = [e for e in read_events() if (e["run"]["facets"].get("parent") or {}).get("run", {}).get("runId") == run_id]
+    rows = []
+    for event in (e for e in events if e["eventType"] in ("COMPLETE", "FAIL")):
+        facets = event["run"]["facets"]
+        step = facets.get("cnai_step", {})
+        facts = step.get("facts", {})
+        carbon = facets.get("cnai_carbon", {})
+        name = event["job"]["name"].rsplit(".", 1)[-1]
+        outputs = {o["facets"]["cnai_content"]["argument"]: o["name"] for o in event.get("outputs", [])}
+        main = {"deploy": facts.get("endpoint"), "evaluate": facts.get("reason"),
+                "register": f"version {facts.get('version')}",
+                "drift_check": (f"drift detected in {', '.join(facts.get('drifted_features', [])) or 'predictions'}"
+                                if facts.get("drift_detected") else "no drift")}.get(name) or outputs.get(main_output.get(name, ""), "")
+        if event["eventType"] == "FAIL":
+            main = facets.get("errorMessage", {}).get("message", "failed")
+        rows.append({"step": name, "status": "ran" if event["eventType"] == "COMPLETE" else "FAILED",
+                     "duration_s": step.get("duration_s"), "energy_kwh": carbon.get("energy_kwh"),
+                     "co2_kg": carbon.get("emissions_kg_co2eq"), "output": main, "facts": facts})
+    failed = any(r["status"] == "FAILED" for r in rows)
+    drift = next((r for r in rows if r["step"] == "drift_check"), None)
+    gate = next((r for r in rows if r["step"] == "evaluate"), None)
+    ordered = []
+    for step in expected_steps:  # pipeline order; a step without events was cached or skipped
+        found = next((r for r in rows if r["step"] == step), None)
+        if found is not None:
+            rows.remove(found)
+            ordered.append(found)
+            continue
+        if failed:
+            status = "not run"
+        elif drift is not None and not drift["facts"].get("drift_detected"):
+            status = "skipped (no drift)"
+        elif step in ("deploy", "smoke_test") and gate is not None:
+            status = "skipped (gate: keep production)"
+        else:
+            status = "cached"
+        ordered.append({"step": step, "status": status, "duration_s": None, "energy_kwh": None, "co2_kg": None,
+                        "output": "", "facts": {}})
+    return ordered + rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    def fmt(value, spec):
+        return "-" if value is None else format(value, spec)
+
+    header = f"{'step':<11} {'status':<31} {'duration':>9} {'energy kWh':>11} {'CO2 kg':>10}  main output"
+    print("\n" + header + "\n" + "-" * len(header))
+    for r in rows:
+        output = r["output"] if len(r["output"]) <= 90 else "…" + r["output"][-89:]
+        print(f"{r['step']:<11} {r['status']:<31} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
+              f"{fmt(r['energy_kwh'], '11.2e'):>11} {fmt(r['co2_kg'], '10.2e'):>10}  {output}")
+    total_e = sum(r["energy_kwh"] or 0 for r in rows)
+    total_c = sum(r["co2_kg"] or 0 for r in rows)
+    print(f"{'total':<11} {'':<31} {'':>9} {total_e:11.2e} {total_c:10.2e}")

@@ -1,0 +1,160 @@
+"""A project (`cnai.yaml` and the folder it is in) as the pipelines take it: the run directory, the settings
+every step reads from its environment, and the pipeline arguments."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from cnai.core.config import ProjectConfig, load_config
+from cnai.core.errors import CnaiError, ConfigError
+from cnai.core.sources import PACKAGE_PREFIX
+
+
+def project_home(config: ProjectConfig, config_path: Path) -> Path:
+    home = Path(config.settings.home)
+    return (home if home.is_absolute() else config_path.parent / home).resolve()
+
+
+def export_settings(config: ProjectConfig, config_path: Path) -> Path:
+    """Settings every step reads from its environment (kfp.local tasks inherit it)."""
+    home = project_home(config, config_path)
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["CNAI_HOME"] = str(home)
+    os.environ["CNAI_COUNTRY_ISO_CODE"] = config.settings.country_iso_code
+    os.environ["CNAI_LINEAGE_NAMESPACE"] = config.settings.lineage_namespace
+    if config.settings.lineage_url:
+        os.environ["CNAI_LINEAGE_URL"] = config.settings.lineage_url
+    commit = _git_commit(config_path.parent)
+    if commit:
+        os.environ["CNAI_GIT_COMMIT"] = commit
+    return home
+
+
+def _git_commit(directory: Path) -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def _source(source: str, base: Path) -> str:
+    if source.startswith(PACKAGE_PREFIX) or "://" in source or Path(source).is_absolute():
+        return source
+    return str((base / source).resolve())
+
+
+def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
+    """What every verb that touches the run directory starts with: config, its path, the run directory."""
+    config_path = Path(args.config).resolve()
+    config = load_config(config_path)
+    return config, config_path, export_settings(config, config_path)
+
+
+def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: int | None = None,
+                       for_cluster: bool = False) -> dict[str, Any]:
+    from cnai.backends.registry import default_registry_uri
+    from cnai.core.artifacts import content_hash
+    from cnai.core.sources import resolve_source
+
+    base = config_path.parent
+    data, tuning, evaluation, settings = config.data, config.tuning, config.evaluation, config.settings
+    home = project_home(config, config_path)
+    events_source, feature_source = _source(data.events.source, base), _source(data.feature_source.source, base)
+    suite_path = base / data.expectation_suite
+    try:
+        suite = json.loads(suite_path.read_text())
+    except FileNotFoundError:
+        suite = {}  # validate infers one from the data and outputs it, for review and commit
+    except json.JSONDecodeError as exc:
+        raise CnaiError(f"{suite_path}: not valid JSON: {exc}") from exc
+
+    def fingerprint(source: str) -> str:
+        path = resolve_source(source, home / "data")
+        return content_hash(path) if Path(path).exists() else ""
+
+    return {
+        "events_source": events_source,
+        "events_columns": data.events.columns,
+        "events_derived_columns": data.events.derived_columns,
+        "events_format": data.events.format,
+        "events_hash": fingerprint(events_source),
+        "feature_source": feature_source,
+        "feature_source_columns": data.feature_source.columns,
+        "feature_source_format": data.feature_source.format,
+        "feature_source_hash": fingerprint(feature_source),
+        "expectation_suite": suite,
+        "entity": data.events.entity,
+        "timestamp": data.events.timestamp,
+        "label": data.label,
+        "event_features": data.features,
+        "feature_refs": data.feature_refs,
+        "model_features": [*data.features, *[ref.split(":", 1)[1] for ref in data.feature_refs]],
+        "search_space": tuning.search_space,
+        "registry_uri": default_registry_uri(home),
+        "limit_rows": sample_rows or settings.sample_rows or 0,
+        "spark_master": settings.spark_master,
+        "tuning_algorithm": tuning.algorithm,
+        "objective_metric": tuning.objective.metric,
+        "objective_goal": tuning.objective.goal,
+        "max_trials": tuning.max_trials,
+        "parallel_trials": tuning.parallel_trials,
+        "early_stopping": tuning.early_stopping,
+        "holdout_fraction": settings.holdout_fraction,
+        "seed": tuning.seed,
+        "model_name": settings.model_name,
+        "gate_metric": evaluation.metric,
+        "min_improvement": evaluation.min_improvement,
+        "minimum_for_first_model": evaluation.minimum_for_first_model,
+        "serving_host": settings.serving_host,
+        "serving_port": settings.serving_port,
+        # `cnai run` is kfp.local: local backends, whatever cnai.yaml says; compile and schedule use settings.target.
+        "target": settings.target if for_cluster else "local",
+        "cluster": cluster_settings(config),
+    }
+
+
+def cluster_settings(config: ProjectConfig) -> dict[str, Any]:
+    """The `cluster` section as the steps receive it, with the image the components were built with
+    (one setting, CNAI_COMPONENT_IMAGE at compile time; see cnai.core.kfp_settings)."""
+    from cnai.core.kfp_settings import COMPONENT_IMAGE
+
+    return {**config.cluster.model_dump(), "image": COMPONENT_IMAGE}
+
+
+def check_services_reachable(config: ProjectConfig, registry_uri: str, timeout_s: float = 3.0) -> None:
+    """Refuse, before any step runs, a Spark master, registry or lineage server nobody answers at:
+    finding out at the ingest or register step wastes the run (and leaves half of it behind)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    services = {"settings.spark_master": config.settings.spark_master, "registry_uri": registry_uri,
+                "settings.lineage_url": config.settings.lineage_url or ""}
+    for key, uri in services.items():
+        scheme, _, rest = uri.partition("://")
+        if scheme.split("+")[-1] not in {"spark", "sc", "http", "https"} or not rest:
+            continue  # local[*], sqlite:, file paths, spark-operator: nothing to reach from here
+        where = urlsplit(f"{scheme.split('+')[-1]}://{rest}")
+        port = where.port or {"spark": 7077, "sc": 15002, "http": 80, "https": 443}[where.scheme]
+        try:
+            socket.create_connection((where.hostname, port), timeout=timeout_s).close()
+        except OSError as exc:
+            raise ConfigError(f"{key}: {uri} is not reachable ({exc}); nothing was run") from exc
+
+
+def check_before_running(config: ProjectConfig, config_path: Path, registry_uri: str) -> None:
+    """What would otherwise fail minutes into a local run, after the data steps: the services it
+    talks to, and hyperparameters the model or the local tuner cannot take."""
+    from cnai.components.training.tune.executor import check_runs_locally
+    from cnai.models.sklearn_hgb import check_hyperparameters
+
+    check_services_reachable(config, registry_uri)
+    try:
+        check_hyperparameters(config.tuning.search_space)
+        check_runs_locally(config.tuning.algorithm)
+    except ConfigError as exc:
+        raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc

@@ -1,1 +1,0 @@
-"""The plain-Python work behind each component (TFX's executors): paths in, paths out, tested alone."""
