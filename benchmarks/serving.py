@@ -99,7 +99,7 @@ def wrk(url: str, body: str, connections: int, seconds: float) -> dict[str, floa
 def main() -> None:
     from cnai.backends.local.model_server import v2_request
     from cnai.components.training.train.executor import train_model
-    from cnai.models.sklearn_hgb import LoadedModel
+    from cnai.models.saved import LoadedModel
 
     scratch = Path(tempfile.mkdtemp(prefix="cnai-bench-serving-"))
     frame = training_frame(20_000)
@@ -116,7 +116,7 @@ def main() -> None:
     floor = []
     for _ in range(300):
         started = time.perf_counter()
-        model.predict_proba(one)
+        model.scores(one)
         floor.append(time.perf_counter() - started)
 
     pointer = scratch / "pointer.json"

@@ -207,7 +207,7 @@ def test_a_bad_new_version_never_replaces_the_served_one(trained_model, training
     from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
     from cnai.components.training.train.executor import train_model
     from cnai.core.errors import ServingError
-    from cnai.models.sklearn_hgb import LoadedModel
+    from cnai.models.saved import LoadedModel
     from conftest import free_port
 
     uri, name, port = registry.default_registry_uri(tmp_path / "registry"), f"bad-{uuid.uuid4().hex[:6]}", free_port()

@@ -25,8 +25,9 @@ def test_request_and_response_events_become_log_rows(tmp_path):
     frame = pd.DataFrame({"hour": [5, 18], "carrier": ["UA", "B6"], "temp": [40.0, None]})
     request = json.dumps(v2_request(frame, "r1")).encode()
     response = json.dumps({"id": "r1", "model_name": "flight-delay", "model_version": "3",
-                           "outputs": [{"name": "probability", "shape": [2], "datatype": "FP64", "data": [0.2, 0.7]},
-                                       {"name": "delayed", "shape": [2], "datatype": "INT64", "data": [0, 1]}]}).encode()
+                           "outputs": [{"name": "prediction", "shape": [2], "datatype": "INT64", "data": [0, 1]},
+                                       {"name": "probability_0", "shape": [2], "datatype": "FP64", "data": [0.8, 0.3]},
+                                       {"name": "probability_1", "shape": [2], "datatype": "FP64", "data": [0.2, 0.7]}]}).encode()
     # Responses may overtake requests; pairing is by id.
     assert sink.receive(cloud_event(RESPONSE, "e1"), response) is False
     assert sink.receive(cloud_event(REQUEST, "e1"), request) is True

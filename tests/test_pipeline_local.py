@@ -93,7 +93,9 @@ def test_first_run_deploys_with_lineage_and_carbon_at_every_step(project, first_
     holdout = pd.read_parquet(run_dir / "train" / "holdout")
     answer = infer(project["port"], holdout, model_features)
     assert answer["model_version"] == "1"
-    assert {o["name"] for o in answer["outputs"]} == {"probability", "delayed"}
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert set(outputs) == {"prediction", "probability_0", "probability_1"}  # the label's own values
+    assert set(outputs["prediction"]["data"]) <= {0, 1} and outputs["prediction"]["datatype"] == "INT64"
 
 
 def test_report_shows_every_step_in_chromium(project, first_run, tmp_path):
@@ -115,7 +117,7 @@ def test_report_shows_every_step_in_chromium(project, first_run, tmp_path):
                     "step-evaluate", "step-register", "step-run_summary", "step-deploy", "step-smoke_test"):
         assert f'id="{section}"' in dom, section
     for shown in ("Run summary: carbon per step", "Expectation Validation Result", "Training set:", "per trial",
-                  "predicted delayed", "Evaluation gate: DEPLOY", "Model card: flight-delay v1", "All answers match",
+                  "predicted 1", "Evaluation gate: DEPLOY", "Model card: flight-delay v1", "All answers match",
                   "Run summary: carbon per step</h1>"):
         assert shown in dom, shown
 
@@ -175,8 +177,8 @@ def _send(project, frame: pd.DataFrame, features: list[str]) -> str:
 
 
 def _monitor(project, since: str) -> list[dict]:
-    from cnai.cli import monitor
     from cnai.core.config import load_config
+    from cnai.orchestration.monitor import monitor
 
     log_dir = project["home"] / "serving" / "inference_log" / "flight-delay"
     ok, _ = monitor(load_config(project["config"]), project["config"], str(log_dir), since=since)

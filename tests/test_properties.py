@@ -100,8 +100,7 @@ def drift_reference(trained_model, training_set):
 @given(frame=flight_frames(), weather=st.lists(values, min_size=0, max_size=8))
 def test_drift_check_works_or_says_why(drift_reference, frame, weather):
     from cnai.components.monitoring.drift_check.executor import check_drift
-
-    from cnai.models.sklearn_hgb import LoadedModel
+    from cnai.models.saved import LoadedModel
 
     features = LoadedModel(drift_reference["model"]).feature_columns
     for column in features:  # the weather features, filled from the drawn values where the frame lacks them

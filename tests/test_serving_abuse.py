@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 import pytest
 import requests
-from cnai.components.registry.register.executor import register_model
-from cnai.components.serving.deploy.executor import deploy_model
 
 from cnai.backends import registry
 from cnai.backends.local.deployment import stop_server
 from cnai.backends.local.model_server import MAX_REQUEST_BYTES, v2_request
-from cnai.models.sklearn_hgb import LoadedModel
+from cnai.components.registry.register.executor import register_model
+from cnai.components.serving.deploy.executor import deploy_model
+from cnai.models.saved import LoadedModel
 
 REQUESTS = 10_000
 CLIENTS = 8

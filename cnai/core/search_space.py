@@ -1,9 +1,10 @@
 """The tuning search space, in Katib's ParameterSpec shape, and the rules a declaration must meet.
 
-One declaration serves Optuna locally and a Katib Experiment on a cluster, so it is checked once,
+One declaration serves Optuna locally and a Katib Experiment on a cluster, so its shape is checked
 here, by everything that takes one: `cnai.yaml` when it is loaded (before any step runs), the tune
 step (a component can be used without our CLI) and the Katib path. Light on purpose: loading the
-configuration must not import scikit-learn or pandas.
+configuration must not import scikit-learn or pandas. Whether the model takes each parameter, and
+each value, is the model kind's check (`cnai.models.base.ModelKind.parameter_problems`).
 """
 
 from __future__ import annotations
@@ -15,13 +16,6 @@ from cnai.core.errors import ConfigError
 
 NUMERIC_TYPES = ("int", "double")
 LISTED_TYPES = ("categorical", "discrete")
-
-# The HistGradientBoostingClassifier arguments a search may set; the others are fixed by
-# build_estimator (categorical_features, early_stopping, random_state) or are not hyperparameters
-# (verbose, warm_start, scoring).
-TUNABLE_PARAMETERS = ("learning_rate", "max_iter", "max_leaf_nodes", "max_depth", "min_samples_leaf",
-                      "l2_regularization", "max_features", "max_bins", "class_weight")
-
 
 def search_space_problems(parameters: list[dict[str, Any]], algorithm: str | None = None) -> list[str]:
     """Every problem with the declaration, each naming its key (`tuning.parameters.<name>.<field>`)."""
@@ -35,8 +29,6 @@ def search_space_problems(parameters: list[dict[str, Any]], algorithm: str | Non
         if name in seen:
             problems.append(f"{key}: declared twice")
         seen.add(name)
-        if name not in TUNABLE_PARAMETERS:
-            problems.append(f"{key}: not a parameter the model takes; tune one of {list(TUNABLE_PARAMETERS)}")
         kind = p.get("parameter_type")
         if kind in LISTED_TYPES:
             values = p.get("values") or []

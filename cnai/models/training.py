@@ -9,72 +9,97 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix, roc_curve
 
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import DataError
-from cnai.models.sklearn_hgb import all_scores, build_estimator, feature_kinds, save_model, split_by_time
+from cnai.core.splits import check_holdout, split_frame
+from cnai.core.tasks import all_scores, encode_labels, is_classification, label_classes
+from cnai.models.base import feature_kinds
+from cnai.models.kinds import model_kind
+from cnai.models.saved import save_model
 
-ROC_POINTS = 50  # KFP's ROC viewer draws a curve from a few dozen thresholds; more only bloats metadata
+CURVE_POINTS = 50  # KFP's ROC viewer draws a curve from a few dozen thresholds; more only bloats metadata
 
 
 def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, classification_metrics: str,
                      feature_columns: list[str], label: str, timestamp: str, params: dict[str, Any],
-                     holdout_fraction: float, seed: int) -> dict[str, Any]:
-    """Fit on all but the most recent rows, score on those, and save the model KServe can load."""
+                     holdout_fraction: float, seed: int, task: str = "binary", model_kind_name: str = "hist_gradient_boosting",
+                     split: str = "time", positive_label: Any = None) -> dict[str, Any]:
+    """Fit on all but the held-out rows, score on those, and save the model with what serving needs."""
     frame = pd.read_parquet(training_set)
     if frame[label].isna().any():
-        raise DataError(f"{training_set}: label column {label!r} has {int(frame[label].isna().sum())} missing values")
-    classes = sorted(frame[label].astype(int).unique())
-    if classes != [0, 1]:
-        raise DataError(f"{training_set}: label column {label!r} needs both classes 0 and 1, found {classes}")
-    train, held_out = split_by_time(frame, timestamp, holdout_fraction)
+        raise DataError(f"{training_set}: label column {label!r} has {int(frame[label].isna().sum())} missing values "
+                        "(validation quarantines them with the suite's label rule)")
+    classes = label_classes(task, frame[label], training_set, label, positive_label)
+    y = encode_labels(frame[label], classes, training_set, label)
+    train, held_out = split_frame(frame, split, holdout_fraction, timestamp, seed, y if classes else None)
+    y_train = encode_labels(train[label], classes, training_set, label)
+    y_true = encode_labels(held_out[label], classes, training_set, label)
+    check_holdout(y_true, classes, label, training_set)
+    kind = model_kind(model_kind_name)
     categorical, numeric = feature_kinds(frame, feature_columns)
-    estimator = build_estimator(categorical, numeric, params, seed)
-    estimator.fit(train[feature_columns], train[label].astype(int))
+    estimator = kind.build(task, categorical, numeric, params, seed)
+    estimator.fit(train[feature_columns], y_train)
 
-    probability = estimator.predict_proba(held_out[feature_columns])[:, 1]
-    y_true = held_out[label].astype(int).to_numpy()
-    scores = all_scores(y_true, probability)
+    if task == "regression":
+        scored = np.asarray(estimator.predict(held_out[feature_columns]), dtype=float)
+    else:
+        probability = estimator.predict_proba(held_out[feature_columns])
+        scored = probability[:, 1] if task == "binary" else probability
+    scores = all_scores(task, y_true, scored)
     meta = {
-        "feature_columns": feature_columns, "categorical": categorical, "numeric": numeric, "label": label,
-        "timestamp": timestamp, "params": params, "holdout_scores": scores, "framework": "scikit-learn",
-        "trained_rows": len(train), "trained_until": str(train[timestamp].max()),
+        "task": task, "classes": classes, "feature_columns": feature_columns, "categorical": categorical,
+        "numeric": numeric, "label": label, "timestamp": timestamp, "split": split, "params": params,
+        "holdout_scores": scores, "trained_rows": len(train),
+        "trained_until": str(train[timestamp].max()) if timestamp and timestamp in train else None,
     }
     with atomic_output(model) as staging:
-        save_model(estimator, staging, meta)
+        save_model(model_kind_name, estimator, staging, meta)
     with atomic_output(holdout) as staging:
         held_out.to_parquet(staging, index=False)
     with atomic_output(metrics) as staging:
         staging.write_text(json.dumps(scores, indent=2))
-    classification = classification_metadata(y_true, probability)
+    view = evaluation_view(task, classes, y_true, scored)
     with atomic_output(classification_metrics) as staging:
-        staging.write_text(json.dumps(classification))
+        staging.write_text(json.dumps(view))
     return {
         "scores": scores,
         "train_rows": len(train),
         "holdout_rows": len(held_out),
         "output_metadata": {
-            "model": {"framework": "scikit-learn", "feature_columns": feature_columns, "params": params, **scores},
+            "model": {"kind": model_kind_name, "task": task, "feature_columns": feature_columns, "params": params, **scores},
             "holdout": {"rows": len(held_out)},
             "metrics": scores,
-            "classification_metrics": classification,
+            "classification_metrics": view,
         },
     }
 
 
-def classification_metadata(y_true: np.ndarray, probability: np.ndarray) -> dict[str, Any]:
-    """Confusion matrix and ROC in the metadata layout of KFP's ClassificationMetrics artifact."""
-    matrix = confusion_matrix(y_true, (probability >= 0.5).astype(int), labels=[0, 1])
-    fpr, tpr, thresholds = roc_curve(y_true, probability)
-    keep = np.unique(np.linspace(0, len(fpr) - 1, ROC_POINTS).astype(int))
-    return {
+def evaluation_view(task: str, classes: list, y_true: np.ndarray, scored: np.ndarray) -> dict[str, Any]:
+    """Classification: the confusion matrix (the label's own class names) and, for binary, the ROC
+    curve, in the metadata layout of KFP's ClassificationMetrics artifact. Regression: residuals
+    by decile of the prediction."""
+    from sklearn.metrics import confusion_matrix, roc_curve
+
+    if not is_classification(task):
+        residuals = y_true - scored
+        order = np.argsort(scored)
+        deciles = [chunk for chunk in np.array_split(order, min(10, len(order))) if len(chunk)]
+        return {"residuals": [{"predicted_mean": float(scored[c].mean()), "residual_mean": float(residuals[c].mean()),
+                               "residual_std": float(residuals[c].std()), "rows": int(len(c))} for c in deciles]}
+    predicted = (scored >= 0.5).astype(int) if task == "binary" else scored.argmax(axis=1)
+    matrix = confusion_matrix(y_true, predicted, labels=list(range(len(classes))))
+    view: dict[str, Any] = {
         "confusionMatrix": {
-            "annotationSpecs": [{"displayName": "on time"}, {"displayName": "delayed"}],
+            "annotationSpecs": [{"displayName": str(c)} for c in classes],
             "rows": [{"row": [int(v) for v in row]} for row in matrix],
         },
-        "confidenceMetrics": [
+    }
+    if task == "binary":
+        fpr, tpr, thresholds = roc_curve(y_true, scored)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, CURVE_POINTS).astype(int))
+        view["confidenceMetrics"] = [
             {"confidenceThreshold": float(min(thresholds[i], 1.0)), "recall": float(tpr[i]), "falsePositiveRate": float(fpr[i])}
             for i in keep
-        ],
-    }
+        ]
+    return view

@@ -16,11 +16,9 @@ from cnai.orchestration.catalog import main_outputs, pipeline_steps
 def code_fingerprint() -> str:
     """Hash of every source file of the installed package: the local cache is valid for one code version."""
     import cnai
+    import cnai.feature_repo
 
-    roots = {Path(cnai.__file__).parent}
-    for sub in ("components", "pipelines", "feature_repo"):
-        module = __import__(f"cnai.{sub}", fromlist=["_"])
-        roots.add(Path(module.__file__).parent)
+    roots = {Path(cnai.__file__).parent, Path(cnai.feature_repo.__file__).parent}
     digest = hashlib.sha256()
     for root in sorted(roots):
         for path in sorted(root.rglob("*")):

@@ -149,12 +149,11 @@ def check_services_reachable(config: ProjectConfig, registry_uri: str, timeout_s
 def check_before_running(config: ProjectConfig, config_path: Path, registry_uri: str) -> None:
     """What would otherwise fail minutes into a local run, after the data steps: the services it
     talks to, and hyperparameters the model or the local tuner cannot take."""
-    from cnai.components.training.tune.executor import check_runs_locally
-    from cnai.models.sklearn_hgb import check_hyperparameters
+    from cnai.components.training.tune.executor import check_hyperparameters, check_runs_locally
 
     check_services_reachable(config, registry_uri)
     try:
-        check_hyperparameters(config.tuning.search_space)
+        check_hyperparameters("hist_gradient_boosting", "binary", config.tuning.search_space)
         check_runs_locally(config.tuning.algorithm)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc

@@ -94,7 +94,7 @@ def run_demo(config: ProjectConfig, config_path: Path, rows: int = 2000) -> int:
     from cnai.backends.local.model_server import inference_log_dir
     from cnai.backends.registry import default_registry_uri
     from cnai.components.monitoring.drift_check.executor import resolve_reference
-    from cnai.models.sklearn_hgb import LoadedModel
+    from cnai.models.saved import LoadedModel
     from cnai.orchestration.monitor import monitor
     from cnai.orchestration.project import export_settings
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cnai.components.features.feast_features.executor import build_training_set
 
+from cnai.components.features.feast_features.executor import build_training_set
 from conftest import free_port
 
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
-from cnai.components.training.tune.executor import tune_hyperparameters
 from kubeflow.optimizer.types.algorithm_types import GridSearch, RandomSearch
 from kubeflow_katib_api.models import V1beta1Experiment
 
 from cnai.backends.kubeflow import katib
+from cnai.components.training.tune.executor import tune_hyperparameters
 from cnai.core.config import KATIB_ALGORITHMS
 from cnai.core.errors import ClusterError
 
@@ -93,10 +93,11 @@ def test_trial_prints_what_katibs_collector_reads_and_scores_like_the_local_tune
 
     import pandas as pd
 
-    from cnai.models.sklearn_hgb import staged_scores, tuning_split
+    from cnai.models.tuning import staged_scores, tuning_split
 
-    fit_part, valid_part = tuning_split(pd.read_parquet(training_set), "time_hour", 0.15, 100_000)
-    local = [value for _, value in staged_scores(params, fit_part, valid_part, model_features, "delayed", "roc_auc", 42)]
+    fit_part, valid_part = tuning_split(pd.read_parquet(training_set), "time", "time_hour", 0.15, 100_000, 42)
+    local = [value for _, value in staged_scores("hist_gradient_boosting", "binary", params, fit_part, valid_part,
+                                                 model_features, "delayed", [0, 1], "roc_auc", 42)]
     assert reported == pytest.approx(local, abs=1e-6)
 
 

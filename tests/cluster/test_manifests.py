@@ -137,7 +137,7 @@ def test_dockerfile_builds_a_pinned_non_root_image_with_everything_installed():
     copied = [line.split()[1] for line in lines if line.startswith("COPY ") and "--from" not in line]
     for path in copied:
         assert (REPO / path).exists(), f"Dockerfile copies {path}, which is not in the repository"
-    assert {"cnai", "components", "pipelines", "feature_repo"} <= set(copied)
+    assert {"cnai", "feature_repo"} <= set(copied)
     assert "pip install --no-cache-dir ." in " ".join(lines)
     manifests_images = {c["image"].split(":")[0] for d in kustomize("dev") for pod in pod_specs(d) for c in pod["containers"]}
     assert "ghcr.io/cnai-pipelines/cnai" in manifests_images

@@ -6,10 +6,10 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
 from kserve.api_client import ApiClient as KServeClient
 
 from cnai.backends.kubeflow import kserve as serving
+from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
 from cnai.core.errors import ServingError
 
 CLUSTER = {"namespace": "team-a", "serving_runtime": "cnai-sklearn", "canary_traffic_percent": 10.0,

@@ -52,7 +52,7 @@ def test_the_spark_operator_runs_our_ingest_and_the_step_copies_its_result(kube_
     assert SparkV1beta2SparkApplication.from_dict(body).to_dict() == body, "nothing the Spark API models do not know"
     spec = body["spec"]
     assert spec["image"] == "registry.example/cnai:1.2.3" and spec["type"] == "Python" and spec["mode"] == "cluster"
-    assert spec["mainApplicationFile"].endswith("cnai/cluster/spark_ingest.py")
+    assert spec["mainApplicationFile"].endswith("cnai/backends/kubeflow/spark_ingest.py")
     assert spec["driver"]["serviceAccount"] == "cnai-spark" and spec["executor"]["instances"] == 3
     for role in ("driver", "executor"):
         pod = spec[role]

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cnai.components.training.train.executor import train_model
 from kubeflow_trainer_api.models import TrainerV1alpha1TrainJob
 
 from cnai.backends.kubeflow import train_job
+from cnai.components.training.train.executor import train_model
 from cnai.core.errors import ClusterError
-from cnai.models.sklearn_hgb import LoadedModel
+from cnai.models.saved import LoadedModel
 
 CLUSTER = {"namespace": "team-a", "image": "registry.example/cnai:1.2.3", "object_store_endpoint": "http://minio:9000",
            "experiment_timeout_s": 5, "resources": {"cpu_limit": "2", "memory_limit": "4Gi"}}
@@ -63,7 +63,7 @@ def test_trainjob_from_the_sdk_is_valid_and_runs_our_entry_point_with_our_image(
     assert facts["train_job"].startswith("team-a/cnai-train-")
     model = LoadedModel(outputs["model"])
     holdout = pd.read_parquet(outputs["holdout"])
-    assert len(model.predict_proba(holdout[model.feature_columns].head(5))) == 5
+    assert len(model.scores(holdout[model.feature_columns].head(5))) == 5
     assert json.loads(Path(outputs["metrics"]).read_text()) == facts["scores"]
     assert not (Path(outputs["model"]) / "facts.json").exists(), "the model folder holds only the model"
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "pipelines" / "training" / "cnai-training.pipeline"
+EXAMPLE = REPO / "cnai" / "pipelines" / "training" / "cnai-training.pipeline"
 BIN = Path(sys.executable).parent
 failures: list[str] = []
 
@@ -62,7 +62,7 @@ cache.load()
 cache.wait_for_all_cache_tasks()
 components = {c.name: c for c in cache.get_all_components(platform=RuntimeProcessorType.KUBEFLOW_PIPELINES)
               if c.catalog_type == "cnai-catalog"}
-expected = sorted(p.parent.name for p in (REPO / "components").glob("*/*/component.yaml"))
+expected = sorted(p.parent.name for p in (REPO / "cnai" / "components").glob("*/*/component.yaml"))
 check(sorted(components) == expected, f"catalog holds {sorted(components)}")
 for name, component in sorted(components.items()):
     declared = yaml.safe_load(component.definition)

@@ -70,12 +70,15 @@ def parameter_specs(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def trial_job(image: str, cluster: dict[str, Any], training_set_uri: str, feature_columns: list[str], label: str,
               timestamp: str, metric: str, holdout_fraction: float, seed: int,
-              parameters: list[dict[str, Any]]) -> dict[str, Any]:
-    """The batch/v1 Job each trial runs; `${trialParameters.x}` is filled in by Katib."""
+              parameters: list[dict[str, Any]], model_spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The batch/v1 Job each trial runs; `${trialParameters.x}` is filled in by Katib. `model_spec`
+    ({kind, task, split, positive_label}) is what the trial fits and how it holds rows out."""
     resources = cluster.get("resources", {})
     secret = OBJECT_STORE_SECRET
     args = ["--training-set", training_set_uri, "--feature-columns", json.dumps(feature_columns), "--label", label,
             "--timestamp", timestamp, "--metric", metric, "--holdout-fraction", str(holdout_fraction), "--seed", str(seed)]
+    if model_spec:
+        args += ["--model-spec", json.dumps(model_spec, sort_keys=True)]
     for p in parameters:
         args += ["--param", f"{p['name']}=${{trialParameters.{_trial_parameter(p['name'])}}}"]
     return {
@@ -124,7 +127,8 @@ def _trial_parameter(name: str) -> str:
 def experiment(name: str, namespace: str, training_set_uri: str, feature_columns: list[str], label: str,
                timestamp: str, search_space: list[dict[str, Any]], algorithm: str, objective_metric: str,
                objective_goal: str, max_trials: int, parallel_trials: int, early_stopping: str,
-               holdout_fraction: float, seed: int, cluster: dict[str, Any]) -> dict[str, Any]:
+               holdout_fraction: float, seed: int, cluster: dict[str, Any],
+               model_spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """The Experiment as the Kubernetes API receives it, checked by `kubeflow_katib_api`'s models."""
     from kubeflow_katib_api.models import V1beta1Experiment
 
@@ -144,7 +148,7 @@ def experiment(name: str, namespace: str, training_set_uri: str, feature_columns
             "trialParameters": [{"name": _trial_parameter(p["name"]), "reference": p["name"],
                                  "description": f"{p['parameter_type']} hyperparameter {p['name']}"} for p in search_space],
             "trialSpec": trial_job(image, cluster, training_set_uri, feature_columns, label, timestamp,
-                                   objective_metric, holdout_fraction, seed, search_space),
+                                   objective_metric, holdout_fraction, seed, search_space, model_spec),
             "successCondition": 'status.conditions.#(type=="Complete")#|#(status=="True")#',
             "failureCondition": 'status.conditions.#(type=="Failed")#|#(status=="True")#',
         },
@@ -208,17 +212,18 @@ def _trial_rows(namespace: str, name: str, metric: str) -> list[dict[str, Any]]:
 def tune_on_katib(training_set_uri: str, trials: str, tuning_metrics: str, objective_plot: str,
                   feature_columns: list[str], label: str, timestamp: str, search_space: list[dict[str, Any]],
                   algorithm: str, objective_metric: str, objective_goal: str, max_trials: int, parallel_trials: int,
-                  early_stopping: str, holdout_fraction: float, seed: int, cluster: dict[str, Any]) -> dict[str, Any]:
+                  early_stopping: str, holdout_fraction: float, seed: int, cluster: dict[str, Any],
+                  model_spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create (or find) the Experiment, wait for it, and write the same outputs as the local search."""
     from cnai.core.rendering import objective_plot_html, trials_markdown
     from cnai.core.search_space import check_search_space
 
     check_search_space(search_space, algorithm)
     namespace = cluster.get("namespace") or "kubeflow"
-    name = experiment_name(training_set_uri, search_space, algorithm, seed)
+    name = experiment_name(training_set_uri, [*search_space, model_spec or {}], algorithm, seed)
     body = experiment(name, namespace, training_set_uri, feature_columns, label, timestamp, search_space, algorithm,
                       objective_metric, objective_goal, max_trials, parallel_trials, early_stopping, holdout_fraction,
-                      seed, cluster)
+                      seed, cluster, model_spec)
     if kube.get(kube.EXPERIMENT, namespace, name) is None:
         kube.apply(kube.EXPERIMENT, namespace, body)
         log.warning("created Katib Experiment %s/%s (%s, %d trials)", namespace, name, algorithm, max_trials)

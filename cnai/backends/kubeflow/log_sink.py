@@ -42,13 +42,33 @@ def features_of(request: dict) -> pd.DataFrame:
 
 
 def predictions_of(response: dict) -> tuple[list[float], str]:
+    """The number per row the drift check compares, as the local server logs it
+    (`LoadedModel.drift_signal`): the positive class's probability with two classes, the predicted
+    class's position with more, the prediction itself for regression."""
+    version = str(response.get("model_version") or "")
     if "outputs" in response:
-        outputs = {o["name"]: o for o in response["outputs"]}
-        chosen = outputs.get("probability") or next(iter(outputs.values()))
-        return [float(v) for v in chosen["data"]], str(response.get("model_version") or "")
+        outputs = {o["name"]: o["data"] for o in response["outputs"]}
+        by_class = [data for name, data in outputs.items() if name.startswith("probability_")]
+        if not by_class and "prediction" not in outputs:
+            raise CloudEventError("v2 response has neither `prediction` nor `probability_<class>` outputs")
+        return _signal([list(row) for row in zip(*by_class, strict=True)] if by_class else None,
+                       outputs.get("prediction")), version
     if isinstance(response.get("predictions"), list):
-        return [float(v) for v in response["predictions"]], str(response.get("model_version") or "")
+        rows = response.get("probabilities")
+        return _signal([list(row.values()) for row in rows] if isinstance(rows, list) else None,
+                       response["predictions"]), version
     raise CloudEventError("response has neither v2 `outputs` nor v1 `predictions`")
+
+
+def _signal(probabilities: list[list[float]] | None, predictions: list | None) -> list[float]:
+    if probabilities:
+        if len(probabilities[0]) == 2:
+            return [float(row[1]) for row in probabilities]
+        return [float(max(range(len(row)), key=row.__getitem__)) for row in probabilities]
+    try:
+        return [float(v) for v in predictions or []]
+    except (TypeError, ValueError) as exc:
+        raise CloudEventError(f"predictions are not numbers and no probabilities came with them: {exc}") from exc
 
 
 class InferenceLogSink:

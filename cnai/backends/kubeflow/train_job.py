@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", required=True, help="JSON object")
     parser.add_argument("--holdout-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--model-spec", default="{}", help='JSON: {"task", "model_kind_name", "split", "positive_label"}')
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         (work / "out").mkdir()
         facts = train_model(str(training_set), feature_columns=json.loads(args.feature_columns), label=args.label,
                             timestamp=args.timestamp, params=json.loads(args.params),
-                            holdout_fraction=args.holdout_fraction, seed=args.seed, **outputs)
+                            holdout_fraction=args.holdout_fraction, seed=args.seed, **outputs,
+                            **json.loads(args.model_spec))
         (work / "facts.json").write_text(json.dumps(facts, default=str))  # beside the model, not in it: same model hash
         for name, path in {**outputs, "facts.json": str(work / "facts.json")}.items():
             copy_tree(path, f"{args.output.rstrip('/')}/{name}")

@@ -70,15 +70,18 @@ def submit(name: str, namespace: str, args: list[str], cluster: dict[str, Any]) 
 
 def train_on_trainer(training_set_uri: str, output_paths: dict[str, str], output_uris: dict[str, str],
                      feature_columns: list[str], label: str, timestamp: str, params: dict[str, Any],
-                     holdout_fraction: float, seed: int, cluster: dict[str, Any]) -> dict[str, Any]:
+                     holdout_fraction: float, seed: int, cluster: dict[str, Any],
+                     model_spec: dict[str, Any] | None = None) -> dict[str, Any]:
     from cnai.core.storage import copy_tree
 
     namespace = cluster.get("namespace") or "kubeflow"
-    name = job_name(training_set_uri, params, seed)
+    name = job_name(training_set_uri, {**params, **(model_spec or {})}, seed)
     staging = output_uris["model"].rstrip("/") + f".{name}"
     args = ["--training-set", training_set_uri, "--output", staging, "--feature-columns", json.dumps(feature_columns),
             "--label", label, "--timestamp", timestamp, "--params", json.dumps(params),
             "--holdout-fraction", str(holdout_fraction), "--seed", str(seed)]
+    if model_spec:
+        args += ["--model-spec", json.dumps(model_spec, sort_keys=True)]
     if kube.get(kube.TRAINJOB, namespace, name) is None:
         submit(name, namespace, args, cluster)
         log.warning("created TrainJob %s/%s on runtime %s", namespace, name, RUNTIME)

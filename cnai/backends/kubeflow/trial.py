@@ -3,7 +3,7 @@
     python -m cnai.backends.kubeflow.trial --training-set s3://bucket/training_set --feature-columns '["month"]' \
         --label delayed --timestamp time_hour --metric roc_auc --param learning_rate=0.1 --param max_iter=150
 
-The scoring is the local tuner's (`cnai.models.sklearn_hgb.staged_scores` on the same split), so a trial on
+The scoring is the local tuner's (`cnai.models.tuning.staged_scores` on the same split), so a trial on
 the cluster and a trial on a laptop agree. The training set is read where the pipeline wrote it:
 KFP's `minio://` URIs are its S3 API, reached with AWS_ENDPOINT_URL and the referenced Secret's keys.
 """
@@ -26,7 +26,8 @@ def _value(text: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cnai.models.sklearn_hgb import staged_scores, tuning_split
+    from cnai.core.tasks import encode_labels
+    from cnai.models.tuning import classes_of, staged_scores, tuning_split
 
     parser = argparse.ArgumentParser(prog="python -m cnai.backends.kubeflow.trial", description=__doc__.split("\n")[0])
     parser.add_argument("--training-set", required=True)
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tuning-rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--param", action="append", default=[], help="name=value, repeated")
+    parser.add_argument("--model-spec", default="{}", help='JSON: {"kind", "task", "split", "positive_label"}')
     args = parser.parse_args(argv)
     params = {}
     for item in args.param:
@@ -45,10 +47,15 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not name:
             parser.error(f"--param {item!r}: expected name=value")
         params[name] = _value(value)
+    spec = {"kind": "hist_gradient_boosting", "task": "binary", "split": "time", "positive_label": None,
+            **json.loads(args.model_spec)}
     frame = read_table(args.training_set)
-    fit_part, valid_part = tuning_split(frame, args.timestamp, args.holdout_fraction, args.max_tuning_rows)
-    for _step, value in staged_scores(params, fit_part, valid_part, json.loads(args.feature_columns), args.label,
-                                     args.metric, args.seed):
+    classes = classes_of(frame, spec["task"], args.label, args.training_set, spec["positive_label"])
+    strata = encode_labels(frame[args.label], classes, args.training_set, args.label) if classes else None
+    fit_part, valid_part = tuning_split(frame, spec["split"], args.timestamp, args.holdout_fraction, args.max_tuning_rows,
+                                        args.seed, strata)
+    for _step, value in staged_scores(spec["kind"], spec["task"], params, fit_part, valid_part,
+                                      json.loads(args.feature_columns), args.label, classes, args.metric, args.seed):
         print(f"{args.metric}={value:.6f}", flush=True)
     return 0
 

@@ -20,12 +20,11 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from cnai.core.errors import DataError
 from cnai.core.inference_log import InferenceLog
-from cnai.models.sklearn_hgb import LoadedModel
+from cnai.models.saved import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +67,9 @@ def _server_classes():
     from kserve.errors import InvalidInput
     from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
-    class DelayModel(Model):
-        """Serves a saved cnai model; returns the delay probability and the 0/1 decision."""
+    class ServedModel(Model):
+        """Serves a saved cnai model: the prediction (the label's own value, or the number), and for
+        classification one probability per class."""
 
         def __init__(self, name: str, model_dir: str, version: str, log: InferenceLog | None = None) -> None:
             super().__init__(name)
@@ -95,23 +95,26 @@ def _server_classes():
                 raise InvalidInput(f"missing feature(s) {missing}; expected {self.model.feature_columns}")
             features = {c: columns[c] for c in self.model.feature_columns}
             try:
-                probability = self.model.predict_proba(features)
+                scores = self.model.scores(features)
             except (ValueError, TypeError, DataError) as exc:
                 raise InvalidInput(f"features could not be scored: {exc}") from exc
-            decision = (probability >= 0.5).astype(np.int64)
+            predictions = self.model.predictions(scores)
+            probabilities = self.model.class_probabilities(scores)
             if self.log is not None:
-                self.log.append(features, probability, self.version)
+                self.log.append(features, self.model.drift_signal(scores), self.version)
             if isinstance(payload, InferRequest):
+                rows = len(predictions)
+                outputs = [InferOutput("prediction", [rows], _datatype(predictions), data=predictions)]
+                outputs += [InferOutput(f"probability_{name}", [rows], "FP64", data=values)
+                            for name, values in probabilities.items()]
                 return InferResponse(
                     response_id=payload.id or str(uuid.uuid4()),  # `id` is optional in requests, not in responses
-                    model_name=self.name,
-                    model_version=self.version,
-                    infer_outputs=[
-                        InferOutput("probability", [len(probability)], "FP64", data=probability.tolist()),
-                        InferOutput("delayed", [len(probability)], "INT64", data=decision.tolist()),
-                    ],
+                    model_name=self.name, model_version=self.version, infer_outputs=outputs,
                 )
-            return {"predictions": probability.tolist(), "model_version": self.version}
+            answer: dict[str, Any] = {"predictions": predictions, "model_version": self.version}
+            if probabilities:
+                answer["probabilities"] = [dict(zip(probabilities, row, strict=True)) for row in zip(*probabilities.values(), strict=True)]
+            return answer
 
     def _columns_from_v2(request) -> dict[str, list]:
         """One list of values per input tensor. Checked in bulk, in a few C-level passes over every
@@ -165,9 +168,9 @@ def _server_classes():
             self.pointer = pointer
             self.log = log
 
-        def build(self, name: str) -> DelayModel:
+        def build(self, name: str) -> ServedModel:
             pointer = self.pointer()
-            model = DelayModel(name, pointer["path"], pointer["version"], self.log)
+            model = ServedModel(name, pointer["path"], pointer["version"], self.log)
             model.load()
             return model
 
@@ -178,7 +181,18 @@ def _server_classes():
             _freeze_heap()  # once per swap: the old version's objects go, the new one's are frozen
             return model.ready
 
-    return DelayModel, PointerRepository
+    return ServedModel, PointerRepository
+
+
+def _datatype(values: list) -> str:
+    """The v2 datatype of a list of predictions (the label's own type)."""
+    if all(isinstance(v, bool) for v in values):
+        return "BOOL"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "INT64"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "FP64"
+    return "BYTES"
 
 
 def _freeze_heap() -> None:

@@ -10,7 +10,9 @@ import pandas as pd
 
 from cnai.backends import registry
 from cnai.core.artifacts import atomic_output
-from cnai.models.sklearn_hgb import HIGHER_IS_BETTER, LoadedModel, score
+from cnai.core.errors import DataError
+from cnai.core.tasks import encode_labels, higher_is_better, score
+from cnai.models.saved import LoadedModel
 
 
 def evaluate_candidate(
@@ -26,9 +28,10 @@ def evaluate_candidate(
     """Score candidate and production on `holdout`; decide, and say why."""
     frame = pd.read_parquet(holdout)
     candidate = LoadedModel(model)
-    label = candidate.meta["label"]
-    candidate_score = score(metric, frame[label], candidate.predict_proba(frame))
-    higher_better = HIGHER_IS_BETTER[metric]
+    label, task = candidate.meta["label"], candidate.task
+    y_true = encode_labels(frame[label], candidate.classes, holdout, label)
+    candidate_score = score(task, metric, y_true, candidate.scores(frame))
+    higher_better = higher_is_better(metric)
 
     production = registry.production_version(registry_uri, model_name)
     production_score = None
@@ -41,7 +44,13 @@ def evaluate_candidate(
     else:
         with tempfile.TemporaryDirectory() as scratch:
             local = registry.download_version(registry_uri, model_name, production.version, Path(scratch) / "production")
-            production_score = score(metric, frame[label], LoadedModel(local).predict_proba(frame))
+            production_model = LoadedModel(local)
+            if production_model.task != task or production_model.classes != candidate.classes:
+                raise DataError(f"production v{production.version} is a {production_model.task} model of classes "
+                                f"{production_model.classes}; the candidate is {task} of {candidate.classes}: "
+                                "they cannot be compared (register it under another settings.model_name)")
+            production_y = encode_labels(frame[label], production_model.classes, holdout, label)
+            production_score = score(task, metric, production_y, production_model.scores(frame))
         gain = (candidate_score - production_score) if higher_better else (production_score - candidate_score)
         deploy = gain > min_improvement
         reason = (

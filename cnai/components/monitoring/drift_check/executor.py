@@ -27,7 +27,7 @@ from cnai.backends import registry
 from cnai.core.artifacts import atomic_output, content_hash
 from cnai.core.errors import DataError
 from cnai.core.inference_log import PREDICTION_FIELD, read_inference_log
-from cnai.models.sklearn_hgb import LoadedModel
+from cnai.models.saved import LoadedModel
 
 log = logging.getLogger(__name__)
 
@@ -141,17 +141,23 @@ def check_drift(
         reference_columns[column] = ref.sample(min(report_sample_rows, len(ref)), random_state=seed).reset_index(drop=True)
 
     reference_sample = pd.DataFrame(reference_columns)
-    reference_scores = model.predict_proba(reference_sample)
+    reference_scores = model.drift_signal(model.scores(reference_sample))
     if PREDICTION_FIELD in current_frame:  # the inference log recorded what was served
         current_scores = current_frame[PREDICTION_FIELD].to_numpy(dtype=float)
     else:  # scoring a bounded sample decides the KS test as well as scoring every row
         scored = current_frame.sample(min(max_sample_rows, len(current_frame)), random_state=seed)
         try:
-            current_scores = model.predict_proba(scored)
+            current_scores = model.drift_signal(model.scores(scored))
         except DataError as error:
             raise DataError(f"{current}: {error}") from error
-    prediction = numeric_drift(pd.Series(reference_scores), pd.Series(current_scores), max_sample_rows, rng)
-    prediction["drifted"] = bool(prediction["p_value"] < p_value_threshold and prediction["statistic"] >= min_effect_size)
+    if model.task == "multiclass":  # the predicted classes' shares
+        prediction = categorical_drift(pd.Series(reference_scores).astype(int).astype(str),
+                                       pd.Series(current_scores).astype(int).astype(str))
+        effect = prediction.get("cramers_v", 0.0)
+    else:
+        prediction = numeric_drift(pd.Series(reference_scores), pd.Series(current_scores), max_sample_rows, rng)
+        effect = prediction["statistic"]
+    prediction["drifted"] = bool(prediction["p_value"] < p_value_threshold and effect >= min_effect_size)
 
     drifted = sorted(c for c, r in per_feature.items() if r["drifted"])
     share = len(drifted) / len(per_feature)

@@ -11,7 +11,7 @@ import requests
 from cnai.backends.local.model_server import v1_request, v2_request
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ServingError
-from cnai.models.sklearn_hgb import LoadedModel
+from cnai.models.saved import LoadedModel
 
 
 def smoke_test_endpoint(
@@ -67,15 +67,28 @@ def _compare(holdout: str, model: str, report: str, endpoint: str, model_name: s
              rows: int, tolerance: float) -> dict[str, Any]:
     local = LoadedModel(model)
     sample = pd.read_parquet(holdout).head(rows)[local.feature_columns]
-    expected = local.predict_proba(sample)
+    scores = local.scores(sample)
+    # What the server must answer: classification, every class's probability; regression, the value.
+    expected = (np.column_stack(list(local.class_probabilities(scores).values())) if local.classes
+                else np.asarray(scores, dtype=float))
     checks = []
 
     v2 = _post(f"{endpoint}/v2/models/{model_name}/infer", v2_request(sample, "smoke-test"))
-    outputs = {o["name"]: o for o in v2.get("outputs", [])}
-    v2_probability = np.asarray(outputs.get("probability", {}).get("data", []), dtype=float)
-    checks.append(("v2 infer", v2_probability, v2.get("model_version")))
+    outputs = {o["name"]: o.get("data", []) for o in v2.get("outputs", [])}
+    if local.classes:
+        got = [outputs.get(f"probability_{c}", []) for c in local.class_probabilities(scores)]
+        v2_answer = np.column_stack([np.asarray(g, dtype=float) for g in got]) if all(len(g) == len(sample) for g in got) else np.array([])
+    else:
+        v2_answer = np.asarray(outputs.get("prediction", []), dtype=float)
+    checks.append(("v2 infer", v2_answer, v2.get("model_version")))
     v1 = _post(f"{endpoint}/v1/models/{model_name}:predict", v1_request(sample))
-    checks.append(("v1 predict", np.asarray(v1.get("predictions", []), dtype=float), v1.get("model_version")))
+    if local.classes:
+        v1_answer = np.asarray([[row.get(str(c)) for c in local.classes] for row in v1.get("probabilities", [])], dtype=float)
+    else:
+        v1_answer = np.asarray(v1.get("predictions", []), dtype=float)
+    checks.append(("v1 predict", v1_answer, v1.get("model_version")))
+    if v1.get("predictions") != local.predictions(scores):
+        checks.append(("v1 predictions", np.array([np.inf]), v1.get("model_version")))
 
     lines = [f"# Smoke test: {endpoint}", "", "| protocol | rows | max abs diff | served version |", "|---|---|---|---|"]
     failures = []

@@ -19,20 +19,26 @@ def train_model(
     params: dict[str, Any],
     holdout_fraction: float = 0.15,
     seed: int = 42,
+    task: str = "binary",
+    model_kind_name: str = "hist_gradient_boosting",
+    split: str = "time",
+    positive_label: Any = None,
     target: str = "local",
     cluster: dict[str, Any] | None = None,
     artifact_uris: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Fit on all but the most recent rows, score on those, and save the model KServe can load.
+    """Fit on all but the held-out rows, score on those, and save the model with what serving needs.
 
     With `target="kubeflow"` the same function runs in a Kubeflow Trainer TrainJob (cnai.backends.kubeflow.trainer).
     """
+    model_spec = {"task": task, "model_kind_name": model_kind_name, "split": split, "positive_label": positive_label}
     if target == "kubeflow":
         from cnai.backends.kubeflow.trainer import train_on_trainer
 
         uris = artifact_uris or {}
         outputs = {"model": model, "holdout": holdout, "metrics": metrics, "classification_metrics": classification_metrics}
         return train_on_trainer(uris.get("training_set", training_set), outputs, {k: uris.get(k, v) for k, v in outputs.items()},
-                                feature_columns, label, timestamp, params, holdout_fraction, seed, cluster or {})
+                                feature_columns, label, timestamp, params, holdout_fraction, seed, cluster or {},
+                                model_spec)
     return fit_and_evaluate(training_set, model, holdout, metrics, classification_metrics, feature_columns, label,
-                            timestamp, params, holdout_fraction, seed)
+                            timestamp, params, holdout_fraction, seed, **model_spec)

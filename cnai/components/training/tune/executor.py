@@ -20,7 +20,9 @@ from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ConfigError
 from cnai.core.rendering import objective_plot_html, trials_markdown
 from cnai.core.search_space import check_search_space
-from cnai.models.sklearn_hgb import ITERATIONS_PER_REPORT, check_hyperparameters, staged_scores, tuning_split
+from cnai.core.tasks import encode_labels
+from cnai.models.kinds import model_kind
+from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +68,8 @@ def make_pruner(algorithm: str, early_stopping: str, parameters: list[dict[str, 
     import optuna
 
     if algorithm == "hyperband":
-        most = max((int(p["max"]) for p in parameters if p["name"] == "max_iter"), default=ITERATIONS_PER_REPORT * 4)
-        return optuna.pruners.HyperbandPruner(min_resource=ITERATIONS_PER_REPORT, max_resource=most, reduction_factor=3)
+        most = max((int(p["max"]) for p in parameters if p["name"] == "max_iter"), default=ROUNDS_PER_REPORT * 4)
+        return optuna.pruners.HyperbandPruner(min_resource=ROUNDS_PER_REPORT, max_resource=most, reduction_factor=3)
     if early_stopping == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
     return optuna.pruners.NopPruner()
@@ -117,6 +119,10 @@ def tune_hyperparameters(
     holdout_fraction: float = 0.15,
     max_tuning_rows: int = 100_000,
     seed: int = 42,
+    task: str = "binary",
+    model_kind_name: str = "hist_gradient_boosting",
+    split: str = "time",
+    positive_label: Any = None,
     target: str = "local",
     cluster: dict[str, Any] | None = None,
     artifact_uris: dict[str, str] | None = None,
@@ -129,7 +135,7 @@ def tune_hyperparameters(
     import optuna
 
     check_search_space(search_space, algorithm)
-    check_hyperparameters(search_space)
+    check_hyperparameters(model_kind_name, task, search_space)
     if target == "kubeflow":
         from cnai.backends.kubeflow.katib import tune_on_katib
 
@@ -138,9 +144,12 @@ def tune_hyperparameters(
             tuning_metrics=tuning_metrics, objective_plot=objective_plot, feature_columns=feature_columns, label=label,
             timestamp=timestamp, search_space=search_space, algorithm=algorithm, objective_metric=objective_metric,
             objective_goal=objective_goal, max_trials=max_trials, parallel_trials=parallel_trials,
-            early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed, cluster=cluster or {})
+            early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed, cluster=cluster or {},
+            model_spec={"kind": model_kind_name, "task": task, "split": split, "positive_label": positive_label})
     frame = pd.read_parquet(training_set)
-    fit_part, valid_part = tuning_split(frame, timestamp, holdout_fraction, max_tuning_rows)
+    classes = classes_of(frame, task, label, training_set, positive_label)
+    strata = encode_labels(frame[label], classes, training_set, label) if classes else None
+    fit_part, valid_part = tuning_split(frame, split, timestamp, holdout_fraction, max_tuning_rows, seed, strata)
     maximize = objective_goal == "maximize"
 
     # Each boosting fit already uses every core through OpenMP; parallel trials share the cores
@@ -153,7 +162,8 @@ def tune_hyperparameters(
         params = suggest(trial, search_space)
         value = math.nan
         with threadpool_limits(limits=threads_per_trial, user_api="openmp"):  # per thread in OpenMP
-            for step, value in staged_scores(params, fit_part, valid_part, feature_columns, label, objective_metric, seed):
+            for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,
+                                                     classes, objective_metric, seed):
                 trial.report(value, step)
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
@@ -209,3 +219,10 @@ def tune_hyperparameters(
     }
 
 
+
+
+def check_hyperparameters(model_kind_name: str, task: str, parameters: list[dict[str, Any]]) -> None:
+    """Every declared hyperparameter is one the kind's estimator takes, with values it accepts."""
+    problems = model_kind(model_kind_name).parameter_problems(task, parameters)
+    if problems:
+        raise ConfigError("; ".join(problems))

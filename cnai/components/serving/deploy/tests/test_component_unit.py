@@ -14,7 +14,7 @@ from cnai.components.serving.deploy.executor import deploy_model
 from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
 from cnai.components.training.train.executor import train_model
 from cnai.core.errors import ServingError
-from cnai.models.sklearn_hgb import LoadedModel
+from cnai.models.saved import LoadedModel
 
 
 def test_serve_swap_live_and_smoke_test(training_set, model_features, tmp_path, port):

@@ -6,7 +6,7 @@ import pytest
 
 from cnai.components.training.train.executor import train_model
 from cnai.core.errors import DataError
-from cnai.models.sklearn_hgb import LoadedModel
+from cnai.models.saved import LoadedModel
 
 PARAMS = {"learning_rate": 0.1, "max_iter": 60, "max_leaf_nodes": 15}
 
@@ -24,7 +24,7 @@ def test_model_metrics_and_holdout(training_set, model_features, tmp_path):
     frame = pd.read_parquet(training_set)
     assert holdout["time_hour"].min() >= frame.sort_values("time_hour")["time_hour"].iloc[len(frame) - len(holdout) - 1]
     model = LoadedModel(paths["model"])
-    assert len(model.predict_proba(holdout)) == len(holdout)
+    assert len(model.scores(holdout)) == len(holdout)
     assert 0.5 < facts["scores"]["roc_auc"] <= 1.0, "the generated data has signal; a model must find some"
     assert json.loads(Path(paths["metrics"]).read_text()) == facts["scores"]
     classification = facts["output_metadata"]["classification_metrics"]
@@ -36,7 +36,7 @@ def test_model_metrics_and_holdout(training_set, model_features, tmp_path):
 def test_single_class_is_refused(training_set, model_features, tmp_path):
     frame = pd.read_parquet(training_set).assign(delayed=0)
     frame.to_parquet(tmp_path / "one_class.parquet")
-    with pytest.raises(DataError, match="needs both classes"):
+    with pytest.raises(DataError, match="binary label .delayed. needs exactly 2 values, found 1"):
         run(str(tmp_path / "one_class.parquet"), model_features, tmp_path)
 
 
@@ -46,7 +46,7 @@ def test_direct_predictor_gives_the_pipelines_own_numbers(trained_model):
     import numpy as np
 
     model = LoadedModel(trained_model["model"])
-    assert model._direct is not None, "the model build_estimator makes must take the direct path"
+    assert model._direct is not None, "the model HistGradientBoosting.build makes must take the direct path"
     assert model._direct.compiled is not None, "and be compiled for small batches"
     rows = pd.read_parquet(trained_model["holdout"])[model.feature_columns].reset_index(drop=True)
     rows.loc[0, "carrier"] = "ZZ"  # never seen in training
@@ -54,10 +54,10 @@ def test_direct_predictor_gives_the_pipelines_own_numbers(trained_model):
     rows.loc[2, "temp"] = np.nan
     rows = pd.concat([rows] * (6000 // len(rows) + 1), ignore_index=True)  # past the single-thread cut-off
     expected = model.estimator.predict_proba(rows)[:, 1]
-    np.testing.assert_array_equal(model.predict_proba(rows), expected)
+    np.testing.assert_array_equal(model.scores(rows), expected)
     for index in (0, 1, 2, 3):
-        np.testing.assert_array_equal(model.predict_proba(rows.iloc[[index]]), expected[[index]])
+        np.testing.assert_array_equal(model.scores(rows.iloc[[index]]), expected[[index]])
     small = rows.head(100)  # compiled, from a DataFrame and from the model server's lists
-    np.testing.assert_array_equal(model.predict_proba(small), expected[:100])
+    np.testing.assert_array_equal(model.scores(small), expected[:100])
     as_lists = {c: [None if pd.isna(v) else v for v in small[c].tolist()] for c in small.columns}
-    np.testing.assert_array_equal(model.predict_proba(as_lists), expected[:100])
+    np.testing.assert_array_equal(model.scores(as_lists), expected[:100])

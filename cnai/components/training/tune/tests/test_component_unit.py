@@ -59,12 +59,16 @@ def test_bayesian_optimization_without_pytorch_names_the_fix(training_set, model
     assert not (tmp_path / "t.md").exists()
 
 
-def test_only_arguments_the_classifier_has_may_be_tuned():
-    from sklearn.ensemble import HistGradientBoostingClassifier
+def test_only_arguments_the_model_takes_may_be_tuned():
+    from cnai.components.training.tune.executor import check_hyperparameters
 
-    from cnai.core.search_space import TUNABLE_PARAMETERS
-
-    assert set(TUNABLE_PARAMETERS) <= set(HistGradientBoostingClassifier().get_params())
+    space = [{"name": "min_sample_leaf", "parameter_type": "int", "min": 1, "max": 5},  # a typo
+             {"name": "random_state", "parameter_type": "int", "min": 1, "max": 5}]     # the kind sets it itself
+    with pytest.raises(ConfigError) as error:
+        check_hyperparameters("hist_gradient_boosting", "binary", space)
+    assert "tuning.parameters.min_sample_leaf: not a parameter the model takes (HistGradientBoostingClassifier)" in str(error.value)
+    assert "tuning.parameters.random_state: not a parameter the model takes" in str(error.value)
+    check_hyperparameters("hist_gradient_boosting", "regression", SPACE)  # the same space suits the regressor
 
 
 def test_a_range_the_classifier_refuses_stops_the_step_before_reading_data(tmp_path, model_features):

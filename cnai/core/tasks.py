@@ -1,0 +1,160 @@
+"""Tasks (binary, multiclass, regression): their metrics with each one's direction, and how a label
+column is checked and encoded for each.
+
+A classification model keeps the label's own values (`classes`, in a fixed order) and is fitted on
+their positions 0..k-1; what it scores is a probability per class (for binary: of `classes[1]`, the
+positive label). A regression model scores the value itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cnai.core.errors import DataError
+
+TASKS = ("binary", "multiclass", "regression")
+
+# metric -> higher is better, per task. The first is the task's default objective and gate metric.
+METRICS: dict[str, dict[str, bool]] = {
+    "binary": {"roc_auc": True, "average_precision": True, "log_loss": False, "accuracy": True, "f1": True},
+    "multiclass": {"log_loss": False, "accuracy": True, "macro_f1": True, "roc_auc_ovr": True},
+    "regression": {"rmse": False, "mae": False, "r2": True},
+}
+ALL_METRICS = sorted({name for metrics in METRICS.values() for name in metrics})
+
+
+def is_classification(task: str) -> bool:
+    return task in ("binary", "multiclass")
+
+
+def higher_is_better(metric: str) -> bool:
+    for metrics in METRICS.values():
+        if metric in metrics:
+            return metrics[metric]
+    raise DataError(f"unknown metric {metric!r}; use one of {ALL_METRICS}")
+
+
+def check_metric(task: str, metric: str, key: str) -> None:
+    """`key` names the setting in cnai.yaml, for the error."""
+    from cnai.core.errors import ConfigError
+
+    if metric not in METRICS[task]:
+        raise ConfigError(f"{key}: {metric!r} is not a {task} metric; use one of {sorted(METRICS[task])}")
+
+
+def jsonable(value: Any) -> Any:
+    """A label value as JSON keeps it (numpy scalars to Python's)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def label_classes(task: str, values: pd.Series, where: str, label: str, positive_label: Any = None) -> list[Any]:
+    """The label's classes in model order, after checking the column suits the task.
+
+    For binary the positive label comes last (it is what `roc_auc`, `f1` and the probability are
+    about): `positive_label` if given, else the larger of the two values (1 of 0/1, True, "yes" of
+    no/yes by sort order).
+    """
+    present = values.dropna()
+    if present.empty:
+        raise DataError(f"{where}: label column {label!r} has no values")
+    if task == "regression":
+        if not pd.api.types.is_numeric_dtype(present) or pd.api.types.is_bool_dtype(present):
+            raise DataError(f"{where}: label column {label!r} holds {present.dtype} values (e.g. {present.iloc[0]!r}); "
+                            "regression needs numbers: set data.task to binary or multiclass, or choose a numeric label")
+        if present.nunique() < 2:
+            raise DataError(f"{where}: label column {label!r} is constant ({present.iloc[0]!r}); nothing to learn")
+        return []
+    found = sorted(present.unique().tolist(), key=lambda v: (str(type(v)), v))
+    if task == "binary":
+        if len(found) != 2:
+            hint = ("set data.task: multiclass" if len(found) > 2 else "the data holds one class only")
+            raise DataError(f"{where}: binary label {label!r} needs exactly 2 values, found {len(found)} "
+                            f"({_examples(found)}); {hint}")
+        if positive_label is not None:
+            match = [v for v in found if v == positive_label or str(v) == str(positive_label)]
+            if not match:
+                raise DataError(f"{where}: data.positive_label {positive_label!r} is not a value of {label!r} "
+                                f"({_examples(found)})")
+            found = [v for v in found if v is not match[0]] + [match[0]]
+        return [jsonable(v) for v in found]
+    if len(found) < 3:
+        raise DataError(f"{where}: multiclass label {label!r} has {len(found)} value(s) ({_examples(found)}); "
+                        "with two, set data.task: binary")
+    if len(found) > 200:
+        raise DataError(f"{where}: label {label!r} has {len(found)} distinct values; that is a regression target "
+                        "(set data.task: regression) or an identifier, not classes")
+    return [jsonable(v) for v in found]
+
+
+def _examples(values: Sequence[Any]) -> str:
+    shown = ", ".join(repr(v) for v in list(values)[:6])
+    return shown + (", ..." if len(values) > 6 else "")
+
+
+def encode_labels(values: pd.Series, classes: list[Any], where: str, label: str) -> np.ndarray:
+    """Positions in `classes` (classification) or the values as floats (regression, `classes` empty)."""
+    if not classes:
+        return values.to_numpy(dtype=float)
+    index = {c: i for i, c in enumerate(classes)}
+    index.update({str(c): i for i, c in enumerate(classes)})
+    codes = values.map(lambda v: index.get(jsonable(v), index.get(str(v), -1)))
+    unknown = values[codes < 0]
+    if len(unknown):
+        raise DataError(f"{where}: label {label!r} has value(s) the model does not know: {_examples(unknown.unique().tolist())}; "
+                        f"it was trained on {_examples(classes)}")
+    return codes.to_numpy(dtype=np.int64)
+
+
+def score(task: str, metric: str, y_true: np.ndarray, scores: np.ndarray) -> float:
+    """`y_true` as `encode_labels` gives it; `scores` as `SavedModel.scores` (binary: P(positive),
+    multiclass: one column per class, regression: the value)."""
+    from sklearn import metrics as skm
+
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores, dtype=float)
+    if task == "regression":
+        if metric == "rmse":
+            return float(np.sqrt(skm.mean_squared_error(y_true, scores)))
+        if metric == "mae":
+            return float(skm.mean_absolute_error(y_true, scores))
+        if metric == "r2":
+            return float(skm.r2_score(y_true, scores))
+    elif task == "binary":
+        if metric == "roc_auc":
+            return float(skm.roc_auc_score(y_true, scores))
+        if metric == "average_precision":
+            return float(skm.average_precision_score(y_true, scores))
+        if metric == "log_loss":
+            return float(skm.log_loss(y_true, np.clip(scores, 1e-15, 1 - 1e-15), labels=[0, 1]))
+        predicted = (scores >= 0.5).astype(int)
+        if metric == "accuracy":
+            return float(skm.accuracy_score(y_true, predicted))
+        if metric == "f1":
+            return float(skm.f1_score(y_true, predicted, zero_division=0))
+    elif task == "multiclass":
+        labels = list(range(scores.shape[1]))
+        if metric == "log_loss":
+            return float(skm.log_loss(y_true, scores, labels=labels))
+        if metric == "roc_auc_ovr":
+            present = np.unique(y_true)
+            if len(present) < 2:
+                return float("nan")
+            # Classes absent from these rows have no ROC curve: score over those present.
+            kept = scores[:, present] / scores[:, present].sum(axis=1, keepdims=True)
+            remap = {c: i for i, c in enumerate(present)}
+            return float(skm.roc_auc_score([remap[c] for c in y_true], kept if len(present) > 2 else kept[:, 1],
+                                           multi_class="ovr" if len(present) > 2 else "raise"))
+        predicted = scores.argmax(axis=1)
+        if metric == "accuracy":
+            return float(skm.accuracy_score(y_true, predicted))
+        if metric == "macro_f1":
+            return float(skm.f1_score(y_true, predicted, labels=labels, average="macro", zero_division=0))
+    raise DataError(f"{metric!r} is not a {task} metric; use one of {sorted(METRICS[task])}")
+
+
+def all_scores(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    return {name: round(score(task, name, y_true, scores), 6) for name in METRICS[task]}

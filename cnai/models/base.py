@@ -1,0 +1,107 @@
+"""The model seam: everything tune, train, evaluate, register, deploy, serving, drift and the
+cluster path need from a model goes through a `ModelKind`.
+
+A kind builds a scikit-learn-compatible estimator for a task from hyperparameters (preprocessing
+included, so it takes the raw feature columns), checks a search space against that estimator's own
+parameter constraints, fits it in stages (what tuning's median stopping judges), saves and loads
+it, and says what KServe needs to serve it on a cluster. `cnai.models.kinds.model_kind` picks one
+by the name in `cnai.yaml`'s `model.kind`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import joblib
+import pandas as pd
+
+from cnai.core.errors import DataError
+
+
+def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list[str], list[str]]:
+    """(categorical, numeric) columns, by dtype; text and bool columns are categorical."""
+    missing = [c for c in feature_columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"feature column(s) {missing} not in the data; it has {list(frame.columns)}")
+    categorical = [c for c in feature_columns
+                   if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
+    return categorical, [c for c in feature_columns if c not in categorical]
+
+
+class ModelKind(abc.ABC):
+    """One kind of model, for every task it supports."""
+
+    name: ClassVar[str]
+    # The InferenceService's `modelFormat.name` on a cluster; the ServingRuntime in manifests/ that
+    # declares it serves the files below.
+    serving_format: ClassVar[str] = "sklearn"
+    model_file: ClassVar[str] = "model.joblib"
+    tasks: ClassVar[tuple[str, ...]] = ("binary", "multiclass", "regression")
+    # The hyperparameter that counts boosting rounds (tuning's median stopping and Katib's
+    # hyperband step through it); None for a kind fitted in one go.
+    stage_parameter: ClassVar[str | None] = None
+    # Constructor arguments `build` sets itself (or that are not hyperparameters): never tuned.
+    fixed_parameters: ClassVar[frozenset[str]] = frozenset({"random_state", "verbose", "warm_start", "n_jobs"})
+
+    @abc.abstractmethod
+    def estimator_class(self, task: str) -> type:
+        """The class whose constructor the hyperparameters go to (its constraints are checked)."""
+
+    @abc.abstractmethod
+    def build(self, task: str, categorical: list[str], numeric: list[str], params: dict[str, Any], seed: int):
+        """An unfitted estimator taking the raw feature columns (a DataFrame) and encoded labels."""
+
+    def parameter_problems(self, task: str, parameters: list[dict[str, Any]]) -> list[str]:
+        """Each declared hyperparameter must be one the estimator takes, and both ends of every range
+        (every listed value) ones it accepts, checked as its own `fit` checks them."""
+        cls = self.estimator_class(task)
+        tunable = sorted(set(cls().get_params()) - self.fixed_parameters) if hasattr(cls, "get_params") else None
+        problems = []
+        for p in parameters:
+            if tunable is not None and p["name"] not in tunable:
+                problems.append(f"tuning.parameters.{p['name']}: not a parameter the model takes ({cls.__name__}); "
+                                f"tune one of {tunable}")
+                continue
+            listed = p["parameter_type"] in ("categorical", "discrete")
+            for value in p["values"] if listed else (p["min"], p["max"]):
+                value = int(value) if p["parameter_type"] == "int" else value  # YAML numbers may arrive as floats
+                problem = self.value_problem(task, p["name"], value)
+                if problem:
+                    problems.append(f"tuning.parameters.{p['name']}: {value!r} is refused by the model "
+                                    f"({cls.__name__}: {problem})")
+        return problems
+
+    def value_problem(self, task: str, name: str, value: Any) -> str | None:
+        """scikit-learn's own check of one constructor argument; None when it is accepted."""
+        estimator = self.estimator_class(task)(**self.cast({name: value}))
+        validate = getattr(estimator, "_validate_params", None)
+        if validate is None:
+            return None
+        try:
+            validate()
+        except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is both
+            return str(exc)
+        return None
+
+    def cast(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Hyperparameters as the estimator takes them (Katib and JSON hand numbers over as floats)."""
+        return dict(params)
+
+    def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
+        """Fit, yielding after each stage (rounds so far) so a tuner can judge and stop early.
+        Kinds without stages fit once and yield once."""
+        estimator.fit(features, target)
+        yield total
+
+    def save(self, estimator, directory: Path) -> None:
+        joblib.dump(estimator, directory / self.model_file)
+
+    def load(self, directory: Path):
+        return joblib.load(directory / self.model_file)
+
+    def fast_predictor(self, estimator, task: str):
+        """An object with `scores(features)` faster than the estimator for small batches, or None."""
+        return None

@@ -1,0 +1,96 @@
+"""XGBoost and LightGBM (the real packages), through their scikit-learn estimators, behind the
+same ordinal encoding as histogram gradient boosting (categories as codes, missing and unseen as
+NaN, which both libraries route natively). Besides `model.joblib` (what our model server loads) the
+fitted booster is saved in the library's own format (`model.bst`), the file KServe's xgboost and
+lightgbm runtimes load on a cluster; those runtimes take the encoded matrix, so the encoder's
+tables are saved beside it in `model_meta.json` (`categorical` order and the codes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from cnai.models.base import ModelKind
+
+INTEGER_PARAMETERS = {"n_estimators", "max_depth", "num_leaves", "min_child_samples", "max_bin", "min_child_weight"}
+
+
+class _Booster(ModelKind):
+    stage_parameter: ClassVar[str | None] = "n_estimators"
+    fixed_parameters: ClassVar[frozenset[str]] = ModelKind.fixed_parameters | {
+        "enable_categorical", "objective", "num_class", "verbosity", "random_seed", "seed", "callbacks"}
+
+    def cast(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {k: int(v) if k in INTEGER_PARAMETERS and isinstance(v, int | float) else v for k, v in params.items()}
+
+    def _encoder(self, categorical: list[str], numeric: list[str]):
+        from sklearn.compose import ColumnTransformer
+        from sklearn.preprocessing import OrdinalEncoder
+
+        return ColumnTransformer(
+            [("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                            encoded_missing_value=np.nan), categorical),
+             ("numeric", "passthrough", numeric)],
+            verbose_feature_names_out=False)
+
+    def build(self, task: str, categorical: list[str], numeric: list[str], params: dict[str, Any], seed: int):
+        from sklearn.pipeline import Pipeline
+
+        return Pipeline([("encode", self._encoder(categorical, numeric)),
+                         ("model", self.estimator_class(task)(**self._fixed(seed), **self.cast(params)))])
+
+    def _fixed(self, seed: int) -> dict[str, Any]:
+        return {"random_state": seed, "n_jobs": 1}
+
+    def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
+        # Refitting with more trees from scratch: both libraries' warm start differs, and a
+        # trial's few fits are cheap next to the data steps. Deterministic for a seed.
+        for rounds in [*range(min(every, total), total, every), total]:
+            estimator.set_params(model__n_estimators=rounds)
+            estimator.fit(features, target)
+            yield rounds
+
+    def save(self, estimator, directory: Path) -> None:
+        joblib.dump(estimator, directory / self.model_file)
+        self.save_native(estimator.named_steps["model"], directory / self.native_file)
+
+    native_file: ClassVar[str] = "model.bst"
+
+
+class XGBoost(_Booster):
+    name: ClassVar[str] = "xgboost"
+    serving_format: ClassVar[str] = "xgboost"
+
+    def estimator_class(self, task: str) -> type:
+        import xgboost
+
+        return xgboost.XGBRegressor if task == "regression" else xgboost.XGBClassifier
+
+    def _fixed(self, seed: int) -> dict[str, Any]:
+        return {"random_state": seed, "n_jobs": 1, "tree_method": "hist"}
+
+    def save_native(self, model, path: Path) -> None:
+        model.get_booster().save_model(str(path.with_suffix(".json")))
+        path.with_suffix(".json").replace(path)  # KServe's xgboost runtime loads model.bst (any format xgboost reads)
+
+
+class LightGBM(_Booster):
+    name: ClassVar[str] = "lightgbm"
+    serving_format: ClassVar[str] = "lightgbm"
+    fixed_parameters: ClassVar[frozenset[str]] = _Booster.fixed_parameters | {"verbose"}
+
+    def estimator_class(self, task: str) -> type:
+        import lightgbm
+
+        return lightgbm.LGBMRegressor if task == "regression" else lightgbm.LGBMClassifier
+
+    def _fixed(self, seed: int) -> dict[str, Any]:
+        return {"random_state": seed, "n_jobs": 1, "verbose": -1}
+
+    def save_native(self, model, path: Path) -> None:
+        model.booster_.save_model(str(path))

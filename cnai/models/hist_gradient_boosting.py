@@ -1,0 +1,165 @@
+"""scikit-learn's histogram gradient boosting (classifier or regressor), the default kind.
+
+Ordinal-encoded categories into HistGradientBoosting with native categorical splits. Pure
+scikit-learn on purpose: `model.joblib` is what KServe's sklearn runtime loads. For small batches
+it scores through the fitted encoder tables and trees directly (`DirectPredictor`; binary
+classifiers' trees compiled to Python, `cnai.models.compiled_forest`), the same numbers as scikit-learn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from cnai.models.base import ModelKind
+
+INTEGER_PARAMETERS = {"max_iter", "max_leaf_nodes", "min_samples_leaf", "max_depth", "max_bins", "n_iter_no_change"}
+
+
+class HistGradientBoosting(ModelKind):
+    name: ClassVar[str] = "hist_gradient_boosting"
+    stage_parameter: ClassVar[str | None] = "max_iter"
+    fixed_parameters: ClassVar[frozenset[str]] = ModelKind.fixed_parameters | {
+        "categorical_features", "early_stopping", "scoring", "validation_fraction", "n_iter_no_change", "tol",
+        "interaction_cst", "monotonic_cst", "loss"}
+
+    def estimator_class(self, task: str) -> type:
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        return HistGradientBoostingRegressor if task == "regression" else HistGradientBoostingClassifier
+
+    def cast(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {k: (int(v) if k in INTEGER_PARAMETERS else float(v)) if isinstance(v, int | float) and not isinstance(v, bool)
+                else v for k, v in params.items()}
+
+    def build(self, task: str, categorical: list[str], numeric: list[str], params: dict[str, Any], seed: int):
+        from sklearn.compose import ColumnTransformer
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OrdinalEncoder
+
+        encoder = ColumnTransformer(
+            [
+                ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
+                                               encoded_missing_value=np.nan), categorical),
+                ("numeric", "passthrough", numeric),
+            ],
+            verbose_feature_names_out=False,
+        )
+        model = self.estimator_class(task)(
+            categorical_features=[True] * len(categorical) + [False] * len(numeric),
+            early_stopping=False, random_state=seed, **self.cast(params))
+        return Pipeline([("encode", encoder), ("model", model)])
+
+    def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
+        estimator.set_params(model__warm_start=True)
+        for rounds in range(min(every, total), total + 1, every):
+            estimator.set_params(model__max_iter=rounds)
+            estimator.fit(features, target)
+            yield rounds
+        if total % every:
+            estimator.set_params(model__max_iter=total)
+            estimator.fit(features, target)
+            yield total
+
+    def fast_predictor(self, estimator, task: str):
+        return DirectPredictor.of(estimator, task)
+
+
+_NOT_YET = object()
+
+
+class DirectPredictor:
+    """The fitted pipeline's own encoder tables and model, called without the per-call cost of
+    scikit-learn's Pipeline and ColumnTransformer (pandas checks, output wrapping: most of a
+    single-row request's time), and for small batches of a binary classifier through its trees
+    compiled to Python (`cnai.models.compiled_forest`). Same numbers as the pipeline (tested)."""
+
+    COMPILED_BELOW = 128  # rows; past ~170 scikit-learn's Cython loop over the batch is faster
+    SINGLE_THREAD_BELOW = 5_000  # rows; for fewer, starting OpenMP threads costs more than it saves
+
+    def __init__(self, categorical: list[str], codes: list[dict], numeric: list[str], model, task: str) -> None:
+        from threadpoolctl import ThreadpoolController
+
+        self.categorical, self.codes, self.numeric, self.model, self.task = categorical, codes, numeric, model, task
+        self.threads = ThreadpoolController()
+        self._compiled: Any = _NOT_YET if task == "binary" else None
+
+    @property
+    def compiled(self):
+        """The compiled classifier (None where it cannot be), made on first use: compiling and checking
+        takes a moment that steps scoring whole datasets never need to pay."""
+        if self._compiled is _NOT_YET:
+            from cnai.models.compiled_forest import compile_forest
+
+            self._compiled = compile_forest(self.model)
+        return self._compiled
+
+    @classmethod
+    def of(cls, estimator, task: str) -> DirectPredictor | None:
+        """For the estimator `HistGradientBoosting.build` makes; None for anything else (used as is)."""
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import OrdinalEncoder
+
+        try:
+            encode, model = estimator.named_steps["encode"], estimator.named_steps["model"]
+            (_, ordinal, categorical), (_, numeric_step, numeric) = encode.transformers_[:2]
+        except (AttributeError, KeyError, ValueError):
+            return None
+        if not (isinstance(estimator, Pipeline) and isinstance(ordinal, OrdinalEncoder)
+                and isinstance(model, HistGradientBoostingClassifier | HistGradientBoostingRegressor)
+                and len(encode.transformers_) == 2
+                and (numeric_step == "passthrough" or type(numeric_step).__name__ == "FunctionTransformer")
+                and np.isnan(ordinal.unknown_value) and np.isnan(ordinal.encoded_missing_value)):
+            return None
+        # Missing values and unseen categories both encode as NaN, as the OrdinalEncoder does.
+        codes = [{value: float(code) for code, value in enumerate(values) if not pd.isna(value)}
+                 for values in ordinal.categories_]
+        return cls(list(categorical), codes, list(numeric), model, task)
+
+    def encode(self, features: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
+        """The matrix the model takes: category codes (NaN for missing or unseen), then numbers."""
+        rows = len(features[(self.categorical + self.numeric)[0]])
+        encoded = np.empty((rows, len(self.categorical) + len(self.numeric)), dtype=float)
+        for index, (column, codes) in enumerate(zip(self.categorical, self.codes, strict=True)):
+            values = features[column]
+            encoded[:, index] = [codes.get(value, np.nan) if not _missing(value) else np.nan
+                                 for value in (values.tolist() if isinstance(values, pd.Series) else values)]
+        for index, column in enumerate(self.numeric, start=len(self.categorical)):
+            values = features[column]
+            encoded[:, index] = (values.to_numpy(dtype=float, na_value=np.nan) if isinstance(values, pd.Series)
+                                 else np.asarray([np.nan if v is None else v for v in values], dtype=float))
+        return encoded
+
+    def encode_rows(self, features: Mapping[str, Sequence]) -> list[list[float]]:
+        """`encode` for a few rows given as plain lists, in plain Python: for one row numpy's
+        per-column conversions cost more than walking the trees. Same values: `float()` converts
+        what `np.asarray(dtype=float)` does, and None is missing."""
+        nan = math.nan
+        columns = [[nan if _missing(value) else codes.get(value, nan) for value in features[column]]
+                   for column, codes in zip(self.categorical, self.codes, strict=True)]
+        columns += [[nan if value is None else float(value) for value in features[column]] for column in self.numeric]
+        return [list(row) for row in zip(*columns, strict=True)]
+
+    def scores(self, features: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
+        rows = len(features[(self.categorical + self.numeric)[0]])
+        if rows < self.COMPILED_BELOW and self.compiled is not None:
+            if isinstance(features, pd.DataFrame):
+                return self.compiled.predict_proba(self.encode(features))
+            return self.compiled.predict_proba_rows(self.encode_rows(features))
+        encoded = self.encode(features)
+        few_rows = len(encoded) < self.SINGLE_THREAD_BELOW
+        with self.threads.limit(limits=1, user_api="openmp") if few_rows else contextlib.nullcontext():
+            if self.task == "regression":
+                return self.model.predict(encoded)
+            probability = self.model.predict_proba(encoded)
+            return probability[:, 1] if self.task == "binary" else probability
+
+
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))

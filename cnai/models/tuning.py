@@ -1,0 +1,53 @@
+"""One trial's scoring, shared by the local tuner (Optuna) and a Katib trial's pod, so a trial on
+a laptop and on a cluster agree: fit on one part of the training rows, score on another, in stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pandas as pd
+
+from cnai.core.splits import split_frame
+from cnai.core.tasks import encode_labels, label_classes, score
+from cnai.models.base import feature_kinds
+from cnai.models.kinds import model_kind
+
+ROUNDS_PER_REPORT = 50  # boosting rounds between intermediate reports to the median pruner (and Katib's medianstop)
+
+
+def tuning_split(frame: pd.DataFrame, split: str, timestamp: str, holdout_fraction: float, max_tuning_rows: int,
+                 seed: int, strata=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(fit, validation) from the training part: the holdout is cut off first, as train cuts it, and never seen."""
+    train, _holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)
+    if split == "time":
+        return split_frame(train.tail(max_tuning_rows), "time", 0.2, timestamp)
+    if len(train) > max_tuning_rows:
+        train = train.sample(max_tuning_rows, random_state=seed).reset_index(drop=True)
+    return split_frame(train, "random", 0.2, seed=seed + 1)
+
+
+def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: pd.DataFrame, valid_part: pd.DataFrame,
+                  feature_columns: list[str], label: str, classes: list, metric: str, seed: int) -> Iterator[tuple[int, float]]:
+    """Yield (stage, validation score) after each stage of the fit (every ROUNDS_PER_REPORT rounds
+    for boosting kinds; once for the others). The intermediate scores are what early stopping
+    judges: Optuna's pruner locally, Katib's medianstop (reading the trial's stdout) on a cluster."""
+    kind = model_kind(kind_name)
+    categorical, numeric = feature_kinds(fit_part, feature_columns)
+    total = int(params.get(kind.stage_parameter, 100)) if kind.stage_parameter else 1
+    estimator = kind.build(task, categorical, numeric, params, seed)
+    y_fit = encode_labels(fit_part[label], classes, "tuning rows", label)
+    y_valid = encode_labels(valid_part[label], classes, "tuning rows", label)
+    for stage in kind.staged_fit(estimator, fit_part[feature_columns], y_fit, total, ROUNDS_PER_REPORT):
+        yield stage, score(task, metric, y_valid, _scores(estimator, task, valid_part[feature_columns]))
+
+
+def _scores(estimator, task: str, features: pd.DataFrame):
+    if task == "regression":
+        return estimator.predict(features)
+    probability = estimator.predict_proba(features)
+    return probability[:, 1] if task == "binary" else probability
+
+
+def classes_of(frame: pd.DataFrame, task: str, label: str, where: str, positive_label: Any = None) -> list:
+    return label_classes(task, frame[label], where, label, positive_label)
