@@ -88,7 +88,8 @@ def training_set(ingested, project_config, expectation_suite, tmp_path_factory) 
                      expectation_suite)
     data = project_config.data
     build_training_set(str(out / "valid"), ingested["weather"], str(out / "training_set"), str(out / "store"), str(out / "stats.md"),
-                       data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features)
+                       data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features,
+                       data.feature_view)
     return str(out / "training_set")
 
 

@@ -52,7 +52,8 @@ elif step == "validate":
 elif step == "features":
     from cnai.components.features.feast_features.executor import build_training_set
     build_training_set(str(out / "valid"), str(out / "weather"), str(out / "ts"), str(out / "store"), str(out / "s.md"),
-                       data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features)
+                       data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features,
+                       data.feature_view)
 print(json.dumps({{"step_s": round(time.perf_counter() - started, 2)}}))
 '''
 STEP_NAMES = ("ingest_flights", "ingest_weather", "validate", "features")

@@ -94,13 +94,14 @@ ingest_table(args["events_source"], p("events"), args["events_columns"], args["e
 ingest_table(args["feature_source"], p("weather"), args["feature_source_columns"], None, args["feature_source_format"])
 validate_dataset(p("events"), p("validated"), p("quarantine"), p("results"), p("docs"), args["expectation_suite"])
 build_training_set(p("validated"), p("weather"), p("training_set"), p("store"), p("stats"), args["feature_refs"],
-                   args["entity"], args["timestamp"], args["label"], args["event_features"])
+                   args["entity"], args["timestamp"], args["label"], args["event_features"], args["feature_view"])
 best = tune_hyperparameters(p("training_set"), p("trials"), p("tm"), p("plot"), args["model_features"], args["label"],
                             args["timestamp"], args["search_space"], algorithm=args["tuning_algorithm"],
                             max_trials=args["max_trials"], parallel_trials=args["parallel_trials"])["best_params"]
 train_model(p("training_set"), p("model"), p("holdout"), p("metrics"), p("cm"), args["model_features"], args["label"],
             args["timestamp"], best)
-gate = evaluate_candidate(p("model"), p("holdout"), p("comparison"), args["registry_uri"], args["model_name"])
+gate = evaluate_candidate(p("model"), p("holdout"), p("comparison"), args["registry_uri"], args["model_name"],
+                          args["gate_metric"], args["min_improvement"], args["minimum_for_first_model"])
 version = register_model(p("model"), p("training_set"), p("comparison"), p("card"), args["registry_uri"], args["model_name"],
                          deploy_decision=gate["deploy"])["version"]
 served = deploy_model(p("endpoint"), args["registry_uri"], args["model_name"], version, port=args["serving_port"])

@@ -1,5 +1,6 @@
 """`cnai`: the verbs the Makefile calls. Each maps to a pipeline concept.
 
+  cnai init       write a first cnai.yaml for a table (types, task, split, features inferred)
   cnai run        run the training pipeline locally (kfp.local), then print each step and the endpoint
   cnai compile    write the pipeline and every component as KFP YAML
   cnai report     one HTML page for the last run: every step's visuals, carbon per step
@@ -21,6 +22,24 @@ from pathlib import Path
 from cnai.core.config import TARGETS, load_config
 from cnai.core.errors import CnaiError
 from cnai.orchestration.project import open_project
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from cnai.core.config import load_config
+    from cnai.core.sources import PACKAGE_PREFIX
+    from cnai.orchestration.init_project import project_config, write_project
+
+    target = Path(args.config).resolve()
+    source = args.data
+    if not source.startswith(PACKAGE_PREFIX) and "://" not in source:
+        source = os.path.relpath(Path(source).resolve(), target.parent)  # paths in cnai.yaml are relative to it
+    data_format = args.format or ("parquet" if args.data.endswith((".parquet", ".pq")) else "csv")
+    config, notes = project_config(args.data, args.label, data_format, args.task, args.timestamp, args.model)
+    config["data"]["events"]["source"] = source
+    write_project(target, config, notes, args.force)
+    load_config(target)  # what was written must be a configuration `cnai run` accepts
+    print(f"wrote {target}:\n" + "\n".join(f"  {note}" for note in notes) + "\nReview it, then: cnai run")
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -47,7 +66,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from cnai.orchestration.serve import print_endpoint
 
     config, config_path, _ = open_project(args)
-    current = args.current or str(inference_log_dir(serving_dir(), config.settings.model_name))
+    current = args.current or str(inference_log_dir(serving_dir(), config.model_name))
     ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
     if ok:
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
@@ -97,7 +116,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     from cnai.orchestration.lineage import trace_served_model
 
     config, _, _ = open_project(args)
-    print(trace_served_model(config.settings.model_name, args.version))
+    print(trace_served_model(config.model_name, args.version))
     return 0
 
 
@@ -105,7 +124,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from cnai.backends.local.deployment import stop_server
 
     config, _, _ = open_project(args)
-    stopped = stop_server(config.settings.model_name)
+    stopped = stop_server(config.model_name)
     print("stopped the model server" if stopped else "no model server was running")
     return 0
 
@@ -114,6 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="cnai.yaml", help="project configuration (default: ./cnai.yaml)")
     verbs = parser.add_subparsers(dest="verb", required=True)
+    init = verbs.add_parser("init", help="write a first cnai.yaml (at --config) for a CSV or Parquet table")
+    init.add_argument("data", help="the table: a path, a URI, or package:<module>/<path>")
+    init.add_argument("--label", required=True, help="the column to predict")
+    init.add_argument("--task", default=None, help="binary, multiclass or regression (default: inferred from the label)")
+    init.add_argument("--timestamp", default=None, help="the time column for a time split (default: the first one found)")
+    init.add_argument("--model", default="hist_gradient_boosting", help="hist_gradient_boosting (default), xgboost or lightgbm")
+    init.add_argument("--format", choices=("csv", "parquet"), default=None, help="default: from the file name")
+    init.add_argument("--force", action="store_true", help="replace an existing configuration")
+    init.set_defaults(handler=cmd_init)
     run = verbs.add_parser("run", help="run the training pipeline locally and serve the model if the gate approves")
     run.add_argument("--sample-rows", type=int, default=None, help="use only the first N events (a quick run)")
     run.add_argument("--no-cache", action="store_true", help="re-run every step even if its inputs did not change")

@@ -114,7 +114,7 @@ def download_version(registry_uri: str, model_name: str, version: str, target: s
     import mlflow
 
     target = Path(target)
-    if (target / "model.joblib").exists():
+    if (target / "model_meta.json").exists():  # written last by every model kind (cnai.models.saved)
         return target
     client = _client(registry_uri)
     model_version = client.get_model_version(model_name, str(version))
@@ -123,6 +123,13 @@ def download_version(registry_uri: str, model_name: str, version: str, target: s
         target.parent.mkdir(parents=True, exist_ok=True)
         local.replace(target)
     return target
+
+
+def version_tags(registry_uri: str, model_name: str, version: str) -> dict[str, str]:
+    """What register recorded on a version (kind, serving format, task, lineage)."""
+    if kubeflow := _kubeflow(registry_uri):
+        return kubeflow.version_tags(registry_uri, model_name, version)
+    return dict(_client(registry_uri).get_model_version(model_name, str(version)).tags)
 
 
 def storage_uri(registry_uri: str, model_name: str, version: str) -> str:

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from cnai.core.errors import ConfigError
 from cnai.core.search_space import search_space_problems
+from cnai.core.splits import SPLITS
+from cnai.core.tasks import ALL_METRICS, METRICS, TASKS
 
 SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "timestamp", "date"}
 KATIB_ALGORITHMS = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization", "hyperband")
@@ -30,8 +32,8 @@ class TableSource(Strict):
 
     source: str = Field(description="Path or URI; `package:<module>/<path>` for a file shipped in an installed package.")
     format: Literal["csv", "parquet"] = "csv"
-    timestamp: str
-    entity: str
+    timestamp: str | None = Field(None, description="The time each row describes; orders a time split.")
+    entity: str | None = Field(None, description="The key feature views are joined on.")
     columns: dict[str, str] = Field(description="Column name -> Spark SQL type.")
     derived_columns: dict[str, str] = Field(default_factory=dict, description="Name -> Spark SQL expression.")
 
@@ -43,14 +45,92 @@ class TableSource(Strict):
                 raise ValueError(f"column {name!r} has unknown type {spark_type!r}; use one of {sorted(SPARK_TYPES)}")
         return columns
 
+    def has(self, column: str) -> bool:
+        return column in self.columns or column in self.derived_columns
+
+
+class FeatureSource(TableSource):
+    """A side table served as a Feast FeatureView and joined to the events point-in-time: each event
+    takes the newest row of its entity at or before its timestamp (no older than `ttl_hours`)."""
+
+    name: str = Field(description="The FeatureView's name; feature_refs read `<name>:<column>`.")
+    ttl_hours: float = Field(24 * 365, gt=0, description="How old a feature row may be and still be joined.")
+    timestamp: str = Field(description="When each row's values became known.")
+    entity: str = Field(description="This table's key column; joined to data.events.entity.")
+
+
+class ModelConfig(Strict):
+    """Which model (cnai.models.kinds) and the hyperparameters fixed for it (tuning.parameters are searched)."""
+
+    kind: str = "hist_gradient_boosting"
+    params: dict[str, Any] = Field(default_factory=dict)
+
 
 class DataConfig(Strict):
     events: TableSource
     label: str
+    task: Literal[TASKS] = Field(description="binary, multiclass or regression; `cnai init` infers it.")  # type: ignore[valid-type]
+    positive_label: str | int | bool | None = Field(None, description="binary: the class scores are about.")
+    split: Literal[SPLITS] | None = Field(None, description="How the holdout is cut: time (newest rows; needs "  # type: ignore[valid-type]
+                                                            "events.timestamp) or random; time when there is a timestamp.")
     features: list[str] = Field(min_length=1, description="Columns of the events table used as features.")
-    feature_source: TableSource
-    feature_refs: list[str] = Field(min_length=1, description="Feast references, `view:feature`.")
-    expectation_suite: str = "expectations/flights.json"
+    feature_source: FeatureSource | None = None
+    feature_refs: list[str] = Field(default_factory=list, description="Feast references, `view:feature`.")
+    expectation_suite: str | None = Field(None, description="A Great Expectations suite (JSON); inferred when unset.")
+
+    @property
+    def split_method(self) -> str:
+        return self.split or ("time" if self.events.timestamp else "random")
+
+    @property
+    def feature_view(self) -> dict[str, Any]:
+        """The side table as the features step takes it; {} without one."""
+        source = self.feature_source
+        if source is None:
+            return {}
+        return {"name": source.name, "entity": source.entity, "timestamp": source.timestamp, "ttl_hours": source.ttl_hours}
+
+    @property
+    def model_features(self) -> list[str]:
+        return [*self.features, *[ref.split(":", 1)[1] for ref in self.feature_refs]]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        events, problems = self.events, []
+        for key, column in (("label", self.label), *((f"features[{i}]", c) for i, c in enumerate(self.features)),
+                            ("events.timestamp", events.timestamp), ("events.entity", events.entity)):
+            if column is not None and not events.has(column):
+                problems.append(f"data.{key}: {column!r} is not a column of data.events (columns or derived_columns)")
+        if self.label in self.features:
+            problems.append(f"data.features: holds the label {self.label!r}; a model must not see its answer")
+        if self.split == "time" and not events.timestamp:
+            problems.append("data.split: time needs data.events.timestamp; set it, or use split: random")
+        if self.positive_label is not None and self.task != "binary":
+            problems.append(f"data.positive_label: only a binary task has one (data.task is {self.task})")
+        source = self.feature_source
+        if source is None and self.feature_refs:
+            problems.append("data.feature_refs: need data.feature_source (the table behind the FeatureView)")
+        if source is not None:
+            if not self.feature_refs:
+                problems.append("data.feature_refs: empty; name the feature_source columns to join, as "
+                                f"'{source.name}:<column>'")
+            if not events.entity or not events.timestamp:
+                problems.append("data.events: a feature_source is joined on the events' entity and timestamp; "
+                                "set data.events.entity and data.events.timestamp")
+            for key, column in (("timestamp", source.timestamp), ("entity", source.entity)):
+                if not source.has(column):
+                    problems.append(f"data.feature_source.{key}: {column!r} is not one of its columns")
+            for i, ref in enumerate(self.feature_refs):
+                view, _, column = ref.partition(":")
+                if view != source.name or not column:
+                    problems.append(f"data.feature_refs[{i}]: {ref!r} must be '{source.name}:<column>'")
+                elif not source.has(column) or column in (source.entity, source.timestamp):
+                    problems.append(f"data.feature_refs[{i}]: {column!r} is not a value column of data.feature_source")
+                elif column in self.features or column == self.label:
+                    problems.append(f"data.feature_refs[{i}]: {column!r} is also an events column; rename one")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class ParameterSpec(Strict):
@@ -66,8 +146,8 @@ class ParameterSpec(Strict):
 
 
 class Objective(Strict):
-    metric: Literal["roc_auc", "average_precision", "log_loss", "accuracy", "f1"] = "roc_auc"
-    goal: Literal["maximize", "minimize"] = "maximize"
+    metric: Literal[tuple(ALL_METRICS)] | None = Field(None, description="The task's first metric when unset.")  # type: ignore[valid-type]
+    goal: Literal["maximize", "minimize"] | None = Field(None, description="The metric's own direction when unset.")
 
 
 class TuningConfig(Strict):
@@ -86,9 +166,9 @@ class TuningConfig(Strict):
 
 
 class EvaluationConfig(Strict):
-    metric: Literal["roc_auc", "average_precision", "accuracy", "f1"] = "roc_auc"
-    min_improvement: float = 0.0
-    minimum_for_first_model: float = 0.55
+    metric: Literal[tuple(ALL_METRICS)] | None = Field(None, description="tuning.objective.metric when unset.")  # type: ignore[valid-type]
+    min_improvement: float = Field(0.0, ge=0, description="How much better than production, in the metric's direction.")
+    minimum_for_first_model: float | None = Field(None, description="The first model must reach this; any when unset.")
 
 
 TARGETS = ("local", "kubeflow")
@@ -98,7 +178,8 @@ class Settings(Strict):
     target: Literal[TARGETS] = Field("local", description="local: embedded backends; kubeflow: the cluster's services.")  # type: ignore[valid-type]
     home: str = ".cnai"
     spark_master: str = "local[*]"
-    model_name: str = "flight-delay"
+    model_name: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                                   description="The registered model and InferenceService; `<label>-<task>` when unset.")
     serving_host: str = "127.0.0.1"
     serving_port: int = Field(8085, ge=1, le=65535)
     lineage_url: str | None = Field(None, description="Marquez/OpenLineage HTTP endpoint; a file when unset.")
@@ -161,10 +242,43 @@ class ClusterConfig(Strict):
 class ProjectConfig(Strict):
     settings: Settings = Settings()
     data: DataConfig
+    model: ModelConfig = ModelConfig()
     tuning: TuningConfig
     evaluation: EvaluationConfig = EvaluationConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     cluster: ClusterConfig = ClusterConfig()
+
+    @property
+    def objective_metric(self) -> str:
+        return self.tuning.objective.metric or next(iter(METRICS[self.data.task]))
+
+    @property
+    def objective_goal(self) -> str:
+        return "maximize" if METRICS[self.data.task][self.objective_metric] else "minimize"
+
+    @property
+    def gate_metric(self) -> str:
+        return self.evaluation.metric or self.objective_metric
+
+    @property
+    def model_name(self) -> str:
+        default = re.sub(r"[^a-z0-9]+", "-", f"{self.data.label}-{self.data.task}".lower()).strip("-")
+        return self.settings.model_name or default
+
+    @model_validator(mode="after")
+    def _metrics_suit_the_task(self) -> ProjectConfig:
+        task, problems = self.data.task, []
+        for key, metric in (("tuning.objective.metric", self.tuning.objective.metric),
+                            ("evaluation.metric", self.evaluation.metric)):
+            if metric is not None and metric not in METRICS[task]:
+                problems.append(f"{key}: {metric!r} is not a {task} metric; use one of {list(METRICS[task])}")
+        goal = self.tuning.objective.goal
+        if not problems and goal is not None and goal != self.objective_goal:
+            problems.append(f"tuning.objective.goal: {self.objective_metric} is {'higher' if self.objective_goal == 'maximize' else 'lower'}"
+                            f" when better, so the goal is {self.objective_goal}, not {goal} (or leave the goal out)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 CREDENTIALS_IN_URL = re.compile(r"://[^/\s:@]+:[^/\s@]+@")  # scheme://user:password@host
@@ -180,6 +294,15 @@ def _strings(value: Any, key: str = "") -> Iterator[tuple[str, str]]:
             yield from _strings(item, f"{key}[{index}]")
     elif isinstance(value, str):
         yield key, value
+
+
+def _problem(error: dict[str, Any]) -> str:
+    """One pydantic error as `key: message`; the checks across keys name their keys themselves."""
+    message = error["msg"].removeprefix("Value error, ")
+    key = ".".join(str(p) for p in error["loc"])
+    if error["type"] == "value_error" and error["loc"] in ((), ("data",)):
+        return message
+    return f"{key}: {message}"
 
 
 def load_config(path: str | Path) -> ProjectConfig:
@@ -198,9 +321,7 @@ def load_config(path: str | Path) -> ProjectConfig:
     try:
         config = ProjectConfig.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(_problem(err) for err in exc.errors())
         raise ConfigError(f"{path}: {problems}") from exc
     # The search space is first used at the tune step, after ingest, validation and features:
     # refuse a broken one now, not minutes into the run.
@@ -208,3 +329,14 @@ def load_config(path: str | Path) -> ProjectConfig:
     if problems:
         raise ConfigError(f"{path}: {'; '.join(problems)}")
     return config
+
+
+def default_of(model: type[BaseModel], field: str) -> Any:
+    """A setting's default as declared above: the pipelines' and components' defaults come from here."""
+    return model.model_fields[field].get_default(call_default_factory=True)
+
+
+def cluster_config(cluster: dict[str, Any] | None) -> ClusterConfig:
+    """The `cluster` dict a step receives, read back with ClusterConfig's own defaults (never restated
+    at the call sites); the keys it does not declare (the component image) are left to their readers."""
+    return ClusterConfig.model_validate({k: v for k, v in (cluster or {}).items() if k in ClusterConfig.model_fields})

@@ -57,7 +57,7 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
 
     # The source's column order, not the declaration's: KFP passes dict parameters without key order.
     declared = [c for c in raw.columns if c in column_types]
-    typed = raw.select(*[F.col(c).cast(column_types[c]).alias(c) for c in declared])
+    typed = raw.select(*[_cast(c, column_types[c]).alias(c) for c in declared])
     _refuse_unparsable(source, raw, typed, column_types)
     for name, expression in (derived_columns or {}).items():
         typed = typed.withColumn(name, F.expr(expression))
@@ -90,6 +90,17 @@ def read_parquet(spark, source: str):
 
 
 
+def _cast(column: str, spark_type: str):
+    """The column as its declared type. Times written year first with slashes (2012/01/31) read as
+    the ISO form Spark's cast takes; day-first and month-first forms stay refused (ambiguous)."""
+    from pyspark.sql import functions as F
+
+    value = F.col(column)
+    if spark_type in ("timestamp", "date"):
+        value = F.regexp_replace(value, r"^(\d{4})/(\d{1,2})/(\d{1,2})", "$1-$2-$3")
+    return value.cast(spark_type)
+
+
 def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) -> None:
     """Fail naming the column and an example when a non-empty value did not cast to its type."""
     from pyspark.sql import functions as F
@@ -99,7 +110,7 @@ def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) ->
         return
     bad_counts = raw.select(
         *[
-            F.sum((F.col(c).isNotNull() & F.col(c).cast(column_types[c]).isNull()).cast("int")).alias(c)
+            F.sum((F.col(c).isNotNull() & _cast(c, column_types[c]).isNull()).cast("int")).alias(c)
             for c in checked
         ]
     ).first().asDict()

@@ -38,6 +38,14 @@ def higher_is_better(metric: str) -> bool:
     raise DataError(f"unknown metric {metric!r}; use one of {ALL_METRICS}")
 
 
+NO_MINIMUM = 1e300  # stands for "no bar" in a float pipeline parameter (KFP has no null float)
+
+
+def no_minimum(metric: str) -> float:
+    """The bar every score clears, in the metric's direction."""
+    return -NO_MINIMUM if higher_is_better(metric) else NO_MINIMUM
+
+
 def check_metric(task: str, metric: str, key: str) -> None:
     """`key` names the setting in cnai.yaml, for the error."""
     from cnai.core.errors import ConfigError
@@ -69,6 +77,8 @@ def label_classes(task: str, values: pd.Series, where: str, label: str, positive
             raise DataError(f"{where}: label column {label!r} is constant ({present.iloc[0]!r}); nothing to learn")
         return []
     found = sorted(present.unique().tolist(), key=lambda v: (str(type(v)), v))
+    if all(isinstance(v, float) and v.is_integer() for v in found):
+        found = [int(v) for v in found]  # an integer label read as float (a column that had nulls) keeps its names
     if task == "binary":
         if len(found) != 2:
             hint = ("set data.task: multiclass" if len(found) > 2 else "the data holds one class only")

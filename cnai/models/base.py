@@ -21,6 +21,11 @@ import pandas as pd
 from cnai.core.errors import DataError
 
 
+def leaf_bound(rows: int) -> int:
+    """An upper bound for a minimum-rows-per-leaf parameter that leaves a small table learnable."""
+    return max(10, min(400, rows // 20))
+
+
 def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list[str], list[str]]:
     """(categorical, numeric) columns, by dtype; text and bool columns are categorical."""
     missing = [c for c in feature_columns if c not in frame.columns]
@@ -45,6 +50,11 @@ class ModelKind(abc.ABC):
     stage_parameter: ClassVar[str | None] = None
     # Constructor arguments `build` sets itself (or that are not hyperparameters): never tuned.
     fixed_parameters: ClassVar[frozenset[str]] = frozenset({"random_state", "verbose", "warm_start", "n_jobs"})
+
+    def default_search_space(self, rows: int) -> list[dict[str, Any]]:
+        """What `cnai init` writes as `tuning.parameters` for a table of `rows` rows (Katib's
+        ParameterSpec shape); [] when the kind has no sensible default (declare your own)."""
+        return []
 
     @abc.abstractmethod
     def estimator_class(self, task: str) -> type:
@@ -78,8 +88,8 @@ class ModelKind(abc.ABC):
         """scikit-learn's own check of one constructor argument; None when it is accepted."""
         estimator = self.estimator_class(task)(**self.cast({name: value}))
         validate = getattr(estimator, "_validate_params", None)
-        if validate is None:
-            return None
+        if validate is None or not hasattr(estimator, "_parameter_constraints"):
+            return None  # not a scikit-learn estimator's own constraints (XGBoost, LightGBM check in fit)
         try:
             validate()
         except (ValueError, TypeError) as exc:  # sklearn's InvalidParameterError is both

@@ -15,7 +15,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from cnai.models.base import ModelKind
+from cnai.models.base import ModelKind, leaf_bound
 
 INTEGER_PARAMETERS = {"n_estimators", "max_depth", "num_leaves", "min_child_samples", "max_bin", "min_child_weight"}
 
@@ -66,6 +66,15 @@ class XGBoost(_Booster):
     name: ClassVar[str] = "xgboost"
     serving_format: ClassVar[str] = "xgboost"
 
+    def default_search_space(self, rows: int) -> list[dict[str, Any]]:
+        return [
+            {"name": "learning_rate", "parameter_type": "double", "min": 0.03, "max": 0.3, "log": True},
+            {"name": "max_depth", "parameter_type": "int", "min": 3, "max": 10},
+            {"name": "min_child_weight", "parameter_type": "double", "min": 1.0, "max": 20.0, "log": True},
+            {"name": "reg_lambda", "parameter_type": "double", "min": 0.1, "max": 10.0, "log": True},
+            {"name": "n_estimators", "parameter_type": "int", "min": 50, "max": 250, "step": 50},
+        ]
+
     def estimator_class(self, task: str) -> type:
         import xgboost
 
@@ -82,6 +91,15 @@ class XGBoost(_Booster):
 class LightGBM(_Booster):
     name: ClassVar[str] = "lightgbm"
     serving_format: ClassVar[str] = "lightgbm"
+
+    def default_search_space(self, rows: int) -> list[dict[str, Any]]:
+        return [
+            {"name": "learning_rate", "parameter_type": "double", "min": 0.03, "max": 0.3, "log": True},
+            {"name": "num_leaves", "parameter_type": "int", "min": 15, "max": 127},
+            {"name": "min_child_samples", "parameter_type": "int", "min": 5, "max": leaf_bound(rows)},
+            {"name": "reg_lambda", "parameter_type": "double", "min": 0.0, "max": 5.0},
+            {"name": "n_estimators", "parameter_type": "int", "min": 50, "max": 250, "step": 50},
+        ]
     fixed_parameters: ClassVar[frozenset[str]] = _Booster.fixed_parameters | {"verbose"}
 
     def estimator_class(self, task: str) -> type:

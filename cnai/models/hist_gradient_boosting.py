@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from cnai.models.base import ModelKind
+from cnai.models.base import ModelKind, leaf_bound
 
 INTEGER_PARAMETERS = {"max_iter", "max_leaf_nodes", "min_samples_leaf", "max_depth", "max_bins", "n_iter_no_change"}
 
@@ -27,6 +27,15 @@ class HistGradientBoosting(ModelKind):
     fixed_parameters: ClassVar[frozenset[str]] = ModelKind.fixed_parameters | {
         "categorical_features", "early_stopping", "scoring", "validation_fraction", "n_iter_no_change", "tol",
         "interaction_cst", "monotonic_cst", "loss"}
+
+    def default_search_space(self, rows: int) -> list[dict[str, Any]]:
+        return [
+            {"name": "learning_rate", "parameter_type": "double", "min": 0.03, "max": 0.3, "log": True},
+            {"name": "max_leaf_nodes", "parameter_type": "int", "min": 15, "max": 127},
+            {"name": "min_samples_leaf", "parameter_type": "int", "min": 5, "max": leaf_bound(rows)},
+            {"name": "l2_regularization", "parameter_type": "double", "min": 0.0, "max": 1.0},
+            {"name": "max_iter", "parameter_type": "int", "min": 50, "max": 250, "step": 50},
+        ]
 
     def estimator_class(self, task: str) -> type:
         from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor

@@ -25,6 +25,11 @@ def import_estimator(path: str) -> type:
     return found
 
 
+def categories_as_text(frame):
+    """Categories as text, a missing one as its own value (module-level: a saved model pickles it)."""
+    return frame.astype(object).where(frame.notna(), "__missing__").astype(str)
+
+
 class SklearnEstimator(ModelKind):
     """`estimator_path` names one class; its task is the class's (a classifier needs predict_proba)."""
 
@@ -61,8 +66,7 @@ class SklearnEstimator(ModelKind):
         arguments = self.cast(params)
         if "random_state" in cls().get_params() and "random_state" not in arguments:
             arguments["random_state"] = seed
-        as_text = FunctionTransformer(lambda frame: frame.astype(object).where(frame.notna(), "__missing__").astype(str),
-                                      feature_names_out="one-to-one")
+        as_text = FunctionTransformer(categories_as_text, feature_names_out="one-to-one")
         encode = ColumnTransformer(
             [("categorical", make_pipeline(as_text, OneHotEncoder(handle_unknown="ignore")), categorical),
              ("numeric", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), numeric)],

@@ -12,16 +12,19 @@ def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, targe
     """Compile both pipelines with cnai.yaml's values as defaults; returns name -> YAML file."""
     from kfp import compiler
 
+    from cnai.orchestration.project import with_feature_view
     from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME as MONITORING_NAME
-    from cnai.pipelines.monitoring.pipeline import monitoring_pipeline
-    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline
+    from cnai.pipelines.monitoring.pipeline import monitoring_pipeline_for
+    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline_for
+
+    shape = with_feature_view(config)
 
     (out / "pipelines").mkdir(parents=True, exist_ok=True)
     arguments = pipeline_arguments(config, config_path, for_cluster=True)
     arguments["target"] = target or arguments["target"]
     # Local paths mean nothing on a cluster: leave those parameters for the run to set.
     for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
-        arguments.pop(local_only)
+        arguments.pop(local_only, None)
     monitoring_arguments = dict(arguments)
     if arguments["target"] == "kubeflow":
         from cnai.backends.kubeflow.model_registry import SCHEME_PREFIX
@@ -30,8 +33,8 @@ def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, targe
         arguments["registry_uri"] = monitoring_arguments["registry_uri"] = SCHEME_PREFIX + config.cluster.model_registry
         monitoring_arguments["current_data"] = INFERENCE_LOG_MOUNT  # the log sink's volume, mounted into the drift check
     written = {}
-    for name, pipeline, values in ((PIPELINE_NAME, training_pipeline, arguments),
-                                   (MONITORING_NAME, monitoring_pipeline, monitoring_arguments)):
+    for name, pipeline, values in ((PIPELINE_NAME, training_pipeline_for(shape), arguments),
+                                   (MONITORING_NAME, monitoring_pipeline_for(shape), monitoring_arguments)):
         written[name] = out / "pipelines" / f"{name}.yaml"
         compiler.Compiler().compile(pipeline, str(written[name]), pipeline_parameters=values)
         print(f"wrote {written[name]}")

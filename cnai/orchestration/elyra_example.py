@@ -86,6 +86,9 @@ def example_pipeline(compiled: dict, component_paths: dict[str, str], name: str)
                 producer = source["taskOutputParameter"]
                 parameters[input_name] = {"widget": "inputpath", "value": {
                     "value": node_ids[producer["producerTask"]], "option": f"output_{producer['outputParameterKey']}"}}
+            elif "runtimeValue" in source:  # a value written in the pipeline's code
+                declared = component["inputDefinitions"]["parameters"][input_name]
+                parameters[input_name] = _literal(source["runtimeValue"]["constant"], declared["parameterType"])
             elif source.get("componentInputParameter") in FIXED_VALUES:
                 parameters[input_name] = {"widget": "string", "value": FIXED_VALUES[source["componentInputParameter"]]}
             elif source.get("componentInputParameter") in PIPELINE_PARAMETERS:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cnai.core.config import ProjectConfig, load_config
-from cnai.core.errors import CnaiError, ConfigError
+from cnai.core.errors import ConfigError
 from cnai.core.sources import PACKAGE_PREFIX
 
 
@@ -55,67 +55,93 @@ def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
     return config, config_path, export_settings(config, config_path)
 
 
+def with_feature_view(config: ProjectConfig) -> bool:
+    """Which shape of the training pipeline the project needs (cnai.pipelines.training.pipeline)."""
+    return config.data.feature_source is not None
+
+
+def read_suite(config: ProjectConfig, config_path: Path) -> dict[str, Any]:
+    """The project's expectation suite; {} (validate infers one, for review and commit) when unset."""
+    if not config.data.expectation_suite:
+        return {}
+    suite_path = config_path.parent / config.data.expectation_suite
+    try:
+        return json.loads(suite_path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{config_path}: data.expectation_suite: {suite_path} does not exist; fix the path, or "
+                          "leave the key out to have the suite inferred (the validate step outputs it)") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{suite_path}: not valid JSON: {exc}") from exc
+
+
 def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: int | None = None,
                        for_cluster: bool = False) -> dict[str, Any]:
     from cnai.backends.registry import default_registry_uri
     from cnai.core.artifacts import content_hash
     from cnai.core.sources import resolve_source
+    from cnai.core.tasks import no_minimum
 
     base = config_path.parent
     data, tuning, evaluation, settings = config.data, config.tuning, config.evaluation, config.settings
     home = project_home(config, config_path)
-    events_source, feature_source = _source(data.events.source, base), _source(data.feature_source.source, base)
-    suite_path = base / data.expectation_suite
-    try:
-        suite = json.loads(suite_path.read_text())
-    except FileNotFoundError:
-        suite = {}  # validate infers one from the data and outputs it, for review and commit
-    except json.JSONDecodeError as exc:
-        raise CnaiError(f"{suite_path}: not valid JSON: {exc}") from exc
+    events_source = _source(data.events.source, base)
 
     def fingerprint(source: str) -> str:
         path = resolve_source(source, home / "data")
         return content_hash(path) if Path(path).exists() else ""
 
-    return {
+    minimum = evaluation.minimum_for_first_model
+    arguments = {
         "events_source": events_source,
         "events_columns": data.events.columns,
         "events_derived_columns": data.events.derived_columns,
         "events_format": data.events.format,
         "events_hash": fingerprint(events_source),
-        "feature_source": feature_source,
-        "feature_source_columns": data.feature_source.columns,
-        "feature_source_format": data.feature_source.format,
-        "feature_source_hash": fingerprint(feature_source),
-        "expectation_suite": suite,
-        "entity": data.events.entity,
-        "timestamp": data.events.timestamp,
+        "expectation_suite": read_suite(config, config_path),
         "label": data.label,
+        "task": data.task,
+        "positive_label": "" if data.positive_label is None else str(data.positive_label),
+        "split": data.split_method,
+        "timestamp": data.events.timestamp or "",
         "event_features": data.features,
-        "feature_refs": data.feature_refs,
-        "model_features": [*data.features, *[ref.split(":", 1)[1] for ref in data.feature_refs]],
+        "model_features": data.model_features,
         "search_space": tuning.search_space,
+        "model_kind": config.model.kind,
+        "model_params": config.model.params,
         "registry_uri": default_registry_uri(home),
         "limit_rows": sample_rows or settings.sample_rows or 0,
         "spark_master": settings.spark_master,
         "tuning_algorithm": tuning.algorithm,
-        "objective_metric": tuning.objective.metric,
-        "objective_goal": tuning.objective.goal,
+        "objective_metric": config.objective_metric,
+        "objective_goal": config.objective_goal,
         "max_trials": tuning.max_trials,
         "parallel_trials": tuning.parallel_trials,
         "early_stopping": tuning.early_stopping,
         "holdout_fraction": settings.holdout_fraction,
         "seed": tuning.seed,
-        "model_name": settings.model_name,
-        "gate_metric": evaluation.metric,
+        "model_name": config.model_name,
+        "gate_metric": config.gate_metric,
         "min_improvement": evaluation.min_improvement,
-        "minimum_for_first_model": evaluation.minimum_for_first_model,
+        "minimum_for_first_model": no_minimum(config.gate_metric) if minimum is None else minimum,
         "serving_host": settings.serving_host,
         "serving_port": settings.serving_port,
         # `cnai run` is kfp.local: local backends, whatever cnai.yaml says; compile and schedule use settings.target.
         "target": settings.target if for_cluster else "local",
         "cluster": cluster_settings(config),
     }
+    source = data.feature_source
+    if source is not None:
+        feature_source = _source(source.source, base)
+        arguments.update({
+            "entity": data.events.entity,
+            "feature_source": feature_source,
+            "feature_source_columns": source.columns,
+            "feature_source_format": source.format,
+            "feature_source_hash": fingerprint(feature_source),
+            "feature_view": data.feature_view,
+            "feature_refs": data.feature_refs,
+        })
+    return arguments
 
 
 def cluster_settings(config: ProjectConfig) -> dict[str, Any]:
@@ -150,10 +176,15 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
     """What would otherwise fail minutes into a local run, after the data steps: the services it
     talks to, and hyperparameters the model or the local tuner cannot take."""
     from cnai.components.training.tune.executor import check_hyperparameters, check_runs_locally
+    from cnai.models.kinds import model_kind
 
     check_services_reachable(config, registry_uri)
     try:
-        check_hyperparameters("hist_gradient_boosting", "binary", config.tuning.search_space)
+        check_hyperparameters(config.model.kind, config.data.task, config.tuning.search_space)
+        problems = model_kind(config.model.kind).parameter_problems(
+            config.data.task, [{"name": k, "parameter_type": "categorical", "values": [v]} for k, v in config.model.params.items()])
+        if problems:
+            raise ConfigError("; ".join(p.replace("tuning.parameters.", "model.params.") for p in problems))
         check_runs_locally(config.tuning.algorithm)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc

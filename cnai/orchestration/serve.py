@@ -11,7 +11,7 @@ def print_endpoint(config: ProjectConfig, deployed: bool) -> None:
     from cnai.backends.local.deployment import endpoint_url, is_ready
 
     url = endpoint_url(config.settings.serving_host, config.settings.serving_port)
-    name = config.settings.model_name
+    name = config.model_name
     if is_ready(url, name):
         print(f"Model {name} is served at {url} (POST {url}/v2/models/{name}/infer){'' if deployed else ' (unchanged this run)'}")
     else:
@@ -26,13 +26,13 @@ def serve_production(config: ProjectConfig, registry_uri: str) -> None:
     from cnai.core.tracking import LocalArtifact, run_step
 
     settings = config.settings
-    if is_ready(endpoint_url(settings.serving_host, settings.serving_port), settings.model_name):
+    if is_ready(endpoint_url(settings.serving_host, settings.serving_port), config.model_name):
         return
-    production = registry.production_version(registry_uri, settings.model_name)
+    production = registry.production_version(registry_uri, config.model_name)
     if production is None:
         return
-    print(f"Nothing was serving {settings.model_name}: starting its production version {production.version}.")
+    print(f"Nothing was serving {config.model_name}: starting its production version {production.version}.")
     os.environ["CNAI_PIPELINE_NAME"] = "cnai-serve"
     run_step("deploy", deploy_model, outputs={"endpoint": LocalArtifact(str(serving_dir() / "endpoint.md"))},
-             params={"registry_uri": registry_uri, "model_name": settings.model_name, "version": str(production.version),
+             params={"registry_uri": registry_uri, "model_name": config.model_name, "version": str(production.version),
                      "host": settings.serving_host, "port": settings.serving_port})

@@ -99,7 +99,7 @@ def run_demo(config: ProjectConfig, config_path: Path, rows: int = 2000) -> int:
     from cnai.orchestration.project import export_settings
 
     home = export_settings(config, config_path)
-    name = config.settings.model_name
+    name = config.model_name
     url = endpoint_url(config.settings.serving_host, config.settings.serving_port)
     if not is_ready(url, name):
         raise CnaiError(f"no model is served at {url}: run `make run` first")

@@ -19,6 +19,7 @@ from typing import Any
 
 from cnai.backends.kubeflow import kube
 from cnai.core.artifacts import atomic_output
+from cnai.core.config import cluster_config
 from cnai.core.errors import ClusterError, ConfigError
 from cnai.core.kfp_settings import COMPONENT_IMAGE, OBJECT_STORE_SECRET, RUN_AS_USER
 
@@ -73,7 +74,7 @@ def trial_job(image: str, cluster: dict[str, Any], training_set_uri: str, featur
               parameters: list[dict[str, Any]], model_spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """The batch/v1 Job each trial runs; `${trialParameters.x}` is filled in by Katib. `model_spec`
     ({kind, task, split, positive_label}) is what the trial fits and how it holds rows out."""
-    resources = cluster.get("resources", {})
+    resources = cluster_config(cluster).resources.model_dump()
     secret = OBJECT_STORE_SECRET
     args = ["--training-set", training_set_uri, "--feature-columns", json.dumps(feature_columns), "--label", label,
             "--timestamp", timestamp, "--metric", metric, "--holdout-fraction", str(holdout_fraction), "--seed", str(seed)]
@@ -101,7 +102,7 @@ def trial_job(image: str, cluster: dict[str, Any], training_set_uri: str, featur
                         "command": ["python", "-m", "cnai.backends.kubeflow.trial"],
                         "args": args,
                         "env": [
-                            {"name": "AWS_ENDPOINT_URL", "value": cluster.get("object_store_endpoint", "")},
+                            {"name": "AWS_ENDPOINT_URL", "value": cluster_config(cluster).object_store_endpoint},
                             *({"name": key, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
                               for key in OBJECT_STORE_KEYS),
                         ],
@@ -219,7 +220,7 @@ def tune_on_katib(training_set_uri: str, trials: str, tuning_metrics: str, objec
     from cnai.core.search_space import check_search_space
 
     check_search_space(search_space, algorithm)
-    namespace = cluster.get("namespace") or "kubeflow"
+    namespace = cluster_config(cluster).namespace
     name = experiment_name(training_set_uri, [*search_space, model_spec or {}], algorithm, seed)
     body = experiment(name, namespace, training_set_uri, feature_columns, label, timestamp, search_space, algorithm,
                       objective_metric, objective_goal, max_trials, parallel_trials, early_stopping, holdout_fraction,
@@ -236,7 +237,7 @@ def tune_on_katib(training_set_uri: str, trials: str, tuning_metrics: str, objec
 
     finished = kube.wait_for(kube.EXPERIMENT, namespace, name, done=lambda o: kube.is_true(o, "Succeeded"),
                              failed=lambda o: kube.is_true(o, "Failed"),
-                             timeout_s=float(cluster.get("experiment_timeout_s", 7200)), progress=progress)
+                             timeout_s=float(cluster_config(cluster).experiment_timeout_s), progress=progress)
     params, value, best_trial = best_parameters(finished, search_space)
     table = _trial_rows(namespace, name, objective_metric)
     best_index = next((i for i, row in enumerate(table) if row["trial"] == best_trial), 0)

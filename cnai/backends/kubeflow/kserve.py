@@ -1,6 +1,7 @@
 """The deploy and smoke-test steps on a cluster: a KServe InferenceService with a canary rollout.
 
-The predictor declares `modelFormat: sklearn` and the `cnai-sklearn` ServingRuntime
+The predictor declares the model kind's format (`modelFormat: sklearn`, `xgboost` or `lightgbm`, as
+registered) and the `cnai-sklearn` ServingRuntime
 (manifests/base/serving-runtime.yaml), which runs the project image's `cnai.backends.local.model_server` (the same
 KServe `Model` as locally) on what KServe's storage initializer downloads from `storageUri`
 (`model.joblib` there is also what KServe's stock sklearn runtime loads). KServe's logger (mode
@@ -18,6 +19,7 @@ import logging
 from typing import Any
 
 from cnai.backends.kubeflow import kube
+from cnai.core.config import cluster_config
 from cnai.core.errors import ClusterError, ServingError
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ ROLLOUT_ANNOTATION = "cnai.io/rollout"  # canary | promoted | rolled-back | firs
 
 
 def inference_service(name: str, namespace: str, storage_uri: str, version: str, cluster: dict[str, Any],
-                      canary_traffic_percent: int | None = None) -> Any:
+                      canary_traffic_percent: int | None = None, model_format: str = "sklearn") -> Any:
     """A `V1beta1InferenceService` (kserve SDK model) serving `version` with request logging."""
     from kserve import constants
     from kserve.models import (
@@ -41,11 +43,11 @@ def inference_service(name: str, namespace: str, storage_uri: str, version: str,
     )
     from kubernetes.client import V1EnvVar, V1ObjectMeta, V1ResourceRequirements
 
-    resources = cluster.get("resources") or {}
+    resources = cluster_config(cluster).resources.model_dump()
     predictor = V1beta1PredictorSpec(
         model=V1beta1ModelSpec(
-            model_format=V1beta1ModelFormat(name="sklearn"),
-            runtime=cluster.get("serving_runtime", "cnai-sklearn"),
+            model_format=V1beta1ModelFormat(name=model_format),
+            runtime=cluster_config(cluster).serving_runtime,
             storage_uri=storage_uri,
             env=[V1EnvVar(name="CNAI_SERVING_VERSION", value=str(version))],  # answered as model_version
             resources=V1ResourceRequirements(
@@ -53,12 +55,12 @@ def inference_service(name: str, namespace: str, storage_uri: str, version: str,
                 limits={"cpu": resources.get("cpu_limit", "2"), "memory": resources.get("memory_limit", "4Gi")},
             ),
         ),
-        min_replicas=int(cluster.get("min_replicas", 1)),
-        max_replicas=int(cluster.get("max_replicas", 3)),
-        scale_metric=cluster.get("scale_metric", "concurrency"),
-        scale_target=int(cluster.get("scale_target", 10)),
+        min_replicas=cluster_config(cluster).min_replicas,
+        max_replicas=cluster_config(cluster).max_replicas,
+        scale_metric=cluster_config(cluster).scale_metric,
+        scale_target=cluster_config(cluster).scale_target,
         canary_traffic_percent=canary_traffic_percent,
-        logger=V1beta1LoggerSpec(mode="all", url=cluster.get("inference_logger_url", "http://cnai-inference-log-sink")),
+        logger=V1beta1LoggerSpec(mode="all", url=cluster_config(cluster).inference_logger_url),
         service_account_name=cluster.get("serving_service_account"),
     )
     return V1beta1InferenceService(
@@ -100,18 +102,19 @@ def _urls(isvc: dict[str, Any]) -> tuple[str, str]:
     return service, latest
 
 
-def deploy_on_kserve(model_name: str, version: str, storage_uri: str, cluster: dict[str, Any]) -> dict[str, Any]:
+def deploy_on_kserve(model_name: str, version: str, storage_uri: str, cluster: dict[str, Any],
+                     model_format: str = "sklearn") -> dict[str, Any]:
     """Create the InferenceService or roll `version` out as a canary; wait until its revision is Ready.
 
     A revision that fails or is not Ready in time is rolled back before the error is raised, so
     the previous version keeps all the traffic.
     """
-    namespace = cluster.get("namespace") or "kubeflow"
+    namespace = cluster_config(cluster).namespace
     existing = kube.get(kube.INFERENCE_SERVICE, namespace, model_name)
     previous = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(VERSION_ANNOTATION)
     canary = existing is not None and previous != str(version)
-    percent = int(cluster.get("canary_traffic_percent", 10)) if canary else None
-    body = to_manifest(inference_service(model_name, namespace, storage_uri, version, cluster, percent))
+    percent = cluster_config(cluster).canary_traffic_percent if canary else None
+    body = to_manifest(inference_service(model_name, namespace, storage_uri, version, cluster, percent, model_format))
     body["metadata"]["annotations"][ROLLOUT_ANNOTATION] = "canary" if canary else "first" if existing is None else "unchanged"
     if previous:
         body["metadata"]["annotations"][PREVIOUS_ANNOTATION] = previous
@@ -123,7 +126,7 @@ def deploy_on_kserve(model_name: str, version: str, storage_uri: str, cluster: d
                 f"as a canary with {percent}% of traffic (previous: {previous})" if canary else "rolled out")
     try:
         ready = kube.wait_for(kube.INFERENCE_SERVICE, namespace, model_name, done=_latest_revision_ready,
-                              failed=_revision_failed, timeout_s=float(cluster.get("ready_timeout_s", 600)), poll_s=5)
+                              failed=_revision_failed, timeout_s=float(cluster_config(cluster).ready_timeout_s), poll_s=5)
     except ClusterError as error:
         if canary:
             rollback(model_name, cluster, f"version {version} never became Ready")
@@ -136,7 +139,7 @@ def deploy_on_kserve(model_name: str, version: str, storage_uri: str, cluster: d
 
 def promote(model_name: str, cluster: dict[str, Any]) -> dict[str, Any]:
     """All traffic to the latest revision (KServe: drop canaryTrafficPercent)."""
-    namespace = cluster.get("namespace") or "kubeflow"
+    namespace = cluster_config(cluster).namespace
     return kube.patch(kube.INFERENCE_SERVICE, namespace, model_name, {
         "metadata": {"annotations": {ROLLOUT_ANNOTATION: "promoted"}},
         "spec": {"predictor": {"canaryTrafficPercent": None}},
@@ -145,7 +148,7 @@ def promote(model_name: str, cluster: dict[str, Any]) -> dict[str, Any]:
 
 def rollback(model_name: str, cluster: dict[str, Any], reason: str) -> dict[str, Any]:
     """All traffic back to the previously rolled-out revision (KServe: canaryTrafficPercent 0)."""
-    namespace = cluster.get("namespace") or "kubeflow"
+    namespace = cluster_config(cluster).namespace
     log.warning("InferenceService %s/%s: rolling back (%s)", namespace, model_name, reason)
     return kube.patch(kube.INFERENCE_SERVICE, namespace, model_name, {
         "metadata": {"annotations": {ROLLOUT_ANNOTATION: "rolled-back", "cnai.io/rollback-reason": reason[:250]}},

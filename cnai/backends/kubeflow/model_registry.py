@@ -71,6 +71,10 @@ def _versions(registry_uri: str, model_name: str) -> list:
     return list(registry.list_model_versions(model_name))
 
 
+def version_tags(registry_uri: str, model_name: str, version: str) -> dict[str, str]:
+    return _properties(client(registry_uri).get_model_version(model_name, str(version)))
+
+
 def find_version(registry_uri: str, model_name: str, model_hash: str) -> RegisteredVersion | None:
     for version in _versions(registry_uri, model_name):
         if _properties(version).get("model_hash") == model_hash:
@@ -89,7 +93,7 @@ def register_version(registry_uri: str, model_name: str, model_uri: str, model_h
                 **{f"param.{k}": json.dumps(v) if not isinstance(v, str) else v for k, v in params.items()},
                 **{f"metric.{k}": float(v) for k, v in metrics.items()}}
     try:
-        client(registry_uri).register_model(model_name, model_uri, version=number, model_format_name="sklearn",
+        client(registry_uri).register_model(model_name, model_uri, version=number, model_format_name=tags.get("serving_format", "sklearn"),
                                             model_format_version="1", version_description=description,
                                             metadata=metadata)
     except Exception as error:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnai.backends.kubeflow import kube
+from cnai.core.config import cluster_config
 from cnai.core.kfp_settings import COMPONENT_IMAGE, OBJECT_STORE_SECRET, RUN_AS_USER
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ def _pod(cluster: dict[str, Any], cores: str, memory: str) -> dict[str, Any]:
         "memory": memory.replace("Gi", "g"),
         "labels": {"app.kubernetes.io/part-of": "cnai-pipelines"},
         "annotations": {"sidecar.istio.io/inject": "false"},
-        "env": [{"name": "AWS_ENDPOINT_URL", "value": cluster.get("object_store_endpoint", "")}, {"name": "HOME", "value": "/tmp"}],
+        "env": [{"name": "AWS_ENDPOINT_URL", "value": cluster_config(cluster).object_store_endpoint}, {"name": "HOME", "value": "/tmp"}],
         "envSecretKeyRefs": {key: {"name": OBJECT_STORE_SECRET, "key": key} for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
         "podSecurityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS_USER, "seccompProfile": {"type": "RuntimeDefault"}},
         "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
@@ -52,8 +53,8 @@ def spark_application(name: str, namespace: str, arguments: list[str], cluster: 
 
     from cnai.backends.kubeflow import spark_ingest
 
-    resources = cluster.get("resources") or {}
-    endpoint = cluster.get("object_store_endpoint", "")
+    resources = cluster_config(cluster).resources.model_dump()
+    endpoint = cluster_config(cluster).object_store_endpoint
     body = {
         "apiVersion": kube.SPARK_APPLICATION.api_version,
         "kind": kube.SPARK_APPLICATION.kind,
@@ -86,7 +87,7 @@ def spark_application(name: str, namespace: str, arguments: list[str], cluster: 
             "driver": {**_pod(cluster, resources.get("cpu", "1"), resources.get("memory", "2Gi")),
                        "serviceAccount": DRIVER_SERVICE_ACCOUNT},
             "executor": {**_pod(cluster, resources.get("cpu", "1"), resources.get("memory", "2Gi")),
-                         "instances": int(cluster.get("spark_executors", 2)), "deleteOnTermination": True},
+                         "instances": cluster_config(cluster).spark_executors, "deleteOnTermination": True},
         },
     }
     SparkV1beta2SparkApplication.from_dict(body)  # raises on a field of the wrong type or shape
@@ -108,7 +109,7 @@ def ingest_on_spark_operator(source: str, dataset: str, column_types: dict[str, 
     from cnai.core.errors import ClusterError
     from cnai.core.storage import copy_tree
 
-    namespace = cluster.get("namespace") or "kubeflow"
+    namespace = cluster_config(cluster).namespace
     staged = f"{output_uri.rstrip('/')}.spark"
     arguments = ["--source", source, "--output", staged, "--column-types", json.dumps(column_types),
                  "--derived-columns", json.dumps(derived_columns or {}), "--format", source_format,
@@ -125,6 +126,6 @@ def ingest_on_spark_operator(source: str, dataset: str, column_types: dict[str, 
         return False
 
     kube.wait_for(kube.SPARK_APPLICATION, namespace, name, done=lambda o: _state(o) == "COMPLETED", failed=failed,
-                  timeout_s=float(cluster.get("experiment_timeout_s", 7200)), progress=lambda o: _state(o) or "submitted")
+                  timeout_s=float(cluster_config(cluster).experiment_timeout_s), progress=lambda o: _state(o) or "submitted")
     copy_tree(staged, dataset)
     return staged

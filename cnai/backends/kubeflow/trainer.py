@@ -20,6 +20,7 @@ from typing import Any
 
 from cnai.backends.kubeflow import kube
 from cnai.core.artifacts import atomic_output
+from cnai.core.config import cluster_config
 from cnai.core.kfp_settings import COMPONENT_IMAGE
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def submit(name: str, namespace: str, args: list[str], cluster: dict[str, Any]) 
     )
 
     image = cluster.get("image") or COMPONENT_IMAGE
-    resources = cluster.get("resources") or {}
+    resources = cluster_config(cluster).resources.model_dump()
     # The runtime is named, not looked up: ours is a TrainingRuntime with a custom trainer, and the
     # step's service account needs no read access to runtimes.
     runtime = Runtime(name=RUNTIME, kind=RuntimeKind.TRAINING_RUNTIME,
@@ -62,7 +63,7 @@ def submit(name: str, namespace: str, args: list[str], cluster: dict[str, Any]) 
     trainer = CustomTrainerContainer(
         image=image, num_nodes=1,
         resources_per_node={"cpu": resources.get("cpu_limit", "2"), "memory": resources.get("memory_limit", "4Gi")},
-        env={"AWS_ENDPOINT_URL": cluster.get("object_store_endpoint", "")},
+        env={"AWS_ENDPOINT_URL": cluster_config(cluster).object_store_endpoint},
     )
     trainer_client(namespace).train(runtime=runtime, trainer=trainer, options=[
         Name(name=name), Labels(labels={"app.kubernetes.io/part-of": "cnai-pipelines"}), TrainerArgs(args=args)])
@@ -74,7 +75,7 @@ def train_on_trainer(training_set_uri: str, output_paths: dict[str, str], output
                      model_spec: dict[str, Any] | None = None) -> dict[str, Any]:
     from cnai.core.storage import copy_tree
 
-    namespace = cluster.get("namespace") or "kubeflow"
+    namespace = cluster_config(cluster).namespace
     name = job_name(training_set_uri, {**params, **(model_spec or {})}, seed)
     staging = output_uris["model"].rstrip("/") + f".{name}"
     args = ["--training-set", training_set_uri, "--output", staging, "--feature-columns", json.dumps(feature_columns),
@@ -86,7 +87,7 @@ def train_on_trainer(training_set_uri: str, output_paths: dict[str, str], output
         submit(name, namespace, args, cluster)
         log.warning("created TrainJob %s/%s on runtime %s", namespace, name, RUNTIME)
     kube.wait_for(kube.TRAINJOB, namespace, name, done=lambda o: kube.is_true(o, "Complete"),
-                  failed=lambda o: kube.is_true(o, "Failed"), timeout_s=float(cluster.get("experiment_timeout_s", 7200)))
+                  failed=lambda o: kube.is_true(o, "Failed"), timeout_s=float(cluster_config(cluster).experiment_timeout_s))
     with tempfile.TemporaryDirectory() as scratch:
         copy_tree(f"{staging}/facts.json", f"{scratch}/facts.json")
         facts = json.loads(Path(scratch, "facts.json").read_text())

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tuning-rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--param", action="append", default=[], help="name=value, repeated")
-    parser.add_argument("--model-spec", default="{}", help='JSON: {"kind", "task", "split", "positive_label"}')
+    parser.add_argument("--model-spec", default="{}", help='JSON: {"kind", "task", "split", "positive_label", "model_params"}')
     args = parser.parse_args(argv)
     params = {}
     for item in args.param:
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--param {item!r}: expected name=value")
         params[name] = _value(value)
     spec = {"kind": "hist_gradient_boosting", "task": "binary", "split": "time", "positive_label": None,
-            **json.loads(args.model_spec)}
+            "model_params": {}, **json.loads(args.model_spec)}
+    params = {**spec["model_params"], **params}
     frame = read_table(args.training_set)
     classes = classes_of(frame, spec["task"], args.label, args.training_set, spec["positive_label"])
     strata = encode_labels(frame[args.label], classes, args.training_set, args.label) if classes else None

@@ -6,12 +6,13 @@ pipeline's own, declared once there, plus the drift check's.
 """
 
 import inspect
+from functools import cache
 
 from kfp import dsl
 
 from cnai.components.monitoring.drift_check.component import drift_check
 from cnai.core.kfp_settings import on_kubernetes
-from cnai.pipelines.training.pipeline import training_pipeline
+from cnai.pipelines.training.pipeline import training_pipeline_for
 
 PIPELINE_NAME = "cnai-monitoring"
 
@@ -22,25 +23,32 @@ DRIFT_PARAMETERS = [
     inspect.Parameter("min_effect_size", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=float, default=0.1),
     inspect.Parameter("drift_share_threshold", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=float, default=0.3),
 ]
-TRAINING_PARAMETERS = list(inspect.signature(training_pipeline.pipeline_func).parameters.values())
-# KFP reads a pipeline's parameters from its signature; required ones must come first.
-PARAMETERS = sorted(DRIFT_PARAMETERS + TRAINING_PARAMETERS, key=lambda p: p.default is not inspect.Parameter.empty)
 
 
-def _monitoring(*arguments):
-    values = dict(zip([p.name for p in PARAMETERS], arguments, strict=True))
-    drift = on_kubernetes(drift_check(
-        current_data=values["current_data"], registry_uri=values["registry_uri"], model_name=values["model_name"],
-        since=values["monitoring_since"], p_value_threshold=values["p_value_threshold"],
-        min_effect_size=values["min_effect_size"], drift_share_threshold=values["drift_share_threshold"],
-    ).set_caching_options(False), object_store=True, inference_log=True)  # the log grows under one path: never cached
-    with dsl.If(drift.outputs["Output"] == True, name="drift-detected"):  # noqa: E712 (KFP condition)
-        training_pipeline(**{p.name: values[p.name] for p in TRAINING_PARAMETERS})
+@cache
+def monitoring_pipeline_for(with_feature_view: bool):
+    """The monitoring pipeline around the training pipeline of the same shape."""
+    training_pipeline = training_pipeline_for(with_feature_view)
+    training_parameters = list(inspect.signature(training_pipeline.pipeline_func).parameters.values())
+    # KFP reads a pipeline's parameters from its signature; required ones must come first.
+    parameters = sorted(DRIFT_PARAMETERS + training_parameters, key=lambda p: p.default is not inspect.Parameter.empty)
+
+    def monitoring(*arguments):
+        values = dict(zip([p.name for p in parameters], arguments, strict=True))
+        drift = on_kubernetes(drift_check(
+            current_data=values["current_data"], registry_uri=values["registry_uri"], model_name=values["model_name"],
+            since=values["monitoring_since"], p_value_threshold=values["p_value_threshold"],
+            min_effect_size=values["min_effect_size"], drift_share_threshold=values["drift_share_threshold"],
+        ).set_caching_options(False), object_store=True, inference_log=True)  # the log grows under one path: never cached
+        with dsl.If(drift.outputs["Output"] == True, name="drift-detected"):  # noqa: E712 (KFP condition)
+            training_pipeline(**{p.name: values[p.name] for p in training_parameters})
+
+    monitoring.__signature__ = inspect.Signature(parameters)
+    monitoring.__name__ = "monitoring_pipeline"
+    return dsl.pipeline(
+        name=PIPELINE_NAME,
+        description="Drift check on served traffic or a new batch; on drift, retrain through the training pipeline and its gate.",
+    )(monitoring)
 
 
-_monitoring.__signature__ = inspect.Signature(PARAMETERS)
-_monitoring.__name__ = "monitoring_pipeline"
-monitoring_pipeline = dsl.pipeline(
-    name=PIPELINE_NAME,
-    description="Drift check on served traffic or a new batch; on drift, retrain through the training pipeline and its gate.",
-)(_monitoring)
+monitoring_pipeline = monitoring_pipeline_for(True)  # the example project's shape (cnai.yaml)

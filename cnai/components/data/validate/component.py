@@ -13,6 +13,8 @@ def validate(
     results: Output[Artifact],
     data_docs: Output[HTML],
     inferred_suite: Output[Artifact],
+    label: str = "",
+    task: str = "",
 ):
     """Validate a dataset with a Great Expectations suite; quarantine failing rows, stop on critical ones.
 
@@ -24,6 +26,8 @@ def validate(
         results: The GX validation result (JSON).
         data_docs: GX Data Docs for this validation, as HTML.
         inferred_suite: The suite that was used (inferred when none was given), as JSON.
+        label: The label column: rows without one are quarantined; empty for data without a label.
+        task: binary, multiclass or regression: the label must suit it (checked after quarantine); empty: not checked.
     """
     from cnai.components.data.validate.executor import validate_dataset
     from cnai.core.tracking import run_step
@@ -34,5 +38,5 @@ def validate(
         inputs={"dataset": dataset},
         outputs={"validated": validated, "quarantine": quarantine, "results": results, "data_docs": data_docs,
                  "inferred_suite": inferred_suite},
-        params={"expectation_suite": expectation_suite},
+        params={"expectation_suite": expectation_suite, "label": label, "task": task},
     )

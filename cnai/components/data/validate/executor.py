@@ -30,10 +30,20 @@ def validate_dataset(
     data_docs: str,
     expectation_suite: dict[str, Any] | None = None,
     inferred_suite: str | None = None,
+    label: str = "",
+    task: str = "",
 ) -> dict[str, Any]:
-    """Validate `dataset` against `expectation_suite` (inferred from the data when empty)."""
+    """Validate `dataset` against `expectation_suite` (inferred from the data when empty).
+
+    With a `label`, rows without one are quarantined (nothing can learn from them) whatever the
+    suite says, and with a `task` the remaining labels must suit it: a label that cannot be
+    trained on stops the run here, not in tuning minutes later.
+    """
     frame = read_compact(dataset)
-    suite_dict = expectation_suite or infer_suite(frame, name="inferred")
+    if label and label not in frame.columns:
+        raise ValidationFailed(f"{Path(dataset).name}: the label column {label!r} is not in the data; "
+                               f"it has {list(frame.columns)} (data.label in cnai.yaml)")
+    suite_dict = with_label_rule(expectation_suite or infer_suite(frame, name="inferred"), label)
     if inferred_suite is not None:
         with atomic_output(inferred_suite) as staging:
             staging.write_text(json.dumps(suite_dict, indent=2))
@@ -69,6 +79,10 @@ def validate_dataset(
     bad = frame.loc[bad_index].copy()
     bad["failed_expectations"] = [", ".join(quarantined_rows[i]) for i in bad_index]
     good = frame.drop(index=bad_index)
+    if label and task:
+        from cnai.core.tasks import label_classes
+
+        label_classes(task, good[label], f"{Path(dataset).name} (after validation)", label)
     with atomic_output(validated) as staging:
         write_plain(good, staging)
     with atomic_output(quarantine) as staging:
@@ -181,6 +195,15 @@ def infer_suite(frame: pd.DataFrame, name: str, columns: list[str] | None = None
                 }
             )
     return {"name": name, "expectations": expectations, "meta": {"inferred_from_rows": len(frame)}}
+
+
+def with_label_rule(suite: dict[str, Any], label: str) -> dict[str, Any]:
+    """The suite plus "the label is present" (quarantine) unless it already says so."""
+    rule = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": label}, "meta": {"severity": "quarantine"}}
+    expectations = suite.get("expectations", [])
+    if not label or any(e.get("type") == rule["type"] and (e.get("kwargs") or {}).get("column") == label for e in expectations):
+        return suite
+    return {**suite, "expectations": [*expectations, rule]}
 
 
 def _plain(value: Any) -> Any:

@@ -10,10 +10,10 @@ def evaluate(
     holdout: Input[Dataset],
     registry_uri: str,
     model_name: str,
+    metric: str,
+    min_improvement: float,
+    minimum_for_first_model: float,
     comparison: Output[Markdown],
-    metric: str = "roc_auc",
-    min_improvement: float = 0.0,
-    minimum_for_first_model: float = 0.55,
 ) -> bool:
     """The gate: compare the candidate with the production model on the same holdout.
 
@@ -23,9 +23,9 @@ def evaluate(
         registry_uri: Where the production model is found (its `production` alias).
         model_name: The registered model's name.
         comparison: Candidate vs production, and the decision.
-        metric: roc_auc, average_precision, accuracy or f1.
-        min_improvement: How much better the candidate must be.
-        minimum_for_first_model: The bar when nothing is in production yet.
+        metric: One of the task's metrics (cnai.core.tasks.METRICS); its direction decides "better".
+        min_improvement: How much better the candidate must be, in the metric's direction.
+        minimum_for_first_model: The bar when nothing is in production yet (±1e300: none).
 
     Returns:
         True only when the candidate should replace production. A single bool output on purpose:

@@ -11,7 +11,7 @@ import pandas as pd
 from cnai.backends import registry
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import DataError
-from cnai.core.tasks import encode_labels, higher_is_better, score
+from cnai.core.tasks import NO_MINIMUM, encode_labels, higher_is_better, score
 from cnai.models.saved import LoadedModel
 
 
@@ -21,9 +21,9 @@ def evaluate_candidate(
     comparison: str,
     registry_uri: str,
     model_name: str,
-    metric: str = "roc_auc",
-    min_improvement: float = 0.0,
-    minimum_for_first_model: float = 0.55,
+    metric: str,
+    min_improvement: float,
+    minimum_for_first_model: float,
 ) -> dict[str, Any]:
     """Score candidate and production on `holdout`; decide, and say why."""
     frame = pd.read_parquet(holdout)
@@ -37,10 +37,9 @@ def evaluate_candidate(
     production_score = None
     if production is None:
         deploy = candidate_score >= minimum_for_first_model if higher_better else candidate_score <= minimum_for_first_model
-        reason = (
-            f"no model in production; candidate {metric}={candidate_score:.4f} "
-            f"{'meets' if deploy else 'misses'} the minimum {minimum_for_first_model}"
-        )
+        bar = ("no minimum is set (evaluation.minimum_for_first_model)" if abs(minimum_for_first_model) >= NO_MINIMUM
+               else f"{'meets' if deploy else 'misses'} the minimum {minimum_for_first_model}")
+        reason = f"no model in production; candidate {metric}={candidate_score:.4f}: {bar}"
     else:
         with tempfile.TemporaryDirectory() as scratch:
             local = registry.download_version(registry_uri, model_name, production.version, Path(scratch) / "production")

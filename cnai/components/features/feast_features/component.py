@@ -13,6 +13,7 @@ def feast_features(
     timestamp: str,
     label: str,
     features: list,
+    feature_view: dict,
     training_set: Output[Dataset],
     feature_store: Output[Artifact],
     feature_statistics: Output[Markdown],
@@ -24,16 +25,17 @@ def feast_features(
 
     Args:
         events: Labelled events (entity, timestamp, label, event features).
-        feature_table: The table behind the repo's feature view; written where its FileSource reads.
+        feature_table: The table behind the feature view; written where the view's source reads.
         feature_refs: Feast feature references, `view:feature`.
         entity: The join key column.
         timestamp: The events' timestamp column (UTC).
         label: The label column, carried through.
         features: Event columns used as features, carried through.
+        feature_view: The side table as a FeatureView: `name`, its own `entity` and `timestamp` columns, `ttl_hours`.
         training_set: Events joined with the features as of each event's time.
         feature_store: The applied Feast repo: registry, SQLite online store, source data.
         feature_statistics: Per-feature statistics of the training set.
-        feature_repo: Path of a Feast repo to apply; empty for the packaged `feature_repo/`.
+        feature_repo: Path of your own Feast repo to apply; empty for the packaged one built from `feature_view`.
         target: local (DuckDB offline, SQLite online) or kubeflow (the repo's feature_store.cluster.yaml: Spark, Redis).
         cluster: The `cluster` section of cnai.yaml (`feast_online_store`); used when target is kubeflow.
     """
@@ -46,5 +48,5 @@ def feast_features(
         inputs={"events": events, "feature_table": feature_table},
         outputs={"training_set": training_set, "feature_store": feature_store, "feature_statistics": feature_statistics},
         params={"feature_refs": feature_refs, "entity": entity, "timestamp": timestamp, "label": label,
-                "features": features, "feature_repo": feature_repo, "target": target, "cluster": cluster},
+                "features": features, "feature_view": feature_view, "feature_repo": feature_repo, "target": target, "cluster": cluster},
     )

@@ -12,12 +12,12 @@ from typing import Any
 import pandas as pd
 
 from cnai.core.artifacts import atomic_output
+from cnai.core.config import cluster_config
 from cnai.core.errors import DataError
 
 log = logging.getLogger(__name__)
 
-# The file name the repo's FileSource reads, relative to the repo (feature_repo/flight_features.py).
-FEATURE_SOURCE_FILE = "data/origin_weather.parquet"
+VIEWS_FILE = "feature_views.yaml"  # what the packaged repo's definitions are built from (feature_repo/feature_views.py)
 
 
 def packaged_feature_repo() -> Path:
@@ -36,37 +36,48 @@ def build_training_set(
     timestamp: str,
     label: str,
     features: list[str],
+    feature_view: dict[str, Any] | None = None,
     feature_repo: str = "",
     target: str = "local",
     cluster: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Apply `feature_repo` (ours when empty) into `feature_store`, materialize, join point-in-time.
+    """Apply a Feast repo into `feature_store`, materialize the online store, join point-in-time.
 
+    `feature_view` describes the side table (`name`, its `entity` and `timestamp` columns,
+    `ttl_hours`): our packaged repo builds the FeatureView from it. A team's own `feature_repo` is
+    applied as it is, with the side table written where its view's source reads.
     With `target="kubeflow"` the repo's `feature_store.cluster.yaml` is applied instead: Spark as
     the offline store and Redis (`cluster.feast_online_store`) as the online store.
     """
     from feast import FeatureStore
 
-    source_repo = Path(feature_repo) if feature_repo else packaged_feature_repo()
-    events_frame = pd.read_parquet(events, columns=[entity, timestamp, label, *[f for f in features if f != entity]])
-    missing = [c for c in (entity, timestamp) if c not in events_frame.columns]
-    if missing:
-        raise DataError(f"{events}: column(s) {missing} needed to join features are missing")
-    table = _utc_micro(pd.read_parquet(feature_table), timestamp, feature_table)
+    own_repo = bool(feature_repo)
+    source_repo = Path(feature_repo) if own_repo else packaged_feature_repo()
+    view_name = _view_of(feature_refs)
+    view = {"name": view_name, "entity": entity, "timestamp": timestamp, "ttl_hours": 24 * 365, **(feature_view or {})}
+    events_frame = _read(events, [entity, timestamp, label, *[f for f in features if f != entity]], "events")
+    table = _read(feature_table, [view["entity"], view["timestamp"], *[ref.split(":", 1)[1] for ref in feature_refs]],
+                  f"feature source of view {view_name!r}")
+    # The view's join key is the events' entity column: the side table's own key is renamed to it.
+    table = _utc_micro(table.rename(columns={view["entity"]: entity}), view["timestamp"], feature_table)
 
     with atomic_output(feature_store) as repo:
         shutil.copytree(source_repo, repo, ignore=shutil.ignore_patterns("data", "__pycache__", "__init__.py"))
         if target == "kubeflow":
             _use_cluster_stores(repo, cluster or {})
         (repo / "data").mkdir()
-        table.to_parquet(repo / FEATURE_SOURCE_FILE, index=False)
+        if not own_repo:
+            _write_views(repo, view, entity, table, events_frame, feature_refs)
 
         # Feast resolves some relative source paths against the working directory, not the repo.
         with contextlib.chdir(repo):
             store = FeatureStore(repo_path=str(repo))
             contents = _parse_repo(repo)
+            source_file = _source_path(contents, view_name, repo)
+            source_file.parent.mkdir(parents=True, exist_ok=True)
+            table.to_parquet(source_file, index=False)
             store.apply([*contents.entities, *contents.data_sources, *contents.feature_views, *contents.feature_services])
-            start, end = table[timestamp].min(), table[timestamp].max() + pd.Timedelta(seconds=1)
+            start, end = table[view["timestamp"]].min(), table[view["timestamp"]].max() + pd.Timedelta(seconds=1)
             log.info("materializing %s .. %s into the online store", start, end)
             store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
 
@@ -108,9 +119,62 @@ def build_training_set(
     }
 
 
+def _view_of(feature_refs: list[str]) -> str:
+    views = sorted({ref.partition(":")[0] for ref in feature_refs})
+    if len(views) != 1 or any(":" not in ref for ref in feature_refs):
+        raise DataError(f"feature_refs {feature_refs}: expected `view:feature` references to one feature view")
+    return views[0]
+
+
+def _read(path: str, columns: list[str], what: str) -> pd.DataFrame:
+    import pyarrow.dataset as pads
+
+    present = pads.dataset(path, format="parquet").schema.names  # a file or a Spark output directory
+    missing = [c for c in dict.fromkeys(columns) if c not in present]
+    if missing:
+        raise DataError(f"{path} ({what}): column(s) {missing} not found; it has {present}")
+    return pd.read_parquet(path, columns=list(dict.fromkeys(columns)))
+
+
+def _write_views(repo: Path, view: dict[str, Any], entity: str, table: pd.DataFrame, events: pd.DataFrame,
+                 feature_refs: list[str]) -> None:
+    """The packaged repo's `feature_views.yaml`: one view, typed from the side table."""
+    import yaml
+
+    def spark_type(values: pd.Series) -> str:
+        if pd.api.types.is_bool_dtype(values):
+            return "boolean"
+        if pd.api.types.is_integer_dtype(values):
+            return "bigint"
+        if pd.api.types.is_numeric_dtype(values):
+            return "double"
+        return "timestamp" if pd.api.types.is_datetime64_any_dtype(values) else "string"
+
+    key_type = spark_type(events[entity])
+    if spark_type(table[entity]) != key_type:
+        raise DataError(f"feature view {view['name']!r}: its key {view['entity']!r} is {table[entity].dtype} but the "
+                        f"events' {entity!r} is {events[entity].dtype}; give both the same type in cnai.yaml's columns")
+    spec = {"name": view["name"], "entity": entity, "entity_type": key_type, "timestamp": view["timestamp"],
+            "ttl_hours": view["ttl_hours"],
+            "features": {c: spark_type(table[c]) for c in (ref.split(":", 1)[1] for ref in feature_refs)}}
+    (repo / VIEWS_FILE).write_text(yaml.safe_dump({"feature_views": [spec]}, sort_keys=False))
+
+
+def _source_path(contents, view_name: str, repo: Path) -> Path:
+    """Where the view's batch source reads (relative paths are the repo's)."""
+    views = {v.name: v for v in contents.feature_views}
+    if view_name not in views:
+        raise DataError(f"{repo}: no feature view {view_name!r} in the Feast repo; it defines {sorted(views)}")
+    path = getattr(views[view_name].batch_source, "path", None)
+    if not path:
+        raise DataError(f"{repo}: feature view {view_name!r} reads no file (its source is "
+                        f"{type(views[view_name].batch_source).__name__}); point it at a FileSource or SparkSource path")
+    return Path(path) if Path(path).is_absolute() else repo / path
+
+
 def statistics_markdown(frame: pd.DataFrame, feature_columns: list[str], label: str) -> str:
     """Per-feature statistics of the training set, as the KFP UI's Markdown viewer shows them."""
-    lines = [f"# Training set: {len(frame):,} rows, label `{label}` positive rate {frame[label].mean():.1%}", "",
+    lines = [f"# Training set: {len(frame):,} rows, label `{label}`: {_label_summary(frame[label])}", "",
              "| feature | type | present | mean | std | min | max | top values |", "|---|---|---|---|---|---|---|---|"]
     for column in feature_columns:
         values = frame[column]
@@ -125,12 +189,19 @@ def statistics_markdown(frame: pd.DataFrame, feature_columns: list[str], label: 
     return "\n".join(lines) + "\n"
 
 
+def _label_summary(values: pd.Series) -> str:
+    """Class shares for a label with few values, the distribution for a numeric one with many."""
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values) and values.nunique() > 20:
+        return f"mean {values.mean():.4g}, std {values.std():.4g}, min {values.min():.4g}, max {values.max():.4g}"
+    shares = sorted(values.value_counts(normalize=True, dropna=False).items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return ", ".join(f"{k!s} {v:.1%}" for k, v in shares[:6]) + (", ..." if len(shares) > 6 else "")
+
+
 def _use_cluster_stores(repo: Path, cluster: dict[str, Any]) -> None:
     import yaml
 
     config = yaml.safe_load((repo / "feature_store.cluster.yaml").read_text())
-    if cluster.get("feast_online_store"):
-        config["online_store"]["connection_string"] = cluster["feast_online_store"]
+    config["online_store"]["connection_string"] = cluster_config(cluster).feast_online_store
     (repo / "feature_store.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 

@@ -42,7 +42,9 @@ def register_model(
         "carbon.energy_kwh": f"{energy:.6g}",
         "carbon.emissions_kg_co2eq": f"{emissions:.6g}",
         "carbon.steps": ",".join(sorted(carbon)),
-        "framework": meta.get("framework", ""),
+        "model.kind": str(meta.get("kind", "")),
+        "serving_format": str(meta.get("serving_format", "")),
+        "task": str(meta.get("task", "")),
     }
     existing = registry.find_version(registry_uri, model_name, model_hash)
     version = existing or registry.register_version(

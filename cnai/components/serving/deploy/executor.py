@@ -34,7 +34,10 @@ def _deploy_on_cluster(endpoint: str, registry_uri: str, model_name: str, versio
                        cluster: dict[str, Any]) -> dict[str, Any]:
     from cnai.backends.kubeflow.kserve import deploy_on_kserve
 
-    rollout = deploy_on_kserve(model_name, version, registry.storage_uri(registry_uri, model_name, version), cluster)
+    # The InferenceService declares the model's format (sklearn, xgboost, lightgbm): the version records it.
+    model_format = registry.version_tags(registry_uri, model_name, version).get("serving_format") or "sklearn"
+    rollout = deploy_on_kserve(model_name, version, registry.storage_uri(registry_uri, model_name, version), cluster,
+                               model_format)
     with atomic_output(endpoint) as staging:
         staging.write_text(
             f"# Deployed {model_name} v{version} on KServe\n\n- Service: {rollout['service_url']}\n"

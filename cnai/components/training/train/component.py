@@ -11,28 +11,38 @@ def train(
     label: str,
     timestamp: str,
     params: dict,
+    task: str,
+    model_kind: str,
+    model_params: dict,
+    split: str,
+    positive_label: str,
+    holdout_fraction: float,
+    seed: int,
     model: Output[Model],
     holdout: Output[Dataset],
     metrics: Output[Metrics],
     classification_metrics: Output[ClassificationMetrics],
-    holdout_fraction: float = 0.15,
-    seed: int = 42,
     target: str = "local",
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
 ):
-    """Train the final scikit-learn model with the given parameters; evaluate it on the time holdout.
+    """Train the final model with the given parameters; evaluate it on the holdout.
 
     Args:
         training_set: The training set.
         feature_columns: Model input columns.
-        label: The 0/1 label column.
-        timestamp: Orders the time-based split.
+        label: The label column.
+        timestamp: Orders a time split; empty for data without time.
         params: Hyperparameters (the tune step's best).
-        model: `model.joblib` (loadable by KServe's sklearn runtime) and `model_meta.json`.
-        holdout: The most recent rows, never trained on.
-        metrics: Holdout scores: roc_auc, average_precision, accuracy, f1, log_loss.
-        classification_metrics: Confusion matrix and ROC curve.
-        holdout_fraction: The share of the most recent rows held out.
+        task: binary, multiclass or regression.
+        model_kind: hist_gradient_boosting, xgboost, lightgbm, a scikit-learn estimator's import path, or module:function.
+        model_params: Hyperparameters fixed for the model (`params` override them).
+        split: time (the newest rows are held out) or random (seeded; stratified for classification).
+        positive_label: binary: the label value scores are about; empty for the larger of the two.
+        model: The model's files in its kind's format (KServe serves them) and `model_meta.json`.
+        holdout: The held-out rows, never trained on.
+        metrics: Holdout scores: every metric of the task.
+        classification_metrics: Confusion matrix and ROC curve (classification) or residuals (regression).
+        holdout_fraction: The share of rows held out.
         seed: The model's random seed.
         target: local (in this step) or kubeflow (a Kubeflow Trainer TrainJob running the same code).
         cluster: The `cluster` section of cnai.yaml; used when target is kubeflow.
@@ -45,6 +55,7 @@ def train(
         train_model,
         inputs={"training_set": training_set},
         outputs={"model": model, "holdout": holdout, "metrics": metrics, "classification_metrics": classification_metrics},
-        params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp, "params": params,
-                "holdout_fraction": holdout_fraction, "seed": seed, "target": target, "cluster": cluster},
+        params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp, "params": params, "task": task,
+                "model_kind_name": model_kind, "model_params": model_params, "split": split,
+                "positive_label": positive_label, "holdout_fraction": holdout_fraction, "seed": seed, "target": target, "cluster": cluster},
     )

@@ -21,6 +21,7 @@ def train_model(
     seed: int = 42,
     task: str = "binary",
     model_kind_name: str = "hist_gradient_boosting",
+    model_params: dict[str, Any] | None = None,
     split: str = "time",
     positive_label: Any = None,
     target: str = "local",
@@ -31,6 +32,8 @@ def train_model(
 
     With `target="kubeflow"` the same function runs in a Kubeflow Trainer TrainJob (cnai.backends.kubeflow.trainer).
     """
+    params = {**(model_params or {}), **params}  # the searched values override the fixed ones
+    positive_label = None if positive_label in ("", None) else positive_label
     model_spec = {"task": task, "model_kind_name": model_kind_name, "split": split, "positive_label": positive_label}
     if target == "kubeflow":
         from cnai.backends.kubeflow.trainer import train_on_trainer

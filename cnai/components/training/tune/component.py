@@ -11,17 +11,22 @@ def tune(
     label: str,
     timestamp: str,
     search_space: list,
+    task: str,
+    model_kind: str,
+    model_params: dict,
+    split: str,
+    positive_label: str,
+    algorithm: str,
+    objective_metric: str,
+    objective_goal: str,
+    max_trials: int,
+    parallel_trials: int,
+    early_stopping: str,
+    holdout_fraction: float,
+    seed: int,
     trials: Output[Markdown],
     tuning_metrics: Output[Metrics],
     objective_plot: Output[HTML],
-    algorithm: str = "tpe",
-    objective_metric: str = "roc_auc",
-    objective_goal: str = "maximize",
-    max_trials: int = 10,
-    parallel_trials: int = 2,
-    early_stopping: str = "median",
-    holdout_fraction: float = 0.15,
-    seed: int = 42,
     target: str = "local",
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
 ) -> dict:
@@ -30,19 +35,24 @@ def tune(
     Args:
         training_set: The training set; its most recent `holdout_fraction` is never used here.
         feature_columns: Model input columns.
-        label: The 0/1 label column.
-        timestamp: Orders the time-based split.
+        label: The label column.
+        timestamp: Orders a time split; empty for data without time.
         search_space: Parameters in Katib's ParameterSpec shape (name, parameter_type, min, max, step, log, values).
+        task: binary, multiclass or regression.
+        model_kind: hist_gradient_boosting, xgboost, lightgbm, a scikit-learn estimator's import path, or module:function.
+        model_params: Hyperparameters fixed for every trial (the searched ones override them).
+        split: time (the newest rows are held out) or random (seeded; stratified for classification).
+        positive_label: binary: the label value scores are about; empty for the larger of the two.
         trials: A table of every trial.
         tuning_metrics: The best objective value and trial counts.
         objective_plot: The objective of every trial and the best so far.
         algorithm: Katib's names: random, grid, tpe, multivariate-tpe, cmaes, sobol, bayesianoptimization, hyperband.
-        objective_metric: roc_auc, average_precision, log_loss, accuracy or f1.
+        objective_metric: One of the task's metrics (cnai.core.tasks.METRICS).
         objective_goal: maximize or minimize.
         max_trials: The trial budget.
         parallel_trials: Trials run at once.
         early_stopping: median (Katib's medianstop) or none.
-        holdout_fraction: The share of the most recent rows kept out for evaluation.
+        holdout_fraction: The share of rows kept out for evaluation (never seen here).
         seed: Seed of the sampler and the model.
         target: local (Optuna in this step) or kubeflow (a Katib Experiment whose trials run in pods).
         cluster: The `cluster` section of cnai.yaml (namespace, image, object store...); used when target is kubeflow.
@@ -56,7 +66,8 @@ def tune(
         inputs={"training_set": training_set},
         outputs={"trials": trials, "tuning_metrics": tuning_metrics, "objective_plot": objective_plot},
         params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp,
-                "search_space": search_space, "algorithm": algorithm, "objective_metric": objective_metric,
+                "search_space": search_space, "task": task, "model_kind_name": model_kind,
+                "model_params": model_params, "split": split, "positive_label": positive_label, "algorithm": algorithm, "objective_metric": objective_metric,
                 "objective_goal": objective_goal, "max_trials": max_trials, "parallel_trials": parallel_trials,
                 "early_stopping": early_stopping, "holdout_fraction": holdout_fraction, "seed": seed,
                 "target": target, "cluster": cluster},

@@ -121,6 +121,7 @@ def tune_hyperparameters(
     seed: int = 42,
     task: str = "binary",
     model_kind_name: str = "hist_gradient_boosting",
+    model_params: dict[str, Any] | None = None,
     split: str = "time",
     positive_label: Any = None,
     target: str = "local",
@@ -134,6 +135,8 @@ def tune_hyperparameters(
     """
     import optuna
 
+    positive_label = None if positive_label in ("", None) else positive_label
+    fixed = dict(model_params or {})
     check_search_space(search_space, algorithm)
     check_hyperparameters(model_kind_name, task, search_space)
     if target == "kubeflow":
@@ -145,7 +148,8 @@ def tune_hyperparameters(
             timestamp=timestamp, search_space=search_space, algorithm=algorithm, objective_metric=objective_metric,
             objective_goal=objective_goal, max_trials=max_trials, parallel_trials=parallel_trials,
             early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed, cluster=cluster or {},
-            model_spec={"kind": model_kind_name, "task": task, "split": split, "positive_label": positive_label})
+            model_spec={"kind": model_kind_name, "task": task, "split": split, "positive_label": positive_label,
+                        "model_params": fixed})
     frame = pd.read_parquet(training_set)
     classes = classes_of(frame, task, label, training_set, positive_label)
     strata = encode_labels(frame[label], classes, training_set, label) if classes else None
@@ -159,7 +163,7 @@ def tune_hyperparameters(
     def objective(trial) -> float:
         from threadpoolctl import threadpool_limits
 
-        params = suggest(trial, search_space)
+        params = {**fixed, **suggest(trial, search_space)}
         value = math.nan
         with threadpool_limits(limits=threads_per_trial, user_api="openmp"):  # per thread in OpenMP
             for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,

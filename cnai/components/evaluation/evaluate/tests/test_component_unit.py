@@ -19,9 +19,9 @@ def test_gate_first_model_then_better_and_worse(training_set, model_features, tm
     good = train(training_set, model_features, tmp_path / "good", learning_rate=0.1, max_iter=80)
     weak = train(training_set, model_features, tmp_path / "weak", learning_rate=0.001, max_iter=5, max_depth=1)
 
-    first = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c1.md"), uri, name, minimum_for_first_model=0.5)
+    first = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c1.md"), uri, name, "roc_auc", 0.0, 0.5)
     assert first["deploy"] is True and "no model in production" in first["reason"]
-    refused = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c0.md"), uri, name, minimum_for_first_model=0.99)
+    refused = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c0.md"), uri, name, "roc_auc", 0.0, 0.99)
     assert refused["deploy"] is False and "misses the minimum" in refused["reason"]
 
     evaluation = LocalArtifact(str(tmp_path / "c1.md"), {"reason": first["reason"]})
@@ -29,9 +29,9 @@ def test_gate_first_model_then_better_and_worse(training_set, model_features, tm
                              upstream_metadata={"evaluation": evaluation.metadata})["version"]
     registry.promote(uri, name, version)
 
-    worse = evaluate_candidate(weak["model"], good["holdout"], str(tmp_path / "c2.md"), uri, name)
+    worse = evaluate_candidate(weak["model"], good["holdout"], str(tmp_path / "c2.md"), uri, name, "roc_auc", 0.0, 0.55)
     assert worse["deploy"] is False and worse["production_version"] == version
     assert worse["candidate_score"] < worse["production_score"]
-    same = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c3.md"), uri, name)
+    same = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c3.md"), uri, name, "roc_auc", 0.0, 0.55)
     assert same["deploy"] is False, "a candidate no better than production is not deployed"
     assert "KEEP PRODUCTION" in (tmp_path / "c3.md").read_text()

@@ -19,7 +19,8 @@ def test_join_is_point_in_time_correct(tmp_path):
     weather.to_parquet(tmp_path / "weather.parquet")
     events.to_parquet(tmp_path / "events.parquet")
     facts = build_training_set(str(tmp_path / "events.parquet"), str(tmp_path / "weather.parquet"), str(tmp_path / "ts"),
-                               str(tmp_path / "store"), str(tmp_path / "stats.md"), REFS, "origin", "time_hour", "delayed", ["distance"])
+                               str(tmp_path / "store"), str(tmp_path / "stats.md"), REFS, "origin", "time_hour", "delayed", ["distance"],
+                               {"name": "origin_weather", "entity": "origin", "timestamp": "time_hour", "ttl_hours": 3})
     joined = pd.read_parquet(tmp_path / "ts").set_index("distance")
     assert joined.loc[100.0, "temp"] == 10.0  # 10:30 sees the 10:00 reading, not 11:00's
     assert joined.loc[200.0, "temp"] == 20.0  # exactly on the hour
@@ -29,7 +30,7 @@ def test_join_is_point_in_time_correct(tmp_path):
     assert (tmp_path / "store" / "data" / "online_store.db").exists()
     assert (tmp_path / "store" / "feature_store.yaml").exists()
     statistics = (tmp_path / "stats.md").read_text()
-    assert "4 rows, label `delayed` positive rate 50.0%" in statistics
+    assert "4 rows, label `delayed`: 0 50.0%, 1 50.0%" in statistics
     assert "| temp | numeric | 50.0% | 15 |" in statistics  # two of four events have a reading: 10 and 20
 
 
@@ -45,3 +46,35 @@ def test_every_event_gets_the_features_of_its_airport_and_hour(training_set, ing
                              tolerance=pd.Timedelta(hours=3)).set_index("index").sort_index().rename_axis(None)
     assert trained.duplicated(["origin", "time_hour"]).any(), "the data must share airport-hours for this to test anything"
     pd.testing.assert_frame_equal(trained[names], expected[names], check_dtype=False)
+
+
+def test_a_side_table_with_its_own_key_and_time_names_is_joined(tmp_path):
+    """The view is built from what the side table calls its key and time, not the events' names,
+    and the source file is named for the view: no flights names, no fixed file."""
+    readings = pd.DataFrame({"store_code": [7, 7, 9], "measured_at": pd.to_datetime(
+        ["2020-05-01", "2020-05-03", "2020-05-01"], utc=True), "footfall": [1.5, 2.5, 9.0]})
+    sales = pd.DataFrame({"store": [7, 7, 9, 9], "day": pd.to_datetime(["2020-05-02", "2020-05-04", "2020-05-02", "2020-04-01"], utc=True),
+                          "price": [1.0, 2.0, 3.0, 4.0], "sold": [3.0, 4.0, 5.0, 6.0]})
+    readings.to_parquet(tmp_path / "readings.parquet")
+    sales.to_parquet(tmp_path / "sales.parquet")
+    build_training_set(str(tmp_path / "sales.parquet"), str(tmp_path / "readings.parquet"), str(tmp_path / "ts"),
+                       str(tmp_path / "store"), str(tmp_path / "stats.md"), ["traffic:footfall"], "store", "day", "sold",
+                       ["price"], {"name": "traffic", "entity": "store_code", "timestamp": "measured_at", "ttl_hours": 72})
+    joined = pd.read_parquet(tmp_path / "ts").set_index("price")
+    assert joined["footfall"].drop(4.0).to_dict() == {1.0: 1.5, 2.0: 2.5, 3.0: 9.0}
+    assert pd.isna(joined.loc[4.0, "footfall"])  # before the store's first reading
+    assert (tmp_path / "store" / "data" / "traffic.parquet").exists()
+    assert "label `sold`: 3.0 25.0%, 4.0 25.0%" in (tmp_path / "stats.md").read_text()
+
+
+def test_a_missing_side_table_column_is_named(tmp_path):
+    import pytest
+
+    from cnai.core.errors import DataError
+
+    pd.DataFrame({"k": ["a"], "t": pd.to_datetime(["2020-01-01"], utc=True)}).to_parquet(tmp_path / "side.parquet")
+    pd.DataFrame({"k": ["a"], "t": pd.to_datetime(["2020-01-02"], utc=True), "y": [1]}).to_parquet(tmp_path / "events.parquet")
+    with pytest.raises(DataError, match=r"side.parquet \(feature source of view 'v'\): column\(s\) \['x'\] not found"):
+        build_training_set(str(tmp_path / "events.parquet"), str(tmp_path / "side.parquet"), str(tmp_path / "ts"),
+                           str(tmp_path / "store"), str(tmp_path / "stats.md"), ["v:x"], "k", "t", "y", [],
+                           {"name": "v", "entity": "k", "timestamp": "t", "ttl_hours": 1})

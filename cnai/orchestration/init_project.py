@@ -1,0 +1,141 @@
+"""`cnai init`: a first `cnai.yaml` for a table, inferred from the data as TFX's SchemaGen infers a
+schema: column types, the task from the label, a time column for the split, the features, and the
+model kind's default search space. Review it, then `cnai run`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from cnai.core.errors import ConfigError, DataError
+from cnai.core.sources import resolve_source
+from cnai.core.tasks import TASKS
+
+SAMPLE_ROWS = 200_000  # enough to type the columns and see the label's values; the run reads everything
+MULTICLASS_MAX_INTEGER_VALUES = 20  # an integer label with more values than this is read as a quantity
+NULL_VALUES = ["NA", ""]  # what the ingest step reads as null (cnai.core.tabular.typed_frame)
+
+
+def read_sample(source: str, source_format: str) -> pd.DataFrame:
+    path = resolve_source(source, Path(tempfile.gettempdir()) / "cnai-init")
+    try:
+        if source_format == "parquet":
+            return pd.read_parquet(path).head(SAMPLE_ROWS)
+        return pd.read_csv(path, nrows=SAMPLE_ROWS, na_values=NULL_VALUES, keep_default_na=False, low_memory=False)
+    except FileNotFoundError as exc:
+        raise DataError(f"{source}: no such file") from exc
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(f"{source}: cannot be read as {source_format} ({exc})") from exc
+
+
+def spark_type(values: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(values):
+        return "bigint"
+    if pd.api.types.is_numeric_dtype(values):
+        return "double"
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return "timestamp"
+    present = values.dropna().astype(str)
+    if len(present) and present.str.lower().isin(["true", "false"]).all():
+        return "boolean"
+    return "timestamp" if _is_time(present) else "string"
+
+
+def _is_time(text: pd.Series) -> bool:
+    """Text that reads as dates or times throughout (ISO-like: digits and separators)."""
+    if text.empty or not text.str.match(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$").all():
+        return False
+    return pd.to_datetime(text.str.replace("/", "-"), errors="coerce", utc=True, format="mixed").notna().all()
+
+
+def infer_task(values: pd.Series, label: str) -> str:
+    present = values.dropna()
+    distinct = present.nunique()
+    if distinct < 2:
+        raise DataError(f"label {label!r} has {distinct} distinct value(s) in the first {len(values)} rows; "
+                        "nothing to learn (choose another --label)")
+    if distinct == 2:
+        return "binary"
+    if pd.api.types.is_bool_dtype(present) or not pd.api.types.is_numeric_dtype(present):
+        return "multiclass"
+    whole = bool((present == present.round()).all())
+    return "multiclass" if whole and distinct <= MULTICLASS_MAX_INTEGER_VALUES else "regression"
+
+
+def _identifier(values: pd.Series, rows: int) -> bool:
+    """A key, not a feature: a distinct text or whole-number value on (almost) every row."""
+    text_or_whole = not pd.api.types.is_float_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    return rows >= 50 and text_or_whole and values.nunique() >= 0.95 * rows
+
+
+def project_config(source: str, label: str, source_format: str = "csv", task: str | None = None,
+                   timestamp: str | None = None, model_kind_name: str = "hist_gradient_boosting") -> tuple[dict[str, Any], list[str]]:
+    """(the configuration, notes on what was inferred and why)."""
+    from cnai.models.kinds import model_kind
+
+    frame = read_sample(source, source_format)
+    if label not in frame.columns:
+        raise DataError(f"{source}: no column {label!r} to use as the label; its columns are {list(frame.columns)}")
+    if task is not None and task not in TASKS:
+        raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
+    columns = {str(c): spark_type(frame[c]) for c in frame.columns}
+    notes: list[str] = []
+    task = task or infer_task(frame[label], label)
+    notes.append(f"data.task: {task} (label {label!r}: {frame[label].nunique()} distinct values, {frame[label].dtype})")
+    times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != label]
+    if timestamp is not None and timestamp not in frame.columns:
+        raise DataError(f"{source}: no column {timestamp!r} for --timestamp; its columns are {list(frame.columns)}")
+    timestamp = timestamp or (times[0] if times else None)
+    if timestamp:
+        columns[timestamp] = "timestamp"
+        notes.append(f"data.split: time on {timestamp!r} (the newest rows are held out)")
+    else:
+        notes.append("data.split: random (no time column found; pass --timestamp to split by time)")
+    skipped = [c for c in frame.columns if c not in (label, timestamp) and _identifier(frame[c], len(frame))]
+    features = [c for c in frame.columns if c not in (label, timestamp, *skipped)]
+    if skipped:
+        notes.append(f"not features: {skipped} (a distinct value per row: identifiers); add them by hand if they are not")
+    if not features:
+        raise DataError(f"{source}: no column is left as a feature besides the label {label!r}")
+    kind = model_kind(model_kind_name)
+    space = kind.default_search_space(len(frame))
+    if not space:
+        raise ConfigError(f"--model {model_kind_name}: no default search space is known for it; run `cnai init` with "
+                          "hist_gradient_boosting, xgboost or lightgbm, then set model.kind and tuning.parameters by hand")
+    kind.estimator_class(task)  # a regressor given for a classification task is refused now
+    data: dict[str, Any] = {
+        "events": {"source": source, "format": source_format, **({"timestamp": timestamp} if timestamp else {}),
+                   "columns": columns},
+        "label": label,
+        "task": task,
+    }
+    if task == "binary":
+        classes = sorted(frame[label].dropna().unique().tolist(), key=str)
+        data["positive_label"] = classes[-1].item() if hasattr(classes[-1], "item") else classes[-1]
+        notes.append(f"data.positive_label: {data['positive_label']!r} (scores are its probability; change it if the "
+                     f"other value, {classes[0]!r}, is the one to find)")
+    data["split"] = "time" if timestamp else "random"
+    data["features"] = features
+    config = {
+        "settings": {"home": ".cnai"},
+        "data": data,
+        "model": {"kind": model_kind_name, "params": {}},
+        "tuning": {"algorithm": "tpe", "max_trials": 10, "parallel_trials": 2, "early_stopping": "median", "seed": 42,
+                   "parameters": space},
+    }
+    return config, notes
+
+
+def write_project(target: Path, config: dict[str, Any], notes: list[str], force: bool = False) -> None:
+    if target.exists() and not force:
+        raise ConfigError(f"{target} exists; pass --force to replace it, or --output another path")
+    header = ("# cnai-pipelines project, written by `cnai init` from the data. Review it, then `cnai run`.\n"
+              "# What was inferred:\n" + "".join(f"#   - {note}\n" for note in notes) +
+              "# Every key and its default: cnai/core/config.py; unknown keys are refused by name.\n")
+    target.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110))

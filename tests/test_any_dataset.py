@@ -1,0 +1,112 @@
+"""The whole training pipeline under kfp.local on real public datasets that are not flights, set up
+as a new user does: `cnai init` on the table, then `cnai run`. Each shape the components claim:
+multiclass text labels with no time (random split, XGBoost), regression over time (LightGBM),
+a binary text label with missing values (a scikit-learn estimator by import path).
+
+The datasets ship inside PyPI packages (palmerpenguins, vega_datasets), so nothing downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from cnai.backends import registry
+from cnai.backends.local.model_server import v2_request
+from cnai.cli import main
+from cnai.core.sources import package_file
+from conftest import free_port
+
+PENGUINS = "package:palmerpenguins/data/penguins.csv"
+SEATTLE = "package:vega_datasets/_data/seattle-weather.csv"
+
+
+@pytest.fixture
+def project(tmp_path):
+    saved = dict(os.environ)
+    yield tmp_path / "cnai.yaml"
+    main(["--config", str(tmp_path / "cnai.yaml"), "stop"])
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def init_and_edit(config_path: Path, source: str, label: str, *extra: str, **edits) -> dict:
+    assert main(["--config", str(config_path), "init", source, "--label", label, *extra]) == 0
+    config = yaml.safe_load(config_path.read_text())
+    config["settings"]["serving_port"] = free_port()
+    config["tuning"]["max_trials"] = 3
+    for section, values in edits.items():
+        config.setdefault(section, {}).update(values)
+    config_path.write_text(yaml.safe_dump(config))
+    return config
+
+
+def served(config: dict, name: str, rows: pd.DataFrame) -> dict:
+    port = config["settings"]["serving_port"]
+    response = requests.post(f"http://127.0.0.1:{port}/v2/models/{name}/infer", json=v2_request(rows), timeout=10)
+    assert response.status_code == 200, response.text
+    return {o["name"]: o["data"] for o in response.json()["outputs"]}
+
+
+def production_meta(config_path: Path, name: str) -> tuple[dict, dict]:
+    uri = f"sqlite:///{config_path.parent / '.cnai' / 'mlflow' / 'mlflow.db'}"
+    version = registry.production_version(uri, name)
+    assert version is not None, "the first model was deployed"
+    tags = registry.version_tags(uri, name, str(version.version))
+    model = registry.download_version(uri, name, str(version.version), config_path.parent / "downloaded")
+    return tags, json.loads((model / "model_meta.json").read_text())
+
+
+def test_multiclass_text_labels_without_time_with_xgboost(project):
+    config = init_and_edit(project, PENGUINS, "species", "--model", "xgboost")
+    assert config["data"]["task"] == "multiclass" and config["data"]["split"] == "random"
+    assert main(["--config", str(project), "run"]) == 0
+    name = "species-multiclass"
+    tags, meta = production_meta(project, name)
+    assert meta["classes"] == ["Adelie", "Chinstrap", "Gentoo"], "the label's own values, in order"
+    assert tags["serving_format"] == "xgboost" and tags["task"] == "multiclass"
+    rows = pd.read_csv(package_file(PENGUINS), na_values=["NA"]).dropna().groupby("species").head(1)
+    outputs = served(config, name, rows[meta["feature_columns"]])
+    assert set(outputs) == {"prediction", "probability_Adelie", "probability_Chinstrap", "probability_Gentoo"}
+    assert outputs["prediction"] == rows["species"].tolist(), "one clear example of each species"
+    total = [sum(p) for p in zip(*(outputs[f"probability_{c}"] for c in meta["classes"]), strict=True)]
+    assert all(abs(t - 1) < 1e-5 for t in total)
+
+
+def test_regression_split_by_time_with_lightgbm(project):
+    config = init_and_edit(project, SEATTLE, "temp_max", "--model", "lightgbm")
+    assert config["data"]["task"] == "regression" and config["data"]["events"]["timestamp"] == "date"
+    assert main(["--config", str(project), "run"]) == 0
+    tags, meta = production_meta(project, "temp-max-regression")
+    assert tags["serving_format"] == "lightgbm" and meta["classes"] == [] and meta["split"] == "time"
+    weather = pd.read_csv(package_file(SEATTLE), parse_dates=["date"])
+    # The holdout is the newest rows: the model was trained only on what came before them.
+    assert pd.Timestamp(meta["trained_until"]).tz_localize(None) < weather["date"].max()
+    assert set(meta["holdout_scores"]) == {"rmse", "mae", "r2"} and meta["holdout_scores"]["r2"] > 0.5
+    outputs = served(config, "temp-max-regression", weather.tail(5)[meta["feature_columns"]])
+    assert set(outputs) == {"prediction"} and all(-20 < v < 45 for v in outputs["prediction"])
+
+
+def test_binary_text_label_with_missing_values_and_a_scikit_learn_estimator(project):
+    config = init_and_edit(
+        project, PENGUINS, "sex",
+        model={"kind": "sklearn.linear_model.LogisticRegression", "params": {"max_iter": 500}},
+        tuning={"parameters": [{"name": "C", "parameter_type": "double", "min": 0.01, "max": 10.0, "log": True}],
+                "max_trials": 3},
+    )
+    assert config["data"]["task"] == "binary" and config["data"]["positive_label"] == "male"
+    assert main(["--config", str(project), "run"]) == 0
+    tags, meta = production_meta(project, "sex-binary")
+    assert meta["classes"] == ["female", "male"] and tags["serving_format"] == "sklearn"
+    quarantined = sorted((project.parent / ".cnai" / "pipeline_root").glob("*/validate/quarantine"))
+    assert len(pd.read_parquet(quarantined[-1])) == 11, "the 11 penguins without a recorded sex"
+    rows = pd.read_csv(package_file(PENGUINS), na_values=["NA"]).dropna().head(4)
+    outputs = served(config, "sex-binary", rows[meta["feature_columns"]])
+    assert set(outputs) == {"prediction", "probability_female", "probability_male"}
+    assert set(outputs["prediction"]) <= {"female", "male"}

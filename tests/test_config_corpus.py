@@ -1,0 +1,106 @@
+"""Bad configurations a new user writes, each refused when cnai.yaml is loaded (before any step
+runs) with an error naming the key and what to do. Each case edits a valid configuration, so a
+case that stops failing is a check that stopped working, not a typo in the test."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cnai.core.config import load_config
+from cnai.core.errors import ConfigError
+
+FLIGHTS = Path(__file__).resolve().parents[1] / "cnai.yaml"
+# One table, no time, no side table: the smallest valid project.
+SINGLE = {
+    "data": {"events": {"source": "penguins.csv", "columns": {"species": "string", "island": "string",
+                                                              "bill_length_mm": "double", "year": "bigint"}},
+             "label": "species", "task": "multiclass", "features": ["island", "bill_length_mm"]},
+    "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]},
+}
+
+
+def _set(config: dict, dotted: str, value) -> None:
+    *path, last = dotted.split(".")
+    for key in path:
+        config = config.setdefault(key, {})
+    if value is DELETE:
+        config.pop(last)
+    else:
+        config[last] = value
+
+
+DELETE = object()
+
+CASES = [
+    # (base, {dotted key: value}, what the error must say)
+    ("single", {"data.task": "clustering"}, r"data\.task: Input should be 'binary', 'multiclass' or 'regression'"),
+    ("single", {"data.task": DELETE}, r"data\.task: Field required"),
+    ("single", {"data.label": "Species"}, r"data\.label: 'Species' is not a column of data\.events"),
+    ("single", {"data.features": ["island", "bill_len"]}, r"data\.features\[1\]: 'bill_len' is not a column"),
+    ("single", {"data.features": ["island", "species"]}, r"data\.features: holds the label 'species'"),
+    ("single", {"data.features": []}, r"data\.features: List should have at least 1 item"),
+    ("single", {"data.split": "time"}, r"data\.split: time needs data\.events\.timestamp"),
+    ("single", {"data.split": "kfold"}, r"data\.split: Input should be 'time' or 'random'"),
+    ("single", {"data.positive_label": "Adelie"}, r"data\.positive_label: only a binary task has one"),
+    ("single", {"data.events.timestamp": "when"}, r"data\.events\.timestamp: 'when' is not a column"),
+    ("single", {"data.events.columns.year": "integer"}, r"column 'year' has unknown type 'integer'"),
+    ("single", {"data.events.format": "xlsx"}, r"data\.events\.format: Input should be 'csv' or 'parquet'"),
+    ("single", {"data.feature_refs": ["v:x"]}, r"data\.feature_refs: need data\.feature_source"),
+    ("single", {"tuning.objective": {"metric": "roc_auc"}}, r"tuning\.objective\.metric: 'roc_auc' is not a multiclass metric"),
+    ("single", {"tuning.objective": {"metric": "rmsee"}}, r"tuning\.objective\.metric: Input should be"),
+    ("single", {"tuning.objective": {"metric": "log_loss", "goal": "maximize"}},
+     r"tuning\.objective\.goal: log_loss is lower when better, so the goal is minimize"),
+    ("single", {"evaluation.metric": "r2"}, r"evaluation\.metric: 'r2' is not a multiclass metric"),
+    ("single", {"evaluation.min_improvement": -0.1}, r"evaluation\.min_improvement: Input should be greater than or equal to 0"),
+    ("single", {"data.task": "regression", "tuning.objective": {"metric": "accuracy"}},
+     r"'accuracy' is not a regression metric; use one of \['rmse', 'mae', 'r2'\]"),
+    ("single", {"model.kind": 3}, r"model\.kind: Input should be a valid string"),
+    ("single", {"model.estimator": "xgboost"}, r"model\.estimator: Extra inputs are not permitted"),
+    ("single", {"settings.model_name": "My Model"}, r"settings\.model_name: String should match pattern"),
+    ("single", {"settings.holdout_fraction": 0.7}, r"settings\.holdout_fraction: Input should be less than 0\.5"),
+    ("single", {"tuning.parameters": []}, r"tuning\.parameters: List should have at least 1 item"),
+    ("single", {"tuning.max_trials": 0}, r"tuning\.max_trials: Input should be greater than or equal to 1"),
+    ("single", {"data.events.source": "http://user:secret@example.com/x.csv"}, r"data\.events\.source: holds a password"),
+    ("flights", {"data.feature_source.name": DELETE}, r"data\.feature_source\.name: Field required"),
+    ("flights", {"data.feature_source.entity": "airport"}, r"data\.feature_source\.entity: 'airport' is not one of its columns"),
+    ("flights", {"data.feature_source.timestamp": "observed"}, r"data\.feature_source\.timestamp: 'observed' is not one"),
+    ("flights", {"data.feature_refs": ["weather:temp"]}, r"data\.feature_refs\[0\]: 'weather:temp' must be 'origin_weather:<column>'"),
+    ("flights", {"data.feature_refs": ["origin_weather:snow"]}, r"data\.feature_refs\[0\]: 'snow' is not a value column"),
+    ("flights", {"data.feature_refs": ["origin_weather:month"]}, r"data\.feature_refs\[0\]: 'month' is also an events column"),
+    ("flights", {"data.feature_refs": []}, r"data\.feature_refs: empty; name the feature_source columns"),
+    ("flights", {"data.events.entity": DELETE}, r"a feature_source is joined on the events' entity and timestamp"),
+    ("flights", {"data.feature_source.ttl_hours": 0}, r"data\.feature_source\.ttl_hours: Input should be greater than 0"),
+    ("flights", {"data.expectation_suite": 5}, r"data\.expectation_suite: Input should be a valid string"),
+]
+
+
+@pytest.mark.parametrize("base, edits, message", CASES, ids=[f"{b}-{'+'.join(e)}" for b, e, _ in CASES])
+def test_a_bad_configuration_is_refused_by_key(tmp_path, base, edits, message):
+    config = yaml.safe_load(FLIGHTS.read_text()) if base == "flights" else yaml.safe_load(yaml.safe_dump(SINGLE))
+    load_config(_write(tmp_path, config))  # the base is valid: the edit below is what is refused
+    for key, value in edits.items():
+        _set(config, key, value)
+    with pytest.raises(ConfigError, match=message) as error:
+        load_config(_write(tmp_path, config))
+    assert str(error.value).startswith(str(tmp_path / "cnai.yaml")), "the error names the file"
+    assert "pydantic" not in str(error.value) and "For further information" not in str(error.value)
+
+
+def test_defaults_follow_the_task(tmp_path):
+    """Left out, the objective, its direction and the gate metric are the task's; the model name is the label's."""
+    config = yaml.safe_load(yaml.safe_dump(SINGLE))
+    for task, metric, goal in (("multiclass", "log_loss", "minimize"), ("regression", "rmse", "minimize")):
+        config["data"]["task"] = task
+        config["data"]["label"] = "bill_length_mm" if task == "regression" else "species"
+        config["data"]["features"] = ["island", "year"]
+        loaded = load_config(_write(tmp_path, config))
+        assert (loaded.objective_metric, loaded.objective_goal, loaded.gate_metric) == (metric, goal, metric)
+        assert loaded.data.split_method == "random" and loaded.data.expectation_suite is None
+    assert loaded.model_name == "bill-length-mm-regression"
+
+
+def _write(tmp_path: Path, config: dict) -> Path:
+    path = tmp_path / "cnai.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
