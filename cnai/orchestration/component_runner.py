@@ -4,7 +4,7 @@ Elyra's catalog (and any KFP v1-style tool) passes values and file paths as argu
 (`{inputValue: x}`, `{inputPath: x}`, `{outputPath: x}`); this calls the same component function
 KFP v2 calls, with KFP artifact objects on those paths, so lineage and carbon are recorded as ever.
 
-    python -m cnai.orchestration.component_runner ingest --source data/flights.csv --column_types '{"origin": "string"}' --dataset out/
+    python -m cnai.orchestration.component_runner ingest --source data/events.csv --column_types '{"store": "string"}' --dataset out/
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ CloudEvent (binary mode: `Ce-Type` is `org.kubeflow.serving.inference.request` o
 both with the same `Ce-Id`). This sink pairs them and appends the rows to an `InferenceLog`
 on a volume the monitoring pipeline mounts, in the same format as the local model server's log.
 
-Run as `python -m cnai.backends.kubeflow.log_sink --dir /data/inference_log/flight-delay --port 8080`.
+Run as `python -m cnai.backends.kubeflow.log_sink --dir /data/inference_log/<model name> --port 8080`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The TrainJob's node: train with the local step's code on data in the object store.
 
     python -m cnai.backends.kubeflow.train_job --training-set s3://... --output s3://.../model.cnai-train-x \
-        --feature-columns '["month"]' --label delayed --timestamp time_hour --params '{"max_iter": 150}'
+        --feature-columns '["plan", "spend"]' --label churned --timestamp signup_time --params '{"max_iter": 150}'
 
 Outputs are written locally, then copied under `--output` (model/, holdout/, metrics,
 classification_metrics, facts.json), after which the pipeline step copies them into its own artifacts.

@@ -1,7 +1,7 @@
 """One Katib trial: score one set of hyperparameters, printing `metric=value` for Katib's collector.
 
     python -m cnai.backends.kubeflow.trial --training-set s3://bucket/training_set --feature-columns '["month"]' \
-        --label delayed --timestamp time_hour --metric roc_auc --param learning_rate=0.1 --param max_iter=150
+        --label churned --timestamp signup_time --metric roc_auc --param learning_rate=0.1 --param max_iter=150
 
 The scoring is the local tuner's (`cnai.models.tuning.staged_scores` on the same split), so a trial on
 the cluster and a trial on a laptop agree. The training set is read where the pipeline wrote it:

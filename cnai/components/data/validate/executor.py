@@ -106,7 +106,7 @@ def validate_dataset(
 
 def read_compact(dataset: str) -> pd.DataFrame:
     """The dataset with its text columns kept in Arrow buffers rather than one Python string per
-    value: at 10M flights that is ~2 GB less, and validation only compares them."""
+    value: at 10M rows of short text that is gigabytes less, and validation only compares them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

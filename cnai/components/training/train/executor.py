@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cnai.core.config import ModelConfig, Settings, TuningConfig, default_of
 from cnai.models.training import fit_and_evaluate
 
 
@@ -17,10 +18,10 @@ def train_model(
     label: str,
     timestamp: str,
     params: dict[str, Any],
-    holdout_fraction: float = 0.15,
-    seed: int = 42,
+    holdout_fraction: float = default_of(Settings, "holdout_fraction"),
+    seed: int = default_of(TuningConfig, "seed"),
     task: str = "binary",
-    model_kind_name: str = "hist_gradient_boosting",
+    model_kind_name: str = default_of(ModelConfig, "kind"),
     model_params: dict[str, Any] | None = None,
     split: str = "time",
     positive_label: Any = None,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cnai.core.artifacts import atomic_output
+from cnai.core.config import ModelConfig, Settings, TuningConfig, default_of
 from cnai.core.errors import ConfigError
 from cnai.core.rendering import objective_plot_html, trials_markdown
 from cnai.core.search_space import check_search_space
@@ -110,17 +111,17 @@ def tune_hyperparameters(
     label: str,
     timestamp: str,
     search_space: list[dict[str, Any]],
-    algorithm: str = "tpe",
+    algorithm: str = default_of(TuningConfig, "algorithm"),
     objective_metric: str = "roc_auc",
     objective_goal: str = "maximize",
-    max_trials: int = 10,
-    parallel_trials: int = 2,
-    early_stopping: str = "median",
-    holdout_fraction: float = 0.15,
+    max_trials: int = default_of(TuningConfig, "max_trials"),
+    parallel_trials: int = default_of(TuningConfig, "parallel_trials"),
+    early_stopping: str = default_of(TuningConfig, "early_stopping"),
+    holdout_fraction: float = default_of(Settings, "holdout_fraction"),
     max_tuning_rows: int = 100_000,
-    seed: int = 42,
+    seed: int = default_of(TuningConfig, "seed"),
     task: str = "binary",
-    model_kind_name: str = "hist_gradient_boosting",
+    model_kind_name: str = default_of(ModelConfig, "kind"),
     model_params: dict[str, Any] | None = None,
     split: str = "time",
     positive_label: Any = None,
