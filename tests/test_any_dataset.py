@@ -77,6 +77,13 @@ def test_multiclass_text_labels_without_time_with_xgboost(project):
     assert outputs["prediction"] == rows["species"].tolist(), "one clear example of each species"
     total = [sum(p) for p in zip(*(outputs[f"probability_{c}"] for c in meta["classes"]), strict=True)]
     assert all(abs(t - 1) < 1e-5 for t in total)
+    suite = json.loads((project.parent / "expectations" / f"{name}.json").read_text())
+    assert {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "species"},
+            "meta": {"severity": "quarantine"}} in suite["expectations"], "the kept suite holds the label rule"
+    assert ".cnai/" in (project.parent / ".gitignore").read_text().splitlines()
+    # The monitoring pipeline on the same table: no drift, so no retraining, and the model keeps serving.
+    assert main(["--config", str(project), "monitor", "--current", str(package_file(PENGUINS))]) == 0
+    assert served(config, name, rows[meta["feature_columns"]])["prediction"] == outputs["prediction"]
 
 
 def test_regression_split_by_time_with_lightgbm(project):

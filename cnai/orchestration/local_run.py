@@ -28,11 +28,30 @@ def code_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def keep_executor_arguments() -> None:
+    """kfp 2.17's SubprocessRunner rewrites every `python3` in a task's command to this interpreter,
+    the executor input included: a data path under site-packages (`.../python3.11/...`) arrives
+    corrupted. As in kubeflow/pipelines#14459, substitute only before the component's source."""
+    from kfp.local import subprocess_task_handler as handler
+
+    if getattr(handler.replace_python_executable, "cnai", False):
+        return
+
+    def replace_python_executable(full_command: list[str], new_executable: str) -> list[str]:
+        boundary = next((i + 1 for i, el in enumerate(full_command)
+                         if '"$program_path/ephemeral_component.py"' in el and '"$@"' in el), len(full_command))
+        return [el.replace("python3", new_executable) for el in full_command[:boundary]] + full_command[boundary:]
+
+    replace_python_executable.cnai = True
+    handler.replace_python_executable = replace_python_executable
+
+
 def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: Path,
                 use_cache: bool) -> tuple[bool, list[dict[str, Any]]]:
     """Run a pipeline under kfp.local, then print one row per step from its lineage events."""
     from kfp import local
 
+    keep_executor_arguments()
     run_id = str(uuid.uuid4())
     os.environ["CNAI_PIPELINE_RUN_ID"] = run_id
     os.environ["CNAI_PIPELINE_NAME"] = pipeline_name
@@ -87,7 +106,8 @@ def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
             main = facets.get("errorMessage", {}).get("message", "failed")
         rows.append({"step": name, "status": "ran" if event["eventType"] == "COMPLETE" else "FAILED",
                      "duration_s": step.get("duration_s"), "energy_kwh": carbon.get("energy_kwh"),
-                     "co2_kg": carbon.get("emissions_kg_co2eq"), "output": main, "facts": facts})
+                     "co2_kg": carbon.get("emissions_kg_co2eq"), "output": main, "facts": facts,
+                     "outputs": outputs})
     failed = any(r["status"] == "FAILED" for r in rows)
     drift = next((r for r in rows if r["step"] == "drift_check"), None)
     gate = next((r for r in rows if r["step"] == "evaluate"), None)

@@ -24,6 +24,25 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
     check_before_running(config, config_path, arguments["registry_uri"])
     ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
     if ok:
+        keep_inferred_suite(config, config_path, rows)
         serve_production(config, arguments["registry_uri"])
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
     return ok
+
+
+def keep_inferred_suite(config: ProjectConfig, config_path: Path, rows: list[dict]) -> Path | None:
+    """With no `data.expectation_suite`, the suite validate inferred becomes a file in the project
+    (never overwriting one): the data contract to review, commit and name in cnai.yaml."""
+    import shutil
+
+    inferred = next((Path(r["outputs"]["inferred_suite"]) for r in rows
+                     if r["step"] == "validate" and "inferred_suite" in r.get("outputs", {})), None)
+    if config.data.expectation_suite or inferred is None or not inferred.exists():
+        return None
+    target = config_path.parent / "expectations" / f"{config.model_name}.json"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(inferred, target)
+        print(f"Wrote the expectation suite validate inferred to {target}: review it, commit it, and set "
+              f"data.expectation_suite: {target.relative_to(config_path.parent)} in {config_path.name} to keep it as the contract.")
+    return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -46,6 +47,19 @@ def test_inference_service_is_a_valid_kserve_resource_with_logger_autoscaling_an
     assert predictor["canaryTrafficPercent"] == 10
     assert predictor["logger"] == {"mode": "all", "url": "http://cnai-inference-log-sink"}
     assert body["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] == "true"
+
+
+@pytest.mark.parametrize("model_format", ["xgboost", "lightgbm", "sklearn"])
+def test_the_inference_service_declares_the_registered_kinds_format_and_the_runtime_serves_it(model_format):
+    import yaml
+
+    body = serving.to_manifest(serving.inference_service("churn", "team-a", "s3://models/1", "1", CLUSTER,
+                                                         model_format=model_format))
+    assert as_kserve_model(body) == body
+    assert body["spec"]["predictor"]["model"]["modelFormat"] == {"name": model_format}
+    runtime = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifests" / "base" / "serving-runtime.yaml").read_text())
+    assert model_format in {f["name"] for f in runtime["spec"]["supportedModelFormats"]}, \
+        "KServe would find no runtime for the InferenceService"
 
 
 def kserve_controller(ready: bool = True):

@@ -55,10 +55,10 @@ def inference_service(name: str, namespace: str, storage_uri: str, version: str,
                 limits={"cpu": resources.get("cpu_limit", "2"), "memory": resources.get("memory_limit", "4Gi")},
             ),
         ),
-        min_replicas=cluster_config(cluster).min_replicas,
-        max_replicas=cluster_config(cluster).max_replicas,
+        min_replicas=int(cluster_config(cluster).min_replicas),
+        max_replicas=int(cluster_config(cluster).max_replicas),
         scale_metric=cluster_config(cluster).scale_metric,
-        scale_target=cluster_config(cluster).scale_target,
+        scale_target=int(cluster_config(cluster).scale_target),
         canary_traffic_percent=canary_traffic_percent,
         logger=V1beta1LoggerSpec(mode="all", url=cluster_config(cluster).inference_logger_url),
         service_account_name=cluster.get("serving_service_account"),
@@ -113,7 +113,7 @@ def deploy_on_kserve(model_name: str, version: str, storage_uri: str, cluster: d
     existing = kube.get(kube.INFERENCE_SERVICE, namespace, model_name)
     previous = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(VERSION_ANNOTATION)
     canary = existing is not None and previous != str(version)
-    percent = cluster_config(cluster).canary_traffic_percent if canary else None
+    percent = int(cluster_config(cluster).canary_traffic_percent) if canary else None
     body = to_manifest(inference_service(model_name, namespace, storage_uri, version, cluster, percent, model_format))
     body["metadata"]["annotations"][ROLLOUT_ANNOTATION] = "canary" if canary else "first" if existing is None else "unchanged"
     if previous:

@@ -87,7 +87,7 @@ def spark_application(name: str, namespace: str, arguments: list[str], cluster: 
             "driver": {**_pod(cluster, resources.get("cpu", "1"), resources.get("memory", "2Gi")),
                        "serviceAccount": DRIVER_SERVICE_ACCOUNT},
             "executor": {**_pod(cluster, resources.get("cpu", "1"), resources.get("memory", "2Gi")),
-                         "instances": cluster_config(cluster).spark_executors, "deleteOnTermination": True},
+                         "instances": int(cluster_config(cluster).spark_executors), "deleteOnTermination": True},
         },
     }
     SparkV1beta2SparkApplication.from_dict(body)  # raises on a field of the wrong type or shape

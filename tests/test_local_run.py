@@ -1,0 +1,19 @@
+"""kfp.local as `cnai run` drives it: task inputs reach the task as they were given."""
+
+from kfp import dsl, local
+
+from cnai.orchestration.local_run import keep_executor_arguments
+
+
+@dsl.component(base_image="python:3.11")
+def echo(text: str) -> str:
+    return text
+
+
+def test_an_input_holding_python3_reaches_the_task_unchanged(tmp_path):
+    """A table shipped in a PyPI package lives under `.../lib/python3.11/site-packages/...`;
+    kfp 2.17 alone would rewrite that `python3` into this interpreter's path."""
+    keep_executor_arguments()
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path), raise_on_error=True)
+    path = "/opt/venv/lib/python3.11/site-packages/pkg/data/table.csv"
+    assert echo(text=path).output == path
