@@ -7,11 +7,15 @@ the steps are the same for both.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cnai.core.artifacts import content_hash
 from cnai.core.errors import RegistryError
 
 PRODUCTION_ALIAS = "production"
@@ -32,6 +36,34 @@ def _client(registry_uri: str):
     return MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
 
 
+def _absent(error: Exception) -> bool:
+    """MLflow's "no such model / alias / version": the only failure that means "nothing there"."""
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(error, MlflowException) and (
+        error.error_code == "RESOURCE_DOES_NOT_EXIST"
+        or (error.error_code == "INVALID_PARAMETER_VALUE" and "not found" in str(error)))
+
+
+@contextlib.contextmanager
+def _readable(registry_uri: str, doing: str) -> Iterator[None]:
+    """A registry that cannot be read stops the step by name: a corrupt or locked store must never
+    read as "no model in production" (a first model would then replace the serving one)."""
+    try:
+        yield
+    except RegistryError:
+        raise
+    except Exception as error:
+        if _absent(error):
+            raise
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        raise RegistryError(
+            f"model registry {registry_uri}: could not {doing} ({first_line}). Nothing was changed. If the "
+            "file is damaged, restore it from a backup, or move it away to start a new registry "
+            "(then run `cnai stop`: the server may be serving a version the new registry does not know)"
+        ) from error
+
+
 def _artifact_root(registry_uri: str) -> str:
     # The SQLite store would otherwise put artifacts in ./mlruns of whatever directory a step runs in.
     if registry_uri.startswith("sqlite:///"):
@@ -50,11 +82,8 @@ def find_version(registry_uri: str, model_name: str, model_hash: str):
     """The version already registered for this exact model file, if any (re-runs register nothing new)."""
     if kubeflow := _kubeflow(registry_uri):
         return kubeflow.find_version(registry_uri, model_name, model_hash)
-    client = _client(registry_uri)
-    try:
-        versions = client.search_model_versions(f"name='{model_name}'")
-    except Exception:
-        return None
+    with _readable(registry_uri, f"search the versions of {model_name}"):
+        versions = _client(registry_uri).search_model_versions(f"name='{model_name}'")
     return next((v for v in versions if v.tags.get("model_hash") == model_hash), None)
 
 
@@ -76,6 +105,12 @@ def register_version(
     if kubeflow := _kubeflow(registry_uri):
         return kubeflow.register_version(registry_uri, model_name, model_uri or model_dir, model_hash, params, metrics,
                                          tags, description)
+    with _readable(registry_uri, f"register a version of {model_name}"):
+        return _register_in_mlflow(registry_uri, model_name, model_dir, model_hash, params, metrics, tags, description)
+
+
+def _register_in_mlflow(registry_uri: str, model_name: str, model_dir: str, model_hash: str, params: dict[str, Any],
+                        metrics: dict[str, float], tags: dict[str, str], description: str):
     import mlflow
 
     client = _client(registry_uri)
@@ -88,7 +123,9 @@ def register_version(
     )
     try:
         client.get_registered_model(model_name)
-    except Exception:
+    except Exception as error:
+        if not _absent(error):
+            raise
         client.create_registered_model(model_name, description="Registered by cnai-pipelines.")
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"register-{model_hash[7:19]}") as run:
         mlflow.log_params({k: v for k, v in params.items()})
@@ -108,52 +145,74 @@ def register_version(
 
 
 def download_version(registry_uri: str, model_name: str, version: str, target: str | Path) -> Path:
-    """Copy a version's files into `target` (once; versions never change)."""
-    if kubeflow := _kubeflow(registry_uri):
-        return kubeflow.download_version(registry_uri, model_name, version, target)
-    import mlflow
+    """Copy a version's files into `target`, and check they are the registered ones (`model_hash`).
 
+    Files already in `target` are kept only if their hash is the version's: a registry started
+    again from scratch numbers its versions from 1, and an old v1's files must not pass for the new v1.
+    """
     target = Path(target)
-    if (target / "model_meta.json").exists():  # written last by every model kind (cnai.models.saved)
-        return target
-    client = _client(registry_uri)
-    model_version = client.get_model_version(model_name, str(version))
-    with tempfile.TemporaryDirectory(dir=target.parent if target.parent.exists() else None) as scratch:
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_version.source, dst_path=scratch))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        local.replace(target)
+    expected = registered_hash(registry_uri, model_name, version)
+    if target.exists():
+        if (target / "model_meta.json").exists() and expected in ("", content_hash(target)):
+            return target
+        shutil.rmtree(target)  # another model's files under this version's name: fetched again below
+    if kubeflow := _kubeflow(registry_uri):
+        kubeflow.download_version(registry_uri, model_name, version, target)
+    else:
+        import mlflow
+
+        with _readable(registry_uri, f"read version {version} of {model_name}"):
+            source = _client(registry_uri).get_model_version(model_name, str(version)).source
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
+                local = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=scratch))
+                local.replace(target)
+    if expected and content_hash(target) != expected:
+        shutil.rmtree(target, ignore_errors=True)
+        raise RegistryError(f"model registry {registry_uri}: the files of {model_name} v{version} hash to something "
+                            f"other than the registered {expected}: the store was changed; the version is not served")
     return target
+
+
+def registered_hash(registry_uri: str, model_name: str, version: str) -> str:
+    """The content hash register recorded for a version ("" for a version registered without one)."""
+    return version_tags(registry_uri, model_name, version).get("model_hash", "")
 
 
 def version_tags(registry_uri: str, model_name: str, version: str) -> dict[str, str]:
     """What register recorded on a version (kind, serving format, task, lineage)."""
     if kubeflow := _kubeflow(registry_uri):
         return kubeflow.version_tags(registry_uri, model_name, version)
-    return dict(_client(registry_uri).get_model_version(model_name, str(version)).tags)
+    with _readable(registry_uri, f"read version {version} of {model_name}"):
+        return dict(_client(registry_uri).get_model_version(model_name, str(version)).tags)
 
 
 def storage_uri(registry_uri: str, model_name: str, version: str) -> str:
     """Where a version's files live (what KServe's storage initializer downloads)."""
     if kubeflow := _kubeflow(registry_uri):
         return kubeflow.storage_uri(registry_uri, model_name, version)
-    return _client(registry_uri).get_model_version_download_uri(model_name, str(version))
+    with _readable(registry_uri, f"read version {version} of {model_name}"):
+        return _client(registry_uri).get_model_version_download_uri(model_name, str(version))
 
 
 def production_version(registry_uri: str, model_name: str):
     """The version with the `production` alias, or None before the first deployment."""
     if kubeflow := _kubeflow(registry_uri):
         return kubeflow.production_version(registry_uri, model_name)
-    client = _client(registry_uri)
     try:
-        return client.get_model_version_by_alias(model_name, PRODUCTION_ALIAS)
-    except Exception:
-        return None
+        with _readable(registry_uri, f"read the {PRODUCTION_ALIAS} alias of {model_name}"):
+            return _client(registry_uri).get_model_version_by_alias(model_name, PRODUCTION_ALIAS)
+    except Exception as error:
+        if _absent(error):
+            return None
+        raise
 
 
 def promote(registry_uri: str, model_name: str, version: str) -> None:
     if kubeflow := _kubeflow(registry_uri):
         return kubeflow.promote(registry_uri, model_name, version)
-    _client(registry_uri).set_registered_model_alias(model_name, PRODUCTION_ALIAS, str(version))
+    with _readable(registry_uri, f"move the {PRODUCTION_ALIAS} alias of {model_name} to v{version}"):
+        _client(registry_uri).set_registered_model_alias(model_name, PRODUCTION_ALIAS, str(version))
 
 
 def describe(version) -> dict[str, Any]:

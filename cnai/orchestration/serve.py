@@ -19,20 +19,40 @@ def print_endpoint(config: ProjectConfig, deployed: bool) -> None:
 
 
 def serve_production(config: ProjectConfig, registry_uri: str) -> None:
-    """Make sure the production version is being served (after `cnai stop`, or a reboot)."""
+    """Make sure the production version, and its registered files, are what the local server serves:
+    after `cnai stop` or a reboot it is started; after a deploy that was killed half-way (the
+    server on a version never smoke-tested, `production` on another) production is swapped back in."""
     from cnai.backends import registry
-    from cnai.backends.local.deployment import endpoint_url, is_ready, serving_dir
+    from cnai.backends.local.deployment import (
+        endpoint_url,
+        forget_replaced,
+        is_ready,
+        served_version,
+        serving_dir,
+    )
     from cnai.components.serving.deploy.executor import deploy_model
     from cnai.core.tracking import LocalArtifact, run_step
 
-    settings = config.settings
-    if is_ready(endpoint_url(settings.serving_host, settings.serving_port), config.model_name):
-        return
-    production = registry.production_version(registry_uri, config.model_name)
+    settings, name = config.settings, config.model_name
+    ready = is_ready(endpoint_url(settings.serving_host, settings.serving_port), name)
+    production = registry.production_version(registry_uri, name)
+    live = served_version(name) if ready else None
     if production is None:
+        if live:
+            print(f"Warning: the local server serves {name} v{live['version']}, but registry {registry_uri} has no "
+                  "production version of it (was the registry replaced?); `cnai stop` stops that server.")
         return
-    print(f"Nothing was serving {config.model_name}: starting its production version {production.version}.")
+    version = str(production.version)
+    if live and live["version"] == version and live.get("model_hash") == registry.registered_hash(registry_uri, name, version):
+        return
+    if not ready:
+        print(f"Nothing was serving {name}: starting its production version {version}.")
+    else:
+        serving = f"v{live['version']}" if live else "a version it does not record"
+        print(f"The local server was serving {name} {serving}, not production v{version} with its registered files "
+              f"(a deploy was interrupted, or the files changed): serving v{version} again.")
     os.environ["CNAI_PIPELINE_NAME"] = "cnai-serve"
     run_step("deploy", deploy_model, outputs={"endpoint": LocalArtifact(str(serving_dir() / "endpoint.md"))},
-             params={"registry_uri": registry_uri, "model_name": config.model_name, "version": str(production.version),
+             params={"registry_uri": registry_uri, "model_name": name, "version": version,
                      "host": settings.serving_host, "port": settings.serving_port})
+    forget_replaced(name)  # what the interrupted deploy replaced is production itself: nothing to roll back to

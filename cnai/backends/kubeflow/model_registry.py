@@ -133,7 +133,7 @@ def download_version(registry_uri: str, model_name: str, version: str, target: s
     from cnai.core.storage import copy_tree
 
     target = Path(target)
-    if (target / "model.joblib").exists():
+    if (target / "model_meta.json").exists():  # written last by every model kind (cnai.models.saved)
         return target
     with atomic_output(target) as staging:
         copy_tree(storage_uri(registry_uri, model_name, version), str(staging))

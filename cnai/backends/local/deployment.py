@@ -30,6 +30,7 @@ def _paths(model_name: str) -> dict[str, Path]:
         "pointer": base / f"{model_name}.json",
         "replaced": base / f"{model_name}.replaced.json",  # what the last live swap replaced, for a roll back
         "pid": base / f"{model_name}.pid",
+        "serving": base / f"{model_name}.serving.json",  # written by the server: the version it serves
         "log": base / f"{model_name}.log",
         "models": base / "models" / model_name,
     }
@@ -56,6 +57,17 @@ def server_pid(model_name: str) -> int | None:
         return None
 
 
+def served_version(model_name: str) -> dict[str, Any] | None:
+    """{version, model_hash, pid} of what the live local server says it serves; None if none runs."""
+    pid = server_pid(model_name)
+    path = _paths(model_name)["serving"]
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if pid is not None and state.get("pid") == pid else None
+
+
 def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: str, host: str, port: int,
                    ready_timeout_s: float) -> dict[str, Any]:
     """Serve `version`; if a server is up, swap it in live, else start one. Promote on success."""
@@ -64,7 +76,8 @@ def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: s
     url = endpoint_url(host, port)
     previous = paths["pointer"].read_text() if paths["pointer"].exists() else None
     with atomic_output(paths["pointer"]) as staging:
-        staging.write_text(json.dumps({"version": str(version), "path": str(model_dir)}))
+        staging.write_text(json.dumps({"version": str(version), "path": str(model_dir),
+                                       "model_hash": registry.registered_hash(registry_uri, model_name, version)}))
 
     running = server_pid(model_name) is not None and is_ready(url, model_name)
     if running:
@@ -121,8 +134,13 @@ def roll_back(registry_uri: str, model_name: str, version: str, url: str, timeou
     return previous
 
 
+def forget_replaced(model_name: str) -> None:
+    _paths(model_name)["replaced"].unlink(missing_ok=True)
+
+
 def _start_server(paths: dict[str, Path], model_name: str, host: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "CNAI_SERVING_POINTER": str(paths["pointer"]), "CNAI_SERVING_MODEL": model_name,
+    env = {**os.environ, "CNAI_SERVING_POINTER": str(paths["pointer"]), "CNAI_SERVING_STATE": str(paths["serving"]),
+           "CNAI_SERVING_MODEL": model_name,
            "CNAI_SERVING_HOST": host, "CNAI_SERVING_PORT": str(port)}
     paths["log"].parent.mkdir(parents=True, exist_ok=True)
     with paths["log"].open("ab") as log_file:

@@ -22,7 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from cnai.core.errors import DataError
+from cnai.core.artifacts import content_hash
+from cnai.core.errors import DataError, ServingError
 from cnai.core.inference_log import InferenceLog
 from cnai.models.saved import LoadedModel
 
@@ -71,13 +72,18 @@ def _server_classes():
         """Serves a saved cnai model: the prediction (the label's own value, or the number), and for
         classification one probability per class."""
 
-        def __init__(self, name: str, model_dir: str, version: str, log: InferenceLog | None = None) -> None:
+        def __init__(self, name: str, model_dir: str, version: str, log: InferenceLog | None = None,
+                     model_hash: str = "") -> None:
             super().__init__(name)
-            self.model_dir, self.version = model_dir, str(version)
+            self.model_dir, self.version, self.model_hash = model_dir, str(version), model_hash
             self.model: LoadedModel | None = None
             self.log = log
 
         def load(self) -> bool:
+            if self.model_hash and (found := content_hash(self.model_dir)) != self.model_hash:
+                # Refused, never served under the version's name: the old version keeps serving.
+                raise ServingError(f"{self.model_dir}: its files hash to {found}, not to version {self.version}'s "
+                                   f"registered {self.model_hash}; deploy the version again to fetch its files")
             self.model = LoadedModel(self.model_dir)
             self.model.prepare_for_serving()
             self.ready = True
@@ -170,18 +176,31 @@ def _server_classes():
 
         def build(self, name: str) -> ServedModel:
             pointer = self.pointer()
-            model = ServedModel(name, pointer["path"], pointer["version"], self.log)
+            model = ServedModel(name, pointer["path"], pointer["version"], self.log, pointer.get("model_hash", ""))
             model.load()
             return model
 
         def load(self, name: str) -> bool:
             model = self.build(name)  # the old version keeps serving while this loads
             self.update(model)
+            record_serving(model)
             log.info("now serving %s version %s", name, model.version)
             _freeze_heap()  # once per swap: the old version's objects go, the new one's are frozen
             return model.ready
 
     return ServedModel, PointerRepository
+
+
+def record_serving(model) -> None:
+    """What this process serves, written by the process itself once the model is live: the deploy
+    step's pointer says what it asked for, this says what happened (a deploy killed half-way
+    leaves them apart, and `cnai serve` / the next run put production back)."""
+    state = os.environ.get("CNAI_SERVING_STATE")
+    if not state:
+        return
+    staging = Path(f"{state}.{os.getpid()}.tmp")
+    staging.write_text(json.dumps({"version": model.version, "model_hash": model.model_hash, "pid": os.getpid()}))
+    staging.replace(state)
 
 
 def _datatype(values: list) -> str:
@@ -233,6 +252,7 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
     _, repository_class = _server_classes()
     repository = repository_class(pointer, InferenceLog(log_dir) if log_dir else None)
     model = repository.build(model_name)
+    record_serving(model)
     _freeze_heap()
     server = ModelServer(http_port=port, enable_grpc=False, registered_models=repository, workers=1,
                          enable_latency_logging=LOG_EACH_REQUEST)

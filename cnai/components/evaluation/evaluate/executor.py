@@ -9,8 +9,9 @@ from typing import Any
 import pandas as pd
 
 from cnai.backends import registry
+from cnai.backends.local.deployment import served_version
 from cnai.core.artifacts import atomic_output
-from cnai.core.errors import DataError
+from cnai.core.errors import DataError, RegistryError
 from cnai.core.tasks import NO_MINIMUM, encode_labels, higher_is_better, score
 from cnai.models.saved import LoadedModel
 
@@ -35,6 +36,12 @@ def evaluate_candidate(
 
     production = registry.production_version(registry_uri, model_name)
     production_score = None
+    if production is None and (live := served_version(model_name)):
+        raise RegistryError(
+            f"registry {registry_uri} has no production version of {model_name}, yet the local model server "
+            f"(pid {live['pid']}) serves its v{live['version']}: the registry was replaced or emptied, and a first "
+            "model would replace the serving one without a comparison. Restore the registry file, or run "
+            "`cnai stop` to retire that server and start over with this registry")
     if production is None:
         deploy = candidate_score >= minimum_for_first_model if higher_better else candidate_score <= minimum_for_first_model
         bar = ("no minimum is set (evaluation.minimum_for_first_model)" if abs(minimum_for_first_model) >= NO_MINIMUM

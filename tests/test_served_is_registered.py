@@ -1,0 +1,151 @@
+"""The served model is always the registered one: what an adversarial pass broke, reproduced.
+
+A registry started again from scratch (its v1 is not the old v1), a deploy killed between the
+swap and the promotion, a registry that cannot be read, and an emptied registry under a serving
+server each end in the registered files serving, or in our own error naming the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+
+import pandas as pd
+import pytest
+import requests
+
+from cnai.backends import registry
+from cnai.backends.local.deployment import _paths, served_version, stop_server
+from cnai.backends.local.model_server import v2_request
+from cnai.components.registry.register.executor import register_model
+from cnai.components.serving.deploy.executor import deploy_model
+from cnai.core.errors import RegistryError, ServingError
+from cnai.models.saved import LoadedModel
+from conftest import free_port
+
+
+@pytest.fixture(scope="module")
+def two_models(trained_model, training_set, model_features, tmp_path_factory) -> dict[str, dict[str, str]]:
+    """The shared trained model, and a second one that answers differently."""
+    from cnai.components.training.train.executor import train_model
+
+    out = tmp_path_factory.mktemp("other-model")
+    other = {n: str(out / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
+    train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour",
+                params={"max_iter": 10, "learning_rate": 0.5}, **other)
+    return {"good": trained_model, "other": other}
+
+
+@pytest.fixture
+def name():
+    model_name = f"reg-{uuid.uuid4().hex[:6]}"
+    yield model_name
+    stop_server(model_name)
+
+
+def register(model_dir: str, training_set: str, uri: str, name: str, tmp_path) -> str:
+    (tmp_path / "eval.md").write_text("gate")
+    return register_model(model_dir, training_set, str(tmp_path / "eval.md"), str(tmp_path / "card.md"), uri, name)["version"]
+
+
+def answers(url: str, name: str, rows: pd.DataFrame) -> dict:
+    response = requests.post(f"{url}/v2/models/{name}/infer", json=v2_request(rows), timeout=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return {"version": body["model_version"], **{o["name"]: o["data"] for o in body["outputs"]}}
+
+
+def expected(model_dir: str, rows: pd.DataFrame) -> list[float]:
+    model = LoadedModel(model_dir)
+    return list(model.class_probabilities(model.scores(rows)).values())[1]
+
+
+def rows_of(models) -> pd.DataFrame:
+    return pd.read_parquet(models["good"]["holdout"]).head(5)[LoadedModel(models["good"]["model"]).feature_columns]
+
+
+def test_a_new_registry_s_v1_never_serves_the_old_v1_s_files(two_models, training_set, name, tmp_path):
+    rows = rows_of(two_models)
+    old_uri = registry.default_registry_uri(tmp_path / "old")
+    port = free_port()
+    assert register(two_models["good"]["model"], training_set, old_uri, name, tmp_path) == "1"
+    deploy_model(str(tmp_path / "endpoint.md"), old_uri, name, "1", port=port)
+    stop_server(name)
+    # The registry file is deleted: a new one numbers the next model v1 too.
+    new_uri = registry.default_registry_uri(tmp_path / "new")
+    assert register(two_models["other"]["model"], training_set, new_uri, name, tmp_path) == "1"
+    url = deploy_model(str(tmp_path / "endpoint.md"), new_uri, name, "1", port=port)["endpoint"]
+    served = answers(url, name, rows)
+    assert served["probability_1"] == pytest.approx(expected(two_models["other"]["model"], rows))
+    assert served["probability_1"] != pytest.approx(expected(two_models["good"]["model"], rows))
+    assert served_version(name)["model_hash"] == registry.registered_hash(new_uri, name, "1")
+
+
+def test_the_server_refuses_files_that_are_not_the_registered_version(trained_model):
+    from cnai.backends.local.model_server import _server_classes
+
+    served_model_class, _ = _server_classes()
+    with pytest.raises(ServingError, match="not to version 3's registered sha256:0000"):
+        served_model_class("m", trained_model["model"], "3", None, "sha256:0000").load()
+
+
+def test_a_deploy_killed_between_the_swap_and_the_promotion_is_repaired_at_the_next_start(
+        two_models, training_set, name, project_config, tmp_path, monkeypatch):
+    from cnai.orchestration.serve import serve_production
+
+    rows = rows_of(two_models)
+    uri, port = registry.default_registry_uri(tmp_path / "registry"), free_port()
+    good = register(two_models["good"]["model"], training_set, uri, name, tmp_path)
+    other = register(two_models["other"]["model"], training_set, uri, name, tmp_path)
+    url = deploy_model(str(tmp_path / "endpoint.md"), uri, name, good, port=port)["endpoint"]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt("kill -9")  # the step dies where the alias would have moved
+
+    with monkeypatch.context() as patch:
+        patch.setattr(registry, "promote", killed)
+        with pytest.raises(KeyboardInterrupt):
+            deploy_model(str(tmp_path / "endpoint.md"), uri, name, other, port=port)
+    assert answers(url, name, rows)["version"] == other, "the half-done deploy: never smoke-tested, serving"
+    assert str(registry.production_version(uri, name).version) == good
+
+    settings = project_config.settings.model_copy(update={"model_name": name, "serving_port": port})
+    serve_production(project_config.model_copy(update={"settings": settings}), uri)
+    served = answers(url, name, rows)
+    assert served["version"] == good
+    assert served["probability_1"] == pytest.approx(expected(two_models["good"]["model"], rows))
+    assert not _paths(name)["replaced"].exists(), "a later roll back must not go to the unapproved version"
+
+
+def test_a_registry_that_cannot_be_read_stops_the_run_by_name(trained_model, training_set, name, tmp_path):
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    version = register(trained_model["model"], training_set, uri, name, tmp_path)
+    registry.promote(uri, name, version)
+    database = tmp_path / "registry" / "mlflow" / "mlflow.db"
+    damaged = bytearray(database.read_bytes())
+    damaged[8192:16384] = random.Random(0).randbytes(8192)  # 8 KB of the file overwritten
+    # Read as the next run would, in a fresh process (this one's SQLite connections cache pages).
+    uri = registry.default_registry_uri(tmp_path / "damaged")
+    (tmp_path / "damaged" / "mlflow").mkdir(parents=True)
+    (tmp_path / "damaged" / "mlflow" / "mlflow.db").write_bytes(bytes(damaged))
+    with pytest.raises(RegistryError, match=f"model registry {uri}: could not read the production alias"):
+        registry.production_version(uri, name)
+    with pytest.raises(RegistryError, match="could not search the versions"):
+        registry.find_version(uri, name, "sha256:x")
+
+
+def test_an_emptied_registry_under_a_serving_server_is_a_conflict_not_a_first_model(
+        trained_model, training_set, name, tmp_path):
+    from cnai.components.evaluation.evaluate.executor import evaluate_candidate
+    from cnai.core.tasks import no_minimum
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    version = register(trained_model["model"], training_set, uri, name, tmp_path)
+    deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=free_port())
+    empty = registry.default_registry_uri(tmp_path / "emptied")
+    with pytest.raises(RegistryError, match=f"no production version of {name}, yet the local model server .* serves its v1"):
+        evaluate_candidate(trained_model["model"], trained_model["holdout"], str(tmp_path / "gate.md"), empty, name,
+                           "roc_auc", 0.0, no_minimum("roc_auc"))
+    assert not (tmp_path / "gate.md").exists()
+    assert json.loads(_paths(name)["pointer"].read_text())["version"] == version
