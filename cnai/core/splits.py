@@ -1,5 +1,10 @@
 """Holding rows out: by time (train on the past, judge on the newest rows, as the model will be
-used) or at random (seeded; stratified by class for classification)."""
+used) or at random (seeded; stratified by class for classification).
+
+The random split draws each row's side from a seeded hash of its content, not from its position:
+the same row is held out in every sample, run and machine, so a model records *which* rows it
+never saw (`split_identity`) and the gate can later pick the rows neither of two models saw
+(`unseen_rows`)."""
 
 from __future__ import annotations
 
@@ -24,17 +29,53 @@ def split_frame(frame: pd.DataFrame, how: str, holdout_fraction: float, timestam
         return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
     if how != "random":
         raise DataError(f"split {how!r}: use one of {list(SPLITS)}")
-    rng = np.random.default_rng(seed)
-    held = np.zeros(len(frame), dtype=bool)
+    draws = row_draws(frame, list(frame.columns), seed)
+    held = draws < holdout_fraction
     groups = [np.arange(len(frame))] if strata is None else [np.flatnonzero(strata == c) for c in np.unique(strata)]
     for rows in groups:
-        take = int(round(len(rows) * holdout_fraction))
-        if len(rows) >= 2:
-            take = min(max(take, 1), len(rows) - 1)  # a class with 2+ rows is on both sides
-        held[rng.permutation(rows)[:take]] = True
+        if len(rows) >= 2 and held[rows].all():  # a class with 2+ rows is on both sides
+            held[rows[np.argmax(draws[rows])]] = False
+        elif len(rows) >= 2 and not held[rows].any():
+            held[rows[np.argmin(draws[rows])]] = True
     if held.all() or not held.any():
         raise DataError(f"cannot hold out {holdout_fraction:.0%} of {len(frame)} rows")
     return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
+
+
+def row_draws(frame: pd.DataFrame, columns: list[str], seed: int) -> np.ndarray:
+    """A number in [0, 1) per row, from its values in `columns` and the seed alone."""
+    key = f"{seed % 10**12:012d}cnai"  # pandas' hash key is 16 characters
+    hashed = pd.util.hash_pandas_object(frame[sorted(columns)], index=False, hash_key=key)
+    return hashed.to_numpy(dtype=np.uint64) / float(2**64)
+
+
+def split_identity(how: str, holdout_fraction: float, timestamp: str, seed: int, frame: pd.DataFrame,
+                   train: pd.DataFrame) -> dict:
+    """What a model records of the rows it never saw: the rule that held them out."""
+    if how == "time":
+        return {"method": "time", "timestamp": timestamp, "trained_until": str(train[timestamp].max())}
+    return {"method": "random", "seed": seed, "holdout_fraction": holdout_fraction, "columns": sorted(frame.columns)}
+
+
+def unseen_rows(identity: dict | None, frame: pd.DataFrame) -> tuple[np.ndarray | None, str]:
+    """Which of `frame`'s rows a model with this split identity never trained on, and how that was
+    decided; None when it cannot be told (the model records no identity, or the columns it used are gone)."""
+    if not identity:
+        return None, "it records no split identity"
+    if identity["method"] == "time":
+        column, until = identity["timestamp"], identity["trained_until"]
+        if column not in frame:
+            return None, f"its time column {column!r} is not in these rows"
+        values = frame[column]
+        limit = pd.Series([until]).astype(values.dtype).iloc[0] if values.dtype.kind != "M" else pd.Timestamp(until)
+        if values.dtype.kind == "M" and values.dt.tz is not None and limit.tzinfo is None:
+            limit = limit.tz_localize(values.dt.tz)
+        return (values > limit).to_numpy(), f"{column} after {until}, its last training row"
+    missing = [c for c in identity["columns"] if c not in frame]
+    if missing:
+        return None, f"the columns its split hashed are not all here (missing {missing})"
+    draws = row_draws(frame, identity["columns"], identity["seed"])
+    return draws < identity["holdout_fraction"], f"rows its seeded split (seed {identity['seed']}) held out"
 
 
 def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str) -> None:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import DataError
-from cnai.core.splits import check_holdout, split_frame
+from cnai.core.splits import check_holdout, split_frame, split_identity
 from cnai.core.tasks import all_scores, encode_labels, is_classification, label_classes
 from cnai.models.base import feature_kinds
 from cnai.models.kinds import model_kind
@@ -52,6 +52,7 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
         "numeric": numeric, "label": label, "timestamp": timestamp, "split": split, "params": params,
         "holdout_scores": scores, "trained_rows": len(train),
         "trained_until": str(train[timestamp].max()) if timestamp and timestamp in train else None,
+        "split_identity": split_identity(split, holdout_fraction, timestamp, seed, frame, train),
     }
     with atomic_output(model) as staging:
         save_model(model_kind_name, estimator, staging, meta)

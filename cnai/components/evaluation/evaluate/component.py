@@ -15,11 +15,13 @@ def evaluate(
     minimum_for_first_model: float,
     comparison: Output[Markdown],
 ) -> bool:
-    """The gate: compare the candidate with the production model on the same holdout.
+    """The gate: compare the candidate with the production model on held-out rows neither trained on.
 
     Args:
         model: The candidate.
-        holdout: The rows both models are scored on.
+        holdout: The candidate's held-out rows; both models are scored on those the production
+            version never trained on either (newer than its training data for a time split, held
+            out by its seeded split for a random one), and `comparison` says which rows they were.
         registry_uri: Where the production model is found (its `production` alias).
         model_name: The registered model's name.
         comparison: Candidate vs production, and the decision.

@@ -1,4 +1,4 @@
-"""evaluate: the gate. A candidate is deployed only if it beats production on the same holdout."""
+"""evaluate: the gate. A candidate is deployed only if it beats production on held-out rows neither trained on."""
 
 from __future__ import annotations
 
@@ -6,12 +6,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from cnai.backends import registry
 from cnai.backends.local.deployment import served_version
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import DataError, RegistryError
+from cnai.core.splits import check_holdout, unseen_rows
 from cnai.core.tasks import NO_MINIMUM, encode_labels, higher_is_better, score
 from cnai.models.saved import LoadedModel
 
@@ -26,12 +28,10 @@ def evaluate_candidate(
     min_improvement: float,
     minimum_for_first_model: float,
 ) -> dict[str, Any]:
-    """Score candidate and production on `holdout`; decide, and say why."""
+    """Score candidate and production on the holdout rows neither trained on; decide, and say why."""
     frame = pd.read_parquet(holdout)
     candidate = LoadedModel(model)
-    label, task = candidate.meta["label"], candidate.task
-    y_true = encode_labels(frame[label], candidate.classes, holdout, label)
-    candidate_score = score(task, metric, y_true, candidate.scores(frame))
+    task = candidate.task
     higher_better = higher_is_better(metric)
 
     production = registry.production_version(registry_uri, model_name)
@@ -43,6 +43,8 @@ def evaluate_candidate(
             "model would replace the serving one without a comparison. Restore the registry file, or run "
             "`cnai stop` to retire that server and start over with this registry")
     if production is None:
+        rows = f"all {len(frame)} held-out rows"
+        candidate_score = _score(candidate, frame, metric, holdout)
         deploy = candidate_score >= minimum_for_first_model if higher_better else candidate_score <= minimum_for_first_model
         bar = ("no minimum is set (evaluation.minimum_for_first_model)" if abs(minimum_for_first_model) >= NO_MINIMUM
                else f"{'meets' if deploy else 'misses'} the minimum {minimum_for_first_model}")
@@ -55,16 +57,25 @@ def evaluate_candidate(
                 raise DataError(f"production v{production.version} is a {production_model.task} model of classes "
                                 f"{production_model.classes}; the candidate is {task} of {candidate.classes}: "
                                 "they cannot be compared (register it under another settings.model_name)")
-            production_y = encode_labels(frame[label], production_model.classes, holdout, label)
-            production_score = score(task, metric, production_y, production_model.scores(frame))
-        gain = (candidate_score - production_score) if higher_better else (production_score - candidate_score)
-        deploy = gain > min_improvement
-        reason = (
-            f"candidate {metric}={candidate_score:.4f} vs production v{production.version} {production_score:.4f}: "
-            f"{'better' if deploy else 'not better'} by {gain:+.4f} (needs > {min_improvement})"
-        )
+            compared, rows = _unseen_by_both(frame, candidate, production_model, production.version)
+            try:
+                candidate_score = _score(candidate, compared, metric, holdout)
+                production_score = _score(production_model, compared, metric, holdout)
+            except DataError as error:
+                candidate_score = _score(candidate, frame, metric, holdout)
+                deploy, reason = False, (
+                    f"kept production v{production.version}: the gate found no fair comparison. Of the candidate's "
+                    f"{len(frame)} held-out rows, {rows}, and those cannot judge a model ({error}). Train on data "
+                    "newer than production's, or keep data.split and the seed as production had them")
+        if production_score is not None:
+            gain = (candidate_score - production_score) if higher_better else (production_score - candidate_score)
+            deploy = gain > min_improvement
+            reason = (
+                f"candidate {metric}={candidate_score:.4f} vs production v{production.version} {production_score:.4f} "
+                f"on {rows}: {'better' if deploy else 'not better'} by {gain:+.4f} (needs > {min_improvement})"
+            )
     with atomic_output(comparison) as staging:
-        staging.write_text(_markdown(metric, candidate_score, production, production_score, deploy, reason, len(frame)))
+        staging.write_text(_markdown(metric, candidate_score, production, production_score, deploy, reason, rows))
     return {
         "deploy": bool(deploy),
         "reason": reason,
@@ -72,14 +83,38 @@ def evaluate_candidate(
         "candidate_score": candidate_score,
         "production_score": production_score,
         "production_version": str(production.version) if production else None,
+        "compared_rows": rows,
         "output_metadata": {"comparison": {"deploy": bool(deploy), "reason": reason}},
     }
 
 
+def _score(model: LoadedModel, frame: pd.DataFrame, metric: str, holdout: str) -> float:
+    label = model.meta["label"]
+    y_true = encode_labels(frame[label], model.classes, holdout, label)
+    check_holdout(y_true, model.classes, label, holdout)
+    return score(model.task, metric, y_true, model.scores(frame))
+
+
+def _unseen_by_both(frame: pd.DataFrame, candidate: LoadedModel, production: LoadedModel,
+                    version: str) -> tuple[pd.DataFrame, str]:
+    """The held-out rows neither model trained on (a model scored on its own training rows looks
+    better than it is), and a sentence saying which they are."""
+    candidate_mask, _ = unseen_rows(candidate.meta.get("split_identity"), frame)
+    production_mask, how = unseen_rows(production.meta.get("split_identity"), frame)
+    keep = np.ones(len(frame), dtype=bool) if candidate_mask is None else candidate_mask
+    if production_mask is None:
+        return frame[keep], (f"{int(keep.sum())} rows; production v{version} may have trained on some of them "
+                             f"({how}), so it may look better than it is")
+    keep &= production_mask
+    return frame[keep], f"the {int(keep.sum())} rows neither model trained on (for production v{version}: {how})"
+
+
 def _markdown(metric, candidate_score, production, production_score, deploy, reason, rows) -> str:
-    production_cell = f"v{production.version}: {production_score:.4f}" if production else "none"
+    production_cell = f"v{production.version}: {production_score:.4f}" if production and production_score is not None else (
+        f"v{production.version}: not compared" if production else "none")
     return (
         f"# Evaluation gate: {'DEPLOY' if deploy else 'KEEP PRODUCTION'}\n\n"
-        f"| model | {metric} on the same holdout ({rows} rows) |\n|---|---|\n"
+        f"Compared on {rows}.\n\n"
+        f"| model | {metric} |\n|---|---|\n"
         f"| candidate | {candidate_score:.4f} |\n| production | {production_cell} |\n\n{reason}\n"
     )
