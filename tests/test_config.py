@@ -73,6 +73,20 @@ def test_unreachable_services_are_refused_before_any_step_runs(tmp_path, monkeyp
     assert f"settings.{key}: {address} is not reachable" in error
 
 
+def test_a_serving_port_another_process_holds_is_refused_before_any_step_runs(tmp_path, monkeypatch):
+    """A second project deployed onto the first one's port: the model server died at deploy with
+    "address already in use", after every expensive step."""
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        error = run_refused(tmp_path, monkeypatch, lambda config: config["settings"].__setitem__("serving_port", port))
+    assert f"settings.serving_port: 127.0.0.1:{port} is taken by another process" in error
+    assert "stop" in error and "nothing was run" in error
+
+
 @pytest.mark.parametrize("registry_uri", ["http://127.0.0.1:{port}", "model-registry+http://127.0.0.1:{port}"])
 def test_an_unreachable_registry_is_refused(project_config, registry_uri):
     from cnai.orchestration.project import check_services_reachable

@@ -149,3 +149,21 @@ def test_an_emptied_registry_under_a_serving_server_is_a_conflict_not_a_first_mo
                            "roc_auc", 0.0, no_minimum("roc_auc"))
     assert not (tmp_path / "gate.md").exists()
     assert json.loads(_paths(name)["pointer"].read_text())["version"] == version
+
+
+def test_the_smoke_test_s_requests_are_not_traffic_for_the_drift_check(trained_model, training_set, name, tmp_path):
+    """A drift check right after a deploy found drift in 11 features: the inference log held the
+    smoke test's own holdout rows. They are answered, and kept out of the log."""
+    from cnai.backends.local.deployment import serving_dir
+    from cnai.backends.local.model_server import inference_log_dir
+    from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
+    from cnai.core.inference_log import read_inference_log
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    version = register(trained_model["model"], training_set, uri, name, tmp_path)
+    url = deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=free_port())["endpoint"]
+    smoke_test_endpoint(trained_model["holdout"], trained_model["model"], str(tmp_path / "smoke.md"), url, name, version)
+    rows = pd.read_parquet(trained_model["holdout"]).head(2)[LoadedModel(trained_model["model"]).feature_columns]
+    answers(url, name, rows)  # real traffic
+    logged = read_inference_log(inference_log_dir(serving_dir(), name))
+    assert len(logged) == 2

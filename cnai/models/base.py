@@ -71,6 +71,11 @@ class ModelKind(abc.ABC):
         tunable = sorted(set(cls().get_params()) - self.fixed_parameters) if hasattr(cls, "get_params") else None
         problems = []
         for p in parameters:
+            if p["name"] in self.fixed_parameters:
+                problems.append(f"tuning.parameters.{p['name']}: set by cnai itself, not here (the seed comes from "
+                                f"tuning.seed; {', '.join(sorted(self.fixed_parameters - {'random_state'}))} are the "
+                                "steps' own)")
+                continue
             if tunable is not None and p["name"] not in tunable:
                 problems.append(f"tuning.parameters.{p['name']}: not a parameter the model takes ({cls.__name__}); "
                                 f"tune one of {tunable}")

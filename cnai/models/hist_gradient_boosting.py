@@ -127,8 +127,9 @@ class DirectPredictor:
                 and np.isnan(ordinal.unknown_value) and np.isnan(ordinal.encoded_missing_value)):
             return None
         # Missing values and unseen categories both encode as NaN, as the OrdinalEncoder does.
+        # (With no categorical column the ColumnTransformer never fits the encoder: no categories_.)
         codes = [{value: float(code) for code, value in enumerate(values) if not pd.isna(value)}
-                 for values in ordinal.categories_]
+                 for values in (ordinal.categories_ if len(categorical) else [])]
         return cls(list(categorical), codes, list(numeric), model, task)
 
     def encode(self, features: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:

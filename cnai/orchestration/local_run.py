@@ -78,6 +78,8 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
             row["output"] = row["output"].replace(f"{run_dirs[-1]}/", "")
     print_table(rows)
     if failed is not None:
+        for row in (r for r in rows if r["status"] == "FAILED"):  # the cause, whole (the table cuts it)
+            print(f"\n{row['step']} failed: {row['output']}", file=sys.stderr)
         print(f"\nPipeline FAILED after {elapsed:.0f} s: {failed}", file=sys.stderr)
         return False, rows
     print(f"\nPipeline succeeded in {elapsed:.0f} s.")
@@ -100,6 +102,8 @@ def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
         outputs = {o["facets"]["cnai_content"]["argument"]: o["name"] for o in event.get("outputs", [])}
         main = {"deploy": facts.get("endpoint"), "evaluate": facts.get("reason"),
                 "register": f"version {facts.get('version')}",
+                "validate": (f"{facts['rows_valid']} rows valid, {facts['rows_quarantined']} quarantined"
+                             if "rows_valid" in facts else None),
                 "drift_check": (f"drift detected in {', '.join(facts.get('drifted_features', [])) or 'predictions'}"
                                 if facts.get("drift_detected") else "no drift")}.get(name) or outputs.get(main_output.get(name, ""), "")
         if event["eventType"] == "FAIL":
@@ -138,7 +142,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     header = f"{'step':<11} {'status':<31} {'duration':>9} {'energy kWh':>11} {'CO2 kg':>10}  main output"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
-        output = r["output"] if len(r["output"]) <= 90 else "…" + r["output"][-89:]
+        text = r["output"].strip().splitlines()[0] if r["output"].strip() else ""
+        # A path is most telling at its end, an error message at its start (our errors lead with what and where).
+        output = text if len(text) <= 90 else (text[:89] + "…" if r["status"] == "FAILED" else "…" + text[-89:])
         print(f"{r['step']:<11} {r['status']:<31} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
               f"{fmt(r['energy_kwh'], '11.2e'):>11} {fmt(r['co2_kg'], '10.2e'):>10}  {output}")
     total_e = sum(r["energy_kwh"] or 0 for r in rows)

@@ -24,19 +24,23 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
     check_before_running(config, config_path, arguments["registry_uri"])
     ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
     if ok:
-        keep_inferred_suite(config, config_path, rows)
+        keep_inferred_suite(config, config_path, rows, home)
         serve_production(config, arguments["registry_uri"])
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
     return ok
 
 
-def keep_inferred_suite(config: ProjectConfig, config_path: Path, rows: list[dict]) -> Path | None:
+def keep_inferred_suite(config: ProjectConfig, config_path: Path, rows: list[dict], home: Path) -> Path | None:
     """With no `data.expectation_suite`, the suite validate inferred becomes a file in the project
     (never overwriting one): the data contract to review, commit and name in cnai.yaml."""
     import shutil
 
     inferred = next((Path(r["outputs"]["inferred_suite"]) for r in rows
                      if r["step"] == "validate" and "inferred_suite" in r.get("outputs", {})), None)
+    if inferred is None:  # validate came from KFP's cache: its output is the earlier run's
+        earlier = sorted(home.glob("pipeline_root/*/validate/inferred_suite"),
+                         key=lambda p: p.stat().st_mtime)
+        inferred = earlier[-1] if earlier else None
     if config.data.expectation_suite or inferred is None or not inferred.exists():
         return None
     target = config_path.parent / "expectations" / f"{config.model_name}.json"

@@ -57,6 +57,22 @@ def server_pid(model_name: str) -> int | None:
         return None
 
 
+def port_taken_by_another(host: str, port: int, model_name: str) -> bool:
+    """Something listens on host:port, and it is not this model's server."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except OSError:
+        return False
+    return not is_ready(endpoint_url(host, port), model_name)
+
+
+def port_problem(host: str, port: int) -> str:
+    return (f"{host}:{port} is taken by another process (another project's model server? `cnai --config "
+            "<its cnai.yaml> stop` stops it); or set settings.serving_port in cnai.yaml to a free port")
+
+
 def served_version(model_name: str) -> dict[str, Any] | None:
     """{version, model_hash, pid} of what the live local server says it serves; None if none runs."""
     pid = server_pid(model_name)
@@ -86,6 +102,8 @@ def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: s
             with atomic_output(paths["replaced"]) as staging:
                 staging.write_text(json.dumps({"by": str(version), "pointer": json.loads(previous)}))
     else:
+        if port_taken_by_another(host, port, model_name):
+            raise ServingError(f"cannot start the model server for {model_name}: {port_problem(host, port)}")
         paths["replaced"].unlink(missing_ok=True)  # a fresh server has nothing to go back to
         process = _start_server(paths, model_name, host, port)
         _wait_ready(url, model_name, process, paths, ready_timeout_s)

@@ -38,6 +38,10 @@ MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 10
 # request and /metrics has the latencies, so they are off unless asked for.
 LOG_EACH_REQUEST = os.environ.get("CNAI_SERVING_LOG_EACH_REQUEST", "") == "1"
 
+# Requests that are checks, not traffic (the smoke test's): answered as any other, but kept out of
+# the inference log, or a drift check right after a deploy would compare the holdout with itself.
+NOT_TRAFFIC_HEADER = "x-cnai-not-traffic"
+
 V2_PROTOCOL_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
                          "FP16", "FP32", "FP64", "BYTES"}
 NESTED_TYPES = (list, dict)
@@ -106,7 +110,7 @@ def _server_classes():
                 raise InvalidInput(f"features could not be scored: {exc}") from exc
             predictions = self.model.predictions(scores)
             probabilities = self.model.class_probabilities(scores)
-            if self.log is not None:
+            if self.log is not None and not _not_traffic(headers):
                 self.log.append(features, self.model.drift_signal(scores), self.version)
             if isinstance(payload, InferRequest):
                 rows = len(predictions)
@@ -189,6 +193,10 @@ def _server_classes():
             return model.ready
 
     return ServedModel, PointerRepository
+
+
+def _not_traffic(headers) -> bool:
+    return any(str(k).lower() == NOT_TRAFFIC_HEADER for k in (headers or {}))
 
 
 def record_serving(model) -> None:

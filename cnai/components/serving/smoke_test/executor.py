@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from cnai.backends.local.model_server import v1_request, v2_request
+from cnai.backends.local.model_server import NOT_TRAFFIC_HEADER, v1_request, v2_request
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ServingError
 from cnai.models.saved import LoadedModel
@@ -108,7 +108,8 @@ def _compare(holdout: str, model: str, report: str, endpoint: str, model_name: s
 
 def _post(url: str, body: dict) -> dict:
     try:
-        response = requests.post(url, json=body, timeout=30, headers={"Content-Type": "application/json"})
+        response = requests.post(url, json=body, timeout=30,
+                                 headers={"Content-Type": "application/json", NOT_TRAFFIC_HEADER: "smoke-test"})
     except requests.RequestException as exc:
         raise ServingError(f"{url}: no answer ({exc})") from exc
     if response.status_code != 200:

@@ -1,0 +1,53 @@
+"""Every model kind on every table shape and task: fitted, saved, loaded and scored as serving
+scores (a DataFrame, and plain lists as the model server has them)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cnai.models.kinds import model_kind
+from cnai.models.saved import LoadedModel, save_model
+
+KINDS = ["hist_gradient_boosting", "xgboost", "lightgbm", "sklearn.ensemble.RandomForest{task}"]
+SHAPES = {"numeric only": (["a", "b"], []), "categorical only": ([], ["c", "d"]), "mixed": (["a"], ["c"])}
+TASKS = {"binary": [0, 1], "multiclass": ["x", "y", "z"], "regression": None}
+
+
+def table(numeric: list[str], categorical: list[str], task: str, rows: int = 300) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({**{c: rng.normal(size=rows) for c in numeric},
+                          **{c: rng.choice(["p", "q", "r"], size=rows) for c in categorical}})
+    signal = sum(frame[c] for c in numeric) + sum(frame[c].map({"p": 0.0, "q": 1.0, "r": 2.0}) for c in categorical)
+    if task == "regression":
+        return frame, signal.to_numpy(dtype=float)
+    classes = len(TASKS[task])
+    return frame, np.digitize(signal, np.quantile(signal, np.linspace(0, 1, classes + 1)[1:-1]))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_scores_every_shape(kind, task, shape, tmp_path):
+    kind = kind.format(task="Regressor" if task == "regression" else "Classifier")
+    numeric, categorical = SHAPES[shape]
+    frame, y = table(numeric, categorical, task)
+    estimator = model_kind(kind).build(task, categorical, numeric, {}, 0)
+    estimator.fit(frame, y)
+    classes = TASKS[task] or []
+    save_model(kind, estimator, tmp_path, {"task": task, "classes": classes, "feature_columns": list(frame.columns),
+                                          "categorical": categorical, "numeric": numeric, "label": "y"})
+    loaded = LoadedModel(tmp_path)
+    from_frame = loaded.scores(frame)
+    from_lists = loaded.scores({c: frame[c].tolist() for c in frame.columns})
+    expected = estimator.predict(frame) if task == "regression" else estimator.predict_proba(frame)
+    expected = expected[:, 1] if task == "binary" else expected
+    np.testing.assert_allclose(from_frame, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(from_lists, expected, rtol=1e-6, atol=1e-9)
+    loaded.prepare_for_serving()  # the compiled fast path, where the kind has one
+    for row in (0, 1, 2):  # one row at a time, as single requests arrive
+        one = loaded.scores({c: [frame[c].iloc[row]] for c in frame.columns})
+        np.testing.assert_allclose(one, expected[row:row + 1], rtol=1e-6, atol=1e-9)
+    predictions = loaded.predictions(from_frame)
+    assert len(predictions) == len(frame) and (task == "regression" or set(predictions) <= set(classes))
