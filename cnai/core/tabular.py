@@ -90,15 +90,25 @@ def read_parquet(spark, source: str):
 
 
 
+# Dates with the month's name read as timestamps too: unambiguous, unlike 01/02/2000, which stays
+# refused (write such a column as string and derive it with to_timestamp and its pattern).
+# (Spark's datetime pattern, the same for Python's strptime), tried in order.
+NAMED_MONTH_FORMATS = (("MMM d yyyy", "%b %d %Y"), ("MMM d, yyyy", "%b %d, %Y"), ("MMMM d yyyy", "%B %d %Y"),
+                       ("MMMM d, yyyy", "%B %d, %Y"), ("d MMM yyyy", "%d %b %Y"), ("d MMMM yyyy", "%d %B %Y"))
+
+
 def _cast(column: str, spark_type: str):
     """The column as its declared type. Times written year first with slashes (2012/01/31) read as
-    the ISO form Spark's cast takes; day-first and month-first forms stay refused (ambiguous)."""
+    the ISO form Spark's cast takes, and dates with the month's name (Jan 1 2000) by their pattern;
+    day-first and month-first numeric forms stay refused (ambiguous)."""
     from pyspark.sql import functions as F
 
     value = F.col(column)
-    if spark_type in ("timestamp", "date"):
-        value = F.regexp_replace(value, r"^(\d{4})/(\d{1,2})/(\d{1,2})", "$1-$2-$3")
-    return value.cast(spark_type)
+    if spark_type not in ("timestamp", "date"):
+        return value.cast(spark_type)
+    iso = F.regexp_replace(value, r"^(\d{4})/(\d{1,2})/(\d{1,2})", "$1-$2-$3").cast(spark_type)
+    named = [F.to_timestamp(value, spark) for spark, _ in NAMED_MONTH_FORMATS]
+    return F.coalesce(iso, *[n.cast(spark_type) for n in named])
 
 
 def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) -> None:
@@ -122,5 +132,9 @@ def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) ->
             .select(column).first()[0]
         )
         details = ", ".join(f"{c}: {n} value(s) not {column_types[c]}" for c, n in bad.items())
-        raise DataError(f"{Path(source).name}: {details} (e.g. column {column!r} has {example!r})")
+        hint = ("; times are read in ISO 8601 (2000-01-31 12:00), as yyyy/mm/dd, or with the month's name "
+                "(Jan 31 2000); for another form declare the column string and derive the time with its pattern, "
+                f"e.g. derived_columns: {{parsed: \"to_timestamp({column}, 'dd/MM/yyyy')\"}} and timestamp: parsed"
+                if column_types[column] in ("timestamp", "date") else "")
+        raise DataError(f"{Path(source).name}: {details} (e.g. column {column!r} has {example!r}){hint}")
 

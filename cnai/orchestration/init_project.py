@@ -13,6 +13,7 @@ import yaml
 
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
+from cnai.core.tabular import NAMED_MONTH_FORMATS
 from cnai.core.tasks import TASKS
 
 SAMPLE_ROWS = 200_000  # enough to type the columns and see the label's values; the run reads everything
@@ -48,7 +49,11 @@ def spark_type(values: pd.Series) -> str:
 
 
 def _is_time(text: pd.Series) -> bool:
-    """Text that reads as dates or times throughout (ISO-like: digits and separators)."""
+    """Text that reads as dates or times throughout: ISO-like (digits and separators), or a date with
+    the month's name in one of the forms ingest reads (cnai.core.tabular.NAMED_MONTH_FORMATS)."""
+    if not text.empty and any(pd.to_datetime(text, errors="coerce", format=python).notna().all()
+                              for _, python in NAMED_MONTH_FORMATS):
+        return True
     if text.empty or not text.str.match(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$").all():
         return False
     return pd.to_datetime(text.str.replace("/", "-"), errors="coerce", utc=True, format="mixed").notna().all()
