@@ -34,7 +34,23 @@ def malformed_bodies(good: dict) -> dict[str, bytes]:
     wrong_type = {**good, "inputs": [{**t, "data": ["not a number"] * len(t["data"])} if t["datatype"] != "BYTES" else t
                                      for t in good["inputs"]]}
     wrong_datatype = {**good, "inputs": [{**first, "datatype": "NOT_A_TYPE"}, *good["inputs"][1:]]}
+    integer = next(t["name"] for t in good["inputs"] if t["datatype"] == "INT64")
+    text = next(t["name"] for t in good["inputs"] if t["datatype"] == "BYTES")
+    number = next(t["name"] for t in good["inputs"] if t["datatype"] == "FP64")
+
+    def with_value(name: str, literal: str) -> bytes:
+        """`good` with one input's single value replaced by a raw JSON literal."""
+        marker = "__VALUE__"
+        body = {**good, "inputs": [{**t, "data": [marker]} if t["name"] == name else t for t in good["inputs"]]}
+        return json.dumps(body).replace(f'"{marker}"', literal).encode()
+
+    zero_rows = {**good, "inputs": [{**t, "shape": [0], "data": []} for t in good["inputs"]]}
     return {
+        "integer beyond 64 bits": with_value(integer, str(2**70)),
+        "lone surrogate": with_value(text, '"\\ud800"'),
+        "Infinity literal": with_value(number, "Infinity"),
+        "huge float literal": with_value(number, "1e999"),
+        "zero rows": json.dumps(zero_rows).encode(),
         "bad JSON": b'{"inputs": [',
         "not JSON at all": b"\x00\xff binary",
         "empty body": b"",
@@ -99,3 +115,30 @@ def test_ten_thousand_requests_one_in_ten_malformed(served, trained_model):
     # Still alive and still right after the abuse.
     assert requests.get(url.replace(f"/models/{name}/infer", "/health/live"), timeout=5).status_code == 200
     assert requests.post(url, data=good, headers={"Content-Type": "application/json"}, timeout=5).status_code == 200
+    # Every good request logged once, no refused one in part: the drift check reads exactly what was served.
+    from cnai.backends.local.deployment import serving_dir
+    from cnai.backends.local.model_server import inference_log_dir
+    from cnai.core.inference_log import read_inference_log
+
+    assert len(read_inference_log(inference_log_dir(serving_dir(), name))) == statuses[(True, 2)] + 1
+
+
+def test_the_repository_api_needs_the_servers_token_and_refuses_browsers(served):
+    """An unauthenticated unload answered 200 (even cross-origin): inference then 404'd and `cnai
+    serve` lost track of the live server."""
+    url, name = served
+    base = url.removesuffix(f"/v2/models/{name}/infer")
+    for headers in ({}, {"x-cnai-token": "guess"}, {"Origin": "https://example.com"}):
+        response = requests.post(f"{base}/v2/repository/models/{name}/unload", headers=headers, timeout=5)
+        assert response.status_code == 403, (headers, response.status_code)
+    assert requests.get(f"{base}/v2/models/{name}/ready", timeout=5).status_code == 200
+
+
+def test_a_request_past_the_row_limit_is_refused_by_name(served, trained_model):
+    from cnai.backends.local.model_server import MAX_ROWS
+
+    url, _ = served
+    rows = pd.read_parquet(trained_model["holdout"])[LoadedModel(trained_model["model"]).feature_columns]
+    big = rows.sample(MAX_ROWS + 1, replace=True, random_state=0)
+    response = requests.post(url, json=v2_request(big), timeout=60)
+    assert response.status_code == 400 and f"at most {MAX_ROWS} per request" in response.text

@@ -7,6 +7,7 @@ sends the same payloads as CloudEvents to a sink).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -16,6 +17,10 @@ from typing import Any
 import numpy as np
 import orjson
 import pandas as pd
+
+from cnai.core.errors import DataError
+
+log = logging.getLogger(__name__)
 
 TIME_FIELD = "_logged_at"
 VERSION_FIELD = "_model_version"
@@ -67,7 +72,11 @@ class InferenceLog:
         for row, prediction in enumerate(np.asarray(predictions, dtype=float).tolist()):
             record = {name: values[row] for name, values in columns.items()}
             record.update({TIME_FIELD: stamp, VERSION_FIELD: model_version, PREDICTION_FIELD: prediction})
-            lines.append(orjson.dumps(record, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY))
+            try:
+                lines.append(orjson.dumps(record, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY))
+            except orjson.JSONEncodeError as exc:  # every line is encoded before any is written: nothing half
+                raise DataError(f"{_unrecordable(record)} in row {row}: it cannot be recorded ({exc}); send "
+                                "integers within 64 bits and text in valid UTF-8") from exc
         data = b"\n".join(lines) + b"\n"
         with self._lock:
             # One unbuffered O_APPEND write of whole lines: a reader never sees half a row, and a
@@ -85,14 +94,42 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _unrecordable(record: dict) -> str:
+    for name, value in record.items():
+        try:
+            orjson.dumps(value, default=_json_default, option=orjson.OPT_SERIALIZE_NUMPY)
+        except orjson.JSONEncodeError:
+            return f"input {name!r} ({str(value)[:40]!r})"
+    return "an input"
+
+
 def read_inference_log(directory: str | Path, since: str = "") -> pd.DataFrame:
-    """Every logged row (at or after `since`, an ISO time), oldest first."""
-    files = sorted(Path(directory).glob("inference-*.jsonl"))
-    frames = [pd.read_json(path, lines=True, dtype=False, precise_float=True) for path in files if path.stat().st_size]
-    if not frames:
+    """Every logged row (at or after `since`, an ISO time), oldest first.
+
+    Rows before `since` are dropped as they are read, not after. A line that does not parse (a
+    write cut short by a full disk) is skipped and counted, by file and line, never fatal."""
+    since_stamp = pd.Timestamp(since) if since else None
+    if since_stamp is not None and since_stamp.tzinfo is None:
+        since_stamp = since_stamp.tz_localize("UTC")
+    records, torn = [], []
+    for path in sorted(Path(directory).glob("inference-*.jsonl")):
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    record = orjson.loads(line)
+                    stamp = pd.Timestamp(record[TIME_FIELD])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    torn.append(f"{path.name}:{number}")
+                    continue
+                if since_stamp is None or stamp >= since_stamp:
+                    records.append(record)
+    if torn:
+        log.warning("skipped %d inference log line(s) that do not parse (a write cut short?): %s",
+                    len(torn), ", ".join(torn[:10]) + (" ..." if len(torn) > 10 else ""))
+    if not records:
         return pd.DataFrame()
-    log = pd.concat(frames, ignore_index=True)
-    log[TIME_FIELD] = pd.to_datetime(log[TIME_FIELD], utc=True, format="ISO8601")
-    if since:
-        log = log[log[TIME_FIELD] >= pd.Timestamp(since)]
-    return log.reset_index(drop=True)
+    frame = pd.DataFrame.from_records(records)
+    frame[TIME_FIELD] = pd.to_datetime(frame[TIME_FIELD], utc=True, format="ISO8601")
+    return frame

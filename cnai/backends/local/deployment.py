@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from cnai.backends import registry
+from cnai.backends.local.model_server import TOKEN_HEADER
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ServingError
 from cnai.core.run_dir import home
@@ -31,6 +32,7 @@ def _paths(model_name: str) -> dict[str, Path]:
         "replaced": base / f"{model_name}.replaced.json",  # what the last live swap replaced, for a roll back
         "pid": base / f"{model_name}.pid",
         "serving": base / f"{model_name}.serving.json",  # written by the server: the version it serves
+        "token": base / f"{model_name}.token",  # what the server's repository API (load, unload) asks for
         "log": base / f"{model_name}.log",
         "models": base / "models" / model_name,
     }
@@ -123,7 +125,8 @@ def _load(url: str, model_name: str, timeout_s: float, restore_pointer: str | No
           version: str) -> None:
     """Ask the running server to load what the pointer names; on failure put the old pointer back."""
     try:
-        response = requests.post(f"{url}/v2/repository/models/{model_name}/load", timeout=timeout_s)
+        response = requests.post(f"{url}/v2/repository/models/{model_name}/load", timeout=timeout_s,
+                                 headers={TOKEN_HEADER: _read_token(paths)})
         failure = None if response.status_code == 200 else f"{response.status_code}: {response.text[:300]}"
     except requests.RequestException as exc:
         failure = f"no answer: {exc}"
@@ -156,8 +159,27 @@ def forget_replaced(model_name: str) -> None:
     _paths(model_name)["replaced"].unlink(missing_ok=True)
 
 
+def _read_token(paths: dict[str, Path]) -> str:
+    try:
+        return paths["token"].read_text().strip()
+    except OSError:
+        return ""
+
+
+def _new_token(paths: dict[str, Path]) -> str:
+    """A fresh secret per server start, readable by this user only."""
+    import secrets
+
+    token = secrets.token_urlsafe(32)
+    paths["token"].parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(paths["token"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(token)
+    return token
+
+
 def _start_server(paths: dict[str, Path], model_name: str, host: str, port: int) -> subprocess.Popen:
-    env = {**os.environ, "CNAI_SERVING_POINTER": str(paths["pointer"]), "CNAI_SERVING_STATE": str(paths["serving"]),
+    env = {**os.environ, "CNAI_SERVING_TOKEN": _new_token(paths), "CNAI_SERVING_POINTER": str(paths["pointer"]), "CNAI_SERVING_STATE": str(paths["serving"]),
            "CNAI_SERVING_MODEL": model_name,
            "CNAI_SERVING_HOST": host, "CNAI_SERVING_PORT": str(port)}
     paths["log"].parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,14 @@ log = logging.getLogger(__name__)
 # before it is read, so one client cannot make the server buffer gigabytes.
 MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 1024 * 1024))
 
+# Rows per request: scoring runs on the event loop, so a 230,000-row request held readiness probes
+# for seconds. Larger batches are refused (400) with the limit named; batch scoring sends several.
+MAX_ROWS = int(os.environ.get("CNAI_SERVING_MAX_ROWS", 10_000))
+
+# The v2 repository API (load, unload) changes what is served: only a caller holding the token the
+# deploy step wrote may use it, and never a browser (a web page can send a simple cross-origin POST).
+TOKEN_HEADER = "x-cnai-token"
+
 # KServe writes three to four log lines for every request (access, wall and CPU time, latency
 # breakdown): 14% of a single-row request's server time. The inference log already records every
 # request and /metrics has the latencies, so they are off unless asked for.
@@ -104,6 +112,7 @@ def _server_classes():
             if missing:
                 raise InvalidInput(f"missing feature(s) {missing}; expected {self.model.feature_columns}")
             features = {c: columns[c] for c in self.model.feature_columns}
+            _refuse_unservable(features)
             try:
                 scores = self.model.scores(features)
             except (ValueError, TypeError, DataError) as exc:
@@ -111,7 +120,10 @@ def _server_classes():
             predictions = self.model.predictions(scores)
             probabilities = self.model.class_probabilities(scores)
             if self.log is not None and not _not_traffic(headers):
-                self.log.append(features, self.model.drift_signal(scores), self.version)
+                try:
+                    self.log.append(features, self.model.drift_signal(scores), self.version)
+                except DataError as exc:  # nothing was written: the whole request is refused
+                    raise InvalidInput(str(exc)) from exc
             if isinstance(payload, InferRequest):
                 rows = len(predictions)
                 outputs = [InferOutput("prediction", [rows], _datatype(predictions), data=predictions)]
@@ -195,6 +207,22 @@ def _server_classes():
     return ServedModel, PointerRepository
 
 
+def _refuse_unservable(features: dict[str, list]) -> None:
+    """One set of rules for v1 and v2: rows within the limit, and no infinite or NaN number (JSON
+    has no such value: the log would keep it as null, and the row as scored would be lost)."""
+    from kserve.errors import InvalidInput
+
+    rows = len(next(iter(features.values()), []))
+    if rows == 0:
+        raise InvalidInput("no rows: send at least one")
+    if rows > MAX_ROWS:
+        raise InvalidInput(f"{rows} rows: at most {MAX_ROWS} per request (CNAI_SERVING_MAX_ROWS); send several requests")
+    for name, values in features.items():
+        bad = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
+        if bad is not None:
+            raise InvalidInput(f"input {name!r}: {bad} is not a number a row can hold; send null for a missing value")
+
+
 def _not_traffic(headers) -> bool:
     return any(str(k).lower() == NOT_TRAFFIC_HEADER for k in (headers or {}))
 
@@ -239,6 +267,21 @@ def inference_log_dir(serving_dir: Path, model_name: str) -> Path:
     return serving_dir / "inference_log" / model_name
 
 
+async def guard_repository(request, call_next):
+    """The repository endpoints answer only a caller with the token (the deploy step), and no browser."""
+    import hmac
+
+    from starlette.responses import JSONResponse
+
+    if request.url.path.startswith("/v2/repository"):
+        token = os.environ.get("CNAI_SERVING_TOKEN", "")
+        given = request.headers.get(TOKEN_HEADER, "")
+        if "origin" in request.headers or not token or not hmac.compare_digest(given.encode(), token.encode()):
+            return JSONResponse({"error": "the model repository API needs this server's token (held by `cnai`); "
+                                          "browsers are refused"}, status_code=403)
+    return await call_next(request)
+
+
 def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, log_dir: Path | None) -> None:
     """Serve the version `pointer()` names; a v2 repository `load` call asks it again."""
     import kserve.model_server as kserve_server
@@ -255,6 +298,7 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
         def _add_middlewares(self, app) -> None:
             super()._add_middlewares(app)
             app.max_body_size = MAX_REQUEST_BYTES  # FastAPI's own limit (Starlette's RequestBodyLimitMiddleware): 413
+            app.middleware("http")(guard_repository)
 
     kserve_server.RESTServer = BoundRESTServer
     _, repository_class = _server_classes()
