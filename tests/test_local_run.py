@@ -17,3 +17,15 @@ def test_an_input_holding_python3_reaches_the_task_unchanged(tmp_path):
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path), raise_on_error=True)
     path = "/opt/venv/lib/python3.11/site-packages/pkg/data/table.csv"
     assert echo(text=path).output == path
+
+
+def test_the_artifacts_printed_are_this_runs_even_when_another_run_started_later(tmp_path):
+    from cnai.orchestration.local_run import artifacts_of
+
+    root = tmp_path / "pipeline_root"
+    ours, later = root / "cnai-training-1", root / "cnai-training-2"
+    for directory in (ours, later):
+        (directory / "validate").mkdir(parents=True)
+    rows = [{"step": "tune", "outputs": {}}, {"step": "validate", "outputs": {"validated": str(ours / "validate" / "x")}}]
+    assert artifacts_of(rows, root) == ours
+    assert artifacts_of([{"step": "tune", "outputs": {}}], root) is None

@@ -173,3 +173,34 @@ def test_cpu_model_is_what_codecarbon_would_detect():
     from cnai.core.tracking import cpu_model
 
     assert cpu_model() == detect_cpu_model()
+
+
+def test_a_source_that_grows_while_read_fails_the_step_instead_of_recording_a_wrong_hash(tmp_path):
+    """Ingest read 28,001 rows of a file still being written, and lineage kept the hash of the
+    first 22,600: the hash must be of what was read, or the step must fail."""
+    from cnai.core.errors import DataError
+
+    source = tmp_path / "growing.csv"
+    source.write_text("a\n1\n")
+
+    def read_while_it_grows(source: str) -> dict:
+        with open(source, "a") as handle:
+            handle.write("2\n")  # the writer is not done yet
+        return {}
+
+    before = len(read_events())
+    with pytest.raises(DataError, match="growing.csv: changed while the ingest step read it"):
+        run_step("ingest", read_while_it_grows, inputs={"source": str(source)})
+    assert [e["eventType"] for e in read_events()[before:]] == ["START", "FAIL"]
+
+
+def test_a_symlink_loop_as_a_source_is_our_error_and_a_failed_step(tmp_path):
+    from cnai.core.errors import DataError
+
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(tmp_path / "loop.csv")
+    before = len(read_events())
+    with pytest.raises(DataError, match="loop.csv: cannot be read"):
+        run_step("ingest", lambda source: {}, inputs={"source": str(loop)})
+    events = read_events()[before:]
+    assert [e["eventType"] for e in events] == ["FAIL"] and "cannot be read" in json.dumps(events[0])

@@ -29,6 +29,7 @@ from typing import Any
 
 from cnai import __version__
 from cnai.core.artifacts import content_hash
+from cnai.core.errors import DataError
 from cnai.core.run_dir import home
 
 log = logging.getLogger(__name__)
@@ -202,11 +203,26 @@ def _describe(value: Any) -> dict[str, Any]:
     """URI and content hash of an input or output given as an artifact or a path/URI string."""
     if isinstance(value, str):
         path = value.removeprefix("file://")
-        uri = Path(path).resolve().as_uri() if "://" not in value else value
+        try:
+            uri = Path(path).resolve().as_uri() if "://" not in value else value
+        except (RuntimeError, OSError) as exc:  # Python raises RuntimeError on a symbolic link loop
+            raise DataError(f"{path}: cannot be read ({exc}); point the step at the file itself") from exc
         exists = "://" not in value or value.startswith("file://")
         return {"uri": uri, "content_hash": content_hash(path) if exists and Path(path).exists() else None}
     path = value.path
     return {"uri": value.uri, "content_hash": content_hash(path) if Path(path).exists() else None}
+
+
+def _file_states(inputs: Mapping[str, Any]) -> dict[str, tuple]:
+    """(size, modification time) of each input that is a local file or directory's files."""
+    states = {}
+    for name, value in inputs.items():
+        path = Path(_path_of(value).removeprefix("file://"))
+        if "://" in _path_of(value).removeprefix("file://") or not path.exists():
+            continue
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+        states[name] = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+    return states
 
 
 def _path_of(value: Any) -> str:
@@ -228,7 +244,12 @@ def run_step(
     """
     inputs, outputs, params = dict(inputs or {}), dict(outputs or {}), dict(params or {})
     run_id = str(uuid.uuid4())
-    input_records = {name: _describe(value) for name, value in inputs.items()}
+    try:
+        input_records = {name: _describe(value) for name, value in inputs.items()}
+        read_before = _file_states(inputs)
+    except DataError as exc:  # recorded as this step's failure, so the table says where the run stopped
+        _emit("FAIL", step, run_id, {}, {}, {"errorMessage": _error_facet(exc)})
+        raise
     _emit("START", step, run_id, input_records, {}, {})
 
     meter = CarbonMeter(os.environ.get("CNAI_COUNTRY_ISO_CODE", "USA"))
@@ -243,6 +264,10 @@ def run_step(
             extra["artifact_uris"] = {k: getattr(v, "uri", None) or _path_of(v) for k, v in {**inputs, **outputs}.items()}
         paths = {k: _path_of(v) for k, v in {**inputs, **outputs}.items()}
         facts = dict(work(**paths, **params, **extra) or {})
+        changed = [name for name, state in _file_states(inputs).items() if state != read_before.get(name)]
+        if changed:  # the recorded hash would not be of what was read
+            raise DataError(f"{', '.join(_path_of(inputs[n]) for n in changed)}: changed while the {step} step read it; "
+                            "run again once it is written completely (nothing was recorded from this read)")
     except BaseException as exc:
         carbon = meter.stop()
         step_facet = _step_facet(step, params, started, time.perf_counter() - clock, {})

@@ -71,11 +71,11 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
         failed = exc
     elapsed = time.perf_counter() - started
     rows = step_rows(run_id, pipeline_steps(pipeline))
-    run_dirs = sorted((home / "pipeline_root").glob("*/"), key=lambda p: p.stat().st_mtime)
-    if run_dirs:
-        print(f"\nArtifacts of this run: {run_dirs[-1]}")
+    run_dir = artifacts_of(rows, home / "pipeline_root")
+    if run_dir:
+        print(f"\nArtifacts of this run: {run_dir}")
         for row in rows:
-            row["output"] = row["output"].replace(f"{run_dirs[-1]}/", "")
+            row["output"] = row["output"].replace(f"{run_dir}/", "")
     print_table(rows)
     if failed is not None:
         for row in (r for r in rows if r["status"] == "FAILED"):  # the cause, whole (the table cuts it)
@@ -84,6 +84,20 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
         return False, rows
     print(f"\nPipeline succeeded in {elapsed:.0f} s.")
     return True, rows
+
+
+def artifacts_of(rows: list[dict[str, Any]], pipeline_root: Path) -> Path | None:
+    """This run's directory under the pipeline root, from where its own steps wrote (the newest
+    directory would be another run's when two run at once); None if no step of it ran."""
+    root = pipeline_root.resolve()
+    for row in rows:
+        for value in (row.get("outputs") or {}).values():
+            try:
+                relative = Path(str(value).removeprefix("file://")).resolve().relative_to(root)
+            except ValueError:
+                continue
+            return pipeline_root / relative.parts[0]
+    return None
 
 
 def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:

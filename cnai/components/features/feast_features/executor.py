@@ -96,6 +96,8 @@ def build_training_set(
             online_rows = len(store.get_online_features(features=feature_refs, entity_rows=entity_rows).to_df())
 
     joined = joined.rename(columns={"event_timestamp": timestamp})
+    _refuse_an_empty_join(joined, view, [ref.split(":", 1)[1] for ref in feature_refs], entity, timestamp,
+                          events_frame, table, feature_table)
     feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
     columns = [timestamp, entity, *[c for c in feature_columns if c != entity], label]
     # Every column orders the rows: offline stores return events that share a timestamp and entity
@@ -117,6 +119,22 @@ def build_training_set(
             "feature_store": {"project": store.project, "feature_refs": feature_refs},
         },
     }
+
+
+def _refuse_an_empty_join(joined: pd.DataFrame, view: dict[str, Any], columns: list[str], entity: str, timestamp: str,
+                          events: pd.DataFrame, table: pd.DataFrame, feature_table: str) -> None:
+    """A join that found a value for no event would train on nothing but nulls: stop here, by name,
+    with what usually causes it (keys written differently, times that do not overlap)."""
+    if not columns or joined.empty or joined[columns].notna().any().any():
+        return
+    example = lambda frame, column: frame[column].dropna().iloc[0] if frame[column].notna().any() else None  # noqa: E731
+    raise DataError(
+        f"{Path(feature_table).name}: the point-in-time join of view {view['name']!r} found no value of "
+        f"{columns} for any of the {len(joined)} events: no {entity} of theirs has a row at or before its "
+        f"{timestamp} within ttl_hours={view['ttl_hours']}. Check the keys are written alike (events' "
+        f"{entity} e.g. {example(events, entity)!r}, the side table's {view['entity']} e.g. {example(table, entity)!r}) "
+        f"and the times overlap (events {events[timestamp].min()} .. {events[timestamp].max()}, side table "
+        f"{table[view['timestamp']].min()} .. {table[view['timestamp']].max()})")
 
 
 def _view_of(feature_refs: list[str]) -> str:

@@ -78,3 +78,22 @@ def test_a_missing_side_table_column_is_named(tmp_path):
         build_training_set(str(tmp_path / "events.parquet"), str(tmp_path / "side.parquet"), str(tmp_path / "ts"),
                            str(tmp_path / "store"), str(tmp_path / "stats.md"), ["v:x"], "k", "t", "y", [],
                            {"name": "v", "entity": "k", "timestamp": "t", "ttl_hours": 1})
+
+
+def test_a_join_that_matches_no_event_stops_with_what_to_check(tmp_path):
+    """Keys written differently in the two tables (7 and "S7"): every feature came back null, the
+    step passed, and tune failed with a raw scikit-learn error."""
+    import pytest
+
+    from cnai.core.errors import DataError
+
+    pd.DataFrame({"code": ["S7", "S9"], "at": pd.to_datetime(["2020-05-01", "2020-05-01"], utc=True),
+                  "footfall": [1.5, 9.0]}).to_parquet(tmp_path / "readings.parquet")
+    pd.DataFrame({"store": ["7", "9"], "day": pd.to_datetime(["2020-05-02", "2020-05-02"], utc=True),
+                  "sold": [3.0, 4.0]}).to_parquet(tmp_path / "sales.parquet")
+    with pytest.raises(DataError, match=r"readings.parquet: the point-in-time join of view 'traffic' found no value of "
+                                        r"\['footfall'\] for any of the 2 events.*e.g. '7'.*e.g. 'S7'"):
+        build_training_set(str(tmp_path / "sales.parquet"), str(tmp_path / "readings.parquet"), str(tmp_path / "ts"),
+                           str(tmp_path / "store"), str(tmp_path / "stats.md"), ["traffic:footfall"], "store", "day",
+                           "sold", [], {"name": "traffic", "entity": "code", "timestamp": "at", "ttl_hours": 72})
+    assert not (tmp_path / "ts").exists()
