@@ -69,3 +69,49 @@ def test_sink_over_http(tmp_path):
     finally:
         server.shutdown()
     assert list(read_inference_log(tmp_path)["_prediction"]) == [0.9]
+
+
+def raw_post(port: int, path: str, headers: dict, body: bytes = b"") -> int:
+    """A POST with exactly these headers (requests would fix a bad Content-Length)."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.putrequest("POST", path)
+    for key, value in headers.items():
+        connection.putheader(key, value)
+    connection.endheaders(body)
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_the_sink_takes_events_only_from_token_holders_and_answers_what_it_refuses(tmp_path):
+    """Forged rows were appended by anyone; a negative Content-Length got past the size limit and
+    `Content-Length: abc` closed the connection with no answer."""
+    server = serve(InferenceLogSink(InferenceLog(tmp_path)), "127.0.0.1", 0, token="s3cret")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port, url = server.server_port, f"http://127.0.0.1:{server.server_port}"
+    request = json.dumps({"instances": [{"hour": 9}]}).encode()
+    try:
+        assert raw_post(port, "/", {**cloud_event(REQUEST, "f"), "Content-Length": "-1"}) == 400
+        assert raw_post(port, "/", {**cloud_event(REQUEST, "f"), "Content-Length": "abc"}) == 400
+        assert raw_post(port, "/", cloud_event(REQUEST, "f")) == 411
+        forged = requests.post(f"{url}/", data=request, headers=cloud_event(REQUEST, "f"), timeout=5)
+        assert forged.status_code == 401
+        assert requests.post(f"{url}/wrong", data=request, headers=cloud_event(REQUEST, "f"), timeout=5).status_code == 401
+        # The holder: the token as KServe's logger URL path, or as a bearer token.
+        assert requests.post(f"{url}/s3cret", data=request, headers=cloud_event(REQUEST, "ok"), timeout=5).status_code == 202
+        assert requests.post(url, data='{"predictions": [0.5]}', timeout=5,
+                             headers={**cloud_event(RESPONSE, "ok"), "Authorization": "Bearer s3cret"}).status_code == 202
+    finally:
+        server.shutdown()
+    assert list(read_inference_log(tmp_path)["_prediction"]) == [0.5], "only the token holder's pair"
+
+
+def test_unpaired_halves_are_bounded_in_bytes(tmp_path):
+    sink = InferenceLogSink(InferenceLog(tmp_path), max_pending_bytes=1000)
+    half = json.dumps({"instances": [{"text": "x" * 300}]}).encode()
+    for i in range(10):
+        sink.receive(cloud_event(REQUEST, f"lonely-{i}"), half)
+    assert sink._pending_bytes <= 1000 and len(sink._pending) == 1000 // len(half)
+    assert list(sink._pending) == [f"lonely-{i}" for i in range(10 - len(sink._pending), 10)], "the oldest go first"

@@ -44,6 +44,7 @@ def malformed_bodies(good: dict) -> dict[str, bytes]:
         body = {**good, "inputs": [{**t, "data": [marker]} if t["name"] == name else t for t in good["inputs"]]}
         return json.dumps(body).replace(f'"{marker}"', literal).encode()
 
+    duplicated = {**good, "inputs": [*good["inputs"], good["inputs"][0]]}
     zero_rows = {**good, "inputs": [{**t, "shape": [0], "data": []} for t in good["inputs"]]}
     return {
         "integer beyond 64 bits": with_value(integer, str(2**70)),
@@ -51,6 +52,7 @@ def malformed_bodies(good: dict) -> dict[str, bytes]:
         "Infinity literal": with_value(number, "Infinity"),
         "huge float literal": with_value(number, "1e999"),
         "zero rows": json.dumps(zero_rows).encode(),
+        "an input given twice": json.dumps(duplicated).encode(),
         "bad JSON": b'{"inputs": [',
         "not JSON at all": b"\x00\xff binary",
         "empty body": b"",
@@ -132,6 +134,18 @@ def test_the_repository_api_needs_the_servers_token_and_refuses_browsers(served)
         response = requests.post(f"{base}/v2/repository/models/{name}/unload", headers=headers, timeout=5)
         assert response.status_code == 403, (headers, response.status_code)
     assert requests.get(f"{base}/v2/models/{name}/ready", timeout=5).status_code == 200
+
+
+def test_v1_refuses_a_batch_row_it_would_refuse_alone(served, trained_model):
+    url, name = served
+    v1 = url.replace(f"/v2/models/{name}/infer", f"/v1/models/{name}:predict")
+    rows = pd.read_parquet(trained_model["holdout"]).head(2)[LoadedModel(trained_model["model"]).feature_columns]
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    incomplete = {k: v for k, v in records[1].items() if k != rows.columns[0]}
+    alone = requests.post(v1, json={"instances": [incomplete]}, timeout=10)
+    batch = requests.post(v1, json={"instances": [records[0], incomplete]}, timeout=10)
+    assert alone.status_code == 400 and batch.status_code == 400
+    assert f"instance 1 lacks feature {rows.columns[0]!r}" in batch.text
 
 
 def test_a_request_past_the_row_limit_is_refused_by_name(served, trained_model):

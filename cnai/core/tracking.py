@@ -323,8 +323,14 @@ def _run_facets(carbon: dict, step_facet: dict) -> dict:
 
 
 def _error_facet(exc: BaseException) -> dict[str, Any]:
+    """The error and its causes, without stack frames: events leave this machine (Marquez, a
+    cluster's lineage store), and frames carry local paths; the step's own log keeps them."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 10:
+        chain.append("".join(traceback.format_exception_only(type(seen), seen)).strip())
+        seen = seen.__cause__ or seen.__context__
     return _facet({"message": f"{type(exc).__name__}: {exc}", "programmingLanguage": "python",
-                   "stackTrace": "".join(traceback.format_exception(exc))}, ERROR_FACET_SCHEMA)
+                   "stackTrace": "\ncaused by: ".join(chain)}, ERROR_FACET_SCHEMA)
 
 
 def _jsonable(value: Any) -> Any:

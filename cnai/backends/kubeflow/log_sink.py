@@ -6,13 +6,20 @@ both with the same `Ce-Id`). This sink pairs them and appends the rows to an `In
 on a volume the monitoring pipeline mounts, in the same format as the local model server's log.
 
 Run as `python -m cnai.backends.kubeflow.log_sink --dir /data/inference_log/<model name> --port 8080`.
+
+It binds 127.0.0.1 unless told (the manifest passes `--host 0.0.0.0` inside its pod, where the
+NetworkPolicy admits only this namespace). With `CNAI_LOG_SINK_TOKEN` set (from a Secret) a writer
+must present it, as `Authorization: Bearer <token>` or as the URL's path (`http://sink/<token>`,
+the form KServe's logger URL can carry); anything else is answered 401 and dropped.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
 import logging
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -27,6 +34,7 @@ log = logging.getLogger(__name__)
 REQUEST = "org.kubeflow.serving.inference.request"
 RESPONSE = "org.kubeflow.serving.inference.response"
 MAX_BODY_BYTES = 32 << 20
+MAX_PENDING_BYTES = 256 << 20  # unpaired halves held at once, in bytes: the oldest go first
 
 
 class CloudEventError(ValueError):
@@ -74,10 +82,12 @@ def _signal(probabilities: list[list[float]] | None, predictions: list | None) -
 class InferenceLogSink:
     """Pairs request and response events by id; keeps at most `max_pending` unpaired halves."""
 
-    def __init__(self, inference_log: InferenceLog, max_pending: int = 10_000) -> None:
+    def __init__(self, inference_log: InferenceLog, max_pending: int = 10_000,
+                 max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
         self.inference_log = inference_log
-        self.max_pending = max_pending
-        self._pending: OrderedDict[str, tuple[str, dict]] = OrderedDict()
+        self.max_pending, self.max_pending_bytes = max_pending, max_pending_bytes
+        self._pending: OrderedDict[str, tuple[str, dict, int]] = OrderedDict()
+        self._pending_bytes = 0
         self._lock = threading.Lock()
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> bool:
@@ -92,10 +102,15 @@ class InferenceLogSink:
             raise CloudEventError(f"event {event_id}: body is not JSON ({exc})") from exc
         with self._lock:
             other = self._pending.pop(event_id, None)
+            if other is not None:
+                self._pending_bytes -= other[2]
             if other is None or other[0] == kind:
-                self._pending[event_id] = (kind, payload)
-                while len(self._pending) > self.max_pending:
-                    dropped, _ = self._pending.popitem(last=False)
+                self._pending[event_id] = (kind, payload, len(body))
+                self._pending_bytes += len(body)
+                while self._pending and (len(self._pending) > self.max_pending
+                                         or self._pending_bytes > self.max_pending_bytes):
+                    dropped, (_, _, size) = self._pending.popitem(last=False)
+                    self._pending_bytes -= size
                     log.warning("event %s never got its other half; dropped", dropped)
                 return False
         request, response = (payload, other[1]) if kind == REQUEST else (other[1], payload)
@@ -107,15 +122,31 @@ class InferenceLogSink:
         return True
 
 
-def serve(sink: InferenceLogSink, host: str, port: int) -> ThreadingHTTPServer:
+def serve(sink: InferenceLogSink, host: str, port: int, token: str = "") -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
+        def _authorized(self) -> bool:
+            if not token:
+                return True
+            given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip() or self.path.strip("/")
+            return hmac.compare_digest(given.encode(), token.encode())
+
         def do_POST(self):
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = self.headers.get("Content-Length")
+            if declared is None or not declared.strip().isdigit():
+                self.close_connection = True  # the body's end is unknown: answer, then close
+                self.send_error(411 if declared is None else 400, "Content-Length must be a non-negative integer")
+                return
+            length = int(declared)
             if length > MAX_BODY_BYTES:
+                self.close_connection = True
                 self.send_error(413, "event too large")
                 return
+            body = self.rfile.read(length)
+            if not self._authorized():
+                self.send_error(401, "this sink takes events only from writers holding its token")
+                return
             try:
-                sink.receive(dict(self.headers.items()), self.rfile.read(length))
+                sink.receive(dict(self.headers.items()), body)
             except CloudEventError as exc:
                 self.send_error(400, str(exc))
                 return
@@ -132,11 +163,11 @@ def serve(sink: InferenceLogSink, host: str, port: int) -> ThreadingHTTPServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", required=True, help="inference log folder (a mounted volume on a cluster)")
-    parser.add_argument("--host", default="0.0.0.0", help="bind address (0.0.0.0 inside a pod)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (the manifest passes 0.0.0.0 inside its pod)")
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    server = serve(InferenceLogSink(InferenceLog(args.dir)), args.host, args.port)
+    server = serve(InferenceLogSink(InferenceLog(args.dir)), args.host, args.port, os.environ.get("CNAI_LOG_SINK_TOKEN", ""))
     log.info("inference log sink on %s:%d writing to %s", args.host, args.port, args.dir)
     server.serve_forever()
 

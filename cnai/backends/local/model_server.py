@@ -53,6 +53,7 @@ NOT_TRAFFIC_HEADER = "x-cnai-not-traffic"
 V2_PROTOCOL_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
                          "FP16", "FP32", "FP64", "BYTES"}
 NESTED_TYPES = (list, dict)
+ABSENT = object()  # a v1 instance without a key another instance has: refused, never scored as null
 V2_DATATYPES = {"i": "INT64", "u": "INT64", "f": "FP64", "b": "BOOL", "O": "BYTES", "U": "BYTES"}
 
 
@@ -148,7 +149,7 @@ def _server_classes():
         rows = len(data[0]) if data and isinstance(data[0], list) else -1
         flat = all(isinstance(values, list) for values in data)
         kinds = set(map(type, chain.from_iterable(data))) if flat else set()
-        if not (flat and kinds.isdisjoint(NESTED_TYPES)
+        if not (flat and kinds.isdisjoint(NESTED_TYPES) and len({tensor.name for tensor in tensors}) == len(tensors)
                 and {tensor.datatype for tensor in tensors} <= V2_PROTOCOL_DATATYPES
                 and all(len(values) == rows for values in data)
                 and all(tensor.shape == [rows] or tensor.shape == [rows, 1] for tensor in tensors)):
@@ -163,6 +164,8 @@ def _server_classes():
         columns = {}
         for tensor in request.inputs:
             name, datatype, data, shape = tensor.name, tensor.datatype, tensor.data, list(tensor.shape or [])
+            if name in columns:
+                raise InvalidInput(f"input {name!r} is given twice; send each feature once")
             if datatype not in V2_PROTOCOL_DATATYPES:
                 raise InvalidInput(f"input {name!r}: datatype {datatype!r} is not one of {sorted(V2_PROTOCOL_DATATYPES)}")
             if not isinstance(data, list) or any(isinstance(v, NESTED_TYPES) for v in data):
@@ -180,7 +183,7 @@ def _server_classes():
         if not all(isinstance(instance, dict) for instance in instances):
             raise InvalidInput("v1 instances must each be an object {feature: value, ...}")
         names = list(dict.fromkeys(name for instance in instances for name in instance))
-        return {name: [instance.get(name) for instance in instances] for name in names}
+        return {name: [instance.get(name, ABSENT) for instance in instances] for name in names}
 
     class PointerRepository(ModelRepository):
         """`load(name)` (v2 repository API) re-reads the pointer and swaps in the version it names."""
@@ -218,6 +221,10 @@ def _refuse_unservable(features: dict[str, list]) -> None:
     if rows > MAX_ROWS:
         raise InvalidInput(f"{rows} rows: at most {MAX_ROWS} per request (CNAI_SERVING_MAX_ROWS); send several requests")
     for name, values in features.items():
+        if any(v is ABSENT for v in values):
+            row = next(i for i, v in enumerate(values) if v is ABSENT)
+            raise InvalidInput(f"instance {row} lacks feature {name!r} (as a row alone would be refused); "
+                               "send null for a missing value")
         bad = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
         if bad is not None:
             raise InvalidInput(f"input {name!r}: {bad} is not a number a row can hold; send null for a missing value")
