@@ -12,6 +12,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parent
 
+# The example project's label and time column (cnai.yaml), for the tests that train on its small
+# tables; the components themselves know no dataset.
+LABEL, TIME = "delayed", "time_hour"
+
 
 @pytest.fixture(scope="session", autouse=True)
 def cnai_home(tmp_path_factory) -> Path:
@@ -32,8 +36,8 @@ def small_tables(tmp_path_factory) -> dict[str, Path]:
     directory = tmp_path_factory.mktemp("data")
     flights, weather = generate(4000, seed=7)
     return {
-        "flights": Path(write_table(flights, directory / "flights.csv")),
-        "weather": Path(write_table(weather, directory / "weather.csv")),
+        "events": Path(write_table(flights, directory / "flights.csv")),
+        "side": Path(write_table(weather, directory / "weather.csv")),
     }
 
 
@@ -44,8 +48,8 @@ def write_small_project(directory: Path, small_tables: dict[str, Path], max_tria
 
     config = yaml.safe_load((REPO / "cnai.yaml").read_text())
     config["settings"].update(home=str(directory / "home"), serving_port=free_port(), **settings)
-    config["data"]["events"]["source"] = str(small_tables["flights"])
-    config["data"]["feature_source"]["source"] = str(small_tables["weather"])
+    config["data"]["events"]["source"] = str(small_tables["events"])
+    config["data"]["feature_source"]["source"] = str(small_tables["side"])
     config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
     config["tuning"].update(max_trials=max_trials, parallel_trials=1)
     config["evaluation"]["minimum_for_first_model"] = 0.5
@@ -73,9 +77,9 @@ def ingested(small_tables, project_config, tmp_path_factory) -> dict[str, str]:
 
     out = tmp_path_factory.mktemp("ingested")
     events, features = project_config.data.events, project_config.data.feature_source
-    ingest_table(str(small_tables["flights"]), str(out / "flights"), events.columns, events.derived_columns)
-    ingest_table(str(small_tables["weather"]), str(out / "weather"), features.columns)
-    return {"flights": str(out / "flights"), "weather": str(out / "weather")}
+    ingest_table(str(small_tables["events"]), str(out / "flights"), events.columns, events.derived_columns)
+    ingest_table(str(small_tables["side"]), str(out / "weather"), features.columns)
+    return {"events": str(out / "flights"), "side": str(out / "weather")}
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +88,10 @@ def training_set(ingested, project_config, expectation_suite, tmp_path_factory) 
     from cnai.components.features.feast_features.executor import build_training_set
 
     out = tmp_path_factory.mktemp("training")
-    validate_dataset(ingested["flights"], str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"),
+    validate_dataset(ingested["events"], str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"),
                      expectation_suite)
     data = project_config.data
-    build_training_set(str(out / "valid"), ingested["weather"], str(out / "training_set"), str(out / "store"), str(out / "stats.md"),
+    build_training_set(str(out / "valid"), ingested["side"], str(out / "training_set"), str(out / "store"), str(out / "stats.md"),
                        data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features,
                        data.feature_view)
     return str(out / "training_set")

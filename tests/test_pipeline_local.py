@@ -162,7 +162,7 @@ def test_lineage_traces_the_served_model_to_its_source_files(project, first_run,
     assert main(["--config", str(project["config"]), "lineage"]) == 0
     trace = capsys.readouterr().out
     for expected in ("serves version 1", "registered version 1", "written by train", "written by features",
-                     "written by validate", "written by ingest", small_tables["flights"].name, small_tables["weather"].name):
+                     "written by validate", "written by ingest", small_tables["events"].name, small_tables["side"].name):
         assert expected in trace, expected
 
 

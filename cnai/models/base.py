@@ -72,9 +72,8 @@ class ModelKind(abc.ABC):
         problems = []
         for p in parameters:
             if p["name"] in self.fixed_parameters:
-                problems.append(f"tuning.parameters.{p['name']}: set by cnai itself, not here (the seed comes from "
-                                f"tuning.seed; {', '.join(sorted(self.fixed_parameters - {'random_state'}))} are the "
-                                "steps' own)")
+                why = "the seed is tuning.seed" if p["name"] == "random_state" else "the steps choose it"
+                problems.append(f"tuning.parameters.{p['name']}: set by cnai itself ({why}), not here")
                 continue
             if tunable is not None and p["name"] not in tunable:
                 problems.append(f"tuning.parameters.{p['name']}: not a parameter the model takes ({cls.__name__}); "

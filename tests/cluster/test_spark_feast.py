@@ -39,7 +39,7 @@ def spark_operator(outcome: str):
 def run_ingest(tmp_path: Path, small_tables, project_config) -> dict:
     events = project_config.data.events
     uris = {"dataset": (tmp_path / "store" / "flights").as_uri()}  # the object store is a local folder here
-    return ingest_table(str(small_tables["flights"]), str(tmp_path / "step" / "flights"), events.columns,
+    return ingest_table(str(small_tables["events"]), str(tmp_path / "step" / "flights"), events.columns,
                         events.derived_columns, spark_master="spark-operator", cluster=CLUSTER, artifact_uris=uris)
 
 
@@ -62,7 +62,7 @@ def test_the_spark_operator_runs_our_ingest_and_the_step_copies_its_result(kube_
         assert {ref["name"] for ref in pod["envSecretKeyRefs"].values()} == {"cnai-object-store"}
     assert not any("secret" in str(v).lower() for v in spec["sparkConf"].values()), "keys come from the Secret via env"
     # The same rows as the local step's, and the step's own output holds them.
-    local = pd.read_parquet(ingested["flights"])
+    local = pd.read_parquet(ingested["events"])
     on_cluster = pd.read_parquet(tmp_path / "step" / "flights")
     assert facts["rows"] == len(local) == len(on_cluster)
     assert list(on_cluster.columns) == list(local.columns)

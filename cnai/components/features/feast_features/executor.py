@@ -84,7 +84,7 @@ def build_training_set(
             entity_df = _utc_micro(events_frame, timestamp, events).rename(columns={timestamp: "event_timestamp"})
             # A feature value depends only on the entity and the time, so Feast joins each distinct
             # (entity, time) once and the events take theirs from that: many events share a pair
-            # (the example's flights share airport-hours), and Feast's join grows with the rows it is given.
+            # (events often share a key and an hour), and Feast's join grows with the rows it is given.
             keys = entity_df[[entity, "event_timestamp"]].drop_duplicates(ignore_index=True)
             log.info("point-in-time join of %d events (%d distinct %s and times) with %s",
                      len(entity_df), len(keys), entity, feature_refs)

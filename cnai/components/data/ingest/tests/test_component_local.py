@@ -9,7 +9,7 @@ from cnai.components.data.ingest.component import ingest
 def test_ingest_runs_alone_under_kfp_local(small_tables, tmp_path):
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path), raise_on_error=True)
 
-    task = ingest(source=str(small_tables["flights"]),
+    task = ingest(source=str(small_tables["events"]),
                   column_types={"origin": "string", "distance": "double", "time_hour": "timestamp"},
                   derived_columns={"long_haul": "distance > 1000"})
     dataset = task.outputs["dataset"]

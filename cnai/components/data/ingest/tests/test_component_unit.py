@@ -3,23 +3,24 @@ import pytest
 
 from cnai.components.data.ingest.executor import ingest_table
 from cnai.core.errors import DataError
+from conftest import LABEL
 
 
 def test_types_and_derived_columns_are_applied(ingested, small_tables):
-    frame = pd.read_parquet(ingested["flights"])
-    source_rows = sum(1 for _ in small_tables["flights"].open()) - 1
+    frame = pd.read_parquet(ingested["events"])
+    source_rows = sum(1 for _ in small_tables["events"].open()) - 1
     assert len(frame) == source_rows
     assert str(frame["time_hour"].dtype) == "datetime64[us, UTC]"
     assert frame["distance"].dtype == "float64" and frame["carrier"].dtype == object
-    # delayed = arr_delay > 15, NULL where the flight was cancelled
+    # the example derives its label: arr_delay > 15, NULL where the arrival is unknown
     labelled = frame.dropna(subset=["arr_delay"])
-    assert (labelled["delayed"] == (labelled["arr_delay"] > 15).astype(int)).all()
-    assert frame.loc[frame["arr_delay"].isna(), "delayed"].isna().all()
+    assert (labelled[LABEL] == (labelled["arr_delay"] > 15).astype(int)).all()
+    assert frame.loc[frame["arr_delay"].isna(), LABEL].isna().all()
 
 
 def test_missing_declared_column_names_file_and_column(small_tables, tmp_path):
-    with pytest.raises(DataError, match=r"flights\.csv.*'no_such_column'"):
-        ingest_table(str(small_tables["flights"]), str(tmp_path / "out"), {"no_such_column": "int"})
+    with pytest.raises(DataError, match=rf"{small_tables['events'].name}.*'no_such_column'"):
+        ingest_table(str(small_tables["events"]), str(tmp_path / "out"), {"no_such_column": "int"})
     assert not (tmp_path / "out").exists()
 
 

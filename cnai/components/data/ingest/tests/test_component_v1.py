@@ -14,7 +14,7 @@ def test_v1_command_line_runs_the_same_component(small_tables, tmp_path):
     spec = yaml.safe_load((component_dir("ingest") / "component.yaml").read_text())
     command = spec["implementation"]["container"]["command"]
     assert command[:3] == ["python", "-m", "cnai.orchestration.component_runner"]
-    argv = [sys.executable, *command[1:], "--source", str(small_tables["flights"]),
+    argv = [sys.executable, *command[1:], "--source", str(small_tables["events"]),
             "--column_types", json.dumps({"origin": "string", "distance": "double"}),
             "--derived_columns", json.dumps({"far": "distance > 2000"}), "--dataset", str(tmp_path / "out" / "dataset")]
     subprocess.run(argv, check=True, capture_output=True, text=True, timeout=300)

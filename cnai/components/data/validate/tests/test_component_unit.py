@@ -5,6 +5,7 @@ import pytest
 
 from cnai.components.data.validate.executor import infer_suite, validate_dataset
 from cnai.core.errors import ValidationFailed
+from conftest import LABEL
 
 
 def outputs(tmp_path):
@@ -13,13 +14,13 @@ def outputs(tmp_path):
 
 def test_rows_without_label_are_quarantined_not_dropped(ingested, expectation_suite, tmp_path):
     out = outputs(tmp_path)
-    facts = validate_dataset(ingested["flights"], expectation_suite=expectation_suite, **out)
-    source = pd.read_parquet(ingested["flights"])
+    facts = validate_dataset(ingested["events"], expectation_suite=expectation_suite, **out)
+    source = pd.read_parquet(ingested["events"])
     good, bad = pd.read_parquet(out["validated"]), pd.read_parquet(out["quarantine"])
     assert len(good) + len(bad) == len(source)
-    assert len(bad) == source["delayed"].isna().sum() > 0
-    assert good["delayed"].notna().all()
-    assert bad["failed_expectations"].str.contains("expect_column_values_to_not_be_null(delayed)", regex=False).all()
+    assert len(bad) == source[LABEL].isna().sum() > 0
+    assert good[LABEL].notna().all()
+    assert bad["failed_expectations"].str.contains(f"expect_column_values_to_not_be_null({LABEL})", regex=False).all()
     assert facts["rows_quarantined"] == len(bad)
     assert "<html" in (tmp_path / "data_docs").read_text().lower()
     assert json.loads((tmp_path / "results").read_text())["success"] is False
@@ -31,19 +32,19 @@ def test_critical_failure_stops_and_names_column(ingested, tmp_path):
          "meta": {"severity": "critical"}}]}
     out = outputs(tmp_path)
     with pytest.raises(ValidationFailed, match=r"column 'distance': expect_column_values_to_be_between"):
-        validate_dataset(ingested["flights"], expectation_suite=suite, **out)
+        validate_dataset(ingested["events"], expectation_suite=suite, **out)
     assert not (tmp_path / "validated").exists(), "no validated output may exist after a critical failure"
 
 
 def test_missing_column_is_critical(ingested, tmp_path):
     suite = {"name": "s", "expectations": [{"type": "expect_column_to_exist", "kwargs": {"column": "gate"}}]}
     with pytest.raises(ValidationFailed, match="'gate'"):
-        validate_dataset(ingested["flights"], expectation_suite=suite, **outputs(tmp_path))
+        validate_dataset(ingested["events"], expectation_suite=suite, **outputs(tmp_path))
 
 
 def test_suite_is_inferred_when_none_is_given(ingested, tmp_path):
     out = outputs(tmp_path)
-    validate_dataset(ingested["flights"], inferred_suite=str(tmp_path / "suite.json"), **out)
+    validate_dataset(ingested["events"], inferred_suite=str(tmp_path / "suite.json"), **out)
     suite = json.loads((tmp_path / "suite.json").read_text())
     kinds = {(e["type"], e["kwargs"].get("column")) for e in suite["expectations"]}
     assert ("expect_column_to_exist", "distance") in kinds

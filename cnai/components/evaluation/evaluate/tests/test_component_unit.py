@@ -5,11 +5,12 @@ from cnai.components.evaluation.evaluate.executor import evaluate_candidate
 from cnai.components.registry.register.executor import register_model
 from cnai.components.training.train.executor import train_model
 from cnai.core.tracking import LocalArtifact
+from conftest import LABEL, TIME
 
 
 def train(training_set, features, path, **params):
     paths = {n: str(path / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
-    train_model(training_set, feature_columns=features, label="delayed", timestamp="time_hour", params=params, **paths)
+    train_model(training_set, feature_columns=features, label=LABEL, timestamp=TIME, params=params, **paths)
     return paths
 
 

@@ -2,7 +2,7 @@ import pandas as pd
 
 from cnai.components.features.feast_features.executor import build_training_set
 
-REFS = ["origin_weather:temp", "origin_weather:precip"]
+REFS = ["weather:temp", "weather:precip"]
 
 
 def test_join_is_point_in_time_correct(tmp_path):
@@ -14,13 +14,13 @@ def test_join_is_point_in_time_correct(tmp_path):
         "origin": ["EWR"] * 4,
         "time_hour": pd.to_datetime(["2013-01-01 10:30", "2013-01-01 11:00", "2013-01-01 09:00", "2013-01-01 18:00"], utc=True),
         "distance": [100.0, 200.0, 300.0, 400.0],
-        "delayed": [0, 1, 0, 1],
+        "late": [0, 1, 0, 1],
     })
     weather.to_parquet(tmp_path / "weather.parquet")
     events.to_parquet(tmp_path / "events.parquet")
     facts = build_training_set(str(tmp_path / "events.parquet"), str(tmp_path / "weather.parquet"), str(tmp_path / "ts"),
-                               str(tmp_path / "store"), str(tmp_path / "stats.md"), REFS, "origin", "time_hour", "delayed", ["distance"],
-                               {"name": "origin_weather", "entity": "origin", "timestamp": "time_hour", "ttl_hours": 3})
+                               str(tmp_path / "store"), str(tmp_path / "stats.md"), REFS, "origin", "time_hour", "late", ["distance"],
+                               {"name": "weather", "entity": "origin", "timestamp": "time_hour", "ttl_hours": 3})
     joined = pd.read_parquet(tmp_path / "ts").set_index("distance")
     assert joined.loc[100.0, "temp"] == 10.0  # 10:30 sees the 10:00 reading, not 11:00's
     assert joined.loc[200.0, "temp"] == 20.0  # exactly on the hour
@@ -30,16 +30,16 @@ def test_join_is_point_in_time_correct(tmp_path):
     assert (tmp_path / "store" / "data" / "online_store.db").exists()
     assert (tmp_path / "store" / "feature_store.yaml").exists()
     statistics = (tmp_path / "stats.md").read_text()
-    assert "4 rows, label `delayed`: 0 50.0%, 1 50.0%" in statistics
+    assert "4 rows, label `late`: 0 50.0%, 1 50.0%" in statistics
     assert "| temp | numeric | 50.0% | 15 |" in statistics  # two of four events have a reading: 10 and 20
 
 
 def test_every_event_gets_the_features_of_its_airport_and_hour(training_set, ingested, project_config):
-    """Feast joins each distinct (airport, time) once; every one of the many flights sharing it must
+    """Feast joins each distinct (airport, time) once; every one of the many events sharing it must
     still get exactly the reading pandas' own as-of join finds (latest at or before, within 3 h)."""
     data = project_config.data
     trained = pd.read_parquet(training_set)
-    weather = pd.read_parquet(ingested["weather"]).sort_values("time_hour")
+    weather = pd.read_parquet(ingested["side"]).sort_values("time_hour")
     names = [ref.split(":", 1)[1] for ref in data.feature_refs]
     expected = pd.merge_asof(trained[["origin", "time_hour"]].reset_index().sort_values("time_hour"),
                              weather[["origin", "time_hour", *names]], on="time_hour", by="origin",
@@ -50,7 +50,7 @@ def test_every_event_gets_the_features_of_its_airport_and_hour(training_set, ing
 
 def test_a_side_table_with_its_own_key_and_time_names_is_joined(tmp_path):
     """The view is built from what the side table calls its key and time, not the events' names,
-    and the source file is named for the view: no flights names, no fixed file."""
+    and the source file is named for the view: no example names, no fixed file."""
     readings = pd.DataFrame({"store_code": [7, 7, 9], "measured_at": pd.to_datetime(
         ["2020-05-01", "2020-05-03", "2020-05-01"], utc=True), "footfall": [1.5, 2.5, 9.0]})
     sales = pd.DataFrame({"store": [7, 7, 9, 9], "day": pd.to_datetime(["2020-05-02", "2020-05-04", "2020-05-02", "2020-04-01"], utc=True),

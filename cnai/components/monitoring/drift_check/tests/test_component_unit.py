@@ -12,6 +12,7 @@ from cnai.components.monitoring.drift_check.executor import check_drift, resolve
 from cnai.components.registry.register.executor import register_model
 from cnai.components.training.train.executor import train_model
 from cnai.core.errors import DataError
+from conftest import LABEL, TIME
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def production(training_set, model_features, tmp_path_factory):
     reference = base / "training_set"
     shutil.copytree(training_set, reference) if os.path.isdir(training_set) else shutil.copy(training_set, reference)
     paths = {n: str(base / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
-    train_model(str(reference), feature_columns=model_features, label="delayed", timestamp="time_hour",
+    train_model(str(reference), feature_columns=model_features, label=LABEL, timestamp=TIME,
                 params={"max_iter": 40}, **paths)
     uri, name = registry.default_registry_uri(base / "registry"), f"drift-{uuid.uuid4().hex[:6]}"
     (base / "eval.md").write_text("gate")

@@ -4,6 +4,7 @@ from cnai.backends import registry
 from cnai.components.registry.register.executor import register_model
 from cnai.components.training.train.executor import train_model
 from cnai.core.artifacts import content_hash
+from conftest import LABEL, TIME
 
 
 def test_versions_are_new_and_reruns_reuse_them(training_set, model_features, tmp_path):
@@ -12,7 +13,7 @@ def test_versions_are_new_and_reruns_reuse_them(training_set, model_features, tm
     models = []
     for i, rate in enumerate((0.1, 0.2)):
         paths = {n: str(tmp_path / f"{n}{i}") for n in ("model", "holdout", "metrics", "classification_metrics")}
-        train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour",
+        train_model(training_set, feature_columns=model_features, label=LABEL, timestamp=TIME,
                     params={"learning_rate": rate, "max_iter": 30}, **paths)
         models.append(paths["model"])
     (tmp_path / "eval.md").write_text("gate")

@@ -15,6 +15,7 @@ from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
 from cnai.components.training.train.executor import train_model
 from cnai.core.errors import ServingError
 from cnai.models.saved import LoadedModel
+from conftest import LABEL, TIME
 
 
 def test_serve_swap_live_and_smoke_test(training_set, model_features, tmp_path, port):
@@ -24,7 +25,7 @@ def test_serve_swap_live_and_smoke_test(training_set, model_features, tmp_path, 
     trained = []
     for i, rate in enumerate((0.05, 0.3)):
         paths = {n: str(tmp_path / f"{n}{i}") for n in ("model", "holdout", "metrics", "classification_metrics")}
-        train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour",
+        train_model(training_set, feature_columns=model_features, label=LABEL, timestamp=TIME,
                     params={"learning_rate": rate, "max_iter": 40}, **paths)
         version = register_model(paths["model"], training_set, str(tmp_path / "eval.md"), str(tmp_path / "card.md"),
                                  uri, name)["version"]

@@ -7,13 +7,14 @@ import pytest
 from cnai.components.training.train.executor import train_model
 from cnai.core.errors import DataError
 from cnai.models.saved import LoadedModel
+from conftest import LABEL, TIME
 
 PARAMS = {"learning_rate": 0.1, "max_iter": 60, "max_leaf_nodes": 15}
 
 
 def run(training_set, model_features, tmp_path):
     paths = {n: str(tmp_path / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
-    facts = train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour",
+    facts = train_model(training_set, feature_columns=model_features, label=LABEL, timestamp=TIME,
                         params=PARAMS, **paths)
     return facts, paths
 
@@ -34,9 +35,9 @@ def test_model_metrics_and_holdout(training_set, model_features, tmp_path):
 
 
 def test_single_class_is_refused(training_set, model_features, tmp_path):
-    frame = pd.read_parquet(training_set).assign(delayed=0)
+    frame = pd.read_parquet(training_set).assign(**{LABEL: 0})
     frame.to_parquet(tmp_path / "one_class.parquet")
-    with pytest.raises(DataError, match="binary label .delayed. needs exactly 2 values, found 1"):
+    with pytest.raises(DataError, match=f"binary label .{LABEL}. needs exactly 2 values, found 1"):
         run(str(tmp_path / "one_class.parquet"), model_features, tmp_path)
 
 

@@ -6,6 +6,7 @@ import pytest
 from cnai.components.training.tune.executor import grid_space, tune_hyperparameters
 from cnai.core.config import KATIB_ALGORITHMS
 from cnai.core.errors import ConfigError
+from conftest import LABEL, TIME
 
 SPACE = [
     {"name": "learning_rate", "parameter_type": "double", "min": 0.05, "max": 0.2, "step": 0.05},
@@ -22,7 +23,7 @@ LOCAL_ALGORITHMS = [a for a in KATIB_ALGORITHMS if a != "bayesianoptimization" o
 @pytest.mark.parametrize("algorithm", LOCAL_ALGORITHMS)
 def test_every_katib_algorithm_name_runs(algorithm, training_set, model_features, tmp_path):
     facts = tune_hyperparameters(training_set, str(tmp_path / "trials.md"), str(tmp_path / "m.json"), str(tmp_path / "plot.html"), model_features,
-                                 "delayed", "time_hour", SPACE, algorithm=algorithm, max_trials=3, parallel_trials=2)
+                                 LABEL, TIME, SPACE, algorithm=algorithm, max_trials=3, parallel_trials=2)
     assert set(facts["best_params"]) == {"learning_rate", "max_leaf_nodes", "max_iter"}
     assert 0.05 <= facts["best_params"]["learning_rate"] <= 0.2
     assert facts["trials_completed"] + facts["trials_pruned"] == 3
@@ -35,8 +36,8 @@ def test_every_katib_algorithm_name_runs(algorithm, training_set, model_features
 def test_median_stopping_prunes_weak_trials(training_set, model_features, tmp_path):
     space = [{"name": "learning_rate", "parameter_type": "double", "min": 0.0001, "max": 0.3, "log": True},
              {"name": "max_iter", "parameter_type": "int", "min": 200, "max": 200}]
-    facts = tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features, "delayed",
-                                 "time_hour", space, algorithm="random", max_trials=8, parallel_trials=1, seed=3)
+    facts = tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features, LABEL,
+                                 TIME, space, algorithm="random", max_trials=8, parallel_trials=1, seed=3)
     assert facts["trials_pruned"] >= 1
 
 
@@ -45,7 +46,7 @@ def test_grid_needs_steps_and_space_must_not_be_empty(training_set, model_featur
         grid_space([{"name": "learning_rate", "parameter_type": "double", "min": 0.1, "max": 0.2}])
     with pytest.raises(ConfigError, match="search space is empty"):
         tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features,
-                             "delayed", "time_hour", [])
+                             LABEL, TIME, [])
     assert grid_space(SPACE)["max_leaf_nodes"] == [8, 16]
 
 
@@ -55,7 +56,7 @@ def test_bayesian_optimization_without_pytorch_names_the_fix(training_set, model
         return
     with pytest.raises(ConfigError, match=r"cnai-pipelines\[bayesopt\]"):
         tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"),
-                             model_features, "delayed", "time_hour", SPACE, algorithm="bayesianoptimization", max_trials=2)
+                             model_features, LABEL, TIME, SPACE, algorithm="bayesianoptimization", max_trials=2)
     assert not (tmp_path / "t.md").exists()
 
 
@@ -67,7 +68,7 @@ def test_only_arguments_the_model_takes_may_be_tuned():
     with pytest.raises(ConfigError) as error:
         check_hyperparameters("hist_gradient_boosting", "binary", space)
     assert "tuning.parameters.min_sample_leaf: not a parameter the model takes (HistGradientBoostingClassifier)" in str(error.value)
-    assert "tuning.parameters.random_state: not a parameter the model takes" in str(error.value)
+    assert "tuning.parameters.random_state: set by cnai itself (the seed is tuning.seed), not here" in str(error.value)
     check_hyperparameters("hist_gradient_boosting", "regression", SPACE)  # the same space suits the regressor
 
 
@@ -75,5 +76,5 @@ def test_a_range_the_classifier_refuses_stops_the_step_before_reading_data(tmp_p
     space = [*SPACE, {"name": "l2_regularization", "parameter_type": "double", "min": -1.0, "max": 1.0}]
     with pytest.raises(ConfigError, match=r"tuning\.parameters\.l2_regularization: -1\.0 is refused by the model"):
         tune_hyperparameters(str(tmp_path / "never-read.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
-                             str(tmp_path / "p.html"), model_features, "delayed", "time_hour", space, max_trials=2)
+                             str(tmp_path / "p.html"), model_features, LABEL, TIME, space, max_trials=2)
     assert not (tmp_path / "t.md").exists()
