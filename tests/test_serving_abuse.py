@@ -44,6 +44,8 @@ def malformed_bodies(good: dict) -> dict[str, bytes]:
         body = {**good, "inputs": [{**t, "data": [marker]} if t["name"] == name else t for t in good["inputs"]]}
         return json.dumps(body).replace(f'"{marker}"', literal).encode()
 
+    int_as_bytes = {**good, "inputs": [{**t, "datatype": "BYTES", "data": ["7"]} if t["name"] == integer else t
+                                       for t in good["inputs"]]}
     duplicated = {**good, "inputs": [*good["inputs"], good["inputs"][0]]}
     zero_rows = {**good, "inputs": [{**t, "shape": [0], "data": []} for t in good["inputs"]]}
     return {
@@ -53,6 +55,8 @@ def malformed_bodies(good: dict) -> dict[str, bytes]:
         "huge float literal": with_value(number, "1e999"),
         "zero rows": json.dumps(zero_rows).encode(),
         "an input given twice": json.dumps(duplicated).encode(),
+        "INT64 holding 1e308": with_value(integer, "1e308"),
+        "BYTES '7' for a number": json.dumps(int_as_bytes).encode(),
         "bad JSON": b'{"inputs": [',
         "not JSON at all": b"\x00\xff binary",
         "empty body": b"",

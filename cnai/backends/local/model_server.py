@@ -54,6 +54,13 @@ V2_PROTOCOL_DATATYPES = {"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", 
                          "FP16", "FP32", "FP64", "BYTES"}
 NESTED_TYPES = (list, dict)
 ABSENT = object()  # a v1 instance without a key another instance has: refused, never scored as null
+# The Python values each v2 datatype may carry (None: a missing value). An INT64 tensor holding
+# 1e308, or BYTES "7" for a number, is refused as v1 refuses it, not scored as something else.
+_INTEGERS = frozenset({int, type(None)})
+_NUMBERS = frozenset({int, float, type(None)})
+VALUES_OF = {**{t: _INTEGERS for t in ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64")},
+             **{t: _NUMBERS for t in ("FP16", "FP32", "FP64")},
+             "BOOL": frozenset({bool, type(None)}), "BYTES": frozenset({str, bytes, type(None)})}
 V2_DATATYPES = {"i": "INT64", "u": "INT64", "f": "FP64", "b": "BOOL", "O": "BYTES", "U": "BYTES"}
 
 
@@ -98,6 +105,7 @@ def _server_classes():
                 raise ServingError(f"{self.model_dir}: its files hash to {found}, not to version {self.version}'s "
                                    f"registered {self.model_hash}; deploy the version again to fetch its files")
             self.model = LoadedModel(self.model_dir)
+            self.numeric = frozenset(self.model.meta.get("numeric", []))
             self.model.prepare_for_serving()
             self.ready = True
             return True
@@ -113,7 +121,7 @@ def _server_classes():
             if missing:
                 raise InvalidInput(f"missing feature(s) {missing}; expected {self.model.feature_columns}")
             features = {c: columns[c] for c in self.model.feature_columns}
-            _refuse_unservable(features)
+            _refuse_unservable(features, self.numeric)
             try:
                 scores = self.model.scores(features)
             except (ValueError, TypeError, DataError) as exc:
@@ -152,7 +160,8 @@ def _server_classes():
         if not (flat and kinds.isdisjoint(NESTED_TYPES) and len({tensor.name for tensor in tensors}) == len(tensors)
                 and {tensor.datatype for tensor in tensors} <= V2_PROTOCOL_DATATYPES
                 and all(len(values) == rows for values in data)
-                and all(tensor.shape == [rows] or tensor.shape == [rows, 1] for tensor in tensors)):
+                and all(tensor.shape == [rows] or tensor.shape == [rows, 1] for tensor in tensors)
+                and all(set(map(type, values)) <= VALUES_OF[tensor.datatype] for tensor, values in zip(tensors, data, strict=True))):
             return _checked_columns_from_v2(request)
         if bytes in kinds:
             data = [[v.decode() if isinstance(v, bytes) else v for v in values] for values in data]
@@ -173,6 +182,10 @@ def _server_classes():
             if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1) or shape[0] != len(data):
                 raise InvalidInput(f"input {name!r}: shape {shape} does not match its {len(data)} value(s); "
                                    "send shape [rows] (or [rows, 1])")
+            wrong = next((v for v in data if type(v) not in VALUES_OF[datatype]), None)
+            if wrong is not None:
+                raise InvalidInput(f"input {name!r}: {wrong!r} is not a {datatype} value; send the datatype the value is "
+                                   "(FP64 for numbers with a fraction, BYTES for text)")
             columns[name] = [v.decode() if isinstance(v, bytes) else v for v in data]
         lengths = {name: len(values) for name, values in columns.items()}
         if len(set(lengths.values())) > 1:
@@ -210,7 +223,7 @@ def _server_classes():
     return ServedModel, PointerRepository
 
 
-def _refuse_unservable(features: dict[str, list]) -> None:
+def _refuse_unservable(features: dict[str, list], numeric: frozenset = frozenset()) -> None:
     """One set of rules for v1 and v2: rows within the limit, and no infinite or NaN number (JSON
     has no such value: the log would keep it as null, and the row as scored would be lost)."""
     from kserve.errors import InvalidInput
@@ -225,6 +238,8 @@ def _refuse_unservable(features: dict[str, list]) -> None:
             row = next(i for i, v in enumerate(values) if v is ABSENT)
             raise InvalidInput(f"instance {row} lacks feature {name!r} (as a row alone would be refused); "
                                "send null for a missing value")
+        if name in numeric and (text := next((v for v in values if isinstance(v, str | bytes)), None)) is not None:
+            raise InvalidInput(f"input {name!r} is a number; {text!r} is text (send it as a number)")
         bad = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
         if bad is not None:
             raise InvalidInput(f"input {name!r}: {bad} is not a number a row can hold; send null for a missing value")
