@@ -160,3 +160,17 @@ def test_a_request_past_the_row_limit_is_refused_by_name(served, trained_model):
     big = rows.sample(MAX_ROWS + 1, replace=True, random_state=0)
     response = requests.post(url, json=v2_request(big), timeout=60)
     assert response.status_code == 400 and f"at most {MAX_ROWS} per request" in response.text
+
+
+def test_bad_requests_do_not_grow_the_servers_log(served, trained_model):
+    """KServe logs ~1.7 KB of traceback per refused request (36 MB seen, no rotation): at most a
+    line a minute here, with the count."""
+    from cnai.backends.local.deployment import _paths
+
+    url, name = served
+    log_file = _paths(name)["log"]
+    before = log_file.stat().st_size
+    missing_features = v2_request(pd.DataFrame({"not_a_feature": [1]}))
+    for _ in range(200):
+        assert requests.post(url, json=missing_features, timeout=5).status_code == 400
+    assert log_file.stat().st_size - before < 2_000

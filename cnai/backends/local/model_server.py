@@ -289,6 +289,33 @@ def inference_log_dir(serving_dir: Path, model_name: str) -> Path:
     return serving_dir / "inference_log" / model_name
 
 
+class RefusalLog:
+    """One log line a minute for refused requests, with their count and the last reason: a client
+    sending bad requests must not grow the server's log (KServe writes ~1.7 KB of traceback each)."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s, self.count, self.last = every_s, 0, float("-inf")
+
+    def note(self, reason: str) -> None:
+        import time
+
+        self.count += 1
+        now = time.monotonic()
+        if now - self.last >= self.every_s:
+            log.warning("refused %d request(s) since the last note; the latest: %s", self.count, reason[:300])
+            self.count, self.last = 0, now
+
+
+_refusals = RefusalLog()
+
+
+async def refused(_, exc):
+    from starlette.responses import JSONResponse
+
+    _refusals.note(str(exc))
+    return JSONResponse(status_code=400, content={"error": str(exc)})
+
+
 async def guard_repository(request, call_next):
     """The repository endpoints answer only a caller with the token (the deploy step), and no browser."""
     import hmac
@@ -321,6 +348,12 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
             super()._add_middlewares(app)
             app.max_body_size = MAX_REQUEST_BYTES  # FastAPI's own limit (Starlette's RequestBodyLimitMiddleware): 413
             app.middleware("http")(guard_repository)
+
+        def _add_exception_handlers(self, app) -> None:
+            super()._add_exception_handlers(app)
+            from kserve.errors import InvalidInput
+
+            app.add_exception_handler(InvalidInput, refused)  # KServe's own logs a whole traceback per bad request
 
     kserve_server.RESTServer = BoundRESTServer
     _, repository_class = _server_classes()
