@@ -67,6 +67,13 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 
     config, config_path, _ = open_project(args)
     current = args.current or str(inference_log_dir(serving_dir(), config.model_name))
+    if not args.current:
+        from cnai.core.inference_log import read_inference_log
+
+        if read_inference_log(current, args.since).empty:  # a freshly served model: not a failure
+            print(f"No traffic logged for {config.model_name}{' since ' + args.since if args.since else ''} "
+                  f"({current}): nothing to check yet.")
+            return 0
     ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
     if ok:
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))

@@ -34,3 +34,14 @@ def test_ingest_reads_month_name_dates_and_names_what_it_cannot(tmp_path):
     ambiguous.write_text("day,value\n01/02/2000,1\n13/02/2000,2\n")
     with pytest.raises(DataError, match=r"days.csv: day: 2 value\(s\) not timestamp .*derive the time with its pattern"):
         typed_frame(spark, str(ambiguous), {"day": "timestamp", "value": "double"})
+
+
+def test_init_splits_at_random_when_the_newest_rows_lack_a_class(tmp_path, capsys):
+    """Seattle weather's 'snow' falls only in winters before the newest 15%: a time split failed
+    in train, after tuning, with "the held-out rows have no 'weather' = ['snow']"."""
+    seattle = "package:vega_datasets/_data/seattle-weather.csv"
+    assert main(["--config", str(tmp_path / "cnai.yaml"), "init", seattle, "--label", "weather"]) == 0
+    data = yaml.safe_load((tmp_path / "cnai.yaml").read_text())["data"]
+    assert data["task"] == "multiclass" and data["split"] == "random"
+    assert data["events"]["timestamp"] == "date", "the time column is still declared"
+    assert "the newest 15% hold no 'weather' = ['snow']" in (tmp_path / "cnai.yaml").read_text()

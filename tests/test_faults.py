@@ -251,3 +251,26 @@ def test_a_bad_new_version_never_replaces_the_served_one(trained_model, training
         assert str(registry.production_version(uri, name).version) == good
     finally:
         stop_server(name)
+
+
+def test_two_writers_of_the_same_output_at_once_both_succeed_and_leave_a_whole_result(tmp_path):
+    """Two first runs at once on a fresh home: one died with a raw FileNotFoundError on a shared
+    staging file. Two processes write the same directory output 150 times each, at once."""
+    program = r"""
+import sys
+from pathlib import Path
+from cnai.core.artifacts import atomic_output
+for i in range(150):
+    with atomic_output(sys.argv[1]) as staging:
+        staging.mkdir()
+        for n in range(60):
+            (staging / f"part-{n}").write_text(sys.argv[2] * 1000)
+"""
+    target = tmp_path / "shared" / "copy"
+    writers = [subprocess.Popen([sys.executable, "-c", program, str(target), tag], stderr=subprocess.PIPE, text=True)
+               for tag in ("a", "b")]
+    errors = [w.communicate()[1] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], errors
+    parts = sorted(target.iterdir())
+    assert len(parts) == 60 and len({p.read_text() for p in parts}) == 1, "one writer's whole result"
+    assert [p.name for p in target.parent.iterdir()] == ["copy"], "no staging left behind"

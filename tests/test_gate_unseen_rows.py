@@ -95,3 +95,13 @@ def test_the_random_split_holds_out_the_same_row_in_any_sample(training_set):
     _, held_sample = split_frame(sample, "random", 0.2, seed=7)
     in_sample = row_keys(held_all) & row_keys(sample)
     assert row_keys(held_sample) == in_sample
+
+
+def test_the_time_split_never_cuts_through_one_timestamp():
+    """stocks has five symbols a date; a holdout of 15% stopped part-way through one date, so some
+    of that date's rows were trained on and the gate later dropped the others."""
+    frame = pd.DataFrame({"day": pd.to_datetime(["2000-01-01"] * 5 + ["2000-02-01"] * 5 + ["2000-03-01"] * 5),
+                          "value": range(15)})
+    train, held = split_frame(frame, "time", 0.2, "day")
+    assert train["day"].max() < held["day"].min()
+    assert len(held) == 5

@@ -29,3 +29,18 @@ def test_the_artifacts_printed_are_this_runs_even_when_another_run_started_later
     rows = [{"step": "tune", "outputs": {}}, {"step": "validate", "outputs": {"validated": str(ours / "validate" / "x")}}]
     assert artifacts_of(rows, root) == ours
     assert artifacts_of([{"step": "tune", "outputs": {}}], root) is None
+
+
+def test_monitor_with_no_traffic_yet_says_so_and_succeeds(small_tables, tmp_path, capsys, monkeypatch):
+    """Right after a first deploy the inference log is empty: the monitoring pipeline failed in
+    drift-check with "no rows to check"."""
+    import os
+
+    from cnai.cli import main
+    from conftest import write_small_project
+
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+    path, config = write_small_project(tmp_path, small_tables)
+    assert main(["--config", str(path), "monitor"]) == 0
+    assert "nothing to check yet" in capsys.readouterr().out
+    assert not (tmp_path / "home" / "pipeline_root").exists(), "no pipeline was started"

@@ -51,3 +51,13 @@ def test_every_kind_scores_every_shape(kind, task, shape, tmp_path):
         np.testing.assert_allclose(one, expected[row:row + 1], rtol=1e-6, atol=1e-9)
     predictions = loaded.predictions(from_frame)
     assert len(predictions) == len(frame) and (task == "regression" or set(predictions) <= set(classes))
+
+
+@pytest.mark.parametrize("kind, params", [("xgboost", {"tree_method": "hist"}), ("lightgbm", {"boosting_type": "gbdt"})])
+def test_a_parameter_the_kind_also_defaults_is_the_users(kind, params):
+    """The README's own `model.params: {tree_method: hist}` crashed every trial: "got multiple
+    values for keyword argument 'tree_method'"."""
+    frame, y = table(["a"], ["c"], "binary")
+    estimator = model_kind(kind).build("binary", ["c"], ["a"], params, 0)
+    estimator.fit(frame, y)
+    assert all(estimator.named_steps["model"].get_params()[k] == v for k, v in params.items())

@@ -167,3 +167,18 @@ def test_the_smoke_test_s_requests_are_not_traffic_for_the_drift_check(trained_m
     answers(url, name, rows)  # real traffic
     logged = read_inference_log(inference_log_dir(serving_dir(), name))
     assert len(logged) == 2
+
+
+def test_a_server_on_another_port_is_never_doubled_or_lost(trained_model, training_set, name, tmp_path):
+    """settings.serving_port changed while a server ran: `cnai serve` started a second one, the pid
+    file was overwritten, and `cnai stop` then said no server ran while the first held its port."""
+    from cnai.backends.local.deployment import server_pid
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    version = register(trained_model["model"], training_set, uri, name, tmp_path)
+    deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=free_port())
+    first = server_pid(name)
+    with pytest.raises(ServingError, match=rf"a model server for {name} runs \(pid {first}\) but does not answer"):
+        deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=free_port())
+    assert server_pid(name) == first
+    assert stop_server(name) is True

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,24 +43,38 @@ def atomic_output(final_path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `final_path`; move it into place only if the block succeeds.
 
     A step that fails or is killed leaves nothing at `final_path` that a later step could read.
+    Two writers of the same path at once (two first runs sharing a run directory's copies) each
+    stage their own; the first to finish stands, the other's equal result is dropped.
     """
     final_path = Path(final_path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
-    staging = final_path.with_name(f".{final_path.name}.partial-{os.getpid()}")
-    _remove(staging)
+    staging = final_path.with_name(f".{final_path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield staging
-        _remove(final_path)
-        os.replace(staging, final_path)
+        try:
+            _remove(final_path)
+            os.replace(staging, final_path)
+        except OSError as exc:  # ENOTEMPTY: another writer's whole result just took the path
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final_path.exists():
+                raise
     finally:
         _remove(staging)
 
 
 def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    elif path.exists() or path.is_symlink():
-        path.unlink()
+    """Remove a file or directory; what another process removed meanwhile is not an error."""
+    def gone_already(function, _path, exc_info) -> None:
+        if function is os.path.islink:  # the path was swapped for another writer's result mid-way
+            raise OSError(errno.ENOTEMPTY, f"{path} was replaced while being removed")
+        if not issubclass(exc_info[0], FileNotFoundError):
+            raise exc_info[1]
+
+    try:
+        path.unlink()  # a file or a symbolic link
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        shutil.rmtree(path, onerror=gone_already)
 
 
 def portable_uri(path_or_uri: str) -> str:

@@ -24,6 +24,10 @@ def split_frame(frame: pd.DataFrame, how: str, holdout_fraction: float, timestam
             raise DataError("split: time needs a timestamp column (data.events.timestamp); or set data.split: random")
         ordered = frame.sort_values(timestamp, kind="stable")
         cut = int(len(ordered) * (1 - holdout_fraction))
+        if 0 < cut < len(ordered):
+            # Never through one time: rows sharing the boundary's timestamp all go to the holdout,
+            # so every held-out row is newer than the last one trained on (the gate relies on it).
+            cut = int(ordered[timestamp].searchsorted(ordered[timestamp].iloc[cut], side="left"))
         if cut < 1 or cut >= len(ordered):
             raise DataError(f"cannot hold out {holdout_fraction:.0%} of {len(ordered)} rows")
         return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)

@@ -42,7 +42,8 @@ class _Booster(ModelKind):
         from sklearn.pipeline import Pipeline
 
         return Pipeline([("encode", self._encoder(categorical, numeric)),
-                         ("model", self.estimator_class(task)(**self._fixed(seed), **self.cast(params)))])
+                         # The kind's defaults (tree_method: hist) give way to the user's; its fixed ones cannot be given.
+                         ("model", self.estimator_class(task)(**{**self._fixed(seed), **self.cast(params)}))])
 
     def _fixed(self, seed: int) -> dict[str, Any]:
         return {"random_state": seed, "n_jobs": 1}

@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from cnai.core.config import Settings, default_of
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
 from cnai.core.tabular import NAMED_MONTH_FORMATS
@@ -57,6 +58,18 @@ def _is_time(text: pd.Series) -> bool:
     if text.empty or not text.str.match(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$").all():
         return False
     return pd.to_datetime(text.str.replace("/", "-"), errors="coerce", utc=True, format="mixed").notna().all()
+
+
+def _classes_missing_from_newest(frame: pd.DataFrame, timestamp: str, label: str) -> list:
+    """The label's classes a time split's holdout (the newest rows) would not hold."""
+    times = frame[timestamp]
+    if not pd.api.types.is_datetime64_any_dtype(times):
+        times = pd.to_datetime(times.astype(str).str.replace("/", "-"), errors="coerce", utc=True, format="mixed")
+        for _, python in NAMED_MONTH_FORMATS:
+            times = times.fillna(pd.to_datetime(frame[timestamp], errors="coerce", utc=True, format=python))
+    ordered = frame.assign(_at=times).sort_values("_at", kind="stable")
+    newest = ordered.tail(max(1, round(len(ordered) * default_of(Settings, "holdout_fraction"))))
+    return sorted(set(frame[label].dropna()) - set(newest[label].dropna()), key=str)
 
 
 def infer_task(values: pd.Series, label: str) -> str:
@@ -126,6 +139,11 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         notes.append(f"data.positive_label: {data['positive_label']!r} (scores are its probability; change it if the "
                      f"other value, {classes[0]!r}, is the one to find)")
     data["split"] = "time" if timestamp else "random"
+    if timestamp and task != "regression" and (missing := _classes_missing_from_newest(frame, timestamp, label)):
+        data["split"] = "random"
+        notes[notes.index(f"data.split: time on {timestamp!r} (the newest rows are held out)")] = (
+            f"data.split: random, although {timestamp!r} orders the rows: the newest "
+            f"{default_of(Settings, 'holdout_fraction'):.0%} hold no {label!r} = {missing}, and the gate needs every class")
     data["features"] = features
     config = {
         "settings": {"home": ".cnai"},
@@ -139,7 +157,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
 
 def write_project(target: Path, config: dict[str, Any], notes: list[str], force: bool = False) -> None:
     if target.exists() and not force:
-        raise ConfigError(f"{target} exists; pass --force to replace it, or --output another path")
+        raise ConfigError(f"{target} exists; pass --force to replace it, or --config another path")
     header = ("# cnai-pipelines project, written by `cnai init` from the data. Review it, then `cnai run`.\n"
               "# What was inferred:\n" + "".join(f"#   - {note}\n" for note in notes) +
               "# Every key and its default: cnai/core/config.py; unknown keys are refused by name.\n")

@@ -157,8 +157,9 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         text = r["output"].strip().splitlines()[0] if r["output"].strip() else ""
-        # A path is most telling at its end, an error message at its start (our errors lead with what and where).
-        output = text if len(text) <= 90 else (text[:89] + "…" if r["status"] == "FAILED" else "…" + text[-89:])
+        # A path is most telling at its end, a sentence at its start (our messages lead with what and where).
+        path_like = " " not in text
+        output = text if len(text) <= 90 else ("…" + text[-89:] if path_like else text[:89] + "…")
         print(f"{r['step']:<11} {r['status']:<31} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
               f"{fmt(r['energy_kwh'], '11.2e'):>11} {fmt(r['co2_kg'], '10.2e'):>10}  {output}")
     total_e = sum(r["energy_kwh"] or 0 for r in rows)

@@ -104,6 +104,9 @@ def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: s
             with atomic_output(paths["replaced"]) as staging:
                 staging.write_text(json.dumps({"by": str(version), "pointer": json.loads(previous)}))
     else:
+        if (pid := server_pid(model_name)) is not None:  # never a second server, and never lose track of one
+            raise ServingError(f"a model server for {model_name} runs (pid {pid}) but does not answer at {url} "
+                               "(was settings.serving_port changed?): `cnai stop` stops it, then deploy again")
         if port_taken_by_another(host, port, model_name):
             raise ServingError(f"cannot start the model server for {model_name}: {port_problem(host, port)}")
         paths["replaced"].unlink(missing_ok=True)  # a fresh server has nothing to go back to

@@ -184,7 +184,7 @@ def _server_classes():
                                    "send shape [rows] (or [rows, 1])")
             wrong = next((v for v in data if type(v) not in VALUES_OF[datatype]), None)
             if wrong is not None:
-                raise InvalidInput(f"input {name!r}: {wrong!r} is not a {datatype} value; send the datatype the value is "
+                raise InvalidInput(f"input {name!r}: {str(wrong)[:40]!r} is not a {datatype} value; send the datatype the value is "
                                    "(FP64 for numbers with a fraction, BYTES for text)")
             columns[name] = [v.decode() if isinstance(v, bytes) else v for v in data]
         lengths = {name: len(values) for name, values in columns.items()}
@@ -239,7 +239,7 @@ def _refuse_unservable(features: dict[str, list], numeric: frozenset = frozenset
             raise InvalidInput(f"instance {row} lacks feature {name!r} (as a row alone would be refused); "
                                "send null for a missing value")
         if name in numeric and (text := next((v for v in values if isinstance(v, str | bytes)), None)) is not None:
-            raise InvalidInput(f"input {name!r} is a number; {text!r} is text (send it as a number)")
+            raise InvalidInput(f"input {name!r} is a number; {str(text)[:40]!r} is text (send it as a number)")
         bad = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
         if bad is not None:
             raise InvalidInput(f"input {name!r}: {bad} is not a number a row can hold; send null for a missing value")

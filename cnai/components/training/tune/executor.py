@@ -21,6 +21,7 @@ from cnai.core.config import ModelConfig, Settings, TuningConfig, default_of
 from cnai.core.errors import ConfigError
 from cnai.core.rendering import objective_plot_html, trials_markdown
 from cnai.core.search_space import check_search_space
+from cnai.core.splits import check_holdout, split_frame
 from cnai.core.tasks import encode_labels
 from cnai.models.kinds import model_kind
 from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
@@ -154,6 +155,10 @@ def tune_hyperparameters(
     frame = pd.read_parquet(training_set)
     classes = classes_of(frame, task, label, training_set, positive_label)
     strata = encode_labels(frame[label], classes, training_set, label) if classes else None
+    # The holdout train will judge on must be able to judge: refused now, not after every trial.
+    _, holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)
+    check_holdout(encode_labels(holdout[label], classes, training_set, label) if classes
+                  else holdout[label].to_numpy(dtype=float), classes, label, training_set)
     fit_part, valid_part = tuning_split(frame, split, timestamp, holdout_fraction, max_tuning_rows, seed, strata)
     maximize = objective_goal == "maximize"
 

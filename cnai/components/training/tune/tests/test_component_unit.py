@@ -78,3 +78,18 @@ def test_a_range_the_classifier_refuses_stops_the_step_before_reading_data(tmp_p
         tune_hyperparameters(str(tmp_path / "never-read.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
                              str(tmp_path / "p.html"), model_features, LABEL, TIME, space, max_trials=2)
     assert not (tmp_path / "t.md").exists()
+
+
+def test_a_holdout_missing_a_class_is_refused_before_any_trial(training_set, model_features, tmp_path):
+    """Found by a new user: every trial ran, then train refused the holdout."""
+    import pandas as pd
+
+    from cnai.core.errors import DataError
+
+    frame = pd.read_parquet(training_set).sort_values(TIME, kind="stable").reset_index(drop=True)
+    frame.loc[int(len(frame) * 0.8):, LABEL] = 0  # the newest rows: one class only
+    frame.to_parquet(tmp_path / "one_class_at_the_end.parquet")
+    with pytest.raises(DataError, match=f"the held-out rows have no {LABEL!r} = \\[1\\]"):
+        tune_hyperparameters(str(tmp_path / "one_class_at_the_end.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
+                             str(tmp_path / "p.html"), model_features, LABEL, TIME, SPACE, max_trials=2)
+    assert not (tmp_path / "t.md").exists()
