@@ -182,3 +182,14 @@ def test_a_server_on_another_port_is_never_doubled_or_lost(trained_model, traini
         deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=free_port())
     assert server_pid(name) == first
     assert stop_server(name) is True
+
+
+def test_the_v2_model_metadata_lists_the_features_a_request_needs(trained_model, training_set, name, tmp_path):
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    version = register(trained_model["model"], training_set, uri, name, tmp_path)
+    url = deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=free_port())["endpoint"]
+    metadata = requests.get(f"{url}/v2/models/{name}", timeout=5).json()
+    model = LoadedModel(trained_model["model"])
+    assert [i["name"] for i in metadata["inputs"]] == model.feature_columns
+    assert {i["datatype"] for i in metadata["inputs"] if i["name"] in model.meta["numeric"]} == {"FP64"}
+    assert [o["name"] for o in metadata["outputs"]] == ["prediction", *(f"probability_{c}" for c in model.classes)]

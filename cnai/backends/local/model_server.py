@@ -110,6 +110,16 @@ def _server_classes():
             self.ready = True
             return True
 
+        def get_input_types(self) -> list[dict]:
+            """The features a request must carry (v2 model metadata: clients can discover them)."""
+            return [{"name": c, "datatype": "FP64" if c in self.numeric else "BYTES", "shape": [-1]}
+                    for c in self.model.feature_columns]
+
+        def get_output_types(self) -> list[dict]:
+            classes = self.model.classes if self.model.task != "regression" else []
+            return [{"name": "prediction", "datatype": _datatype(classes) if classes else "FP64", "shape": [-1]},
+                    *({"name": f"probability_{c}", "datatype": "FP64", "shape": [-1]} for c in classes)]
+
         def predict(self, payload, headers=None, response_headers=None):
             if isinstance(payload, InferRequest):
                 columns = _columns_from_v2(payload)
