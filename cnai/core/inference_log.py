@@ -39,7 +39,7 @@ class InferenceLog:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         # The file being appended to, its size and an open descriptor, kept between requests:
-        # listing the directory cost ~0.3 ms a request, opening and closing the file ~10 µs.
+        # listing the directory and opening the file per request cost more than the write itself.
         self._path: Path | None = None
         self._size = 0
         self._descriptor: int | None = None

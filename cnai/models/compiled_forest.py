@@ -1,8 +1,8 @@
 """A fitted binary HistGradientBoostingClassifier written out as one Python function.
 
 scikit-learn scores a forest one tree at a time, each a call into Cython behind its own input
-checks: ~1.6 ms for one row of a 100-tree model, whatever the row. The same trees written out as
-nested `if`s (treelite's approach, in Python rather than C) score a row in ~12 µs. The numbers are
+checks, which dominates for a single row. The same trees written out as nested `if`s (treelite's
+approach, in Python rather than C) score a row far faster (BENCHMARKS.md, serving). The numbers are
 scikit-learn's own, bit for bit: the same comparisons, missing values and unseen categories sent
 the same way, leaves summed in the same order from the same baseline, the same link function.
 

@@ -42,8 +42,9 @@ MAX_ROWS = int(os.environ.get("CNAI_SERVING_MAX_ROWS", 10_000))
 TOKEN_HEADER = "x-cnai-token"
 
 # KServe writes three to four log lines for every request (access, wall and CPU time, latency
-# breakdown): 14% of a single-row request's server time. The inference log already records every
-# request and /metrics has the latencies, so they are off unless asked for.
+# breakdown), a measurable share of a single-row request's time (BENCHMARKS.md, serving). The
+# inference log already records every request and /metrics has the latencies, so they are off
+# unless asked for.
 LOG_EACH_REQUEST = os.environ.get("CNAI_SERVING_LOG_EACH_REQUEST", "") == "1"
 
 # Requests that are checks, not traffic (the smoke test's): answered as any other, but kept out of
@@ -159,9 +160,8 @@ def _server_classes():
 
     def _columns_from_v2(request) -> dict[str, list]:
         """One list of values per input tensor. Checked in bulk, in a few C-level passes over every
-        value (12 µs for a single-row request, against 18 µs walking the tensors one by one). A
-        request that fails the bulk check goes through `_checked_columns_from_v2`, which says what
-        is wrong."""
+        value (cheaper than walking the tensors one by one: BENCHMARKS.md, serving). A request that
+        fails the bulk check goes through `_checked_columns_from_v2`, which says what is wrong."""
         tensors = request.inputs
         data = [tensor.data for tensor in tensors]
         rows = len(data[0]) if data and isinstance(data[0], list) else -1
@@ -286,8 +286,8 @@ def _freeze_heap() -> None:
     """Keep the loaded libraries and model out of the garbage collector's full passes.
 
     Python's full collections walk every object ever allocated: with scikit-learn, pandas and
-    KServe loaded that is a ~30 ms pause, which was 1% of requests under load (p99 37 ms against a
-    p50 of 0.8 ms). Objects alive now are moved to a generation the collector skips (`gc.freeze`);
+    KServe loaded that is a pause long enough to set the tail latency under load (BENCHMARKS.md,
+    serving). Objects alive now are moved to a generation the collector skips (`gc.freeze`);
     reference counting still frees them.
     """
     gc.unfreeze()
