@@ -87,9 +87,12 @@ def infer_task(values: pd.Series, label: str) -> str:
 
 
 def _identifier(values: pd.Series, rows: int) -> bool:
-    """A key, not a feature: a distinct text or whole-number value on (almost) every row."""
-    text_or_whole = not pd.api.types.is_float_dtype(values) and not pd.api.types.is_bool_dtype(values)
-    return rows >= 50 and text_or_whole and values.nunique() >= 0.95 * rows
+    """A key, not a feature: a distinct text or whole-number value on (almost) every row. Text with
+    nine distinct values in ten rows (names, addresses) says nothing a model could learn either."""
+    if rows < 50 or pd.api.types.is_float_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return False
+    is_text = not pd.api.types.is_numeric_dtype(values)
+    return values.nunique() >= (0.9 if is_text else 0.95) * rows
 
 
 def project_config(source: str, label: str, source_format: str = "csv", task: str | None = None,

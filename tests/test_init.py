@@ -1,5 +1,6 @@
-"""Time columns as real tables write them: ISO, year first with slashes, or with the month's name
-(vega_datasets' stocks: "Jan 1 2000"). Ambiguous numeric forms are refused with what to do."""
+"""`cnai init` and ingest on real tables (vega_datasets): time columns as they are written (ISO,
+year first with slashes, or with the month's name: stocks' "Jan 1 2000"; ambiguous numeric forms
+are refused with what to do), the split a label's classes allow, and which columns are features."""
 
 from __future__ import annotations
 
@@ -45,3 +46,12 @@ def test_init_splits_at_random_when_the_newest_rows_lack_a_class(tmp_path, capsy
     assert data["task"] == "multiclass" and data["split"] == "random"
     assert data["events"]["timestamp"] == "date", "the time column is still declared"
     assert "the newest 15% hold no 'weather' = ['snow']" in (tmp_path / "cnai.yaml").read_text()
+
+
+def test_init_leaves_out_near_unique_text_columns(tmp_path):
+    """LA riots: last names and addresses (58 distinct in 63 rows) were kept as features."""
+    riots = "package:vega_datasets/_data/la-riots.csv"
+    assert main(["--config", str(tmp_path / "cnai.yaml"), "init", riots, "--label", "race"]) == 0
+    features = yaml.safe_load((tmp_path / "cnai.yaml").read_text())["data"]["features"]
+    assert not {"first_name", "last_name", "address"} & set(features)
+    assert {"age", "gender"} <= set(features)
