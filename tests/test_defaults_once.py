@@ -9,7 +9,14 @@ import pkgutil
 import pytest
 
 import cnai.components
-from cnai.core.config import EvaluationConfig, ModelConfig, Settings, TuningConfig, default_of
+from cnai.core.config import (
+    EvaluationConfig,
+    ModelConfig,
+    MonitoringConfig,
+    Settings,
+    TuningConfig,
+    default_of,
+)
 from cnai.pipelines.training.pipeline import training_pipeline_for
 
 # parameter name (in executors and the pipeline) -> (model, field) it comes from
@@ -22,6 +29,7 @@ SETTINGS = {
     "algorithm": (TuningConfig, "algorithm"), "tuning_algorithm": (TuningConfig, "algorithm"),
     "min_improvement": (EvaluationConfig, "min_improvement"), "model_kind": (ModelConfig, "kind"),
     "model_kind_name": (ModelConfig, "kind"),
+    **{name: (MonitoringConfig, name) for name in MonitoringConfig.model_fields},
 }
 
 
@@ -39,6 +47,18 @@ def test_the_pipeline_defaults_are_the_configurations(with_feature_view):
     parameters = inspect.signature(training_pipeline_for(with_feature_view).pipeline_func).parameters
     checked = [name for name in parameters if name in SETTINGS]
     assert len(checked) >= 10
+    for name in checked:
+        model, field = SETTINGS[name]
+        assert parameters[name].default == default_of(model, field), name
+
+
+@pytest.mark.parametrize("with_feature_view", [True, False])
+def test_the_monitoring_pipeline_defaults_are_the_configurations(with_feature_view):
+    from cnai.pipelines.monitoring.pipeline import monitoring_pipeline_for
+
+    parameters = inspect.signature(monitoring_pipeline_for(with_feature_view).pipeline_func).parameters
+    checked = [name for name in parameters if name in SETTINGS]
+    assert set(MonitoringConfig.model_fields) <= set(checked)
     for name in checked:
         model, field = SETTINGS[name]
         assert parameters[name].default == default_of(model, field), name

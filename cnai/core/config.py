@@ -239,12 +239,24 @@ class ClusterConfig(Strict):
     experiment_timeout_s: int = Field(7200, ge=60, description="How long to wait for a Katib Experiment or TrainJob.")
 
 
+class MonitoringConfig(Strict):
+    """When the drift check calls for retraining (`cnai monitor`, the monitoring pipeline)."""
+
+    p_value_threshold: float = Field(0.01, gt=0, lt=1, description="A feature drifts only below this p-value...")
+    min_effect_size: float = Field(0.1, ge=0, le=1, description="...and at or above this KS statistic or Cramér's V.")
+    drift_share_threshold: float = Field(0.3, gt=0, le=1, description="Retrain when this share of features drifted "
+                                                                       "(or the predictions did).")
+    min_rows: int = Field(100, ge=1, description="Fewer current rows than this decide nothing: too little traffic "
+                                                  "to judge, so no retraining.")
+
+
 class ProjectConfig(Strict):
     settings: Settings = Settings()
     data: DataConfig
     model: ModelConfig = ModelConfig()
     tuning: TuningConfig
     evaluation: EvaluationConfig = EvaluationConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     cluster: ClusterConfig = ClusterConfig()
 

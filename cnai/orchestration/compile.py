@@ -25,7 +25,7 @@ def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, targe
     # Local paths mean nothing on a cluster: leave those parameters for the run to set.
     for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
         arguments.pop(local_only, None)
-    monitoring_arguments = dict(arguments)
+    monitoring_arguments = {**arguments, **config.monitoring.model_dump()}  # cnai.yaml's, not only the defaults
     if arguments["target"] == "kubeflow":
         from cnai.backends.kubeflow.model_registry import SCHEME_PREFIX
         from cnai.core.kfp_settings import INFERENCE_LOG_MOUNT

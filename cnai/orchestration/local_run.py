@@ -119,7 +119,9 @@ def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
                 "validate": (f"{facts['rows_valid']} rows valid, {facts['rows_quarantined']} quarantined"
                              if "rows_valid" in facts else None),
                 "drift_check": (f"drift detected in {', '.join(facts.get('drifted_features', [])) or 'predictions'}"
-                                if facts.get("drift_detected") else "no drift")}.get(name) or outputs.get(main_output.get(name, ""), "")
+                                if facts.get("drift_detected") else
+                                f"too few rows to judge ({facts.get('current_rows')} < monitoring.min_rows "
+                                f"{facts.get('min_rows')}): nothing decided" if facts.get("too_few_rows") else "no drift")}.get(name) or outputs.get(main_output.get(name, ""), "")
         if event["eventType"] == "FAIL":
             main = facets.get("errorMessage", {}).get("message", "failed")
         rows.append({"step": name, "status": "ran" if event["eventType"] == "COMPLETE" else "FAILED",

@@ -31,6 +31,6 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
             name = "events_source" if key == "events" else "feature_source"
             arguments[name] = str(Path(source).resolve())
             arguments[f"{key}_hash"] = content_hash(arguments[name])
-    arguments.update(current_data=str(Path(current).resolve()), monitoring_since=since)
+    arguments.update(current_data=str(Path(current).resolve()), monitoring_since=since, **config.monitoring.model_dump())
     check_before_running(config, config_path, arguments["registry_uri"])
     return run_locally(monitoring_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)

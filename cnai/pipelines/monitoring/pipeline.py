@@ -11,6 +11,7 @@ from functools import cache
 from kfp import dsl
 
 from cnai.components.monitoring.drift_check.component import drift_check
+from cnai.core.config import MonitoringConfig, default_of
 from cnai.core.kfp_settings import on_kubernetes
 from cnai.pipelines.training.pipeline import training_pipeline_for
 
@@ -19,9 +20,9 @@ PIPELINE_NAME = "cnai-monitoring"
 DRIFT_PARAMETERS = [
     inspect.Parameter("current_data", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str),
     inspect.Parameter("monitoring_since", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str, default=""),
-    inspect.Parameter("p_value_threshold", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=float, default=0.01),
-    inspect.Parameter("min_effect_size", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=float, default=0.1),
-    inspect.Parameter("drift_share_threshold", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=float, default=0.3),
+    *(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=field.annotation,
+                        default=default_of(MonitoringConfig, name))
+      for name, field in MonitoringConfig.model_fields.items()),
 ]
 
 
@@ -39,6 +40,7 @@ def monitoring_pipeline_for(with_feature_view: bool):
             current_data=values["current_data"], registry_uri=values["registry_uri"], model_name=values["model_name"],
             since=values["monitoring_since"], p_value_threshold=values["p_value_threshold"],
             min_effect_size=values["min_effect_size"], drift_share_threshold=values["drift_share_threshold"],
+            min_rows=values["min_rows"],
         ).set_caching_options(False), object_store=True, inference_log=True)  # the log grows under one path: never cached
         with dsl.If(drift.outputs["Output"] == True, name="drift-detected"):  # noqa: E712 (KFP condition)
             training_pipeline(**{p.name: values[p.name] for p in training_parameters})

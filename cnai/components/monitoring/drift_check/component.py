@@ -11,10 +11,11 @@ def drift_check(
     model_name: str,
     report: Output[HTML],
     metrics: Output[Metrics],
+    p_value_threshold: float,
+    min_effect_size: float,
+    drift_share_threshold: float,
+    min_rows: int,
     since: str = "",
-    p_value_threshold: float = 0.01,
-    min_effect_size: float = 0.1,
-    drift_share_threshold: float = 0.3,
     max_sample_rows: int = 200000,
 ) -> bool:
     """Compare current data with the training set of the model in production; True means retrain.
@@ -29,6 +30,7 @@ def drift_check(
         p_value_threshold: A feature drifts only below this p-value...
         min_effect_size: ...and at or above this KS statistic or Cramér's V.
         drift_share_threshold: Retrain when at least this share of features drifted (or the predictions did).
+        min_rows: Fewer current rows than this decide nothing (too little traffic to judge): no retraining.
         max_sample_rows: Rows per side for the numeric tests (bounded memory at any size).
 
     Returns:
@@ -45,6 +47,6 @@ def drift_check(
         inputs={"current": current_data, "reference": reference["training_set"], "model": reference["model"]},
         outputs={"report": report, "metrics": metrics},
         params={"since": since, "p_value_threshold": p_value_threshold, "min_effect_size": min_effect_size,
-                "drift_share_threshold": drift_share_threshold, "max_sample_rows": max_sample_rows},
+                "drift_share_threshold": drift_share_threshold, "min_rows": min_rows, "max_sample_rows": max_sample_rows},
     )
     return facts["drift_detected"]

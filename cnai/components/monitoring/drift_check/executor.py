@@ -25,6 +25,7 @@ from scipy import stats
 
 from cnai.backends import registry
 from cnai.core.artifacts import atomic_output, content_hash
+from cnai.core.config import MonitoringConfig, default_of
 from cnai.core.errors import DataError
 from cnai.core.inference_log import PREDICTION_FIELD, read_inference_log
 from cnai.models.saved import LoadedModel
@@ -114,9 +115,10 @@ def check_drift(
     report: str,
     metrics: str,
     since: str = "",
-    p_value_threshold: float = 0.01,
-    min_effect_size: float = 0.1,
-    drift_share_threshold: float = 0.3,
+    p_value_threshold: float = default_of(MonitoringConfig, "p_value_threshold"),
+    min_effect_size: float = default_of(MonitoringConfig, "min_effect_size"),
+    drift_share_threshold: float = default_of(MonitoringConfig, "drift_share_threshold"),
+    min_rows: int = default_of(MonitoringConfig, "min_rows"),
     max_sample_rows: int = 200_000,
     report_sample_rows: int = 5_000,
     seed: int = 0,
@@ -161,9 +163,11 @@ def check_drift(
 
     drifted = sorted(c for c, r in per_feature.items() if r["drifted"])
     share = len(drifted) / len(per_feature)
-    detected = share >= drift_share_threshold or prediction["drifted"]
+    # A handful of requests (one unknown category in four rows) would otherwise retrain the model.
+    too_few_rows = len(current_frame) < min_rows
+    detected = not too_few_rows and (share >= drift_share_threshold or prediction["drifted"])
     summary = {
-        "drift_detected": detected, "drifted_features": drifted, "drift_share": share,
+        "drift_detected": detected, "too_few_rows": too_few_rows, "min_rows": min_rows, "drifted_features": drifted, "drift_share": share,
         "prediction_drift": prediction, "features": per_feature, "current_rows": len(current_frame),
         "reference": {"training_set": reference, "model": model_dir, }, "thresholds": {"p_value": p_value_threshold, "min_effect_size": min_effect_size,
                                                     "drift_share": drift_share_threshold},
@@ -174,9 +178,12 @@ def check_drift(
     with atomic_output(report) as staging:
         staging.write_text(render_report(reference_sample, current_sample.reset_index(drop=True), summary))
     log.warning("%s (%d of %d features drifted; prediction KS %.3f)",
-                "drift detected" if detected else "no drift", len(drifted), len(per_feature), prediction["statistic"])
+                f"too few rows to judge ({len(current_frame)} < monitoring.min_rows {min_rows})" if too_few_rows
+                else "drift detected" if detected else "no drift", len(drifted), len(per_feature), prediction["statistic"])
     return {
         "drift_detected": detected,
+        "too_few_rows": too_few_rows,
+        "min_rows": min_rows,
         "drifted_features": drifted,
         "drift_share": share,
         "prediction_ks": prediction["statistic"],
@@ -195,7 +202,8 @@ def render_report(reference: pd.DataFrame, current: pd.DataFrame, summary: dict[
         f"<td>{'<b>drift</b>' if r['drifted'] else 'ok'}</td></tr>"
         for c, r in summary["features"].items()
     )
-    verdict = "DRIFT DETECTED" if summary["drift_detected"] else "no drift"
+    verdict = ("DRIFT DETECTED" if summary["drift_detected"] else
+               f"too few rows to judge (fewer than {summary['min_rows']})" if summary.get("too_few_rows") else "no drift")
     head = (
         f"<h1>Drift check: {verdict}</h1><p>{len(summary['drifted_features'])} of {len(summary['features'])} features "
         f"drifted ({summary['drift_share']:.0%}); prediction KS {summary['prediction_drift']['statistic']:.3f}; "

@@ -91,3 +91,14 @@ def test_reference_changed_since_registration_is_refused(production, tmp_path):
 def test_missing_feature_names_the_column(production, tmp_path):
     with pytest.raises(DataError, match=r"\['temp'\]"):
         run(production, production["frame"].head(100).drop(columns=["temp"]), tmp_path)
+
+
+def test_a_handful_of_rows_decides_nothing(production, tmp_path):
+    """Four requests, one with an unknown category, were "drift detected" and retrained the model."""
+    current = production["frame"].sample(4, random_state=3)
+    current = current.assign(temp=current.temp + 25, dewp=current.dewp + 25, carrier="ZZ")
+    facts, summary = run(production, current, tmp_path)
+    assert facts["drift_detected"] is False and facts["too_few_rows"] is True and summary["min_rows"] == 100
+    assert "too few rows to judge" in (tmp_path / "report.html").read_text()
+    facts, _ = run(production, current, tmp_path, min_rows=1)
+    assert facts["too_few_rows"] is False
