@@ -181,6 +181,7 @@ def test_a_server_on_another_port_is_never_doubled_or_lost(trained_model, traini
     with pytest.raises(ServingError, match=rf"a model server for {name} runs \(pid {first}\) but does not answer"):
         deploy_model(str(tmp_path / "endpoint.md"), uri, name, version, port=free_port())
     assert server_pid(name) == first
+    assert json.loads(_paths(name)["pointer"].read_text())["version"] == version, "the pointer did not move"
     assert stop_server(name) is True
 
 

@@ -93,22 +93,23 @@ def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: s
     model_dir = registry.download_version(registry_uri, model_name, version, paths["models"] / f"v{version}")
     url = endpoint_url(host, port)
     previous = paths["pointer"].read_text() if paths["pointer"].exists() else None
+    running = server_pid(model_name) is not None and is_ready(url, model_name)
+    if not running:  # refused before the pointer moves: it must keep naming what a live server has
+        if (pid := server_pid(model_name)) is not None:  # never a second server, and never lose track of one
+            raise ServingError(f"a model server for {model_name} runs (pid {pid}) but does not answer at {url} "
+                               "(was settings.serving_port changed?): `cnai stop` stops it, then deploy again")
+        if port_taken_by_another(host, port, model_name):
+            raise ServingError(f"cannot start the model server for {model_name}: {port_problem(host, port)}")
     with atomic_output(paths["pointer"]) as staging:
         staging.write_text(json.dumps({"version": str(version), "path": str(model_dir),
                                        "model_hash": registry.registered_hash(registry_uri, model_name, version)}))
 
-    running = server_pid(model_name) is not None and is_ready(url, model_name)
     if running:
         _load(url, model_name, ready_timeout_s, restore_pointer=previous, paths=paths, version=version)
         if previous is not None and json.loads(previous)["version"] != str(version):
             with atomic_output(paths["replaced"]) as staging:
                 staging.write_text(json.dumps({"by": str(version), "pointer": json.loads(previous)}))
     else:
-        if (pid := server_pid(model_name)) is not None:  # never a second server, and never lose track of one
-            raise ServingError(f"a model server for {model_name} runs (pid {pid}) but does not answer at {url} "
-                               "(was settings.serving_port changed?): `cnai stop` stops it, then deploy again")
-        if port_taken_by_another(host, port, model_name):
-            raise ServingError(f"cannot start the model server for {model_name}: {port_problem(host, port)}")
         paths["replaced"].unlink(missing_ok=True)  # a fresh server has nothing to go back to
         process = _start_server(paths, model_name, host, port)
         _wait_ready(url, model_name, process, paths, ready_timeout_s)
