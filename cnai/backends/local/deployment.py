@@ -54,9 +54,23 @@ def server_pid(model_name: str) -> int | None:
     try:
         pid = int(pid_file.read_text())
         os.kill(pid, 0)
-        return pid
     except (OSError, ValueError):
         return None
+    return None if _exited(pid) else pid
+
+
+def _exited(pid: int) -> bool:
+    """A process that died but was not reaped yet (a zombie still answers kill 0): our own child
+    is reaped here; another's is read from /proc."""
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        return reaped == pid
+    except ChildProcessError:
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def port_taken_by_another(host: str, port: int, model_name: str) -> bool:
