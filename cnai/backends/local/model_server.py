@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from cnai.core.artifacts import content_hash
+from cnai.core.artifacts import atomic_output, content_hash
 from cnai.core.errors import DataError, ServingError
 from cnai.core.inference_log import InferenceLog
 from cnai.models.saved import LoadedModel
@@ -266,9 +266,8 @@ def record_serving(model) -> None:
     state = os.environ.get("CNAI_SERVING_STATE")
     if not state:
         return
-    staging = Path(f"{state}.{os.getpid()}.tmp")
-    staging.write_text(json.dumps({"version": model.version, "model_hash": model.model_hash, "pid": os.getpid()}))
-    staging.replace(state)
+    with atomic_output(state) as staging:
+        staging.write_text(json.dumps({"version": model.version, "model_hash": model.model_hash, "pid": os.getpid()}))
 
 
 def _datatype(values: list) -> str:
