@@ -51,17 +51,22 @@ class HistGradientBoosting(ModelKind):
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import OrdinalEncoder
 
+        cast = self.cast(params)
+        # The model takes at most max_bins categories per column: a column with more (keys such as a
+        # plane's tail number) keeps its most frequent ones, the rest share one "infrequent" code.
         encoder = ColumnTransformer(
             [
                 ("categorical", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan,
-                                               encoded_missing_value=np.nan), categorical),
+                                               encoded_missing_value=np.nan,
+                                               max_categories=cast.get("max_bins", self.estimator_class(task)().max_bins)),
+                 categorical),
                 ("numeric", "passthrough", numeric),
             ],
             verbose_feature_names_out=False,
         )
         model = self.estimator_class(task)(
             categorical_features=[True] * len(categorical) + [False] * len(numeric),
-            early_stopping=False, random_state=seed, **self.cast(params))
+            early_stopping=False, random_state=seed, **cast)
         return Pipeline([("encode", encoder), ("model", model)])
 
     def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
@@ -80,6 +85,16 @@ class HistGradientBoosting(ModelKind):
 
 
 _NOT_YET = object()
+
+
+def _codes_of(ordinal, columns: list[str]) -> list[dict]:
+    """Category -> code per column, as `ordinal.transform` gives them."""
+    longest = max(len(values) for values in ordinal.categories_)
+    frame = pd.DataFrame({column: [*values, *[values[0]] * (longest - len(values))]
+                          for column, values in zip(columns, ordinal.categories_, strict=True)}).astype(object)
+    encoded = ordinal.transform(frame)
+    return [{value: float(code) for value, code in zip(values, encoded[: len(values), index], strict=True) if not _is_nan(value)}
+            for index, values in enumerate(ordinal.categories_)]
 
 
 class DirectPredictor:
@@ -126,10 +141,10 @@ class DirectPredictor:
                 and (numeric_step == "passthrough" or type(numeric_step).__name__ == "FunctionTransformer")
                 and np.isnan(ordinal.unknown_value) and np.isnan(ordinal.encoded_missing_value)):
             return None
-        # Missing values and unseen categories both encode as NaN, as the OrdinalEncoder does.
+        # NaN and unseen categories encode as NaN, as the OrdinalEncoder does; the codes are the
+        # encoder's own answers for its categories (infrequent ones share one; None is one).
         # (With no categorical column the ColumnTransformer never fits the encoder: no categories_.)
-        codes = [{value: float(code) for code, value in enumerate(values) if not pd.isna(value)}
-                 for values in (ordinal.categories_ if len(categorical) else [])]
+        codes = _codes_of(ordinal, list(categorical)) if len(categorical) else []
         return cls(list(categorical), codes, list(numeric), model, task)
 
     def encode(self, features: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
@@ -138,7 +153,7 @@ class DirectPredictor:
         encoded = np.empty((rows, len(self.categorical) + len(self.numeric)), dtype=float)
         for index, (column, codes) in enumerate(zip(self.categorical, self.codes, strict=True)):
             values = features[column]
-            encoded[:, index] = [codes.get(value, np.nan) if not _missing(value) else np.nan
+            encoded[:, index] = [codes.get(value, np.nan) if not _is_nan(value) else np.nan
                                  for value in (values.tolist() if isinstance(values, pd.Series) else values)]
         for index, column in enumerate(self.numeric, start=len(self.categorical)):
             values = features[column]
@@ -149,9 +164,9 @@ class DirectPredictor:
     def encode_rows(self, features: Mapping[str, Sequence]) -> list[list[float]]:
         """`encode` for a few rows given as plain lists, in plain Python: for one row numpy's
         per-column conversions cost more than walking the trees. Same values: `float()` converts
-        what `np.asarray(dtype=float)` does, and None is missing."""
+        what `np.asarray(dtype=float)` does, and a None number is missing."""
         nan = math.nan
-        columns = [[nan if _missing(value) else codes.get(value, nan) for value in features[column]]
+        columns = [[nan if _is_nan(value) else codes.get(value, nan) for value in features[column]]
                    for column, codes in zip(self.categorical, self.codes, strict=True)]
         columns += [[nan if value is None else float(value) for value in features[column]] for column in self.numeric]
         return [list(row) for row in zip(*columns, strict=True)]
@@ -171,5 +186,7 @@ class DirectPredictor:
             return probability[:, 1] if self.task == "binary" else probability
 
 
-def _missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+def _is_nan(value) -> bool:
+    """What the OrdinalEncoder reads as missing (its encoded_missing_value). None is not: fitted on
+    text with None in it, the encoder keeps None as a category of its own, so the codes hold it."""
+    return isinstance(value, float) and math.isnan(value)
