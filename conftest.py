@@ -49,7 +49,7 @@ def write_small_project(directory: Path, small_tables: dict[str, Path], max_tria
     config = yaml.safe_load((REPO / "cnai.yaml").read_text())
     config["settings"].update(home=str(directory / "home"), serving_port=free_port(), **settings)
     config["data"]["events"]["source"] = str(small_tables["events"])
-    config["data"]["feature_source"]["source"] = str(small_tables["side"])
+    config["data"]["feature_sources"][0]["source"] = str(small_tables["side"])  # origin_weather; airports stay real
     config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
     config["tuning"].update(max_trials=max_trials, parallel_trials=1)
     config["evaluation"]["minimum_for_first_model"] = 0.5
@@ -72,14 +72,18 @@ def expectation_suite() -> dict:
 
 @pytest.fixture(scope="session")
 def ingested(small_tables, project_config, tmp_path_factory) -> dict[str, str]:
-    """The small tables through the real ingest step (one Spark session for the whole run)."""
+    """The small tables through the real ingest steps (one Spark session for the whole run): the
+    events, and the feature sources (the small weather, the example's real static airports table)."""
     from cnai.components.data.ingest.executor import ingest_table
+    from cnai.components.data.ingest_tables.executor import ingest_tables, source_inputs
 
     out = tmp_path_factory.mktemp("ingested")
-    events, features = project_config.data.events, project_config.data.feature_source
-    ingest_table(str(small_tables["events"]), str(out / "flights"), events.columns, events.derived_columns)
-    ingest_table(str(small_tables["side"]), str(out / "weather"), features.columns)
-    return {"events": str(out / "flights"), "side": str(out / "weather")}
+    data = project_config.data
+    ingest_table(str(small_tables["events"]), str(out / "flights"), data.events.columns, data.events.derived_columns)
+    tables = [{"name": s.name, "source": str(small_tables["side"]) if s.timestamp else s.source, "columns": s.columns}
+              for s in data.feature_sources]
+    ingest_tables(str(out / "tables"), tables, **source_inputs(tables))
+    return {"events": str(out / "flights"), "tables": str(out / "tables"), "side": str(out / "tables" / "origin_weather")}
 
 
 @pytest.fixture(scope="session")
@@ -91,9 +95,9 @@ def training_set(ingested, project_config, expectation_suite, tmp_path_factory) 
     validate_dataset(ingested["events"], str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"),
                      expectation_suite)
     data = project_config.data
-    build_training_set(str(out / "valid"), ingested["side"], str(out / "training_set"), str(out / "store"), str(out / "stats.md"),
-                       data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features,
-                       data.feature_view)
+    build_training_set(str(out / "valid"), ingested["tables"], str(out / "training_set"), str(out / "store"),
+                       str(out / "stats.md"), data.feature_refs, data.feature_views, data.events.timestamp, data.label,
+                       data.features)
     return str(out / "training_set")
 
 

@@ -43,17 +43,18 @@ if step == "ingest_flights":
     from cnai.components.data.ingest.executor import ingest_table
     ingest_table({flights!r}, str(out / "flights"), data.events.columns, data.events.derived_columns)
 elif step == "ingest_weather":
-    from cnai.components.data.ingest.executor import ingest_table
-    ingest_table({weather!r}, str(out / "weather"), data.feature_source.columns)
+    from cnai.components.data.ingest_tables.executor import ingest_tables, source_inputs
+    tables = [{{"name": s.name, "source": {weather!r} if s.timestamp else s.source, "columns": s.columns}}
+              for s in data.feature_sources]
+    ingest_tables(str(out / "tables"), tables, **source_inputs(tables))
 elif step == "validate":
     from cnai.components.data.validate.executor import validate_dataset
     suite = json.loads((Path({repo!r}) / "expectations" / "flights.json").read_text())
     validate_dataset(str(out / "flights"), str(out / "valid"), str(out / "q"), str(out / "r.json"), str(out / "d.html"), suite)
 elif step == "features":
     from cnai.components.features.feast_features.executor import build_training_set
-    build_training_set(str(out / "valid"), str(out / "weather"), str(out / "ts"), str(out / "store"), str(out / "s.md"),
-                       data.feature_refs, data.events.entity, data.events.timestamp, data.label, data.features,
-                       data.feature_view)
+    build_training_set(str(out / "valid"), str(out / "tables"), str(out / "ts"), str(out / "store"), str(out / "s.md"),
+                       data.feature_refs, data.feature_views, data.events.timestamp, data.label, data.features)
 print(json.dumps({{"step_s": round(time.perf_counter() - started, 2)}}))
 '''
 STEP_NAMES = ("ingest_flights", "ingest_weather", "validate", "features")

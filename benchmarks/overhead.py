@@ -46,7 +46,7 @@ def project(scratch: Path, home: Path) -> Path:
     write_table(weather, scratch / "weather.parquet")
     config = yaml.safe_load((REPO / "cnai.yaml").read_text())
     config["data"]["events"].update(source=str(scratch / "flights.parquet"), format="parquet")
-    config["data"]["feature_source"].update(source=str(scratch / "weather.parquet"), format="parquet")
+    config["data"]["feature_sources"][0].update(source=str(scratch / "weather.parquet"), format="parquet")
     config["data"]["expectation_suite"] = str(REPO / "expectations" / "flights.json")
     config["tuning"]["max_trials"] = TRIALS
     config["settings"]["serving_port"] = free_port()
@@ -81,6 +81,7 @@ out = Path(os.environ["CNAI_HOME"]) / "plain"
 p = lambda name: str(out / name)
 started = time.perf_counter()
 from cnai.components.data.ingest.executor import ingest_table
+from cnai.components.data.ingest_tables.executor import ingest_tables, source_inputs
 from cnai.components.data.validate.executor import validate_dataset
 from cnai.components.features.feast_features.executor import build_training_set
 from cnai.components.training.tune.executor import tune_hyperparameters
@@ -91,10 +92,10 @@ from cnai.components.serving.deploy.executor import deploy_model
 from cnai.backends.local.deployment import stop_server
 from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
 ingest_table(args["events_source"], p("events"), args["events_columns"], args["events_derived_columns"], args["events_format"])
-ingest_table(args["feature_source"], p("weather"), args["feature_source_columns"], None, args["feature_source_format"])
+ingest_tables(p("tables"), args["feature_sources"], **source_inputs(args["feature_sources"]))
 validate_dataset(p("events"), p("validated"), p("quarantine"), p("results"), p("docs"), args["expectation_suite"])
-build_training_set(p("validated"), p("weather"), p("training_set"), p("store"), p("stats"), args["feature_refs"],
-                   args["entity"], args["timestamp"], args["label"], args["event_features"], args["feature_view"])
+build_training_set(p("validated"), p("tables"), p("training_set"), p("store"), p("stats"), args["feature_refs"],
+                   args["feature_views"], args["timestamp"], args["label"], args["event_features"])
 best = tune_hyperparameters(p("training_set"), p("trials"), p("tm"), p("plot"), args["model_features"], args["label"],
                             args["timestamp"], args["search_space"], algorithm=args["tuning_algorithm"],
                             max_trials=args["max_trials"], parallel_trials=args["parallel_trials"])["best_params"]

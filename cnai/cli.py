@@ -1,6 +1,6 @@
 """`cnai`: the verbs the Makefile calls. Each maps to a pipeline concept.
 
-  cnai init       write a first cnai.yaml for a table (types, task, split, features inferred)
+  cnai init       write a first cnai.yaml for a table, or for events and side tables (types, task, split, features, views inferred)
   cnai run        run the training pipeline locally (kfp.local), then print each step and the endpoint
   cnai compile    write the pipeline and every component as KFP YAML
   cnai report     one HTML page for the last run: every step's visuals, carbon per step
@@ -26,16 +26,35 @@ from cnai.orchestration.project import open_project
 
 def cmd_init(args: argparse.Namespace) -> int:
     from cnai.core.config import load_config
+    from cnai.core.errors import ConfigError
     from cnai.core.sources import PACKAGE_PREFIX
-    from cnai.orchestration.init_project import project_config, write_project
+    from cnai.orchestration.init_project import add_feature_sources, project_config, write_project
 
-    target = Path(args.config).resolve()
-    source = args.data
-    if not source.startswith(PACKAGE_PREFIX) and "://" not in source:
-        source = os.path.relpath(Path(source).resolve(), target.parent)  # paths in cnai.yaml are relative to it
-    data_format = args.format or ("parquet" if args.data.endswith((".parquet", ".pq")) else "csv")
-    config, notes = project_config(args.data, args.label, data_format, args.task, args.timestamp, args.model)
-    config["data"]["events"]["source"] = source
+    # `cnai init TABLE` writes --config; `cnai init DIR --data EVENTS [--data SIDE ...]` writes DIR/cnai.yaml.
+    tables = args.tables or [args.data]
+    target = (Path(args.data) / "cnai.yaml" if args.tables else Path(args.config)).resolve()
+    if args.tables:
+        if Path(args.data).is_file():
+            raise ConfigError(f"{args.data}: with --data, the first argument is the project folder to write, not a table")
+        target.parent.mkdir(parents=True, exist_ok=True)
+    if len(tables) > 1 and not args.entity:
+        raise ConfigError(f"--data: {len(tables) - 1} side table(s) beside the events; pass --entity, the key column "
+                          "they are joined on")
+
+    def relative(source: str) -> str:  # paths in cnai.yaml are relative to it
+        if source.startswith(PACKAGE_PREFIX) or "://" in source:
+            return source
+        return os.path.relpath(Path(source).resolve(), target.parent)
+
+    def format_of(source: str) -> str:
+        return args.format or ("parquet" if source.endswith((".parquet", ".pq")) else "csv")
+
+    config, notes = project_config(tables[0], args.label, format_of(tables[0]), args.task, args.timestamp, args.model)
+    if args.entity:
+        add_feature_sources(config, notes, [(t, format_of(t)) for t in tables[1:]], args.entity)
+    config["data"]["events"]["source"] = relative(tables[0])
+    for source in config["data"].get("feature_sources", []):
+        source["source"] = relative(source["source"])
     write_project(target, config, notes, args.force)
     load_config(target)  # what was written must be a configuration `cnai run` accepts
     print(f"wrote {target}:\n" + "\n".join(f"  {note}" for note in notes) + "\nReview it, then: cnai run")
@@ -140,8 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="cnai", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default="cnai.yaml", help="project configuration (default: ./cnai.yaml)")
     verbs = parser.add_subparsers(dest="verb", required=True)
-    init = verbs.add_parser("init", help="write a first cnai.yaml (at --config) for a CSV or Parquet table")
-    init.add_argument("data", help="the table: a path, a URI, or package:<module>/<path>")
+    init = verbs.add_parser("init", help="write a first cnai.yaml (at --config, or in DIR with --data) for CSV or Parquet tables")
+    init.add_argument("data", help="the table (a path, a URI, or package:<module>/<path>); with --data, the project "
+                                   "folder to write cnai.yaml into")
+    init.add_argument("--data", dest="tables", action="append", default=[], metavar="PATH",
+                      help="a table: first the labelled events, then side tables joined on --entity (each a Feast "
+                           "FeatureView: as of the events' time when it has a time column, else static)")
+    init.add_argument("--entity", default=None, help="the key column the side tables are joined on")
     init.add_argument("--label", required=True, help="the column to predict")
     init.add_argument("--task", default=None, help="binary, multiclass or regression (default: inferred from the label)")
     init.add_argument("--timestamp", default=None, help="the time column for a time split (default: the first one found)")
@@ -164,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     mon.add_argument("--current", default="", help="data to check (default: the model server's inference log)")
     mon.add_argument("--since", default="", help="only log rows at or after this ISO time")
     mon.add_argument("--retrain-events", default="", help="labelled events to retrain on (default: the configured source)")
-    mon.add_argument("--retrain-features", default="", help="feature table to retrain with (default: the configured source)")
+    mon.add_argument("--retrain-features", action="append", default=[], metavar="[VIEW=]PATH",
+                     help="a feature table to retrain with, for the view named (VIEW= may be left out when there is "
+                          "one); repeat per view (default: the configured sources)")
     mon.add_argument("--no-cache", action="store_true", help="re-run every step even if its inputs did not change")
     mon.set_defaults(handler=cmd_monitor)
     report = verbs.add_parser("report", help="one HTML page with every step of the last run and its visual artifacts")

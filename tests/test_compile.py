@@ -23,7 +23,7 @@ from cnai.orchestration.catalog import (
 )
 from conftest import REPO
 
-NAMES = ["deploy", "drift_check", "evaluate", "feast_features", "ingest", "register", "run_summary", "smoke_test", "train",
+NAMES = ["deploy", "drift_check", "evaluate", "feast_features", "ingest", "ingest_tables", "register", "run_summary", "smoke_test", "train",
          "tune", "validate"]
 
 # `cnai compile` (the fixture below) rewrites these in the repository, so what was committed is
@@ -50,7 +50,7 @@ def test_pipeline_yaml_is_a_pipeline_spec_with_config_defaults(compiled):
     assert spec.pipeline_info.name == "cnai-training"
     assert parse_platform_spec(platform)
     tasks = spec.root.dag.tasks
-    assert {"ingest", "ingest-2", "validate", "feast-features", "tune", "train", "evaluate", "register", "run-summary"} <= set(tasks)
+    assert {"ingest", "ingest-tables", "validate", "feast-features", "tune", "train", "evaluate", "register", "run-summary"} <= set(tasks)
     condition = next(t for name, t in tasks.items() if name.startswith("condition"))
     assert "evaluate-Output" in condition.trigger_policy.condition
     assert {"deploy", "smoke-test"} <= set(spec.components[condition.component_ref.name].dag.tasks)
@@ -115,7 +115,7 @@ def test_elyra_example_pipeline_is_current(compiled):
     example = json.loads(COMMITTED[ELYRA_EXAMPLE])
     labels = {node["app_data"]["label"] for node in example["pipelines"][0]["nodes"]}
     # everything outside the gate's dsl.If: Elyra has no conditions, so deploy stays in the KFP pipeline
-    assert labels == {"ingest events", "ingest feature source", "validate", "feast-features", "tune", "train",
+    assert labels == {"ingest events", "ingest feature sources", "validate", "feast-features", "tune", "train",
                       "evaluate", "register", "run-summary"}
 
 

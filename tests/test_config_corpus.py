@@ -21,9 +21,11 @@ SINGLE = {
 
 
 def _set(config: dict, dotted: str, value) -> None:
+    """Edit one key; a number is a list index (data.feature_sources.1.entity)."""
     *path, last = dotted.split(".")
     for key in path:
-        config = config.setdefault(key, {})
+        config = config[int(key)] if key.isdigit() else config.setdefault(key, {})
+    last = int(last) if last.isdigit() else last
     if value is DELETE:
         config.pop(last)
     else:
@@ -46,7 +48,6 @@ CASES = [
     ("single", {"data.events.timestamp": "when"}, r"data\.events\.timestamp: 'when' is not a column"),
     ("single", {"data.events.columns.year": "integer"}, r"column 'year' has unknown type 'integer'"),
     ("single", {"data.events.format": "xlsx"}, r"data\.events\.format: Input should be 'csv' or 'parquet'"),
-    ("single", {"data.feature_refs": ["v:x"]}, r"data\.feature_refs: need data\.feature_source"),
     ("single", {"tuning.objective": {"metric": "roc_auc"}}, r"tuning\.objective\.metric: 'roc_auc' is not a multiclass metric"),
     ("single", {"tuning.objective": {"metric": "rmsee"}}, r"tuning\.objective\.metric: Input should be"),
     ("single", {"tuning.objective": {"metric": "log_loss", "goal": "maximize"}},
@@ -62,15 +63,28 @@ CASES = [
     ("single", {"tuning.parameters": []}, r"tuning\.parameters: List should have at least 1 item"),
     ("single", {"tuning.max_trials": 0}, r"tuning\.max_trials: Input should be greater than or equal to 1"),
     ("single", {"data.events.source": "http://user:secret@example.com/x.csv"}, r"data\.events\.source: holds a password"),
-    ("flights", {"data.feature_source.name": DELETE}, r"data\.feature_source\.name: Field required"),
-    ("flights", {"data.feature_source.entity": "airport"}, r"data\.feature_source\.entity: 'airport' is not one of its columns"),
-    ("flights", {"data.feature_source.timestamp": "observed"}, r"data\.feature_source\.timestamp: 'observed' is not one"),
-    ("flights", {"data.feature_refs": ["weather:temp"]}, r"data\.feature_refs\[0\]: 'weather:temp' must be 'origin_weather:<column>'"),
-    ("flights", {"data.feature_refs": ["origin_weather:snow"]}, r"data\.feature_refs\[0\]: 'snow' is not a value column"),
-    ("flights", {"data.feature_refs": ["origin_weather:month"]}, r"data\.feature_refs\[0\]: 'month' is also an events column"),
-    ("flights", {"data.feature_refs": []}, r"data\.feature_refs: empty; name the feature_source columns"),
-    ("flights", {"data.events.entity": DELETE}, r"a feature_source is joined on the events' entity and timestamp"),
-    ("flights", {"data.feature_source.ttl_hours": 0}, r"data\.feature_source\.ttl_hours: Input should be greater than 0"),
+    ("flights", {"data.feature_sources.0.name": DELETE}, r"data\.feature_sources\.0\.name: Field required"),
+    ("flights", {"data.feature_sources.0.name": "origin weather"}, r"data\.feature_sources\.0\.name: String should match pattern"),
+    ("flights", {"data.feature_sources.0.entity": "airport"}, r"data\.feature_sources\[0\]\.entity: 'airport' is not one of its columns"),
+    ("flights", {"data.feature_sources.0.timestamp": "observed"}, r"data\.feature_sources\[0\]\.timestamp: 'observed' is not one"),
+    ("flights", {"data.feature_refs": ["weather:temp", "destination:alt"]},
+     r"data\.feature_refs\[0\]: 'weather:temp' must be '<view>:<column>' with a view of data\.feature_sources \(\['destination', 'origin_weather'\]\)"),
+    ("flights", {"data.feature_refs": ["origin_weather:snow", "destination:alt"]}, r"data\.feature_refs\[0\]: 'snow' is not a value column of 'origin_weather'"),
+    ("flights", {"data.feature_refs": ["origin_weather:month", "destination:alt"]}, r"data\.feature_refs\[0\]: 'month' is also an events column"),
+    ("flights", {"data.feature_refs": []}, r"data\.feature_refs: none from 'origin_weather'; name the columns to join"),
+    ("flights", {"data.feature_refs": ["origin_weather:temp"]}, r"data\.feature_refs: none from 'destination'"),
+    ("flights", {"data.feature_sources.0.ttl_hours": 0}, r"data\.feature_sources\.0\.ttl_hours: Input should be greater than 0"),
+    # several views, each with its own names: a key the events do not have, two views of one name or column
+    ("flights", {"data.feature_sources.1.join_on": DELETE}, r"data\.feature_sources\[1\]\.join_on: the events have no column 'faa'"),
+    ("flights", {"data.feature_sources.1.join_on": "destination"}, r"the events have no column 'destination' to join 'destination' on"),
+    ("flights", {"data.feature_sources.1.name": "origin_weather"}, r"data\.feature_sources: two tables share a name"),
+    ("flights", {"data.feature_sources.1.ttl_hours": 24}, r"data\.feature_sources\[1\]\.ttl_hours: a static table \(no timestamp\) has no age"),
+    ("flights", {"data.feature_sources.1.columns.temp": "double", "data.feature_refs": ["origin_weather:temp", "destination:temp"]},
+     r"data\.feature_refs\[1\]: 'temp' is also view 'origin_weather'; rename one \(a derived_columns entry of 'destination', e\.g\. destination_temp: temp\)"),
+    ("flights", {"data.events.timestamp": DELETE, "data.split": "random"},
+     r"data\.feature_sources\[0\]: 'origin_weather' has a timestamp, so it is joined as of each event's time, which needs data\.events\.timestamp"),
+    ("flights", {"data.feature_source": {"name": "w"}}, r"data\.feature_source: now data\.feature_sources, a list"),
+    ("single", {"data.feature_refs": ["v:x"]}, r"data\.feature_refs: need data\.feature_sources"),
     ("flights", {"data.expectation_suite": 5}, r"data\.expectation_suite: Input should be a valid string"),
 ]
 

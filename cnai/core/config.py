@@ -50,13 +50,18 @@ class TableSource(Strict):
 
 
 class FeatureSource(TableSource):
-    """A side table served as a Feast FeatureView and joined to the events point-in-time: each event
-    takes the newest row of its entity at or before its timestamp (no older than `ttl_hours`)."""
+    """A side table served as a Feast FeatureView and joined to the events.
 
-    name: str = Field(description="The FeatureView's name; feature_refs read `<name>:<column>`.")
-    ttl_hours: float = Field(24 * 365, gt=0, description="How old a feature row may be and still be joined.")
-    timestamp: str = Field(description="When each row's values became known.")
-    entity: str = Field(description="This table's key column; joined to data.events.entity.")
+    With a `timestamp`, point-in-time: each event takes the newest row of its key at or before the
+    event's time (no older than `ttl_hours`). Without one the view is static (a lookup table such as
+    products or stores): each event takes its key's row, whatever the time.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="The FeatureView's name; feature_refs read `<name>:<column>`.")
+    entity: str = Field(description="This table's key column.")
+    join_on: str | None = Field(None, description="The events' column holding the key; `entity`'s own name when unset.")
+    timestamp: str | None = Field(None, description="When each row's values became known; unset for a static table.")
+    ttl_hours: float | None = Field(None, gt=0, description="How old a row may be and still be joined; no limit when unset.")
 
 
 class ModelConfig(Strict):
@@ -74,21 +79,33 @@ class DataConfig(Strict):
     split: Literal[SPLITS] | None = Field(None, description="How the holdout is cut: time (newest rows; needs "  # type: ignore[valid-type]
                                                             "events.timestamp) or random; time when there is a timestamp.")
     features: list[str] = Field(min_length=1, description="Columns of the events table used as features.")
-    feature_source: FeatureSource | None = None
+    feature_sources: list[FeatureSource] = Field(default_factory=list, description="Side tables, one Feast FeatureView each.")
     feature_refs: list[str] = Field(default_factory=list, description="Feast references, `view:feature`.")
+    feature_repo: str | None = Field(None, description="Your own Feast repo (a folder with feature_store.yaml); "
+                                                       "the packaged one, built from feature_sources, when unset.")
     expectation_suite: str | None = Field(None, description="A Great Expectations suite (JSON); inferred when unset.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "feature_source" in raw:
+            raise ValueError("data.feature_source: now data.feature_sources, a list (one entry per side table); "
+                             "write `feature_sources:` and put the table under it as `- name: ...`")
+        return raw
 
     @property
     def split_method(self) -> str:
         return self.split or ("time" if self.events.timestamp else "random")
 
+    def join_column(self, source: FeatureSource) -> str:
+        """The events' column a side table is joined on."""
+        return source.join_on or source.entity
+
     @property
-    def feature_view(self) -> dict[str, Any]:
-        """The side table as the features step takes it; {} without one."""
-        source = self.feature_source
-        if source is None:
-            return {}
-        return {"name": source.name, "entity": source.entity, "timestamp": source.timestamp, "ttl_hours": source.ttl_hours}
+    def feature_views(self) -> list[dict[str, Any]]:
+        """The side tables as the features step takes them: name, entity, join_on, timestamp, ttl_hours."""
+        return [{"name": s.name, "entity": s.entity, "join_on": self.join_column(s), "timestamp": s.timestamp or "",
+                 "ttl_hours": s.ttl_hours or 0} for s in self.feature_sources]
 
     @property
     def model_features(self) -> list[str]:
@@ -107,30 +124,51 @@ class DataConfig(Strict):
             problems.append("data.split: time needs data.events.timestamp; set it, or use split: random")
         if self.positive_label is not None and self.task != "binary":
             problems.append(f"data.positive_label: only a binary task has one (data.task is {self.task})")
-        source = self.feature_source
-        if source is None and self.feature_refs:
-            problems.append("data.feature_refs: need data.feature_source (the table behind the FeatureView)")
-        if source is not None:
-            if not self.feature_refs:
-                problems.append("data.feature_refs: empty; name the feature_source columns to join, as "
-                                f"'{source.name}:<column>'")
-            if not events.entity or not events.timestamp:
-                problems.append("data.events: a feature_source is joined on the events' entity and timestamp; "
-                                "set data.events.entity and data.events.timestamp")
-            for key, column in (("timestamp", source.timestamp), ("entity", source.entity)):
-                if not source.has(column):
-                    problems.append(f"data.feature_source.{key}: {column!r} is not one of its columns")
-            for i, ref in enumerate(self.feature_refs):
-                view, _, column = ref.partition(":")
-                if view != source.name or not column:
-                    problems.append(f"data.feature_refs[{i}]: {ref!r} must be '{source.name}:<column>'")
-                elif not source.has(column) or column in (source.entity, source.timestamp):
-                    problems.append(f"data.feature_refs[{i}]: {column!r} is not a value column of data.feature_source")
-                elif column in self.features or column == self.label:
-                    problems.append(f"data.feature_refs[{i}]: {column!r} is also an events column; rename one")
+        problems += self._feature_source_problems()
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def _feature_source_problems(self) -> list[str]:
+        events, sources, problems = self.events, {s.name: s for s in self.feature_sources}, []
+        if not sources and self.feature_refs:
+            problems.append("data.feature_refs: need data.feature_sources (the tables behind the FeatureViews)")
+        if len(sources) < len(self.feature_sources):
+            problems.append("data.feature_sources: two tables share a name; give each view its own")
+        for i, source in enumerate(self.feature_sources):
+            key = f"data.feature_sources[{i}]"
+            for field, column in (("timestamp", source.timestamp), ("entity", source.entity)):
+                if column is not None and not source.has(column):
+                    problems.append(f"{key}.{field}: {column!r} is not one of its columns")
+            join_on = self.join_column(source)
+            if not events.has(join_on):
+                problems.append(f"{key}.join_on: the events have no column {join_on!r} to join {source.name!r} on; "
+                                f"set join_on to the events' column holding its {source.entity!r}"
+                                + (f" (e.g. join_on: {events.entity})" if events.entity else ""))
+            if source.timestamp and not events.timestamp:
+                problems.append(f"{key}: {source.name!r} has a timestamp, so it is joined as of each event's time, "
+                                "which needs data.events.timestamp; set it, or leave the view's timestamp out (static)")
+            if source.ttl_hours and not source.timestamp:
+                problems.append(f"{key}.ttl_hours: a static table (no timestamp) has no age; leave ttl_hours out")
+            if not any(ref.partition(":")[0] == source.name for ref in self.feature_refs):
+                problems.append(f"data.feature_refs: none from {source.name!r}; name the columns to join, as "
+                                f"'{source.name}:<column>'")
+        seen: dict[str, str] = {}
+        for i, ref in enumerate(self.feature_refs):
+            view, _, column = ref.partition(":")
+            source = sources.get(view)
+            if source is None or not column:
+                problems.append(f"data.feature_refs[{i}]: {ref!r} must be '<view>:<column>' with a view of "
+                                f"data.feature_sources ({sorted(sources)})")
+            elif not source.has(column) or column in (source.entity, source.timestamp):
+                problems.append(f"data.feature_refs[{i}]: {column!r} is not a value column of {view!r}")
+            elif column in self.features or column == self.label or column in seen:
+                other = f"view {seen[column]!r}" if column in seen else "an events column"
+                problems.append(f"data.feature_refs[{i}]: {column!r} is also {other}; rename one "
+                                f"(a derived_columns entry of {view!r}, e.g. {view}_{column}: {column})")
+            else:
+                seen[column] = view
+        return problems
 
 
 class ParameterSpec(Strict):

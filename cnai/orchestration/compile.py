@@ -23,8 +23,10 @@ def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, targe
     arguments = pipeline_arguments(config, config_path, for_cluster=True)
     arguments["target"] = target or arguments["target"]
     # Local paths mean nothing on a cluster: leave those parameters for the run to set.
-    for local_only in ("registry_uri", "events_hash", "feature_source_hash"):
+    for local_only in ("registry_uri", "events_hash"):
         arguments.pop(local_only, None)
+    if "feature_sources" in arguments:
+        arguments["feature_sources"] = [{**table, "hash": ""} for table in arguments["feature_sources"]]
     monitoring_arguments = {**arguments, **config.monitoring.model_dump()}  # cnai.yaml's, not only the defaults
     if arguments["target"] == "kubeflow":
         from cnai.backends.kubeflow.model_registry import SCHEME_PREFIX

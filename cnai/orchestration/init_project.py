@@ -158,6 +158,59 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     return config, notes
 
 
+def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[tuple[str, str]], entity: str) -> None:
+    """Each side table (source, format) as a feature source joined on `entity`: point-in-time on
+    its first time column when the events have a time, else static (one row per key)."""
+    data = config["data"]
+    events = data["events"]
+    if entity not in events["columns"]:
+        raise DataError(f"{events['source']}: no column {entity!r} for --entity; its columns are {list(events['columns'])}")
+    events["entity"] = entity
+    taken = {*data["features"], data["label"]}
+    sources, refs = [], []
+    for source, source_format in tables:
+        frame = read_sample(source, source_format)
+        name = _view_name(Path(source.split("/")[-1]).stem, {s["name"] for s in sources})
+        if entity not in frame.columns:
+            raise DataError(f"{source}: no column {entity!r} (--entity) to join it on; its columns are "
+                            f"{list(frame.columns)}. Rename its key column to {entity!r}, or write data.feature_sources "
+                            "by hand with `entity:` (its key) and `join_on:` (the events' column)")
+        columns = {str(c): spark_type(frame[c]) for c in frame.columns}
+        times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != entity]
+        timestamp = times[0] if times and events.get("timestamp") else None
+        key = [entity, *([timestamp] if timestamp else [])]
+        if not timestamp and frame[entity].duplicated().any():
+            raise DataError(f"{source}: {entity!r} repeats ({int(frame[entity].duplicated().sum())} rows), so it cannot be "
+                            "a static table (one row per key)" + (f"; and the events have no time to join its {times[0]!r} as of"
+                                                                   if times else "; give it a time column, or keep one row per key"))
+        values = [c for c in frame.columns if c not in key and not _identifier(frame[c], len(frame))]
+        clashing = [c for c in values if c in taken]
+        values = [c for c in values if c not in taken]
+        if not values:
+            raise DataError(f"{source}: no column is left to join as a feature besides {key}"
+                            + (f" ({clashing} are events columns already)" if clashing else ""))
+        taken.update(values)
+        sources.append({"name": name, "source": source, "format": source_format, "entity": entity,
+                        **({"timestamp": timestamp} if timestamp else {}), "columns": columns})
+        refs += [f"{name}:{c}" for c in values]
+        how = f"as of each event's {events['timestamp']!r} on its {timestamp!r}" if timestamp else "static, on the key alone"
+        notes.append(f"data.feature_sources: {name!r} from {source}, joined on {entity!r} {how}; {len(values)} features"
+                     + (f" (not {clashing}: the events have them)" if clashing else ""))
+    data["feature_sources"] = sources
+    data["feature_refs"] = refs
+
+
+def _view_name(stem: str, taken: set[str]) -> str:
+    import re
+
+    name = re.sub(r"\W+", "_", stem).strip("_").lower() or "features"
+    name = f"t_{name}" if name[0].isdigit() else name
+    unique, n = name, 2
+    while unique in taken:
+        unique, n = f"{name}_{n}", n + 1
+    return unique
+
+
 def write_project(target: Path, config: dict[str, Any], notes: list[str], force: bool = False) -> None:
     if target.exists() and not force:
         raise ConfigError(f"{target} exists; pass --force to replace it, or --config another path")

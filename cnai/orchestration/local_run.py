@@ -155,15 +155,16 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
 
-    header = f"{'step':<11} {'status':<31} {'duration':>9} {'energy kWh':>11} {'CO2 kg':>10}  main output"
+    width = max([11, *(len(r["step"]) for r in rows)])
+    header = f"{'step':<{width}} {'status':<31} {'duration':>9} {'energy kWh':>11} {'CO2 kg':>10}  main output"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
         text = r["output"].strip().splitlines()[0] if r["output"].strip() else ""
         # A path is most telling at its end, a sentence at its start (our messages lead with what and where).
         path_like = " " not in text
         output = text if len(text) <= 90 else ("…" + text[-89:] if path_like else text[:89] + "…")
-        print(f"{r['step']:<11} {r['status']:<31} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
+        print(f"{r['step']:<{width}} {r['status']:<31} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
               f"{fmt(r['energy_kwh'], '11.2e'):>11} {fmt(r['co2_kg'], '10.2e'):>10}  {output}")
     total_e = sum(r["energy_kwh"] or 0 for r in rows)
     total_c = sum(r["co2_kg"] or 0 for r in rows)
-    print(f"{'total':<11} {'':<31} {'':>9} {total_e:11.2e} {total_c:10.2e}")
+    print(f"{'total':<{width}} {'':<31} {'':>9} {total_e:11.2e} {total_c:10.2e}")

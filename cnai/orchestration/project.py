@@ -57,7 +57,7 @@ def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
 
 def with_feature_view(config: ProjectConfig) -> bool:
     """Which shape of the training pipeline the project needs (cnai.pipelines.training.pipeline)."""
-    return config.data.feature_source is not None
+    return bool(config.data.feature_sources)
 
 
 def read_suite(config: ProjectConfig, config_path: Path) -> dict[str, Any]:
@@ -129,19 +129,31 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
         "target": settings.target if for_cluster else "local",
         "cluster": cluster_settings(config),
     }
-    source = data.feature_source
-    if source is not None:
-        feature_source = _source(source.source, base)
+    if data.feature_sources:
         arguments.update({
-            "entity": data.events.entity,
-            "feature_source": feature_source,
-            "feature_source_columns": source.columns,
-            "feature_source_format": source.format,
-            "feature_source_hash": fingerprint(feature_source),
-            "feature_view": data.feature_view,
+            "feature_sources": [feature_source_argument(s.name, _source(s.source, base), s, fingerprint)
+                                for s in data.feature_sources],
+            "feature_views": data.feature_views,
             "feature_refs": data.feature_refs,
+            "feature_repo": _feature_repo(config, config_path),
         })
     return arguments
+
+
+def feature_source_argument(name: str, source: str, table: Any, fingerprint) -> dict[str, Any]:
+    """One side table as the ingest_tables step takes it (its hash keys the step's cache)."""
+    return {"name": name, "source": source, "format": table.format, "columns": table.columns,
+            "derived_columns": table.derived_columns, "hash": fingerprint(source)}
+
+
+def _feature_repo(config: ProjectConfig, config_path: Path) -> str:
+    if not config.data.feature_repo:
+        return ""
+    repo = Path(_source(config.data.feature_repo, config_path.parent))
+    if not (repo / "feature_store.yaml").is_file():
+        raise ConfigError(f"{config_path}: data.feature_repo: {repo} has no feature_store.yaml; point it at a Feast "
+                          "repo (`feast init` makes one), or leave it out to use the packaged one")
+    return str(repo)
 
 
 def cluster_settings(config: ProjectConfig) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def run_demo(config: ProjectConfig, config_path: Path, rows: int = 2000) -> int:
         sent = send_traffic(url, name, traffic[features])
         print(f"\n== Phase 2: {sent} shifted rows sent; monitoring, retraining on {events_csv} if drift ==", flush=True)
         ok, result = monitor(config, config_path, str(log_dir), since=start, events_source=str(events_csv),
-                             feature_source=str(weather_csv))
+                             feature_sources=[f"origin_weather={weather_csv}"])
         if not ok:
             return 1
         lines.append(("shifted traffic", sent, _summary(result)))

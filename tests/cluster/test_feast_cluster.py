@@ -44,12 +44,12 @@ def test_cluster_stores_give_the_same_training_set_as_the_embedded_ones(redis_ad
 
     data = project_config.data
     validated = str(Path(training_set).parent / "valid")  # the `training_set` fixture's validated events
-    facts = build_training_set(validated, ingested["side"], str(tmp_path / "training_set"), str(tmp_path / "store"),
-                               str(tmp_path / "stats.md"), data.feature_refs, data.events.entity, data.events.timestamp,
-                               data.label, data.features, data.feature_view, target="kubeflow", cluster={"feast_online_store": redis_address})
+    facts = build_training_set(validated, ingested["tables"], str(tmp_path / "training_set"), str(tmp_path / "store"),
+                               str(tmp_path / "stats.md"), data.feature_refs, data.feature_views, data.events.timestamp,
+                               data.label, data.features, target="kubeflow", cluster={"feast_online_store": redis_address})
     config = (tmp_path / "store" / "feature_store.yaml").read_text()
     assert "type: spark" in config and f"connection_string: {redis_address}" in config
-    assert facts["online_entities"] > 0
+    assert all(facts["online_entities"].values())
     assert redis.Redis.from_url(f"redis://{redis_address}").keys("*"), "materialization wrote the online features to Redis"
     on_cluster = pd.read_parquet(tmp_path / "training_set")
     embedded = pd.read_parquet(training_set)

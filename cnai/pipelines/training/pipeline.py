@@ -1,8 +1,8 @@
-"""The training pipeline: ingest -> validate -> [ingest the feature source -> Feast features] -> tune
+"""The training pipeline: ingest -> validate -> [ingest the feature sources -> Feast features] -> tune
 -> train -> evaluate -> register -> (only if the gate says so) deploy -> smoke test.
 
-Two shapes, one definition: a project with a `data.feature_source` joins it through a Feast
-FeatureView; a single table goes from validation straight to tuning. Each parameter is declared
+Two shapes, one definition: a project with `data.feature_sources` joins them through Feast
+FeatureViews (any number, in one ingest step and one features step); a single table goes from validation straight to tuning. Each parameter is declared
 once, below; its default (where it has one) is `cnai.yaml`'s, read from the configuration models,
 and `cnai compile` bakes in the project's own values.
 """
@@ -16,6 +16,7 @@ from typing import Any
 from kfp import dsl
 
 from cnai.components.data.ingest.component import ingest
+from cnai.components.data.ingest_tables.component import ingest_tables
 from cnai.components.data.validate.component import validate
 from cnai.components.evaluation.evaluate.component import evaluate
 from cnai.components.features.feast_features.component import feast_features
@@ -72,13 +73,10 @@ PARAMETERS: list[tuple[str, type, Any]] = [
     ("cluster", dict, {}),  # the `cluster` section; cnai.orchestration.project.cluster_settings
 ]
 FEATURE_VIEW_PARAMETERS: list[tuple[str, type, Any]] = [
-    ("entity", str, REQUIRED),
-    ("feature_source", str, REQUIRED),
-    ("feature_source_columns", dict, REQUIRED),
-    ("feature_view", dict, REQUIRED),  # name, entity, timestamp, ttl_hours of the side table
+    ("feature_sources", list, REQUIRED),  # name, source, format, columns, derived_columns, hash of each side table
+    ("feature_views", list, REQUIRED),  # name, entity, join_on, timestamp, ttl_hours of each side table
     ("feature_refs", list, REQUIRED),
-    ("feature_source_format", str, default_of(TableSource, "format")),
-    ("feature_source_hash", str, ""),
+    ("feature_repo", str, ""),  # the team's own Feast repo; the packaged one when empty
 ]
 
 
@@ -101,19 +99,17 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
     checked = on_kubernetes(validate(dataset=events.outputs["dataset"], expectation_suite=v["expectation_suite"],
                                      label=label, task=v["task"]))
     if with_feature_view:
-        feature_table = on_kubernetes(ingest(
-            source=v["feature_source"], column_types=v["feature_source_columns"], derived_columns={},
-            source_format=v["feature_source_format"], spark_master=v["spark_master"],
-            source_hash=v["feature_source_hash"], limit_rows=0, cluster=cluster,
-        ).set_display_name("ingest feature source"), object_store=True)
+        feature_tables = on_kubernetes(ingest_tables(
+            tables=v["feature_sources"], spark_master=v["spark_master"], cluster=cluster,
+        ).set_display_name("ingest feature sources"), object_store=True)
         features = on_kubernetes(feast_features(
-            events=checked.outputs["validated"], feature_table=feature_table.outputs["dataset"],
-            feature_refs=v["feature_refs"], feature_view=v["feature_view"], entity=v["entity"], timestamp=timestamp,
-            label=label, features=v["event_features"], target=target, cluster=cluster,
+            events=checked.outputs["validated"], feature_tables=feature_tables.outputs["datasets"],
+            feature_refs=v["feature_refs"], feature_views=v["feature_views"], timestamp=timestamp, label=label,
+            features=v["event_features"], feature_repo=v["feature_repo"], target=target, cluster=cluster,
         ))
-        training_set, side_table = features.outputs["training_set"], feature_table.outputs["dataset"]
+        training_set, side_tables = features.outputs["training_set"], feature_tables.outputs["datasets"]
     else:
-        training_set, side_table = checked.outputs["validated"], events.outputs["dataset"]
+        training_set, side_tables = checked.outputs["validated"], events.outputs["dataset"]
 
     model = {"task": v["task"], "model_kind": v["model_kind"], "model_params": v["model_params"],
              "split": v["split"], "positive_label": v["positive_label"]}
@@ -142,7 +138,7 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
 
     # A single table has no feature step: its artifacts stand in (the summary counts each step once).
     on_kubernetes(run_summary(
-        events=events.outputs["dataset"], feature_table=side_table, validated=checked.outputs["validated"],
+        events=events.outputs["dataset"], feature_tables=side_tables, validated=checked.outputs["validated"],
         training_set=training_set, trials=tuned.outputs["trials"], model=trained.outputs["model"],
         comparison=gate.outputs["comparison"], model_card=registered.outputs["model_card"],
     ).set_caching_options(False))  # cheap, and it should describe this run

@@ -25,41 +25,45 @@ def packaged_feature_repo() -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+STATIC_AS_OF = pd.Timestamp("1900-01-01", tz="UTC")  # a static table's rows hold since before any event
+STATIC_TIME = "_cnai_as_of"  # the time column Feast needs, added to a static table
+
+
 def build_training_set(
     events: str,
-    feature_table: str,
+    feature_tables: str,
     training_set: str,
     feature_store: str,
     feature_statistics: str,
     feature_refs: list[str],
-    entity: str,
+    feature_views: list[dict[str, Any]],
     timestamp: str,
     label: str,
     features: list[str],
-    feature_view: dict[str, Any] | None = None,
     feature_repo: str = "",
     target: str = "local",
     cluster: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply a Feast repo into `feature_store`, materialize the online store, join point-in-time.
 
-    `feature_view` describes the side table (`name`, its `entity` and `timestamp` columns,
-    `ttl_hours`): our packaged repo builds the FeatureView from it. A team's own `feature_repo` is
-    applied as it is, with the side table written where its view's source reads.
-    With `target="kubeflow"` the repo's `feature_store.cluster.yaml` is applied instead: Spark as
-    the offline store and Redis (`cluster.feast_online_store`) as the online store.
+    `feature_views` describe the side tables, each in `feature_tables/<name>/`: its `name`, its key
+    `entity`, the events' column it is `join_on`, its `timestamp` ("" for a static table: joined
+    on the key alone) and `ttl_hours` (0: no limit). Our packaged repo builds the FeatureViews from
+    them; a team's own `feature_repo` is applied as it is, each table written where its view's
+    source reads. With `target="kubeflow"` the repo's `feature_store.cluster.yaml` is applied
+    instead: Spark as the offline store and Redis (`cluster.feast_online_store`) as the online store.
     """
     from feast import FeatureStore
 
     own_repo = bool(feature_repo)
     source_repo = Path(feature_repo) if own_repo else packaged_feature_repo()
-    view_name = _view_of(feature_refs)
-    view = {"name": view_name, "entity": entity, "timestamp": timestamp, "ttl_hours": 24 * 365, **(feature_view or {})}
-    events_frame = _read(events, [entity, timestamp, label, *[f for f in features if f != entity]], "events")
-    table = _read(feature_table, [view["entity"], view["timestamp"], *[ref.split(":", 1)[1] for ref in feature_refs]],
-                  f"feature source of view {view_name!r}")
-    # The view's join key is the events' entity column: the side table's own key is renamed to it.
-    table = _utc_micro(table.rename(columns={view["entity"]: entity}), view["timestamp"], feature_table)
+    views = _views(feature_views, feature_refs, timestamp)
+    keys = list(dict.fromkeys(view["join_on"] for view in views))
+    events_frame = _read(events, [*keys, *([timestamp] if timestamp else []), label, *features], "events")
+    if not timestamp:  # only static views (the configuration checks it): every event is "now" for them
+        events_frame = events_frame.assign(**{STATIC_TIME: STATIC_AS_OF})
+    event_time = timestamp or STATIC_TIME
+    tables = {view["name"]: _side_table(feature_tables, view) for view in views}
 
     with atomic_output(feature_store) as repo:
         shutil.copytree(source_repo, repo, ignore=shutil.ignore_patterns("data", "__pycache__", "__init__.py"))
@@ -67,41 +71,45 @@ def build_training_set(
             _use_cluster_stores(repo, cluster or {})
         (repo / "data").mkdir()
         if not own_repo:
-            _write_views(repo, view, entity, table, events_frame, feature_refs)
+            _write_views(repo, views, tables, events_frame)
 
         # Feast resolves some relative source paths against the working directory, not the repo.
         with contextlib.chdir(repo):
             store = FeatureStore(repo_path=str(repo))
             contents = _parse_repo(repo)
-            source_file = _source_path(contents, view_name, repo)
-            source_file.parent.mkdir(parents=True, exist_ok=True)
-            table.to_parquet(source_file, index=False)
+            for view in views:
+                source_file = _source_path(contents, view["name"], repo)
+                source_file.parent.mkdir(parents=True, exist_ok=True)
+                tables[view["name"]].to_parquet(source_file, index=False)
             store.apply([*contents.entities, *contents.data_sources, *contents.feature_views, *contents.feature_services])
-            start, end = table[view["timestamp"]].min(), table[view["timestamp"]].max() + pd.Timedelta(seconds=1)
-            log.info("materializing %s .. %s into the online store", start, end)
-            store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime())
+            for view in views:
+                stamps = tables[view["name"]][view["time"]]
+                start, end = stamps.min(), stamps.max() + pd.Timedelta(seconds=1)
+                log.info("materializing view %s, %s .. %s, into the online store", view["name"], start, end)
+                store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(), feature_views=[view["name"]])
 
-            entity_df = _utc_micro(events_frame, timestamp, events).rename(columns={timestamp: "event_timestamp"})
-            # A feature value depends only on the entity and the time, so Feast joins each distinct
-            # (entity, time) once and the events take theirs from that: many events share a pair
-            # (events often share a key and an hour), and Feast's join grows with the rows it is given.
-            keys = entity_df[[entity, "event_timestamp"]].drop_duplicates(ignore_index=True)
-            log.info("point-in-time join of %d events (%d distinct %s and times) with %s",
-                     len(entity_df), len(keys), entity, feature_refs)
-            features_at = store.get_historical_features(entity_df=keys, features=feature_refs).to_df()
+            entity_df = _utc_micro(events_frame, event_time, events).rename(columns={event_time: "event_timestamp"})
+            # A feature value depends only on the keys and the time, so Feast joins each distinct
+            # (keys, time) once and the events take theirs from that: many events share them (events
+            # often share a key and an hour), and Feast's join grows with the rows it is given.
+            distinct = entity_df[[*keys, "event_timestamp"]].drop_duplicates(ignore_index=True)
+            log.info("point-in-time join of %d events (%d distinct keys and times) with %s",
+                     len(entity_df), len(distinct), feature_refs)
+            features_at = store.get_historical_features(entity_df=distinct, features=feature_refs).to_df()
             # Offline stores differ in the timestamps they hand back (Spark: naive nanoseconds).
             features_at = _utc_micro(features_at, "event_timestamp", f"{feature_store} (offline store)")
-            joined = entity_df.merge(features_at, on=[entity, "event_timestamp"], how="left", validate="many_to_one")
-            entity_rows = [{entity: value} for value in table[entity].unique()]
-            online_rows = len(store.get_online_features(features=feature_refs, entity_rows=entity_rows).to_df())
+            joined = entity_df.merge(features_at, on=[*keys, "event_timestamp"], how="left", validate="many_to_one")
+            online_rows = {view["name"]: len(store.get_online_features(
+                features=view["refs"], entity_rows=[{view["join_on"]: v} for v in tables[view["name"]][view["join_on"]].unique()],
+            ).to_df()) for view in views}
 
-    joined = joined.rename(columns={"event_timestamp": timestamp})
-    _refuse_an_empty_join(joined, view, [ref.split(":", 1)[1] for ref in feature_refs], entity, timestamp,
-                          events_frame, table, feature_table)
+    joined = joined.rename(columns={"event_timestamp": event_time})
+    for view in views:
+        _refuse_an_empty_join(joined, view, events_frame, tables[view["name"]], feature_tables, event_time)
     feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
-    columns = [timestamp, entity, *[c for c in feature_columns if c != entity], label]
-    # Every column orders the rows: offline stores return events that share a timestamp and entity
-    # in any order (DuckDB and Spark differ), and the time split must not depend on that.
+    columns = list(dict.fromkeys([*([timestamp] if timestamp else []), *keys, *feature_columns, label]))
+    # Every column orders the rows: offline stores return events that share a timestamp and keys
+    # in any order (DuckDB and Spark differ), and a time split must not depend on that.
     joined = joined[columns].sort_values(columns, kind="stable").reset_index(drop=True)
     with atomic_output(training_set) as staging:
         joined.to_parquet(staging, index=False)
@@ -116,32 +124,82 @@ def build_training_set(
         "online_entities": online_rows,
         "output_metadata": {
             "training_set": {"rows": len(joined), "feature_columns": feature_columns, "label": label, "timestamp": timestamp},
-            "feature_store": {"project": store.project, "feature_refs": feature_refs},
+            "feature_store": {"project": store.project, "feature_refs": feature_refs,
+                              "feature_views": [view["name"] for view in views]},
         },
     }
 
 
-def _refuse_an_empty_join(joined: pd.DataFrame, view: dict[str, Any], columns: list[str], entity: str, timestamp: str,
-                          events: pd.DataFrame, table: pd.DataFrame, feature_table: str) -> None:
+def _views(feature_views: list[dict[str, Any]], feature_refs: list[str], timestamp: str) -> list[dict[str, Any]]:
+    """The views with their references and the time column Feast reads (static tables get one)."""
+    by_name = {view.get("name"): view for view in feature_views}
+    refs: dict[str, list[str]] = {}
+    for ref in feature_refs:
+        view, _, column = ref.partition(":")
+        if view not in by_name or not column:
+            raise DataError(f"feature_refs: {ref!r} must be `view:feature` with a view of feature_views ({sorted(map(str, by_name))})")
+        refs.setdefault(view, []).append(ref)
+    views = []
+    for view in feature_views:
+        missing = [k for k in ("name", "entity") if not view.get(k)]
+        if missing:
+            raise DataError(f"feature_views: {view} has no {missing}")
+        name = view["name"]
+        if name not in refs:
+            raise DataError(f"feature_refs: none from view {name!r}; name a column of it as '{name}:<column>'")
+        static = not view.get("timestamp")
+        if not static and not timestamp:
+            raise DataError(f"feature view {name!r} is joined as of each event's time, but the events have no timestamp; "
+                            "give them one, or make the view static (no timestamp)")
+        views.append({"name": name, "entity": view["entity"], "join_on": view.get("join_on") or view["entity"],
+                      "timestamp": view.get("timestamp") or "", "time": STATIC_TIME if static else view["timestamp"],
+                      "ttl_hours": 0 if static else float(view.get("ttl_hours") or 0), "refs": refs[name],
+                      "columns": [ref.split(":", 1)[1] for ref in refs[name]]})
+    return views
+
+
+def _side_table(feature_tables: str, view: dict[str, Any]) -> pd.DataFrame:
+    """A view's table keyed by the events' column name; a static one gets its as-of time."""
+    path = str(Path(feature_tables) / view["name"])
+    if not Path(path).exists():
+        raise DataError(f"{feature_tables}: no table {view['name']!r} (expected {path}); ingest it with the feature sources")
+    table = _read(path, [view["entity"], *([view["timestamp"]] if view["timestamp"] else []), *view["columns"]],
+                  f"feature source of view {view['name']!r}")
+    duplicated = table.duplicated([view["entity"], *([view["timestamp"]] if view["timestamp"] else [])])
+    if duplicated.any():
+        example = table.loc[duplicated, view["entity"]].tolist()[0]  # a plain value, for the message
+        raise DataError(f"{path} (feature source of view {view['name']!r}): {int(duplicated.sum())} row(s) repeat a key"
+                        + ("" if view["timestamp"] else " (a static table needs one row per key)")
+                        + f", e.g. {view['entity']}={example!r}; keep one row per key"
+                        + (" and time" if view["timestamp"] else ""))
+    # The view's join key is the events' column: the side table's own key is renamed to it.
+    table = table.rename(columns={view["entity"]: view["join_on"]})
+    if not view["timestamp"]:
+        table = table.assign(**{STATIC_TIME: STATIC_AS_OF})
+    return _utc_micro(table, view["time"], path)
+
+
+def _refuse_an_empty_join(joined: pd.DataFrame, view: dict[str, Any], events: pd.DataFrame, table: pd.DataFrame,
+                          feature_tables: str, event_time: str) -> None:
     """A join that found a value for no event would train on nothing but nulls: stop here, by name,
     with what usually causes it (keys written differently, times that do not overlap)."""
+    columns, key = view["columns"], view["join_on"]
     if not columns or joined.empty or joined[columns].notna().any().any():
         return
     example = lambda frame, column: frame[column].dropna().iloc[0] if frame[column].notna().any() else None  # noqa: E731
+    keys = (f"the events' {key} e.g. {example(events, key)!r}, the side table's {view['entity']} "
+            f"e.g. {example(table, key)!r}")
+    if not view["timestamp"]:
+        raise DataError(f"{feature_tables}/{view['name']}: the join of static view {view['name']!r} found no value of "
+                        f"{columns} for any of the {len(joined)} events: no {key} of theirs is a key of the table. "
+                        f"Check the keys are written alike ({keys})")
+    ttl = f"within ttl_hours={view['ttl_hours']:g}" if view["ttl_hours"] else "(no ttl)"
     raise DataError(
-        f"{Path(feature_table).name}: the point-in-time join of view {view['name']!r} found no value of "
-        f"{columns} for any of the {len(joined)} events: no {entity} of theirs has a row at or before its "
-        f"{timestamp} within ttl_hours={view['ttl_hours']}. Check the keys are written alike (events' "
-        f"{entity} e.g. {example(events, entity)!r}, the side table's {view['entity']} e.g. {example(table, entity)!r}) "
-        f"and the times overlap (events {events[timestamp].min()} .. {events[timestamp].max()}, side table "
-        f"{table[view['timestamp']].min()} .. {table[view['timestamp']].max()})")
-
-
-def _view_of(feature_refs: list[str]) -> str:
-    views = sorted({ref.partition(":")[0] for ref in feature_refs})
-    if len(views) != 1 or any(":" not in ref for ref in feature_refs):
-        raise DataError(f"feature_refs {feature_refs}: expected `view:feature` references to one feature view")
-    return views[0]
+        f"{feature_tables}/{view['name']}: the point-in-time join of view {view['name']!r} found no value of "
+        f"{columns} for any of the {len(joined)} events: no {key} of theirs has a row at or before its "
+        f"{event_time} {ttl}. Check the keys are written alike ({keys}) and the times overlap (events "
+        f"{events[event_time].min()} .. {events[event_time].max()}, side table "
+        f"{table[view['time']].min()} .. {table[view['time']].max()})")
 
 
 def _read(path: str, columns: list[str], what: str) -> pd.DataFrame:
@@ -154,9 +212,8 @@ def _read(path: str, columns: list[str], what: str) -> pd.DataFrame:
     return pd.read_parquet(path, columns=list(dict.fromkeys(columns)))
 
 
-def _write_views(repo: Path, view: dict[str, Any], entity: str, table: pd.DataFrame, events: pd.DataFrame,
-                 feature_refs: list[str]) -> None:
-    """The packaged repo's `feature_views.yaml`: one view, typed from the side table."""
+def _write_views(repo: Path, views: list[dict[str, Any]], tables: dict[str, pd.DataFrame], events: pd.DataFrame) -> None:
+    """The packaged repo's `feature_views.yaml`: one view per side table, typed from it."""
     import yaml
 
     def spark_type(values: pd.Series) -> str:
@@ -168,14 +225,16 @@ def _write_views(repo: Path, view: dict[str, Any], entity: str, table: pd.DataFr
             return "double"
         return "timestamp" if pd.api.types.is_datetime64_any_dtype(values) else "string"
 
-    key_type = spark_type(events[entity])
-    if spark_type(table[entity]) != key_type:
-        raise DataError(f"feature view {view['name']!r}: its key {view['entity']!r} is {table[entity].dtype} but the "
-                        f"events' {entity!r} is {events[entity].dtype}; give both the same type in cnai.yaml's columns")
-    spec = {"name": view["name"], "entity": entity, "entity_type": key_type, "timestamp": view["timestamp"],
-            "ttl_hours": view["ttl_hours"],
-            "features": {c: spark_type(table[c]) for c in (ref.split(":", 1)[1] for ref in feature_refs)}}
-    (repo / VIEWS_FILE).write_text(yaml.safe_dump({"feature_views": [spec]}, sort_keys=False))
+    specs = []
+    for view in views:
+        table, key = tables[view["name"]], view["join_on"]
+        key_type = spark_type(events[key])
+        if spark_type(table[key]) != key_type:
+            raise DataError(f"feature view {view['name']!r}: its key {view['entity']!r} is {table[key].dtype} but the "
+                            f"events' {key!r} is {events[key].dtype}; give both the same type in cnai.yaml's columns")
+        specs.append({"name": view["name"], "entity": key, "entity_type": key_type, "timestamp": view["time"],
+                      "ttl_hours": view["ttl_hours"], "features": {c: spark_type(table[c]) for c in view["columns"]}})
+    (repo / VIEWS_FILE).write_text(yaml.safe_dump({"feature_views": specs}, sort_keys=False))
 
 
 def _source_path(contents, view_name: str, repo: Path) -> Path:

@@ -7,7 +7,7 @@ from cnai.core.kfp_settings import COMPONENT_OPTIONS
 @dsl.component(**COMPONENT_OPTIONS)
 def run_summary(
     events: Input[Artifact],
-    feature_table: Input[Artifact],
+    feature_tables: Input[Artifact],
     validated: Input[Artifact],
     training_set: Input[Artifact],
     trials: Input[Artifact],
@@ -20,7 +20,7 @@ def run_summary(
 
     Args:
         events: The ingested events (ingest).
-        feature_table: The ingested feature source (ingest).
+        feature_tables: The ingested feature sources (ingest_tables).
         validated: The validated rows (validate).
         training_set: The training set (features).
         trials: The trials table (tune).
@@ -35,7 +35,7 @@ def run_summary(
     run_step(
         "run_summary",
         summarize_run,
-        inputs={"events": events, "feature_table": feature_table, "validated": validated, "training_set": training_set,
+        inputs={"events": events, "feature_tables": feature_tables, "validated": validated, "training_set": training_set,
                 "trials": trials, "model": model, "comparison": comparison, "model_card": model_card},
         outputs={"summary": summary},
     )
