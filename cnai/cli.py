@@ -175,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     init.set_defaults(handler=cmd_init)
     run = verbs.add_parser("run", help="run the training pipeline locally and serve the model if the gate approves")
     run.add_argument("--sample-rows", type=int, default=None, help="use only the first N events (a quick run)")
+    run.add_argument("--verbose", action="store_true", help="stream every step's whole output (it always goes to the step's log)")
     run.add_argument("--no-cache", action="store_true", help="re-run every step even if its inputs did not change")
     run.set_defaults(handler=cmd_run)
     comp = verbs.add_parser("compile", help="write the pipeline and each component as KFP YAML")
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="a feature table to retrain with, for the view named (VIEW= may be left out when there is "
                           "one); repeat per view (default: the configured sources)")
     mon.add_argument("--no-cache", action="store_true", help="re-run every step even if its inputs did not change")
+    mon.add_argument("--verbose", action="store_true", help="stream every step's whole output (it always goes to the step's log)")
     mon.set_defaults(handler=cmd_monitor)
     report = verbs.add_parser("report", help="one HTML page with every step of the last run and its visual artifacts")
     report.add_argument("--no-open", action="store_true", help="do not open it in a browser")
@@ -208,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     stop.set_defaults(handler=cmd_stop)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "verbose", False):
+        from cnai.orchestration.console import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"  # kfp.local's tasks inherit it
     try:
         return args.handler(args)
     except CnaiError as exc:

@@ -183,7 +183,10 @@ def component_metadata(name: str) -> dict[str, Any]:
 
 
 def step_name(component_name: str) -> str:
-    """The step's name in lineage events and the step table (`step:`; the component's name by default)."""
+    """The step's name in lineage events and the step table (`step:`; the component's name by default,
+    and for a component that is not one of ours)."""
+    if component_name not in all_components():
+        return component_name
     return component_metadata(component_name).get("step", component_name)
 
 

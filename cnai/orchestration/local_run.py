@@ -62,12 +62,16 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
         cache_root=str(home / "kfp_cache" / code_fingerprint()),
         raise_on_error=True,
     )
+    from cnai.orchestration.console import StepConsole, quiet_kfp_local
+
     print(f"Running {pipeline_name} (run {run_id}) on kfp.local; run directory {home}", flush=True)
     started = time.perf_counter()
     failed = None
+    console = StepConsole(run_id, home / "logs" / f"{pipeline_name}-{run_id}.log")
     try:
-        pipeline(**arguments)
-    except Exception as exc:  # the task's own log above says why; the table below says where
+        with console, quiet_kfp_local(console):
+            pipeline(**arguments)
+    except Exception as exc:  # the step's log says why; the table below says where
         failed = exc
     elapsed = time.perf_counter() - started
     rows = step_rows(run_id, pipeline_steps(pipeline))
@@ -80,7 +84,14 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
     if failed is not None:
         for row in (r for r in rows if r["status"] == "FAILED"):  # the cause, whole (the table cuts it)
             print(f"\n{row['step']} failed: {row['output']}", file=sys.stderr)
-        print(f"\nPipeline FAILED after {elapsed:.0f} s: {failed}", file=sys.stderr)
+            if row["step"] in console.logs:
+                print(f"its whole output: {console.logs[row['step']]}", file=sys.stderr)
+        import re
+
+        stopped_at = (", ".join(r["step"] for r in rows if r["status"] == "FAILED")
+                      or re.sub(r"\x1b\[[0-9;]*m", "", str(failed)))  # kfp.local colours its messages
+        print(f"\nPipeline FAILED after {elapsed:.0f} s, at {stopped_at}. kfp.local's own log: {console.log_file}",
+              file=sys.stderr)
         return False, rows
     print(f"\nPipeline succeeded in {elapsed:.0f} s.")
     return True, rows

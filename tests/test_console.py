@@ -1,0 +1,71 @@
+"""What `cnai run` prints: one line per step, each step's whole output in its log; --verbose streams it."""
+
+import os
+
+import pytest
+from kfp import dsl
+
+from cnai.orchestration.console import STEP_LOG, VERBOSE_ENV
+from cnai.orchestration.local_run import run_locally
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def chatty(lines: int) -> int:
+    import warnings
+
+    for i in range(lines):
+        print(f"library chatter {i}")
+    warnings.warn("a warning only the log needs", stacklevel=1)
+    return lines
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def breaks():
+    raise SystemExit("the real cause, printed by the step")
+
+
+@dsl.pipeline(name="chatty")
+def chatty_pipeline(lines: int):
+    chatty(lines=lines).set_display_name("talks a lot")  # a setting kfp.local warns it ignores
+
+
+@dsl.pipeline(name="breaking")
+def breaking_pipeline():
+    breaks()
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.delenv(VERBOSE_ENV, raising=False)
+    return tmp_path
+
+
+def test_a_run_prints_a_line_per_step_and_keeps_the_whole_output_in_its_log(home, capfd):
+    ok, _ = run_locally(chatty_pipeline, "chatty", {"lines": 400}, home, use_cache=False)
+    out, err = capfd.readouterr()
+    assert ok
+    printed = (out + err).splitlines()
+    assert "✓ chatty: done in" in out
+    assert not [line for line in printed if "library chatter" in line or "warn" in line.lower()], printed
+    assert len(printed) < 20, printed
+    [log] = list((home / "pipeline_root").rglob(STEP_LOG))
+    text = log.read_text()
+    assert "library chatter 0" in text and "library chatter 399" in text and "a warning only the log needs" in text
+
+
+def test_verbose_streams_everything(home, capfd, monkeypatch):
+    monkeypatch.setenv(VERBOSE_ENV, "1")
+    run_locally(chatty_pipeline, "chatty", {"lines": 5}, home, use_cache=False)
+    out, _ = capfd.readouterr()
+    assert "library chatter 4" in out and "Executing task" in out  # kfp.local's own lines too
+
+
+def test_a_failed_step_names_itself_and_its_log(home, capfd):
+    ok, _ = run_locally(breaking_pipeline, "breaking", {}, home, use_cache=False)
+    out, err = capfd.readouterr()
+    assert not ok
+    [log] = list((home / "pipeline_root").rglob(STEP_LOG))
+    assert "✗ breaks: failed after" in out and str(log) in out
+    assert "the real cause, printed by the step" in log.read_text()
+    assert "Pipeline FAILED" in err and "\x1b[" not in err
+    assert os.environ.get(VERBOSE_ENV) is None
