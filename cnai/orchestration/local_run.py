@@ -62,14 +62,19 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
         cache_root=str(home / "kfp_cache" / code_fingerprint()),
         raise_on_error=True,
     )
+    from contextlib import nullcontext
+
+    from cnai.backends.local.spark import connect_server
     from cnai.orchestration.console import StepConsole, quiet_kfp_local
 
     print(f"Running {pipeline_name} (run {run_id}) on kfp.local; run directory {home}", flush=True)
     started = time.perf_counter()
     failed = None
     console = StepConsole(run_id, home / "logs" / f"{pipeline_name}-{run_id}.log")
+    master = str(arguments.get("spark_master", ""))
+    one_spark = connect_server(master, home / "logs" / f"spark-{run_id}.log") if master.startswith("local") else nullcontext()
     try:
-        with console, quiet_kfp_local(console):
+        with one_spark, console, quiet_kfp_local(console):
             pipeline(**arguments)
     except Exception as exc:  # the step's log says why; the table below says where
         failed = exc

@@ -1,27 +1,111 @@
-"""One Spark session per process, configured for UTC and Parquet that pandas and Feast read as UTC."""
+"""Spark for the steps on this machine, configured for UTC and Parquet that pandas and Feast read as UTC.
+
+A step gets a session of its own JVM, unless the run started one Spark for all of its steps (a
+Spark Connect server, `connect_server`): then CNAI_SPARK_REMOTE names it and every step connects
+to it, so a run pays the JVM's start once, not once per step.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from functools import lru_cache
+from pathlib import Path
+
+from cnai.core.errors import ConfigError
+
+REMOTE_ENV = "CNAI_SPARK_REMOTE"
+REMOTE_LOG_ENV = "CNAI_SPARK_REMOTE_LOG"
+CONNECT_SERVER = "org.apache.spark.sql.connect.service.SparkConnectServer"
+START_TIMEOUT_S = 180
+
+
+def _conf() -> dict[str, str]:
+    """Each session's settings, whether its JVM is the step's own or the run's shared one."""
+    return {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.ansi.enabled": "false",  # a bad value becomes NULL, which ingest reports by column
+        # pandas writes nanosecond timestamps, which Spark refuses; read them as longs and let
+        # ingest turn them into timestamps (cnai.core.tabular.read_parquet).
+        "spark.sql.legacy.parquet.nanosAsLong": "true",
+    }
+
+
+def _jvm_conf() -> dict[str, str]:
+    """Settings fixed when a JVM starts."""
+    return {"spark.ui.enabled": "false", "spark.driver.memory": os.environ.get("CNAI_SPARK_DRIVER_MEMORY", "4g")}
 
 
 @lru_cache(maxsize=4)
 def spark_session(master: str = "local[*]", app_name: str = "cnai"):
     from pyspark.sql import SparkSession
 
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
-    return (
-        SparkSession.builder.master(master)
-        .appName(app_name)
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        .config("spark.sql.shuffle.partitions", "4")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", os.environ.get("CNAI_SPARK_DRIVER_MEMORY", "4g"))
-        .config("spark.sql.ansi.enabled", "false")  # a bad value becomes NULL, which ingest reports by column
-        # pandas writes nanosecond timestamps, which Spark refuses; read them as longs and let
-        # ingest turn them into timestamps (cnai.core.tabular.read_parquet).
-        .config("spark.sql.legacy.parquet.nanosAsLong", "true")
-        .getOrCreate()
-    )
+    remote = os.environ.get(REMOTE_ENV)
+    if remote and master.startswith("local"):
+        _wait_until_listening(remote, os.environ.get(REMOTE_LOG_ENV, "its log"))
+        session = SparkSession.builder.remote(remote).getOrCreate()
+        for key, value in _conf().items():
+            session.conf.set(key, value)
+        return session
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.master(master).appName(app_name)
+    for key, value in {**_conf(), **_jvm_conf()}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+@contextlib.contextmanager
+def connect_server(master: str, log_file: Path) -> Iterator[str]:
+    """One Spark (a Spark Connect server on 127.0.0.1) for the steps of a run, while the context
+    lasts: its URL, and CNAI_SPARK_REMOTE set to it. The JVM starts beside kfp.local's own start
+    (a step waits for it only if it gets there first) and is stopped after, used or not."""
+    import pyspark
+
+    home = Path(pyspark.__file__).parent
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = {**_conf(), **_jvm_conf(), "spark.connect.grpc.binding.address": "127.0.0.1",
+            "spark.connect.grpc.binding.port": str(port)}
+    command = [str(home / "bin" / "spark-submit"), "--class", CONNECT_SERVER, "--name", "cnai", "--master", master,
+               *[item for key, value in conf.items() for item in ("--conf", f"{key}={value}")]]
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    env = {key: value for key, value in os.environ.items() if key not in (REMOTE_ENV, REMOTE_LOG_ENV)}
+    env.update(SPARK_HOME=str(home), PYSPARK_PYTHON=sys.executable)
+    with log_file.open("w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"sc://127.0.0.1:{port}"
+    saved = {key: os.environ.get(key) for key in (REMOTE_ENV, REMOTE_LOG_ENV)}
+    os.environ.update({REMOTE_ENV: url, REMOTE_LOG_ENV: str(log_file)})
+    try:
+        yield url
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _wait_until_listening(url: str, log: str) -> None:
+    host, _, port = url.removeprefix("sc://").partition(":")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port.split("/")[0])), timeout=1):
+            return
+        time.sleep(0.25)
+    raise ConfigError(f"the run's Spark ({url}, a Spark Connect server) did not answer within {START_TIMEOUT_S} s; "
+                      f"see {log}")
