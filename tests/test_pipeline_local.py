@@ -139,6 +139,26 @@ def test_second_run_is_cached_and_keeps_production(project, first_run, model_fea
     assert infer(project["port"], holdout, model_features)["model_version"] == "1"
 
 
+def test_the_run_is_in_mlflow_tracking_with_its_registered_model_nested(project, first_run):
+    """MLflow's UI lists and compares pipeline runs: parameters, per-step duration and carbon, the
+    holdout and gate scores, and the register step's run (the version's source) under it."""
+    from mlflow.tracking import MlflowClient
+
+    run_id = next(e["run"]["facets"]["parent"]["run"]["runId"] for e in first_run if "parent" in e["run"]["facets"])
+    uri = f"sqlite:///{project['home'] / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.get_experiment_by_name("cnai/flight-delay")
+    [run] = client.search_runs([experiment.experiment_id], f"tags.`cnai.pipeline` = 'cnai-training' and "
+                                                           f"tags.`cnai.pipeline_run_id` = '{run_id}'")
+    assert run.data.tags["cnai.status"] == "succeeded" and run.data.tags["cnai.registered_version"] == "1"
+    assert run.data.params["model_name"] == "flight-delay" and "origin_weather" in run.data.params["feature_views"]
+    energy = sum(e["run"]["facets"]["cnai_carbon"]["energy_kwh"] for e in first_run if e["eventType"] == "COMPLETE")
+    assert abs(run.data.metrics["total.energy_kwh"] - energy) < 1e-9 and run.data.metrics["train.duration_s"] > 0
+    assert 0.5 < run.data.metrics["holdout.roc_auc"] <= 1 and "gate.candidate_score" in run.data.metrics
+    version = client.get_model_version("flight-delay", "1")
+    assert client.get_run(version.run_id).data.tags["mlflow.parentRunId"] == run.info.run_id
+
+
 def test_failing_validation_stops_the_pipeline_and_serving_continues(project, first_run, model_features, tmp_path, capsys):
     suite = json.loads((REPO / "expectations" / "flights.json").read_text())
     suite["expectations"].append({"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "max_value": 50},

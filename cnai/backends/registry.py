@@ -222,3 +222,30 @@ def describe(version) -> dict[str, Any]:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+def record_pipeline_run(registry_uri: str, model_name: str, run_name: str, params: dict[str, Any],
+                        metrics: dict[str, float], tags: dict[str, str]) -> str | None:
+    """A pipeline run as an MLflow Tracking run in the model's experiment, in the registry's store,
+    so MLflow's UI lists, searches and compares runs beside the registered versions; the register
+    step's run of the same pipeline run is nested under it. None where the registry is not MLflow's."""
+    if _kubeflow(registry_uri) is not None:
+        return None
+    import mlflow
+
+    client = _client(registry_uri)
+    with _readable(registry_uri, "record the pipeline run"):
+        name = f"cnai/{model_name}"
+        experiment = client.get_experiment_by_name(name)
+        experiment_id = (experiment.experiment_id if experiment
+                         else client.create_experiment(name, artifact_location=_artifact_root(registry_uri) or None))
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+            mlflow.log_params({k: (v if len(str(v)) <= 6000 else f"{str(v)[:5990]}…") for k, v in params.items()})
+            mlflow.log_metrics(metrics)
+            mlflow.set_tags(tags)
+        pipeline_run = tags.get("cnai.pipeline_run_id")
+        if pipeline_run:
+            for step_run in client.search_runs([experiment_id], f"tags.`cnai.pipeline_run_id` = '{pipeline_run}'"):
+                if step_run.info.run_id != run.info.run_id:
+                    client.set_tag(step_run.info.run_id, "mlflow.parentRunId", run.info.run_id)
+    return run.info.run_id

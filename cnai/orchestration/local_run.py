@@ -97,9 +97,55 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
                       or re.sub(r"\x1b\[[0-9;]*m", "", str(failed)))  # kfp.local colours its messages
         print(f"\nPipeline FAILED after {elapsed:.0f} s, at {stopped_at}. kfp.local's own log: {console.log_file}",
               file=sys.stderr)
+        record_in_mlflow(pipeline_name, run_id, arguments, rows, False, elapsed, run_dir)
         return False, rows
     print(f"\nPipeline succeeded in {elapsed:.0f} s.")
+    record_in_mlflow(pipeline_name, run_id, arguments, rows, True, elapsed, run_dir)
     return True, rows
+
+
+def record_in_mlflow(pipeline_name: str, run_id: str, arguments: dict[str, Any], rows: list[dict[str, Any]], ok: bool,
+                     elapsed: float, run_dir: Path | None) -> str | None:
+    """The run in MLflow Tracking, in the registry's store: its parameters, each step's duration,
+    energy and CO2, the holdout scores and the gate's, tagged with the run id, code version and
+    status. A store that cannot be written is said, and the run's outcome stands."""
+    import json
+
+    from cnai.backends.registry import record_pipeline_run
+    from cnai.core.errors import CnaiError
+
+    if not arguments.get("registry_uri") or not arguments.get("model_name"):
+        return None
+    params = {k: v if isinstance(v, str | int | float | bool) else json.dumps(v, default=str, sort_keys=True)
+              for k, v in arguments.items() if k not in ("cluster", "expectation_suite")}
+    metrics: dict[str, float] = {"duration_s": round(elapsed, 3)}
+    for row in rows:
+        for key, value in (("duration_s", row["duration_s"]), ("energy_kwh", row["energy_kwh"]), ("co2_kg", row["co2_kg"])):
+            if value is not None:
+                metrics[f"{row['step']}.{key}"] = float(value)
+        facts = row.get("facts") or {}
+        metrics.update({f"holdout.{name}": float(score) for name, score in (facts.get("scores") or {}).items()})
+        metrics.update({f"gate.{name}": float(facts[name]) for name in ("candidate_score", "production_score")
+                        if isinstance(facts.get(name), int | float)})
+    metrics["total.energy_kwh"] = sum(r["energy_kwh"] or 0.0 for r in rows)
+    metrics["total.co2_kg"] = sum(r["co2_kg"] or 0.0 for r in rows)
+    steps = {row["step"]: row for row in rows}
+    tags = {"cnai.pipeline_run_id": run_id, "cnai.pipeline": pipeline_name, "cnai.status": "succeeded" if ok else "failed",
+            "cnai.code_version": code_fingerprint(), "mlflow.source.git.commit": os.environ.get("CNAI_GIT_COMMIT", ""),
+            "cnai.artifacts": run_dir.resolve().as_uri() if run_dir else "",
+            "cnai.registered_version": str((steps.get("register") or {}).get("facts", {}).get("version", "")),
+            "cnai.gate": str((steps.get("evaluate") or {}).get("facts", {}).get("reason", ""))[:4000],
+            "cnai.steps": ", ".join(f"{r['step']}: {r['status']}" for r in rows)}
+    try:
+        recorded = record_pipeline_run(arguments["registry_uri"], arguments["model_name"],
+                                       f"{pipeline_name}-{run_id[:8]}", params, metrics, tags)
+    except CnaiError as exc:
+        print(f"The run was not recorded in MLflow Tracking: {exc}", file=sys.stderr)
+        return None
+    if recorded:
+        print(f"Recorded in MLflow Tracking ({arguments['registry_uri']}): experiment cnai/{arguments['model_name']}, "
+              f"run {recorded}")
+    return recorded
 
 
 def artifacts_of(rows: list[dict[str, Any]], pipeline_root: Path) -> Path | None:

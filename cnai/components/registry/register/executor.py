@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,8 @@ def register_model(
         "model.kind": str(meta.get("kind", "")),
         "serving_format": str(meta.get("serving_format", "")),
         "task": str(meta.get("task", "")),
+        # The pipeline run this version came from: its MLflow run nests this one (record_pipeline_run).
+        "cnai.pipeline_run_id": os.environ.get("CNAI_PIPELINE_RUN_ID", ""),
     }
     existing = registry.find_version(registry_uri, model_name, model_hash)
     version = existing or registry.register_version(
