@@ -186,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     lineage.add_argument("--version", default=None, help="a registered version (default: the one in production)")
     lineage.set_defaults(handler=cmd_lineage)
     mon = verbs.add_parser("monitor", help="run the monitoring pipeline: drift check, and on drift retrain behind the gate")
-    mon.add_argument("--current", default="", help="data to check (default: the model server's inference log)")
+    mon.add_argument("--current", default="", help="data to check: a table of the model's features, or raw events as data.events has them "
+                          "(typed and joined as training does); default: the model server's inference log")
     mon.add_argument("--since", default="", help="only log rows at or after this ISO time")
     mon.add_argument("--retrain-events", default="", help="labelled events to retrain on (default: the configured source)")
     mon.add_argument("--retrain-features", action="append", default=[], metavar="[VIEW=]PATH",

@@ -233,3 +233,23 @@ def test_monitoring_with_drift_retrains_behind_the_gate(project, first_run, mode
     assert infer(project["port"], holdout, model_features)["model_version"] == "1"
     lineage = drift["inputs"]
     assert {d["facets"]["cnai_content"]["argument"] for d in lineage} == {"current", "reference", "model"}
+
+
+def test_monitoring_raw_events_types_and_joins_them_as_training_does(project, first_run, small_tables):
+    """`cnai monitor --current <raw events file>`: the events as ingested (types, derived columns
+    such as day_of_week) and joined with the feature views before the drift check, which then sees
+    the same distribution training saw: no drift."""
+    from cnai.core.config import load_config
+    from cnai.orchestration.monitor import monitor
+
+    raw = small_tables["events"]
+    ok, _ = monitor(load_config(project["config"]), project["config"], str(raw))
+    assert ok
+    events = [json.loads(line) for line in (project["home"] / "lineage" / "events.jsonl").read_text().splitlines()]
+    prepared = next(e for e in reversed(events) if e["job"]["name"].endswith(".prepare_current") and e["eventType"] == "COMPLETE")
+    assert prepared["run"]["facets"]["cnai_step"]["facts"]["feature_views"] == 2
+    drift = next(e for e in reversed(events) if e["job"]["name"].endswith(".drift_check") and e["eventType"] == "COMPLETE")
+    facts = drift["run"]["facets"]["cnai_step"]["facts"]
+    assert facts["current_rows"] == sum(1 for _ in raw.open()) - 1 and facts["drift_detected"] is False
+    [current] = [d for d in drift["inputs"] if d["facets"]["cnai_content"]["argument"] == "current"]
+    assert "monitoring/current-" in current["name"]

@@ -30,8 +30,9 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
         arguments["events_hash"] = content_hash(arguments["events_source"])
     if feature_sources:
         arguments["feature_sources"] = _replaced_sources(config, arguments.get("feature_sources", []), feature_sources)
-    arguments.update(current_data=str(Path(current).resolve()), monitoring_since=since, **config.monitoring.model_dump())
     check_before_running(config, config_path, arguments["registry_uri"])
+    current = prepared_current(config, arguments, current, home)
+    arguments.update(current_data=str(Path(current).resolve()), monitoring_since=since, **config.monitoring.model_dump())
     return run_locally(monitoring_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
 
 
@@ -57,3 +58,65 @@ def _replaced_sources(config: ProjectConfig, tables: list[dict[str, Any]], repla
         replaced[view] = str(Path(path).resolve())
     return [{**t, "source": replaced[t["name"]], "hash": content_hash(replaced[t["name"]])} if t["name"] in replaced else t
             for t in tables]
+
+
+def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: str, home: Path) -> str:
+    """`current` as the model sees it. An inference log, or a table holding the model's features, is
+    used as it is; raw events (the events table's declared columns, as training reads them) first
+    go through training's typing, derived columns and feature views, as a step of their own
+    (`prepare_current`, with lineage and carbon) writing into the run directory."""
+    from cnai.core.artifacts import content_hash
+    from cnai.core.tracking import run_step
+
+    path = Path(current)
+    if not path.is_file() or path.suffix not in (".csv", ".parquet", ".pq"):
+        return current  # an inference log folder, a Parquet folder, or nothing: the drift check says which
+    present = _columns_of(path)
+    data = config.data
+    if set(data.model_features) <= present or not set(data.events.columns) <= present:
+        return current
+    prepared = home / "monitoring" / f"current-{content_hash(str(path))[7:23]}"
+    if not (prepared / "features").exists():
+        run_step("prepare_current", _prepare, inputs={"current": str(path)}, outputs={"features": str(prepared / "features")},
+                 params={"arguments": {k: arguments[k] for k in _PREPARE_ARGUMENTS if k in arguments},
+                         "scratch": str(prepared / "scratch")})
+    print(f"--current {current}: raw events, typed and joined as training does: {prepared / 'features'}")
+    return str(prepared / "features")
+
+
+_PREPARE_ARGUMENTS = ("events_columns", "events_derived_columns", "label", "timestamp", "event_features",
+                      "feature_sources", "feature_views", "feature_refs", "feature_repo", "spark_master")
+
+
+def _columns_of(path: Path) -> set[str]:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    if path.suffix == ".csv":
+        return set(pd.read_csv(path, nrows=0).columns)
+    return set(pq.read_schema(path).names)
+
+
+def _prepare(current: str, features: str, arguments: dict[str, Any], scratch: str) -> dict[str, Any]:
+    import shutil
+
+    from cnai.backends.tables import ingest_table
+    from cnai.components.data.ingest_tables.executor import ingest_tables, source_inputs
+    from cnai.components.features.feast_features.executor import build_training_set
+
+    scratch_dir = Path(scratch)
+    shutil.rmtree(scratch_dir, ignore_errors=True)
+    events = str(scratch_dir / "events")
+    ingest_table(current, events, arguments["events_columns"], arguments["events_derived_columns"],
+                 "csv" if current.endswith(".csv") else "parquet", arguments["spark_master"])
+    if not arguments.get("feature_sources"):
+        shutil.copytree(events, features)
+        return {"feature_views": 0}
+    tables = arguments["feature_sources"]
+    ingest_tables(str(scratch_dir / "tables"), tables, arguments["spark_master"], **source_inputs(tables))
+    label = arguments["label"] if arguments["label"] in arguments["events_columns"] or \
+        arguments["label"] in arguments["events_derived_columns"] else ""
+    facts = build_training_set(events, str(scratch_dir / "tables"), features, str(scratch_dir / "store"),
+                               str(scratch_dir / "statistics.md"), arguments["feature_refs"], arguments["feature_views"],
+                               arguments["timestamp"], label, arguments["event_features"], arguments.get("feature_repo", ""))
+    return {"feature_views": len(arguments["feature_views"]), "rows": facts["rows"]}

@@ -28,7 +28,7 @@ def feast_features(
         feature_refs: Feast feature references, `view:feature`, from any of the views.
         feature_views: One per side table: `name`, its key column `entity`, the events' column it is joined on `join_on` (the key's own name by default), its `timestamp` column (empty: a static table, joined on the key alone) and `ttl_hours` (0: no limit).
         timestamp: The events' timestamp column (UTC); empty when they have none (static views only).
-        label: The label column, carried through.
+        label: The label column, carried through; empty for events without one (traffic to check for drift).
         features: Event columns used as features, carried through.
         training_set: Events joined with the features as of each event's time.
         feature_store: The applied Feast repo: registry, SQLite online store, source data.

@@ -59,7 +59,8 @@ def build_training_set(
     source_repo = Path(feature_repo) if own_repo else packaged_feature_repo()
     views = _views(feature_views, feature_refs, timestamp)
     keys = list(dict.fromkeys(view["join_on"] for view in views))
-    events_frame = _read(events, [*keys, *([timestamp] if timestamp else []), label, *features], "events")
+    labels = [label] if label else []  # unlabelled events (new traffic to check for drift) have none
+    events_frame = _read(events, [*keys, *([timestamp] if timestamp else []), *labels, *features], "events")
     if not timestamp:  # only static views (the configuration checks it): every event is "now" for them
         events_frame = events_frame.assign(**{STATIC_TIME: STATIC_AS_OF})
     event_time = timestamp or STATIC_TIME
@@ -107,7 +108,7 @@ def build_training_set(
     for view in views:
         _refuse_an_empty_join(joined, view, events_frame, tables[view["name"]], feature_tables, event_time)
     feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
-    columns = list(dict.fromkeys([*([timestamp] if timestamp else []), *keys, *feature_columns, label]))
+    columns = list(dict.fromkeys([*([timestamp] if timestamp else []), *keys, *feature_columns, *labels]))
     # Every column orders the rows: offline stores return events that share a timestamp and keys
     # in any order (DuckDB and Spark differ), and a time split must not depend on that.
     joined = joined[columns].sort_values(columns, kind="stable").reset_index(drop=True)
@@ -251,7 +252,8 @@ def _source_path(contents, view_name: str, repo: Path) -> Path:
 
 def statistics_markdown(frame: pd.DataFrame, feature_columns: list[str], label: str) -> str:
     """Per-feature statistics of the training set, as the KFP UI's Markdown viewer shows them."""
-    lines = [f"# Training set: {len(frame):,} rows, label `{label}`: {_label_summary(frame[label])}", "",
+    title = f"label `{label}`: {_label_summary(frame[label])}" if label else "no label"
+    lines = [f"# Training set: {len(frame):,} rows, {title}", "",
              "| feature | type | present | mean | std | min | max | top values |", "|---|---|---|---|---|---|---|---|"]
     for column in feature_columns:
         values = frame[column]
