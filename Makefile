@@ -71,6 +71,7 @@ bench: setup
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/tuning.py
+	$(BIN)/python benchmarks/one_spark.py
 	$(BIN)/python benchmarks/data_scale.py
 
 compile: setup
