@@ -80,3 +80,23 @@ def test_a_failed_trainjob_fails_the_step_and_writes_no_output(kube_api, tmp_pat
     with pytest.raises(ClusterError, match=r"TrainJob team-a/cnai-train-\w+ failed: Failed=True \(JobsFailed: node-0: OOMKilled\)"):
         run_train(tmp_path, training_set, model_features)
     assert not (tmp_path / "step").exists() or not any((tmp_path / "step").iterdir())
+
+
+@pytest.mark.parametrize("kind, params, serving_format", [
+    ("xgboost", {"n_estimators": 30}, "xgboost"), ("lightgbm", {"n_estimators": 30}, "lightgbm"),
+    ("sklearn.ensemble.RandomForestClassifier", {"n_estimators": 20}, "sklearn")])
+def test_each_model_kind_trains_in_its_trainjob(kind, params, serving_format, kube_api, tmp_path, training_set, model_features):
+    """The TrainJob carries the kind; its node (our entry point) fits that kind and saves it in the
+    format KServe's runtime for it serves."""
+    kube_api.reconcile["trainjobs"] = trainer_controller("Complete")
+    outputs = {name: str(tmp_path / "step" / name) for name in ("model", "holdout", "metrics", "classification_metrics")}
+    uris = {"training_set": training_set, **{name: str(tmp_path / "store" / name) for name in outputs}}
+    train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour", params=params,
+                model_kind_name=kind, target="kubeflow", cluster=CLUSTER, artifact_uris=uris, **outputs)
+    [created] = kube_api.sent("POST", "trainjobs")
+    args = created.body["spec"]["trainer"]["args"]
+    assert json.loads(args[args.index("--model-spec") + 1])["model_kind_name"] == kind
+    model = LoadedModel(outputs["model"])
+    assert model.meta["kind"] == kind and model.meta["serving_format"] == serving_format
+    holdout = pd.read_parquet(outputs["holdout"])
+    assert len(model.scores(holdout[model.feature_columns].head(5))) == 5
