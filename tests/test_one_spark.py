@@ -29,3 +29,44 @@ def test_the_steps_of_a_run_share_one_spark(tmp_path):
     typed = pd.read_parquet(tmp_path / "out1")
     assert str(typed["at"].dtype) == "datetime64[us, UTC]" and typed["at"].isna().tolist() == [False, True]
     assert REMOTE_ENV not in os.environ, "after the run, steps start their own Spark again"
+
+
+def test_a_run_that_ends_before_spark_is_up_leaves_no_jvm(tmp_path):
+    """Every step cached: the run ends a second after it started the server, while spark-submit is
+    still starting the JVM; nothing of it is left running after."""
+    import time
+
+    with connect_server("local[1]", tmp_path / "spark.log") as url:
+        time.sleep(1)
+    port = url.rsplit(":", 1)[1]
+    listed = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert not [line for line in listed.splitlines() if f"spark.connect.grpc.binding.port={port}" in line]
+
+
+def test_a_run_killed_outright_takes_its_spark_with_it(tmp_path):
+    """`cnai run` killed with SIGKILL (no context manager runs) left its Spark Connect server
+    running, orphaned, for as long as the machine ran (seen after CI's kill tests)."""
+    import signal
+    import time
+
+    script = ("import time, sys; from pathlib import Path; from cnai.backends.local.spark import connect_server\n"
+              f"with connect_server('local[1]', Path({str(tmp_path / 'spark.log')!r})) as url:\n"
+              "    print(url, flush=True); time.sleep(600)\n")
+    run = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    port = run.stdout.readline().strip().rsplit(":", 1)[1]
+
+    def server_lines() -> list[str]:
+        listed = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+        return [line for line in listed.splitlines() if f"spark.connect.grpc.binding.port={port}" in line]
+
+    deadline = time.monotonic() + 60
+    while not server_lines() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server_lines(), "the server started"
+    time.sleep(3)  # past the shells: the JVM itself is running
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    deadline = time.monotonic() + 30
+    while server_lines() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not server_lines()

@@ -80,7 +80,8 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
     env = {key: value for key, value in os.environ.items() if key not in (REMOTE_ENV, REMOTE_LOG_ENV)}
     env.update(SPARK_HOME=str(home), PYSPARK_PYTHON=sys.executable)
     with log_file.open("w") as log:
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                                  preexec_fn=_die_with_parent)
     url = f"sc://127.0.0.1:{port}"
     saved = {key: os.environ.get(key) for key in (REMOTE_ENV, REMOTE_LOG_ENV)}
     os.environ.update({REMOTE_ENV: url, REMOTE_LOG_ENV: str(log_file)})
@@ -92,12 +93,46 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        server.terminate()
+        _stop(server)
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before spark-submit runs (its shells exec the JVM in place, which
+    keeps this): a `cnai run` killed outright (kill -9) takes its Spark with it, not orphaned."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _stop(server: subprocess.Popen) -> None:
+    """The server's whole process group (spark-submit's shells and the JVM), whatever state its start
+    is in: a run whose steps all come from cache ends seconds after starting it."""
+    import signal
+
+    for sent, wait_s in ((signal.SIGTERM, 30), (signal.SIGKILL, None)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, sent)
         try:
-            server.wait(timeout=30)
+            server.wait(timeout=wait_s)
+            break
         except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+            continue
+    # The shell may be gone while the JVM it started still shuts down: give the group a moment.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _group_alive(server.pid):
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _wait_until_listening(url: str, log: str) -> None:
