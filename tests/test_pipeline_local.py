@@ -98,6 +98,132 @@ def test_first_run_deploys_with_lineage_and_carbon_at_every_step(project, first_
     assert set(outputs["prediction"]["data"]) <= {0, 1} and outputs["prediction"]["datatype"] == "INT64"
 
 
+def _latest_side_values(project, small_tables) -> tuple[dict[str, list[str]], pd.DataFrame, pd.DataFrame]:
+    """Each view's features and, read with pandas from the side tables themselves, the latest row
+    per key: what Feast's online store must hold after the features step materialized it."""
+    from cnai.core.sources import package_file
+
+    data = project["raw"]["data"]
+    columns: dict[str, list[str]] = {}
+    for ref in data["feature_refs"]:
+        view, feature = ref.split(":")
+        columns.setdefault(view, []).append(feature)
+    weather = pd.read_csv(small_tables["side"], parse_dates=["time_hour"])
+    weather = weather.sort_values("time_hour").groupby("origin").tail(1).set_index("origin")
+    airports = pd.read_csv(package_file(data["feature_sources"][1]["source"])).set_index("faa")
+    return columns, weather, airports
+
+
+def test_a_request_with_only_the_keys_gets_the_views_features_from_the_online_store(project, first_run, model_features,
+                                                                                        small_tables):
+    """Callers that have only the event send the views' join keys (origin, dest); the server reads
+    each view's latest values from Feast's online store and answers as if they had been sent."""
+    from cnai.backends.local.model_server import NOT_TRAFFIC_HEADER, v1_request
+
+    columns, weather, airports = _latest_side_values(project, small_tables)
+    looked_up = columns["origin_weather"] + columns["destination"]
+    holdout = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/train/holdout"))).head(20)
+    keys_only = holdout[list(dict.fromkeys([c for c in model_features if c not in looked_up] + ["dest"]))]
+    assert "origin" in keys_only and not set(looked_up) & set(keys_only)
+    full = keys_only.copy()
+    for feature in columns["origin_weather"]:
+        full[feature] = holdout["origin"].map(weather[feature]).to_numpy()
+    for feature in columns["destination"]:
+        full[feature] = holdout["dest"].map(airports[feature]).to_numpy()
+    assert full[looked_up].notna().any().all(), "the check needs keys that are in the side tables"
+
+    base, headers = f"http://127.0.0.1:{project['port']}", {NOT_TRAFFIC_HEADER: "1"}
+
+    def answer(protocol: str, frame: pd.DataFrame):
+        url = f"{base}/v2/models/flight-delay/infer" if protocol == "v2" else f"{base}/v1/models/flight-delay:predict"
+        body = v2_request(frame) if protocol == "v2" else v1_request(frame)
+        response = requests.post(url, json=body, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        reply = response.json()
+        return {o["name"]: o["data"] for o in reply["outputs"]} if protocol == "v2" else reply
+
+    for protocol in ("v2", "v1"):
+        assert answer(protocol, keys_only) == answer(protocol, full[list(dict.fromkeys(model_features + ["dest"]))]), protocol
+
+    # Without the key its features cannot be looked up: refused, naming what to send.
+    response = requests.post(f"{base}/v1/models/flight-delay:predict", headers=headers, timeout=30,
+                             json=v1_request(keys_only.drop(columns=["dest"]).head(1)))
+    assert response.status_code == 400 and "['dest']" in response.json()["error"] and "online store" in response.json()["error"]
+
+
+def _serve_until_ready(command: list[str], port: int, log: Path, env: dict | None = None):
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log.read_text()[-2000:]
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/v2/models/flight-delay/ready", timeout=2).status_code == 200:
+                return process
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    process.kill()
+    raise AssertionError(f"not ready in 90 s: {log.read_text()[-2000:]}")
+
+
+def test_the_cluster_transformer_fills_the_features_in_front_of_a_predictor_without_them(
+        project, first_run, model_features, small_tables, tmp_path):
+    """The cluster's topology, run for real: the predictor as KServe starts it (`--model_dir`, no
+    Feast), and the InferenceService's transformer as KServe starts it (`--model_name`,
+    `--predictor_host`) on the run's applied Feast repo."""
+    import sys
+
+    from cnai.backends.local.model_server import v1_request
+    from conftest import free_port
+
+    columns, weather, airports = _latest_side_values(project, small_tables)
+    looked_up = columns["origin_weather"] + columns["destination"]
+    store = next((project["home"] / "pipeline_root").glob("*/feast-features/feature_store"))
+    holdout = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/train/holdout"))).head(10)
+    keys_only = holdout[list(dict.fromkeys([c for c in model_features if c not in looked_up] + ["dest"]))]
+    predictor_port, transformer_port = free_port(), free_port()
+    model_dir = project["home"] / "serving" / "models" / "flight-delay" / "v1"
+    predictor = _serve_until_ready(
+        [sys.executable, "-m", "cnai.backends.local.model_server", "--model_name", "flight-delay", "--model_dir",
+         str(model_dir), "--http_port", str(predictor_port)], predictor_port, tmp_path / "predictor.log",
+        env={"CNAI_SERVING_HOST": "127.0.0.1"})
+    try:
+        transformer = _serve_until_ready(
+            [sys.executable, "-m", "cnai.backends.kubeflow.feast_transformer", "--model_name", "flight-delay",
+             "--predictor_host", f"127.0.0.1:{predictor_port}", "--feature_store", str(store),
+             "--http_port", str(transformer_port)], transformer_port, tmp_path / "transformer.log")
+        try:
+            alone = requests.post(f"http://127.0.0.1:{predictor_port}/v1/models/flight-delay:predict",
+                                  json=v1_request(keys_only), timeout=30)
+            assert alone.status_code == 400, "the predictor alone has no online store"
+            through = requests.post(f"http://127.0.0.1:{transformer_port}/v1/models/flight-delay:predict",
+                                    json=v1_request(keys_only), timeout=30)
+            assert through.status_code == 200, through.text
+            # The online store holds the latest values, the holdout those as of each flight: compare
+            # with the predictor's answer on the latest values, filled in with pandas.
+            latest = keys_only.copy()
+            for feature in columns["origin_weather"]:
+                latest[feature] = holdout["origin"].map(weather[feature]).to_numpy()
+            for feature in columns["destination"]:
+                latest[feature] = holdout["dest"].map(airports[feature]).to_numpy()
+            expected = requests.post(f"http://127.0.0.1:{predictor_port}/v1/models/flight-delay:predict", timeout=30,
+                                     json=v1_request(latest[model_features])).json()
+            assert through.json()["predictions"] == expected["predictions"]
+            v2 = requests.post(f"http://127.0.0.1:{transformer_port}/v2/models/flight-delay/infer",
+                               json=v2_request(keys_only), timeout=30)
+            assert v2.status_code == 200, v2.text
+            assert next(o["data"] for o in v2.json()["outputs"] if o["name"] == "prediction") == expected["predictions"]
+        finally:
+            transformer.terminate()
+            transformer.wait(timeout=30)
+    finally:
+        predictor.terminate()
+        predictor.wait(timeout=30)
+
+
 def test_report_shows_every_step_in_chromium(project, first_run, tmp_path):
     """`cnai report` for the first run, loaded in headless Chromium (Debian's; `make test` installs it)."""
     import shutil

@@ -47,6 +47,12 @@ def read_table(uri: str) -> pd.DataFrame:
     return pq.read_table(path, filesystem=filesystem).to_pandas()
 
 
+def s3(uri: str) -> str:
+    """KServe's storage initializer reads `s3://`; KFP writes `minio://` for the same objects."""
+    scheme, sep, rest = uri.partition("://")
+    return f"s3://{rest}" if sep and scheme == "minio" else uri
+
+
 def s3a(uri: str) -> str:
     """Spark's Hadoop S3 connector reads `s3a://`; KFP writes `minio://` or `s3://` URIs for the same objects."""
     scheme, sep, rest = uri.partition("://")

@@ -50,7 +50,7 @@ def run_component(name: str, argv: list[str]) -> Any:
         value = args[parameter.name]
         if value is None:
             continue
-        annotation = parameter.annotation
+        annotation = type_annotations.maybe_strip_optional_from_annotation(parameter.annotation)  # an optional input artifact
         if type_annotations.is_artifact_wrapped_in_Input(annotation) or type_annotations.is_artifact_wrapped_in_Output(annotation):
             artifact_class = type_annotations.get_io_artifact_class(annotation)
             path = Path(value).resolve()

@@ -55,3 +55,14 @@ def test_cluster_stores_give_the_same_training_set_as_the_embedded_ones(redis_ad
     embedded = pd.read_parquet(training_set)
     assert list(on_cluster.columns) == list(embedded.columns) and len(on_cluster) == len(embedded)
     pd.testing.assert_frame_equal(on_cluster, embedded, check_dtype=False, check_exact=False, rtol=1e-9)
+    # What the InferenceService's transformer reads at serving: the same values from Redis as the
+    # run's embedded SQLite store holds, by the views' keys.
+    from cnai.backends.online_features import OnlineFeatures
+
+    features = [ref.split(":", 1)[1] for ref in data.feature_refs]
+    request = {"origin": ["EWR", "JFK", "LGA", None], "dest": ["IAH", "ORD", "NOPE", "ATL"]}
+    from_redis = OnlineFeatures(tmp_path / "store").fill(request, features)
+    from_sqlite = OnlineFeatures(Path(training_set).parent / "store").fill(request, features)
+    assert from_redis == from_sqlite
+    assert from_redis["temp"][3] is None and from_redis["lat"][2] is None  # no key, or a key the table lacks
+    assert all(v is not None for v in from_redis["temp"][:3]) and from_redis["lat"][0] is not None

@@ -135,3 +135,31 @@ def test_a_failed_smoke_test_rolls_the_canary_back(kube_api, tmp_path, trained_m
     stored = kube_api.objects[("serving.kserve.io", "inferenceservices", "team-a", "flight-delay")]
     assert stored["spec"]["predictor"]["canaryTrafficPercent"] == 0
     assert "smoke test failed" in stored["metadata"]["annotations"]["cnai.io/rollback-reason"]
+
+
+def test_with_a_feature_store_a_transformer_reads_the_views_from_the_online_store(kube_api):
+    """The transformer KServe starts beside the predictor: our image, the run's Feast repo fetched by
+    KServe's storage initializer (STORAGE_URI on a custom transformer), and it rolls out with the
+    predictor: canary, promotion and rollback move both."""
+    cluster = {**CLUSTER, "image": "ghcr.io/cnai-pipelines/cnai:0.1.0", "ready_timeout_s": 5}
+    store = "minio://mlpipeline/v2/artifacts/cnai-training/run-1/feast-features/feature_store"
+    body = serving.to_manifest(serving.inference_service("flight-delay", "team-a", "s3://models/1", "1", cluster,
+                                                         feature_store_uri=store))
+    assert as_kserve_model(body) == body
+    [container] = body["spec"]["transformer"]["containers"]
+    assert container["image"] == cluster["image"] and container["name"] == "kserve-container"
+    assert container["command"] == ["python", "-m", "cnai.backends.kubeflow.feast_transformer"]
+    assert {"name": "STORAGE_URI", "value": store.replace("minio://", "s3://")} in container["env"]
+    assert "transformer" not in serving.to_manifest(serving.inference_service("flight-delay", "team-a", "s3://m", "1", cluster))["spec"]
+
+    kube_api.reconcile["inferenceservices"] = kserve_controller()
+    serving.deploy_on_kserve("flight-delay", "1", "s3://models/1", cluster, feature_store_uri=store)
+    serving.deploy_on_kserve("flight-delay", "2", "s3://models/2", cluster, feature_store_uri=store)
+    stored = kube_api.objects[("serving.kserve.io", "inferenceservices", "team-a", "flight-delay")]
+    assert stored["spec"]["transformer"]["canaryTrafficPercent"] == 10 == stored["spec"]["predictor"]["canaryTrafficPercent"]
+    serving.rollback("flight-delay", cluster, "smoke test failed")
+    stored = kube_api.objects[("serving.kserve.io", "inferenceservices", "team-a", "flight-delay")]
+    assert stored["spec"]["transformer"]["canaryTrafficPercent"] == 0 == stored["spec"]["predictor"]["canaryTrafficPercent"]
+    serving.promote("flight-delay", cluster)
+    stored = kube_api.objects[("serving.kserve.io", "inferenceservices", "team-a", "flight-delay")]
+    assert "canaryTrafficPercent" not in stored["spec"]["transformer"] and "canaryTrafficPercent" not in stored["spec"]["predictor"]

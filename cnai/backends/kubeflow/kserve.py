@@ -30,8 +30,11 @@ ROLLOUT_ANNOTATION = "cnai.io/rollout"  # canary | promoted | rolled-back | firs
 
 
 def inference_service(name: str, namespace: str, storage_uri: str, version: str, cluster: dict[str, Any],
-                      canary_traffic_percent: int | None = None, model_format: str = "sklearn") -> Any:
-    """A `V1beta1InferenceService` (kserve SDK model) serving `version` with request logging."""
+                      canary_traffic_percent: int | None = None, model_format: str = "sklearn",
+                      feature_store_uri: str | None = None) -> Any:
+    """A `V1beta1InferenceService` (kserve SDK model) serving `version` with request logging; with a
+    `feature_store_uri` (the run's applied Feast repo) a transformer reads the views' features a
+    request lacks from the Redis online store (cnai.backends.kubeflow.feast_transformer)."""
     from kserve import constants
     from kserve.models import (
         V1beta1InferenceService,
@@ -69,7 +72,33 @@ def inference_service(name: str, namespace: str, storage_uri: str, version: str,
         metadata=V1ObjectMeta(
             name=name, namespace=namespace, labels={"app.kubernetes.io/part-of": "cnai-pipelines"},
             annotations={VERSION_ANNOTATION: str(version), "serving.kserve.io/enable-tag-routing": "true"}),
-        spec=V1beta1InferenceServiceSpec(predictor=predictor),
+        spec=V1beta1InferenceServiceSpec(
+            predictor=predictor,
+            transformer=_feast_transformer(feature_store_uri, cluster, canary_traffic_percent) if feature_store_uri else None),
+    )
+
+
+def _feast_transformer(feature_store_uri: str, cluster: dict[str, Any], canary_traffic_percent: int | None) -> Any:
+    """KServe's transformer component: our image, the Feast repo in /mnt/models by STORAGE_URI
+    (KServe's storage initializer honours it on a custom transformer container); KServe adds
+    `--model_name` and `--predictor_host`."""
+    from kserve.models import V1beta1TransformerSpec
+    from kubernetes.client import V1Container, V1EnvVar, V1ResourceRequirements
+
+    from cnai.core.storage import s3
+
+    return V1beta1TransformerSpec(
+        containers=[V1Container(
+            name="kserve-container", image=cluster.get("image"),
+            command=["python", "-m", "cnai.backends.kubeflow.feast_transformer"],
+            args=["--feature_store", "/mnt/models"],
+            env=[V1EnvVar(name="STORAGE_URI", value=s3(feature_store_uri))],
+            resources=V1ResourceRequirements(requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "1", "memory": "2Gi"}),
+        )],
+        min_replicas=int(cluster_config(cluster).min_replicas),
+        max_replicas=int(cluster_config(cluster).max_replicas),
+        canary_traffic_percent=canary_traffic_percent,
+        service_account_name=cluster.get("serving_service_account"),
     )
 
 
@@ -103,7 +132,7 @@ def _urls(isvc: dict[str, Any]) -> tuple[str, str]:
 
 
 def deploy_on_kserve(model_name: str, version: str, storage_uri: str, cluster: dict[str, Any],
-                     model_format: str = "sklearn") -> dict[str, Any]:
+                     model_format: str = "sklearn", feature_store_uri: str | None = None) -> dict[str, Any]:
     """Create the InferenceService or roll `version` out as a canary; wait until its revision is Ready.
 
     A revision that fails or is not Ready in time is rolled back before the error is raised, so
@@ -114,7 +143,8 @@ def deploy_on_kserve(model_name: str, version: str, storage_uri: str, cluster: d
     previous = ((existing or {}).get("metadata", {}).get("annotations") or {}).get(VERSION_ANNOTATION)
     canary = existing is not None and previous != str(version)
     percent = int(cluster_config(cluster).canary_traffic_percent) if canary else None
-    body = to_manifest(inference_service(model_name, namespace, storage_uri, version, cluster, percent, model_format))
+    body = to_manifest(inference_service(model_name, namespace, storage_uri, version, cluster, percent, model_format,
+                                         feature_store_uri))
     body["metadata"]["annotations"][ROLLOUT_ANNOTATION] = "canary" if canary else "first" if existing is None else "unchanged"
     if previous:
         body["metadata"]["annotations"][PREVIOUS_ANNOTATION] = previous
@@ -142,7 +172,7 @@ def promote(model_name: str, cluster: dict[str, Any]) -> dict[str, Any]:
     namespace = cluster_config(cluster).namespace
     return kube.patch(kube.INFERENCE_SERVICE, namespace, model_name, {
         "metadata": {"annotations": {ROLLOUT_ANNOTATION: "promoted"}},
-        "spec": {"predictor": {"canaryTrafficPercent": None}},
+        "spec": _traffic(namespace, model_name, None),
     })
 
 
@@ -152,5 +182,12 @@ def rollback(model_name: str, cluster: dict[str, Any], reason: str) -> dict[str,
     log.warning("InferenceService %s/%s: rolling back (%s)", namespace, model_name, reason)
     return kube.patch(kube.INFERENCE_SERVICE, namespace, model_name, {
         "metadata": {"annotations": {ROLLOUT_ANNOTATION: "rolled-back", "cnai.io/rollback-reason": reason[:250]}},
-        "spec": {"predictor": {"canaryTrafficPercent": 0}},
+        "spec": _traffic(namespace, model_name, 0),
     })
+
+
+def _traffic(namespace: str, model_name: str, canary_traffic_percent: int | None) -> dict[str, Any]:
+    """The canary setting for every component the service has: a transformer rolls with its predictor."""
+    existing = kube.get(kube.INFERENCE_SERVICE, namespace, model_name) or {}
+    components = ["predictor", *(["transformer"] if (existing.get("spec") or {}).get("transformer") else [])]
+    return {component: {"canaryTrafficPercent": canary_traffic_percent} for component in components}

@@ -101,8 +101,9 @@ def served_version(model_name: str) -> dict[str, Any] | None:
 
 
 def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: str, host: str, port: int,
-                   ready_timeout_s: float) -> dict[str, Any]:
-    """Serve `version`; if a server is up, swap it in live, else start one. Promote on success."""
+                   ready_timeout_s: float, feature_store: str = "") -> dict[str, Any]:
+    """Serve `version`; if a server is up, swap it in live, else start one. Promote on success.
+    With a `feature_store` (a Feast repo) the server reads missing view features from its online store."""
     paths = _paths(model_name)
     model_dir = registry.download_version(registry_uri, model_name, version, paths["models"] / f"v{version}")
     url = endpoint_url(host, port)
@@ -116,7 +117,8 @@ def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: s
             raise ServingError(f"cannot start the model server for {model_name}: {port_problem(host, port)}")
     with atomic_output(paths["pointer"]) as staging:
         staging.write_text(json.dumps({"version": str(version), "path": str(model_dir),
-                                       "model_hash": registry.registered_hash(registry_uri, model_name, version)}))
+                                       "model_hash": registry.registered_hash(registry_uri, model_name, version),
+                                       "feature_store": str(Path(feature_store).resolve()) if feature_store else ""}))
 
     if running:
         _load(url, model_name, ready_timeout_s, restore_pointer=previous, paths=paths, version=version)
@@ -133,8 +135,10 @@ def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: s
             f"# Deployed {model_name} v{version}\n\n- Endpoint: {url}\n"
             f"- v2 inference: `POST {url}/v2/models/{model_name}/infer`\n"
             f"- v1 prediction: `POST {url}/v1/models/{model_name}:predict`\n"
-            f"- {'Swapped in live on the running server' if running else 'Started a new KServe ModelServer'}"
-            f" (pid {server_pid(model_name)}, log `{paths['log']}`)\n"
+            + (f"- Feature views' columns a request lacks are read by key from Feast's online store (`{feature_store}`)\n"
+               if feature_store else "")
+            + f"- {'Swapped in live on the running server' if running else 'Started a new KServe ModelServer'}"
+            + f" (pid {server_pid(model_name)}, log `{paths['log']}`)\n"
         )
     return {"endpoint": url, "version": str(version), "swapped_live": running, "output_metadata": {"endpoint": {"url": url, "version": str(version)}}}
 

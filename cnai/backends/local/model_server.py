@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from cnai.backends.online_features import OnlineFeatures
 from cnai.core.artifacts import atomic_output, content_hash
 from cnai.core.errors import DataError, ServingError
 from cnai.core.inference_log import InferenceLog
@@ -94,11 +95,13 @@ def _server_classes():
         classification one probability per class."""
 
         def __init__(self, name: str, model_dir: str, version: str, log: InferenceLog | None = None,
-                     model_hash: str = "") -> None:
+                     model_hash: str = "", feature_store: str = "") -> None:
             super().__init__(name)
             self.model_dir, self.version, self.model_hash = model_dir, str(version), model_hash
             self.model: LoadedModel | None = None
             self.log = log
+            self.feature_store = feature_store
+            self.online: OnlineFeatures | None = None
 
         def load(self) -> bool:
             if self.model_hash and (found := content_hash(self.model_dir)) != self.model_hash:
@@ -108,6 +111,7 @@ def _server_classes():
             self.model = LoadedModel(self.model_dir)
             self.numeric = frozenset(self.model.meta.get("numeric", []))
             self.model.prepare_for_serving()
+            self.online = OnlineFeatures.of(self.feature_store)
             self.ready = True
             return True
 
@@ -129,8 +133,12 @@ def _server_classes():
             else:
                 raise InvalidInput("expected a v2 request or a v1 body {'instances': [{feature: value}, ...]}")
             missing = [c for c in self.model.feature_columns if c not in columns]
+            if missing and self.online is not None:
+                columns = _looked_up(self.online, columns, missing)
+                missing = [c for c in self.model.feature_columns if c not in columns]
             if missing:
-                raise InvalidInput(f"missing feature(s) {missing}; expected {self.model.feature_columns}")
+                hint = self.online.hint(missing) if self.online is not None else ""
+                raise InvalidInput(f"missing feature(s) {missing}{hint}; expected {self.model.feature_columns}")
             features = {c: columns[c] for c in self.model.feature_columns}
             _refuse_unservable(features, self.numeric)
             try:
@@ -218,7 +226,8 @@ def _server_classes():
 
         def build(self, name: str) -> ServedModel:
             pointer = self.pointer()
-            model = ServedModel(name, pointer["path"], pointer["version"], self.log, pointer.get("model_hash", ""))
+            model = ServedModel(name, pointer["path"], pointer["version"], self.log, pointer.get("model_hash", ""),
+                                pointer.get("feature_store", ""))
             model.load()
             return model
 
@@ -231,6 +240,20 @@ def _server_classes():
             return model.ready
 
     return ServedModel, PointerRepository
+
+
+def _looked_up(online: OnlineFeatures, columns: dict[str, list], missing: list[str]) -> dict[str, list]:
+    """The request's columns with the missing view features read from the online store."""
+    from kserve.errors import InvalidInput
+
+    for key in online.keys_for(missing):
+        if any(v is ABSENT for v in columns.get(key, ())):
+            row = next(i for i, v in enumerate(columns[key]) if v is ABSENT)
+            raise InvalidInput(f"instance {row} lacks {key!r}, the key its features are looked up by; send it in every instance")
+    try:
+        return online.fill(columns, missing)
+    except DataError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 def _refuse_unservable(features: dict[str, list], numeric: frozenset = frozenset()) -> None:

@@ -108,8 +108,10 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
             features=v["event_features"], feature_repo=v["feature_repo"], target=target, cluster=cluster,
         ))
         training_set, side_tables = features.outputs["training_set"], feature_tables.outputs["datasets"]
+        online_store = {"feature_store": features.outputs["feature_store"]}  # serving reads the views' values by key
     else:
         training_set, side_tables = checked.outputs["validated"], events.outputs["dataset"]
+        online_store = {}
 
     model = {"task": v["task"], "model_kind": v["model_kind"], "model_params": v["model_params"],
              "split": v["split"], "positive_label": v["positive_label"]}
@@ -146,7 +148,7 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
     with dsl.If(gate.outputs["Output"] == True, name="candidate-is-better"):  # noqa: E712 (KFP condition, not Python)
         served = on_kubernetes(deploy(
             registry_uri=v["registry_uri"], model_name=v["model_name"], version=registered.outputs["Output"],
-            host=v["serving_host"], port=v["serving_port"], target=target, cluster=cluster,
+            host=v["serving_host"], port=v["serving_port"], target=target, cluster=cluster, **online_store,
         ).set_caching_options(False))
         on_kubernetes(smoke_test(
             holdout=trained.outputs["holdout"], model=trained.outputs["model"], endpoint_url=served.outputs["Output"],

@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 
+from cnai.backends.online_features import write_spec
 from cnai.core.artifacts import atomic_output
 from cnai.core.config import cluster_config
 from cnai.core.errors import DataError
@@ -83,6 +84,7 @@ def build_training_set(
                 source_file.parent.mkdir(parents=True, exist_ok=True)
                 tables[view["name"]].to_parquet(source_file, index=False)
             store.apply([*contents.entities, *contents.data_sources, *contents.feature_views, *contents.feature_services])
+            write_spec(repo, views)  # what serving reads from the online store, by which key
             for view in views:
                 stamps = tables[view["name"]][view["time"]]
                 start, end = stamps.min(), stamps.max() + pd.Timedelta(seconds=1)

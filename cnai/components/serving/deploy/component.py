@@ -1,5 +1,7 @@
+from typing import Optional
+
 from kfp import dsl
-from kfp.dsl import Markdown, Output
+from kfp.dsl import Artifact, Input, Markdown, Output
 
 from cnai.core.kfp_settings import COMPONENT_OPTIONS
 
@@ -14,6 +16,7 @@ def deploy(
     port: int = 8085,
     target: str = "local",
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
+    feature_store: Optional[Input[Artifact]] = None,  # noqa: UP045 (KFP reads optional inputs as Optional[...])
 ) -> str:
     """Serve a registered version on a local KServe ModelServer and promote it to `production`.
 
@@ -29,6 +32,9 @@ def deploy(
         port: HTTP port.
         target: local (a KServe ModelServer on this machine) or kubeflow (a KServe InferenceService, canary first).
         cluster: The `cluster` section of cnai.yaml; used when target is kubeflow.
+        feature_store: The Feast repo the features step applied: a request that lacks a feature view's
+            columns but carries its join key gets them from this repo's online store (locally its
+            SQLite store; on a cluster an InferenceService transformer reads the Redis one).
 
     Returns:
         The endpoint URL.
@@ -39,6 +45,7 @@ def deploy(
     facts = run_step(
         "deploy",
         deploy_model,
+        inputs={"feature_store": feature_store} if feature_store is not None else {},
         outputs={"endpoint": endpoint},
         params={"registry_uri": registry_uri, "model_name": model_name, "version": version, "host": host, "port": port,
                 "target": target, "cluster": cluster},
