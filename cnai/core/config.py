@@ -69,6 +69,9 @@ class ModelConfig(Strict):
 
     kind: str = "hist_gradient_boosting"
     params: dict[str, Any] = Field(default_factory=dict)
+    max_training_rows: int | None = Field(
+        5_000_000, ge=1000, description="A larger training set is trained on a seeded sample of this many rows "
+                                        "(stratified by class), read without loading the whole; null: every row.")
 
 
 class DataConfig(Strict):

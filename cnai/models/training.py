@@ -8,10 +8,10 @@ import json
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import DataError
+from cnai.core.sampling import read_training_set
 from cnai.core.splits import check_holdout, split_frame, split_identity
 from cnai.core.tasks import all_scores, encode_labels, is_classification, label_classes
 from cnai.models.base import feature_kinds
@@ -24,9 +24,10 @@ CURVE_POINTS = 50  # KFP's ROC viewer draws a curve from a few dozen thresholds;
 def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, classification_metrics: str,
                      feature_columns: list[str], label: str, timestamp: str, params: dict[str, Any],
                      holdout_fraction: float, seed: int, task: str = "binary", model_kind_name: str = "hist_gradient_boosting",
-                     split: str = "time", positive_label: Any = None) -> dict[str, Any]:
-    """Fit on all but the held-out rows, score on those, and save the model with what serving needs."""
-    frame = pd.read_parquet(training_set)
+                     split: str = "time", positive_label: Any = None, max_training_rows: int | None = None) -> dict[str, Any]:
+    """Fit on all but the held-out rows, score on those, and save the model with what serving needs.
+    A training set of more than `max_training_rows` rows is used as a seeded sample of that many."""
+    frame, sample = read_training_set(training_set, label, is_classification(task), max_training_rows, seed)
     if frame[label].isna().any():
         raise DataError(f"{training_set}: label column {label!r} has {int(frame[label].isna().sum())} missing values "
                         "(validation quarantines them with the suite's label rule)")
@@ -50,7 +51,7 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     meta = {
         "task": task, "classes": classes, "feature_columns": feature_columns, "categorical": categorical,
         "numeric": numeric, "label": label, "timestamp": timestamp, "split": split, "params": params,
-        "holdout_scores": scores, "trained_rows": len(train),
+        "holdout_scores": scores, "trained_rows": len(train), "training_sample": sample,
         "trained_until": str(train[timestamp].max()) if timestamp and timestamp in train else None,
         "split_identity": split_identity(split, holdout_fraction, timestamp, seed, frame, train),
     }
@@ -67,6 +68,7 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
         "scores": scores,
         "train_rows": len(train),
         "holdout_rows": len(held_out),
+        "training_sample": sample,
         "output_metadata": {
             "model": {"kind": model_kind_name, "task": task, "feature_columns": feature_columns, "params": params, **scores},
             "holdout": {"rows": len(held_out)},

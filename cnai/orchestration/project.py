@@ -108,6 +108,7 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
         "search_space": tuning.search_space,
         "model_kind": config.model.kind,
         "model_params": config.model.params,
+        "max_training_rows": config.model.max_training_rows or 0,
         "registry_uri": default_registry_uri(home),
         "limit_rows": sample_rows or settings.sample_rows or 0,
         "spark_master": settings.spark_master,

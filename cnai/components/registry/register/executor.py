@@ -74,9 +74,19 @@ def _model_card(version: dict, meta: dict, tags: dict, reused: bool) -> str:
         f"{'Already registered: this exact model file is this version.' if reused else 'Newly registered.'}\n\n"
         f"- Source: `{version['source']}`\n- Training set: `{tags['training_set_uri']}` ({tags['training_set_hash']})\n"
         f"- Trained on {meta.get('trained_rows')} rows up to {meta.get('trained_until')}\n"
-        f"- Features: {', '.join(meta.get('feature_columns', []))}\n- Label: {meta.get('label')}\n"
+        + _sample_line(meta.get("training_sample") or {})
+        + f"- Features: {', '.join(meta.get('feature_columns', []))}\n- Label: {meta.get('label')}\n"
         f"- Carbon (steps {tags['carbon.steps']}): {tags['carbon.energy_kwh']} kWh, {tags['carbon.emissions_kg_co2eq']} kg CO2eq\n"
         f"- Gate: deploy={tags['evaluation.deploy']}: {tags['evaluation.reason']}\n\n"
         f"## Holdout metrics\n\n| metric | value |\n|---|---|\n{scores}\n\n"
         f"## Parameters\n\n| parameter | value |\n|---|---|\n{params}\n"
     )
+
+
+def _sample_line(sample: dict) -> str:
+    """What the model was fit on when the training set was larger than `model.max_training_rows`."""
+    if not sample or sample.get("sampled_rows") == sample.get("rows"):
+        return ""
+    how = "stratified by class" if sample.get("stratified") else "uniform"
+    return (f"- Training sample: {sample['sampled_rows']:,} of the training set's {sample['rows']:,} rows "
+            f"({how}, seed {sample['seed']}; `model.max_training_rows`)\n")

@@ -24,6 +24,7 @@ def train(
     classification_metrics: Output[ClassificationMetrics],
     target: str = "local",
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
+    max_training_rows: int = 0,
 ):
     """Train the final model with the given parameters; evaluate it on the holdout.
 
@@ -46,6 +47,8 @@ def train(
         seed: The model's random seed.
         target: local (in this step) or kubeflow (a Kubeflow Trainer TrainJob running the same code).
         cluster: The `cluster` section of cnai.yaml; used when target is kubeflow.
+        max_training_rows: A larger training set is used as a seeded sample of this many rows
+            (stratified by class), read without loading the whole; 0: every row.
     """
     from cnai.components.training.train.executor import train_model
     from cnai.core.tracking import run_step
@@ -57,5 +60,6 @@ def train(
         outputs={"model": model, "holdout": holdout, "metrics": metrics, "classification_metrics": classification_metrics},
         params={"feature_columns": feature_columns, "label": label, "timestamp": timestamp, "params": params, "task": task,
                 "model_kind_name": model_kind, "model_params": model_params, "split": split,
-                "positive_label": positive_label, "holdout_fraction": holdout_fraction, "seed": seed, "target": target, "cluster": cluster},
+                "positive_label": positive_label, "holdout_fraction": holdout_fraction, "seed": seed, "target": target, "cluster": cluster,
+                "max_training_rows": max_training_rows},
     )

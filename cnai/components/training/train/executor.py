@@ -28,6 +28,7 @@ def train_model(
     target: str = "local",
     cluster: dict[str, Any] | None = None,
     artifact_uris: dict[str, str] | None = None,
+    max_training_rows: int = 0,
 ) -> dict[str, Any]:
     """Fit on all but the held-out rows, score on those, and save the model with what serving needs.
 
@@ -35,7 +36,8 @@ def train_model(
     """
     params = {**(model_params or {}), **params}  # the searched values override the fixed ones
     positive_label = None if positive_label in ("", None) else positive_label
-    model_spec = {"task": task, "model_kind_name": model_kind_name, "split": split, "positive_label": positive_label}
+    model_spec = {"task": task, "model_kind_name": model_kind_name, "split": split, "positive_label": positive_label,
+                  "max_training_rows": max_training_rows or None}
     if target == "kubeflow":
         from cnai.backends.kubeflow.trainer import train_on_trainer
 

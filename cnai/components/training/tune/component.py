@@ -29,6 +29,7 @@ def tune(
     objective_plot: Output[HTML],
     target: str = "local",
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
+    max_training_rows: int = 0,
 ) -> dict:
     """Search hyperparameters with Optuna under Katib's algorithm names; return the best parameters.
 
@@ -56,6 +57,8 @@ def tune(
         seed: Seed of the sampler and the model.
         target: local (Optuna in this step) or kubeflow (a Katib Experiment whose trials run in pods).
         cluster: The `cluster` section of cnai.yaml (namespace, image, object store...); used when target is kubeflow.
+        max_training_rows: A larger training set is used as a seeded sample of this many rows
+            (stratified by class), read without loading the whole; 0: every row.
     """
     from cnai.components.training.tune.executor import tune_hyperparameters
     from cnai.core.tracking import run_step
@@ -70,6 +73,7 @@ def tune(
                 "model_params": model_params, "split": split, "positive_label": positive_label, "algorithm": algorithm, "objective_metric": objective_metric,
                 "objective_goal": objective_goal, "max_trials": max_trials, "parallel_trials": parallel_trials,
                 "early_stopping": early_stopping, "holdout_fraction": holdout_fraction, "seed": seed,
-                "target": target, "cluster": cluster},
+                "target": target, "cluster": cluster,
+                "max_training_rows": max_training_rows},
     )
     return facts["best_params"]

@@ -14,15 +14,15 @@ import time
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from cnai.core.artifacts import atomic_output
 from cnai.core.config import ModelConfig, Settings, TuningConfig, default_of
 from cnai.core.errors import ConfigError
 from cnai.core.rendering import objective_plot_html, trials_markdown
+from cnai.core.sampling import read_training_set
 from cnai.core.search_space import check_search_space
 from cnai.core.splits import check_holdout, split_frame
-from cnai.core.tasks import encode_labels
+from cnai.core.tasks import encode_labels, is_classification
 from cnai.models.kinds import model_kind
 from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
 
@@ -129,6 +129,7 @@ def tune_hyperparameters(
     target: str = "local",
     cluster: dict[str, Any] | None = None,
     artifact_uris: dict[str, str] | None = None,
+    max_training_rows: int = 0,
 ) -> dict[str, Any]:
     """Run the search on the training part of the data (the holdout is never seen while tuning).
 
@@ -152,7 +153,8 @@ def tune_hyperparameters(
             early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed, cluster=cluster or {},
             model_spec={"kind": model_kind_name, "task": task, "split": split, "positive_label": positive_label,
                         "model_params": fixed})
-    frame = pd.read_parquet(training_set)
+    # The same seeded sample train fits on, when the training set is larger than max_training_rows.
+    frame, sample = read_training_set(training_set, label, is_classification(task), max_training_rows or None, seed)
     classes = classes_of(frame, task, label, training_set, positive_label)
     strata = encode_labels(frame[label], classes, training_set, label) if classes else None
     # The holdout train will judge on must be able to judge: refused now, not after every trial.
@@ -222,6 +224,7 @@ def tune_hyperparameters(
         "trials_pruned": sum(t.state.name == "PRUNED" for t in study.trials),
         "search_seconds": round(time.perf_counter() - started, 2),
         "maximize": maximize,
+        "training_sample": sample,
         "output_metadata": {
             "trials": {"algorithm": algorithm, "objective": objective_metric, "trials": json.loads(json.dumps(table, default=str))},
             "tuning_metrics": summary,

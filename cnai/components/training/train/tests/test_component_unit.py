@@ -62,3 +62,14 @@ def test_direct_predictor_gives_the_pipelines_own_numbers(trained_model):
     np.testing.assert_array_equal(model.scores(small), expected[:100])
     as_lists = {c: [None if pd.isna(v) else v for v in small[c].tolist()] for c in small.columns}
     np.testing.assert_array_equal(model.scores(as_lists), expected[:100])
+
+
+def test_a_training_set_over_max_training_rows_is_fit_on_its_sample_and_says_so(training_set, model_features, tmp_path):
+    paths = {n: str(tmp_path / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
+    facts = train_model(training_set, feature_columns=model_features, label=LABEL, timestamp=TIME, params=PARAMS,
+                        max_training_rows=1500, **paths)
+    rows = len(pd.read_parquet(training_set))
+    sample = facts["training_sample"]
+    assert sample["rows"] == rows and abs(sample["sampled_rows"] - 1500) <= 2 and sample["seed"] is not None
+    assert facts["train_rows"] + facts["holdout_rows"] == sample["sampled_rows"]
+    assert LoadedModel(paths["model"]).meta["training_sample"] == sample  # the model card reads it from here
