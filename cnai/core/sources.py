@@ -4,6 +4,7 @@ into the run directory once when it is zipped."""
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from importlib.util import find_spec
 from pathlib import Path
@@ -30,17 +31,32 @@ def package_file(source: str) -> Path:
 
 
 def resolve_source(source: str, cache_dir: Path) -> str:
-    """A path Spark can read for `source`; a zipped packaged file is unpacked into `cache_dir` once."""
-    if not source.startswith(PACKAGE_PREFIX):
+    """A path Spark can read for `source`: a zipped file (packaged or not; Spark reads gzip but not
+    zip) is unpacked into `cache_dir` once per version of it."""
+    if source.startswith(PACKAGE_PREFIX):
+        packaged = package_file(source)
+        if packaged.suffix != ".zip":
+            return str(packaged)
+        return str(_unzipped(packaged, cache_dir / "packages" / source.removeprefix(PACKAGE_PREFIX).removesuffix(".zip")))
+    if "://" in source or not source.endswith(".zip") or not Path(source).is_file():
         return source
-    packaged = package_file(source)
-    if packaged.suffix != ".zip":
-        return str(packaged)
-    target = cache_dir / "packages" / source.removeprefix(PACKAGE_PREFIX).removesuffix(".zip")
-    if not target.exists():
+    path = Path(source).resolve()
+    stat = path.stat()
+    version = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return str(_unzipped(path, cache_dir / "unzipped" / version / path.name.removesuffix(".zip")))
+
+
+def _unzipped(archive_path: Path, target: Path) -> Path:
+    if target.exists():
+        return target
+    with zipfile.ZipFile(archive_path) as archive:
+        members = [m for m in archive.namelist() if not m.endswith("/") and not m.startswith("__MACOSX/")]
+        if len(members) != 1:
+            raise DataError(f"{archive_path}: a zip of {len(members)} files ({members[:5]}); point the source at one "
+                            "table (unzip it, or zip one file)")
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_name(target.name + ".partial")
-        with zipfile.ZipFile(packaged) as archive, staging.open("wb") as out:
-            out.write(archive.read(archive.namelist()[0]))
+        with staging.open("wb") as out:
+            out.write(archive.read(members[0]))
         staging.replace(target)
-    return str(target)
+    return target
