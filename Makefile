@@ -72,6 +72,7 @@ bench: setup
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/tuning.py
 	$(BIN)/python benchmarks/one_spark.py
+	$(BIN)/python benchmarks/time_to_model.py
 	$(BIN)/python benchmarks/data_scale.py
 
 compile: setup
