@@ -4,6 +4,7 @@
   cnai run        run the training pipeline locally (kfp.local), then print each step and the endpoint
   cnai compile    write the pipeline and every component as KFP YAML
   cnai report     one HTML page for the last run: every step's visuals, carbon per step
+  cnai ui         the runs as DAGs, charts, lineage and monitoring history on 127.0.0.1, beside MLflow's UI
   cnai lineage    trace the served model back to its data, step by step
   cnai monitor    drift check on served traffic; on drift, retrain through the training pipeline's gate
   cnai schedule   upload the pipelines to Kubeflow Pipelines and create nightly recurring runs
@@ -125,6 +126,29 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from cnai.backends.registry import default_registry_uri
+    from cnai.orchestration.ui import serve_ui, start_mlflow_ui
+
+    config, _, home = open_project(args)
+    port = args.port or config.settings.ui_port
+    mlflow, mlflow_url = None, ""
+    if not args.no_mlflow:
+        mlflow_port = args.mlflow_port or config.settings.mlflow_ui_port
+        mlflow = start_mlflow_ui(default_registry_uri(home), mlflow_port, home / "logs" / "mlflow-ui.log")
+        mlflow_url = f"http://127.0.0.1:{mlflow_port}"
+        print(f"MLflow's UI (runs, metrics compared, the registry): {mlflow_url}  (log {home / 'logs' / 'mlflow-ui.log'})")
+    print(f"cnai ui (run DAGs, charts, lineage, monitoring): http://127.0.0.1:{port}  (Ctrl-C stops both)")
+    try:
+        serve_ui(config.model_name, port, mlflow_url)
+    finally:
+        if mlflow is not None:
+            import signal
+
+            os.killpg(mlflow.pid, signal.SIGTERM)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import webbrowser
 
@@ -199,6 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     report = verbs.add_parser("report", help="one HTML page with every step of the last run and its visual artifacts")
     report.add_argument("--no-open", action="store_true", help="do not open it in a browser")
     report.set_defaults(handler=cmd_report)
+    ui = verbs.add_parser("ui", help="serve the runs as DAGs, charts, lineage and monitoring history on 127.0.0.1, with MLflow's UI")
+    ui.add_argument("--port", type=int, default=None, help="port for cnai's pages (default: settings.ui_port)")
+    ui.add_argument("--mlflow-port", type=int, default=None, help="port for MLflow's UI (default: settings.mlflow_ui_port)")
+    ui.add_argument("--no-mlflow", action="store_true", help="do not start MLflow's UI beside it")
+    ui.set_defaults(handler=cmd_ui)
     sched = verbs.add_parser("schedule", help="upload the pipelines to Kubeflow Pipelines and create recurring runs")
     sched.add_argument("--host", default=None, help="KFP API endpoint (default: schedule.kfp_host in cnai.yaml)")
     sched.add_argument("--output-dir", default="build", help="where the compiled pipelines are written (default: build/)")

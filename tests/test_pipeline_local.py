@@ -379,3 +379,106 @@ def test_monitoring_raw_events_types_and_joins_them_as_training_does(project, fi
     assert facts["current_rows"] == sum(1 for _ in raw.open()) - 1 and facts["drift_detected"] is False
     [current] = [d for d in drift["inputs"] if d["facets"]["cnai_content"]["argument"] == "current"]
     assert "monitoring/current-" in current["name"]
+
+
+# What a plotted chart has once drawn: lines with a path, points, bars, or a heatmap's image.
+MARKS_JS = ("el => Array.from(el.querySelectorAll('.main-svg path.js-line, .main-svg .point path, .main-svg path.point, "
+            ".main-svg .hm image')).filter(n => n.tagName === 'image' || (n.getAttribute('d') || '').length > 4).length")
+
+
+def test_cnai_ui_in_chromium_draws_the_run_its_charts_lineage_and_monitoring(project, first_run):
+    """`cnai ui` as a person uses it, in Debian's chromium driven by Playwright (no browser download):
+    the runs, a run's DAG with a node per step, a step's charts, the lineage graph and the
+    monitoring history all draw marks, nothing logs an error, and MLflow's UI answers beside it.
+    Screenshots go to build/test-artifacts/ui/."""
+    import subprocess
+    import sys
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    from cnai.orchestration.lineage import lineage_chain
+    from conftest import free_port
+
+    port, mlflow_port = free_port(), free_port()
+    shots = REPO / "build" / "test-artifacts" / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    log = shots / "cnai-ui.log"
+    process = subprocess.Popen([sys.executable, "-m", "cnai.cli", "--config", str(project["config"]), "ui", "--port", str(port),
+                                "--mlflow-port", str(mlflow_port)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()[-2000:]
+            try:
+                if requests.get(base, timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)
+        errors: list[str] = []
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("response", lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+
+            def charts_drawn(name: str, expected: int) -> None:
+                page.wait_for_selector(".js-plotly-plot")
+                charts = page.query_selector_all(".chart")
+                assert len(charts) == expected, (name, len(charts))
+                for chart in charts:
+                    assert chart.evaluate(MARKS_JS) > 0, f"{name}: chart {chart.get_attribute('id')} is an empty frame"
+                page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+            page.goto(base)
+            charts_drawn("runs", 1)
+            page.click(f"a[href='/runs/{first_run[-1]['run']['facets']['parent']['run']['runId']}']")
+            charts_drawn("run", 2)
+            nodes = page.eval_on_selector("#dag", "el => el.data[1].x.length")
+            assert nodes == len(STEPS), nodes  # a node per step, the deploy branch included
+            page.click(".steps a:text-is('train')")
+            charts_drawn("train", 3)  # ROC, precision-recall, confusion matrix
+            assert "ROC curve" in page.content() and "Confusion matrix" in page.content()
+            # The curve drawn is the model's: its area is the holdout ROC AUC the train step reported.
+            import numpy as np
+
+            fpr, tpr = page.eval_on_selector("#chart-0", "el => [Array.from(el.data[0].x), Array.from(el.data[0].y)]")
+            train = next(e for e in first_run if e["job"]["name"].endswith(".train") and e["eventType"] == "COMPLETE")
+            assert abs(np.trapezoid(tpr, fpr) - train["run"]["facets"]["cnai_step"]["facts"]["scores"]["roc_auc"]) < 1e-6
+            page.go_back()
+            page.click(".steps a:text-is('tune')")
+            charts_drawn("tune", 1)
+            page.goto(f"{base}/lineage")
+            charts_drawn("lineage", 1)
+            steps_in_chain = sum(1 for _, event, _ in lineage_chain("flight-delay") if "source" not in event and "seen" not in event)
+            shown = page.eval_on_selector("#lineage", "el => el.data[1].marker.symbol.filter(s => s === 'circle').length")
+            assert shown == steps_in_chain >= 6
+            page.goto(f"{base}/monitoring")
+            charts_drawn("monitoring", 1)
+            assert page.locator("table tr").count() >= 3  # the header and the two drift checks above
+            browser.close()
+        assert not errors, errors
+        deadline = time.monotonic() + 90
+        while True:  # MLflow's UI, on the same store
+            try:
+                if requests.get(f"http://127.0.0.1:{mlflow_port}/health", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, (REPO / "build").as_posix()
+            time.sleep(1)
+        experiments = requests.get(f"http://127.0.0.1:{mlflow_port}/api/2.0/mlflow/experiments/get-by-name",
+                                   params={"experiment_name": "cnai/flight-delay"}, timeout=10)
+        assert experiments.status_code == 200, experiments.text
+    finally:
+        import signal
+
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)

@@ -223,6 +223,8 @@ class Settings(Strict):
                                    description="The registered model and InferenceService; `<label>-<task>` when unset.")
     serving_host: str = "127.0.0.1"
     serving_port: int = Field(8085, ge=1, le=65535)
+    ui_port: int = Field(8090, ge=1, le=65535, description="`cnai ui` serves its pages here, on 127.0.0.1.")
+    mlflow_ui_port: int = Field(5000, ge=1, le=65535, description="`cnai ui` starts MLflow's UI here, on 127.0.0.1.")
     lineage_url: str | None = Field(None, description="Marquez/OpenLineage HTTP endpoint; a file when unset.")
     lineage_namespace: str = "cnai"
     country_iso_code: str = "USA"

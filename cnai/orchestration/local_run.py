@@ -144,7 +144,7 @@ def record_in_mlflow(pipeline_name: str, run_id: str, arguments: dict[str, Any],
         return None
     if recorded:
         print(f"Recorded in MLflow Tracking ({arguments['registry_uri']}): experiment cnai/{arguments['model_name']}, "
-              f"run {recorded}")
+              f"run {recorded} (`cnai ui` shows it, with MLflow's UI)")
     return recorded
 
 
