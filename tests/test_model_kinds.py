@@ -10,7 +10,9 @@ import pytest
 from cnai.models.kinds import model_kind
 from cnai.models.saved import LoadedModel, save_model
 
-KINDS = ["hist_gradient_boosting", "xgboost", "lightgbm", "sklearn.ensemble.RandomForest{task}"]
+KINDS = ["hist_gradient_boosting", "xgboost", "lightgbm", "sklearn.ensemble.RandomForest{task}", "torch_tabular"]
+# A few epochs in 2 processes is enough to check the seam; the network's own tests train for real.
+PARAMS = {"torch_tabular": {"max_epochs": 3}}
 SHAPES = {"numeric only": (["a", "b"], []), "categorical only": ([], ["c", "d"]), "mixed": (["a"], ["c"])}
 TASKS = {"binary": [0, 1], "multiclass": ["x", "y", "z"], "regression": None}
 
@@ -33,7 +35,7 @@ def test_every_kind_scores_every_shape(kind, task, shape, tmp_path):
     kind = kind.format(task="Regressor" if task == "regression" else "Classifier")
     numeric, categorical = SHAPES[shape]
     frame, y = table(numeric, categorical, task)
-    estimator = model_kind(kind).build(task, categorical, numeric, {}, 0)
+    estimator = model_kind(kind).build(task, categorical, numeric, PARAMS.get(kind, {}), 0)
     estimator.fit(frame, y)
     classes = TASKS[task] or []
     save_model(kind, estimator, tmp_path, {"task": task, "classes": classes, "feature_columns": list(frame.columns),
@@ -63,7 +65,7 @@ def test_a_key_like_column_with_more_categories_than_bins_is_learned_from(kind, 
     frame = pd.DataFrame({"tail": rng.choice([f"N{i}" for i in range(1000)], rows).astype(object), "a": rng.normal(size=rows)})
     frame.loc[::13, "tail"] = None
     y = (frame["a"] + frame["tail"].isin([f"N{i}" for i in range(100)])).gt(0.5).astype(int).to_numpy()
-    estimator = model_kind(kind).build("binary", ["tail"], ["a"], {}, 0)
+    estimator = model_kind(kind).build("binary", ["tail"], ["a"], PARAMS.get(kind, {}), 0)
     estimator.fit(frame, y)
     save_model(kind, estimator, tmp_path, {"task": "binary", "classes": [0, 1], "feature_columns": ["tail", "a"],
                                           "categorical": ["tail"], "numeric": ["a"], "label": "y"})

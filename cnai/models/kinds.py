@@ -1,6 +1,7 @@
 """Model kinds by the name `cnai.yaml`'s `model.kind` gives:
 
-- `hist_gradient_boosting` (the default), `xgboost`, `lightgbm`;
+- `hist_gradient_boosting` (the default), `xgboost`, `lightgbm`, `torch_tabular` (a PyTorch network
+  trained with DistributedDataParallel);
 - any scikit-learn-compatible estimator class by import path, e.g.
   `sklearn.linear_model.LogisticRegression`, `sklearn.ensemble.RandomForestRegressor`;
 - the user's own code, `module:function` (see `cnai.models.user_code`).
@@ -13,7 +14,7 @@ from functools import cache
 from cnai.core.errors import ConfigError
 from cnai.models.base import ModelKind
 
-NAMED_KINDS = ("hist_gradient_boosting", "xgboost", "lightgbm")
+NAMED_KINDS = ("hist_gradient_boosting", "xgboost", "lightgbm", "torch_tabular")
 
 
 @cache
@@ -32,6 +33,12 @@ def model_kind(name: str) -> ModelKind:
             package = "xgboost-cpu" if name == "xgboost" else name
             raise ConfigError(f"model.kind: {name} needs its package: pip install '{package}' ({exc})") from exc
         return kind
+    if name == "torch_tabular":
+        try:
+            from cnai.models.torch_tabular import TorchTabular
+        except ImportError as exc:  # the CPU build: a plain `pip install torch` pulls the CUDA one
+            raise ConfigError(f"model.kind: torch_tabular needs PyTorch: pip install 'torch==2.13.0' ({exc})") from exc
+        return TorchTabular()
     if ":" in name:
         from cnai.models.user_code import UserCode
 

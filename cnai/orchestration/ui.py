@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from cnai.core.processes import die_with_parent
 from cnai.core.tracking import read_events
 from cnai.orchestration.lineage import lineage_chain
 from cnai.orchestration.report import VISUALS, _render
@@ -451,14 +452,15 @@ def create_app(model_name: str, mlflow_url: str = ""):
 
 
 def start_mlflow_ui(tracking_uri: str, port: int, log: Path):
-    """MLflow's own UI on the same store as the registry and the runs (a child process)."""
+    """MLflow's own UI on the same store as the registry and the runs: a child in our process group
+    (Ctrl-C in the terminal stops both), killed with us if we are killed outright."""
     import subprocess
     import sys
 
     log.parent.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
                              "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-                            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+                            stdout=log.open("ab"), stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
 
 
 def serve_ui(model_name: str, port: int, mlflow_url: str = "") -> None:

@@ -49,7 +49,7 @@ def test_inference_service_is_a_valid_kserve_resource_with_logger_autoscaling_an
     assert body["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] == "true"
 
 
-@pytest.mark.parametrize("model_format", ["xgboost", "lightgbm", "sklearn"])
+@pytest.mark.parametrize("model_format", ["xgboost", "lightgbm", "sklearn", "pytorch"])
 def test_the_inference_service_declares_the_registered_kinds_format_and_the_runtime_serves_it(model_format):
     import yaml
 

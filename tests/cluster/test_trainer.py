@@ -100,3 +100,39 @@ def test_each_model_kind_trains_in_its_trainjob(kind, params, serving_format, ku
     assert model.meta["kind"] == kind and model.meta["serving_format"] == serving_format
     holdout = pd.read_parquet(outputs["holdout"])
     assert len(model.scores(holdout[model.feature_columns].head(5))) == 5
+
+
+def test_the_pytorch_kind_trains_across_nodes_on_the_torch_distributed_runtime(kube_api, tmp_path, training_set, model_features):
+    """torch_tabular's TrainJob: Trainer's torch-distributed runtime with `processes` nodes, each
+    running torchrun on our entry point. The controller here runs that command for real with two
+    ranks on loopback (two "nodes"): both train together in DDP, rank 0 alone writes the outputs."""
+    import subprocess
+    import sys
+
+    def reconcile(job: dict, api) -> None:
+        if job.get("status"):
+            return
+        trainer = job["spec"]["trainer"]
+        assert trainer["command"] == ["torchrun", "-m", "cnai.backends.kubeflow.train_job"]
+        # torchrun as each node starts it, here both nodes on this machine (Trainer sets PET_NNODES etc.).
+        subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={trainer['numNodes']}",
+                        "-m", "cnai.backends.kubeflow.train_job", *trainer["args"]], check=True, capture_output=True)
+        job["status"] = {"conditions": [{"type": "Complete", "status": "True", "reason": "JobsCompleted"}]}
+
+    kube_api.reconcile["trainjobs"] = reconcile
+    outputs = {name: str(tmp_path / "step" / name) for name in ("model", "holdout", "metrics", "classification_metrics")}
+    uris = {"training_set": training_set, **{name: str(tmp_path / "store" / name) for name in outputs}}
+    params = {"processes": 2, "max_epochs": 5, "hidden_units": 16}
+    train_model(training_set, feature_columns=model_features, label="delayed", timestamp="time_hour", params=params,
+                model_kind_name="torch_tabular", target="kubeflow", cluster=CLUSTER, artifact_uris=uris, **outputs)
+    [created] = kube_api.sent("POST", "trainjobs")
+    body = created.body
+    assert TrainerV1alpha1TrainJob.from_dict(body).to_dict() == body
+    assert body["spec"]["runtimeRef"] == {"name": "torch-distributed", "kind": "ClusterTrainingRuntime"}
+    assert body["spec"]["trainer"]["numNodes"] == 2
+    model = LoadedModel(outputs["model"])
+    assert model.meta["serving_format"] == "pytorch"
+    ranks = json.loads((Path(outputs["model"]) / "preprocess.json").read_text())["ranks"]
+    assert [r["rank"] for r in ranks] == [0, 1] and ranks[0]["parameters"] == ranks[1]["parameters"]
+    holdout = pd.read_parquet(outputs["holdout"])
+    assert len(model.scores(holdout[model.feature_columns].head(5))) == 5

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -43,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
                             holdout_fraction=args.holdout_fraction, seed=args.seed, **outputs,
                             **json.loads(args.model_spec))
         (work / "facts.json").write_text(json.dumps(facts, default=str))  # beside the model, not in it: same model hash
+        if os.environ.get("RANK", "0") != "0":  # a distributed TrainJob's other nodes: rank 0 writes the outputs
+            print(f"rank {os.environ['RANK']}: trained; rank 0 writes the outputs")
+            return 0
         for name, path in {**outputs, "facts.json": str(work / "facts.json")}.items():
             copy_tree(path, f"{args.output.rstrip('/')}/{name}")
     print(f"outputs written under {args.output}")

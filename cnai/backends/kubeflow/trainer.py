@@ -26,6 +26,10 @@ from cnai.core.kfp_settings import COMPONENT_IMAGE
 log = logging.getLogger(__name__)
 
 RUNTIME = "cnai-sklearn"
+# The PyTorch network trains across nodes on Kubeflow Trainer's own runtime, which runs torchrun in
+# each node with the rendezvous set: one process per node, `processes` nodes.
+TORCH_RUNTIME = "torch-distributed"
+DISTRIBUTED_KINDS = {"torch_tabular"}
 OUTPUTS = ("model", "holdout", "metrics", "classification_metrics")
 
 
@@ -43,9 +47,10 @@ def trainer_client(namespace: str):
                                                                 client_configuration=kube.configuration()))
 
 
-def submit(name: str, namespace: str, args: list[str], cluster: dict[str, Any]) -> None:
+def submit(name: str, namespace: str, args: list[str], cluster: dict[str, Any], distributed_nodes: int = 0) -> None:
+    """The TrainJob: one node on our runtime, or `distributed_nodes` on Trainer's torch-distributed one."""
     from kubeflow.trainer.options.common import Name
-    from kubeflow.trainer.options.kubernetes import Labels, TrainerArgs
+    from kubeflow.trainer.options.kubernetes import Labels, TrainerArgs, TrainerCommand
     from kubeflow.trainer.types.types import (
         CustomTrainerContainer,
         Runtime,
@@ -58,15 +63,21 @@ def submit(name: str, namespace: str, args: list[str], cluster: dict[str, Any]) 
     resources = cluster_config(cluster).resources.model_dump()
     # The runtime is named, not looked up: ours is a TrainingRuntime with a custom trainer, and the
     # step's service account needs no read access to runtimes.
-    runtime = Runtime(name=RUNTIME, kind=RuntimeKind.TRAINING_RUNTIME,
-                      trainer=RuntimeTrainer(trainer_type=TrainerType.CUSTOM_TRAINER, framework="sklearn", image=image))
+    if distributed_nodes:
+        runtime = Runtime(name=TORCH_RUNTIME, kind=RuntimeKind.CLUSTER_TRAINING_RUNTIME,
+                          trainer=RuntimeTrainer(trainer_type=TrainerType.CUSTOM_TRAINER, framework="torch", image=image))
+    else:
+        runtime = Runtime(name=RUNTIME, kind=RuntimeKind.TRAINING_RUNTIME,
+                          trainer=RuntimeTrainer(trainer_type=TrainerType.CUSTOM_TRAINER, framework="sklearn", image=image))
     trainer = CustomTrainerContainer(
-        image=image, num_nodes=1,
+        image=image, num_nodes=distributed_nodes or 1,
         resources_per_node={"cpu": resources.get("cpu_limit", "2"), "memory": resources.get("memory_limit", "4Gi")},
         env={"AWS_ENDPOINT_URL": cluster_config(cluster).object_store_endpoint},
     )
-    trainer_client(namespace).train(runtime=runtime, trainer=trainer, options=[
-        Name(name=name), Labels(labels={"app.kubernetes.io/part-of": "cnai-pipelines"}), TrainerArgs(args=args)])
+    options = [Name(name=name), Labels(labels={"app.kubernetes.io/part-of": "cnai-pipelines"}), TrainerArgs(args=args)]
+    if distributed_nodes:  # torchrun reads the node count, rank and rendezvous from the PET_* variables Trainer sets
+        options.append(TrainerCommand(command=["torchrun", "-m", "cnai.backends.kubeflow.train_job"]))
+    trainer_client(namespace).train(runtime=runtime, trainer=trainer, options=options)
 
 
 def train_on_trainer(training_set_uri: str, output_paths: dict[str, str], output_uris: dict[str, str],
@@ -83,9 +94,10 @@ def train_on_trainer(training_set_uri: str, output_paths: dict[str, str], output
             "--holdout-fraction", str(holdout_fraction), "--seed", str(seed)]
     if model_spec:
         args += ["--model-spec", json.dumps(model_spec, sort_keys=True)]
+    nodes = int(params.get("processes", 2)) if (model_spec or {}).get("model_kind_name") in DISTRIBUTED_KINDS else 0
     if kube.get(kube.TRAINJOB, namespace, name) is None:
-        submit(name, namespace, args, cluster)
-        log.warning("created TrainJob %s/%s on runtime %s", namespace, name, RUNTIME)
+        submit(name, namespace, args, cluster, nodes)
+        log.warning("created TrainJob %s/%s on runtime %s", namespace, name, TORCH_RUNTIME if nodes else RUNTIME)
     kube.wait_for(kube.TRAINJOB, namespace, name, done=lambda o: kube.is_true(o, "Complete"),
                   failed=lambda o: kube.is_true(o, "Failed"), timeout_s=float(cluster_config(cluster).experiment_timeout_s))
     with tempfile.TemporaryDirectory() as scratch:

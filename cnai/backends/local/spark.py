@@ -18,6 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cnai.core.errors import ConfigError
+from cnai.core.processes import die_with_parent
 
 REMOTE_ENV = "CNAI_SPARK_REMOTE"
 REMOTE_LOG_ENV = "CNAI_SPARK_REMOTE_LOG"
@@ -81,7 +82,7 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
     env.update(SPARK_HOME=str(home), PYSPARK_PYTHON=sys.executable)
     with log_file.open("w") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                  preexec_fn=_die_with_parent)
+                                  preexec_fn=die_with_parent)
     url = f"sc://127.0.0.1:{port}"
     saved = {key: os.environ.get(key) for key in (REMOTE_ENV, REMOTE_LOG_ENV)}
     os.environ.update({REMOTE_ENV: url, REMOTE_LOG_ENV: str(log_file)})
@@ -94,16 +95,6 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
             else:
                 os.environ[key] = value
         _stop(server)
-
-
-def _die_with_parent() -> None:
-    """In the server's process, before spark-submit runs (its shells exec the JVM in place, which
-    keeps this): a `cnai run` killed outright (kill -9) takes its Spark with it, not orphaned."""
-    import ctypes
-    import signal
-
-    pr_set_pdeathsig = 1
-    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _stop(server: subprocess.Popen) -> None:
