@@ -95,6 +95,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                   f"({current}): nothing to check yet.")
             return 0
     ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
+    if not args.retrain_events and any(r["step"] == "evaluate" for r in rows):
+        print("Retrained on data.events as cnai.yaml names it (unchanged data: the same model, so the gate keeps "
+              "production); to train on newly labelled rows: cnai monitor --current NEW --retrain-events NEW")
     if ok:
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
     return 0 if ok else 1
@@ -143,9 +146,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         serve_ui(config.model_name, port, mlflow_url)
     finally:
         if mlflow is not None:
-            import signal
-
-            os.killpg(mlflow.pid, signal.SIGTERM)
+            mlflow.terminate()
     return 0
 
 

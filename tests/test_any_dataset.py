@@ -96,6 +96,19 @@ def test_regression_split_by_time_with_lightgbm(project):
     assert set(meta["holdout_scores"]) == {"rmse", "mae", "r2"} and meta["holdout_scores"]["r2"] > 0.5
     outputs = served(config, "temp-max-regression", weather.tail(5)[meta["feature_columns"]])
     assert set(outputs) == {"prediction"} and all(-20 < v < 45 for v in outputs["prediction"])
+    # A regression run's page: residuals where classification has a confusion matrix (the report
+    # once died on the missing matrix), in `cnai report` and in `cnai ui`'s train step.
+    assert main(["--config", str(project), "report", "--no-open"]) == 0
+    assert "mean residual" in (project.parent / ".cnai" / "report.html").read_text()
+    from fastapi.testclient import TestClient
+
+    from cnai.core.tracking import read_events
+    from cnai.orchestration.ui import create_app, pipeline_runs
+
+    client = TestClient(create_app("temp-max-regression"))
+    run = pipeline_runs(read_events())[0]["run_id"]
+    page = client.get(f"/runs/{run}/steps/train")
+    assert page.status_code == 200 and "Residuals on the holdout" in page.text
 
 
 def test_binary_text_label_with_missing_values_and_a_scikit_learn_estimator(project):
@@ -154,3 +167,34 @@ def init_edits(config_path: Path) -> dict:
     config["tuning"]["max_trials"] = 3
     config_path.write_text(yaml.safe_dump(config))
     return config
+
+
+def test_binary_text_label_with_a_pytorch_network_trained_in_two_processes(project):
+    """model.kind torch_tabular: every fit (each trial and the final one) runs under torchrun in 2
+    processes with DistributedDataParallel; the registered model records both ranks, which saw
+    disjoint halves of the rows and ended with the same parameters; it serves v1 and v2 and the
+    monitoring pipeline runs on it."""
+    config = init_and_edit(project, PENGUINS, "sex", "--model", "torch_tabular",
+                           model={"params": {"processes": 2, "max_epochs": 40}}, tuning={"max_trials": 2, "parallel_trials": 1})
+    assert config["data"]["task"] == "binary"
+    assert main(["--config", str(project), "run"]) == 0
+    name = "sex-binary"
+    tags, meta = production_meta(project, name)
+    assert tags["serving_format"] == "pytorch" and meta["kind"] == "torch_tabular"
+    state = json.loads((project.parent / "downloaded" / "preprocess.json").read_text())
+    ranks = state["ranks"]
+    assert [r["rank"] for r in ranks] == [0, 1] and {r["world_size"] for r in ranks} == {2} and {r["backend"] for r in ranks} == {"gloo"}
+    assert ranks[0]["parameters"] == ranks[1]["parameters"], "DDP keeps the ranks' parameters equal"
+    assert all(r["samples"] > 0 for r in ranks) and abs(ranks[0]["samples"] - ranks[1]["samples"]) <= len(state["history"])
+    assert state["history"] and all({"train_loss", "valid_loss", "samples_per_s"} <= set(e) for e in state["history"])
+    assert (project.parent / "downloaded" / "model.pt").exists()  # TorchScript
+    rows = pd.read_csv(package_file(PENGUINS), na_values=["NA"]).dropna().head(6)
+    outputs = served(config, name, rows[meta["feature_columns"]])
+    assert set(outputs) == {"prediction", "probability_female", "probability_male"}
+    assert set(outputs["prediction"]) <= {"female", "male"}
+    port = config["settings"]["serving_port"]
+    v1 = requests.post(f"http://127.0.0.1:{port}/v1/models/{name}:predict", timeout=10,
+                       json={"instances": rows[meta["feature_columns"]].to_dict(orient="records")})
+    assert v1.status_code == 200 and v1.json()["predictions"] == outputs["prediction"]
+    assert meta["holdout_scores"]["roc_auc"] > 0.8, "body mass and bill size tell the sexes apart"
+    assert main(["--config", str(project), "monitor", "--current", str(package_file(PENGUINS))]) == 0

@@ -112,3 +112,62 @@ def test_init_with_side_tables_names_what_is_missing(tmp_path, flights_csv, caps
     assert re.search(r"weather.csv: 'origin' repeats .* cannot be a static table",
                      refused(str(without_time), "--data", WEATHER, "--entity", "origin"))
     assert not (tmp_path / "p" / "cnai.yaml").exists(), "nothing is written when init refuses"
+
+
+# What a new user met on real files (statsmodels' and vega_datasets' CSVs, here written small).
+CARS = "package:vega_datasets/_data/cars.json"
+
+
+def test_init_names_a_header_column_as_spark_does_and_refuses_a_header_one_name_short(tmp_path, capsys):
+    """framing.csv's first header is empty: init declared pandas' 'Unnamed: 0', ingest found Spark's
+    `_c0` and failed. dietox.csv's header lacks the row names' column: Spark refused a record."""
+    blank = tmp_path / "blank.csv"
+    blank.write_text('"",a,label\n' + "".join(f"{i},{i % 7},{'yes' if i % 3 else 'no'}\n" for i in range(60)))
+    assert main(["--config", str(tmp_path / "b" / "cnai.yaml"), "init", str(blank), "--label", "label"]) == 0
+    columns = yaml.safe_load((tmp_path / "b" / "cnai.yaml").read_text())["data"]["events"]["columns"]
+    assert "_c0" in columns and not any(c.startswith("Unnamed") for c in columns)
+    assert set(typed_frame(spark_session(), str(blank), columns).columns) == set(columns), "ingest reads what init declared"
+
+    short = tmp_path / "short.csv"
+    short.write_text("a,label\n" + "".join(f'"{i}",{i % 5},{i % 2}\n' for i in range(60)))
+    assert main(["--config", str(tmp_path / "s" / "cnai.yaml"), "init", str(short), "--label", "label"]) == 2
+    assert "header names 2 columns but the rows have 3 values" in capsys.readouterr().err
+
+
+def test_dotted_column_names_are_read_as_names_not_struct_fields(tmp_path):
+    """autos.csv's `comp.ratio`: Spark read it as field `ratio` of `comp` and the step failed."""
+    dotted = tmp_path / "autos.csv"
+    dotted.write_text("comp.ratio,fuel.sys\n9.0,mpfi\n10.1,2bbl\n")
+    rows = typed_frame(spark_session(), str(dotted), {"comp.ratio": "double", "fuel.sys": "string"}).toPandas()
+    assert rows["comp.ratio"].tolist() == [9.0, 10.1] and rows["fuel.sys"].tolist() == ["mpfi", "2bbl"]
+
+
+def test_init_says_which_marker_keeps_numbers_from_being_numbers(tmp_path, capsys):
+    """autos' price with '?' became a 187-class multiclass label with no word said."""
+    rows = "".join(f"{'?' if i % 20 == 0 else 1000 + 37 * (i % 30)},{'?' if i % 9 == 0 else 100 + i % 25},{i % 4}\n" for i in range(80))
+    autos = tmp_path / "autos.csv"
+    autos.write_text("price,hp,doors\n" + rows)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(autos), "--label", "price"]) == 2
+    assert "label 'price' holds numbers except ['?']" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "d" / "cnai.yaml"), "init", str(autos), "--label", "doors"]) == 0
+    assert "columns.hp: string, numbers except ['?']" in (tmp_path / "d" / "cnai.yaml").read_text()
+
+
+def test_init_refuses_a_forced_task_on_a_label_with_one_value_or_regression_on_text(tmp_path, capsys):
+    one = tmp_path / "one.csv"
+    one.write_text("x,married\n" + "".join(f"{i},yes\n" for i in range(60)))
+    assert main(["--config", str(tmp_path / "o" / "cnai.yaml"), "init", str(one), "--label", "married", "--task", "binary"]) == 2
+    assert "has 1 distinct value(s)" in capsys.readouterr().err
+    text = tmp_path / "text.csv"
+    text.write_text("x,kind\n" + "".join(f"{i},{'ab'[i % 2]}{i % 3}\n" for i in range(60)))
+    assert main(["--config", str(tmp_path / "t" / "cnai.yaml"), "init", str(text), "--label", "kind", "--task", "regression"]) == 2
+    assert "--task regression, but label 'kind' holds text" in capsys.readouterr().err
+
+
+def test_init_leaves_out_names_distinct_on_most_rows(tmp_path):
+    """vega's cars: `Name` (311 distinct in 406 rows, "toyota corolla") was kept and leaks the origin."""
+    cars = pd.read_json(package_file(CARS))
+    cars.to_csv(tmp_path / "cars.csv", index=False)
+    assert main(["--config", str(tmp_path / "c" / "cnai.yaml"), "init", str(tmp_path / "cars.csv"), "--label", "Origin"]) == 0
+    features = yaml.safe_load((tmp_path / "c" / "cnai.yaml").read_text())["data"]["features"]
+    assert "Name" not in features and {"Horsepower", "Cylinders"} <= set(features)

@@ -97,13 +97,21 @@ NAMED_MONTH_FORMATS = (("MMM d yyyy", "%b %d %Y"), ("MMM d, yyyy", "%b %d, %Y"),
                        ("MMMM d, yyyy", "%B %d, %Y"), ("d MMM yyyy", "%d %b %Y"), ("d MMMM yyyy", "%d %B %Y"))
 
 
+def column_ref(name: str):
+    """A column by its own name: Spark reads `a.b` as field b of struct a, so the name is quoted
+    (R-style names such as comp.ratio are common in CSVs)."""
+    from pyspark.sql import functions as F
+
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
 def _cast(column: str, spark_type: str):
     """The column as its declared type. Times written year first with slashes (2012/01/31) read as
     the ISO form Spark's cast takes, and dates with the month's name (Jan 1 2000) by their pattern;
     day-first and month-first numeric forms stay refused (ambiguous)."""
     from pyspark.sql import functions as F
 
-    value = F.col(column)
+    value = column_ref(column)
     if spark_type not in ("timestamp", "date"):
         return value.cast(spark_type)
     iso = F.regexp_replace(value, r"^(\d{4})/(\d{1,2})/(\d{1,2})", "$1-$2-$3").cast(spark_type)
@@ -120,7 +128,7 @@ def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) ->
         return
     bad_counts = raw.select(
         *[
-            F.sum((F.col(c).isNotNull() & _cast(c, column_types[c]).isNull()).cast("int")).alias(c)
+            F.sum((column_ref(c).isNotNull() & _cast(c, column_types[c]).isNull()).cast("int")).alias(c)
             for c in checked
         ]
     ).first().asDict()
@@ -128,8 +136,8 @@ def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) ->
     if bad:
         column = next(iter(bad))
         example = (
-            raw.where(F.col(column).isNotNull() & F.col(column).cast(column_types[column]).isNull())
-            .select(column).first()[0]
+            raw.where(column_ref(column).isNotNull() & column_ref(column).cast(column_types[column]).isNull())
+            .select(column_ref(column)).first()[0]
         )
         details = ", ".join(f"{c}: {n} value(s) not {column_types[c]}" for c, n in bad.items())
         hint = ("; times are read in ISO 8601 (2000-01-31 12:00), as yyyy/mm/dd, or with the month's name "

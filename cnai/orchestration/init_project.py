@@ -4,6 +4,7 @@ model kind's default search space. Review it, then `cnai run`."""
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,34 @@ def read_sample(source: str, source_format: str) -> pd.DataFrame:
     try:
         if source_format == "parquet":
             return pd.read_parquet(path).head(SAMPLE_ROWS)
-        return pd.read_csv(path, nrows=SAMPLE_ROWS, na_values=NULL_VALUES, keep_default_na=False, low_memory=False)
+        _check_header(source, path)
+        frame = pd.read_csv(path, nrows=SAMPLE_ROWS, na_values=NULL_VALUES, keep_default_na=False, low_memory=False)
+        # A column with no name in the header: Spark (the ingest step) calls it _c<position>, pandas "Unnamed: <position>".
+        return frame.rename(columns=lambda c: re.sub(r"^Unnamed: (\d+)$", r"_c\1", c) if isinstance(c, str) else c)
     except FileNotFoundError as exc:
         raise DataError(f"{source}: no such file") from exc
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"{source}: cannot be read as {source_format} ({exc})") from exc
+
+
+def _check_header(source: str, path: str) -> None:
+    """A header one name short of the rows (R's write.csv puts the row names first, unnamed) is
+    read by pandas as an index and refused by Spark: say so here, before any step."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
+            reader = csv.reader(handle)
+            header, first = next(reader, []), next(reader, [])
+    except (OSError, csv.Error):
+        return
+    if header and len(first) == len(header) + 1:
+        raise DataError(f"{source}: the header names {len(header)} columns but the rows have {len(first)} values "
+                        "(a first column without a name, as R's write.csv writes row names): add a name for it at "
+                        "the start of the header line, e.g. `row,`")
+    if header and "\t" in header[0] and len(header) == 1:
+        raise DataError(f"{source}: the header is one column holding tabs; only comma-separated files are read: "
+                        "convert it (e.g. pandas.read_csv(path, sep='\\t').to_csv(new_path, index=False))")
 
 
 def spark_type(values: pd.Series) -> str:
@@ -91,8 +115,25 @@ def _identifier(values: pd.Series, rows: int) -> bool:
     nine distinct values in ten rows (names, addresses) says nothing a model could learn either."""
     if rows < 50 or pd.api.types.is_float_dtype(values) or pd.api.types.is_bool_dtype(values):
         return False
-    is_text = not pd.api.types.is_numeric_dtype(values)
-    return values.nunique() >= (0.9 if is_text else 0.95) * rows
+    is_text = not pd.api.types.is_numeric_dtype(values) and not numbers_but_markers(values)
+    # Text distinct on half the rows or more (car models, names) is a near-key: it would leak or overfit.
+    return values.nunique() >= (0.5 if is_text else 0.95) * rows
+
+
+def numbers_but_markers(values: pd.Series) -> list[str]:
+    """The few short tokens ('?', 'N/A', '-') that keep a column of numbers from reading as numbers;
+    [] when the column is not numbers with such markers."""
+    if pd.api.types.is_numeric_dtype(values):
+        return []
+    present = values.dropna().astype(str).str.strip()
+    if present.empty:
+        return []
+    parsed = pd.to_numeric(present, errors="coerce")
+    others = present[parsed.isna()]
+    tokens = sorted(others.unique().tolist())
+    if parsed.notna().mean() >= 0.8 and 0 < len(tokens) <= 3 and all(len(t) <= 4 for t in tokens):
+        return tokens
+    return []
 
 
 def project_config(source: str, label: str, source_format: str = "csv", task: str | None = None,
@@ -107,7 +148,20 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
     notes: list[str] = []
-    task = task or infer_task(frame[label], label)
+    markers = {str(c): numbers_but_markers(frame[c]) for c in frame.columns}
+    if markers.get(label):
+        raise DataError(f"{source}: label {label!r} holds numbers except {markers[label]} (a missing-value marker?); "
+                        "the ingest step reads only NA and empty fields as missing: replace "
+                        f"{markers[label]} with NA in the file, then run `cnai init` again")
+    inferred = infer_task(frame[label], label)  # refuses a label with one value, whatever --task says
+    if task == "regression" and not pd.api.types.is_numeric_dtype(frame[label].dropna()):
+        raise DataError(f"{source}: --task regression, but label {label!r} holds text (e.g. "
+                        f"{str(frame[label].dropna().iloc[0])!r}); choose a numeric label, or --task {inferred}")
+    task = task or inferred
+    for column, found in markers.items():
+        if found and column != label:
+            notes.append(f"columns.{column}: string, numbers except {found} (a missing-value marker?): ingest reads "
+                         f"only NA and empty as missing; replace {found} with NA in the file to use it as a number")
     notes.append(f"data.task: {task} (label {label!r}: {frame[label].nunique()} distinct values, {frame[label].dtype})")
     times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != label]
     if timestamp is not None and timestamp not in frame.columns:
@@ -121,7 +175,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     skipped = [c for c in frame.columns if c not in (label, timestamp) and _identifier(frame[c], len(frame))]
     features = [c for c in frame.columns if c not in (label, timestamp, *skipped)]
     if skipped:
-        notes.append(f"not features: {skipped} (a distinct value per row: identifiers); add them by hand if they are not")
+        notes.append(f"not features: {skipped} (keys: a distinct value on almost every row; or text distinct on half the rows or more, such as names); add them by hand if they are features")
     if not features:
         raise DataError(f"{source}: no column is left as a feature besides the label {label!r}")
     kind = model_kind(model_kind_name)
@@ -214,6 +268,7 @@ def _view_name(stem: str, taken: set[str]) -> str:
 def write_project(target: Path, config: dict[str, Any], notes: list[str], force: bool = False) -> None:
     if target.exists() and not force:
         raise ConfigError(f"{target} exists; pass --force to replace it, or --config another path")
+    target.parent.mkdir(parents=True, exist_ok=True)  # `cnai --config new/dir/cnai.yaml init ...`
     header = ("# cnai-pipelines project, written by `cnai init` from the data. Review it, then `cnai run`.\n"
               "# What was inferred:\n" + "".join(f"#   - {note}\n" for note in notes) +
               "# Every key and its default: cnai/core/config.py; unknown keys are refused by name.\n")

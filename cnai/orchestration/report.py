@@ -74,6 +74,11 @@ def _render(kind: str, path: Path) -> str:
     if kind == "markdown":
         return mistune.html(path.read_text())
     data = json.loads(path.read_text())
+    if kind == "confusion" and "residuals" in data:  # regression: the residuals by decile of the prediction
+        rows = "".join(f"<tr><td>{r['predicted_mean']:.4g}</td><td>{r['residual_mean']:.4g}</td><td>{r['residual_std']:.4g}</td>"
+                       f"<td>{r['rows']}</td></tr>" for r in data["residuals"])
+        return ("<table><tr><th>mean prediction</th><th>mean residual</th><th>residual std</th><th>rows</th></tr>"
+                f"{rows}</table>")
     if kind == "confusion":
         labels = [a["displayName"] for a in data["confusionMatrix"]["annotationSpecs"]]
         rows = "".join(f"<tr><th>actual {labels[i]}</th>" + "".join(f"<td>{v}</td>" for v in r["row"]) + "</tr>"
