@@ -26,8 +26,14 @@ def default_registry_uri(home: Path) -> str:
 
 
 def _client(registry_uri: str):
+    import logging
+
     import mlflow
     from mlflow.tracking import MlflowClient
+
+    # A new store's schema is created on first use: MLflow and Alembic announce each migration at INFO.
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     if registry_uri.startswith("sqlite:///"):
         Path(registry_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
