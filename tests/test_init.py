@@ -142,15 +142,19 @@ def test_dotted_column_names_are_read_as_names_not_struct_fields(tmp_path):
     assert rows["comp.ratio"].tolist() == [9.0, 10.1] and rows["fuel.sys"].tolist() == ["mpfi", "2bbl"]
 
 
-def test_init_says_which_marker_keeps_numbers_from_being_numbers(tmp_path, capsys):
+def test_a_missing_value_marker_is_found_by_init_and_read_as_missing_by_ingest(tmp_path):
     """autos' price with '?' became a 187-class multiclass label with no word said."""
     rows = "".join(f"{'?' if i % 20 == 0 else 1000 + 37 * (i % 30)},{'?' if i % 9 == 0 else 100 + i % 25},{i % 4}\n" for i in range(80))
     autos = tmp_path / "autos.csv"
     autos.write_text("price,hp,doors\n" + rows)
-    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(autos), "--label", "price"]) == 2
-    assert "label 'price' holds numbers except ['?']" in capsys.readouterr().err
-    assert main(["--config", str(tmp_path / "d" / "cnai.yaml"), "init", str(autos), "--label", "doors"]) == 0
-    assert "columns.hp: string, numbers except ['?']" in (tmp_path / "d" / "cnai.yaml").read_text()
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(autos), "--label", "price"]) == 0
+    written = (tmp_path / "p" / "cnai.yaml").read_text()
+    data = yaml.safe_load(written)["data"]
+    assert data["task"] == "regression" and data["events"]["null_values"] == ["?"]
+    assert data["events"]["columns"]["price"] == "double" and data["events"]["columns"]["hp"] == "double"  # numbers with gaps
+    assert "events.null_values: ['?'] read as missing" in written
+    typed = typed_frame(spark_session(), str(autos), data["events"]["columns"], null_values=["?"]).toPandas()
+    assert typed["price"].isna().sum() == 4 and typed["hp"].isna().sum() == 9 and len(typed) == 80
 
 
 def test_init_refuses_a_forced_task_on_a_label_with_one_value_or_regression_on_text(tmp_path, capsys):

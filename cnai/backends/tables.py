@@ -25,6 +25,7 @@ def ingest_table(
     limit_rows: int = 0,
     cluster: dict[str, Any] | None = None,
     artifact_uris: dict[str, str] | None = None,
+    null_values: list[str] | None = None,
 ) -> dict[str, Any]:
     """Type `source`'s columns as declared and add derived columns (Spark SQL expressions).
 
@@ -42,13 +43,13 @@ def ingest_table(
                             f"{dataset} has no object-store URI (run it as a pipeline step on the cluster)")
         with atomic_output(dataset) as staging:
             on_kubernetes.ingest_on_spark_operator(source, str(staging), column_types, derived_columns or {}, source_format,
-                                                   limit_rows, cluster or {}, shared)
+                                                   limit_rows, cluster or {}, shared, null_values or [])
         return _describe_written(dataset)
     if "://" not in source and not Path(source).exists():
         raise DataError(f"{source}: no such file or directory")
     spark = spark_session(spark_master)
     with spark_errors_named(source, source_format):
-        typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows)
+        typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows, null_values)
         with atomic_output(dataset) as staging:
             typed.write.mode("overwrite").parquet(str(staging))
     written = spark.read.parquet(dataset)

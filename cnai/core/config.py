@@ -36,6 +36,8 @@ class TableSource(Strict):
     entity: str | None = Field(None, description="The key feature views are joined on.")
     columns: dict[str, str] = Field(description="Column name -> Spark SQL type.")
     derived_columns: dict[str, str] = Field(default_factory=dict, description="Name -> Spark SQL expression.")
+    null_values: list[str] = Field(default_factory=list, description="CSV: markers read as missing besides NA and "
+                                                                     "an empty field, e.g. ['?', 'N/A'].")
 
     @field_validator("columns")
     @classmethod

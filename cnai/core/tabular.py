@@ -35,8 +35,9 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,
-                source_format: str = "csv", limit_rows: int = 0):
-    """`source` read with every declared type and derived column, refusing what does not parse."""
+                source_format: str = "csv", limit_rows: int = 0, null_values: list[str] | None = None):
+    """`source` read with every declared type and derived column, refusing what does not parse.
+    A CSV's `null_values` (besides NA and an empty field) are read as missing."""
     from pyspark.sql import functions as F
 
     reader = spark.read
@@ -44,6 +45,10 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
         # Read every column as text first, so a bad value is reported instead of silently nulled.
         reader = reader.option("header", True).option("nullValue", "NA").option("mode", "FAILFAST")
         raw = reader.csv(source, inferSchema=False)
+        if null_values:  # Spark's reader takes one null marker; the others become null here, before typing
+            markers = [str(v) for v in null_values]
+            raw = raw.select(*[F.when(F.trim(column_ref(c)).isin(markers), None).otherwise(column_ref(c)).alias(c)
+                               for c in raw.columns])
     elif source_format == "parquet":
         raw = read_parquet(spark, source)
     else:

@@ -23,13 +23,14 @@ MULTICLASS_MAX_INTEGER_VALUES = 20  # an integer label with more values than thi
 NULL_VALUES = ["NA", ""]  # what the ingest step reads as null (cnai.core.tabular.typed_frame)
 
 
-def read_sample(source: str, source_format: str) -> pd.DataFrame:
+def read_sample(source: str, source_format: str, null_values: list[str] | None = None) -> pd.DataFrame:
     path = resolve_source(source, Path(tempfile.gettempdir()) / "cnai-init")
     try:
         if source_format == "parquet":
             return pd.read_parquet(path).head(SAMPLE_ROWS)
         _check_header(source, path)
-        frame = pd.read_csv(path, nrows=SAMPLE_ROWS, na_values=NULL_VALUES, keep_default_na=False, low_memory=False)
+        frame = pd.read_csv(path, nrows=SAMPLE_ROWS, na_values=[*NULL_VALUES, *(null_values or [])], keep_default_na=False,
+                            low_memory=False)
         # A column with no name in the header: Spark (the ingest step) calls it _c<position>, pandas "Unnamed: <position>".
         return frame.rename(columns=lambda c: re.sub(r"^Unnamed: (\d+)$", r"_c\1", c) if isinstance(c, str) else c)
     except FileNotFoundError as exc:
@@ -146,22 +147,21 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         raise DataError(f"{source}: no column {label!r} to use as the label; its columns are {list(frame.columns)}")
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
-    columns = {str(c): spark_type(frame[c]) for c in frame.columns}
     notes: list[str] = []
     markers = {str(c): numbers_but_markers(frame[c]) for c in frame.columns}
-    if markers.get(label):
-        raise DataError(f"{source}: label {label!r} holds numbers except {markers[label]} (a missing-value marker?); "
-                        "the ingest step reads only NA and empty fields as missing: replace "
-                        f"{markers[label]} with NA in the file, then run `cnai init` again")
+    null_values = sorted({m for found in markers.values() for m in found})
+    if null_values and source_format == "csv":
+        # Numbers but for a marker ('?', 'N/A'): the marker is read as missing, by init and by ingest alike.
+        frame = read_sample(source, source_format, null_values)
+        notes.append(f"events.null_values: {null_values} read as missing (numbers otherwise, in "
+                     f"{sorted(c for c, found in markers.items() if found)})")
+    columns = {str(c): spark_type(frame[c]) for c in frame.columns}
     inferred = infer_task(frame[label], label)  # refuses a label with one value, whatever --task says
     if task == "regression" and not pd.api.types.is_numeric_dtype(frame[label].dropna()):
         raise DataError(f"{source}: --task regression, but label {label!r} holds text (e.g. "
                         f"{str(frame[label].dropna().iloc[0])!r}); choose a numeric label, or --task {inferred}")
     task = task or inferred
-    for column, found in markers.items():
-        if found and column != label:
-            notes.append(f"columns.{column}: string, numbers except {found} (a missing-value marker?): ingest reads "
-                         f"only NA and empty as missing; replace {found} with NA in the file to use it as a number")
+
     notes.append(f"data.task: {task} (label {label!r}: {frame[label].nunique()} distinct values, {frame[label].dtype})")
     times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != label]
     if timestamp is not None and timestamp not in frame.columns:
@@ -186,7 +186,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     kind.estimator_class(task)  # a regressor given for a classification task is refused now
     data: dict[str, Any] = {
         "events": {"source": source, "format": source_format, **({"timestamp": timestamp} if timestamp else {}),
-                   "columns": columns},
+                   "columns": columns, **({"null_values": null_values} if null_values and source_format == "csv" else {})},
         "label": label,
         "task": task,
     }

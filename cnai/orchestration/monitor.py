@@ -108,7 +108,8 @@ def _prepare(current: str, features: str, arguments: dict[str, Any], scratch: st
     shutil.rmtree(scratch_dir, ignore_errors=True)
     events = str(scratch_dir / "events")
     ingest_table(current, events, arguments["events_columns"], arguments["events_derived_columns"],
-                 "csv" if current.endswith(".csv") else "parquet", arguments["spark_master"])
+                 "csv" if current.endswith(".csv") else "parquet", arguments["spark_master"],
+                 null_values=arguments.get("events_null_values") or [])
     if not arguments.get("feature_sources"):
         shutil.copytree(events, features)
         return {"feature_views": 0}

@@ -95,6 +95,7 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
         "events_source": events_source,
         "events_columns": data.events.columns,
         "events_derived_columns": data.events.derived_columns,
+        "events_null_values": data.events.null_values,
         "events_format": data.events.format,
         "events_hash": fingerprint(events_source),
         "expectation_suite": read_suite(config, config_path),
@@ -144,7 +145,7 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
 def feature_source_argument(name: str, source: str, table: Any, fingerprint) -> dict[str, Any]:
     """One side table as the ingest_tables step takes it (its hash keys the step's cache)."""
     return {"name": name, "source": source, "format": table.format, "columns": table.columns,
-            "derived_columns": table.derived_columns, "hash": fingerprint(source)}
+            "derived_columns": table.derived_columns, "null_values": table.null_values, "hash": fingerprint(source)}
 
 
 def _feature_repo(config: ProjectConfig, config_path: Path) -> str:

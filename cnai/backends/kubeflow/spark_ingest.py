@@ -26,10 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--derived-columns", default="{}", help="JSON object")
     parser.add_argument("--format", default="csv")
     parser.add_argument("--limit-rows", type=int, default=0)
+    parser.add_argument("--null-values", default="[]", help="JSON list: CSV markers read as missing")
     args = parser.parse_args(argv)
     spark = SparkSession.builder.getOrCreate()
     typed = typed_frame(spark, s3a(args.source), json.loads(args.column_types), json.loads(args.derived_columns),
-                        args.format, args.limit_rows)
+                        args.format, args.limit_rows, json.loads(args.null_values))
     typed.write.mode("overwrite").parquet(s3a(args.output))
     print(f"wrote {args.output}")
     return 0

@@ -15,6 +15,7 @@ def ingest(
     source_hash: str = "",
     limit_rows: int = 0,
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
+    null_values: list = [],  # noqa: B006 (KFP reads the literal default; it is never mutated)
 ):
     """Read CSV or Parquet with PySpark, apply declared column types and derived columns, write Parquet.
 
@@ -28,6 +29,7 @@ def ingest(
         source_hash: Content hash of `source`; part of the cache key, so changed data is re-read.
         limit_rows: Read only the first N rows (0 = all), for small runs.
         cluster: The `cluster` section of cnai.yaml; used when spark_master is `spark-operator`.
+        null_values: CSV markers read as missing besides NA and an empty field (e.g. `?`).
     """
     from cnai.components.data.ingest.executor import ingest_table
     from cnai.core.run_dir import home
@@ -40,5 +42,5 @@ def ingest(
         inputs={"source": resolve_source(source, home() / "data")},
         outputs={"dataset": dataset},
         params={"column_types": column_types, "derived_columns": derived_columns, "source_format": source_format,
-                "spark_master": spark_master, "limit_rows": limit_rows, "cluster": cluster},
+                "spark_master": spark_master, "limit_rows": limit_rows, "cluster": cluster, "null_values": null_values},
     )
