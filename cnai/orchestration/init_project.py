@@ -212,23 +212,27 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     return config, notes
 
 
-def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[tuple[str, str]], entity: str) -> None:
-    """Each side table (source, format) as a feature source joined on `entity`: point-in-time on
-    its first time column when the events have a time, else static (one row per key)."""
+def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[tuple[str, str]],
+                        entities: list[str] | str) -> None:
+    """Each side table (source, format) as a feature source joined on its entity (`COLUMN` or
+    `COLUMN=KEY`: the events' column, and the table's key when it is named otherwise): point-in-time
+    on its first time column when the events have a time, else static (one row per key)."""
     data = config["data"]
     events = data["events"]
-    if entity not in events["columns"]:
-        raise DataError(f"{events['source']}: no column {entity!r} for --entity; its columns are {list(events['columns'])}")
-    events["entity"] = entity
+    entities = [entities] * len(tables) if isinstance(entities, str) else entities
     taken = {*data["features"], data["label"]}
     sources, refs = [], []
-    for source, source_format in tables:
+    for (source, source_format), spec in zip(tables, entities, strict=True):
+        join_on, _, entity = spec.partition("=")
+        entity = entity or join_on
+        if join_on not in events["columns"]:
+            raise DataError(f"{events['source']}: no column {join_on!r} for --entity; its columns are {list(events['columns'])}")
+        events.setdefault("entity", join_on)
         frame = read_sample(source, source_format)
         name = _view_name(Path(source.split("/")[-1]).stem, {s["name"] for s in sources})
         if entity not in frame.columns:
             raise DataError(f"{source}: no column {entity!r} (--entity) to join it on; its columns are "
-                            f"{list(frame.columns)}. Rename its key column to {entity!r}, or write data.feature_sources "
-                            "by hand with `entity:` (its key) and `join_on:` (the events' column)")
+                            f"{list(frame.columns)}. Name its key: --entity {join_on}=<its key column>")
         columns = {str(c): spark_type(frame[c]) for c in frame.columns}
         times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != entity]
         timestamp = times[0] if times and events.get("timestamp") else None
@@ -245,10 +249,12 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
                             + (f" ({clashing} are events columns already)" if clashing else ""))
         taken.update(values)
         sources.append({"name": name, "source": source, "format": source_format, "entity": entity,
+                        **({"join_on": join_on} if join_on != entity else {}),
                         **({"timestamp": timestamp} if timestamp else {}), "columns": columns})
         refs += [f"{name}:{c}" for c in values]
         how = f"as of each event's {events['timestamp']!r} on its {timestamp!r}" if timestamp else "static, on the key alone"
-        notes.append(f"data.feature_sources: {name!r} from {source}, joined on {entity!r} {how}; {len(values)} features"
+        on = f"its {entity!r} = the events' {join_on!r}" if join_on != entity else repr(entity)
+        notes.append(f"data.feature_sources: {name!r} from {source}, joined on {on} {how}; {len(values)} features"
                      + (f" (not {clashing}: the events have them)" if clashing else ""))
     data["feature_sources"] = sources
     data["feature_refs"] = refs
