@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+# The scripts import the example's generator (examples.flights), which lives at the repository's root.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def machine() -> dict[str, Any]:
