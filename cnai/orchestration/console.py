@@ -106,10 +106,13 @@ class StepConsole:
     def _finished_line(self, step: str, code: int, seconds: float, log_path: Path) -> str:
         if code != 0:
             return f"✗ {step}: failed after {seconds:.1f} s; its log: {log_path}"
-        carbon = (_step_event(self.run_id, step).get("run", {}).get("facets", {}).get("cnai_carbon") or {})
+        facets = _step_event(self.run_id, step).get("run", {}).get("facets", {})
+        carbon, work = facets.get("cnai_carbon") or {}, (facets.get("cnai_step") or {}).get("duration_s")
         energy, co2 = carbon.get("energy_kwh"), carbon.get("emissions_kg_co2eq")
         measured = f", {energy:.2e} kWh, {co2:.2e} kg CO2" if energy is not None and co2 is not None else ""
-        return f"✓ {step}: done in {seconds:.1f} s{measured}"
+        # The process's whole time (imports, start-up) and, as the table shows it, the step's own work.
+        own = f" (its work {work:.1f} s)" if isinstance(work, int | float) else ""
+        return f"✓ {step}: done in {seconds:.1f} s{own}{measured}"
 
 
 @contextlib.contextmanager
