@@ -80,7 +80,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config, _, home = open_project(args)
     serve_production(config, default_registry_uri(home))
-    print_endpoint(config, deployed=False)
+    print_endpoint(config, deployed=None)  # `cnai serve` is not a run
     return 0
 
 

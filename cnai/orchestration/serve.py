@@ -7,13 +7,14 @@ import os
 from cnai.core.config import ProjectConfig
 
 
-def print_endpoint(config: ProjectConfig, deployed: bool) -> None:
+def print_endpoint(config: ProjectConfig, deployed: bool | None) -> None:
+    """Where the model is served; `deployed` says whether this run deployed it (None: not a run)."""
     from cnai.backends.local.deployment import endpoint_url, is_ready
 
     url = endpoint_url(config.settings.serving_host, config.settings.serving_port)
     name = config.model_name
     if is_ready(url, name):
-        print(f"Model {name} is served at {url} (POST {url}/v2/models/{name}/infer){'' if deployed else ' (unchanged this run)'}")
+        print(f"Model {name} is served at {url} (POST {url}/v2/models/{name}/infer){' (unchanged this run)' if deployed is False else ''}")
     else:
         print("No model is being served: the evaluation gate has not approved one yet.")
 
