@@ -1,7 +1,7 @@
 """Feature values at serving time: what a request does not carry is read from Feast's online store.
 
 A model trained on events joined with feature views needs those views' columns at serving too. A
-caller that has only the event (a flight's origin and destination, a customer id) sends the join
+caller that has only the event (its entity keys: a customer id, a store, a product) sends the join
 keys; the server asks Feast's online store for the latest value of each view's features by key,
 as Feast is meant to be used (the features step materialized that store). Locally the store is the
 run's SQLite one; on a cluster the same code runs in the InferenceService's transformer against the
@@ -29,18 +29,6 @@ def write_spec(repo: Path, views: list[dict[str, Any]]) -> None:
     """Record, in the applied repo, each view's join key (the events' column) and its features."""
     spec = [{"name": view["name"], "join_on": view["join_on"], "features": list(view["columns"])} for view in views]
     (Path(repo) / SPEC_FILE).write_text(json.dumps({"views": spec}, indent=1))
-
-
-def datatype_of(values: list) -> str:
-    """The v2 datatype of a looked-up column (missing values are null in any)."""
-    present = [v for v in values if v is not None]
-    if present and all(isinstance(v, bool) for v in present):
-        return "BOOL"
-    if present and all(isinstance(v, int) and not isinstance(v, bool) for v in present):
-        return "INT64"
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
-        return "FP64"
-    return "BYTES"
 
 
 class OnlineFeatures:

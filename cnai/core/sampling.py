@@ -64,5 +64,5 @@ def read_training_set(path: str, label: str, classification: bool, max_rows: int
             offset += batch.num_rows
             if mask.any():
                 kept.append(batch.filter(pa.array(mask)))
-    frame = pa.Table.from_batches(kept).to_pandas() if kept else pd.read_parquet(path).head(0)
+    frame = (pa.Table.from_batches(kept) if kept else pq.read_schema(files[0]).empty_table()).to_pandas()
     return frame, {"rows": total, "sampled_rows": len(frame), "seed": seed, "stratified": classification}

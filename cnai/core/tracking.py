@@ -343,3 +343,17 @@ def read_events(path: Path | None = None) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# Reading an event back: the step it is of, what the step reported, and its outputs' paths by name.
+def event_step(event: dict[str, Any]) -> str:
+    return event["job"]["name"].rsplit(".", 1)[-1]
+
+
+def event_facts(event: dict[str, Any]) -> dict[str, Any]:
+    return event["run"]["facets"].get("cnai_step", {}).get("facts", {})
+
+
+def event_outputs(event: dict[str, Any]) -> dict[str, Path]:
+    return {o["facets"]["cnai_content"]["argument"]: Path(o["name"]) for o in event.get("outputs", [])}
+

@@ -5,19 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from cnai.core.errors import CnaiError
-from cnai.core.tracking import lineage_file, read_events
+from cnai.core.tracking import event_facts, event_step, lineage_file, read_events
 
 
 def _completed() -> list[dict[str, Any]]:
     return [e for e in read_events() if e["eventType"] == "COMPLETE"]
 
 
-def _step(event: dict) -> str:
-    return event["job"]["name"].rsplit(".", 1)[-1]
-
-
-def _facts(event: dict) -> dict:
-    return event["run"]["facets"].get("cnai_step", {}).get("facts", {})
 
 
 def producer_of(dataset: dict, before: str, events: list[dict]) -> dict | None:
@@ -31,18 +25,18 @@ def producer_of(dataset: dict, before: str, events: list[dict]) -> dict | None:
 def lineage_chain(model_name: str, version: str | None = None) -> list[tuple[int, dict, str]]:
     """(depth, event, how it links to its parent) from deploy back to ingest."""
     events = _completed()
-    deploys = [e for e in events if _step(e) == "deploy"
+    deploys = [e for e in events if event_step(e) == "deploy"
                and e["run"]["facets"].get("cnai_step", {}).get("parameters", {}).get("model_name") == model_name]
     if version is None:
         if not deploys:
             raise CnaiError(f"no deployment of {model_name!r} in {lineage_file()}; run the pipeline first")
-        version = _facts(max(deploys, key=lambda e: e["eventTime"]))["version"]
+        version = event_facts(max(deploys, key=lambda e: e["eventTime"]))["version"]
     version = str(version)
-    registrations = [e for e in events if _step(e) == "register" and str(_facts(e).get("version")) == version]
+    registrations = [e for e in events if event_step(e) == "register" and str(event_facts(e).get("version")) == version]
     if not registrations:
         raise CnaiError(f"no registration of {model_name} version {version} in {lineage_file()}")
     chain: list[tuple[int, dict, str]] = []
-    deploy = [e for e in deploys if str(_facts(e).get("version")) == version]
+    deploy = [e for e in deploys if str(event_facts(e).get("version")) == version]
     depth = 0
     if deploy:
         chain.append((0, max(deploy, key=lambda e: e["eventTime"]), f"serves version {version}"))
@@ -74,7 +68,7 @@ def trace_served_model(model_name: str, version: str | None = None) -> str:
     for depth, event, link in lineage_chain(model_name, version):
         pad = "  " * depth
         if "seen" in event:
-            lines.append(f"{pad}{link} {_step(event['seen'])} (run {event['seen']['run']['runId'][:8]}, shown above)")
+            lines.append(f"{pad}{link} {event_step(event['seen'])} (run {event['seen']['run']['runId'][:8]}, shown above)")
             continue
         if "source" in event:
             ds = event["source"]
@@ -88,7 +82,7 @@ def trace_served_model(model_name: str, version: str | None = None) -> str:
             for o in event.get("outputs", [])
         )
         lines.append(
-            f"{pad}{link} {_step(event)} (run {event['run']['runId'][:8]}) at {event['eventTime'][:19]}Z ({step.get('duration_s', 0):.1f} s, "
+            f"{pad}{link} {event_step(event)} (run {event['run']['runId'][:8]}) at {event['eventTime'][:19]}Z ({step.get('duration_s', 0):.1f} s, "
             f"{carbon.get('energy_kwh', 0):.2e} kWh, {carbon.get('emissions_kg_co2eq', 0):.2e} kg CO2eq, "
             f"code {step.get('code_version', '?')})"
         )

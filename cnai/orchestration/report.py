@@ -13,7 +13,7 @@ from pathlib import Path
 import mistune
 
 from cnai.core.errors import CnaiError
-from cnai.core.tracking import read_events
+from cnai.core.tracking import event_outputs, event_step, read_events
 
 # What a person wants to see from each step, by output name and how to show it.
 VISUALS: dict[str, list[tuple[str, str]]] = {
@@ -31,12 +31,6 @@ VISUALS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def _step(event: dict) -> str:
-    return event["job"]["name"].rsplit(".", 1)[-1]
-
-
-def _outputs(event: dict) -> dict[str, Path]:
-    return {o["facets"]["cnai_content"]["argument"]: Path(o["name"]) for o in event.get("outputs", [])}
 
 
 def last_run(events: list[dict]) -> tuple[str, str]:
@@ -56,11 +50,11 @@ def step_events(events: list[dict], run_id: str) -> list[tuple[str, dict, bool]]
                       default="")
     found = []
     for step in VISUALS:
-        current = [e for e in in_run if _step(e) == step]
+        current = [e for e in in_run if event_step(e) == step]
         if current:
             found += [(step, e, True) for e in current]
         elif step != "drift_check":
-            earlier = [e for e in events if e["eventType"] == "COMPLETE" and _step(e) == step and e["eventTime"] < run_started]
+            earlier = [e for e in events if e["eventType"] == "COMPLETE" and event_step(e) == step and e["eventTime"] < run_started]
             if earlier:
                 found.append((step, max(earlier, key=lambda e: e["eventTime"]), False))
     return found
@@ -106,7 +100,7 @@ def build_report(target: Path) -> Path:
             total_energy, total_co2 = total_energy + energy, total_co2 + co2
         summary_rows.append(f"<tr><td><a href='#step-{step}'>{step}</a></td><td>{html.escape(status)}</td>"
                             f"<td>{details.get('duration_s', 0):.1f} s</td><td>{energy:.3e}</td><td>{co2:.3e}</td></tr>")
-        outputs = _outputs(event)
+        outputs = event_outputs(event)
         body = "".join(f"<h3>{name}</h3>{_render(kind, outputs[name])}" for name, kind in VISUALS[step] if name in outputs)
         if event["eventType"] == "FAIL":
             body = f"<pre>{html.escape(facets.get('errorMessage', {}).get('message', ''))}</pre>"

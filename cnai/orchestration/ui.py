@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from cnai.core.processes import die_with_parent
-from cnai.core.tracking import read_events
+from cnai.core.tracking import event_facts, event_outputs, event_step, read_events
 from cnai.orchestration.lineage import lineage_chain
 from cnai.orchestration.report import VISUALS, _render
 
@@ -36,16 +36,10 @@ table{border-collapse:collapse;margin:8px 0} td,th{border:1px solid #ddd;padding
 .failed{color:#d62728} .steps a{margin-right:12px}"""
 
 
-def _step(event: dict) -> str:
-    return event["job"]["name"].rsplit(".", 1)[-1]
-
 
 def _parent(event: dict) -> str | None:
     return event["run"]["facets"].get("parent", {}).get("run", {}).get("runId")
 
-
-def _facts(event: dict) -> dict:
-    return event["run"]["facets"].get("cnai_step", {}).get("facts", {})
 
 
 def _datasets(event: dict, kind: str) -> set[tuple[str, str]]:
@@ -61,7 +55,7 @@ def pipeline_runs(events: list[dict]) -> list[dict[str, Any]]:
             continue
         run = runs.setdefault(run_id, {"run_id": run_id, "pipeline": event["run"]["facets"]["parent"]["job"]["name"],
                                        "steps": {}, "started": event["eventTime"], "ended": event["eventTime"]})
-        run["steps"][_step(event)] = event
+        run["steps"][event_step(event)] = event
         run["started"], run["ended"] = min(run["started"], event["eventTime"]), max(run["ended"], event["eventTime"])
     for run in runs.values():
         finals = list(run["steps"].values())
@@ -79,7 +73,7 @@ def run_steps(events: list[dict], run: dict) -> dict[str, tuple[dict, str]]:
         for name in VISUALS:
             if name in steps or name == "drift_check":
                 continue
-            earlier = [e for e in events if e["eventType"] == "COMPLETE" and _step(e) == name and e["eventTime"] < run["started"]]
+            earlier = [e for e in events if e["eventType"] == "COMPLETE" and event_step(e) == name and e["eventTime"] < run["started"]]
             if earlier and name not in ("deploy", "smoke_test"):  # those never come from cache
                 steps[name] = (max(earlier, key=lambda e: e["eventTime"]), "cached")
     return steps
@@ -162,9 +156,6 @@ def carbon_figure(steps: dict[str, tuple[dict, str]]):
     figure.update_layout(title="Energy per step (kWh, this run)", yaxis_title="kWh")
     return figure
 
-
-def _output_paths(event: dict) -> dict[str, Path]:
-    return {o["facets"]["cnai_content"]["argument"]: Path(o["name"]) for o in event.get("outputs", [])}
 
 
 def _artifact_metadata(path: Path, name: str) -> dict:
@@ -266,7 +257,7 @@ def drift_figure(summary: dict):
 def step_body(run_id: str, name: str, event: dict, status: str) -> str:
     """A step's status, facts, charts and rendered artifacts."""
     facets = event["run"]["facets"]
-    outputs = _output_paths(event)
+    outputs = event_outputs(event)
     charts = []
     try:
         if name == "train" and "model" in outputs and "holdout" in outputs:
@@ -312,7 +303,7 @@ def lineage_figure(model_name: str):
             content = (dataset.get("facets", {}).get("cnai_content", {}).get("content_hash") or "unhashed")[:19]
             label, hover = Path(dataset["name"]).name, f"source {dataset['namespace']}://{dataset['name']}<br>{content}"
         else:
-            label = _step(event)
+            label = event_step(event)
             outputs = ", ".join(f"{o['facets']['cnai_content']['argument']} {(o['facets']['cnai_content'].get('content_hash') or '')[:19]}"
                                 for o in event.get("outputs", []))
             hover = f"<b>{label}</b> run {event['run']['runId'][:8]}<br>{html.escape(link)}<br>{outputs}"
@@ -349,7 +340,7 @@ def monitoring_history(events: list[dict]) -> list[dict[str, Any]]:
         drift = run["steps"].get("drift_check")
         if drift is None:
             continue
-        facts = _facts(drift)
+        facts = event_facts(drift)
         history.append({"time": drift["eventTime"], "run_id": run["run_id"], "drift": facts.get("drift_detected"),
                         "rows": facts.get("current_rows"), "share": facts.get("drift_share"),
                         "retrained": "train" in run["steps"] or "evaluate" in run["steps"],
@@ -403,7 +394,7 @@ def create_app(model_name: str, mlflow_url: str = ""):
     def run_page(run_id: str):
         events, run = find_run(run_id)
         steps = run_steps(events, run)
-        gate = _facts(steps["evaluate"][0]) if "evaluate" in steps else None
+        gate = event_facts(steps["evaluate"][0]) if "evaluate" in steps else None
         links = "".join(f"<a href='/runs/{run['run_id']}/steps/{n}'>{n}</a>" for n in steps)
         decision = (f"<p>Gate: <b>{'deploy' if gate.get('deploy') else 'keep production'}</b>: "
                     f"{html.escape(str(gate.get('reason', '')))}</p>") if gate else ""

@@ -6,7 +6,7 @@ carries a view's join key but not its features gets them from the Redis online s
 goes on to the predictor, v1 or v2 as it came. KServe's storage initializer puts the run's applied
 Feast repo (its registry, and a feature_store.yaml naming Redis) in /mnt/models (`STORAGE_URI`).
 
-    python -m cnai.backends.kubeflow.feast_transformer --model_name flights-delay --predictor_host flights-delay-predictor
+    python -m cnai.backends.kubeflow.feast_transformer --model_name <model> --predictor_host <model>-predictor
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import argparse
 import logging
 from typing import Any
 
-from cnai.backends.online_features import OnlineFeatures, datatype_of
+from cnai.backends.online_features import OnlineFeatures
 from cnai.core.errors import DataError
+from cnai.core.open_inference import v2_datatype
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def _transformer_class():
                 given = {tensor.name for tensor in payload.inputs}
                 for name, values in columns.items():
                     if name not in given:
-                        payload.inputs.append(InferInput(name, [len(values)], datatype_of(values), data=values))
+                        payload.inputs.append(InferInput(name, [len(values)], v2_datatype(values), data=values))
                 return await self.clients["v2"].infer(self.predictor_url, payload, model_name=self.name, headers=forwarded)
             instances = payload.get("instances") if isinstance(payload, dict) else None
             if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):

@@ -26,6 +26,7 @@ from cnai.backends.online_features import OnlineFeatures
 from cnai.core.artifacts import atomic_output, content_hash
 from cnai.core.errors import DataError, ServingError
 from cnai.core.inference_log import InferenceLog
+from cnai.core.open_inference import v2_datatype
 from cnai.models.saved import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def _server_classes():
 
         def get_output_types(self) -> list[dict]:
             classes = self.model.classes if self.model.task != "regression" else []
-            return [{"name": "prediction", "datatype": _datatype(classes) if classes else "FP64", "shape": [-1]},
+            return [{"name": "prediction", "datatype": v2_datatype(classes) if classes else "FP64", "shape": [-1]},
                     *({"name": f"probability_{c}", "datatype": "FP64", "shape": [-1]} for c in classes)]
 
         def predict(self, payload, headers=None, response_headers=None):
@@ -154,7 +155,7 @@ def _server_classes():
                     raise InvalidInput(str(exc)) from exc
             if isinstance(payload, InferRequest):
                 rows = len(predictions)
-                outputs = [InferOutput("prediction", [rows], _datatype(predictions), data=predictions)]
+                outputs = [InferOutput("prediction", [rows], v2_datatype(predictions), data=predictions)]
                 outputs += [InferOutput(f"probability_{name}", [rows], "FP64", data=values)
                             for name, values in probabilities.items()]
                 return InferResponse(
@@ -291,17 +292,6 @@ def record_serving(model) -> None:
         return
     with atomic_output(state) as staging:
         staging.write_text(json.dumps({"version": model.version, "model_hash": model.model_hash, "pid": os.getpid()}))
-
-
-def _datatype(values: list) -> str:
-    """The v2 datatype of a list of predictions (the label's own type)."""
-    if all(isinstance(v, bool) for v in values):
-        return "BOOL"
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return "INT64"
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return "FP64"
-    return "BYTES"
 
 
 def _freeze_heap() -> None:
