@@ -198,3 +198,92 @@ def test_binary_text_label_with_a_pytorch_network_trained_in_two_processes(proje
     assert v1.status_code == 200 and v1.json()["predictions"] == outputs["prediction"]
     assert meta["holdout_scores"]["roc_auc"] > 0.8, "body mass and bill size tell the sexes apart"
     assert main(["--config", str(project), "monitor", "--current", str(package_file(PENGUINS))]) == 0
+
+
+MY_MODELS = '''
+"""The team's own model: a scikit-learn pipeline with a transformer of its own (so loading the
+model needs this module, as any user class would)."""
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+
+class SignedLog(BaseEstimator, TransformerMixin):
+    def fit(self, X, y=None):
+        self.columns_ = np.shape(X)[1]
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X, dtype=float)
+        return np.sign(X) * np.log1p(np.abs(X))
+
+
+def build(task, categorical, numeric, params, seed):
+    columns = ColumnTransformer([
+        ("numbers", make_pipeline(SimpleImputer(), SignedLog()), numeric),
+        ("text", OneHotEncoder(handle_unknown="ignore"), categorical)])
+    return make_pipeline(columns, RandomForestClassifier(random_state=seed, **params))
+'''
+
+
+def test_the_teams_own_model_code_on_its_own_csv_export_travels_with_the_model(tmp_path):
+    """`model.kind: my_models:build` (a class of the team's own inside) on vega's cars, exported as a
+    European spreadsheet does (semicolons, ISO-8859-1, an accented maker), run with `cnai --config`
+    from another folder. The registered model carries its code: a process that cannot import the
+    project still loads and scores it (the model server on a cluster is such a process)."""
+    import subprocess
+    import sys
+
+    saved, cwd = dict(os.environ), os.getcwd()
+    project = tmp_path / "cars"
+    project.mkdir()
+    (project / "my_models.py").write_text(MY_MODELS)
+    cars = pd.read_json(package_file("package:vega_datasets/_data/cars.json")).drop(columns=["Year"])
+    cars["Name"] = cars["Name"].str.replace("renault", "renault élysée")
+    cars.to_csv(project / "cars.csv", sep=";", index=False, encoding="ISO-8859-1")
+    config_path = project / "cnai.yaml"
+    try:
+        assert main(["--config", str(config_path), "init", str(project / "cars.csv"), "--label", "Origin"]) == 0
+        config = init_edits(config_path)
+        assert config["data"]["events"]["delimiter"] == ";" and config["data"]["events"]["encoding"] == "ISO-8859-1"
+        config["model"] = {"kind": "my_models:build", "params": {"n_estimators": 30}}
+        config["tuning"]["parameters"] = [{"name": "max_depth", "parameter_type": "int", "min": 2, "max": 8}]
+        config_path.write_text(yaml.safe_dump(config))
+        os.chdir(tmp_path)  # not the project folder: its module is found all the same
+        assert main(["--config", str(config_path), "run"]) == 0
+        tags, meta = production_meta(config_path, "origin-multiclass")
+        assert meta["classes"] == ["Europe", "Japan", "USA"] and meta["kind"] == "my_models:build"
+        model = config_path.parent / "downloaded"
+        assert (model / "code" / "my_models.py").read_text() == MY_MODELS, "the code travels with the model"
+        rows = cars.dropna().groupby("Origin").head(2)
+        outputs = served(config, "origin-multiclass", rows[meta["feature_columns"]])
+        assert set(outputs) == {"prediction", "probability_Europe", "probability_Japan", "probability_USA"}
+
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        scored = subprocess.run(
+            [sys.executable, "-c", "import json, sys, pandas as pd\n"
+             "from cnai.models.saved import LoadedModel\n"
+             "assert 'my_models' not in sys.modules\n"
+             "m = LoadedModel(sys.argv[1]); rows = pd.read_json(sys.argv[2])\n"
+             "print(json.dumps(m.predictions(m.scores(rows))))", str(model), rows[meta["feature_columns"]].to_json()],
+            cwd=elsewhere, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, capture_output=True, text=True)
+        assert scored.returncode == 0, scored.stderr[-2000:]
+        assert json.loads(scored.stdout) == outputs["prediction"]
+
+        # On a cluster the steps run the same module from the project's image.
+        from cnai.core.config import load_config
+        from cnai.orchestration.compile import compile_pipelines
+
+        compile_pipelines(load_config(config_path), config_path, tmp_path / "build", "kubeflow")
+        dockerfile = (tmp_path / "build" / "image" / "Dockerfile").read_text()
+        assert "COPY my_models.py /opt/cnai/code/my_models.py" in dockerfile and "ENV PYTHONPATH=/opt/cnai/code" in dockerfile
+    finally:
+        main(["--config", str(config_path), "stop"])
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(saved)

@@ -185,3 +185,26 @@ def test_init_leaves_out_names_distinct_on_most_rows(tmp_path):
     assert main(["--config", str(tmp_path / "c" / "cnai.yaml"), "init", str(tmp_path / "cars.csv"), "--label", "Origin"]) == 0
     features = yaml.safe_load((tmp_path / "c" / "cnai.yaml").read_text())["data"]["features"]
     assert "Name" not in features and {"Horsepower", "Cylinders"} <= set(features)
+
+
+def test_init_finds_a_files_delimiter_and_encoding_and_ingest_reads_it_with_them(tmp_path, capsys):
+    """A user's own export: Excel's European CSV (semicolons, windows-1252) and a TSV. init refused
+    the tabs, and read the semicolons as one column; ingest read é as U+FFFD."""
+    penguins = pd.read_csv(package_file("package:palmerpenguins/data/penguins.csv"))
+    penguins["island"] = penguins["island"].replace({"Biscoe": "Biscoë", "Dream": "Dréam"})
+    exports = {"semicolons.csv": {"sep": ";", "encoding": "ISO-8859-1"}, "tabs.tsv": {"sep": "\t"}}
+    for name, how in exports.items():
+        penguins.to_csv(tmp_path / name, index=False, **how)
+        project = tmp_path / name.split(".")[0]
+        assert main(["--config", str(project / "cnai.yaml"), "init", str(tmp_path / name), "--label", "species"]) == 0
+        events = yaml.safe_load((project / "cnai.yaml").read_text())["data"]["events"]
+        assert events["delimiter"] == how["sep"] and events.get("encoding", "UTF-8") == how.get("encoding", "UTF-8")
+        assert set(events["columns"]) == set(penguins.columns)
+        typed = typed_frame(spark_session(), str(tmp_path / name), events["columns"], null_values=events.get("null_values"),
+                            delimiter=events["delimiter"], encoding=events.get("encoding", "UTF-8")).toPandas()
+        assert typed["island"].value_counts().to_dict() == penguins["island"].value_counts().to_dict()
+        assert typed["bill_length_mm"].sum() == pytest.approx(penguins["bill_length_mm"].sum())
+
+    # A cnai.yaml that does not say so: ingest names the delimiter to set instead of "columns not found".
+    with pytest.raises(DataError, match=r"one column holding ';': set the table's `delimiter: ';'`"):
+        typed_frame(spark_session(), str(tmp_path / "semicolons.csv"), {"species": "string"})

@@ -87,3 +87,19 @@ def test_a_parameter_the_kind_also_defaults_is_the_users(kind, params):
     estimator = model_kind(kind).build("binary", ["c"], ["a"], params, 0)
     estimator.fit(frame, y)
     assert all(estimator.named_steps["model"].get_params()[k] == v for k, v in params.items())
+
+
+def test_whole_numbers_come_back_as_the_estimator_takes_them_and_no_further():
+    """KFP's dict parameters and Katib turn `n_estimators: 30` into 30.0 (a user's RandomForest died
+    on it in tune). The old rule (a name starting max_/n_) also made `max_features: 1.0`, every
+    feature, into 1: one feature."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from cnai.models.base import whole_numbers_restored
+
+    restored = whole_numbers_restored(RandomForestClassifier, {"n_estimators": 30.0, "max_features": 1.0, "max_depth": 4.0,
+                                                               "min_samples_leaf": 0.5, "criterion": "gini"})
+    assert restored == {"n_estimators": 30, "max_features": 1.0, "max_depth": 4, "min_samples_leaf": 0.5, "criterion": "gini"}
+    assert [type(restored[k]) for k in ("n_estimators", "max_features", "max_depth")] == [int, float, int]
+    kind = model_kind("sklearn.ensemble.RandomForestClassifier")
+    assert kind.build("binary", [], ["a"], {"max_features": 1.0}, 0).get_params()["model__max_features"] == 1.0

@@ -174,3 +174,38 @@ def test_bad_requests_do_not_grow_the_servers_log(served, trained_model):
     for _ in range(200):
         assert requests.post(url, json=missing_features, timeout=5).status_code == 400
     assert log_file.stat().st_size - before < 2_000
+
+
+def test_a_large_request_is_scored_off_the_event_loop_and_a_small_one_on_it(trained_model):
+    """11.4 MB requests held readiness probes for seconds: scoring ran on the event loop. A request
+    of OFFLOAD_ROWS rows or more is now scored in a worker thread (the loop keeps answering); a
+    small one stays on the loop, where a thread hop would cost more than it does. Same answers."""
+    import asyncio
+    import threading
+
+    from cnai.backends.local.model_server import OFFLOAD_ROWS, _server_classes
+
+    served_model_class, _ = _server_classes()
+    model = served_model_class("m", trained_model["model"], "1")
+    model.load()
+    holdout = pd.read_parquet(trained_model["holdout"])[model.model.feature_columns]
+    seen: list[str] = []
+    scores = model.model.scores
+
+    def recording(features):
+        seen.append(threading.current_thread().name)
+        return scores(features)
+
+    model.model.scores = recording
+
+    async def ask(rows: pd.DataFrame):
+        loop_thread = threading.current_thread().name
+        answer = await model.predict({"instances": json.loads(rows.to_json(orient="records"))})
+        return loop_thread, answer["predictions"]
+
+    large = pd.concat([holdout] * (OFFLOAD_ROWS // len(holdout) + 1)).head(OFFLOAD_ROWS)
+    loop_thread, small_answer = asyncio.run(ask(large.head(3)))
+    assert seen[-1] == loop_thread
+    loop_thread, large_answer = asyncio.run(ask(large))
+    assert seen[-1] != loop_thread, "scored in a worker thread"
+    assert large_answer[:3] == small_answer

@@ -26,6 +26,8 @@ def ingest_table(
     cluster: dict[str, Any] | None = None,
     artifact_uris: dict[str, str] | None = None,
     null_values: list[str] | None = None,
+    delimiter: str = ",",
+    encoding: str = "UTF-8",
 ) -> dict[str, Any]:
     """Type `source`'s columns as declared and add derived columns (Spark SQL expressions).
 
@@ -43,13 +45,14 @@ def ingest_table(
                             f"{dataset} has no object-store URI (run it as a pipeline step on the cluster)")
         with atomic_output(dataset) as staging:
             on_kubernetes.ingest_on_spark_operator(source, str(staging), column_types, derived_columns or {}, source_format,
-                                                   limit_rows, cluster or {}, shared, null_values or [])
+                                                   limit_rows, cluster or {}, shared, null_values or [], delimiter, encoding)
         return _describe_written(dataset)
     if "://" not in source and not Path(source).exists():
         raise DataError(f"{source}: no such file or directory")
     spark = spark_session(spark_master)
     with spark_errors_named(source, source_format):
-        typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows, null_values)
+        typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows, null_values,
+                            delimiter, encoding)
         with atomic_output(dataset) as staging:
             typed.write.mode("overwrite").parquet(str(staging))
     written = spark.read.parquet(dataset)

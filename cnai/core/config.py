@@ -20,6 +20,8 @@ from cnai.core.splits import SPLITS
 from cnai.core.tasks import ALL_METRICS, METRICS, TASKS
 
 SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "timestamp", "date"}
+# What Spark 4's CSV reader decodes (its CSVOptions charset check); windows-1252 is refused there.
+CSV_ENCODINGS = ("utf-8", "iso-8859-1", "us-ascii")
 KATIB_ALGORITHMS = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization", "hyperband")
 
 
@@ -38,6 +40,18 @@ class TableSource(Strict):
     derived_columns: dict[str, str] = Field(default_factory=dict, description="Name -> Spark SQL expression.")
     null_values: list[str] = Field(default_factory=list, description="CSV: markers read as missing besides NA and "
                                                                      "an empty field, e.g. ['?', 'N/A'].")
+    delimiter: str = Field(",", min_length=1, max_length=1, description="CSV: the field separator, e.g. ';' or "
+                                                                        "'\\t'; `cnai init` finds it.")
+    encoding: str = Field("UTF-8", description="CSV: the text encoding, UTF-8 or ISO-8859-1 (latin-1; also reads "
+                                               "windows-1252 but for its few symbols such as €); `cnai init` finds it.")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        if encoding.lower() not in CSV_ENCODINGS:
+            raise ValueError(f"encoding {encoding!r} is not one Spark's CSV reader takes; use one of {list(CSV_ENCODINGS)} "
+                             "(or save the file as UTF-8)")
+        return encoding
 
     @field_validator("columns")
     @classmethod

@@ -8,7 +8,8 @@ from cnai import __version__
 
 # The project image (Dockerfile at the repo root). kfp.local's SubprocessRunner ignores it and runs
 # in this environment; on a cluster every step runs in it, so pods need no network.
-COMPONENT_IMAGE = os.environ.get("CNAI_COMPONENT_IMAGE", f"ghcr.io/cnai-pipelines/cnai:{__version__}")
+DEFAULT_COMPONENT_IMAGE = f"ghcr.io/cnai-pipelines/cnai:{__version__}"
+COMPONENT_IMAGE = os.environ.get("CNAI_COMPONENT_IMAGE", DEFAULT_COMPONENT_IMAGE)
 
 COMPONENT_OPTIONS = {"base_image": COMPONENT_IMAGE, "install_kfp_package": False}
 

@@ -35,15 +35,18 @@ def _root_cause(exc: BaseException) -> str:
 
 
 def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,
-                source_format: str = "csv", limit_rows: int = 0, null_values: list[str] | None = None):
+                source_format: str = "csv", limit_rows: int = 0, null_values: list[str] | None = None,
+                delimiter: str = ",", encoding: str = "UTF-8"):
     """`source` read with every declared type and derived column, refusing what does not parse.
-    A CSV's `null_values` (besides NA and an empty field) are read as missing."""
+    A CSV's `null_values` (besides NA and an empty field) are read as missing; `delimiter` and
+    `encoding` are its dialect (cnai.yaml's, which `cnai init` finds)."""
     from pyspark.sql import functions as F
 
     reader = spark.read
     if source_format == "csv":
         # Read every column as text first, so a bad value is reported instead of silently nulled.
-        reader = reader.option("header", True).option("nullValue", "NA").option("mode", "FAILFAST")
+        reader = (reader.option("header", True).option("nullValue", "NA").option("mode", "FAILFAST")
+                  .option("sep", delimiter).option("encoding", encoding))
         raw = reader.csv(source, inferSchema=False)
         if null_values:  # Spark's reader takes one null marker; the others become null here, before typing
             markers = [str(v) for v in null_values]
@@ -56,7 +59,11 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
 
     missing = [c for c in column_types if c not in raw.columns]
     if missing:
-        raise DataError(f"{source}: declared column(s) {missing} not found; the file has {raw.columns}")
+        hint = ""
+        if source_format == "csv" and len(raw.columns) == 1 and (seen := [d for d in CSV_DELIMITERS if d in raw.columns[0]]):
+            hint = (f"; its header is one column holding {seen[0]!r}: set the table's `delimiter: {seen[0]!r}` in "
+                    "cnai.yaml (`cnai init` finds it)")
+        raise DataError(f"{source}: declared column(s) {missing} not found; the file has {raw.columns}{hint}")
     if limit_rows:
         raw = raw.limit(limit_rows)
 
@@ -68,6 +75,9 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
         typed = typed.withColumn(name, F.expr(expression))
     return typed
 
+
+
+CSV_DELIMITERS = (",", ";", "\t", "|")  # what `cnai init` looks for; any one character is read
 
 
 def read_parquet(spark, source: str):

@@ -36,6 +36,23 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
     return categorical, [c for c in feature_columns if c not in categorical]
 
 
+def whole_numbers_restored(estimator_class: type, params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the user wrote them: a KFP dict parameter (a protobuf Struct) and Katib hand
+    every number over as a float, so `n_estimators: 30` arrives as 30.0, which scikit-learn refuses.
+    A whole float becomes an int only where the estimator's own constraints take the int and refuse
+    the float, never where both mean something (`max_features: 1.0` is every feature, 1 is one)."""
+    constraints = getattr(estimator_class, "_parameter_constraints", None)
+    if not constraints:
+        return dict(params)
+    from sklearn.utils._param_validation import make_constraint
+
+    def accepted(name: str, value: Any) -> bool:
+        return any(make_constraint(c).is_satisfied_by(value) for c in constraints.get(name, []))
+
+    return {k: int(v) if isinstance(v, float) and v.is_integer() and not accepted(k, v) and accepted(k, int(v)) else v
+            for k, v in params.items()}
+
+
 class ModelKind(abc.ABC):
     """One kind of model, for every task it supports."""
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from cnai.core.errors import DataError
 from cnai.models.kinds import model_kind
+from cnai.models.user_code import use_saved_code
 
 META_FILE = "model_meta.json"
 
@@ -39,6 +40,7 @@ class LoadedModel:
             self.meta = json.loads((directory / META_FILE).read_text())
         except FileNotFoundError as exc:
             raise DataError(f"{directory}: not a saved model ({exc.filename} is missing)") from exc
+        use_saved_code(directory)  # a model of the user's own code carries it (cnai.models.user_code)
         self.kind = model_kind(self.meta.get("kind", "hist_gradient_boosting"))
         self.task: str = self.meta.get("task", "binary")
         self.classes: list[Any] = self.meta.get("classes", [0, 1] if self.task == "binary" else [])

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from cnai.core.errors import ConfigError
 from cnai.core.tasks import is_classification
-from cnai.models.base import ModelKind
+from cnai.models.base import ModelKind, whole_numbers_restored
 
 
 def import_estimator(path: str) -> type:
@@ -52,9 +52,7 @@ class SklearnEstimator(ModelKind):
         return self.cls
 
     def cast(self, params: dict[str, Any]) -> dict[str, Any]:
-        # JSON and Katib hand whole numbers over as floats; scikit-learn's int constraints refuse 3.0.
-        return {k: int(v) if isinstance(v, float) and v.is_integer() and k.startswith(("n_", "max_", "min_samples"))
-                else v for k, v in params.items()}
+        return whole_numbers_restored(self.cls, params)
 
     def build(self, task: str, categorical: list[str], numeric: list[str], params: dict[str, Any], seed: int):
         from sklearn.compose import ColumnTransformer

@@ -34,6 +34,8 @@ def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, targe
 
         arguments["registry_uri"] = monitoring_arguments["registry_uri"] = SCHEME_PREFIX + config.cluster.model_registry
         monitoring_arguments["current_data"] = INFERENCE_LOG_MOUNT  # the log sink's volume, mounted into the drift check
+    if ":" in config.model.kind:
+        write_project_image(config, config_path, out)
     written = {}
     for name, pipeline, values in ((PIPELINE_NAME, training_pipeline_for(shape), arguments),
                                    (MONITORING_NAME, monitoring_pipeline_for(shape), monitoring_arguments)):
@@ -41,6 +43,44 @@ def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, targe
         compiler.Compiler().compile(pipeline, str(written[name]), pipeline_parameters=values)
         print(f"wrote {written[name]}")
     return written
+
+
+PROJECT_CODE = "/opt/cnai/code"  # where the project image holds the user's model code (on PYTHONPATH)
+
+
+def write_project_image(config: ProjectConfig, config_path: Path, out: Path) -> Path:
+    """`model.kind: module:function` runs the project's own code in every step, trial and TrainJob:
+    on a cluster it is shipped in an image built FROM the components' one (the model server needs
+    nothing more: a saved model carries its code). Writes its Dockerfile, with the project folder as
+    the build context, and says how to use it."""
+    import os
+
+    from cnai.core.kfp_settings import COMPONENT_IMAGE, DEFAULT_COMPONENT_IMAGE
+    from cnai.models.user_code import module_files
+
+    shipped = module_files(config.model.kind)
+    project = config_path.parent
+    try:
+        relative = shipped.relative_to(project)
+    except ValueError:
+        from cnai.core.errors import ConfigError
+
+        raise ConfigError(f"model.kind: {config.model.kind}: {shipped} is outside the project folder {project}; keep "
+                          "the module in the project so its image can ship it") from None
+    dockerfile = out / "image" / "Dockerfile"
+    dockerfile.parent.mkdir(parents=True, exist_ok=True)
+    dockerfile.write_text(
+        f"# The project's image: cnai's components plus the model code `model.kind: {config.model.kind}` imports.\n"
+        f"# Build from the project folder:  docker build -f {os.path.relpath(dockerfile, project)} -t <registry>/<name>:<tag> .\n"
+        f"# then compile with it:           CNAI_COMPONENT_IMAGE=<registry>/<name>:<tag> cnai compile --target kubeflow\n"
+        f"FROM {DEFAULT_COMPONENT_IMAGE}\n"
+        f"COPY {relative.as_posix()} {PROJECT_CODE}/{shipped.name}\n"
+        f"ENV PYTHONPATH={PROJECT_CODE}\n")
+    print(f"wrote {dockerfile}: the image that ships {relative} (model.kind {config.model.kind})")
+    if COMPONENT_IMAGE == DEFAULT_COMPONENT_IMAGE:
+        print(f"note: the pipelines below name the stock image {COMPONENT_IMAGE}, which lacks {relative}: on a cluster, "
+              f"build {dockerfile} and compile again with CNAI_COMPONENT_IMAGE set to it")
+    return dockerfile
 
 
 def compile_all(config: ProjectConfig, config_path: Path, out: Path, target: str | None) -> None:

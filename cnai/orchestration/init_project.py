@@ -12,10 +12,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cnai.core.config import Settings, default_of
+from cnai.core.config import Settings, TableSource, default_of
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
-from cnai.core.tabular import NAMED_MONTH_FORMATS
+from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS
 from cnai.core.tasks import TASKS
 
 SAMPLE_ROWS = 200_000  # enough to type the columns and see the label's values; the run reads everything
@@ -23,14 +23,17 @@ MULTICLASS_MAX_INTEGER_VALUES = 20  # an integer label with more values than thi
 NULL_VALUES = ["NA", ""]  # what the ingest step reads as null (cnai.core.tabular.typed_frame)
 
 
-def read_sample(source: str, source_format: str, null_values: list[str] | None = None) -> pd.DataFrame:
+def read_sample(source: str, source_format: str, null_values: list[str] | None = None,
+                dialect: dict[str, str] | None = None) -> pd.DataFrame:
+    """The first rows as ingest would read them; a CSV in `dialect` (its own, found, when None)."""
     path = resolve_source(source, Path(tempfile.gettempdir()) / "cnai-init")
     try:
         if source_format == "parquet":
             return pd.read_parquet(path).head(SAMPLE_ROWS)
-        _check_header(source, path)
+        dialect = dialect or csv_dialect(source, path)
+        _check_header(source, path, dialect)
         frame = pd.read_csv(path, nrows=SAMPLE_ROWS, na_values=[*NULL_VALUES, *(null_values or [])], keep_default_na=False,
-                            low_memory=False)
+                            low_memory=False, sep=dialect["delimiter"], encoding=dialect["encoding"])
         # A column with no name in the header: Spark (the ingest step) calls it _c<position>, pandas "Unnamed: <position>".
         return frame.rename(columns=lambda c: re.sub(r"^Unnamed: (\d+)$", r"_c\1", c) if isinstance(c, str) else c)
     except FileNotFoundError as exc:
@@ -39,14 +42,59 @@ def read_sample(source: str, source_format: str, null_values: list[str] | None =
         raise DataError(f"{source}: cannot be read as {source_format} ({exc})") from exc
 
 
-def _check_header(source: str, path: str) -> None:
+def csv_dialect(source: str, path: str) -> dict[str, str]:
+    """The CSV's field separator and text encoding, as cnai.yaml declares them (TableSource's
+    `delimiter` and `encoding`): UTF-8 unless the bytes are not, then ISO-8859-1 (which Spark reads;
+    Excel's windows-1252 differs from it only in a few symbols); the separator among CSV_DELIMITERS that splits the first lines into the same
+    number of fields, the most fields winning."""
+    import csv
+    import io
+
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError as exc:
+        raise DataError(f"{source}: cannot be read ({exc})") from exc
+    if b"\x00" in head[:4096]:
+        raise DataError(f"{source}: holds NUL bytes, so it is not a text CSV (UTF-16, or a binary file?); "
+                        "save it as UTF-8 CSV, or as Parquet")
+    cut = head[: head.rfind(b"\n") + 1] or head  # whole lines: a multi-byte character is never split
+    encoding = default_of(TableSource, "encoding")
+    for candidate in ("utf-8", "ISO-8859-1"):
+        try:
+            text = cut.decode("utf-8-sig" if candidate == "utf-8" else candidate)
+            encoding = encoding if candidate == "utf-8" else candidate
+            break
+        except UnicodeDecodeError:
+            continue
+    lines = text.splitlines()[:50]
+
+    def widths(delimiter: str) -> list[int]:
+        try:
+            return [len(row) for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=delimiter) if row]
+        except csv.Error:
+            return []
+
+    found = {d: w for d in CSV_DELIMITERS if (w := widths(d)) and w[0] > 1}
+    steady = {d: w[0] for d, w in found.items() if len(set(w[1:] or w)) == 1 and w[0] >= min(w)}
+    pool = steady or {d: w[0] for d, w in found.items()}
+    delimiter = max(pool, key=lambda d: (pool[d], -CSV_DELIMITERS.index(d))) if pool else default_of(TableSource, "delimiter")
+    return {"delimiter": delimiter, "encoding": encoding}
+
+
+def dialect_keys(dialect: dict[str, str]) -> dict[str, str]:
+    """What cnai.yaml needs to say: only what differs from TableSource's defaults."""
+    return {k: v for k, v in dialect.items() if v != default_of(TableSource, k)}
+
+
+def _check_header(source: str, path: str, dialect: dict[str, str]) -> None:
     """A header one name short of the rows (R's write.csv puts the row names first, unnamed) is
     read by pandas as an index and refused by Spark: say so here, before any step."""
     import csv
 
     try:
-        with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
-            reader = csv.reader(handle)
+        with open(path, newline="", encoding=dialect["encoding"], errors="replace") as handle:
+            reader = csv.reader(handle, delimiter=dialect["delimiter"])
             header, first = next(reader, []), next(reader, [])
     except (OSError, csv.Error):
         return
@@ -54,9 +102,6 @@ def _check_header(source: str, path: str) -> None:
         raise DataError(f"{source}: the header names {len(header)} columns but the rows have {len(first)} values "
                         "(a first column without a name, as R's write.csv writes row names): add a name for it at "
                         "the start of the header line, e.g. `row,`")
-    if header and "\t" in header[0] and len(header) == 1:
-        raise DataError(f"{source}: the header is one column holding tabs; only comma-separated files are read: "
-                        "convert it (e.g. pandas.read_csv(path, sep='\\t').to_csv(new_path, index=False))")
 
 
 def spark_type(values: pd.Series) -> str:
@@ -137,24 +182,38 @@ def numbers_but_markers(values: pd.Series) -> list[str]:
     return []
 
 
+def read_table(source: str, source_format: str, where: str, notes: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The table's first rows as ingest will read them, and the reading keys cnai.yaml needs for it
+    (`where`.delimiter, .encoding, .null_values), each said in `notes`."""
+    if source_format != "csv":
+        return read_sample(source, source_format), {}
+    path = resolve_source(source, Path(tempfile.gettempdir()) / "cnai-init")
+    dialect = csv_dialect(source, path)
+    reading: dict[str, Any] = dialect_keys(dialect)
+    notes += [f"{where}.{key}: {value!r} (found in the file)" for key, value in reading.items()]
+    frame = read_sample(source, source_format, dialect=dialect)
+    markers = {str(c): numbers_but_markers(frame[c]) for c in frame.columns}
+    null_values = sorted({m for found in markers.values() for m in found})
+    if null_values:
+        # Numbers but for a marker ('?', 'N/A'): the marker is read as missing, by init and by ingest alike.
+        frame = read_sample(source, source_format, null_values, dialect)
+        reading["null_values"] = null_values
+        notes.append(f"{where}.null_values: {null_values} read as missing (numbers otherwise, in "
+                     f"{sorted(c for c, found in markers.items() if found)})")
+    return frame, reading
+
+
 def project_config(source: str, label: str, source_format: str = "csv", task: str | None = None,
                    timestamp: str | None = None, model_kind_name: str = "hist_gradient_boosting") -> tuple[dict[str, Any], list[str]]:
     """(the configuration, notes on what was inferred and why)."""
     from cnai.models.kinds import model_kind
 
-    frame = read_sample(source, source_format)
+    notes: list[str] = []
+    frame, reading = read_table(source, source_format, "events", notes)
     if label not in frame.columns:
         raise DataError(f"{source}: no column {label!r} to use as the label; its columns are {list(frame.columns)}")
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
-    notes: list[str] = []
-    markers = {str(c): numbers_but_markers(frame[c]) for c in frame.columns}
-    null_values = sorted({m for found in markers.values() for m in found})
-    if null_values and source_format == "csv":
-        # Numbers but for a marker ('?', 'N/A'): the marker is read as missing, by init and by ingest alike.
-        frame = read_sample(source, source_format, null_values)
-        notes.append(f"events.null_values: {null_values} read as missing (numbers otherwise, in "
-                     f"{sorted(c for c, found in markers.items() if found)})")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
     inferred = infer_task(frame[label], label)  # refuses a label with one value, whatever --task says
     if task == "regression" and not pd.api.types.is_numeric_dtype(frame[label].dropna()):
@@ -186,7 +245,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     kind.estimator_class(task)  # a regressor given for a classification task is refused now
     data: dict[str, Any] = {
         "events": {"source": source, "format": source_format, **({"timestamp": timestamp} if timestamp else {}),
-                   "columns": columns, **({"null_values": null_values} if null_values and source_format == "csv" else {})},
+                   "columns": columns, **reading},
         "label": label,
         "task": task,
     }
@@ -228,8 +287,8 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         if join_on not in events["columns"]:
             raise DataError(f"{events['source']}: no column {join_on!r} for --entity; its columns are {list(events['columns'])}")
         events.setdefault("entity", join_on)
-        frame = read_sample(source, source_format)
         name = _view_name(Path(source.split("/")[-1]).stem, {s["name"] for s in sources})
+        frame, reading = read_table(source, source_format, f"feature source {name}", notes)
         if entity not in frame.columns:
             raise DataError(f"{source}: no column {entity!r} (--entity) to join it on; its columns are "
                             f"{list(frame.columns)}. Name its key: --entity {join_on}=<its key column>")
@@ -250,7 +309,7 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         taken.update(values)
         sources.append({"name": name, "source": source, "format": source_format, "entity": entity,
                         **({"join_on": join_on} if join_on != entity else {}),
-                        **({"timestamp": timestamp} if timestamp else {}), "columns": columns})
+                        **({"timestamp": timestamp} if timestamp else {}), "columns": columns, **reading})
         refs += [f"{name}:{c}" for c in values]
         how = f"as of each event's {events['timestamp']!r} on its {timestamp!r}" if timestamp else "static, on the key alone"
         on = f"its {entity!r} = the events' {join_on!r}" if join_on != entity else repr(entity)

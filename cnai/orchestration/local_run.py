@@ -13,17 +13,22 @@ from typing import Any
 from cnai.orchestration.catalog import main_outputs, pipeline_steps
 
 
-def code_fingerprint() -> str:
-    """Hash of every source file of the installed package: the local cache is valid for one code version."""
+def code_fingerprint(model_kind: str = "") -> str:
+    """Hash of every source file of the installed package, and of the project's own model code
+    (`module:function`): the local cache is valid for one code version."""
     import cnai
     import cnai.feature_repo
 
     roots = {Path(cnai.__file__).parent, Path(cnai.feature_repo.__file__).parent}
+    if ":" in model_kind:
+        from cnai.models.user_code import module_files
+
+        roots.add(module_files(model_kind))
     digest = hashlib.sha256()
     for root in sorted(roots):
-        for path in sorted(root.rglob("*")):
+        for path in sorted(root.rglob("*")) if root.is_dir() else [root]:
             if path.suffix in (".py", ".yaml", ".json") and not {"__pycache__", "tests"} & set(path.parts):
-                digest.update(str(path.relative_to(root)).encode())
+                digest.update(str(path.relative_to(root.parent if root.is_file() else root)).encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -59,7 +64,7 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(home / "pipeline_root"),
         enable_caching=use_cache,
-        cache_root=str(home / "kfp_cache" / code_fingerprint()),
+        cache_root=str(home / "kfp_cache" / code_fingerprint(str(arguments.get("model_kind", "")))),
         raise_on_error=True,
     )
     from contextlib import nullcontext

@@ -68,12 +68,13 @@ def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: 
     from cnai.core.artifacts import content_hash
     from cnai.core.tracking import run_step
 
-    path = Path(current)
+    path, data = Path(current), config.data
     if not path.is_file() or path.suffix not in (".csv", ".parquet", ".pq"):
         return current  # an inference log folder, a Parquet folder, or nothing: the drift check says which
-    present = _columns_of(path)
-    data = config.data
-    if set(data.model_features) <= present or not set(data.events.columns) <= present:
+    present = _columns_of(path, data.events.delimiter, data.events.encoding)
+    # The drift check reads a CSV as comma-separated UTF-8: one in the events' own dialect goes through ingest.
+    own_dialect = path.suffix == ".csv" and (data.events.delimiter, data.events.encoding) != (",", "UTF-8")
+    if (set(data.model_features) <= present and not own_dialect) or not set(data.events.columns) <= present:
         return current
     prepared = home / "monitoring" / f"current-{content_hash(str(path))[7:23]}"
     if not (prepared / "features").exists():
@@ -84,16 +85,17 @@ def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: 
     return str(prepared / "features")
 
 
-_PREPARE_ARGUMENTS = ("events_columns", "events_derived_columns", "label", "timestamp", "event_features",
+_PREPARE_ARGUMENTS = ("events_columns", "events_derived_columns", "events_null_values", "events_delimiter",
+                      "events_encoding", "label", "timestamp", "event_features",
                       "feature_sources", "feature_views", "feature_refs", "feature_repo", "spark_master")
 
 
-def _columns_of(path: Path) -> set[str]:
+def _columns_of(path: Path, delimiter: str, encoding: str) -> set[str]:
     import pandas as pd
     import pyarrow.parquet as pq
 
     if path.suffix == ".csv":
-        return set(pd.read_csv(path, nrows=0).columns)
+        return set(pd.read_csv(path, nrows=0, sep=delimiter, encoding=encoding).columns)
     return set(pq.read_schema(path).names)
 
 
@@ -109,7 +111,8 @@ def _prepare(current: str, features: str, arguments: dict[str, Any], scratch: st
     events = str(scratch_dir / "events")
     ingest_table(current, events, arguments["events_columns"], arguments["events_derived_columns"],
                  "csv" if current.endswith(".csv") else "parquet", arguments["spark_master"],
-                 null_values=arguments.get("events_null_values") or [])
+                 null_values=arguments.get("events_null_values") or [],
+                 delimiter=arguments.get("events_delimiter") or ",", encoding=arguments.get("events_encoding") or "UTF-8")
     if not arguments.get("feature_sources"):
         shutil.copytree(events, features)
         return {"feature_views": 0}

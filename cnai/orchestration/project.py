@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,13 @@ def export_settings(config: ProjectConfig, config_path: Path) -> Path:
     os.environ["CNAI_LINEAGE_NAMESPACE"] = config.settings.lineage_namespace
     if config.settings.lineage_url:
         os.environ["CNAI_LINEAGE_URL"] = config.settings.lineage_url
+    # The project's own code (model.kind: module:function) imports from its folder, wherever cnai runs from.
+    project = str(config_path.parent)
+    if project not in sys.path:
+        sys.path.insert(0, project)
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if project not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([project, *filter(None, paths)])
     commit = _git_commit(config_path.parent)
     if commit:
         os.environ["CNAI_GIT_COMMIT"] = commit
@@ -96,6 +104,8 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
         "events_columns": data.events.columns,
         "events_derived_columns": data.events.derived_columns,
         "events_null_values": data.events.null_values,
+        "events_delimiter": data.events.delimiter,
+        "events_encoding": data.events.encoding,
         "events_format": data.events.format,
         "events_hash": fingerprint(events_source),
         "expectation_suite": read_suite(config, config_path),
@@ -145,7 +155,8 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
 def feature_source_argument(name: str, source: str, table: Any, fingerprint) -> dict[str, Any]:
     """One side table as the ingest_tables step takes it (its hash keys the step's cache)."""
     return {"name": name, "source": source, "format": table.format, "columns": table.columns,
-            "derived_columns": table.derived_columns, "null_values": table.null_values, "hash": fingerprint(source)}
+            "derived_columns": table.derived_columns, "null_values": table.null_values, "delimiter": table.delimiter, "encoding": table.encoding,
+            "hash": fingerprint(source)}
 
 
 def _feature_repo(config: ProjectConfig, config_path: Path) -> str:

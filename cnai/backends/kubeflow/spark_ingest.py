@@ -27,10 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", default="csv")
     parser.add_argument("--limit-rows", type=int, default=0)
     parser.add_argument("--null-values", default="[]", help="JSON list: CSV markers read as missing")
+    parser.add_argument("--delimiter", default=",", help="CSV: the field separator")
+    parser.add_argument("--encoding", default="UTF-8", help="CSV: the text encoding")
     args = parser.parse_args(argv)
     spark = SparkSession.builder.getOrCreate()
     typed = typed_frame(spark, s3a(args.source), json.loads(args.column_types), json.loads(args.derived_columns),
-                        args.format, args.limit_rows, json.loads(args.null_values))
+                        args.format, args.limit_rows, json.loads(args.null_values), args.delimiter, args.encoding)
     typed.write.mode("overwrite").parquet(s3a(args.output))
     print(f"wrote {args.output}")
     return 0

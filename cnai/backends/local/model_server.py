@@ -9,6 +9,7 @@ Run by the deploy step as `python -m cnai.backends.local.model_server` (settings
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import logging
@@ -35,9 +36,11 @@ log = logging.getLogger(__name__)
 # before it is read, so one client cannot make the server buffer gigabytes.
 MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 1024 * 1024))
 
-# Rows per request: scoring runs on the event loop, so a 230,000-row request held readiness probes
-# for seconds. Larger batches are refused (400) with the limit named; batch scoring sends several.
+# Rows per request: a 230,000-row request held readiness probes for seconds (its body is parsed on
+# the event loop). Larger batches are refused (400) with the limit named; batch scoring sends several.
 MAX_ROWS = int(os.environ.get("CNAI_SERVING_MAX_ROWS", 10_000))
+# Requests of this many rows or more are scored off the event loop (ServedModel.predict).
+OFFLOAD_ROWS = int(os.environ.get("CNAI_SERVING_OFFLOAD_ROWS", 256))
 
 # The v2 repository API (load, unload) changes what is served: only a caller holding the token the
 # deploy step wrote may use it, and never a browser (a web page can send a simple cross-origin POST).
@@ -126,7 +129,15 @@ def _server_classes():
             return [{"name": "prediction", "datatype": v2_datatype(classes) if classes else "FP64", "shape": [-1]},
                     *({"name": f"probability_{c}", "datatype": "FP64", "shape": [-1]} for c in classes)]
 
-        def predict(self, payload, headers=None, response_headers=None):
+        async def predict(self, payload, headers=None, response_headers=None):
+            """Small requests are answered on the event loop (a thread hop costs more than they do);
+            one of OFFLOAD_ROWS rows or more is scored in a worker thread, so health probes and other
+            requests are answered meanwhile."""
+            if _rows_in(payload) >= OFFLOAD_ROWS:
+                return await asyncio.to_thread(self.answer, payload, headers)
+            return self.answer(payload, headers)
+
+        def answer(self, payload, headers=None):
             if isinstance(payload, InferRequest):
                 columns = _columns_from_v2(payload)
             elif isinstance(payload, dict) and isinstance(payload.get("instances"), list):
@@ -166,6 +177,12 @@ def _server_classes():
             if probabilities:
                 answer["probabilities"] = [dict(zip(probabilities, row, strict=True)) for row in zip(*probabilities.values(), strict=True)]
             return answer
+
+    def _rows_in(payload) -> int:
+        if isinstance(payload, InferRequest):
+            return max((int(i.shape[0]) for i in payload.inputs if i.shape), default=0)
+        instances = payload.get("instances") if isinstance(payload, dict) else None
+        return len(instances) if isinstance(instances, list) else 0
 
     def _columns_from_v2(request) -> dict[str, list]:
         """One list of values per input tensor. Checked in bulk, in a few C-level passes over every

@@ -16,6 +16,8 @@ def ingest(
     limit_rows: int = 0,
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
     null_values: list = [],  # noqa: B006 (KFP reads the literal default; it is never mutated)
+    delimiter: str = ",",
+    encoding: str = "UTF-8",
 ):
     """Read CSV or Parquet with PySpark, apply declared column types and derived columns, write Parquet.
 
@@ -30,6 +32,8 @@ def ingest(
         limit_rows: Read only the first N rows (0 = all), for small runs.
         cluster: The `cluster` section of cnai.yaml; used when spark_master is `spark-operator`.
         null_values: CSV markers read as missing besides NA and an empty field (e.g. `?`).
+        delimiter: CSV: the field separator (`,`, `;`, a tab...).
+        encoding: CSV: the text encoding (UTF-8, ISO-8859-1, windows-1252...).
     """
     from cnai.components.data.ingest.executor import ingest_table
     from cnai.core.run_dir import home
@@ -42,5 +46,6 @@ def ingest(
         inputs={"source": resolve_source(source, home() / "data")},
         outputs={"dataset": dataset},
         params={"column_types": column_types, "derived_columns": derived_columns, "source_format": source_format,
-                "spark_master": spark_master, "limit_rows": limit_rows, "cluster": cluster, "null_values": null_values},
+                "spark_master": spark_master, "limit_rows": limit_rows, "cluster": cluster, "null_values": null_values,
+                "delimiter": delimiter, "encoding": encoding},
     )
