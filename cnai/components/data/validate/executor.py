@@ -7,8 +7,11 @@ Each expectation's `meta.severity` says what a failure means:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,20 @@ log = logging.getLogger(__name__)
 CATEGORICAL_MAX_DISTINCT = 60
 
 
+# A dataset larger than this is validated BATCH_ROWS rows at a time (the same suite, the same
+# answer: tests/test_validate_batches.py); smaller ones in one piece, which is faster.
+IN_MEMORY_ROWS = int(os.environ.get("CNAI_VALIDATE_IN_MEMORY_ROWS", 2_000_000))
+BATCH_ROWS = 1_000_000
+# Row-level expectations whose verdict on a row needs the other rows: checked on their columns whole.
+ACROSS_ROWS = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique",
+                         "expect_multicolumn_values_to_be_unique"})
+# Expectations about the table's shape (columns, row count): checked on a frame of its schema whose
+# columns hold no data (Arrow's null type), however many rows.
+SCHEMA_ONLY = frozenset({"expect_column_to_exist", "expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
+                         "expect_table_column_count_to_equal", "expect_table_column_count_to_be_between",
+                         "expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+
+
 def validate_dataset(
     dataset: str,
     validated: str,
@@ -32,23 +49,37 @@ def validate_dataset(
     inferred_suite: str | None = None,
     label: str = "",
     task: str = "",
+    batch_rows: int | None = None,
 ) -> dict[str, Any]:
     """Validate `dataset` against `expectation_suite` (inferred from the data when empty).
 
     With a `label`, rows without one are quarantined (nothing can learn from them) whatever the
     suite says, and with a `task` the remaining labels must suit it: a label that cannot be
     trained on stops the run here, not in tuning minutes later.
+
+    Memory is bounded by `batch_rows` (BATCH_ROWS for a dataset past IN_MEMORY_ROWS; 0: in one
+    piece): row-level expectations run batch by batch and their verdicts are added up, the others
+    on the columns they name, and the outputs are written batch by batch.
     """
-    frame = read_compact(dataset)
-    if label and label not in frame.columns:
+    import pyarrow.dataset as pads
+
+    source = pads.dataset(dataset, format="parquet")
+    rows, columns = source.count_rows(), source.schema.names
+    if label and label not in columns:
         raise ValidationFailed(f"{Path(dataset).name}: the label column {label!r} is not in the data; "
-                               f"it has {list(frame.columns)} (data.label in cnai.yaml)")
-    suite_dict = with_label_rule(expectation_suite or infer_suite(frame, name="inferred"), label)
+                               f"it has {columns} (data.label in cnai.yaml)")
+    batches = Batches(dataset, rows, batch_rows if batch_rows is not None else (BATCH_ROWS if rows > IN_MEMORY_ROWS else 0))
+    if not expectation_suite:
+        profiles: dict[str, dict[str, Any]] = {}
+        for _, frame in batches:
+            profiles = merge_profiles(profiles, column_profiles(frame, columns))
+        expectation_suite = suite_from_profiles(profiles, columns, rows, name="inferred")
+    suite_dict = with_label_rule(expectation_suite, label)
     if inferred_suite is not None:
         with atomic_output(inferred_suite) as staging:
             staging.write_text(json.dumps(suite_dict, indent=2))
 
-    result = run_suite(frame, suite_dict)
+    result = run_suite_in_batches(batches, suite_dict, columns)
     result_dict = result.to_json_dict()
     with atomic_output(results) as staging:
         staging.write_text(json.dumps(result_dict, indent=2, default=str))
@@ -71,57 +102,225 @@ def validate_dataset(
     if critical:
         raise ValidationFailed(f"{Path(dataset).name}: critical expectation(s) failed: " + "; ".join(critical))
 
-    if len(frame) and len(quarantined_rows) == len(frame):
+    if rows and len(quarantined_rows) == rows:
         counts = pd.Series([f for failures in quarantined_rows.values() for f in failures]).value_counts()
-        raise ValidationFailed(f"{Path(dataset).name}: every one of the {len(frame)} rows failed a row check, nothing "
+        raise ValidationFailed(f"{Path(dataset).name}: every one of the {rows} rows failed a row check, nothing "
                                f"is left to use; most failed: " + ", ".join(f"{f} ({n} rows)" for f, n in counts.head(3).items()))
-    bad_index = pd.Index(sorted(quarantined_rows), dtype=frame.index.dtype)
-    bad = frame.loc[bad_index].copy()
-    bad["failed_expectations"] = [", ".join(quarantined_rows[i]) for i in bad_index]
-    good = frame.drop(index=bad_index)
+    with atomic_output(validated) as good_path, atomic_output(quarantine) as bad_path:
+        labels = _write_split(batches, quarantined_rows, good_path, bad_path, label if task else "")
     if label and task:
         from cnai.core.tasks import label_classes
 
-        label_classes(task, good[label], f"{Path(dataset).name} (after validation)", label)
-    with atomic_output(validated) as staging:
-        write_plain(good, staging)
-    with atomic_output(quarantine) as staging:
-        write_plain(bad, staging)
-    if len(bad):
-        log.warning("quarantined %d of %d rows; see the quarantine artifact", len(bad), len(frame))
+        label_classes(task, labels, f"{Path(dataset).name} (after validation)", label)
+    bad_count = len(quarantined_rows)
+    if bad_count:
+        log.warning("quarantined %d of %d rows; see the quarantine artifact", bad_count, rows)
     stats = result.statistics
     return {
-        "rows_in": len(frame),
-        "rows_valid": len(good),
-        "rows_quarantined": len(bad),
+        "rows_in": rows,
+        "rows_valid": rows - bad_count,
+        "rows_quarantined": bad_count,
+        "batches": len(batches),
         "expectations": stats["evaluated_expectations"],
         "expectations_failed": stats["unsuccessful_expectations"],
         "output_metadata": {
-            "validated": {"rows": len(good)},
-            "quarantine": {"rows": len(bad)},
+            "validated": {"rows": rows - bad_count},
+            "quarantine": {"rows": bad_count},
             "results": {"success_percent": stats["success_percent"]},
         },
     }
 
 
+class Batches:
+    """The dataset as (first row's index, frame) pieces of `size` rows, read again on each pass
+    (one piece, kept, when `size` is 0)."""
+
+    def __init__(self, dataset: str, rows: int, size: int) -> None:
+        self.dataset, self.rows, self.size = dataset, rows, size
+        self._whole: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return -(-self.rows // self.size) if self.size else 1
+
+    def __iter__(self) -> Iterator[tuple[int, pd.DataFrame]]:
+        if not self.size:
+            if self._whole is None:
+                self._whole = read_compact(self.dataset)
+            yield 0, self._whole
+            return
+        offset = 0
+        for table in _record_batches(self.dataset, self.size):
+            frame = compact(table)
+            frame.index = pd.RangeIndex(offset, offset + len(frame))
+            yield offset, frame
+            offset += len(frame)
+
+    def columns(self, names: list[str]) -> pd.DataFrame:
+        """Some columns, whole."""
+        import pyarrow.parquet as pq
+
+        return compact(pq.read_table(self.dataset, columns=names))
+
+    def schema_frame(self, columns: list[str]) -> pd.DataFrame:
+        """Every column, holding nothing, on every row: what schema and row-count checks look at."""
+        import pyarrow as pa
+
+        return pd.DataFrame({c: pd.arrays.ArrowExtensionArray(pa.nulls(self.rows)) for c in columns})
+
+
+def _record_batches(dataset: str, size: int):
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    pending: list = []
+    held = 0
+    for batch in pads.dataset(dataset, format="parquet").to_batches(batch_size=size):
+        pending.append(batch)
+        held += batch.num_rows
+        if held >= size:
+            table = pa.Table.from_batches(pending)
+            yield table.slice(0, size)
+            rest = table.slice(size)
+            pending, held = ([*rest.to_batches()], rest.num_rows) if rest.num_rows else ([], 0)
+    if held:
+        yield pa.Table.from_batches(pending)
+
+
+def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: list[str]):
+    """The suite's result as one run over the whole dataset gives it: row-level expectations batch
+    by batch (row indices are the dataset's), added up; the others on what they read."""
+    from great_expectations.expectations.expectation import (
+        ColumnMapExpectation,
+        ColumnPairMapExpectation,
+        MulticolumnMapExpectation,
+    )
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    expectations = suite_dict.get("expectations", [])
+
+    def by_row(expectation: dict[str, Any]) -> bool:
+        try:
+            cls = get_expectation_impl(expectation["type"])
+        except Exception:  # an unknown type: GX itself names it when the whole suite runs
+            return False
+        return issubclass(cls, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation) \
+            and expectation["type"] not in ACROSS_ROWS
+
+    if len(batches) == 1:
+        _, whole = next(iter(batches))
+        return run_suite(whole, suite_dict)
+    row_level = [i for i, e in enumerate(expectations) if by_row(e)]
+    merged: dict[int, Any] = {}
+    if row_level:
+        part = {**suite_dict, "expectations": [expectations[i] for i in row_level]}
+        for _, frame in batches:
+            for i, item in zip(row_level, run_suite(frame, part).results, strict=True):
+                merged[i] = item if i not in merged else _added(merged[i], item)
+    for i, expectation in enumerate(expectations):
+        if i in merged:
+            continue
+        named = _columns_named(expectation)
+        frame = (batches.schema_frame(columns) if expectation["type"] in SCHEMA_ONLY or not named
+                 else batches.columns([c for c in dict.fromkeys(named) if c in columns]))
+        merged[i] = run_suite(frame, {**suite_dict, "expectations": [expectation]}).results[0]
+    whole = run_suite(batches.schema_frame(columns), {**suite_dict, "expectations": []})  # the envelope
+    whole.results = [merged[i] for i in range(len(expectations))]
+    evaluated, passed = len(whole.results), sum(bool(r.success) for r in whole.results)
+    whole.success = passed == evaluated
+    whole.statistics = {**whole.statistics, "evaluated_expectations": evaluated, "successful_expectations": passed,
+                        "unsuccessful_expectations": evaluated - passed,
+                        "success_percent": passed / evaluated * 100 if evaluated else None}
+    return whole
+
+
+def _columns_named(expectation: dict[str, Any]) -> list[str]:
+    kwargs = expectation.get("kwargs") or {}
+    return [*[kwargs[k] for k in ("column", "column_A", "column_B") if kwargs.get(k)], *(kwargs.get("column_list") or [])]
+
+
+def _added(total, part):
+    """Two batches' verdicts of one row-level expectation as one: counts added, row indices joined,
+    success recomputed (with `mostly`, over all the rows)."""
+    a, b = total.result or {}, part.result or {}
+    result = dict(a)
+    for key in ("element_count", "unexpected_count", "missing_count"):
+        if key in a or key in b:
+            result[key] = a.get(key, 0) + b.get(key, 0)
+    for key in ("unexpected_list", "unexpected_index_list"):
+        if key in a or key in b:
+            result[key] = [*a.get(key, []), *b.get(key, [])]
+    for key in ("partial_unexpected_list", "partial_unexpected_index_list"):
+        if key in a or key in b:
+            result[key] = [*a.get(key, []), *b.get(key, [])][:20]
+    elements, unexpected, missing = result.get("element_count", 0), result.get("unexpected_count", 0), result.get("missing_count", 0)
+    checked = elements - missing if "missing_count" in result else elements
+    if "unexpected_percent" in result:
+        result["unexpected_percent"] = 100.0 * unexpected / checked if checked else 0.0
+    if "missing_percent" in result:
+        result["missing_percent"] = 100.0 * missing / elements if elements else None
+    if "unexpected_percent_total" in result:
+        result["unexpected_percent_total"] = 100.0 * unexpected / elements if elements else 0.0
+    if "unexpected_percent_nonmissing" in result:
+        result["unexpected_percent_nonmissing"] = result["unexpected_percent"]
+    if "partial_unexpected_counts" in result:
+        counts = pd.Series(result.get("partial_unexpected_list", []), dtype=object).value_counts(dropna=False)
+        result["partial_unexpected_counts"] = [{"value": v, "count": int(n)} for v, n in counts.items()]
+    raised = [i for i in (total.exception_info, part.exception_info) if (i or {}).get("raised_exception")]
+    mostly = (total.expectation_config.kwargs or {}).get("mostly")
+    success = unexpected == 0 if mostly is None else (not checked or 1 - unexpected / checked >= mostly)
+    total.result, total.success = result, bool(success) and not raised
+    if raised:
+        total.exception_info = raised[0]
+    return total
+
+
+def _write_split(batches: Batches, quarantined_rows: dict[int, list[str]], good_path: Path, bad_path: Path,
+                 label: str) -> pd.Series:
+    """Rows that passed to `good_path`, the others with the expectations they failed to `bad_path`
+    (nothing lost: their counts add up to the input's), batch by batch; the passing rows' labels."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    # The input's own column types, whatever a batch's values made of them in pandas (an integer
+    # column with a gap is float there); no pandas metadata, so readers get plain Python strings.
+    schema = pads.dataset(batches.dataset, format="parquet").schema.remove_metadata()
+    schemas = {"good": schema, "bad": schema.append(pa.field("failed_expectations", pa.string()))}
+    writers = {name: pq.ParquetWriter(path, schemas[name]) for name, path in (("good", good_path), ("bad", bad_path))}
+    labels: list[pd.Series] = []
+
+    def write(name: str, frame: pd.DataFrame) -> None:
+        writers[name].write_table(pa.Table.from_pandas(frame, schema=schemas[name], preserve_index=False))
+
+    try:
+        for offset, frame in batches:
+            bad_index = pd.Index(sorted(i for i in quarantined_rows if offset <= i < offset + len(frame)), dtype=frame.index.dtype)
+            bad = frame.loc[bad_index].copy()
+            bad["failed_expectations"] = [", ".join(sorted(quarantined_rows[i])) for i in bad_index]
+            good = frame.drop(index=bad_index)
+            write("good", good)
+            write("bad", bad)
+            if label:
+                labels.append(good[label].dropna().drop_duplicates())
+    finally:
+        for writer in writers.values():
+            writer.close()
+    return pd.concat(labels, ignore_index=True).drop_duplicates() if labels else pd.Series(dtype=object)
+
+
 def read_compact(dataset: str) -> pd.DataFrame:
     """The dataset with its text columns kept in Arrow buffers rather than one Python string per
     value: at 10M rows of short text that is gigabytes less, and validation only compares them."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    return compact(pq.read_table(dataset))
+
+
+def compact(table) -> pd.DataFrame:
+    import pyarrow as pa
 
     text = pd.StringDtype("pyarrow")
-    return pq.read_table(dataset).to_pandas(types_mapper={pa.string(): text, pa.large_string(): text}.get)
-
-
-def write_plain(frame: pd.DataFrame, path) -> None:
-    """Parquet that reads back exactly as the step's input did (text as plain Python strings):
-    without pandas' metadata, which would make readers rebuild the Arrow-backed text dtype."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table.replace_schema_metadata(None), path)
+    return table.to_pandas(types_mapper={pa.string(): text, pa.large_string(): text}.get)
 
 
 def _describe_failure(expectation: str, column: str, item) -> str:
@@ -138,7 +337,7 @@ def run_suite(frame: pd.DataFrame, suite_dict: dict[str, Any]):
     from great_expectations.core.expectation_suite import ExpectationSuite
 
     context = gx.get_context(mode="ephemeral")
-    suite = context.suites.add(ExpectationSuite(**suite_dict))
+    suite = context.suites.add(ExpectationSuite(**copy.deepcopy(suite_dict)))  # GX writes into what it is given
     batch = context.data_sources.add_pandas("cnai").add_dataframe_asset("dataset").add_batch_definition_whole_dataframe("all")
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="validate", data=batch, suite=suite))
     return definition.run(
@@ -170,31 +369,73 @@ def infer_suite(frame: pd.DataFrame, name: str, columns: list[str] | None = None
     (quarantine) expectations. Review it and commit it: it is the data contract from then on.
     """
     columns = columns or list(frame.columns)
+    return suite_from_profiles(column_profiles(frame, columns), columns, len(frame), name)
+
+
+def column_profiles(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, Any]]:
+    """What a suite is inferred from, per column, in a form two batches' profiles add up from."""
+    profiles = {}
+    for column in columns:
+        series = frame[column]
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        text = not numeric and (series.dtype == object or pd.api.types.is_string_dtype(series))
+        present = series.dropna()
+        values = present.unique().tolist() if text else []
+        profiles[column] = {
+            "numeric": numeric, "text": text, "complete": not series.isna().any(),
+            "min": _plain(present.min()) if numeric and len(present) else None,
+            "max": _plain(present.max()) if numeric and len(present) else None,
+            "values": set(values) if len(values) <= CATEGORICAL_MAX_DISTINCT else None,
+        }
+    return profiles
+
+
+def merge_profiles(total: dict[str, dict[str, Any]], part: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    if not total:
+        return part
+    merged = {}
+    for column, a in total.items():
+        b = part[column]
+        values = None if a["values"] is None or b["values"] is None else a["values"] | b["values"]
+        merged[column] = {
+            "numeric": a["numeric"] or b["numeric"], "text": a["text"] or b["text"], "complete": a["complete"] and b["complete"],
+            "min": min((v for v in (a["min"], b["min"]) if v is not None), default=None),
+            "max": max((v for v in (a["max"], b["max"]) if v is not None), default=None),
+            "values": values if values is None or len(values) <= CATEGORICAL_MAX_DISTINCT else None,
+        }
+    return merged
+
+
+def suite_from_profiles(profiles: dict[str, dict[str, Any]], columns: list[str], rows: int, name: str) -> dict[str, Any]:
     expectations: list[dict[str, Any]] = [
         {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}, "meta": {"severity": "critical"}}
     ]
     for column in columns:
-        series = frame[column]
+        profile = profiles[column]
         expectations.append({"type": "expect_column_to_exist", "kwargs": {"column": column}, "meta": {"severity": "critical"}})
-        if series.notna().all():
+        if profile["complete"]:
             expectations.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": column}, "meta": {"severity": "quarantine"}})
-        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        if profile["numeric"]:
             expectations.append(
                 {
                     "type": "expect_column_values_to_be_between",
-                    "kwargs": {"column": column, "min_value": _plain(series.min()), "max_value": _plain(series.max())},
+                    "kwargs": {"column": column, "min_value": _nan_if_none(profile["min"]), "max_value": _nan_if_none(profile["max"])},
                     "meta": {"severity": "quarantine"},
                 }
             )
-        elif (series.dtype == object or pd.api.types.is_string_dtype(series)) and series.nunique() <= CATEGORICAL_MAX_DISTINCT:
+        elif profile["text"] and profile["values"] is not None:
             expectations.append(
                 {
                     "type": "expect_column_values_to_be_in_set",
-                    "kwargs": {"column": column, "value_set": sorted(series.dropna().unique().tolist())},
+                    "kwargs": {"column": column, "value_set": sorted(profile["values"])},
                     "meta": {"severity": "quarantine"},
                 }
             )
-    return {"name": name, "expectations": expectations, "meta": {"inferred_from_rows": len(frame)}}
+    return {"name": name, "expectations": expectations, "meta": {"inferred_from_rows": rows}}
+
+
+def _nan_if_none(value: Any) -> Any:
+    return float("nan") if value is None else value
 
 
 def with_label_rule(suite: dict[str, Any], label: str) -> dict[str, Any]:

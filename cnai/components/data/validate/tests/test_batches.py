@@ -1,0 +1,57 @@
+"""validate in bounded memory: the same suite batch by batch gives the answer the whole dataset
+gives in one piece (issue 16): the same inferred suite, the same rows valid and quarantined (with
+the same failed expectations), the same verdict per expectation. Batches of a size that does not
+divide the rows, so one is short."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from cnai.components.data.validate.executor import validate_dataset
+from cnai.core.errors import ValidationFailed
+from conftest import LABEL
+
+
+def run(dataset, tmp_path, name, batch_rows, suite=None, **kwargs):
+    out = {n: str(tmp_path / f"{name}-{n}") for n in ("validated", "quarantine", "results", "data_docs", "inferred_suite")}
+    facts = validate_dataset(dataset, expectation_suite=suite, batch_rows=batch_rows, **out, **kwargs)
+    verdicts = sorted((r["expectation_config"]["type"], str(r["expectation_config"]["kwargs"].get("column")),
+                       r["success"], (r["result"] or {}).get("unexpected_count"))
+                      for r in json.loads((tmp_path / f"{name}-results").read_text())["results"])
+    return facts, out, verdicts
+
+
+def test_batches_give_the_answer_of_the_whole(ingested, expectation_suite, tmp_path):
+    rows = len(pd.read_parquet(ingested["events"]))
+    suite = {**expectation_suite, "expectations": [
+        *expectation_suite["expectations"],
+        # one that only holds over all the rows (mostly), one judged on a whole column, one across rows
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "max_value": 1500, "mostly": 0.5},
+         "meta": {"severity": "quarantine"}},
+        {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "distance", "min_value": 1, "max_value": 5000},
+         "meta": {"severity": "critical"}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "distance"}, "meta": {"severity": "quarantine"}},
+    ]}
+    for name, given in (("declared", suite), ("inferred", None)):
+        whole, whole_out, whole_verdicts = run(ingested["events"], tmp_path, f"{name}-whole", 0, given, label=LABEL, task="binary")
+        parts, parts_out, parts_verdicts = run(ingested["events"], tmp_path, f"{name}-parts", rows // 7 + 3, given, label=LABEL,
+                                               task="binary")
+        assert whole["batches"] == 1 and parts["batches"] == 7
+        assert {k: v for k, v in whole.items() if k != "batches"} == {k: v for k, v in parts.items() if k != "batches"}
+        assert whole["rows_quarantined"] > 0 and whole["rows_valid"] + whole["rows_quarantined"] == rows
+        assert whole_verdicts == parts_verdicts
+        for output in ("validated", "quarantine"):
+            pd.testing.assert_frame_equal(pd.read_parquet(whole_out[output]), pd.read_parquet(parts_out[output]))
+        assert json.loads((tmp_path / f"{name}-whole-inferred_suite").read_text()) == \
+            json.loads((tmp_path / f"{name}-parts-inferred_suite").read_text())
+        assert "<html" in (tmp_path / f"{name}-parts-data_docs").read_text().lower()
+
+
+def test_a_critical_failure_in_one_batch_stops_the_step_by_name(ingested, tmp_path):
+    suite = {"name": "s", "expectations": [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "distance", "max_value": 2000},
+         "meta": {"severity": "critical"}}]}
+    with pytest.raises(ValidationFailed, match=r"column 'distance': expect_column_values_to_be_between \(\d+ unexpected"):
+        run(ingested["events"], tmp_path, "critical", 500, suite)
+    assert not (tmp_path / "critical-validated").exists()
