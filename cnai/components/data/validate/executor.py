@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,13 @@ import pandas as pd
 
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ValidationFailed
+from cnai.core.scale import BATCH_ROWS, IN_MEMORY_ROWS
 
 log = logging.getLogger(__name__)
 
 CATEGORICAL_MAX_DISTINCT = 60
 
 
-# A dataset larger than this is validated BATCH_ROWS rows at a time (the same suite, the same
-# answer: tests/test_validate_batches.py); smaller ones in one piece, which is faster.
-IN_MEMORY_ROWS = int(os.environ.get("CNAI_VALIDATE_IN_MEMORY_ROWS", 2_000_000))
-BATCH_ROWS = 1_000_000
 # Row-level expectations whose verdict on a row needs the other rows: checked on their columns whole.
 ACROSS_ROWS = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique",
                          "expect_multicolumn_values_to_be_unique"})
@@ -57,8 +53,8 @@ def validate_dataset(
     suite says, and with a `task` the remaining labels must suit it: a label that cannot be
     trained on stops the run here, not in tuning minutes later.
 
-    Memory is bounded by `batch_rows` (BATCH_ROWS for a dataset past IN_MEMORY_ROWS; 0: in one
-    piece): row-level expectations run batch by batch and their verdicts are added up, the others
+    Memory is bounded by `batch_rows` (cnai.core.scale's BATCH_ROWS for a dataset past its
+    IN_MEMORY_ROWS; 0: in one piece): row-level expectations run batch by batch and their verdicts are added up, the others
     on the columns they name, and the outputs are written batch by batch.
     """
     import pyarrow.dataset as pads

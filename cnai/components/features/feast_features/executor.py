@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import shutil
+import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def build_training_set(
     feature_repo: str = "",
     target: str = "local",
     cluster: dict[str, Any] | None = None,
+    in_memory_rows: int | None = None,
 ) -> dict[str, Any]:
     """Apply a Feast repo into `feature_store`, materialize the online store, join point-in-time.
 
@@ -53,19 +55,36 @@ def build_training_set(
     them; a team's own `feature_repo` is applied as it is, each table written where its view's
     source reads. With `target="kubeflow"` the repo's `feature_store.cluster.yaml` is applied
     instead: Spark as the offline store and Redis (`cluster.feast_online_store`) as the online store.
+
+    Events past `in_memory_rows` (cnai.core.scale's IN_MEMORY_ROWS) are joined out of core: DuckDB
+    joins them as of their time to the very files the FeatureViews read, with Feast's semantics
+    (the newest row at or before, within the TTL; static views on the key alone), spilling to
+    disk, and writes the training set without the events ever being in memory whole (with the
+    packaged repo; a team's own repo is always joined by its Feast offline store).
     """
+    import pyarrow.dataset as pads
     from feast import FeatureStore
+
+    from cnai.core.scale import IN_MEMORY_ROWS
 
     own_repo = bool(feature_repo)
     source_repo = Path(feature_repo) if own_repo else packaged_feature_repo()
     views = _views(feature_views, feature_refs, timestamp)
     keys = list(dict.fromkeys(view["join_on"] for view in views))
     labels = [label] if label else []  # unlabelled events (new traffic to check for drift) have none
-    events_frame = _read(events, [*keys, *([timestamp] if timestamp else []), *labels, *features], "events")
-    if not timestamp:  # only static views (the configuration checks it): every event is "now" for them
+    event_columns = list(dict.fromkeys([*keys, *([timestamp] if timestamp else []), *labels, *features]))
+    events_schema = _schema(events, event_columns, "events")
+    event_rows = pads.dataset(events, format="parquet").count_rows()
+    in_memory = own_repo or event_rows <= (IN_MEMORY_ROWS if in_memory_rows is None else in_memory_rows)
+    events_frame = _read(events, event_columns, "events") if in_memory else None
+    if events_frame is not None and not timestamp:  # only static views: every event is "now" for them
         events_frame = events_frame.assign(**{STATIC_TIME: STATIC_AS_OF})
     event_time = timestamp or STATIC_TIME
     tables = {view["name"]: _side_table(feature_tables, view) for view in views}
+    feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
+    columns = list(dict.fromkeys([*([timestamp] if timestamp else []), *keys, *feature_columns, *labels]))
+    Path(training_set).parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".cnai-join-", dir=Path(training_set).parent))  # DuckDB's output and spill
 
     with atomic_output(feature_store) as repo:
         shutil.copytree(source_repo, repo, ignore=shutil.ignore_patterns("data", "__pycache__", "__init__.py"))
@@ -73,7 +92,7 @@ def build_training_set(
             _use_cluster_stores(repo, cluster or {})
         (repo / "data").mkdir()
         if not own_repo:
-            _write_views(repo, views, tables, events_frame)
+            _write_views(repo, views, tables, events_schema)
 
         # Feast resolves some relative source paths against the working directory, not the repo.
         with contextlib.chdir(repo):
@@ -91,42 +110,39 @@ def build_training_set(
                 log.info("materializing view %s, %s .. %s, into the online store", view["name"], start, end)
                 store.materialize(start_date=start.to_pydatetime(), end_date=end.to_pydatetime(), feature_views=[view["name"]])
 
-            entity_df = _utc_micro(events_frame, event_time, events).rename(columns={event_time: "event_timestamp"})
-            # A feature value depends only on the keys and the time, so Feast joins each distinct
-            # (keys, time) once and the events take theirs from that: many events share them (events
-            # often share a key and an hour), and Feast's join grows with the rows it is given.
-            distinct = entity_df[[*keys, "event_timestamp"]].drop_duplicates(ignore_index=True)
-            log.info("point-in-time join of %d events (%d distinct keys and times) with %s",
-                     len(entity_df), len(distinct), feature_refs)
-            features_at = store.get_historical_features(entity_df=distinct, features=feature_refs).to_df()
-            # Offline stores differ in the timestamps they hand back (Spark: naive nanoseconds).
-            features_at = _utc_micro(features_at, "event_timestamp", f"{feature_store} (offline store)")
-            joined = entity_df.merge(features_at, on=[*keys, "event_timestamp"], how="left", validate="many_to_one")
+            if in_memory:
+                joined = _join_with_feast(store, events_frame, events, event_time, keys, feature_refs)
+            else:
+                joined = None
+                sources = {view["name"]: _source_path(contents, view["name"], repo) for view in views}
+                _join_out_of_core(events, sources, views, timestamp, columns, scratch / "joined.parquet", scratch / "spill")
             online_rows = {view["name"]: len(store.get_online_features(
                 features=view["refs"], entity_rows=[{view["join_on"]: v} for v in tables[view["name"]][view["join_on"]].unique()],
             ).to_df()) for view in views}
 
-    joined = joined.rename(columns={"event_timestamp": event_time})
-    for view in views:
-        _refuse_an_empty_join(joined, view, events_frame, tables[view["name"]], feature_tables, event_time)
-    feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
-    columns = list(dict.fromkeys([*([timestamp] if timestamp else []), *keys, *feature_columns, *labels]))
-    # Every column orders the rows: offline stores return events that share a timestamp and keys
-    # in any order (DuckDB and Spark differ), and a time split must not depend on that.
-    joined = joined[columns].sort_values(columns, kind="stable").reset_index(drop=True)
     with atomic_output(training_set) as staging:
-        joined.to_parquet(staging, index=False)
-
-    coverage = {c: round(float(joined[c].notna().mean()), 4) for c in feature_columns if c in joined}
+        if joined is not None:
+            joined = joined.rename(columns={"event_timestamp": event_time})
+            # Every column orders the rows: offline stores return events that share a timestamp and
+            # keys in any order (DuckDB and Spark differ), and a time split must not depend on that.
+            joined = joined[columns].sort_values(columns, kind="stable").reset_index(drop=True)
+            joined.to_parquet(staging, index=False)
+        else:
+            (scratch / "joined.parquet").rename(staging)
+        for view in views:
+            _refuse_an_empty_join(ColumnReader(str(staging)), view, events, tables[view["name"]], feature_tables, event_time)
+    written = ColumnReader(training_set)
+    shutil.rmtree(scratch, ignore_errors=True)
+    coverage = {c: round(float(written.column(c).notna().mean()), 4) for c in feature_columns if c in written.names}
     with atomic_output(feature_statistics) as staging:
-        staging.write_text(statistics_markdown(joined, feature_columns, label))
+        staging.write_text(statistics_markdown(written, feature_columns, label))
     return {
-        "rows": len(joined),
+        "rows": written.rows,
         "feature_columns": feature_columns,
         "feature_coverage": coverage,
         "online_entities": online_rows,
         "output_metadata": {
-            "training_set": {"rows": len(joined), "feature_columns": feature_columns, "label": label, "timestamp": timestamp},
+            "training_set": {"rows": written.rows, "feature_columns": feature_columns, "label": label, "timestamp": timestamp},
             "feature_store": {"project": store.project, "feature_refs": feature_refs,
                               "feature_views": [view["name"] for view in views]},
         },
@@ -182,27 +198,121 @@ def _side_table(feature_tables: str, view: dict[str, Any]) -> pd.DataFrame:
     return _utc_micro(table, view["time"], path)
 
 
-def _refuse_an_empty_join(joined: pd.DataFrame, view: dict[str, Any], events: pd.DataFrame, table: pd.DataFrame,
+def _refuse_an_empty_join(joined: ColumnReader, view: dict[str, Any], events: str, table: pd.DataFrame,
                           feature_tables: str, event_time: str) -> None:
     """A join that found a value for no event would train on nothing but nulls: stop here, by name,
     with what usually causes it (keys written differently, times that do not overlap)."""
     columns, key = view["columns"], view["join_on"]
-    if not columns or joined.empty or joined[columns].notna().any().any():
+    if not columns or not joined.rows or any(joined.column(c).notna().any() for c in columns):
         return
-    example = lambda frame, column: frame[column].dropna().iloc[0] if frame[column].notna().any() else None  # noqa: E731
-    keys = (f"the events' {key} e.g. {example(events, key)!r}, the side table's {view['entity']} "
-            f"e.g. {example(table, key)!r}")
+    event_key = ColumnReader(events).first_value(key)
+    side_key = table[key].dropna().iloc[0] if table[key].notna().any() else None
+    keys = f"the events' {key} e.g. {event_key!r}, the side table's {view['entity']} e.g. {side_key!r}"
     if not view["timestamp"]:
         raise DataError(f"{feature_tables}/{view['name']}: the join of static view {view['name']!r} found no value of "
-                        f"{columns} for any of the {len(joined)} events: no {key} of theirs is a key of the table. "
+                        f"{columns} for any of the {joined.rows} events: no {key} of theirs is a key of the table. "
                         f"Check the keys are written alike ({keys})")
     ttl = f"within ttl_hours={view['ttl_hours']:g}" if view["ttl_hours"] else "(no ttl)"
+    times = joined.column(event_time)
     raise DataError(
         f"{feature_tables}/{view['name']}: the point-in-time join of view {view['name']!r} found no value of "
-        f"{columns} for any of the {len(joined)} events: no {key} of theirs has a row at or before its "
+        f"{columns} for any of the {joined.rows} events: no {key} of theirs has a row at or before its "
         f"{event_time} {ttl}. Check the keys are written alike ({keys}) and the times overlap (events "
-        f"{events[event_time].min()} .. {events[event_time].max()}, side table "
-        f"{table[view['time']].min()} .. {table[view['time']].max()})")
+        f"{times.min()} .. {times.max()}, side table {table[view['time']].min()} .. {table[view['time']].max()})")
+
+
+class ColumnReader:
+    """A Parquet table read one column at a time: what the checks and statistics after a join
+    need, in the memory of one column however many rows."""
+
+    def __init__(self, path: str) -> None:
+        import pyarrow.dataset as pads
+
+        self.path = path
+        self._dataset = pads.dataset(path, format="parquet")
+        self.names = self._dataset.schema.names
+        self.rows = self._dataset.count_rows()
+
+    def column(self, name: str) -> pd.Series:
+        return self._dataset.to_table(columns=[name]).column(0).to_pandas()
+
+    def first_value(self, name: str) -> Any:
+        import pyarrow.compute as pc
+
+        for batch in self._dataset.to_batches(columns=[name]):
+            present = pc.drop_null(batch.column(0))
+            if len(present):
+                return present[0].as_py()
+        return None
+
+
+def _schema(path: str, columns: list[str], what: str):
+    """The table's Arrow schema, refusing it by name when a column is missing."""
+    import pyarrow.dataset as pads
+
+    schema = pads.dataset(path, format="parquet").schema  # a file or a Spark output directory
+    missing = [c for c in dict.fromkeys(columns) if c not in schema.names]
+    if missing:
+        raise DataError(f"{path} ({what}): column(s) {missing} not found; it has {schema.names}")
+    return schema
+
+
+def _join_with_feast(store, events_frame: pd.DataFrame, events: str, event_time: str, keys: list[str],
+                     feature_refs: list[str]) -> pd.DataFrame:
+    """Feast's own point-in-time join (its offline store), for events that fit in memory."""
+    entity_df = _utc_micro(events_frame, event_time, events).rename(columns={event_time: "event_timestamp"})
+    # A feature value depends only on the keys and the time, so Feast joins each distinct (keys,
+    # time) once and the events take theirs from that: many events share them (events often share
+    # a key and an hour), and Feast's join grows with the rows it is given.
+    distinct = entity_df[[*keys, "event_timestamp"]].drop_duplicates(ignore_index=True)
+    log.info("point-in-time join of %d events (%d distinct keys and times) with %s", len(entity_df), len(distinct), feature_refs)
+    features_at = store.get_historical_features(entity_df=distinct, features=feature_refs).to_df()
+    # Offline stores differ in the timestamps they hand back (Spark: naive nanoseconds).
+    features_at = _utc_micro(features_at, "event_timestamp", "the offline store's answer")
+    return entity_df.merge(features_at, on=[*keys, "event_timestamp"], how="left", validate="many_to_one")
+
+
+def _join_out_of_core(events: str, sources: dict[str, Path], views: list[dict[str, Any]], timestamp: str,
+                      columns: list[str], out: Path, spill: Path) -> None:
+    """The point-in-time join Feast does, in DuckDB, from the files the FeatureViews read: each
+    event takes its key's newest row at or before its time (ASOF), none older than the TTL; a static
+    view's row on the key alone. Sorted by every column, as the in-memory path sorts, and written
+    as Parquet; DuckDB spills to `spill` past its memory limit."""
+    from cnai.core.scale import duckdb_connection, parquet_files
+
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    def literal(path: Path | str) -> str:
+        return "'" + str(path).replace("'", "''") + "'"
+
+    # Each output column's expression: the events' own (their time as UTC, as the in-memory path
+    # makes it), or a view's value as of the event.
+    selected = {c: f"e.{quoted(c)}" for c in columns}
+    as_utc_micro = lambda column: f"* REPLACE ({quoted(column)}::TIMESTAMPTZ AS {quoted(column)})"  # noqa: E731
+    events_table = f"(SELECT {as_utc_micro(timestamp) if timestamp else '*'} FROM read_parquet({literal(parquet_files(events))}))"
+    joins = []
+    for n, view in enumerate(views):
+        alias, key = f"v{n}", quoted(view["join_on"])
+        source = f"(SELECT {as_utc_micro(view['time'])} FROM read_parquet({literal(sources[view['name']])}))"
+        if view["timestamp"]:
+            time = quoted(view["time"])
+            joins.append(f"ASOF LEFT JOIN {source} {alias} ON e.{key} = {alias}.{key} AND e.{quoted(timestamp)} >= {alias}.{time}")
+            fresh = (f"e.{quoted(timestamp)} - {alias}.{time} <= to_microseconds({int(view['ttl_hours'] * 3_600_000_000)})"
+                     if view["ttl_hours"] else "TRUE")
+            selected.update({c: f"CASE WHEN {fresh} THEN {alias}.{quoted(c)} END" for c in view["columns"]})
+        else:
+            joins.append(f"LEFT JOIN {source} {alias} ON e.{key} = {alias}.{key}")
+            selected.update({c: f"{alias}.{quoted(c)}" for c in view["columns"]})
+    order = ", ".join(f"{quoted(c)} ASC NULLS LAST" for c in columns)
+    query = (f"SELECT {', '.join(f'{selected[c]} AS {quoted(c)}' for c in columns)} "
+             f"FROM {events_table} e {' '.join(joins)} ORDER BY {order}")
+    connection = duckdb_connection(spill)
+    try:
+        log.info("point-in-time join out of core (DuckDB) with %s", [v["name"] for v in views])
+        connection.execute(f"COPY ({query}) TO {literal(out)} (FORMAT parquet)")
+    finally:
+        connection.close()
 
 
 def _read(path: str, columns: list[str], what: str) -> pd.DataFrame:
@@ -215,7 +325,7 @@ def _read(path: str, columns: list[str], what: str) -> pd.DataFrame:
     return pd.read_parquet(path, columns=list(dict.fromkeys(columns)))
 
 
-def _write_views(repo: Path, views: list[dict[str, Any]], tables: dict[str, pd.DataFrame], events: pd.DataFrame) -> None:
+def _write_views(repo: Path, views: list[dict[str, Any]], tables: dict[str, pd.DataFrame], events_schema) -> None:
     """The packaged repo's `feature_views.yaml`: one view per side table, typed from it."""
     import yaml
 
@@ -231,10 +341,12 @@ def _write_views(repo: Path, views: list[dict[str, Any]], tables: dict[str, pd.D
     specs = []
     for view in views:
         table, key = tables[view["name"]], view["join_on"]
-        key_type = spark_type(events[key])
+        events_key = events_schema.field(key).type.to_pandas_dtype()
+        key_type = spark_type(pd.Series([], dtype=object if events_key is object else events_key))
         if spark_type(table[key]) != key_type:
             raise DataError(f"feature view {view['name']!r}: its key {view['entity']!r} is {table[key].dtype} but the "
-                            f"events' {key!r} is {events[key].dtype}; give both the same type in cnai.yaml's columns")
+                            f"events' {key!r} is {events_key.__name__ if hasattr(events_key, '__name__') else events_key}; "
+                            "give both the same type in cnai.yaml's columns")
         specs.append({"name": view["name"], "entity": key, "entity_type": key_type, "timestamp": view["time"],
                       "ttl_hours": view["ttl_hours"], "features": {c: spark_type(table[c]) for c in view["columns"]}})
     (repo / VIEWS_FILE).write_text(yaml.safe_dump({"feature_views": specs}, sort_keys=False))
@@ -252,13 +364,14 @@ def _source_path(contents, view_name: str, repo: Path) -> Path:
     return Path(path) if Path(path).is_absolute() else repo / path
 
 
-def statistics_markdown(frame: pd.DataFrame, feature_columns: list[str], label: str) -> str:
-    """Per-feature statistics of the training set, as the KFP UI's Markdown viewer shows them."""
-    title = f"label `{label}`: {_label_summary(frame[label])}" if label else "no label"
-    lines = [f"# Training set: {len(frame):,} rows, {title}", "",
+def statistics_markdown(table: ColumnReader, feature_columns: list[str], label: str) -> str:
+    """Per-feature statistics of the training set, as the KFP UI's Markdown viewer shows them (one
+    column in memory at a time)."""
+    title = f"label `{label}`: {_label_summary(table.column(label))}" if label else "no label"
+    lines = [f"# Training set: {table.rows:,} rows, {title}", "",
              "| feature | type | present | mean | std | min | max | top values |", "|---|---|---|---|---|---|---|---|"]
     for column in feature_columns:
-        values = frame[column]
+        values = table.column(column)
         present = f"{values.notna().mean():.1%}"
         if pd.api.types.is_numeric_dtype(values):
             stats = values.describe()

@@ -21,10 +21,34 @@ def view(name: str, entity: str, timestamp: str = "", ttl_hours: float = 0, join
 
 def join(tmp_path, events: pd.DataFrame, tables: dict, refs: list, views: list, timestamp: str, label: str,
          features: list) -> pd.DataFrame:
+    """The training set, built as for data that fits in memory (Feast's offline store); every case is
+    also joined out of core (DuckDB, as past cnai.core.scale.IN_MEMORY_ROWS) and must agree: the
+    same rows in the same order, the same statistics, the same facts, or the same error."""
     events.to_parquet(tmp_path / "events.parquet")
-    facts = build_training_set(str(tmp_path / "events.parquet"), tables_dir(tmp_path, **tables), str(tmp_path / "ts"),
-                               str(tmp_path / "store"), str(tmp_path / "stats.md"), refs, views, timestamp, label, features)
-    return pd.read_parquet(tmp_path / "ts"), facts
+    side = tables_dir(tmp_path, **tables)
+
+    def build(where, in_memory_rows):
+        return build_training_set(str(tmp_path / "events.parquet"), side, str(where / "ts"), str(where / "store"),
+                                  str(where / "stats.md"), refs, views, timestamp, label, features,
+                                  in_memory_rows=in_memory_rows)
+
+    (tmp_path / "out-of-core").mkdir()
+    try:
+        out_of_core = build(tmp_path / "out-of-core", 0)
+    except DataError as exc:
+        out_of_core = exc
+    try:
+        facts = build(tmp_path, None)
+    except DataError as exc:
+        assert isinstance(out_of_core, DataError), f"only the in-memory path failed: {exc}"
+        assert str(out_of_core).replace("/out-of-core", "") == str(exc)
+        raise
+    assert not isinstance(out_of_core, Exception), f"only the out-of-core path failed: {out_of_core}"
+    joined = pd.read_parquet(tmp_path / "ts")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out-of-core" / "ts"), joined, check_dtype=False)
+    assert (tmp_path / "out-of-core" / "stats.md").read_text() == (tmp_path / "stats.md").read_text()
+    assert out_of_core == facts
+    return joined, facts
 
 
 def test_join_is_point_in_time_correct(tmp_path):
