@@ -141,6 +141,7 @@ def build_training_set(
         "feature_columns": feature_columns,
         "feature_coverage": coverage,
         "online_entities": online_rows,
+        "join": "Feast offline store, in memory" if in_memory else "DuckDB, out of core",
         "output_metadata": {
             "training_set": {"rows": written.rows, "feature_columns": feature_columns, "label": label, "timestamp": timestamp},
             "feature_store": {"project": store.project, "feature_refs": feature_refs,
