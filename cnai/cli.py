@@ -91,6 +91,19 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from cnai.orchestration.serve import print_endpoint
 
     config, config_path, _ = open_project(args)
+    if args.current and "://" not in args.current and not Path(args.current).exists():
+        raise CnaiError(f"--current {args.current}: no such file or folder; give a table of new rows (CSV or Parquet) "
+                        "or an inference log folder")
+    for given in [args.retrain_events or "", *(spec.split("=", 1)[-1] for spec in args.retrain_features or [])]:
+        if given and "://" not in given and not given.startswith("package:") and not Path(given).exists():
+            raise CnaiError(f"--retrain-events/--retrain-features {given}: no such file; give the newly labelled rows")
+    if args.since:
+        import pandas as pd
+
+        try:
+            pd.Timestamp(args.since)
+        except ValueError as exc:
+            raise CnaiError(f"--since {args.since!r}: not a time; give ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00Z") from exc
     current = args.current or str(inference_log_dir(serving_dir(), config.model_name))
     if not args.current:
         from cnai.core.inference_log import read_inference_log
@@ -100,7 +113,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                   f"({current}): nothing to check yet.")
             return 0
     ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
-    if not args.retrain_events and any(r["step"] == "evaluate" for r in rows):
+    if not args.retrain_events and any(r["step"] == "evaluate" and r["status"] in ("ran", "cached") for r in rows):
         print("Retrained on data.events as cnai.yaml names it (unchanged data: the same model, so the gate keeps "
               "production); to train on newly labelled rows: cnai monitor --current NEW --retrain-events NEW")
     if ok:
@@ -201,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("--label", required=True, help="the column to predict")
     init.add_argument("--task", default=None, help="binary, multiclass or regression (default: inferred from the label)")
     init.add_argument("--timestamp", default=None, help="the time column for a time split (default: the first one found)")
-    init.add_argument("--model", default="hist_gradient_boosting", help="hist_gradient_boosting (default), xgboost or lightgbm")
+    init.add_argument("--model", default="hist_gradient_boosting", help="the model kind whose search space to write: hist_gradient_boosting (default), "
+                      "xgboost, lightgbm or torch_tabular (others: set model.kind and tuning.parameters by hand)")
     init.add_argument("--format", choices=("csv", "parquet"), default=None, help="default: from the file name")
     init.add_argument("--force", action="store_true", help="replace an existing configuration")
     init.set_defaults(handler=cmd_init)

@@ -54,7 +54,8 @@ CASES = [
      r"tuning\.objective\.goal: log_loss is lower when better, so the goal is minimize"),
     ("single", {"evaluation.metric": "r2"}, r"evaluation\.metric: 'r2' is not a multiclass metric"),
     ("single", {"evaluation.min_improvement": -0.1}, r"evaluation\.min_improvement: Input should be greater than or equal to 0"),
-    ("single", {"data.task": "regression", "tuning.objective": {"metric": "accuracy"}},
+    ("single", {"data.task": "regression", "data.label": "bill_length_mm", "data.features": ["island", "year"],
+                "tuning.objective": {"metric": "accuracy"}},
      r"'accuracy' is not a regression metric; use one of \['rmse', 'mae', 'r2'\]"),
     ("single", {"model.kind": 3}, r"model\.kind: Input should be a valid string"),
     ("single", {"model.estimator": "xgboost"}, r"model\.estimator: Extra inputs are not permitted"),
@@ -86,6 +87,12 @@ CASES = [
     ("flights", {"data.feature_source": {"name": "w"}}, r"data\.feature_source: now data\.feature_sources, a list"),
     ("single", {"data.feature_refs": ["v:x"]}, r"data\.feature_refs: need data\.feature_sources"),
     ("flights", {"data.expectation_suite": 5}, r"data\.expectation_suite: Input should be a valid string"),
+    # a new user's trial: regression on a text label failed only in validate, 48 s in
+    ("single", {"data.task": "regression", "tuning.objective": {"metric": "rmse"}},
+     r"data\.task: regression needs a numeric label, but data\.events\.columns declares 'species' string"),
+    ("single", {"data.events.delimiter": ";;"}, r"data\.events\.delimiter: String should have at most 1 character"),
+    ("single", {"data.events.encoding": "windows-1252"}, r"data\.events\.encoding: encoding 'windows-1252' is not one "
+                                                         r"Spark's CSV reader takes"),
 ]
 
 
@@ -112,6 +119,9 @@ def test_defaults_follow_the_task(tmp_path):
         assert (loaded.objective_metric, loaded.objective_goal, loaded.gate_metric) == (metric, goal, metric)
         assert loaded.data.split_method == "random" and loaded.data.expectation_suite is None
     assert loaded.model_name == "bill-length-mm-regression"
+    config["data"]["events"]["columns"]["résilié"] = "string"  # accented letters keep their base letter, not a hole
+    config["data"].update(label="résilié", task="multiclass")
+    assert load_config(_write(tmp_path, config)).model_name == "resilie-multiclass"
 
 
 def _write(tmp_path: Path, config: dict) -> Path:

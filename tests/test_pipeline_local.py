@@ -300,6 +300,15 @@ def test_failing_validation_stops_the_pipeline_and_serving_continues(project, fi
     message = failed[0]["run"]["facets"]["errorMessage"]["message"]
     assert "column 'distance': expect_column_values_to_be_between" in message
     assert "features" not in completed_steps(events)
+    # MLflow's own status says so too (its UI and searches read it; a trial found FINISHED)
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{project['home'] / 'mlflow' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    run_id = next(e["run"]["facets"]["parent"]["run"]["runId"] for e in events if "parent" in e["run"]["facets"])
+    [run] = client.search_runs([client.get_experiment_by_name("cnai/flight-delay").experiment_id],
+                               f"tags.`cnai.pipeline_run_id` = '{run_id}' and tags.`cnai.pipeline` = 'cnai-training'")
+    assert run.info.status == "FAILED" and run.data.tags["cnai.status"] == "failed"
     holdout = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/train/holdout")))
     assert infer(project["port"], holdout, model_features)["model_version"] == "1"
 

@@ -249,6 +249,8 @@ def record_pipeline_run(registry_uri: str, model_name: str, run_name: str, param
             mlflow.log_params({k: (v if len(str(v)) <= 6000 else f"{str(v)[:5990]}…") for k, v in params.items()})
             mlflow.log_metrics(metrics)
             mlflow.set_tags(tags)
+        if tags.get("cnai.status") == "failed":  # MLflow's own status, which its UI and searches show
+            client.set_terminated(run.info.run_id, status="FAILED")
         pipeline_run = tags.get("cnai.pipeline_run_id")
         if pipeline_run:
             for step_run in client.search_runs([experiment_id], f"tags.`cnai.pipeline_run_id` = '{pipeline_run}'"):

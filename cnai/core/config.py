@@ -143,6 +143,10 @@ class DataConfig(Strict):
             problems.append("data.split: time needs data.events.timestamp; set it, or use split: random")
         if self.positive_label is not None and self.task != "binary":
             problems.append(f"data.positive_label: only a binary task has one (data.task is {self.task})")
+        declared = events.columns.get(self.label)
+        if self.task == "regression" and declared in ("string", "boolean", "timestamp", "date"):
+            problems.append(f"data.task: regression needs a numeric label, but data.events.columns declares {self.label!r} "
+                            f"{declared}; set data.task to binary or multiclass, or choose a numeric label")
         problems += self._feature_source_problems()
         if problems:
             raise ValueError("; ".join(problems))
@@ -333,7 +337,11 @@ class ProjectConfig(Strict):
 
     @property
     def model_name(self) -> str:
-        default = re.sub(r"[^a-z0-9]+", "-", f"{self.data.label}-{self.data.task}".lower()).strip("-")
+        import unicodedata
+
+        # 'résilié' -> 'resilie': the letters, not holes (a served model's name is ASCII, DNS-like)
+        plain = unicodedata.normalize("NFKD", f"{self.data.label}-{self.data.task}").encode("ascii", "ignore").decode()
+        default = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
         return self.settings.model_name or default
 
     @model_validator(mode="after")

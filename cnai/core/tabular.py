@@ -58,6 +58,8 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
         raise DataError(f"{source}: unknown format {source_format!r}; use 'csv' or 'parquet'")
 
     missing = [c for c in column_types if c not in raw.columns]
+    if missing and not raw.columns:
+        raise DataError(f"{source}: the file is empty (not even a header line)")
     if missing:
         hint = ""
         if source_format == "csv" and len(raw.columns) == 1 and (seen := [d for d in CSV_DELIMITERS if d in raw.columns[0]]):
@@ -127,6 +129,13 @@ def _cast(column: str, spark_type: str):
     from pyspark.sql import functions as F
 
     value = column_ref(column)
+    if spark_type in ("int", "bigint"):
+        # Spark casts "729.53" to 729: a decimal in a column declared whole would be cut without a word.
+        # Written whole ("12", "12.0": exact, however long), or a number that is whole (a Parquet double).
+        written = F.trim(value.cast("string")).rlike(r"^[+-]?\d+(\.0*)?$")
+        number = value.cast("double")
+        return (F.when(written, F.regexp_replace(F.trim(value.cast("string")), r"\.0*$", "").cast(spark_type))
+                .when(number == F.floor(number), value.cast(spark_type)))
     if spark_type not in ("timestamp", "date"):
         return value.cast(spark_type)
     iso = F.regexp_replace(value, r"^(\d{4})/(\d{1,2})/(\d{1,2})", "$1-$2-$3").cast(spark_type)
@@ -151,7 +160,7 @@ def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) ->
     if bad:
         column = next(iter(bad))
         example = (
-            raw.where(column_ref(column).isNotNull() & column_ref(column).cast(column_types[column]).isNull())
+            raw.where(column_ref(column).isNotNull() & _cast(column, column_types[column]).isNull())
             .select(column_ref(column)).first()[0]
         )
         details = ", ".join(f"{c}: {n} value(s) not {column_types[c]}" for c, n in bad.items())

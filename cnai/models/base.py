@@ -94,7 +94,7 @@ class ModelKind(abc.ABC):
                 continue
             if tunable is not None and p["name"] not in tunable:
                 problems.append(f"tuning.parameters.{p['name']}: not a parameter the model takes ({cls.__name__}); "
-                                f"tune one of {tunable}")
+                                f"it takes {tunable}")
                 continue
             listed = p["parameter_type"] in ("categorical", "discrete")
             for value in p["values"] if listed else (p["min"], p["max"]):

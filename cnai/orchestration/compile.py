@@ -36,6 +36,13 @@ def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, targe
         monitoring_arguments["current_data"] = INFERENCE_LOG_MOUNT  # the log sink's volume, mounted into the drift check
     if ":" in config.model.kind:
         write_project_image(config, config_path, out)
+    if arguments["target"] == "kubeflow":
+        local = [s for s in [arguments["events_source"], *[t["source"] for t in arguments.get("feature_sources", [])]]
+                 if "://" not in s and not s.startswith("package:")]
+        if local:
+            print(f"note: {local} are paths on this machine, which a cluster's pods cannot read: point data.events.source "
+                  "and each feature source at the object store (s3://...) before compiling for the cluster, or set "
+                  "events_source / feature_sources when starting the run")
     written = {}
     for name, pipeline, values in ((PIPELINE_NAME, training_pipeline_for(shape), arguments),
                                    (MONITORING_NAME, monitoring_pipeline_for(shape), monitoring_arguments)):
@@ -88,6 +95,7 @@ def compile_all(config: ProjectConfig, config_path: Path, out: Path, target: str
     and outputs, the v1 specs and the example pipeline Elyra reads)."""
     from kfp import compiler
 
+    import cnai
     from cnai.core.kfp_settings import COMPONENT_IMAGE
     from cnai.orchestration.catalog import (
         ELYRA_EXAMPLE,
@@ -100,13 +108,18 @@ def compile_all(config: ProjectConfig, config_path: Path, out: Path, target: str
     from cnai.pipelines.training.pipeline import PIPELINE_NAME
 
     written = compile_pipelines(config, config_path, out, target)
-    if write_elyra_example(written[PIPELINE_NAME]):
+    # The package's generated files (component READMEs and specs, the Elyra example) follow this
+    # repository's own cnai.yaml; a team's project writes only into its build folder.
+    refresh_package = Path(cnai.__file__).resolve().parent.parent == config_path.parent.resolve()
+    if refresh_package and write_elyra_example(written[PIPELINE_NAME]):
         print(f"updated {ELYRA_EXAMPLE} (Elyra example pipeline)")
     (out / "components").mkdir(parents=True, exist_ok=True)
     for name, component in all_components().items():
         destination = out / "components" / f"{name}.yaml"
         compiler.Compiler().compile(component, str(destination))
         print(f"wrote {destination}")
+        if not refresh_package:
+            continue
         if refresh_readme(name):
             print(f"updated the inputs and outputs in {component_dir(name) / 'README.md'}")
         if write_v1_spec(name, COMPONENT_IMAGE):

@@ -337,7 +337,8 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
     header = ("# cnai-pipelines project, written by `cnai init` from the data. Review it, then `cnai run`.\n"
               "# What was inferred:\n" + "".join(f"#   - {note}\n" for note in notes) +
               "# Every key and its default: cnai/core/config.py; unknown keys are refused by name.\n")
-    target.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110))
+    target.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110,
+                                                allow_unicode=True))
     ignore = target.parent / ".gitignore"
     home = f"{config['settings']['home']}/"
     if home not in (ignore.read_text().splitlines() if ignore.exists() else []):

@@ -208,7 +208,7 @@ def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
         if failed:
             status = "not run"
         elif drift is not None and not drift["facts"].get("drift_detected"):
-            status = "skipped (no drift)"
+            status = "skipped (too few rows)" if drift["facts"].get("too_few_rows") else "skipped (no drift)"
         elif step in ("deploy", "smoke_test") and gate is not None:
             status = "skipped (gate: keep production)"
         else:

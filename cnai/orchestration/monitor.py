@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from cnai.core.config import ProjectConfig
-from cnai.core.errors import ConfigError
+from cnai.core.errors import ConfigError, DataError
 from cnai.orchestration.local_run import run_locally
 from cnai.orchestration.project import (
     check_before_running,
@@ -65,16 +65,17 @@ def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: 
     used as it is; raw events (the events table's declared columns, as training reads them) first
     go through training's typing, derived columns and feature views, as a step of their own
     (`prepare_current`, with lineage and carbon) writing into the run directory."""
+    from cnai.components.monitoring.drift_check.executor import CSV_SUFFIXES
     from cnai.core.artifacts import content_hash
     from cnai.core.tracking import run_step
 
     path, data = Path(current), config.data
-    if not path.is_file() or path.suffix not in (".csv", ".parquet", ".pq"):
+    if not path.is_file() or path.suffix not in (*CSV_SUFFIXES, ".parquet", ".pq"):
         return current  # an inference log folder, a Parquet folder, or nothing: the drift check says which
     present = _columns_of(path, data.events.delimiter, data.events.encoding)
-    # The drift check reads a CSV as comma-separated UTF-8: one in the events' own dialect goes through ingest.
-    own_dialect = path.suffix == ".csv" and (data.events.delimiter, data.events.encoding) != (",", "UTF-8")
-    if (set(data.model_features) <= present and not own_dialect) or not set(data.events.columns) <= present:
+    # Raw events are typed and joined as training does; a CSV of them, even one holding the model's
+    # features already, goes through ingest so its dialect and types are the events' own.
+    if (set(data.model_features) <= present and path.suffix in (".parquet", ".pq")) or not set(data.events.columns) <= present:
         return current
     prepared = home / "monitoring" / f"current-{content_hash(str(path))[7:23]}"
     if not (prepared / "features").exists():
@@ -94,8 +95,11 @@ def _columns_of(path: Path, delimiter: str, encoding: str) -> set[str]:
     import pandas as pd
     import pyarrow.parquet as pq
 
-    if path.suffix == ".csv":
-        return set(pd.read_csv(path, nrows=0, sep=delimiter, encoding=encoding).columns)
+    if path.suffix not in (".parquet", ".pq"):
+        try:
+            return set(pd.read_csv(path, nrows=0, sep=delimiter, encoding=encoding).columns)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise DataError(f"--current {path}: cannot be read as CSV ({exc})") from exc
     return set(pq.read_schema(path).names)
 
 
@@ -110,7 +114,7 @@ def _prepare(current: str, features: str, arguments: dict[str, Any], scratch: st
     shutil.rmtree(scratch_dir, ignore_errors=True)
     events = str(scratch_dir / "events")
     ingest_table(current, events, arguments["events_columns"], arguments["events_derived_columns"],
-                 "csv" if current.endswith(".csv") else "parquet", arguments["spark_master"],
+                 "parquet" if current.endswith((".parquet", ".pq")) else "csv", arguments["spark_master"],
                  null_values=arguments.get("events_null_values") or [],
                  delimiter=arguments.get("events_delimiter") or ",", encoding=arguments.get("events_encoding") or "UTF-8")
     if not arguments.get("feature_sources"):

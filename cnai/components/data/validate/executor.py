@@ -411,11 +411,11 @@ def suite_from_profiles(profiles: dict[str, dict[str, Any]], columns: list[str],
         expectations.append({"type": "expect_column_to_exist", "kwargs": {"column": column}, "meta": {"severity": "critical"}})
         if profile["complete"]:
             expectations.append({"type": "expect_column_values_to_not_be_null", "kwargs": {"column": column}, "meta": {"severity": "quarantine"}})
-        if profile["numeric"]:
+        if profile["numeric"] and profile["min"] is not None:  # an empty column has no range to keep
             expectations.append(
                 {
                     "type": "expect_column_values_to_be_between",
-                    "kwargs": {"column": column, "min_value": _nan_if_none(profile["min"]), "max_value": _nan_if_none(profile["max"])},
+                    "kwargs": {"column": column, "min_value": profile["min"], "max_value": profile["max"]},
                     "meta": {"severity": "quarantine"},
                 }
             )
@@ -428,10 +428,6 @@ def suite_from_profiles(profiles: dict[str, dict[str, Any]], columns: list[str],
                 }
             )
     return {"name": name, "expectations": expectations, "meta": {"inferred_from_rows": rows}}
-
-
-def _nan_if_none(value: Any) -> Any:
-    return float("nan") if value is None else value
 
 
 def with_label_rule(suite: dict[str, Any], label: str) -> dict[str, Any]:

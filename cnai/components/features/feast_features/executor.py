@@ -185,6 +185,8 @@ def _side_table(feature_tables: str, view: dict[str, Any]) -> pd.DataFrame:
         raise DataError(f"{feature_tables}: no table {view['name']!r} (expected {path}); ingest it with the feature sources")
     table = _read(path, [view["entity"], *([view["timestamp"]] if view["timestamp"] else []), *view["columns"]],
                   f"feature source of view {view['name']!r}")
+    if table.empty:
+        raise DataError(f"{path} (feature source of view {view['name']!r}): no rows; nothing to join or serve")
     duplicated = table.duplicated([view["entity"], *([view["timestamp"]] if view["timestamp"] else [])])
     if duplicated.any():
         example = table.loc[duplicated, view["entity"]].tolist()[0]  # a plain value, for the message

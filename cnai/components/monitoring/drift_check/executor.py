@@ -57,13 +57,25 @@ def resolve_reference(registry_uri: str, model_name: str, models_dir: str | Path
     return {"version": str(version.version), "training_set": path, "model": str(model_dir)}
 
 
+def prediction_figure(prediction: dict[str, Any]) -> str:
+    """The prediction test by its own name: KS for scores and values, chi-square for classes."""
+    name = "KS" if prediction.get("test") == "ks" else "chi-square"
+    return f"{name} {prediction['statistic']:.3f} (p {prediction['p_value']:.3g})"
+
+
+CSV_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".zip", ".bz2")  # pandas reads these, compressed ones by their suffix
+
+
 def load_current(current: str, columns: list[str], since: str = "") -> pd.DataFrame:
     """Current data: an inference log folder (JSON lines) or a Parquet/CSV dataset."""
     path = Path(current)
     if path.is_dir() and any(path.glob("inference-*.jsonl")):
         frame = read_inference_log(path, since)
-    elif path.suffix == ".csv":
-        frame = pd.read_csv(path)
+    elif path.is_file() and path.suffix in CSV_SUFFIXES:
+        try:  # the separator as the file has it (a tab-separated export is common)
+            frame = pd.read_csv(path, sep=None, engine="python")
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise DataError(f"{current}: cannot be read as a CSV table ({exc}); give CSV with a header line or Parquet") from exc
     elif path.exists():
         frame = pd.read_parquet(path)
     else:
@@ -177,9 +189,9 @@ def check_drift(
     current_sample = current_frame[features].sample(min(report_sample_rows, len(current_frame)), random_state=seed)
     with atomic_output(report) as staging:
         staging.write_text(render_report(reference_sample, current_sample.reset_index(drop=True), summary))
-    log.warning("%s (%d of %d features drifted; prediction KS %.3f)",
+    log.warning("%s (%d of %d features drifted; prediction %s)",
                 f"too few rows to judge ({len(current_frame)} < monitoring.min_rows {min_rows})" if too_few_rows
-                else "drift detected" if detected else "no drift", len(drifted), len(per_feature), prediction["statistic"])
+                else "drift detected" if detected else "no drift", len(drifted), len(per_feature), prediction_figure(prediction))
     return {
         "drift_detected": detected,
         "too_few_rows": too_few_rows,
@@ -206,7 +218,7 @@ def render_report(reference: pd.DataFrame, current: pd.DataFrame, summary: dict[
                f"too few rows to judge (fewer than {summary['min_rows']})" if summary.get("too_few_rows") else "no drift")
     head = (
         f"<h1>Drift check: {verdict}</h1><p>{len(summary['drifted_features'])} of {len(summary['features'])} features "
-        f"drifted ({summary['drift_share']:.0%}); prediction KS {summary['prediction_drift']['statistic']:.3f}; "
+        f"drifted ({summary['drift_share']:.0%}); prediction {prediction_figure(summary['prediction_drift'])}; "
         f"{summary['current_rows']} current rows vs {summary['reference']['training_set']}.</p>"
         f"<table border=1><tr><th>feature</th><th>test</th><th>statistic</th><th>p-value</th><th>verdict</th></tr>{rows}</table>"
         "<h2>Evidently data drift report (samples; SciPy's verdict above decides)</h2>"

@@ -51,3 +51,27 @@ def test_truncated_parquet_names_the_file(tmp_path):
     with pytest.raises(DataError, match=r"cut\.parquet: not a readable Parquet file"):
         ingest_table(str(source), str(tmp_path / "out"), {"n": "int"}, source_format="parquet")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_file_and_a_header_alone_are_refused_by_name(tmp_path):
+    """A new user's empty export read as "declared column(s) not found; the file has []"; a header
+    alone passed ingest and died in validate with Great Expectations' own pydantic error."""
+    empty, header = tmp_path / "empty.csv", tmp_path / "header.csv"
+    empty.write_text("")
+    header.write_text("a,b\n")
+    with pytest.raises(DataError, match=r"empty.csv: the file is empty"):
+        ingest_table(str(empty), str(tmp_path / "e"), {"a": "string"})
+    with pytest.raises(DataError, match=r"header.csv: no rows to read \(a header line only\)"):
+        ingest_table(str(header), str(tmp_path / "h"), {"a": "string", "b": "double"})
+    assert not (tmp_path / "h").exists(), "nothing is left for a later step to read"
+
+
+def test_a_decimal_in_a_column_declared_whole_is_refused_not_cut(tmp_path):
+    """`balance: bigint` on 729.53 stored 729 and the run went on (Spark's cast cuts decimals)."""
+    source = tmp_path / "default.csv"
+    source.write_text("balance,income\n729.53,44361\n12.0,-3\n9007199254740993,7\n")
+    with pytest.raises(DataError, match=r"default.csv: balance: 1 value\(s\) not bigint \(e.g. column 'balance' has '729.53'\)"):
+        ingest_table(str(source), str(tmp_path / "d"), {"balance": "bigint", "income": "bigint"})
+    source.write_text("balance,income\n12.0,-3\n9007199254740993,7\n")
+    ingest_table(str(source), str(tmp_path / "d"), {"balance": "bigint", "income": "int"})
+    assert pd.read_parquet(tmp_path / "d")["balance"].tolist() == [12, 9007199254740993], "whole, and exact past 2**53"

@@ -102,3 +102,11 @@ def test_a_handful_of_rows_decides_nothing(production, tmp_path):
     assert "too few rows to judge" in (tmp_path / "report.html").read_text()
     facts, _ = run(production, current, tmp_path, min_rows=1)
     assert facts["too_few_rows"] is False
+
+
+def test_the_prediction_test_is_named_as_it_was_run():
+    """A multiclass model's predicted classes are compared by chi-square; it was reported as 'KS'."""
+    from cnai.components.monitoring.drift_check.executor import prediction_figure
+
+    assert prediction_figure({"test": "chi2", "statistic": 0.5011, "p_value": 0.0001}) == "chi-square 0.501 (p 0.0001)"
+    assert prediction_figure({"test": "ks", "statistic": 0.12, "p_value": 0.3}) == "KS 0.120 (p 0.3)"
