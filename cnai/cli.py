@@ -190,11 +190,14 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    from cnai.backends.local.deployment import stop_server
+    from cnai.backends.local.deployment import project_servers, stop_server
 
     config, _, _ = open_project(args)
     stopped = stop_server(config.model_name)
-    print("stopped the model server" if stopped else "no model server was running")
+    for other in (name for name in project_servers() if name != config.model_name):
+        stop_server(other)  # this project's server under a name the model had before
+        print(f"stopped this project's model server for {other!r} (the model's name before cnai.yaml changed)")
+    print("stopped the model server" if stopped else f"no model server was running for {config.model_name!r}")
     return 0
 
 

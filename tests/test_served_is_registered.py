@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import random
 import uuid
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import requests
+import yaml
 
 from cnai.backends import registry
 from cnai.backends.local.deployment import _paths, served_version, stop_server
@@ -194,3 +196,23 @@ def test_the_v2_model_metadata_lists_the_features_a_request_needs(trained_model,
     assert [i["name"] for i in metadata["inputs"]] == model.feature_columns
     assert {i["datatype"] for i in metadata["inputs"] if i["name"] in model.meta["numeric"]} == {"FP64"}
     assert [o["name"] for o in metadata["outputs"]] == ["prediction", *(f"probability_{c}" for c in model.classes)]
+
+
+def test_a_renamed_model_s_old_server_is_this_project_s_not_a_stranger(two_models, training_set, name, tmp_path, capsys):
+    """Changing data.task renames the model (label-task): the project's own server, still serving
+    the old name on the port, was refused as "another process", and `cnai stop` said no server ran."""
+    from cnai.backends.local.deployment import project_servers, server_pid
+    from cnai.core.config import load_config
+    from cnai.orchestration.project import check_before_running
+
+    uri, port = registry.default_registry_uri(tmp_path / "registry"), free_port()
+    register(two_models["good"]["model"], training_set, uri, name, tmp_path)
+    deploy_model(str(tmp_path / "endpoint.md"), uri, name, "1", port=port)
+    assert name in project_servers()
+    config_path = tmp_path / "cnai.yaml"
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "cnai.yaml").read_text())
+    raw["settings"] = {**raw.get("settings", {}), "serving_port": port, "model_name": f"{name}-renamed"}
+    config_path.write_text(yaml.safe_dump(raw))
+    check_before_running(load_config(config_path), config_path, uri)  # no "taken by another process"
+    assert f"stopping this project's model server for {name!r}" in capsys.readouterr().out
+    assert server_pid(name) is None

@@ -200,12 +200,23 @@ def check_services_reachable(config: ProjectConfig, registry_uri: str, timeout_s
 def check_before_running(config: ProjectConfig, config_path: Path, registry_uri: str) -> None:
     """What would otherwise fail minutes into a local run, after the data steps: the services it
     talks to, and hyperparameters the model or the local tuner cannot take."""
-    from cnai.backends.local.deployment import port_problem, port_taken_by_another
+    from cnai.backends.local.deployment import (
+        port_problem,
+        port_taken_by_another,
+        project_servers,
+        stop_server,
+    )
     from cnai.components.training.tune.executor import check_hyperparameters, check_runs_locally
     from cnai.models.kinds import model_kind
 
     check_services_reachable(config, registry_uri)
     settings = config.settings
+    if port_taken_by_another(settings.serving_host, settings.serving_port, config.model_name):
+        for renamed in (name for name in project_servers() if name != config.model_name):
+            # this project's own server, for the model under the name it had before cnai.yaml changed
+            print(f"stopping this project's model server for {renamed!r}: the model is {config.model_name!r} now "
+                  "(data.label or data.task changed) and serves on the same port")
+            stop_server(renamed)
     if port_taken_by_another(settings.serving_host, settings.serving_port, config.model_name):
         raise ConfigError(f"{config_path}: settings.serving_port: {port_problem(settings.serving_host, settings.serving_port)}; "
                           "nothing was run")

@@ -234,6 +234,13 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+def project_servers() -> list[str]:
+    """The models this project's run directory has a live server for (a model renamed since, when
+    data.label or data.task changed, keeps its old name's server until it is stopped)."""
+    folder = serving_dir()
+    return sorted(p.stem for p in folder.glob("*.pid") if server_pid(p.stem) is not None) if folder.is_dir() else []
+
+
 def stop_server(model_name: str, timeout_s: float = 20.0) -> bool:
     """Stop the local model server; True if one was running."""
     pid = server_pid(model_name)
