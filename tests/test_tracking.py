@@ -205,3 +205,28 @@ def test_a_symlink_loop_as_a_source_is_our_error_and_a_failed_step(tmp_path):
         run_step("ingest", lambda source: {}, inputs={"source": str(loop)})
     events = read_events()[before:]
     assert [e["eventType"] for e in events] == ["FAIL"] and "cannot be read" in json.dumps(events[0])
+
+
+def test_lineage_names_the_registration_the_deploy_followed_not_a_later_one(tmp_path, monkeypatch):
+    """A monitoring run retrained the same model and its register step found version 1 again: the
+    trace then showed that later registration (and its run's data) under the earlier deploy."""
+    import json
+
+    from cnai.orchestration.lineage import lineage_chain
+
+    monkeypatch.setenv("CNAI_HOME", str(tmp_path))
+
+    def event(step: str, time: str, run: str, facts: dict, model: str = "m") -> dict:
+        return {"eventType": "COMPLETE", "eventTime": time, "job": {"namespace": "cnai", "name": f"cnai.{step}"},
+                "run": {"runId": run, "facets": {"cnai_step": {"facts": facts, "parameters": {"model_name": model}}}},
+                "inputs": [], "outputs": []}
+
+    events = [event("register", "2026-12-01T10:00:00Z", "first-register", {"version": "1"}),
+              event("register", "2026-12-01T10:00:30Z", "other-model", {"version": "1"}, model="other"),
+              event("deploy", "2026-12-01T10:01:00Z", "first-deploy", {"version": "1"}),
+              event("register", "2026-12-02T03:00:00Z", "monitor-register", {"version": "1"})]
+    (tmp_path / "lineage").mkdir()
+    (tmp_path / "lineage" / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    chain = lineage_chain("m")
+    assert [(e["run"]["runId"], link) for _, e, link in chain[:2]] == [
+        ("first-deploy", "serves version 1"), ("first-register", "registered version 1")]

@@ -32,16 +32,21 @@ def lineage_chain(model_name: str, version: str | None = None) -> list[tuple[int
             raise CnaiError(f"no deployment of {model_name!r} in {lineage_file()}; run the pipeline first")
         version = event_facts(max(deploys, key=lambda e: e["eventTime"]))["version"]
     version = str(version)
-    registrations = [e for e in events if event_step(e) == "register" and str(event_facts(e).get("version")) == version]
+    registrations = [e for e in events if event_step(e) == "register" and str(event_facts(e).get("version")) == version
+                     and e["run"]["facets"].get("cnai_step", {}).get("parameters", {}).get("model_name", model_name) == model_name]
     if not registrations:
         raise CnaiError(f"no registration of {model_name} version {version} in {lineage_file()}")
     chain: list[tuple[int, dict, str]] = []
     deploy = [e for e in deploys if str(event_facts(e).get("version")) == version]
     depth = 0
-    if deploy:
-        chain.append((0, max(deploy, key=lambda e: e["eventTime"]), f"serves version {version}"))
+    served = max(deploy, key=lambda e: e["eventTime"]) if deploy else None
+    if served is not None:
+        chain.append((0, served, f"serves version {version}"))
         depth = 1
-    register = max(registrations, key=lambda e: e["eventTime"])
+    # The registration the deploy followed; a later run that trained the same model again (a
+    # monitoring retrain) registers it again and finds the version, but did not make it.
+    before = [e for e in registrations if served is None or e["eventTime"] <= served["eventTime"]] or registrations
+    register = min(before, key=lambda e: e["eventTime"]) if served is None else max(before, key=lambda e: e["eventTime"])
     chain.append((depth, register, f"registered version {version}"))
 
     shown: set[str] = {register["run"]["runId"]}
