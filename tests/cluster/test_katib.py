@@ -205,3 +205,58 @@ def test_each_model_kinds_experiment_runs_its_own_trial(kind, training_set, mode
                              capture_output=True, text=True, check=True).stdout
     reported = [float(m.group(2)) for m in KATIB_DEFAULT_FILTER.finditer(printed) if m.group(1) == "roc_auc"]
     assert reported and 0.5 < reported[-1] <= 1.0, printed[-500:]
+
+
+TORCH_SPACE = [{"name": "learning_rate", "parameter_type": "double", "min": 0.001, "max": 0.01, "log": True},
+               {"name": "max_epochs", "parameter_type": "int", "min": 2, "max": 3}]
+
+
+def test_a_distributed_kind_is_tuned_through_the_sdks_optimizer_client_with_trainjob_trials(
+        kube_api, tmp_path, training_set, model_features):
+    """torch_tabular with random search: the Kubeflow SDK's OptimizerClient creates the Experiment,
+    each trial a TrainJob on Trainer's torch-distributed runtime with `processes` nodes; the step
+    waits for it and types the best trial back like any other. The trial's node, run as Katib fills
+    it in, scores with our trial entry point and prints what Katib's collector reads."""
+    from kubeflow_trainer_api.models import TrainerV1alpha1TrainJobSpec
+
+    def reconcile(experiment: dict, api) -> None:
+        if not experiment.get("status"):
+            experiment["status"] = {
+                "conditions": [{"type": "Succeeded", "status": "True"}], "trialsSucceeded": 2,
+                "currentOptimalTrial": {"bestTrialName": "t0", "parameterAssignments": [
+                    {"name": "learning_rate", "value": "0.005"}, {"name": "max_epochs", "value": "2"}],
+                    "observation": {"metrics": [{"name": "roc_auc", "latest": "0.6"}]}}}
+
+    kube_api.reconcile["experiments"] = reconcile
+
+    def tune(where: Path) -> dict:
+        where.mkdir(parents=True, exist_ok=True)
+        return tune_hyperparameters(training_set, str(where / "trials.md"), str(where / "m.json"), str(where / "plot.html"),
+                                    model_features, "delayed", "time_hour", TORCH_SPACE, algorithm="random", max_trials=2,
+                                    parallel_trials=1, target="kubeflow", cluster=CLUSTER, model_kind_name="torch_tabular",
+                                    task="binary", model_params={"processes": 2},
+                                    artifact_uris={"training_set": training_set})
+
+    facts = tune(tmp_path)
+    assert facts["best_params"] == {"learning_rate": 0.005, "max_epochs": 2}
+    [created] = kube_api.sent("POST", "experiments")
+    body = created.body
+    assert V1beta1Experiment.from_dict(body).to_dict() == body
+    assert body["spec"]["algorithm"] == RandomSearch(random_state=42)._to_katib_spec().to_dict()
+    template = body["spec"]["trialTemplate"]
+    assert template["trialSpec"]["kind"] == "TrainJob" and template["primaryContainerName"] == "node"
+    job = TrainerV1alpha1TrainJobSpec.from_dict(template["trialSpec"]["spec"])
+    assert job.runtime_ref.name == "torch-distributed" and job.trainer.num_nodes == 2 and job.trainer.image == CLUSTER["image"]
+    tune(tmp_path / "again")  # a retried step finds the Experiment it started
+    assert len(kube_api.sent("POST", "experiments")) == 1
+
+    # One node of a trial, as Katib fills it in and bash runs it: the SDK's script writes our
+    # function and its call to a file (torchrun, here python, runs it).
+    script = "\n".join(job.trainer.command[2:])
+    assert set(re.findall(r"\$\{trialParameters\.(\w+)\}", script)) == {"learning_rate", "max_epochs"}, "all Katib knows"
+    script = script.replace("${trialParameters.learning_rate}", "0.005").replace("${trialParameters.max_epochs}", "2")
+    script = script.replace('torchrun "katib.py"', f'{sys.executable} "katib.py"')
+    ran = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    reported = [m.group(1) for m in KATIB_DEFAULT_FILTER.finditer(ran.stdout)]
+    assert reported and set(reported) == {"roc_auc"}

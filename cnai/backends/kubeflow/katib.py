@@ -1,9 +1,12 @@
 """The tune step on a cluster: the same declaration as a Katib Experiment.
 
-The Kubeflow SDK's `OptimizerClient` covers only grid and random search and runs trials as
-TrainJobs, so the Experiment is built here with the SDK's own `kubeflow_katib_api` models (which
-validate it) for every Katib algorithm name; for grid and random the algorithm spec is the one the
-SDK itself produces (a test holds us to that). Each trial is a batch Job in the project image
+A model kind that trains across nodes (the PyTorch network) with grid or random search is tuned
+through the Kubeflow SDK's `OptimizerClient`: every trial is a TrainJob on Trainer's
+`torch-distributed` runtime, `processes` nodes each running `katib_trial` (the same scoring, one
+DDP rank per node). The SDK covers only grid and random search, so for every other algorithm, and
+every other kind, the Experiment is built here with the SDK's own `kubeflow_katib_api` models
+(which validate it); for grid and random the algorithm spec is the one the SDK itself produces (a
+test holds us to that). Each trial is a batch Job in the project image
 running `python -m cnai.backends.kubeflow.trial`, which prints `metric=value` after every
 `ITERATIONS_PER_REPORT` boosting rounds: Katib's StdOut collector reads those lines, and its
 medianstop early stopping judges the intermediate ones, as Optuna's pruner does locally.
@@ -121,6 +124,65 @@ def trial_job(image: str, cluster: dict[str, Any], training_set_uri: str, featur
     }
 
 
+SDK_ALGORITHMS = ("grid", "random")  # what the Kubeflow SDK's OptimizerClient offers
+
+
+def katib_trial(**arguments):
+    # Each node of a trial TrainJob runs this. The Kubeflow SDK sends its source inside a bash
+    # here-document in the TrainJob's command, so it holds no backquote or dollar sign (bash would
+    # expand them), and Katib fills the searched parameters into the call's arguments.
+    from cnai.backends.kubeflow.trial import run_in_trial_job
+
+    run_in_trial_job(arguments)
+
+
+def optimize_with_sdk(marker: str, namespace: str, training_set_uri: str, feature_columns: list[str], label: str,
+                      timestamp: str, search_space: list[dict[str, Any]], algorithm: str, objective_metric: str,
+                      objective_goal: str, max_trials: int, parallel_trials: int, holdout_fraction: float, seed: int,
+                      cluster: dict[str, Any], model_spec: dict[str, Any]) -> str:
+    """The Experiment through `OptimizerClient.optimize`, its trial template a TrainJob; returns its
+    name. The SDK names it at random, so `marker` (our deterministic name) travels in the trial's
+    arguments, and a retried step finds the Experiment it started by it."""
+    from kubeflow.common.types import KubernetesBackendConfig
+    from kubeflow.optimizer import GridSearch, OptimizerClient, RandomSearch, TrainJobTemplate
+    from kubeflow.optimizer.types.optimization_types import Direction, Objective, TrialConfig
+    from kubeflow.trainer import CustomTrainer
+    from kubeflow.trainer.constants import constants as trainer_constants
+    from kubeflow.trainer.types.types import Runtime, RuntimeKind, RuntimeTrainer, TrainerType
+    from kubeflow_katib_api.models import V1beta1ParameterSpec
+
+    from cnai.backends.kubeflow.trainer import TORCH_RUNTIME
+
+    for found in kube.list_objects(kube.EXPERIMENT, namespace, ""):
+        if f"'cnai_experiment': '{marker}'" in json.dumps(found.get("spec", {}).get("trialTemplate", {})):
+            return found["metadata"]["name"]
+    image = cluster.get("image") or COMPONENT_IMAGE
+    resources = cluster_config(cluster).resources.model_dump()
+    trainer = RuntimeTrainer(trainer_type=TrainerType.CUSTOM_TRAINER, framework="torch", image=image)
+    trainer.set_command(trainer_constants.TORCH_COMMAND)
+    fixed = {"cnai_experiment": marker, "training_set": training_set_uri, "feature_columns": feature_columns,
+             "label": label, "timestamp": timestamp, "metric": objective_metric, "holdout_fraction": holdout_fraction,
+             "seed": seed, "model_spec": model_spec, "searched": [p["name"] for p in search_space]}
+    template = TrainJobTemplate(
+        runtime=Runtime(name=TORCH_RUNTIME, kind=RuntimeKind.CLUSTER_TRAINING_RUNTIME, trainer=trainer),
+        trainer=CustomTrainer(func=katib_trial, func_args=fixed, image=image,
+                              num_nodes=int((model_spec.get("model_params") or {}).get("processes", 2)),
+                              resources_per_node={"cpu": resources.get("cpu_limit", "2"),
+                                                  "memory": resources.get("memory_limit", "4Gi")},
+                              env={"AWS_ENDPOINT_URL": cluster_config(cluster).object_store_endpoint},
+                              packages_to_install=None))
+    client = OptimizerClient(KubernetesBackendConfig(namespace=namespace, client_configuration=kube.configuration()))
+    return client.optimize(
+        trial_template=template,
+        trial_config=TrialConfig(num_trials=max_trials, parallel_trials=parallel_trials,
+                                 max_failed_trials=max(1, max_trials // 5)),
+        search_space={p["name"]: V1beta1ParameterSpec.from_dict(spec)
+                      for p, spec in zip(search_space, parameter_specs(search_space), strict=True)},
+        objectives=[Objective(metric=objective_metric, direction=Direction(objective_goal))],
+        algorithm=RandomSearch(random_state=seed) if algorithm == "random" else GridSearch(),
+    )
+
+
 def _trial_parameter(name: str) -> str:
     return name.replace("_", "")  # Katib's trial parameter names: letters and digits read best in ${...}
 
@@ -216,16 +278,23 @@ def tune_on_katib(training_set_uri: str, trials: str, tuning_metrics: str, objec
                   early_stopping: str, holdout_fraction: float, seed: int, cluster: dict[str, Any],
                   model_spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """Create (or find) the Experiment, wait for it, and write the same outputs as the local search."""
+    from cnai.backends.kubeflow.trainer import DISTRIBUTED_KINDS
     from cnai.core.rendering import objective_plot_html, trials_markdown
     from cnai.core.search_space import check_search_space
 
     check_search_space(search_space, algorithm)
     namespace = cluster_config(cluster).namespace
     name = experiment_name(training_set_uri, [*search_space, model_spec or {}], algorithm, seed)
-    body = experiment(name, namespace, training_set_uri, feature_columns, label, timestamp, search_space, algorithm,
-                      objective_metric, objective_goal, max_trials, parallel_trials, early_stopping, holdout_fraction,
-                      seed, cluster, model_spec)
-    if kube.get(kube.EXPERIMENT, namespace, name) is None:
+    if (model_spec or {}).get("kind") in DISTRIBUTED_KINDS and algorithm in SDK_ALGORITHMS:
+        name = optimize_with_sdk(name, namespace, training_set_uri, feature_columns, label, timestamp, search_space,
+                                 algorithm, objective_metric, objective_goal, max_trials, parallel_trials,
+                                 holdout_fraction, seed, cluster, model_spec or {})
+        log.warning("Katib Experiment %s/%s through the Kubeflow SDK's OptimizerClient (%s, %d TrainJob trials)",
+                    namespace, name, algorithm, max_trials)
+    elif kube.get(kube.EXPERIMENT, namespace, name) is None:
+        body = experiment(name, namespace, training_set_uri, feature_columns, label, timestamp, search_space, algorithm,
+                          objective_metric, objective_goal, max_trials, parallel_trials, early_stopping, holdout_fraction,
+                          seed, cluster, model_spec)
         kube.apply(kube.EXPERIMENT, namespace, body)
         log.warning("created Katib Experiment %s/%s (%s, %d trials)", namespace, name, algorithm, max_trials)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -55,10 +56,26 @@ def main(argv: list[str] | None = None) -> int:
     strata = encode_labels(frame[args.label], classes, args.training_set, args.label) if classes else None
     fit_part, valid_part = tuning_split(frame, spec["split"], args.timestamp, args.holdout_fraction, args.max_tuning_rows,
                                         args.seed, strata)
+    speaks = os.environ.get("RANK", "0") == "0"  # a trial TrainJob's nodes are one DDP world: rank 0 reports
     for _step, value in staged_scores(spec["kind"], spec["task"], params, fit_part, valid_part,
                                       json.loads(args.feature_columns), args.label, classes, args.metric, args.seed):
-        print(f"{args.metric}={value:.6f}", flush=True)
+        if speaks:
+            print(f"{args.metric}={value:.6f}", flush=True)
     return 0
+
+
+def run_in_trial_job(arguments: dict[str, Any]) -> None:
+    """A trial TrainJob's node (cnai.backends.kubeflow.katib.katib_trial): the arguments the Kubeflow
+    SDK passed, Katib's values for the searched parameters among them (as text), scored as above."""
+    searched = arguments["searched"]
+    argv = ["--training-set", arguments["training_set"], "--feature-columns", json.dumps(arguments["feature_columns"]),
+            "--label", arguments["label"], "--timestamp", arguments["timestamp"], "--metric", arguments["metric"],
+            "--holdout-fraction", str(arguments["holdout_fraction"]), "--seed", str(arguments["seed"]),
+            "--model-spec", json.dumps(arguments["model_spec"]),
+            *[a for name in searched for a in ("--param", f"{name}={arguments[name]}")]]
+    code = main(argv)
+    if code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":
