@@ -230,3 +230,24 @@ def test_lineage_names_the_registration_the_deploy_followed_not_a_later_one(tmp_
     chain = lineage_chain("m")
     assert [(e["run"]["runId"], link) for _, e, link in chain[:2]] == [
         ("first-deploy", "serves version 1"), ("first-register", "registered version 1")]
+
+
+def test_a_failed_runs_table_says_cached_for_a_step_the_cache_answered_and_not_run_after_the_failure(tmp_path, monkeypatch):
+    """A run that failed at validate, with ingest from the cache, showed 'ingest not run'."""
+    import json
+
+    from cnai.orchestration.local_run import step_rows
+
+    monkeypatch.setenv("CNAI_HOME", str(tmp_path))
+
+    def event(step: str, kind: str) -> dict:
+        return {"eventType": kind, "eventTime": "2026-12-05T10:00:00Z", "job": {"namespace": "cnai", "name": f"cnai.{step}"},
+                "run": {"runId": step, "facets": {"parent": {"run": {"runId": "the-run"}}, "cnai_step": {"facts": {}},
+                                                   "errorMessage": {"message": "DataError: no"}}},
+                "inputs": [], "outputs": []}
+
+    (tmp_path / "lineage").mkdir()
+    (tmp_path / "lineage" / "events.jsonl").write_text(json.dumps(event("validate", "FAIL")) + "\n")
+    rows = step_rows("the-run", ["ingest", "validate", "tune", "train"])
+    assert [(r["step"], r["status"]) for r in rows] == [
+        ("ingest", "cached"), ("validate", "FAILED"), ("tune", "not run"), ("train", "not run")]

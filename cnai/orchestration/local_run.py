@@ -198,15 +198,18 @@ def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
     failed = any(r["status"] == "FAILED" for r in rows)
     drift = next((r for r in rows if r["step"] == "drift_check"), None)
     gate = next((r for r in rows if r["step"] == "evaluate"), None)
+    # In a failed run, a step without events before the last one that ran (pipeline order) came
+    # from the cache (a later step started, so it had finished); the ones after it never ran.
+    last_active = max((i for i, step in enumerate(expected_steps) if any(r["step"] == step for r in rows)), default=-1)
     ordered = []
-    for step in expected_steps:  # pipeline order; a step without events was cached or skipped
+    for index, step in enumerate(expected_steps):  # pipeline order; a step without events was cached or skipped
         found = next((r for r in rows if r["step"] == step), None)
         if found is not None:
             rows.remove(found)
             ordered.append(found)
             continue
         if failed:
-            status = "not run"
+            status = "cached" if index < last_active else "not run"
         elif drift is not None and not drift["facts"].get("drift_detected"):
             status = "skipped (too few rows)" if drift["facts"].get("too_few_rows") else "skipped (no drift)"
         elif step in ("deploy", "smoke_test") and gate is not None:
