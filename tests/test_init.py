@@ -192,7 +192,8 @@ def test_init_finds_a_files_delimiter_and_encoding_and_ingest_reads_it_with_them
     the tabs, and read the semicolons as one column; ingest read é as U+FFFD."""
     penguins = pd.read_csv(package_file("package:palmerpenguins/data/penguins.csv"))
     penguins["island"] = penguins["island"].replace({"Biscoe": "Biscoë", "Dream": "Dréam"})
-    exports = {"semicolons.csv": {"sep": ";", "encoding": "ISO-8859-1"}, "tabs.tsv": {"sep": "\t"}}
+    exports = {"semicolons.csv": {"sep": ";", "encoding": "ISO-8859-1"}, "tabs.tsv": {"sep": "\t"},
+               "gzipped.tsv.gz": {"sep": "\t"}}
     for name, how in exports.items():
         penguins.to_csv(tmp_path / name, index=False, **how)
         project = tmp_path / name.split(".")[0]

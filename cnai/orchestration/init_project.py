@@ -42,6 +42,14 @@ def read_sample(source: str, source_format: str, null_values: list[str] | None =
         raise DataError(f"{source}: cannot be read as {source_format} ({exc})") from exc
 
 
+def opened(path: str, mode: str, **options):
+    """A file as Spark and pandas read it: gzip and bzip2 by their suffix."""
+    import bz2
+    import gzip
+
+    return {".gz": gzip.open, ".bz2": bz2.open}.get(Path(path).suffix, open)(path, mode, **options)
+
+
 def csv_dialect(source: str, path: str) -> dict[str, str]:
     """The CSV's field separator and text encoding, as cnai.yaml declares them (TableSource's
     `delimiter` and `encoding`): UTF-8 unless the bytes are not, then ISO-8859-1 (which Spark reads;
@@ -51,7 +59,7 @@ def csv_dialect(source: str, path: str) -> dict[str, str]:
     import io
 
     try:
-        with open(path, "rb") as handle:
+        with opened(path, "rb") as handle:
             head = handle.read(1 << 16)
     except OSError as exc:
         raise DataError(f"{source}: cannot be read ({exc})") from exc
@@ -93,7 +101,7 @@ def _check_header(source: str, path: str, dialect: dict[str, str]) -> None:
     import csv
 
     try:
-        with open(path, newline="", encoding=dialect["encoding"], errors="replace") as handle:
+        with opened(path, "rt", newline="", encoding=dialect["encoding"], errors="replace") as handle:
             reader = csv.reader(handle, delimiter=dialect["delimiter"])
             header, first = next(reader, []), next(reader, [])
     except (OSError, csv.Error):
