@@ -242,9 +242,10 @@ def _added(total, part):
     for key in ("element_count", "unexpected_count", "missing_count"):
         if key in a or key in b:
             result[key] = a.get(key, 0) + b.get(key, 0)
-    for key in ("unexpected_list", "unexpected_index_list"):
+    for key in ("unexpected_list", "unexpected_index_list"):  # extended in place: batches add up linearly
         if key in a or key in b:
-            result[key] = [*a.get(key, []), *b.get(key, [])]
+            result[key] = a.get(key, [])
+            result[key].extend(b.get(key, []))
     for key in ("partial_unexpected_list", "partial_unexpected_index_list"):
         if key in a or key in b:
             result[key] = [*a.get(key, []), *b.get(key, [])][:20]
@@ -288,9 +289,13 @@ def _write_split(batches: Batches, quarantined_rows: dict[int, list[str]], good_
     def write(name: str, frame: pd.DataFrame) -> None:
         writers[name].write_table(pa.Table.from_pandas(frame, schema=schemas[name], preserve_index=False))
 
+    import bisect
+
+    all_bad = sorted(quarantined_rows)
     try:
         for offset, frame in batches:
-            bad_index = pd.Index(sorted(i for i in quarantined_rows if offset <= i < offset + len(frame)), dtype=frame.index.dtype)
+            bad_index = pd.Index(all_bad[bisect.bisect_left(all_bad, offset):bisect.bisect_left(all_bad, offset + len(frame))],
+                                 dtype=frame.index.dtype)
             bad = frame.loc[bad_index].copy()
             bad["failed_expectations"] = [", ".join(sorted(quarantined_rows[i])) for i in bad_index]
             good = frame.drop(index=bad_index)
