@@ -28,11 +28,11 @@ CATEGORICAL_MAX_DISTINCT = 60
 # Row-level expectations whose verdict on a row needs the other rows: checked on their columns whole.
 ACROSS_ROWS = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique",
                          "expect_multicolumn_values_to_be_unique"})
-# Expectations about the table's shape (columns, row count): checked on a frame of its schema whose
-# columns hold no data (Arrow's null type), however many rows.
+# Expectations about the table's shape: its columns, checked on its schema with no rows; its row
+# count, on a frame of as many rows and no columns (GX still materializes its index: ~25 bytes a row).
 SCHEMA_ONLY = frozenset({"expect_column_to_exist", "expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
-                         "expect_table_column_count_to_equal", "expect_table_column_count_to_be_between",
-                         "expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+                         "expect_table_column_count_to_equal", "expect_table_column_count_to_be_between"})
+ROW_COUNT = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
 
 
 def validate_dataset(
@@ -157,11 +157,11 @@ class Batches:
 
         return compact(pq.read_table(self.dataset, columns=names))
 
-    def schema_frame(self, columns: list[str]) -> pd.DataFrame:
-        """Every column, holding nothing, on every row: what schema and row-count checks look at."""
+    def schema_frame(self, columns: list[str], rows: int) -> pd.DataFrame:
+        """Every column, holding nothing (Arrow's null type) on `rows` rows."""
         import pyarrow as pa
 
-        return pd.DataFrame({c: pd.arrays.ArrowExtensionArray(pa.nulls(self.rows)) for c in columns})
+        return pd.DataFrame({c: pd.arrays.ArrowExtensionArray(pa.nulls(rows)) for c in columns})
 
 
 def _record_batches(dataset: str, size: int):
@@ -216,10 +216,11 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
         if i in merged:
             continue
         named = _columns_named(expectation)
-        frame = (batches.schema_frame(columns) if expectation["type"] in SCHEMA_ONLY or not named
+        frame = (batches.schema_frame(columns, 0) if expectation["type"] in SCHEMA_ONLY
+                 else pd.DataFrame(index=pd.RangeIndex(batches.rows)) if expectation["type"] in ROW_COUNT or not named
                  else batches.columns([c for c in dict.fromkeys(named) if c in columns]))
         merged[i] = run_suite(frame, {**suite_dict, "expectations": [expectation]}).results[0]
-    whole = run_suite(batches.schema_frame(columns), {**suite_dict, "expectations": []})  # the envelope
+    whole = run_suite(batches.schema_frame(columns, 0), {**suite_dict, "expectations": []})  # the envelope
     whole.results = [merged[i] for i in range(len(expectations))]
     evaluated, passed = len(whole.results), sum(bool(r.success) for r in whole.results)
     whole.success = passed == evaluated
