@@ -237,7 +237,12 @@ class ColumnReader:
         self.rows = self._dataset.count_rows()
 
     def column(self, name: str) -> pd.Series:
-        return self._dataset.to_table(columns=[name]).column(0).to_pandas()
+        import pyarrow as pa
+
+        # Text stays in Arrow buffers: 100M Python strings would be gigabytes.
+        text = pd.StringDtype("pyarrow")
+        return self._dataset.to_table(columns=[name]).to_pandas(
+            types_mapper={pa.string(): text, pa.large_string(): text}.get).iloc[:, 0]
 
     def first_value(self, name: str) -> Any:
         import pyarrow.compute as pc
