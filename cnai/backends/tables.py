@@ -56,7 +56,8 @@ def ingest_table(
         with atomic_output(dataset) as staging:
             typed.write.mode("overwrite").parquet(str(staging))
             if spark.read.parquet(str(staging)).isEmpty():  # refused before it becomes the output
-                raise DataError(f"{source}: no rows to read (a header line only); nothing can be learnt or checked from it")
+                shape = "a header line only" if source_format == "csv" else "a schema and no rows"
+                raise DataError(f"{source}: no rows to read ({shape}); nothing can be learnt or checked from it")
     written = spark.read.parquet(dataset)
     rows = written.count()
     schema = {f.name: f.dataType.simpleString() for f in written.schema.fields}
