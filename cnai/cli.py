@@ -114,8 +114,10 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             return 0
     ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
     if not args.retrain_events and any(r["step"] == "evaluate" and r["status"] in ("ran", "cached") for r in rows):
-        print("Retrained on data.events as cnai.yaml names it (unchanged data: the same model, so the gate keeps "
-              "production); to train on newly labelled rows: cnai monitor --current NEW --retrain-events NEW")
+        deployed = any(r["step"] == "deploy" and r["status"] == "ran" for r in rows)
+        print("Retrained on data.events as cnai.yaml names it, all its rows ("
+              + ("the gate deployed the new model" if deployed else "the gate kept production")
+              + "); to train on newly labelled rows: cnai monitor --current NEW --retrain-events NEW")
     if ok:
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
     return 0 if ok else 1

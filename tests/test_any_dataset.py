@@ -275,11 +275,13 @@ def test_the_teams_own_model_code_on_its_own_csv_export_travels_with_the_model(t
         assert scored.returncode == 0, scored.stderr[-2000:]
         assert json.loads(scored.stdout) == outputs["prediction"]
 
-        # On a cluster the steps run the same module from the project's image.
-        from cnai.core.config import load_config
-        from cnai.orchestration.compile import compile_pipelines
-
-        compile_pipelines(load_config(config_path), config_path, tmp_path / "build", "kubeflow")
+        # On a cluster the steps run the same module from the project's image: `cnai compile`, from
+        # another folder and a fresh process, writes the image's Dockerfile.
+        compiled = subprocess.run([str(Path(sys.executable).parent / "cnai"), "--config", str(config_path), "compile",
+                                   "--target", "kubeflow", "--output-dir", str(tmp_path / "build")],
+                                  cwd=elsewhere, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                                  capture_output=True, text=True)
+        assert compiled.returncode == 0, compiled.stderr[-2000:]
         dockerfile = (tmp_path / "build" / "image" / "Dockerfile").read_text()
         assert "COPY my_models.py /opt/cnai/code/my_models.py" in dockerfile and "ENV PYTHONPATH=/opt/cnai/code" in dockerfile
     finally:

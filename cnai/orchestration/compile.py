@@ -35,6 +35,9 @@ def compile_pipelines(config: ProjectConfig, config_path: Path, out: Path, targe
         arguments["registry_uri"] = monitoring_arguments["registry_uri"] = SCHEME_PREFIX + config.cluster.model_registry
         monitoring_arguments["current_data"] = INFERENCE_LOG_MOUNT  # the log sink's volume, mounted into the drift check
     if ":" in config.model.kind:
+        from cnai.orchestration.project import use_project_code
+
+        use_project_code(config_path)
         write_project_image(config, config_path, out)
     if arguments["target"] == "kubeflow":
         local = [s for s in [arguments["events_source"], *[t["source"] for t in arguments.get("feature_sources", [])]]

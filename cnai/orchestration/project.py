@@ -30,17 +30,22 @@ def export_settings(config: ProjectConfig, config_path: Path) -> Path:
     os.environ["CNAI_LINEAGE_NAMESPACE"] = config.settings.lineage_namespace
     if config.settings.lineage_url:
         os.environ["CNAI_LINEAGE_URL"] = config.settings.lineage_url
-    # The project's own code (model.kind: module:function) imports from its folder, wherever cnai runs from.
+    use_project_code(config_path)
+    commit = _git_commit(config_path.parent)
+    if commit:
+        os.environ["CNAI_GIT_COMMIT"] = commit
+    return home
+
+
+def use_project_code(config_path: Path) -> None:
+    """The project's own code (model.kind: module:function) imports from its folder, wherever cnai
+    runs from: in this process and in the steps it starts."""
     project = str(config_path.parent)
     if project not in sys.path:
         sys.path.insert(0, project)
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     if project not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([project, *filter(None, paths)])
-    commit = _git_commit(config_path.parent)
-    if commit:
-        os.environ["CNAI_GIT_COMMIT"] = commit
-    return home
 
 
 def _git_commit(directory: Path) -> str:

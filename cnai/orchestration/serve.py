@@ -15,6 +15,18 @@ def print_endpoint(config: ProjectConfig, deployed: bool | None) -> None:
     name = config.model_name
     if is_ready(url, name):
         print(f"Model {name} is served at {url} (POST {url}/v2/models/{name}/infer){' (unchanged this run)' if deployed is False else ''}")
+        return
+    from cnai.backends import registry
+    from cnai.core.errors import CnaiError
+    from cnai.core.run_dir import home
+
+    try:
+        production = registry.production_version(registry.default_registry_uri(home()), name)
+    except CnaiError:
+        production = None
+    if production is not None:
+        print(f"{name} v{production.version} is production but not served here (stopped with `cnai stop`?): "
+              "`cnai serve` starts it.")
     else:
         print("No model is being served: the evaluation gate has not approved one yet.")
 
