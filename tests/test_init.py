@@ -206,6 +206,15 @@ def test_init_finds_a_files_delimiter_and_encoding_and_ingest_reads_it_with_them
         assert typed["island"].value_counts().to_dict() == penguins["island"].value_counts().to_dict()
         assert typed["bill_length_mm"].sum() == pytest.approx(penguins["bill_length_mm"].sum())
 
+    # A German spreadsheet's export: semicolons and decimal commas (0,25) were read as text columns.
+    penguins.to_csv(tmp_path / "german.csv", sep=";", decimal=",", index=False)
+    assert main(["--config", str(tmp_path / "german" / "cnai.yaml"), "init", str(tmp_path / "german.csv"), "--label", "body_mass_g"]) == 0
+    events = yaml.safe_load((tmp_path / "german" / "cnai.yaml").read_text())["data"]["events"]
+    assert (events["delimiter"], events["decimal"]) == (";", ",") and events["columns"]["bill_length_mm"] == "double"
+    typed = typed_frame(spark_session(), str(tmp_path / "german.csv"), events["columns"], delimiter=";", decimal=",").toPandas()
+    assert typed["bill_length_mm"].sum() == pytest.approx(penguins["bill_length_mm"].sum())
+    assert "events.decimal: ','" in capsys.readouterr().out
+
     # A cnai.yaml that does not say so: ingest names the delimiter to set instead of "columns not found".
     with pytest.raises(DataError, match=r"one column holding ';': set the table's `delimiter: ';'`"):
         typed_frame(spark_session(), str(tmp_path / "semicolons.csv"), {"species": "string"})

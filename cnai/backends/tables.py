@@ -28,6 +28,7 @@ def ingest_table(
     null_values: list[str] | None = None,
     delimiter: str = ",",
     encoding: str = "UTF-8",
+    decimal: str = ".",
 ) -> dict[str, Any]:
     """Type `source`'s columns as declared and add derived columns (Spark SQL expressions).
 
@@ -45,14 +46,15 @@ def ingest_table(
                             f"{dataset} has no object-store URI (run it as a pipeline step on the cluster)")
         with atomic_output(dataset) as staging:
             on_kubernetes.ingest_on_spark_operator(source, str(staging), column_types, derived_columns or {}, source_format,
-                                                   limit_rows, cluster or {}, shared, null_values or [], delimiter, encoding)
+                                                   limit_rows, cluster or {}, shared, null_values or [], delimiter, encoding,
+                                                   decimal)
         return _describe_written(dataset)
     if "://" not in source and not Path(source).exists():
         raise DataError(f"{source}: no such file or directory")
     spark = spark_session(spark_master)
     with spark_errors_named(source, source_format):
         typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows, null_values,
-                            delimiter, encoding)
+                            delimiter, encoding, decimal)
         with atomic_output(dataset) as staging:
             typed.write.mode("overwrite").parquet(str(staging))
             if spark.read.parquet(str(staging)).isEmpty():  # refused before it becomes the output

@@ -42,6 +42,8 @@ class TableSource(Strict):
                                                                      "an empty field, e.g. ['?', 'N/A'].")
     delimiter: str = Field(",", min_length=1, max_length=1, description="CSV: the field separator, e.g. ';' or "
                                                                         "'\\t'; `cnai init` finds it.")
+    decimal: str = Field(".", pattern=r"^[.,]$", description="CSV: the decimal mark of its numbers, '.' or ',' (a "
+                                                               "European export: 0,25); `cnai init` finds it.")
     encoding: str = Field("UTF-8", description="CSV: the text encoding, UTF-8 or ISO-8859-1 (latin-1; also reads "
                                                "windows-1252 but for its few symbols such as €); `cnai init` finds it.")
 

@@ -3,6 +3,7 @@ refusing what does not parse. The same code runs in a local session and in a Spa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,10 +37,11 @@ def _root_cause(exc: BaseException) -> str:
 
 def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,
                 source_format: str = "csv", limit_rows: int = 0, null_values: list[str] | None = None,
-                delimiter: str = ",", encoding: str = "UTF-8"):
+                delimiter: str = ",", encoding: str = "UTF-8", decimal: str = "."):
     """`source` read with every declared type and derived column, refusing what does not parse.
     A CSV's `null_values` (besides NA and an empty field) are read as missing; `delimiter` and
-    `encoding` are its dialect (cnai.yaml's, which `cnai init` finds)."""
+    `encoding` are its dialect, and `decimal` its numbers' decimal mark (cnai.yaml's, which `cnai
+    init` finds)."""
     from pyspark.sql import functions as F
 
     reader = spark.read
@@ -48,6 +50,9 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
         reader = (reader.option("header", True).option("nullValue", "NA").option("mode", "FAILFAST")
                   .option("sep", delimiter).option("encoding", encoding))
         raw = reader.csv(source, inferSchema=False)
+        if decimal != ".":  # 0,25 -> 0.25 in the columns declared as fractional numbers, before typing
+            raw = raw.select(*[F.regexp_replace(column_ref(c), re.escape(decimal), ".").alias(c)
+                               if column_types.get(c) in ("double", "float") else column_ref(c) for c in raw.columns])
         if null_values:  # Spark's reader takes one null marker; the others become null here, before typing
             markers = [str(v) for v in null_values]
             raw = raw.select(*[F.when(F.trim(column_ref(c)).isin(markers), None).otherwise(column_ref(c)).alias(c)

@@ -33,7 +33,8 @@ def read_sample(source: str, source_format: str, null_values: list[str] | None =
         dialect = dialect or csv_dialect(source, path)
         _check_header(source, path, dialect)
         frame = pd.read_csv(path, nrows=SAMPLE_ROWS, na_values=[*NULL_VALUES, *(null_values or [])], keep_default_na=False,
-                            low_memory=False, sep=dialect["delimiter"], encoding=dialect["encoding"])
+                            low_memory=False, sep=dialect["delimiter"], encoding=dialect["encoding"],
+                            decimal=dialect.get("decimal", "."))
         # A column with no name in the header: Spark (the ingest step) calls it _c<position>, pandas "Unnamed: <position>".
         return frame.rename(columns=lambda c: re.sub(r"^Unnamed: (\d+)$", r"_c\1", c) if isinstance(c, str) else c)
     except FileNotFoundError as exc:
@@ -88,6 +89,19 @@ def csv_dialect(source: str, path: str) -> dict[str, str]:
     pool = steady or {d: w[0] for d, w in found.items()}
     delimiter = max(pool, key=lambda d: (pool[d], -CSV_DELIMITERS.index(d))) if pool else default_of(TableSource, "delimiter")
     return {"delimiter": delimiter, "encoding": encoding}
+
+
+def decimal_comma_columns(frame: pd.DataFrame) -> list[str]:
+    """Text columns that are numbers written with a decimal comma (0,25; -3,5; whole ones beside them)."""
+    found = []
+    for column in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[column]):
+            continue
+        present = frame[column].dropna().astype(str).str.strip()
+        comma = present.str.fullmatch(r"-?\d+,\d+")
+        if len(present) and comma.any() and (comma | present.str.fullmatch(r"-?\d+")).mean() >= 0.8:
+            found.append(str(column))
+    return found
 
 
 def dialect_keys(dialect: dict[str, str]) -> dict[str, str]:
@@ -197,9 +211,15 @@ def read_table(source: str, source_format: str, where: str, notes: list[str]) ->
         return read_sample(source, source_format), {}
     path = resolve_source(source, Path(tempfile.gettempdir()) / "cnai-init")
     dialect = csv_dialect(source, path)
-    reading: dict[str, Any] = dialect_keys(dialect)
-    notes += [f"{where}.{key}: {value!r} (found in the file)" for key, value in reading.items()]
     frame = read_sample(source, source_format, dialect=dialect)
+    if dialect["delimiter"] != "," and (fractional := decimal_comma_columns(frame)):
+        # A European export: 0,25 is a number whose decimal mark is a comma (its fields are not comma-separated).
+        example = str(frame[fractional[0]].dropna().iloc[0])
+        dialect["decimal"] = ","
+        frame = read_sample(source, source_format, dialect=dialect)
+        notes.append(f"{where}.decimal: ',' (numbers such as {example!r} in {fractional} are written with a decimal comma)")
+    reading: dict[str, Any] = dialect_keys(dialect)
+    notes += [f"{where}.{key}: {value!r} (found in the file)" for key, value in reading.items() if key != "decimal"]
     markers = {str(c): numbers_but_markers(frame[c]) for c in frame.columns}
     null_values = sorted({m for found in markers.values() for m in found})
     if null_values:

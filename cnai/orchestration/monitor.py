@@ -87,7 +87,7 @@ def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: 
 
 
 _PREPARE_ARGUMENTS = ("events_columns", "events_derived_columns", "events_null_values", "events_delimiter",
-                      "events_encoding", "label", "timestamp", "event_features",
+                      "events_encoding", "events_decimal", "label", "timestamp", "event_features",
                       "feature_sources", "feature_views", "feature_refs", "feature_repo", "spark_master")
 
 
@@ -116,7 +116,8 @@ def _prepare(current: str, features: str, arguments: dict[str, Any], scratch: st
     ingest_table(current, events, arguments["events_columns"], arguments["events_derived_columns"],
                  "parquet" if current.endswith((".parquet", ".pq")) else "csv", arguments["spark_master"],
                  null_values=arguments.get("events_null_values") or [],
-                 delimiter=arguments.get("events_delimiter") or ",", encoding=arguments.get("events_encoding") or "UTF-8")
+                 delimiter=arguments.get("events_delimiter") or ",", encoding=arguments.get("events_encoding") or "UTF-8",
+                 decimal=arguments.get("events_decimal") or ".")
     if not arguments.get("feature_sources"):
         shutil.copytree(events, features)
         return {"feature_views": 0}

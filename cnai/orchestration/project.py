@@ -111,6 +111,7 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
         "events_null_values": data.events.null_values,
         "events_delimiter": data.events.delimiter,
         "events_encoding": data.events.encoding,
+        "events_decimal": data.events.decimal,
         "events_format": data.events.format,
         "events_hash": fingerprint(events_source),
         "expectation_suite": read_suite(config, config_path),
@@ -160,7 +161,7 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
 def feature_source_argument(name: str, source: str, table: Any, fingerprint) -> dict[str, Any]:
     """One side table as the ingest_tables step takes it (its hash keys the step's cache)."""
     return {"name": name, "source": source, "format": table.format, "columns": table.columns,
-            "derived_columns": table.derived_columns, "null_values": table.null_values, "delimiter": table.delimiter, "encoding": table.encoding,
+            "derived_columns": table.derived_columns, "null_values": table.null_values, "delimiter": table.delimiter, "encoding": table.encoding, "decimal": table.decimal,
             "hash": fingerprint(source)}
 
 

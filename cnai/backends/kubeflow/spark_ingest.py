@@ -29,10 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--null-values", default="[]", help="JSON list: CSV markers read as missing")
     parser.add_argument("--delimiter", default=",", help="CSV: the field separator")
     parser.add_argument("--encoding", default="UTF-8", help="CSV: the text encoding")
+    parser.add_argument("--decimal", default=".", help="CSV: the numbers' decimal mark")
     args = parser.parse_args(argv)
     spark = SparkSession.builder.getOrCreate()
     typed = typed_frame(spark, s3a(args.source), json.loads(args.column_types), json.loads(args.derived_columns),
-                        args.format, args.limit_rows, json.loads(args.null_values), args.delimiter, args.encoding)
+                        args.format, args.limit_rows, json.loads(args.null_values), args.delimiter, args.encoding,
+                        args.decimal)
     typed.write.mode("overwrite").parquet(s3a(args.output))
     print(f"wrote {args.output}")
     return 0

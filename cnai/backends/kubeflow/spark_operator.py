@@ -105,7 +105,8 @@ def _state(obj: dict[str, Any]) -> str:
 
 def ingest_on_spark_operator(source: str, dataset: str, column_types: dict[str, str], derived_columns: dict[str, str],
                              source_format: str, limit_rows: int, cluster: dict[str, Any], output_uri: str,
-                             null_values: list[str] | None = None, delimiter: str = ",", encoding: str = "UTF-8") -> str:
+                             null_values: list[str] | None = None, delimiter: str = ",", encoding: str = "UTF-8",
+                             decimal: str = ".") -> str:
     """Run the ingest as a SparkApplication; returns the object-store prefix it wrote the dataset to."""
     from cnai.core.errors import ClusterError
     from cnai.core.storage import copy_tree
@@ -115,7 +116,7 @@ def ingest_on_spark_operator(source: str, dataset: str, column_types: dict[str, 
     arguments = ["--source", source, "--output", staged, "--column-types", json.dumps(column_types),
                  "--derived-columns", json.dumps(derived_columns or {}), "--format", source_format,
                  "--limit-rows", str(limit_rows), "--null-values", json.dumps(null_values or []),
-                 "--delimiter", delimiter, "--encoding", encoding]
+                 "--delimiter", delimiter, "--encoding", encoding, "--decimal", decimal]
     name = application_name(arguments)
     if kube.get(kube.SPARK_APPLICATION, namespace, name) is None:
         kube.apply(kube.SPARK_APPLICATION, namespace, spark_application(name, namespace, arguments, cluster))

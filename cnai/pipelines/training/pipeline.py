@@ -59,6 +59,7 @@ PARAMETERS: list[tuple[str, type, Any]] = [
     ("events_null_values", list, []),  # CSV markers read as missing besides NA and empty
     ("events_delimiter", str, default_of(TableSource, "delimiter")),
     ("events_encoding", str, default_of(TableSource, "encoding")),
+    ("events_decimal", str, default_of(TableSource, "decimal")),
     ("events_hash", str, ""),
     ("limit_rows", int, 0),
     ("model_kind", str, default_of(ModelConfig, "kind")),
@@ -98,6 +99,7 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
     events = on_kubernetes(ingest(
         source=v["events_source"], column_types=v["events_columns"], derived_columns=v["events_derived_columns"],
         null_values=v["events_null_values"], delimiter=v["events_delimiter"], encoding=v["events_encoding"],
+        decimal=v["events_decimal"],
         source_format=v["events_format"], spark_master=v["spark_master"], source_hash=v["events_hash"],
         limit_rows=v["limit_rows"], cluster=cluster,
     ).set_display_name("ingest events"), object_store=True)

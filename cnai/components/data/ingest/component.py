@@ -18,6 +18,7 @@ def ingest(
     null_values: list = [],  # noqa: B006 (KFP reads the literal default; it is never mutated)
     delimiter: str = ",",
     encoding: str = "UTF-8",
+    decimal: str = ".",
 ):
     """Read CSV or Parquet with PySpark, apply declared column types and derived columns, write Parquet.
 
@@ -33,7 +34,8 @@ def ingest(
         cluster: The `cluster` section of cnai.yaml; used when spark_master is `spark-operator`.
         null_values: CSV markers read as missing besides NA and an empty field (e.g. `?`).
         delimiter: CSV: the field separator (`,`, `;`, a tab...).
-        encoding: CSV: the text encoding (UTF-8, ISO-8859-1, windows-1252...).
+        encoding: CSV: the text encoding (UTF-8 or ISO-8859-1).
+        decimal: CSV: the decimal mark of numbers declared double or float (`.` or `,`).
     """
     from cnai.components.data.ingest.executor import ingest_table
     from cnai.core.run_dir import home
@@ -47,5 +49,5 @@ def ingest(
         outputs={"dataset": dataset},
         params={"column_types": column_types, "derived_columns": derived_columns, "source_format": source_format,
                 "spark_master": spark_master, "limit_rows": limit_rows, "cluster": cluster, "null_values": null_values,
-                "delimiter": delimiter, "encoding": encoding},
+                "delimiter": delimiter, "encoding": encoding, "decimal": decimal},
     )

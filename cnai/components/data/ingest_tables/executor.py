@@ -41,7 +41,7 @@ def ingest_tables(datasets: str, tables: list[dict[str, Any]], spark_master: str
             facts = ingest_table(sources[f"{INPUT_PREFIX}{name}"], str(Path(staging) / name), table["columns"],
                                  table.get("derived_columns") or {}, table.get("format", "csv"), spark_master,
                                  0, cluster, uris, table.get("null_values") or [], table.get("delimiter") or ",",
-                                 table.get("encoding") or "UTF-8")
+                                 table.get("encoding") or "UTF-8", table.get("decimal") or ".")
             written[name] = facts["output_metadata"]["dataset"]
     return {"tables": {name: meta["rows"] for name, meta in written.items()},
             "output_metadata": {"datasets": {"tables": written}}}
