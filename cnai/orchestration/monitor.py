@@ -79,9 +79,14 @@ def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: 
         return current
     prepared = home / "monitoring" / f"current-{content_hash(str(path))[7:23]}"
     if not (prepared / "features").exists():
-        run_step("prepare_current", _prepare, inputs={"current": str(path)}, outputs={"features": str(prepared / "features")},
-                 params={"arguments": {k: arguments[k] for k in _PREPARE_ARGUMENTS if k in arguments},
-                         "scratch": str(prepared / "scratch")})
+        from cnai.core.processes import output_to
+
+        print(f"prepare_current: typing {current} and joining its feature views as training does "
+              f"(its output: {prepared / 'step.log'})", flush=True)
+        with output_to(prepared / "step.log"):  # Spark's and Feast's lines, as a pipeline step's
+            run_step("prepare_current", _prepare, inputs={"current": str(path)}, outputs={"features": str(prepared / "features")},
+                     params={"arguments": {k: arguments[k] for k in _PREPARE_ARGUMENTS if k in arguments},
+                             "scratch": str(prepared / "scratch")})
     print(f"--current {current}: raw events, typed and joined as training does: {prepared / 'features'}")
     return str(prepared / "features")
 
