@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cnai.core.config import load_config
 from cnai.core.errors import ConfigError
@@ -134,3 +135,21 @@ def test_an_empty_search_space_is_refused_by_key(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"c\.yaml: tuning\.parameters: List should have at least 1 item"):
         load_config(tmp_path / "c.yaml")
+
+
+def test_a_positive_label_that_is_not_a_value_is_refused_before_any_step(tmp_path):
+    """A typo ('dole' for 'Dole', 'yes' for 1) was found only when tuning started, after ingest and validate."""
+    from cnai.orchestration.project import check_positive_label
+
+    (tmp_path / "votes.csv").write_text("age,vote\n" + "".join(f"{20 + i},{'Dole' if i % 3 else 'Clinton'}\n" for i in range(30)))
+    config = {"data": {"events": {"source": "votes.csv", "columns": {"age": "bigint", "vote": "string"}}, "label": "vote",
+                       "task": "binary", "positive_label": "dole", "features": ["age"]},
+              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
+    path = tmp_path / "cnai.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"data.positive_label: 'dole' is not a value of 'vote' \(\['Clinton', 'Dole'\]\); "
+                                          r"did you mean 'Dole'\?"):
+        check_positive_label(load_config(path), path)
+    config["data"]["positive_label"] = "Dole"
+    path.write_text(yaml.safe_dump(config))
+    check_positive_label(load_config(path), path)

@@ -203,6 +203,42 @@ def check_services_reachable(config: ProjectConfig, registry_uri: str, timeout_s
             raise ConfigError(f"{key}: {uri} is not reachable ({exc}); nothing was run") from exc
 
 
+def check_positive_label(config: ProjectConfig, config_path: Path, sample_rows: int = 100_000) -> None:
+    """A binary task's positive_label must be one of the label's values: said now, from the first
+    rows of the events (a typo was found only when tuning started), with the values there are."""
+    import pandas as pd
+
+    from cnai.core.sources import resolve_source
+
+    data = config.data
+    if data.task != "binary" or data.positive_label is None or data.label not in data.events.columns:
+        return
+    source = _source(data.events.source, config_path.parent)
+    if "://" in source:
+        return
+    try:
+        path = resolve_source(source, project_home(config, config_path) / "data")
+        events = data.events
+        values = (pd.read_parquet(path, columns=[data.label])[data.label].head(sample_rows) if events.format == "parquet" else
+                  pd.read_csv(path, usecols=[data.label], nrows=sample_rows, sep=events.delimiter, encoding=events.encoding,
+                              dtype=str, keep_default_na=False)[data.label])
+    except (OSError, ValueError, KeyError):
+        return  # unreadable here: ingest names what is wrong with the file
+    found = sorted({str(v).strip() for v in values.dropna()} - {"", "NA", *events.null_values})
+    wanted = str(data.positive_label)
+    if len(found) == 2 and wanted not in found and not any(_same_number(wanted, v) for v in found):
+        close = [v for v in found if v.lower() == wanted.lower()]
+        raise ConfigError(f"data.positive_label: {data.positive_label!r} is not a value of {data.label!r} ({found})"
+                          + (f"; did you mean {close[0]!r}?" if close else ""))
+
+
+def _same_number(a: str, b: str) -> bool:
+    try:
+        return float(a) == float(b)
+    except ValueError:
+        return False
+
+
 def check_before_running(config: ProjectConfig, config_path: Path, registry_uri: str) -> None:
     """What would otherwise fail minutes into a local run, after the data steps: the services it
     talks to, and hyperparameters the model or the local tuner cannot take."""
@@ -233,5 +269,6 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
         if problems:
             raise ConfigError("; ".join(p.replace("tuning.parameters.", "model.params.") for p in problems))
         check_runs_locally(config.tuning.algorithm)
+        check_positive_label(config, config_path)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc
