@@ -27,7 +27,7 @@ def duckdb_connection(scratch: Path):
     scratch.mkdir(parents=True, exist_ok=True)
     connection = duckdb.connect()
     connection.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
-    connection.execute(f"SET temp_directory = '{scratch}'")
+    connection.execute("SET temp_directory = '" + str(scratch).replace("'", "''") + "'")
     connection.execute("SET preserve_insertion_order = false")
     connection.execute("SET TimeZone = 'UTC'")  # a naive time is UTC, as the in-memory path reads it
     return connection

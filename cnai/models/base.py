@@ -42,8 +42,21 @@ def whole_numbers_restored(estimator_class: type, params: dict[str, Any]) -> dic
     A whole float becomes an int only where the estimator's own constraints take the int and refuse
     the float, never where both mean something (`max_features: 1.0` is every feature, 1 is one)."""
     constraints = getattr(estimator_class, "_parameter_constraints", None)
-    if not constraints:
-        return dict(params)
+    if not constraints:  # not scikit-learn's own (LightGBM's, XGBoost's classes): an int default, or a count's name
+        import inspect
+
+        try:
+            defaults = {k: p.default for k, p in inspect.signature(estimator_class).parameters.items()}
+        except (TypeError, ValueError):
+            defaults = {}
+
+        def whole(name: str) -> bool:
+            default = defaults.get(name)
+            if isinstance(default, int) and not isinstance(default, bool):
+                return True
+            return default is None and name.startswith(("n_", "num_", "max_depth", "max_leaves", "max_bin", "min_child_samples"))
+
+        return {k: int(v) if isinstance(v, float) and v.is_integer() and whole(k) else v for k, v in params.items()}
     from sklearn.utils._param_validation import make_constraint
 
     def accepted(name: str, value: Any) -> bool:

@@ -34,6 +34,8 @@ def module_files(reference: str) -> Path:
     top-level package holding it (its siblings may import each other)."""
     top = reference.partition(":")[0].split(".")[0]
     spec = importlib.util.find_spec(top)
+    if spec is not None and spec.origin is None and spec.submodule_search_locations:  # a folder without __init__.py
+        return Path(next(iter(spec.submodule_search_locations)))
     if spec is None or spec.origin in (None, "built-in", "frozen"):
         raise ConfigError(f"model.kind: {reference!r}: no module {top!r} importable from the project folder")
     origin = Path(spec.origin)
@@ -41,10 +43,17 @@ def module_files(reference: str) -> Path:
 
 
 def use_saved_code(model_directory: Path) -> None:
-    """Make a saved model's own code importable (first on the path, so it is the code it was trained with)."""
+    """Make a saved model's own code the one its names import: first on the path, and any module of
+    the same name already imported (another version's, in the gate or a live swap) forgotten."""
     code = Path(model_directory) / CODE_DIR
-    if code.is_dir() and str(code) not in sys.path:
-        sys.path.insert(0, str(code))
+    if not code.is_dir():
+        return
+    shipped = {p.stem if p.suffix == ".py" else p.name for p in code.iterdir()}
+    for name in [n for n in sys.modules if n.split(".")[0] in shipped]:
+        del sys.modules[name]
+    if str(code) in sys.path:
+        sys.path.remove(str(code))
+    sys.path.insert(0, str(code))
 
 
 class UserCode(ModelKind):
@@ -79,8 +88,9 @@ class UserCode(ModelKind):
         super().save(estimator, directory)
         shipped = module_files(self.reference)
         target = Path(directory) / CODE_DIR / shipped.name
-        if shipped.is_dir():
-            shutil.copytree(shipped, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        if shipped.is_dir():  # its Python source only: not the data or checkpoints a package folder may hold
+            shutil.copytree(shipped, target, ignore=lambda folder, names: [
+                n for n in names if not n.endswith(".py") and not (Path(folder) / n).is_dir() or n == "__pycache__"])
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(shipped, target)

@@ -30,7 +30,8 @@ def export_settings(config: ProjectConfig, config_path: Path) -> Path:
     os.environ["CNAI_LINEAGE_NAMESPACE"] = config.settings.lineage_namespace
     if config.settings.lineage_url:
         os.environ["CNAI_LINEAGE_URL"] = config.settings.lineage_url
-    use_project_code(config_path)
+    if ":" in config.model.kind:  # only then: a project file named like a library must not shadow it
+        use_project_code(config_path)
     commit = _git_commit(config_path.parent)
     if commit:
         os.environ["CNAI_GIT_COMMIT"] = commit
@@ -226,6 +227,9 @@ def check_positive_label(config: ProjectConfig, config_path: Path, sample_rows: 
         return  # unreadable here: ingest names what is wrong with the file
     found = sorted({str(v).strip() for v in values.dropna()} - {"", "NA", *events.null_values})
     wanted = str(data.positive_label)
+    boolean = isinstance(data.positive_label, bool) or events.columns.get(data.label) == "boolean"
+    if boolean:  # true, True and TRUE are one value to Spark
+        found, wanted = sorted({v.lower() for v in found}), wanted.lower()
     if len(found) == 2 and wanted not in found and not any(_same_number(wanted, v) for v in found):
         close = [v for v in found if v.lower() == wanted.lower()]
         raise ConfigError(f"data.positive_label: {data.positive_label!r} is not a value of {data.label!r} ({found})"

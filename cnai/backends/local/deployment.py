@@ -238,7 +238,16 @@ def project_servers() -> list[str]:
     """The models this project's run directory has a live server for (a model renamed since, when
     data.label or data.task changed, keeps its old name's server until it is stopped)."""
     folder = serving_dir()
-    return sorted(p.stem for p in folder.glob("*.pid") if server_pid(p.stem) is not None) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+
+    def ours(pid: int | None) -> bool:  # a pid file outlives a reboot, and its number may be another process's now
+        try:
+            return pid is not None and b"cnai.backends.local.model_server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+    return sorted(p.stem for p in folder.glob("*.pid") if ours(server_pid(p.stem)))
 
 
 def stop_server(model_name: str, timeout_s: float = 20.0) -> bool:

@@ -25,9 +25,21 @@ log = logging.getLogger(__name__)
 CATEGORICAL_MAX_DISTINCT = 60
 
 
-# Row-level expectations whose verdict on a row needs the other rows: checked on their columns whole.
-ACROSS_ROWS = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique",
-                         "expect_multicolumn_values_to_be_unique"})
+# Row-level expectations whose verdict on a row is the row's alone: checked batch by batch. Every
+# other one (uniqueness, order, z-scores and outliers, a column's type) is checked on its columns whole.
+BY_ROW = frozenset({
+    "expect_column_values_to_not_be_null", "expect_column_values_to_be_null", "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set", "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_match_regex", "expect_column_values_to_match_regex_list",
+    "expect_column_values_to_not_match_regex_list", "expect_column_values_to_match_like_pattern",
+    "expect_column_values_to_not_match_like_pattern", "expect_column_values_to_match_like_pattern_list",
+    "expect_column_values_to_not_match_like_pattern_list", "expect_column_value_lengths_to_be_between",
+    "expect_column_value_lengths_to_equal", "expect_column_values_to_match_strftime_format",
+    "expect_column_values_to_be_dateutil_parseable", "expect_column_values_to_be_json_parseable",
+    "expect_column_values_to_match_json_schema", "expect_column_pair_values_to_be_equal",
+    "expect_column_pair_values_a_to_be_greater_than_b", "expect_column_pair_values_to_be_in_set",
+    "expect_multicolumn_sum_to_equal", "expect_select_column_values_to_be_unique_within_record"})
+LABEL_VALUES_KEPT = 1000  # enough to judge a label against its task, in bounded memory
 # Expectations about the table's shape: its columns, checked on its schema with no rows; its row
 # count, on a frame of as many rows and no columns (GX still materializes its index: ~25 bytes a row).
 SCHEMA_ONLY = frozenset({"expect_column_to_exist", "expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
@@ -67,8 +79,11 @@ def validate_dataset(
     batches = Batches(dataset, rows, batch_rows if batch_rows is not None else (BATCH_ROWS if rows > IN_MEMORY_ROWS else 0))
     if not expectation_suite:
         profiles: dict[str, dict[str, Any]] = {}
+        import pyarrow as pa
+
+        booleans = frozenset(f.name for f in source.schema if pa.types.is_boolean(f.type))
         for _, frame in batches:
-            profiles = merge_profiles(profiles, column_profiles(frame, columns))
+            profiles = merge_profiles(profiles, column_profiles(frame, columns, booleans))
         expectation_suite = suite_from_profiles(profiles, columns, rows, name="inferred")
     suite_dict = with_label_rule(expectation_suite, label)
     if inferred_suite is not None:
@@ -185,22 +200,10 @@ def _record_batches(dataset: str, size: int):
 def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: list[str]):
     """The suite's result as one run over the whole dataset gives it: row-level expectations batch
     by batch (row indices are the dataset's), added up; the others on what they read."""
-    from great_expectations.expectations.expectation import (
-        ColumnMapExpectation,
-        ColumnPairMapExpectation,
-        MulticolumnMapExpectation,
-    )
-    from great_expectations.expectations.registry import get_expectation_impl
-
     expectations = suite_dict.get("expectations", [])
 
     def by_row(expectation: dict[str, Any]) -> bool:
-        try:
-            cls = get_expectation_impl(expectation["type"])
-        except Exception:  # an unknown type: GX itself names it when the whole suite runs
-            return False
-        return issubclass(cls, ColumnMapExpectation | ColumnPairMapExpectation | MulticolumnMapExpectation) \
-            and expectation["type"] not in ACROSS_ROWS
+        return expectation["type"] in BY_ROW and not (expectation.get("kwargs") or {}).get("row_condition")
 
     if len(batches) == 1:
         _, whole = next(iter(batches))
@@ -215,7 +218,7 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
     for i, expectation in enumerate(expectations):
         if i in merged:
             continue
-        named = _columns_named(expectation)
+        named = columns if (expectation.get("kwargs") or {}).get("row_condition") else _columns_named(expectation)
         frame = (batches.schema_frame(columns, 0) if expectation["type"] in SCHEMA_ONLY
                  else pd.DataFrame(index=pd.RangeIndex(batches.rows)) if expectation["type"] in ROW_COUNT or not named
                  else batches.columns([c for c in dict.fromkeys(named) if c in columns]))
@@ -263,13 +266,23 @@ def _added(total, part):
     if "partial_unexpected_counts" in result:
         counts = pd.Series(result.get("partial_unexpected_list", []), dtype=object).value_counts(dropna=False)
         result["partial_unexpected_counts"] = [{"value": v, "count": int(n)} for v, n in counts.items()]
-    raised = [i for i in (total.exception_info, part.exception_info) if (i or {}).get("raised_exception")]
+    raised = [i for i in (total.exception_info, part.exception_info) if _raised(i)]
     mostly = (total.expectation_config.kwargs or {}).get("mostly")
-    success = unexpected == 0 if mostly is None else (not checked or 1 - unexpected / checked >= mostly)
+    if "unexpected_count" not in result:  # a verdict with no count to add up: both batches must pass
+        success = bool(total.success and part.success)
+    else:
+        success = unexpected == 0 if mostly is None else (not checked or 1 - unexpected / checked >= mostly)
     total.result, total.success = result, bool(success) and not raised
     if raised:
         total.exception_info = raised[0]
     return total
+
+
+def _raised(info: Any) -> bool:
+    """GX's exception info, flat or keyed by metric (a missing column reports it the second way)."""
+    if not isinstance(info, dict):
+        return False
+    return bool(info.get("raised_exception")) or any(_raised(v) for v in info.values() if isinstance(v, dict))
 
 
 def _write_split(batches: Batches, quarantined_rows: dict[int, list[str]], good_path: Path, bad_path: Path,
@@ -302,12 +315,13 @@ def _write_split(batches: Batches, quarantined_rows: dict[int, list[str]], good_
             good = frame.drop(index=bad_index)
             write("good", good)
             write("bad", bad)
-            if label:
-                labels.append(good[label].dropna().drop_duplicates())
+            if label:  # a bounded set: a regression label has a value per row
+                kept = pd.concat([*labels, good[label].dropna().drop_duplicates()], ignore_index=True).drop_duplicates()
+                labels = [kept.head(LABEL_VALUES_KEPT)]
     finally:
         for writer in writers.values():
             writer.close()
-    return pd.concat(labels, ignore_index=True).drop_duplicates() if labels else pd.Series(dtype=object)
+    return labels[0] if labels else pd.Series(dtype=object)
 
 
 def read_compact(dataset: str) -> pd.DataFrame:
@@ -374,14 +388,18 @@ def infer_suite(frame: pd.DataFrame, name: str, columns: list[str] | None = None
     return suite_from_profiles(column_profiles(frame, columns), columns, len(frame), name)
 
 
-def column_profiles(frame: pd.DataFrame, columns: list[str]) -> dict[str, dict[str, Any]]:
-    """What a suite is inferred from, per column, in a form two batches' profiles add up from."""
+def column_profiles(frame: pd.DataFrame, columns: list[str], booleans: frozenset[str] = frozenset()) -> dict[str, dict[str, Any]]:
+    """What a suite is inferred from, per column, in a form two batches' profiles add up from.
+    `booleans`: the columns the table's own schema says are boolean (a batch with a gap in one
+    makes it object-typed in pandas)."""
     profiles = {}
     for column in columns:
         series = frame[column]
-        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
-        text = not numeric and (series.dtype == object or pd.api.types.is_string_dtype(series))
         present = series.dropna()
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        # A boolean column is object-typed in a batch where it has a gap: never text, in any batch.
+        boolean = column in booleans or pd.api.types.is_bool_dtype(series)
+        text = not numeric and not boolean and (series.dtype == object or pd.api.types.is_string_dtype(series))
         values = present.unique().tolist() if text else []
         profiles[column] = {
             "numeric": numeric, "text": text, "complete": not series.isna().any(),

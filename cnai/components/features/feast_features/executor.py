@@ -83,8 +83,11 @@ def build_training_set(
     tables = {view["name"]: _side_table(feature_tables, view) for view in views}
     feature_columns = [*features, *[ref.split(":", 1)[1] for ref in feature_refs]]
     columns = list(dict.fromkeys([*([timestamp] if timestamp else []), *keys, *feature_columns, *labels]))
-    Path(training_set).parent.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".cnai-join-", dir=Path(training_set).parent))  # DuckDB's output and spill
+    if not in_memory:  # DuckDB's output and spill, beside the output (one filesystem); removed however the step ends
+        _check_event_time(events_schema, timestamp, events)
+        Path(training_set).parent.mkdir(parents=True, exist_ok=True)
+        scratch_dir = tempfile.TemporaryDirectory(prefix=".cnai-join-", dir=Path(training_set).parent)
+        scratch = Path(scratch_dir.name)
 
     with atomic_output(feature_store) as repo:
         shutil.copytree(source_repo, repo, ignore=shutil.ignore_patterns("data", "__pycache__", "__init__.py"))
@@ -132,7 +135,8 @@ def build_training_set(
         for view in views:
             _refuse_an_empty_join(ColumnReader(str(staging)), view, events, tables[view["name"]], feature_tables, event_time)
     written = ColumnReader(training_set)
-    shutil.rmtree(scratch, ignore_errors=True)
+    if not in_memory:
+        scratch_dir.cleanup()
     coverage = {c: round(float(written.column(c).notna().mean()), 4) for c in feature_columns if c in written.names}
     with atomic_output(feature_statistics) as staging:
         staging.write_text(statistics_markdown(written, feature_columns, label))
@@ -263,6 +267,14 @@ def _schema(path: str, columns: list[str], what: str):
     if missing:
         raise DataError(f"{path} ({what}): column(s) {missing} not found; it has {schema.names}")
     return schema
+
+
+def _check_event_time(schema, timestamp: str, events: str) -> None:
+    """The events' time must be a timestamp, as the in-memory path insists (`_utc_micro`)."""
+    import pyarrow as pa
+
+    if timestamp and not pa.types.is_timestamp(schema.field(timestamp).type):
+        raise DataError(f"{events}: column {timestamp!r} is {schema.field(timestamp).type}, not a timestamp")
 
 
 def _join_with_feast(store, events_frame: pd.DataFrame, events: str, event_time: str, keys: list[str],

@@ -55,3 +55,36 @@ def test_a_critical_failure_in_one_batch_stops_the_step_by_name(ingested, tmp_pa
     with pytest.raises(ValidationFailed, match=r"column 'distance': expect_column_values_to_be_between \(\d+ unexpected"):
         run(ingested["events"], tmp_path, "critical", 500, suite)
     assert not (tmp_path / "critical-validated").exists()
+
+
+def test_verdicts_that_are_not_each_rows_own_are_the_whole_tables(tmp_path):
+    """A review found batches disagreeing with the whole table: a missing column and a column's
+    type reported as passed once two batches were added up; order and z-scores judged per batch; a
+    row_condition's column missing; a boolean column with a gap inferred as {False} only."""
+    frame = pd.DataFrame({"a": [1.0, 2.0, None, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+                          "b": [5, 6, 7, 1, 2, 3, 4, 8, 9, 10],
+                          "z": [0.0] * 9 + [100.0],
+                          "flag": [True, True, True, False, None, False, True, True, True, False]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    expectations = [
+        {"type": "expect_column_values_to_be_between", "kwargs": {"column": "missing", "min_value": 0}},
+        {"type": "expect_column_values_to_be_of_type", "kwargs": {"column": "a", "type_": "int64"}},
+        {"type": "expect_column_values_to_be_increasing", "kwargs": {"column": "b"}},
+        {"type": "expect_column_value_z_scores_to_be_less_than", "kwargs": {"column": "z", "threshold": 2, "double_sided": True}},
+        {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "z", "min_value": 0, "max_value": 1,
+                                                                "row_condition": "b>5", "condition_parser": "pandas"}},
+    ]
+    for n, given in enumerate([*({"name": "s", "expectations": [{**e, "meta": {"severity": "quarantine"}}]} for e in expectations),
+                               None]):
+        outcomes = []
+        for name, size in (("whole", 0), ("parts", 3)):
+            try:
+                facts, out, verdicts = run(str(tmp_path / "t.parquet"), tmp_path, f"{name}-{n}", size, given)
+                outcomes.append((facts["rows_quarantined"], verdicts, pd.read_parquet(out["quarantine"]).to_dict("list")))
+            except ValidationFailed as exc:
+                outcomes.append(str(exc))
+        assert outcomes[0] == outcomes[1], (given, outcomes)
+        if n == 0:
+            assert "column 'missing'" in outcomes[0]
+        if n == 2:
+            assert outcomes[0][0] > 0, "the break in b's order is quarantined"
