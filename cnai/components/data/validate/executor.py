@@ -40,6 +40,7 @@ BY_ROW = frozenset({
     "expect_column_pair_values_a_to_be_greater_than_b", "expect_column_pair_values_to_be_in_set",
     "expect_multicolumn_sum_to_equal", "expect_select_column_values_to_be_unique_within_record"})
 LABEL_VALUES_KEPT = 1000  # enough to judge a label against its task, in bounded memory
+UNEXPECTED_VALUES_KEPT = 1000  # failing values kept per expectation in batches (every failing row's index is kept)
 # Expectations about the table's shape: its columns, checked on its schema with no rows; its row
 # count, on a frame of as many rows and no columns (GX still materializes its index: ~25 bytes a row).
 SCHEMA_ONLY = frozenset({"expect_column_to_exist", "expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
@@ -246,10 +247,13 @@ def _added(total, part):
     for key in ("element_count", "unexpected_count", "missing_count"):
         if key in a or key in b:
             result[key] = a.get(key, 0) + b.get(key, 0)
-    for key in ("unexpected_list", "unexpected_index_list"):  # extended in place: batches add up linearly
-        if key in a or key in b:
-            result[key] = a.get(key, [])
-            result[key].extend(b.get(key, []))
+    # The row indices are what the quarantine needs, all of them (extended in place: batches add up
+    # linearly); the failing values themselves are kept as a sample, as GX's partial list is.
+    if "unexpected_index_list" in a or "unexpected_index_list" in b:
+        result["unexpected_index_list"] = a.get("unexpected_index_list", [])
+        result["unexpected_index_list"].extend(b.get("unexpected_index_list", []))
+    if "unexpected_list" in a or "unexpected_list" in b:
+        result["unexpected_list"] = [*a.get("unexpected_list", []), *b.get("unexpected_list", [])][:UNEXPECTED_VALUES_KEPT]
     for key in ("partial_unexpected_list", "partial_unexpected_index_list"):
         if key in a or key in b:
             result[key] = [*a.get(key, []), *b.get(key, [])][:20]
