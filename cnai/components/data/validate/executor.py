@@ -7,6 +7,7 @@ Each expectation's `meta.severity` says what a failure means:
 
 from __future__ import annotations
 
+import bisect
 import copy
 import json
 import logging
@@ -79,9 +80,9 @@ def validate_dataset(
                                f"it has {columns} (data.label in cnai.yaml)")
     batches = Batches(dataset, rows, batch_rows if batch_rows is not None else (BATCH_ROWS if rows > IN_MEMORY_ROWS else 0))
     if not expectation_suite:
-        profiles: dict[str, dict[str, Any]] = {}
         import pyarrow as pa
 
+        profiles: dict[str, dict[str, Any]] = {}
         booleans = frozenset(f.name for f in source.schema if pa.types.is_boolean(f.type))
         for _, frame in batches:
             profiles = merge_profiles(profiles, column_profiles(frame, columns, booleans))
@@ -173,11 +174,11 @@ class Batches:
 
         return compact(pq.read_table(self.dataset, columns=names))
 
-    def schema_frame(self, columns: list[str], rows: int) -> pd.DataFrame:
-        """Every column, holding nothing (Arrow's null type) on `rows` rows."""
+    def schema_frame(self, columns: list[str]) -> pd.DataFrame:
+        """Every column and no rows: what schema checks look at."""
         import pyarrow as pa
 
-        return pd.DataFrame({c: pd.arrays.ArrowExtensionArray(pa.nulls(rows)) for c in columns})
+        return pd.DataFrame({c: pd.arrays.ArrowExtensionArray(pa.nulls(0)) for c in columns})
 
 
 def _record_batches(dataset: str, size: int):
@@ -220,11 +221,11 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
         if i in merged:
             continue
         named = columns if (expectation.get("kwargs") or {}).get("row_condition") else _columns_named(expectation)
-        frame = (batches.schema_frame(columns, 0) if expectation["type"] in SCHEMA_ONLY
+        frame = (batches.schema_frame(columns) if expectation["type"] in SCHEMA_ONLY
                  else pd.DataFrame(index=pd.RangeIndex(batches.rows)) if expectation["type"] in ROW_COUNT or not named
                  else batches.columns([c for c in dict.fromkeys(named) if c in columns]))
         merged[i] = run_suite(frame, {**suite_dict, "expectations": [expectation]}).results[0]
-    whole = run_suite(batches.schema_frame(columns, 0), {**suite_dict, "expectations": []})  # the envelope
+    whole = run_suite(batches.schema_frame(columns), {**suite_dict, "expectations": []})  # the envelope
     whole.results = [merged[i] for i in range(len(expectations))]
     evaluated, passed = len(whole.results), sum(bool(r.success) for r in whole.results)
     whole.success = passed == evaluated
@@ -306,8 +307,6 @@ def _write_split(batches: Batches, quarantined_rows: dict[int, list[str]], good_
 
     def write(name: str, frame: pd.DataFrame) -> None:
         writers[name].write_table(pa.Table.from_pandas(frame, schema=schemas[name], preserve_index=False))
-
-    import bisect
 
     all_bad = sorted(quarantined_rows)
     try:

@@ -132,8 +132,9 @@ def build_training_set(
             joined.to_parquet(staging, index=False)
         else:
             (scratch / "joined.parquet").rename(staging)
+        staged = ColumnReader(str(staging))
         for view in views:
-            _refuse_an_empty_join(ColumnReader(str(staging)), view, events, tables[view["name"]], feature_tables, event_time)
+            _refuse_an_empty_join(staged, view, events, tables[view["name"]], feature_tables, event_time)
     written = ColumnReader(training_set)
     if not in_memory:
         scratch_dir.cleanup()
