@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from cnai.core.artifacts import content_hash
-from cnai.core.tracking import LocalArtifact, read_events, run_step
+from cnai.core.tracking import LocalArtifact, event_outputs, read_events, run_step
 
 
 class MetricsArtifact(LocalArtifact):
@@ -59,6 +59,30 @@ def test_failed_step_emits_fail_with_error(tmp_path):
     assert "cnai_carbon" in fail["run"]["facets"]
     # No stack frames: events leave the machine, and frames name local paths (the home directory).
     assert str(Path(__file__).parent) not in json.dumps(fail) and 'File "' not in json.dumps(fail)
+
+
+def test_events_name_local_files_without_the_users_home(tmp_path, monkeypatch):
+    """Events leave this machine: a path under the home directory is written `~/...` (in datasets
+    and in a failure's message), and read back as the real path."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "in.txt").write_text("abc")
+    before = len(read_events())
+    run_step("double", double, inputs={"source": str(tmp_path / "in.txt")},
+             outputs={"doubled": LocalArtifact(str(tmp_path / "out.txt")), "metrics": MetricsArtifact(str(tmp_path / "m.json"))},
+             params={"factor": 2})
+
+    def missing(source: str, out: str) -> None:
+        raise FileNotFoundError(f"{tmp_path / 'nowhere.csv'}: no such file")
+
+    with pytest.raises(FileNotFoundError):
+        run_step("missing", missing, inputs={"source": str(tmp_path / "in.txt")}, outputs={"out": LocalArtifact(str(tmp_path / "o"))})
+    events = read_events()[before:]
+    assert str(tmp_path) not in json.dumps(events)
+    complete = next(e for e in events if e["eventType"] == "COMPLETE")
+    assert [d["name"] for d in complete["inputs"]] == ["~/in.txt"]
+    assert event_outputs(complete)["doubled"] == tmp_path / "out.txt"
+    fail = next(e for e in events if e["eventType"] == "FAIL")
+    assert "~/nowhere.csv: no such file" in fail["run"]["facets"]["errorMessage"]["message"]
 
 
 def test_content_hash_ignores_spark_bookkeeping_and_part_names(tmp_path):

@@ -145,10 +145,19 @@ def _facet(fields: Mapping[str, Any], schema_url: str) -> dict[str, Any]:
     return {"_producer": PRODUCER, "_schemaURL": schema_url, **fields}
 
 
+def without_home(text: str) -> str:
+    """`text` with the user's home directory written `~`: events leave this machine (Marquez, a
+    cluster's lineage store) and must not carry who ran the step; the rest of a path is its identity."""
+    home_dir = str(Path.home()).rstrip("/")
+    return text.replace(home_dir + "/", "~/") if home_dir else text
+
+
 def _datasets(kind: str, records: Mapping[str, dict]) -> list[dict[str, Any]]:
     datasets = []
     for name, record in records.items():
         namespace, _, ds_name = record["uri"].partition("://")
+        if namespace == "file":
+            ds_name = without_home(ds_name)
         content = _facet({"argument": name, "content_hash": record.get("content_hash")}, FACET_SCHEMA + "ContentHashDatasetFacet")
         datasets.append({"namespace": namespace or "file", "name": ds_name or record["uri"], "facets": {"cnai_content": content},
                          f"{kind}Facets": {}})
@@ -329,8 +338,8 @@ def _error_facet(exc: BaseException) -> dict[str, Any]:
     while seen is not None and len(chain) < 10:
         chain.append("".join(traceback.format_exception_only(type(seen), seen)).strip())
         seen = seen.__cause__ or seen.__context__
-    return _facet({"message": f"{type(exc).__name__}: {exc}", "programmingLanguage": "python",
-                   "stackTrace": "\ncaused by: ".join(chain)}, ERROR_FACET_SCHEMA)
+    return _facet({"message": without_home(f"{type(exc).__name__}: {exc}"), "programmingLanguage": "python",
+                   "stackTrace": without_home("\ncaused by: ".join(chain))}, ERROR_FACET_SCHEMA)
 
 
 def _jsonable(value: Any) -> Any:
@@ -355,5 +364,5 @@ def event_facts(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_outputs(event: dict[str, Any]) -> dict[str, Path]:
-    return {o["facets"]["cnai_content"]["argument"]: Path(o["name"]) for o in event.get("outputs", [])}
+    return {o["facets"]["cnai_content"]["argument"]: Path(o["name"]).expanduser() for o in event.get("outputs", [])}
 

@@ -169,7 +169,7 @@ def artifacts_of(rows: list[dict[str, Any]], pipeline_root: Path) -> Path | None
 
 def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
     """One row per step of this run, from its OpenLineage events; steps with none were cached or skipped."""
-    from cnai.core.tracking import read_events
+    from cnai.core.tracking import event_outputs, read_events
 
     main_output = main_outputs()
     events = [e for e in read_events() if (e["run"]["facets"].get("parent") or {}).get("run", {}).get("runId") == run_id]
@@ -180,7 +180,7 @@ def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
         facts = step.get("facts", {})
         carbon = facets.get("cnai_carbon", {})
         name = event["job"]["name"].rsplit(".", 1)[-1]
-        outputs = {o["facets"]["cnai_content"]["argument"]: o["name"] for o in event.get("outputs", [])}
+        outputs = {argument: str(path) for argument, path in event_outputs(event).items()}
         main = {"deploy": facts.get("endpoint"), "evaluate": facts.get("reason"),
                 "register": f"version {facts.get('version')}",
                 "validate": (f"{facts['rows_valid']} rows valid, {facts['rows_quarantined']} quarantined"
