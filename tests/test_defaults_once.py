@@ -14,6 +14,7 @@ from cnai.core.config import (
     ModelConfig,
     MonitoringConfig,
     Settings,
+    TableSource,
     TuningConfig,
     default_of,
 )
@@ -30,6 +31,7 @@ SETTINGS = {
     "min_improvement": (EvaluationConfig, "min_improvement"), "model_kind": (ModelConfig, "kind"),
     "model_kind_name": (ModelConfig, "kind"),
     **{name: (MonitoringConfig, name) for name in MonitoringConfig.model_fields},
+    **{name: (TableSource, name) for name in ("delimiter", "encoding", "decimal")},
 }
 
 
@@ -77,3 +79,22 @@ def test_no_executor_restates_a_default_differently():
                 if parameter.default != default_of(model, field):
                     drifted.append(f"{where}({name}={parameter.default!r}; cnai.yaml's default is {default_of(model, field)!r})")
     assert not drifted, drifted
+
+
+def test_no_component_restates_a_default_differently():
+    """A component's signature must hold literal defaults (KFP runs the function's source alone in its
+    pod): each is checked against the configuration instead."""
+    components = [getattr(module, name) for module in (importlib.import_module(m.name) for m in
+                  pkgutil.walk_packages(cnai.components.__path__, "cnai.components.") if m.name.endswith(".component"))
+                  for name in dir(module) if hasattr(getattr(module, name), "python_func")]
+    assert len(components) >= 11, "every component was found"
+    drifted, checked = [], 0
+    for component in components:
+        for name, parameter in inspect.signature(component.python_func).parameters.items():
+            if name in SETTINGS and parameter.default is not inspect.Parameter.empty and name != "seed":
+                checked += 1
+                model, field = SETTINGS[name]
+                if parameter.default != default_of(model, field):
+                    drifted.append(f"{component.name}({name}={parameter.default!r}; cnai.yaml's default is "
+                                   f"{default_of(model, field)!r})")
+    assert checked >= 5 and not drifted, (checked, drifted)

@@ -11,6 +11,7 @@ from typing import Any
 
 from cnai.backends.local.spark import spark_session
 from cnai.core.artifacts import atomic_output
+from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING
 from cnai.core.errors import DataError
 from cnai.core.tabular import spark_errors_named, typed_frame
 
@@ -26,9 +27,9 @@ def ingest_table(
     cluster: dict[str, Any] | None = None,
     artifact_uris: dict[str, str] | None = None,
     null_values: list[str] | None = None,
-    delimiter: str = ",",
-    encoding: str = "UTF-8",
-    decimal: str = ".",
+    delimiter: str = CSV_DELIMITER,
+    encoding: str = CSV_ENCODING,
+    decimal: str = CSV_DECIMAL,
 ) -> dict[str, Any]:
     """Type `source`'s columns as declared and add derived columns (Spark SQL expressions).
 

@@ -417,6 +417,10 @@ def default_of(model: type[BaseModel], field: str) -> Any:
     return model.model_fields[field].get_default(call_default_factory=True)
 
 
+# A CSV's dialect when cnai.yaml names none, for the code that reads tables outside a pipeline step.
+CSV_DELIMITER, CSV_ENCODING, CSV_DECIMAL = (default_of(TableSource, key) for key in ("delimiter", "encoding", "decimal"))
+
+
 def cluster_config(cluster: dict[str, Any] | None) -> ClusterConfig:
     """The `cluster` dict a step receives, read back with ClusterConfig's own defaults (never restated
     at the call sites); the keys it does not declare (the component image) are left to their readers."""

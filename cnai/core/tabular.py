@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING
 from cnai.core.errors import DataError
 
 
@@ -37,7 +38,7 @@ def _root_cause(exc: BaseException) -> str:
 
 def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,
                 source_format: str = "csv", limit_rows: int = 0, null_values: list[str] | None = None,
-                delimiter: str = ",", encoding: str = "UTF-8", decimal: str = "."):
+                delimiter: str = CSV_DELIMITER, encoding: str = CSV_ENCODING, decimal: str = CSV_DECIMAL):
     """`source` read with every declared type and derived column, refusing what does not parse.
     A CSV's `null_values` (besides NA and an empty field) are read as missing; `delimiter` and
     `encoding` are its dialect, and `decimal` its numbers' decimal mark (cnai.yaml's, which `cnai

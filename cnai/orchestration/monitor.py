@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cnai.core.config import ProjectConfig
+from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING, ProjectConfig
 from cnai.core.errors import ConfigError, DataError
 from cnai.orchestration.local_run import run_locally
 from cnai.orchestration.project import (
@@ -121,8 +121,8 @@ def _prepare(current: str, features: str, arguments: dict[str, Any], scratch: st
     ingest_table(current, events, arguments["events_columns"], arguments["events_derived_columns"],
                  "parquet" if current.endswith((".parquet", ".pq")) else "csv", arguments["spark_master"],
                  null_values=arguments.get("events_null_values") or [],
-                 delimiter=arguments.get("events_delimiter") or ",", encoding=arguments.get("events_encoding") or "UTF-8",
-                 decimal=arguments.get("events_decimal") or ".")
+                 delimiter=arguments.get("events_delimiter") or CSV_DELIMITER,
+                 encoding=arguments.get("events_encoding") or CSV_ENCODING, decimal=arguments.get("events_decimal") or CSV_DECIMAL)
     if not arguments.get("feature_sources"):
         shutil.copytree(events, features)
         return {"feature_views": 0}

@@ -16,6 +16,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import SparkSession
 
+    from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING
     from cnai.core.storage import s3a
     from cnai.core.tabular import typed_frame
 
@@ -27,9 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", default="csv")
     parser.add_argument("--limit-rows", type=int, default=0)
     parser.add_argument("--null-values", default="[]", help="JSON list: CSV markers read as missing")
-    parser.add_argument("--delimiter", default=",", help="CSV: the field separator")
-    parser.add_argument("--encoding", default="UTF-8", help="CSV: the text encoding")
-    parser.add_argument("--decimal", default=".", help="CSV: the numbers' decimal mark")
+    parser.add_argument("--delimiter", default=CSV_DELIMITER, help="CSV: the field separator")
+    parser.add_argument("--encoding", default=CSV_ENCODING, help="CSV: the text encoding")
+    parser.add_argument("--decimal", default=CSV_DECIMAL, help="CSV: the numbers' decimal mark")
     args = parser.parse_args(argv)
     spark = SparkSession.builder.getOrCreate()
     typed = typed_frame(spark, s3a(args.source), json.loads(args.column_types), json.loads(args.derived_columns),

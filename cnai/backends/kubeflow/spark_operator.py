@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from cnai.backends.kubeflow import kube
-from cnai.core.config import cluster_config
+from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING, cluster_config
 from cnai.core.kfp_settings import COMPONENT_IMAGE, OBJECT_STORE_SECRET, RUN_AS_USER
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,8 @@ def _state(obj: dict[str, Any]) -> str:
 
 def ingest_on_spark_operator(source: str, dataset: str, column_types: dict[str, str], derived_columns: dict[str, str],
                              source_format: str, limit_rows: int, cluster: dict[str, Any], output_uri: str,
-                             null_values: list[str] | None = None, delimiter: str = ",", encoding: str = "UTF-8",
-                             decimal: str = ".") -> str:
+                             null_values: list[str] | None = None, delimiter: str = CSV_DELIMITER,
+                             encoding: str = CSV_ENCODING, decimal: str = CSV_DECIMAL) -> str:
     """Run the ingest as a SparkApplication; returns the object-store prefix it wrote the dataset to."""
     from cnai.core.errors import ClusterError
     from cnai.core.storage import copy_tree

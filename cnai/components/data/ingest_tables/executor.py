@@ -8,6 +8,7 @@ from typing import Any
 
 from cnai.backends.tables import ingest_table
 from cnai.core.artifacts import atomic_output
+from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING
 from cnai.core.errors import DataError
 
 INPUT_PREFIX = "source_"  # the lineage names each table's source `source_<name>`
@@ -40,8 +41,8 @@ def ingest_tables(datasets: str, tables: list[dict[str, Any]], spark_master: str
             uris = {"dataset": f"{shared.rstrip('/')}/{name}"} if shared else None
             facts = ingest_table(sources[f"{INPUT_PREFIX}{name}"], str(Path(staging) / name), table["columns"],
                                  table.get("derived_columns") or {}, table.get("format", "csv"), spark_master,
-                                 0, cluster, uris, table.get("null_values") or [], table.get("delimiter") or ",",
-                                 table.get("encoding") or "UTF-8", table.get("decimal") or ".")
+                                 0, cluster, uris, table.get("null_values") or [], table.get("delimiter") or CSV_DELIMITER,
+                                 table.get("encoding") or CSV_ENCODING, table.get("decimal") or CSV_DECIMAL)
             written[name] = facts["output_metadata"]["dataset"]
     return {"tables": {name: meta["rows"] for name, meta in written.items()},
             "output_metadata": {"datasets": {"tables": written}}}
