@@ -138,9 +138,9 @@ def build_training_set(
     written = ColumnReader(training_set)
     if not in_memory:
         scratch_dir.cleanup()
-    coverage = {c: round(float(written.column(c).notna().mean()), 4) for c in feature_columns if c in written.names}
+    statistics, coverage = feature_statistics_of(written, feature_columns, label)
     with atomic_output(feature_statistics) as staging:
-        staging.write_text(statistics_markdown(written, feature_columns, label))
+        staging.write_text(statistics)
     return {
         "rows": written.rows,
         "feature_columns": feature_columns,
@@ -385,14 +385,16 @@ def _source_path(contents, view_name: str, repo: Path) -> Path:
     return Path(path) if Path(path).is_absolute() else repo / path
 
 
-def statistics_markdown(table: ColumnReader, feature_columns: list[str], label: str) -> str:
-    """Per-feature statistics of the training set, as the KFP UI's Markdown viewer shows them (one
-    column in memory at a time)."""
+def feature_statistics_of(table: ColumnReader, feature_columns: list[str], label: str) -> tuple[str, dict[str, float]]:
+    """Per-feature statistics of the training set, as the KFP UI's Markdown viewer shows them, and
+    each feature's share of present values; one pass, one column in memory at a time."""
     title = f"label `{label}`: {_label_summary(table.column(label))}" if label else "no label"
     lines = [f"# Training set: {table.rows:,} rows, {title}", "",
              "| feature | type | present | mean | std | min | max | top values |", "|---|---|---|---|---|---|---|---|"]
+    coverage: dict[str, float] = {}
     for column in feature_columns:
         values = table.column(column)
+        coverage[column] = round(float(values.notna().mean()), 4)
         present = f"{values.notna().mean():.1%}"
         if pd.api.types.is_numeric_dtype(values):
             stats = values.describe()
@@ -401,7 +403,7 @@ def statistics_markdown(table: ColumnReader, feature_columns: list[str], label: 
         else:
             top = ", ".join(f"{k} ({v:.0%})" for k, v in values.value_counts(normalize=True).head(4).items())
             lines.append(f"| {column} | categorical ({values.nunique()} values) | {present} | | | | | {top} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", coverage
 
 
 def _label_summary(values: pd.Series) -> str:
