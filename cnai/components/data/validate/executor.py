@@ -47,6 +47,9 @@ UNEXPECTED_VALUES_KEPT = 1000  # failing values kept per expectation in batches 
 SCHEMA_ONLY = frozenset({"expect_column_to_exist", "expect_table_columns_to_match_set", "expect_table_columns_to_match_ordered_list",
                          "expect_table_column_count_to_equal", "expect_table_column_count_to_be_between"})
 ROW_COUNT = frozenset({"expect_table_row_count_to_be_between", "expect_table_row_count_to_equal"})
+# Uniqueness: a row's verdict needs every other row's key, but only the rows whose key's hash
+# occurs twice can fail; those are found batch by batch and judged together (bounded memory).
+UNIQUE_KEY = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"})
 
 
 def validate_dataset(
@@ -207,6 +210,9 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
     def by_row(expectation: dict[str, Any]) -> bool:
         return expectation["type"] in BY_ROW and not (expectation.get("kwargs") or {}).get("row_condition")
 
+    def by_key(expectation: dict[str, Any]) -> bool:
+        return not (expectation.get("kwargs") or {}).get("row_condition")
+
     if len(batches) == 1:
         _, whole = next(iter(batches))
         return run_suite(whole, suite_dict)
@@ -221,6 +227,9 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
         if i in merged:
             continue
         named = columns if (expectation.get("kwargs") or {}).get("row_condition") else _columns_named(expectation)
+        if expectation["type"] in UNIQUE_KEY and by_key(expectation) and named and set(named) <= set(columns):
+            merged[i] = _unique_in_batches(batches, {**suite_dict, "expectations": [expectation]}, named)
+            continue
         frame = (batches.schema_frame(columns) if expectation["type"] in SCHEMA_ONLY
                  else pd.DataFrame(index=pd.RangeIndex(batches.rows)) if expectation["type"] in ROW_COUNT or not named
                  else batches.columns([c for c in dict.fromkeys(named) if c in columns]))
@@ -233,6 +242,41 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
                         "unsuccessful_expectations": evaluated - passed,
                         "success_percent": passed / evaluated * 100 if evaluated else None}
     return whole
+
+
+def _unique_in_batches(batches: Batches, suite_dict: dict[str, Any], key: list[str]):
+    """A uniqueness expectation's verdict as on the whole dataset, holding a hash per row and the
+    rows that share a hash (not every key's values): those rows are judged by GX together, which
+    decides ties and missing values as it always does, and the counts are the whole dataset's."""
+    import numpy as np
+
+    hashes, missing = [], 0
+    for _, frame in batches:
+        keys = frame[key]
+        hashes.append(pd.util.hash_pandas_object(keys, index=False).to_numpy())
+        missing += int(keys.isna().all(axis=1).sum())  # what GX counts as missing for one column or a compound key
+    every = np.concatenate(hashes)
+    del hashes
+    ordered = np.sort(every)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    candidates = np.flatnonzero(np.isin(every, repeated))
+    del every
+    parts = []
+    for offset, frame in batches:
+        inside = candidates[(candidates >= offset) & (candidates < offset + len(frame))]
+        if len(inside):
+            parts.append(frame.loc[inside, key])
+    subset = pd.concat(parts) if parts else batches.schema_frame(key)
+    item = run_suite(subset, suite_dict).results[0]
+    result = dict(item.result or {})
+    if "element_count" in result:
+        result["element_count"], result["missing_count"] = batches.rows, missing
+    item.result = result
+    item = _recounted(item)
+    if "partial_unexpected_counts" in result:  # GX's own: every failing row was in the subset
+        item.result["partial_unexpected_counts"] = result["partial_unexpected_counts"]
+    return item
 
 
 def _columns_named(expectation: dict[str, Any]) -> list[str]:
@@ -258,29 +302,41 @@ def _added(total, part):
     for key in ("partial_unexpected_list", "partial_unexpected_index_list"):
         if key in a or key in b:
             result[key] = [*a.get(key, []), *b.get(key, [])][:20]
+    raised = [i for i in (total.exception_info, part.exception_info) if _raised(i)]
+    if "unexpected_count" not in result:  # a verdict with no count to add up: both batches must pass
+        total.result, total.success = result, bool(total.success and part.success) and not raised
+    else:
+        total.result = result
+        total = _recounted(total)
+        total.success = total.success and not raised
+    if raised:
+        total.exception_info = raised[0]
+    return total
+
+
+def _recounted(item):
+    """`item` with its percentages (in GX's order of operations) and success recomputed from its
+    counts (with `mostly`, over all the rows counted)."""
+    result = dict(item.result or {})
     elements, unexpected, missing = result.get("element_count", 0), result.get("unexpected_count", 0), result.get("missing_count", 0)
     checked = elements - missing if "missing_count" in result else elements
     if "unexpected_percent" in result:
-        result["unexpected_percent"] = 100.0 * unexpected / checked if checked else 0.0
+        result["unexpected_percent"] = unexpected / checked * 100 if checked else 0.0
     if "missing_percent" in result:
-        result["missing_percent"] = 100.0 * missing / elements if elements else None
+        result["missing_percent"] = missing / elements * 100 if elements else None
     if "unexpected_percent_total" in result:
-        result["unexpected_percent_total"] = 100.0 * unexpected / elements if elements else 0.0
+        result["unexpected_percent_total"] = unexpected / elements * 100 if elements else 0.0
     if "unexpected_percent_nonmissing" in result:
         result["unexpected_percent_nonmissing"] = result["unexpected_percent"]
     if "partial_unexpected_counts" in result:
         counts = pd.Series(result.get("partial_unexpected_list", []), dtype=object).value_counts(dropna=False)
         result["partial_unexpected_counts"] = [{"value": v, "count": int(n)} for v, n in counts.items()]
-    raised = [i for i in (total.exception_info, part.exception_info) if _raised(i)]
-    mostly = (total.expectation_config.kwargs or {}).get("mostly")
-    if "unexpected_count" not in result:  # a verdict with no count to add up: both batches must pass
-        success = bool(total.success and part.success)
-    else:
+    if "unexpected_count" in result:
+        mostly = (item.expectation_config.kwargs or {}).get("mostly")
         success = unexpected == 0 if mostly is None else (not checked or 1 - unexpected / checked >= mostly)
-    total.result, total.success = result, bool(success) and not raised
-    if raised:
-        total.exception_info = raised[0]
-    return total
+        item.success = bool(success) and not _raised(item.exception_info)
+    item.result = result
+    return item
 
 
 def _raised(info: Any) -> bool:

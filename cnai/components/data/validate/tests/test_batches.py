@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from cnai.components.data.validate.executor import validate_dataset
+from cnai.components.data.validate.executor import Batches, validate_dataset
 from cnai.core.errors import ValidationFailed
 from conftest import LABEL
 
@@ -88,3 +88,33 @@ def test_verdicts_that_are_not_each_rows_own_are_the_whole_tables(tmp_path):
             assert "column 'missing'" in outcomes[0]
         if n == 2:
             assert outcomes[0][0] > 0, "the break in b's order is quarantined"
+
+
+def test_uniqueness_in_batches_is_the_whole_tables_with_the_same_counts(tmp_path, monkeypatch):
+    """Uniqueness is judged from a hash per row and only the rows sharing one (issue 16: a compound
+    key's columns whole did not fit at 100M rows); duplicates in different batches, missing keys and
+    `mostly` give the whole table's verdict, row indices and counts."""
+    frame = pd.DataFrame({"k": [1, 2, 3, 1, None, None, 7, 8, 3, 10, 11, 2],
+                          "c": ["a", "b", None, "a", None, None, "x", "y", None, "z", "q", "B"]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    expectations = [
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "k"}},
+        {"type": "expect_column_values_to_be_unique", "kwargs": {"column": "k", "mostly": 0.5}},
+        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["k", "c"]}},
+        {"type": "expect_compound_columns_to_be_unique", "kwargs": {"column_list": ["c", "k"], "mostly": 0.9}},
+    ]
+    counted = ("element_count", "missing_count", "unexpected_count", "unexpected_percent", "unexpected_percent_total",
+               "unexpected_index_list", "partial_unexpected_counts")
+    for n, expectation in enumerate(expectations):
+        suite = {"name": "s", "expectations": [{**expectation, "meta": {"severity": "quarantine"}}]}
+        outcomes = []
+        for name, size in (("whole", 0), ("parts", 5)):
+            if size:  # never the key's columns whole
+                monkeypatch.setattr(Batches, "columns", lambda *_: pytest.fail("a uniqueness check read its columns whole"))
+            facts, out, _ = run(str(tmp_path / "t.parquet"), tmp_path, f"u{n}-{name}", size, suite)
+            [result] = json.loads((tmp_path / f"u{n}-{name}-results").read_text())["results"]
+            outcomes.append((facts["rows_quarantined"], result["success"],
+                             {k: sorted(v, key=str) if isinstance(v, list) else v for k, v in result["result"].items() if k in counted},
+                             pd.read_parquet(out["quarantine"]).to_dict("list")))
+        assert outcomes[0] == outcomes[1], (expectation, outcomes)
+        assert outcomes[0][0] > 0 and outcomes[0][2]["element_count"] == len(frame)
