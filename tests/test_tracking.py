@@ -71,11 +71,12 @@ def test_events_name_local_files_without_the_users_home(tmp_path, monkeypatch):
              outputs={"doubled": LocalArtifact(str(tmp_path / "out.txt")), "metrics": MetricsArtifact(str(tmp_path / "m.json"))},
              params={"factor": 2})
 
-    def missing(source: str, out: str) -> None:
+    def missing(source: str, out: str, registry_uri: str) -> None:
         raise FileNotFoundError(f"{tmp_path / 'nowhere.csv'}: no such file")
 
     with pytest.raises(FileNotFoundError):
-        run_step("missing", missing, inputs={"source": str(tmp_path / "in.txt")}, outputs={"out": LocalArtifact(str(tmp_path / "o"))})
+        run_step("missing", missing, inputs={"source": str(tmp_path / "in.txt")}, outputs={"out": LocalArtifact(str(tmp_path / "o"))},
+                 params={"registry_uri": f"sqlite:///{tmp_path}/mlflow.db"})
     events = read_events()[before:]
     assert str(tmp_path) not in json.dumps(events)
     complete = next(e for e in events if e["eventType"] == "COMPLETE")
@@ -83,6 +84,7 @@ def test_events_name_local_files_without_the_users_home(tmp_path, monkeypatch):
     assert event_outputs(complete)["doubled"] == tmp_path / "out.txt"
     fail = next(e for e in events if e["eventType"] == "FAIL")
     assert "~/nowhere.csv: no such file" in fail["run"]["facets"]["errorMessage"]["message"]
+    assert fail["run"]["facets"]["cnai_step"]["parameters"] == {"registry_uri": "sqlite:///~/mlflow.db"}
 
 
 def test_content_hash_ignores_spark_bookkeeping_and_part_names(tmp_path):

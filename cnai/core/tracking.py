@@ -152,6 +152,16 @@ def without_home(text: str) -> str:
     return text.replace(home_dir + "/", "~/") if home_dir else text
 
 
+def _without_home_in(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_home(value)
+    if isinstance(value, dict):
+        return {key: _without_home_in(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_home_in(item) for item in value]
+    return value
+
+
 def _datasets(kind: str, records: Mapping[str, dict]) -> list[dict[str, Any]]:
     datasets = []
     for name, record in records.items():
@@ -169,7 +179,7 @@ def run_event(event_type: str, step: str, run_id: str, inputs: dict, outputs: di
     namespace = os.environ.get("CNAI_LINEAGE_NAMESPACE", "cnai")
     pipeline_run = os.environ.get("CNAI_PIPELINE_RUN_ID")
     pipeline_name = os.environ.get("CNAI_PIPELINE_NAME", "standalone")
-    facets = dict(run_facets)
+    facets = _without_home_in(dict(run_facets))  # parameters and facts name local files too (a registry's URI)
     if pipeline_run:
         facets["parent"] = _facet({"run": {"runId": pipeline_run}, "job": {"namespace": namespace, "name": pipeline_name}},
                                   PARENT_FACET_SCHEMA)
@@ -338,8 +348,8 @@ def _error_facet(exc: BaseException) -> dict[str, Any]:
     while seen is not None and len(chain) < 10:
         chain.append("".join(traceback.format_exception_only(type(seen), seen)).strip())
         seen = seen.__cause__ or seen.__context__
-    return _facet({"message": without_home(f"{type(exc).__name__}: {exc}"), "programmingLanguage": "python",
-                   "stackTrace": without_home("\ncaused by: ".join(chain))}, ERROR_FACET_SCHEMA)
+    return _facet({"message": f"{type(exc).__name__}: {exc}", "programmingLanguage": "python",
+                   "stackTrace": "\ncaused by: ".join(chain)}, ERROR_FACET_SCHEMA)
 
 
 def _jsonable(value: Any) -> Any:
