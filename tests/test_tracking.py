@@ -277,3 +277,33 @@ def test_a_failed_runs_table_says_cached_for_a_step_the_cache_answered_and_not_r
     rows = step_rows("the-run", ["ingest", "validate", "tune", "train"])
     assert [(r["step"], r["status"]) for r in rows] == [
         ("ingest", "cached"), ("validate", "FAILED"), ("tune", "not run"), ("train", "not run")]
+
+
+def test_a_step_kfp_local_failed_after_its_work_was_recorded_is_failed_in_the_table(tmp_path, monkeypatch):
+    """A step whose own work completed (a COMPLETE event) but which kfp.local then failed (writing
+    its outputs: a holdout with one class once ended in protobuf's 'Fail to serialize NaN') showed
+    'ran', and every later step 'cached'."""
+    import json
+
+    from cnai.orchestration.local_run import failed_task, step_rows
+
+    monkeypatch.setenv("CNAI_HOME", str(tmp_path))
+
+    def event(step: str, kind: str) -> dict:
+        return {"eventType": kind, "eventTime": "2026-12-05T10:00:00Z", "job": {"namespace": "cnai", "name": f"cnai.{step}"},
+                "run": {"runId": step, "facets": {"parent": {"run": {"runId": "the-run"}}, "cnai_step": {"facts": {}}}},
+                "inputs": [], "outputs": []}
+
+    (tmp_path / "lineage").mkdir()
+    (tmp_path / "lineage" / "events.jsonl").write_text(json.dumps(event("tune", "COMPLETE")) + "\n" +
+                                                       json.dumps(event("train", "COMPLETE")) + "\n")
+    failure = RuntimeError("Pipeline \x1b[95m'p'\x1b[0m finished with status \x1b[91mFAILURE\x1b[0m. "
+                           "Inner task failed: \x1b[96m'train'\x1b[0m.")
+    rows = step_rows("the-run", ["ingest", "tune", "train", "evaluate", "smoke_test"], failed_task(failure))
+    assert [(r["step"], r["status"]) for r in rows] == [
+        ("ingest", "cached"), ("tune", "ran"), ("train", "FAILED"), ("evaluate", "not run"), ("smoke_test", "not run")]
+    # A step that failed before its work began (no event of it at all) is named too.
+    (tmp_path / "lineage" / "events.jsonl").write_text(json.dumps(event("tune", "COMPLETE")) + "\n")
+    failure = RuntimeError("Pipeline 'p' finished with status FAILURE. Inner task failed: 'smoke-test'.")
+    rows = step_rows("the-run", ["tune", "smoke_test"], failed_task(failure))
+    assert [(r["step"], r["status"]) for r in rows] == [("tune", "ran"), ("smoke_test", "FAILED")]

@@ -84,7 +84,7 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
     except Exception as exc:  # the step's log says why; the table below says where
         failed = exc
     elapsed = time.perf_counter() - started
-    rows = step_rows(run_id, pipeline_steps(pipeline))
+    rows = step_rows(run_id, pipeline_steps(pipeline), failed_task(failed))
     run_dir = artifacts_of(rows, home / "pipeline_root")
     if run_dir:
         print(f"\nArtifacts of this run: {run_dir}")
@@ -167,8 +167,18 @@ def artifacts_of(rows: list[dict[str, Any]], pipeline_root: Path) -> Path | None
     return None
 
 
-def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
-    """One row per step of this run, from its OpenLineage events; steps with none were cached or skipped."""
+def failed_task(failure: BaseException | None) -> str | None:
+    """The step kfp.local says failed ("... Inner task failed: 'train'."), as the steps are named."""
+    import re
+
+    found = re.search(r"Inner task failed: (?:\x1b\[[0-9;]*m)?'([^']+)'", str(failure or ""))
+    return found.group(1).replace("-", "_") if found else None
+
+
+def step_rows(run_id: str, expected_steps: list[str], failed_step: str | None = None) -> list[dict[str, Any]]:
+    """One row per step of this run, from its OpenLineage events; steps with none were cached or
+    skipped. `failed_step` is the one kfp.local says failed: it fails after its own work was
+    recorded (writing its outputs) or before it started, so its events may say nothing of it."""
     from cnai.core.tracking import event_outputs, read_events
 
     main_output = main_outputs()
@@ -195,6 +205,12 @@ def step_rows(run_id: str, expected_steps: list[str]) -> list[dict[str, Any]]:
                      "duration_s": step.get("duration_s"), "energy_kwh": carbon.get("energy_kwh"),
                      "co2_kg": carbon.get("emissions_kg_co2eq"), "output": main, "facts": facts,
                      "outputs": outputs})
+    if failed_step and not any(r["status"] == "FAILED" for r in rows):
+        recorded = next((r for r in rows if r["step"] == failed_step), None)
+        if recorded is None:
+            recorded = {"step": failed_step, "duration_s": None, "energy_kwh": None, "co2_kg": None, "facts": {}, "outputs": {}}
+            rows.append(recorded)
+        recorded.update(status="FAILED", output=f"kfp.local failed the {failed_step} step outside its own work; see its log")
     failed = any(r["status"] == "FAILED" for r in rows)
     drift = next((r for r in rows if r["step"] == "drift_check"), None)
     gate = next((r for r in rows if r["step"] == "evaluate"), None)
