@@ -145,6 +145,9 @@ def test_cluster_compile_targets_kubeflow_with_the_image_and_pod_settings_it_nee
     assert [s.secret_name for s in configs["exec-train"].secret_as_env] == ["cnai-object-store"]
     assert [s.secret_name for s in configs["exec-ingest"].secret_as_env] == ["cnai-object-store"]  # Spark on Kubernetes
     assert not configs["exec-validate"].secret_as_env, "only steps that need the object store see its keys"
+    # The log sink's writer token reaches KServe's logger URL through the deploy pod's env, from its Secret.
+    [sink] = [s for s in configs["exec-deploy"].secret_as_env if s.secret_name == "cnai-inference-log-sink"]
+    assert [(k.secret_key, k.env_var) for k in sink.key_to_env] == [("token", "CNAI_LOG_SINK_TOKEN")] and sink.optional
     assert configs["exec-tune"].active_deadline_seconds >= 7200
 
 

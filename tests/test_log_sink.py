@@ -115,3 +115,35 @@ def test_unpaired_halves_are_bounded_in_bytes(tmp_path):
         sink.receive(cloud_event(REQUEST, f"lonely-{i}"), half)
     assert sink._pending_bytes <= 1000 and len(sink._pending) == 1000 // len(half)
     assert list(sink._pending) == [f"lonely-{i}" for i in range(10 - len(sink._pending), 10)], "the oldest go first"
+
+
+def test_a_pair_that_does_not_make_log_rows_is_answered_400_and_logs_nothing(tmp_path):
+    """Malformed pairs closed the connection with no answer (a raw KeyError or ValueError in the handler)."""
+    server = serve(InferenceLogSink(InferenceLog(tmp_path)), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    bad_pairs = {
+        "lengths differ": ({"inputs": [{"name": "a", "data": [1, 2]}, {"name": "b", "data": [1]}]}, {"predictions": [0.5, 0.5]}),
+        "tensor without a name": ({"inputs": [{"data": [1]}]}, {"predictions": [0.5]}),
+        "not an object": (["x"], {"predictions": [0.5]}),
+        "integer beyond 64 bits": ({"instances": [{"a": 2 ** 70}]}, {"predictions": [0.5]}),
+    }
+    try:
+        for n, (request, response) in enumerate(bad_pairs.values()):
+            assert requests.post(url, json=request, headers=cloud_event(REQUEST, f"e{n}"), timeout=5).status_code == 202
+            answer = requests.post(url, json=response, headers=cloud_event(RESPONSE, f"e{n}"), timeout=5)
+            assert answer.status_code == 400 and f"event e{n}" in answer.text, list(bad_pairs)[n]
+    finally:
+        server.shutdown()
+    assert read_inference_log(tmp_path).empty
+
+
+def test_the_sink_refuses_to_listen_beyond_loopback_without_a_token():
+    from cnai.backends.kubeflow.log_sink import refuse_open_sink
+    from cnai.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="CNAI_LOG_SINK_TOKEN"):
+        refuse_open_sink("0.0.0.0", "")
+    refuse_open_sink("0.0.0.0", "t0ken")
+    refuse_open_sink("127.0.0.1", "")
+    refuse_open_sink("localhost", "")

@@ -20,9 +20,14 @@ RUN_AS_USER = 10001  # the Dockerfile's user
 # The inference log sink's volume (manifests/base/inference-log-sink.yaml), which the drift check reads.
 INFERENCE_LOG_CLAIM = "cnai-inference-log"
 INFERENCE_LOG_MOUNT = "/var/log/cnai"
+# The log sink's writer token (manifests/base/inference-log-sink.yaml): the deploy step puts it in
+# KServe's logger URL, the one place KServe's logger can carry it.
+LOG_SINK_SECRET = "cnai-inference-log-sink"
+LOG_SINK_TOKEN_ENV = "CNAI_LOG_SINK_TOKEN"
 
 
-def on_kubernetes(task, object_store: bool = False, timeout_s: int | None = None, inference_log: bool = False):
+def on_kubernetes(task, object_store: bool = False, timeout_s: int | None = None, inference_log: bool = False,
+                  log_sink_token: bool = False):
     """The kfp-kubernetes settings a task's pod gets on a cluster (kfp.local ignores them).
 
     `object_store`: the step itself reads or writes the object store beyond KFP's own artifact
@@ -40,4 +45,6 @@ def on_kubernetes(task, object_store: bool = False, timeout_s: int | None = None
         kubernetes.set_timeout(task, timeout_s)
     if inference_log:
         kubernetes.mount_pvc(task, pvc_name=INFERENCE_LOG_CLAIM, mount_path=INFERENCE_LOG_MOUNT)
+    if log_sink_token:  # optional: a namespace without monitoring has no sink and no Secret
+        kubernetes.use_secret_as_env(task, LOG_SINK_SECRET, {"token": LOG_SINK_TOKEN_ENV}, optional=True)
     return task

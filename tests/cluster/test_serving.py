@@ -49,6 +49,15 @@ def test_inference_service_is_a_valid_kserve_resource_with_logger_autoscaling_an
     assert body["metadata"]["annotations"]["serving.kserve.io/enable-tag-routing"] == "true"
 
 
+def test_the_logger_carries_the_sinks_token_from_the_deploy_pods_secret(monkeypatch):
+    """The sink takes events only from its token's holders, and KServe's logger can carry it only in
+    its URL: the deploy step's pod gets it from the sink's Secret (never the compiled pipeline)."""
+    monkeypatch.setenv("CNAI_LOG_SINK_TOKEN", "t0ken")
+    body = serving.to_manifest(serving.inference_service("flight-delay", "team-a", "s3://m", "3", CLUSTER))
+    assert body["spec"]["predictor"]["logger"]["url"] == "http://cnai-inference-log-sink/t0ken"
+    # (tests/test_compile.py: the deploy pod's env comes from the Secret)
+
+
 @pytest.mark.parametrize("model_format", ["xgboost", "lightgbm", "sklearn", "pytorch"])
 def test_the_inference_service_declares_the_registered_kinds_format_and_the_runtime_serves_it(model_format):
     import yaml

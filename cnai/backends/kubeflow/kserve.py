@@ -63,7 +63,7 @@ def inference_service(name: str, namespace: str, storage_uri: str, version: str,
         scale_metric=cluster_config(cluster).scale_metric,
         scale_target=int(cluster_config(cluster).scale_target),
         canary_traffic_percent=canary_traffic_percent,
-        logger=V1beta1LoggerSpec(mode="all", url=cluster_config(cluster).inference_logger_url),
+        logger=V1beta1LoggerSpec(mode="all", url=logger_url(cluster_config(cluster).inference_logger_url)),
         service_account_name=cluster.get("serving_service_account"),
     )
     return V1beta1InferenceService(
@@ -76,6 +76,17 @@ def inference_service(name: str, namespace: str, storage_uri: str, version: str,
             predictor=predictor,
             transformer=_feast_transformer(feature_store_uri, cluster, canary_traffic_percent) if feature_store_uri else None),
     )
+
+
+def logger_url(url: str) -> str:
+    """The log sink's URL with its writer token as the path (KServe's logger sends no headers of
+    ours), when the deploy step's pod holds the token (the sink's Secret); as given otherwise."""
+    import os
+
+    from cnai.core.kfp_settings import LOG_SINK_TOKEN_ENV
+
+    token = os.environ.get(LOG_SINK_TOKEN_ENV, "")
+    return f"{url.rstrip('/')}/{token}" if token and url else url
 
 
 def _feast_transformer(feature_store_uri: str, cluster: dict[str, Any], canary_traffic_percent: int | None) -> Any:

@@ -27,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pandas as pd
 
+from cnai.core.errors import ConfigError, DataError
 from cnai.core.inference_log import InferenceLog
 
 log = logging.getLogger(__name__)
@@ -114,11 +115,15 @@ class InferenceLogSink:
                     log.warning("event %s never got its other half; dropped", dropped)
                 return False
         request, response = (payload, other[1]) if kind == REQUEST else (other[1], payload)
-        frame = features_of(request)
-        predictions, version = predictions_of(response)
-        if len(predictions) != len(frame):
-            raise CloudEventError(f"event {event_id}: {len(frame)} rows in, {len(predictions)} predictions out")
-        self.inference_log.append(frame, predictions, version or lowered.get("ce-inferenceservicename", ""))
+        try:
+            frame = features_of(request)
+            predictions, version = predictions_of(response)
+            if len(predictions) != len(frame):
+                raise CloudEventError(f"{len(frame)} rows in, {len(predictions)} predictions out")
+            self.inference_log.append(frame, predictions, version or lowered.get("ce-inferenceservicename", ""))
+        except (CloudEventError, DataError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            # A pair we cannot read is answered (400), never a connection closed without a word.
+            raise CloudEventError(f"event {event_id}: its request and response do not make log rows ({exc!r})") from exc
         return True
 
 
@@ -160,6 +165,19 @@ def serve(sink: InferenceLogSink, host: str, port: int, token: str = "") -> Thre
     return ThreadingHTTPServer((host, port), Handler)
 
 
+def refuse_open_sink(host: str, token: str) -> None:
+    """Beyond loopback, only with a token: anyone who reaches an open sink writes the drift check's data."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not token:
+        raise ConfigError(f"the log sink would listen on {host} with no token: set CNAI_LOG_SINK_TOKEN (on a cluster, "
+                          "the Secret cnai-inference-log-sink's key `token`; README, Run on Kubeflow) or bind 127.0.0.1")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", required=True, help="inference log folder (a mounted volume on a cluster)")
@@ -167,7 +185,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    server = serve(InferenceLogSink(InferenceLog(args.dir)), args.host, args.port, os.environ.get("CNAI_LOG_SINK_TOKEN", ""))
+    token = os.environ.get("CNAI_LOG_SINK_TOKEN", "")
+    refuse_open_sink(args.host, token)
+    server = serve(InferenceLogSink(InferenceLog(args.dir)), args.host, args.port, token)
     log.info("inference log sink on %s:%d writing to %s", args.host, args.port, args.dir)
     server.serve_forever()
 

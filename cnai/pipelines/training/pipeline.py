@@ -156,7 +156,7 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
         served = on_kubernetes(deploy(
             registry_uri=v["registry_uri"], model_name=v["model_name"], version=registered.outputs["Output"],
             host=v["serving_host"], port=v["serving_port"], target=target, cluster=cluster, **online_store,
-        ).set_caching_options(False))
+        ).set_caching_options(False), log_sink_token=True)
         on_kubernetes(smoke_test(
             holdout=trained.outputs["holdout"], model=trained.outputs["model"], endpoint_url=served.outputs["Output"],
             model_name=v["model_name"], expected_version=registered.outputs["Output"], target=target, cluster=cluster,
