@@ -113,7 +113,9 @@ def test_a_deploy_killed_between_the_swap_and_the_promotion_is_repaired_at_the_n
     assert str(registry.production_version(uri, name).version) == good
 
     settings = project_config.settings.model_copy(update={"model_name": name, "serving_port": port})
-    serve_production(project_config.model_copy(update={"settings": settings}), uri)
+    # What `cnai run` and `cnai monitor` do before their pipeline (check_before_running), so that
+    # their deploy never records the untested version as the one to roll back to.
+    serve_production(project_config.model_copy(update={"settings": settings}), uri, start=False)
     served = answers(url, name, rows)
     assert served["version"] == good
     assert served["probability_1"] == pytest.approx(expected(two_models["good"]["model"], rows))
@@ -216,3 +218,16 @@ def test_a_renamed_model_s_old_server_is_this_project_s_not_a_stranger(two_model
     check_before_running(load_config(config_path), config_path, uri)  # no "taken by another process"
     assert f"stopping this project's model server for {name!r}" in capsys.readouterr().out
     assert server_pid(name) is None
+
+
+def test_run_and_monitor_put_production_back_before_their_pipeline(project_config, tmp_path, monkeypatch):
+    """The repair ran only after a successful run: a run's own deploy could come first and record the
+    never-tested version as the one to roll back to."""
+    import cnai.orchestration.serve as serve
+    from cnai.orchestration.project import check_before_running
+
+    calls = []
+    monkeypatch.setattr(serve, "serve_production", lambda config, uri, start=True: calls.append((uri, start)))
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    check_before_running(project_config, tmp_path / "cnai.yaml", uri)
+    assert calls == [(uri, False)], "a running server is put right; none is started"

@@ -279,3 +279,8 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
         check_positive_label(config, config_path)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc
+    from cnai.orchestration.serve import serve_production
+
+    # A deploy killed half-way left the server on a version never smoke-tested: put production back
+    # before this run's deploy would record that version as the one to roll back to.
+    serve_production(config, registry_uri, start=False)

@@ -31,10 +31,11 @@ def print_endpoint(config: ProjectConfig, deployed: bool | None) -> None:
         print("No model is being served: the evaluation gate has not approved one yet.")
 
 
-def serve_production(config: ProjectConfig, registry_uri: str) -> None:
+def serve_production(config: ProjectConfig, registry_uri: str, start: bool = True) -> None:
     """Make sure the production version, and its registered files, are what the local server serves:
-    after `cnai stop` or a reboot it is started; after a deploy that was killed half-way (the
-    server on a version never smoke-tested, `production` on another) production is swapped back in."""
+    after `cnai stop` or a reboot it is started (unless `start` is False: before a run, only a
+    running server is put right); after a deploy that was killed half-way (the server on a version
+    never smoke-tested, `production` on another) production is swapped back in."""
     from cnai.backends import registry
     from cnai.backends.local.deployment import (
         endpoint_url,
@@ -48,10 +49,12 @@ def serve_production(config: ProjectConfig, registry_uri: str) -> None:
 
     settings, name = config.settings, config.model_name
     ready = is_ready(endpoint_url(settings.serving_host, settings.serving_port), name)
+    if not ready and not start:
+        return
     production = registry.production_version(registry_uri, name)
     live = served_version(name) if ready else None
     if production is None:
-        if live:
+        if live and start:  # before a run, the gate says it (an emptied registry under a server is a conflict)
             print(f"Warning: the local server serves {name} v{live['version']}, but registry {registry_uri} has no "
                   "production version of it (was the registry replaced?); `cnai stop` stops that server.")
         return
