@@ -162,23 +162,38 @@ def tune_hyperparameters(
     check_holdout(encode_labels(holdout[label], classes, training_set, label) if classes
                   else holdout[label].to_numpy(dtype=float), classes, label, training_set)
     fit_part, valid_part = tuning_split(frame, split, timestamp, holdout_fraction, max_tuning_rows, seed, strata)
+    for part, rows in (("fit on", fit_part), ("scored on", valid_part)):  # else every trial fails or scores NaN
+        check_holdout(encode_labels(rows[label], classes, training_set, label) if classes
+                      else rows[label].to_numpy(dtype=float), classes, label, training_set,
+                      f"the {len(rows)} rows trials are {part} (tuning splits at most {max_tuning_rows:,} training "
+                      "rows 80/20, as the data.split does)")
     maximize = objective_goal == "maximize"
 
     # Each boosting fit already uses every core through OpenMP; parallel trials share the cores
     # instead of each claiming all of them (oversubscribed, 2 parallel trials ran 2.5x slower).
     threads_per_trial = max(1, (os.cpu_count() or 1) // max(1, parallel_trials))
 
+    errors: list[str] = []  # Optuna keeps no failed trial's reason
+
     def objective(trial) -> float:
         from threadpoolctl import threadpool_limits
 
         params = {**fixed, **suggest(trial, search_space)}
         value = math.nan
-        with threadpool_limits(limits=threads_per_trial, user_api="openmp"):  # per thread in OpenMP
-            for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,
-                                                     classes, objective_metric, seed):
-                trial.report(value, step)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
+        try:
+            with threadpool_limits(limits=threads_per_trial, user_api="openmp"):  # per thread in OpenMP
+                for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,
+                                                 classes, objective_metric, seed):
+                    trial.report(value, step)
+                    if trial.should_prune():
+                        raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            errors.append(f"trial {trial.number} with {params}: {type(exc).__name__}: {exc}")
+            raise
+        if math.isnan(value):
+            errors.append(f"trial {trial.number} with {params}: {objective_metric} is NaN")
         return value
 
     pruner = make_pruner(algorithm, early_stopping, search_space)
@@ -194,7 +209,7 @@ def tune_hyperparameters(
     study.optimize(objective, n_trials=max_trials, n_jobs=parallel_trials, callbacks=[progress])
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     if failed:  # a broken trial is a bug or a bad space, not a bad hyperparameter: do not hide it
-        reason = failed[0].system_attrs.get("fail_reason", "see the log above")
+        reason = errors[0] if errors else "see the log above"
         raise RuntimeError(f"{len(failed)} of {len(study.trials)} trials failed; first: {reason}")
     completed = [t for t in study.trials if t.state.name == "COMPLETE"]
     if not completed:

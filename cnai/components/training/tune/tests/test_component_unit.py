@@ -4,7 +4,7 @@ import json
 import pytest
 
 from cnai.components.training.tune.executor import grid_space, tune_hyperparameters
-from cnai.core.config import KATIB_ALGORITHMS
+from cnai.core.config import KATIB_ALGORITHMS, Settings, default_of
 from cnai.core.errors import ConfigError
 from conftest import LABEL, TIME
 
@@ -58,6 +58,25 @@ def test_bayesian_optimization_without_pytorch_names_the_fix(training_set, model
         tune_hyperparameters(training_set, str(tmp_path / "t.md"), str(tmp_path / "m.json"), str(tmp_path / "p.html"),
                              model_features, LABEL, TIME, SPACE, algorithm="bayesianoptimization", max_trials=2)
     assert not (tmp_path / "t.md").exists()
+
+
+def test_tuning_rows_with_one_class_are_refused_by_name_before_any_trial(training_set, model_features, tmp_path):
+    """The holdout had both classes but the rows trials score on had one: every trial scored NaN and
+    the step said only '2 of 2 trials failed; first: see the log above'."""
+    import pandas as pd
+
+    from cnai.core.errors import DataError
+    from cnai.models.tuning import tuning_split
+
+    frame = pd.read_parquet(training_set).sort_values(TIME, kind="stable").reset_index(drop=True)
+    frame["row"] = range(len(frame))
+    _, scored_on = tuning_split(frame, "time", TIME, default_of(Settings, "holdout_fraction"), 100_000, 0)
+    frame.loc[scored_on["row"], LABEL] = 0  # the newest training rows: one class only
+    frame = frame.drop(columns="row")
+    frame.to_parquet(tmp_path / "one_class_before_the_holdout.parquet")
+    with pytest.raises(DataError, match=f"rows trials are scored on .* have no {LABEL!r} = \\[1\\]"):
+        tune_hyperparameters(str(tmp_path / "one_class_before_the_holdout.parquet"), str(tmp_path / "t.md"),
+                             str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features, LABEL, TIME, SPACE, max_trials=2)
 
 
 def test_only_arguments_the_model_takes_may_be_tuned():
