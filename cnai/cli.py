@@ -106,9 +106,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             raise CnaiError(f"--since {args.since!r}: not a time; give ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00Z") from exc
     current = args.current or str(inference_log_dir(serving_dir(), config.model_name))
     if not args.current:
-        from cnai.core.inference_log import read_inference_log
+        from cnai.core.inference_log import has_rows
 
-        if read_inference_log(current, args.since).empty:  # a freshly served model: not a failure
+        if not has_rows(current, args.since):  # a freshly served model: not a failure
             print(f"No traffic logged for {config.model_name}{' since ' + args.since if args.since else ''} "
                   f"({current}): nothing to check yet.")
             return 0

@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from cnai.core.inference_log import InferenceLog, read_inference_log
 
@@ -40,3 +41,28 @@ def test_a_value_that_cannot_be_recorded_writes_nothing(tmp_path):
     with pytest.raises(DataError, match=r"input 'hour' \('1180591620717411303424'\) in row 1: it cannot be recorded"):
         log.append({"hour": [1, 2**70]}, [0.1, 0.2], "1")
     assert read_inference_log(tmp_path).empty, "not the first row either"
+
+
+def test_whether_traffic_was_logged_is_answered_without_reading_the_whole_log(tmp_path, monkeypatch):
+    """`cnai monitor` read the whole log (1.09 GB of memory for 128 MB) only to learn whether it was empty."""
+    import cnai.core.inference_log as inference_log
+    from cnai.core.inference_log import InferenceLog, has_rows
+
+    log = InferenceLog(tmp_path)
+    log.append(pd.DataFrame({"a": [1.0, 2.0]}), [0.1, 0.2], "1")
+    monkeypatch.setattr(inference_log, "read_inference_log", lambda *a, **k: pytest.fail("read whole"))
+    assert has_rows(tmp_path) and not has_rows(tmp_path, "2999-01-01") and not has_rows(tmp_path / "none")
+    (tmp_path / "inference-0.jsonl").write_text('{"torn')
+    assert has_rows(tmp_path)
+
+
+def test_the_servers_own_log_is_rotated_as_a_server_starts(tmp_path):
+    from cnai.backends.local.deployment import _rotate
+
+    log = tmp_path / "m.log"
+    log.write_bytes(b"x" * 100)
+    _rotate(log, max_bytes=1000)
+    assert log.exists() and not (tmp_path / "m.log.1").exists()
+    log.write_bytes(b"y" * 2000)
+    _rotate(log, max_bytes=1000)
+    assert not log.exists() and (tmp_path / "m.log.1").read_bytes() == b"y" * 2000

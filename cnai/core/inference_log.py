@@ -103,14 +103,32 @@ def _unrecordable(record: dict) -> str:
     return "an input"
 
 
+def _since(since: str) -> pd.Timestamp | None:
+    stamp = pd.Timestamp(since) if since else None
+    return stamp.tz_localize("UTC") if stamp is not None and stamp.tzinfo is None else stamp
+
+
+def has_rows(directory: str | Path, since: str = "") -> bool:
+    """Whether any row was logged (at or after `since`), reading up to the first one only."""
+    since_stamp = _since(since)
+    for path in sorted(Path(directory).glob("inference-*.jsonl"), reverse=True):  # the newest file first
+        with path.open("rb") as handle:
+            for line in handle:
+                try:
+                    stamp = pd.Timestamp(orjson.loads(line)[TIME_FIELD])
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    continue
+                if since_stamp is None or stamp >= since_stamp:
+                    return True
+    return False
+
+
 def read_inference_log(directory: str | Path, since: str = "") -> pd.DataFrame:
     """Every logged row (at or after `since`, an ISO time), oldest first.
 
     Rows before `since` are dropped as they are read, not after. A line that does not parse (a
     write cut short by a full disk) is skipped and counted, by file and line, never fatal."""
-    since_stamp = pd.Timestamp(since) if since else None
-    if since_stamp is not None and since_stamp.tzinfo is None:
-        since_stamp = since_stamp.tz_localize("UTC")
+    since_stamp = _since(since)
     records, torn = [], []
     for path in sorted(Path(directory).glob("inference-*.jsonl")):
         with path.open("rb") as handle:

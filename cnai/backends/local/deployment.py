@@ -20,6 +20,8 @@ from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ServingError
 from cnai.core.run_dir import home
 
+SERVER_LOG_BYTES = 16 << 20  # the server's own log is rotated past this as a server starts
+
 
 def serving_dir() -> Path:
     return home() / "serving"
@@ -200,11 +202,19 @@ def _new_token(paths: dict[str, Path]) -> str:
     return token
 
 
+def _rotate(log: Path, max_bytes: int = SERVER_LOG_BYTES) -> None:
+    """The server's own log, past `max_bytes`, becomes `<name>.log.1` (the one before is dropped) as a
+    server starts: it must not grow for ever across deploys."""
+    if log.exists() and log.stat().st_size > max_bytes:
+        log.replace(log.with_name(log.name + ".1"))
+
+
 def _start_server(paths: dict[str, Path], model_name: str, host: str, port: int) -> subprocess.Popen:
     env = {**os.environ, "CNAI_SERVING_TOKEN": _new_token(paths), "CNAI_SERVING_POINTER": str(paths["pointer"]), "CNAI_SERVING_STATE": str(paths["serving"]),
            "CNAI_SERVING_MODEL": model_name,
            "CNAI_SERVING_HOST": host, "CNAI_SERVING_PORT": str(port)}
     paths["log"].parent.mkdir(parents=True, exist_ok=True)
+    _rotate(paths["log"])
     with paths["log"].open("ab") as log_file:
         # A new session, and no inherited pipes: the server outlives this step and its runner.
         process = subprocess.Popen(
