@@ -274,3 +274,36 @@ for i in range(150):
     parts = sorted(target.iterdir())
     assert len(parts) == 60 and len({p.read_text() for p in parts}) == 1, "one writer's whole result"
     assert [p.name for p in target.parent.iterdir()] == ["copy"], "no staging left behind"
+
+
+def test_a_reader_never_finds_an_output_missing_while_it_is_rewritten(tmp_path):
+    """The earlier result was removed before the new one moved in: a reader in between found no
+    folder at all (a FileNotFoundError in a concurrent run)."""
+    import threading
+
+    from cnai.core.artifacts import atomic_output
+
+    target = tmp_path / "out"
+    target.mkdir()
+    for n in range(200):
+        (target / f"part-{n}").write_text("x")
+    missing, done = [], threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            if not target.exists():
+                missing.append(1)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(30):
+            with atomic_output(target) as staging:
+                staging.mkdir()
+                for n in range(200):
+                    (staging / f"part-{n}").write_text("y")
+    finally:
+        done.set()
+        reader.join()
+    assert not missing and len(list(target.iterdir())) == 200
+    assert [p.name for p in tmp_path.iterdir()] == ["out"], "nothing left aside"

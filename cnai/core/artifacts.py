@@ -51,14 +51,37 @@ def atomic_output(final_path: str | os.PathLike) -> Iterator[Path]:
     staging = final_path.with_name(f".{final_path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         yield staging
+        # A reader finds the earlier result or the new one, never neither: a file is replaced in one
+        # step, and a folder is swapped with the earlier one in one step where Linux can.
+        if final_path.is_dir() and not final_path.is_symlink() and _exchange(staging, final_path):
+            return  # the earlier result is at `staging` now, removed below
         try:
-            _remove(final_path)
+            if staging.is_dir():
+                _remove(final_path)
             os.replace(staging, final_path)
         except OSError as exc:  # ENOTEMPTY: another writer's whole result just took the path
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not final_path.exists():
                 raise
     finally:
         _remove(staging)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux's renameat2 with RENAME_EXCHANGE); False where that is not
+    available or `b` is gone, for the caller's two-step replace."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOENT, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))
 
 
 def _remove(path: Path) -> None:
