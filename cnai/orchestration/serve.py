@@ -22,8 +22,9 @@ def print_endpoint(config: ProjectConfig, deployed: bool | None) -> None:
 
     try:
         production = registry.production_version(registry.default_registry_uri(home()), name)
-    except CnaiError:
-        production = None
+    except CnaiError as exc:  # never read as "no production model"
+        print(f"No model is being served, and the registry cannot say which should be: {exc}")
+        return
     if production is not None:
         print(f"{name} v{production.version} is production but not served here (stopped with `cnai stop`?): "
               "`cnai serve` starts it.")
