@@ -264,8 +264,8 @@ def run_step(
     inputs, outputs, params = dict(inputs or {}), dict(outputs or {}), dict(params or {})
     run_id = str(uuid.uuid4())
     try:
+        read_before = _file_states(inputs)  # before hashing: a change while hashing is caught too
         input_records = {name: _describe(value) for name, value in inputs.items()}
-        read_before = _file_states(inputs)
     except DataError as exc:  # recorded as this step's failure, so the table says where the run stopped
         _emit("FAIL", step, run_id, {}, {}, {"errorMessage": _error_facet(exc)})
         raise
