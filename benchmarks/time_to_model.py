@@ -15,6 +15,7 @@ Target (issue 16): pipeline <= 1.5x the plain script, caching off.
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import json
 import os
@@ -118,6 +119,7 @@ def main() -> None:
     every_row = plain(0)
 
     env = {**os.environ, "CNAI_HOME": str(scratch / "home")}
+    started_at = datetime.datetime.now(datetime.UTC)
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "cnai.cli", "--config", str(path), "run", "--no-cache"], check=True, env=env,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -125,7 +127,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "cnai.cli", "--config", str(path), "stop"], env=env, stdout=subprocess.DEVNULL)
     events = [json.loads(line) for line in (scratch / "home" / "lineage" / "events.jsonl").read_text().splitlines()]
     steps: dict[str, float] = defaultdict(float)
-    auc = None
+    auc, evaluated_s = None, None
     for event in events:
         if event["eventType"] == "COMPLETE" and "cnai_step" in event["run"]["facets"]:
             name = event["job"]["name"].rsplit(".", 1)[-1]
@@ -133,6 +135,8 @@ def main() -> None:
             steps[name] += round(facet["duration_s"], 2)
             if name == "train":
                 auc = facet.get("facts", {}).get("scores", {}).get("roc_auc")
+            if name == "evaluate":  # a trained model judged on its holdout: what the script ends with
+                evaluated_s = round((datetime.datetime.fromisoformat(event["eventTime"]) - started_at).total_seconds(), 2)
     in_steps = round(sum(steps.values()), 2)
     report("time_to_model", "python benchmarks/time_to_model.py", {
         "rows": same_work["rows"], "trials": trials,
@@ -143,6 +147,9 @@ def main() -> None:
         "pipeline_steps_s": dict(steps), "pipeline_in_steps_s": in_steps,
         "pipeline_outside_steps_s": round(pipeline_s - in_steps, 2),
         "pipeline_holdout_roc_auc": auc,
+        # The script stops at a scored model; the pipeline goes on to register, deploy and smoke test.
+        "pipeline_to_evaluated_model_s": evaluated_s,
+        "pipeline_to_evaluated_model_over_plain": round(evaluated_s / same_work["wall_s"], 2) if evaluated_s else None,
     }, {"pipeline_over_plain": "<= 1.5 (caching off)"})
 
 
