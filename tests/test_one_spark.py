@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -70,3 +71,32 @@ def test_a_run_killed_outright_takes_its_spark_with_it(tmp_path):
     while server_lines() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not server_lines()
+
+
+def test_the_runs_spark_starts_before_its_checks_and_a_later_session_is_a_local_one(tmp_path, monkeypatch):
+    """The JVM's start overlaps the run's own checks and compile (time-to-model), and the server is
+    stopped when a check refuses the run."""
+    import pytest
+
+    import cnai.orchestration.training as training
+    from cnai.core.config import load_config
+    from cnai.core.errors import ConfigError
+
+    seen = []
+
+    def checks(*args, **kwargs):  # the first thing run_training does after reading its settings
+        seen.append(os.environ.get(REMOTE_ENV))
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(training, "check_before_running", checks)
+    monkeypatch.setenv("CNAI_HOME", str(tmp_path / "home"))
+    config_path = Path(__file__).resolve().parents[1] / "cnai.yaml"
+    config = load_config(config_path)
+    config = config.model_copy(update={"settings": config.settings.model_copy(update={"home": str(tmp_path / "home")})})
+    with pytest.raises(ConfigError, match="stop here"):
+        training.run_training(config, config_path)
+    assert seen and seen[0] and seen[0].startswith("sc://127.0.0.1:"), "started before the checks ran"
+    assert REMOTE_ENV not in os.environ
+    port = seen[0].rsplit(":", 1)[1]
+    listed = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert not [line for line in listed.splitlines() if f"spark.connect.grpc.binding.port={port}" in line]

@@ -51,9 +51,25 @@ def keep_executor_arguments() -> None:
     handler.replace_python_executable = replace_python_executable
 
 
+def one_spark(arguments: dict[str, Any], home: Path):
+    """The run's one Spark (a Spark Connect server every step connects to), for a `with` around the
+    whole run: started first, its JVM's start overlaps the checks, the compile and kfp.local's own
+    start. Nothing for a cluster's Spark, or when one is already running for this process."""
+    from contextlib import nullcontext
+
+    from cnai.backends.local.spark import REMOTE_ENV, connect_server
+
+    master = str(arguments.get("spark_master", ""))
+    if not master.startswith("local") or os.environ.get(REMOTE_ENV):
+        return nullcontext()
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return connect_server(master, home / "logs" / f"spark-{stamp}-{uuid.uuid4().hex[:8]}.log")
+
+
 def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: Path,
                 use_cache: bool) -> tuple[bool, list[dict[str, Any]]]:
-    """Run a pipeline under kfp.local, then print one row per step from its lineage events."""
+    """Run a pipeline under kfp.local, then print one row per step from its lineage events (with
+    the run's one Spark if the caller started none: `one_spark`)."""
     from kfp import local
 
     keep_executor_arguments()
@@ -67,19 +83,14 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
         cache_root=str(home / "kfp_cache" / code_fingerprint(str(arguments.get("model_kind", "")))),
         raise_on_error=True,
     )
-    from contextlib import nullcontext
-
-    from cnai.backends.local.spark import connect_server
     from cnai.orchestration.console import StepConsole, quiet_kfp_local
 
     print(f"Running {pipeline_name} (run {run_id}) on kfp.local; run directory {home}", flush=True)
     started = time.perf_counter()
     failed = None
     console = StepConsole(run_id, home / "logs" / f"{pipeline_name}-{run_id}.log")
-    master = str(arguments.get("spark_master", ""))
-    one_spark = connect_server(master, home / "logs" / f"spark-{run_id}.log") if master.startswith("local") else nullcontext()
     try:
-        with one_spark, console, quiet_kfp_local(console):
+        with one_spark(arguments, home), console, quiet_kfp_local(console):
             pipeline(**arguments)
     except Exception as exc:  # the step's log says why; the table below says where
         failed = exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cnai.core.config import ProjectConfig
-from cnai.orchestration.local_run import run_locally
+from cnai.orchestration.local_run import one_spark, run_locally
 from cnai.orchestration.project import (
     check_before_running,
     export_settings,
@@ -21,8 +21,9 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
 
     home = export_settings(config, config_path)
     arguments = pipeline_arguments(config, config_path, sample_rows)
-    check_before_running(config, config_path, arguments["registry_uri"])
-    ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
+    with one_spark(arguments, home):
+        check_before_running(config, config_path, arguments["registry_uri"])
+        ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
     if ok:
         keep_inferred_suite(config, config_path, rows, home)
         serve_production(config, arguments["registry_uri"])

@@ -46,6 +46,9 @@ def _jvm_conf() -> dict[str, str]:
 
 @lru_cache(maxsize=4)
 def spark_session(master: str = "local[*]", app_name: str = "cnai"):
+    """A step's session: of the run's one Spark while CNAI_SPARK_REMOTE names it, else of a JVM of
+    its own. A process uses one or the other, never both: PySpark cannot go back to a classic session
+    after a Spark Connect one (so `cnai` itself types with its own, before the run's server starts)."""
     from pyspark.sql import SparkSession
 
     remote = os.environ.get(REMOTE_ENV)
