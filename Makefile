@@ -74,6 +74,7 @@ bench: setup
 	$(BIN)/python benchmarks/one_spark.py
 	$(BIN)/python benchmarks/time_to_model.py
 	$(BIN)/python benchmarks/data_scale.py
+	$(BIN)/python benchmarks/pipeline_scale.py
 
 compile: setup
 	CNAI_COMPONENT_IMAGE=$(IMAGE) $(CNAI) compile

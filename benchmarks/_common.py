@@ -72,6 +72,33 @@ def measure_in_subprocess(code: str, env: dict[str, str] | None = None) -> dict[
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def run_with_peak(command: list[str], env: dict[str, str] | None = None) -> tuple[str, str, int, float]:
+    """Run `command`; its stdout, stderr, exit code and its process tree's peak resident set in MB
+    (Python, Spark's JVM, DuckDB, servers it starts), sampled every 0.2 s."""
+    import threading
+
+    import psutil
+
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watched, peak = psutil.Process(process.pid), 0.0
+
+    def sample() -> None:
+        nonlocal peak
+        while process.poll() is None:
+            try:
+                tree = [watched, *watched.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()) / 1e6)
+            except psutil.Error:
+                pass
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    stdout, stderr = process.communicate()
+    sampler.join()
+    return stdout, stderr, process.returncode, round(peak)
+
+
 def report(name: str, command: str, results: dict[str, Any], targets: dict[str, str]) -> None:
     RESULTS.mkdir(exist_ok=True)
     document = {"benchmark": name, "command": command, "machine": machine(),

@@ -23,14 +23,11 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import report  # noqa: E402
+from _common import report, run_with_peak  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = [int(s) for s in os.environ.get("BENCH_SIZES", "1000000,10000000,100000000").split(",")]
@@ -86,29 +83,12 @@ print(json.dumps({{"pandas_ingest_flights_s": round(time.perf_counter() - starte
 
 def run_measured(code: str, env: dict[str, str] | None = None) -> tuple[dict, float]:
     """Run `code` in a fresh interpreter; returns its JSON lines (merged) and the process tree's peak RSS in MB."""
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "CNAI_SPARK_DRIVER_MEMORY": "4g", **(env or {})})
-    peak = 0.0
-    watched = psutil.Process(process.pid)
-
-    def sample() -> None:
-        nonlocal peak
-        while process.poll() is None:
-            try:
-                tree = [watched, *watched.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()) / 1e6)
-            except psutil.Error:
-                pass
-            time.sleep(0.2)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    stdout, stderr = process.communicate()
-    sampler.join()
-    if process.returncode:
+    stdout, stderr, code_rc, peak = run_with_peak([sys.executable, "-c", code],
+                                                   {**os.environ, "CNAI_SPARK_DRIVER_MEMORY": "4g", **(env or {})})
+    if code_rc:
         raise RuntimeError(stderr[-3000:])
     lines = [json.loads(line) for line in stdout.strip().splitlines() if line.startswith("{")]
-    return {k: v for line in lines for k, v in line.items()}, round(peak)
+    return {k: v for line in lines for k, v in line.items()}, peak
 
 
 def main() -> None:
