@@ -73,7 +73,7 @@ def test_a_run_killed_outright_takes_its_spark_with_it(tmp_path):
     assert not server_lines()
 
 
-def test_the_runs_spark_starts_before_its_checks_and_a_later_session_is_a_local_one(tmp_path, monkeypatch):
+def test_the_runs_spark_starts_before_its_checks_and_stops_when_one_refuses_the_run(tmp_path, monkeypatch):
     """The JVM's start overlaps the run's own checks and compile (time-to-model), and the server is
     stopped when a check refuses the run."""
     import pytest

@@ -307,3 +307,5 @@ def test_a_step_kfp_local_failed_after_its_work_was_recorded_is_failed_in_the_ta
     failure = RuntimeError("Pipeline 'p' finished with status FAILURE. Inner task failed: 'smoke-test'.")
     rows = step_rows("the-run", ["tune", "smoke_test"], failed_task(failure))
     assert [(r["step"], r["status"]) for r in rows] == [("tune", "ran"), ("smoke_test", "FAILED")]
+    # Named as the step table names it (feast_features is the `features` step), KFP's suffix dropped.
+    assert failed_task(RuntimeError("Inner task failed: 'feast-features-2'.")) == "features"

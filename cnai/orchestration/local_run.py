@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cnai.orchestration.catalog import main_outputs, pipeline_steps
+from cnai.orchestration.catalog import main_outputs, pipeline_steps, step_name
 
 
 def code_fingerprint(model_kind: str = "") -> str:
@@ -54,22 +54,24 @@ def keep_executor_arguments() -> None:
 def one_spark(arguments: dict[str, Any], home: Path):
     """The run's one Spark (a Spark Connect server every step connects to), for a `with` around the
     whole run: started first, its JVM's start overlaps the checks, the compile and kfp.local's own
-    start. Nothing for a cluster's Spark, or when one is already running for this process."""
+    start. Nothing for a cluster's Spark."""
     from contextlib import nullcontext
 
-    from cnai.backends.local.spark import REMOTE_ENV, connect_server
+    from cnai.backends.local.spark import connect_server
 
     master = str(arguments.get("spark_master", ""))
-    if not master.startswith("local") or os.environ.get(REMOTE_ENV):
+    if not master.startswith("local"):
         return nullcontext()
     stamp = time.strftime("%Y%m%dT%H%M%S")
     return connect_server(master, home / "logs" / f"spark-{stamp}-{uuid.uuid4().hex[:8]}.log")
 
 
 def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: Path,
-                use_cache: bool) -> tuple[bool, list[dict[str, Any]]]:
-    """Run a pipeline under kfp.local, then print one row per step from its lineage events (with
-    the run's one Spark if the caller started none: `one_spark`)."""
+                use_cache: bool, start_spark: bool = True) -> tuple[bool, list[dict[str, Any]]]:
+    """Run a pipeline under kfp.local, then print one row per step from its lineage events. With
+    `start_spark` the run's one Spark starts with it; a caller that started it earlier says False."""
+    from contextlib import nullcontext
+
     from kfp import local
 
     keep_executor_arguments()
@@ -90,7 +92,7 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
     failed = None
     console = StepConsole(run_id, home / "logs" / f"{pipeline_name}-{run_id}.log")
     try:
-        with one_spark(arguments, home), console, quiet_kfp_local(console):
+        with one_spark(arguments, home) if start_spark else nullcontext(), console, quiet_kfp_local(console):
             pipeline(**arguments)
     except Exception as exc:  # the step's log says why; the table below says where
         failed = exc
@@ -183,7 +185,10 @@ def failed_task(failure: BaseException | None) -> str | None:
     import re
 
     found = re.search(r"Inner task failed: (?:\x1b\[[0-9;]*m)?'([^']+)'", str(failure or ""))
-    return found.group(1).replace("-", "_") if found else None
+    if not found:
+        return None
+    task = re.sub(r"-\d+$", "", found.group(1)).replace("-", "_")  # KFP numbers a repeated task: train-2
+    return step_name(task)
 
 
 def step_rows(run_id: str, expected_steps: list[str], failed_step: str | None = None) -> list[dict[str, Any]]:

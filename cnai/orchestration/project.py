@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cnai.core.config import ProjectConfig, load_config
-from cnai.core.errors import ConfigError
+from cnai.core.errors import CnaiError, ConfigError
 from cnai.core.sources import PACKAGE_PREFIX
 
 
@@ -282,5 +282,10 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
     from cnai.orchestration.serve import serve_production
 
     # A deploy killed half-way left the server on a version never smoke-tested: put production back
-    # before this run's deploy would record that version as the one to roll back to.
-    serve_production(config, registry_uri, start=False)
+    # before this run's deploy would record that version as the one to roll back to. What cannot be
+    # put back is said, and the run goes on (its own deploy may be what mends it).
+    try:
+        serve_production(config, registry_uri, start=False)
+    except CnaiError as exc:
+        print(f"Warning: could not put production back on the local server before this run: {exc}; "
+              "`cnai stop` stops that server", file=sys.stderr)

@@ -68,8 +68,15 @@ def serve_production(config: ProjectConfig, registry_uri: str, start: bool = Tru
         serving = f"v{live['version']}" if live else "a version it does not record"
         print(f"The local server was serving {name} {serving}, not production v{version} with its registered files "
               f"(a deploy was interrupted, or the files changed): serving v{version} again.")
+    pipeline_name = os.environ.get("CNAI_PIPELINE_NAME")
     os.environ["CNAI_PIPELINE_NAME"] = "cnai-serve"
-    run_step("deploy", deploy_model, outputs={"endpoint": LocalArtifact(str(serving_dir() / "endpoint.md"))},
-             params={"registry_uri": registry_uri, "model_name": name, "version": version,
-                     "host": settings.serving_host, "port": settings.serving_port})
+    try:
+        run_step("deploy", deploy_model, outputs={"endpoint": LocalArtifact(str(serving_dir() / "endpoint.md"))},
+                 params={"registry_uri": registry_uri, "model_name": name, "version": version,
+                         "host": settings.serving_host, "port": settings.serving_port})
+    finally:  # the events this process emits next are its own pipeline's
+        if pipeline_name is None:
+            os.environ.pop("CNAI_PIPELINE_NAME", None)
+        else:
+            os.environ["CNAI_PIPELINE_NAME"] = pipeline_name
     forget_replaced(name)  # what the interrupted deploy replaced is production itself: nothing to roll back to

@@ -227,7 +227,8 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
         if i in merged:
             continue
         named = columns if (expectation.get("kwargs") or {}).get("row_condition") else _columns_named(expectation)
-        if expectation["type"] in UNIQUE_KEY and by_key(expectation) and named and set(named) <= set(columns):
+        if expectation["type"] in UNIQUE_KEY and by_key(expectation) and named and set(named) <= set(columns) \
+                and (expectation.get("kwargs") or {}).get("ignore_row_if", "all_values_are_missing") == "all_values_are_missing":
             merged[i] = _unique_in_batches(batches, {**suite_dict, "expectations": [expectation]}, named)
             continue
         frame = (batches.schema_frame(columns) if expectation["type"] in SCHEMA_ONLY
@@ -250,18 +251,20 @@ def _unique_in_batches(batches: Batches, suite_dict: dict[str, Any], key: list[s
     decides ties and missing values as it always does, and the counts are the whole dataset's."""
     import numpy as np
 
-    hashes, missing = [], 0
+    hashes, absent, missing = [], [], 0
     for _, frame in batches:
         keys = frame[key]
-        hashes.append(pd.util.hash_pandas_object(keys, index=False).to_numpy())
-        missing += int(keys.isna().all(axis=1).sum())  # what GX counts as missing for one column or a compound key
-    every = np.concatenate(hashes)
-    del hashes
-    ordered = np.sort(every)
+        hashes.append(pd.util.hash_pandas_object(keys.apply(_hashable), index=False).to_numpy())
+        gone = keys.isna().all(axis=1).to_numpy()
+        absent.append(gone)
+        missing += int(gone.sum())  # GX's missing: the key wholly absent (ignored, never a duplicate)
+    every, ignored = np.concatenate(hashes), np.concatenate(absent)
+    del hashes, absent
+    ordered = np.sort(every[~ignored])
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     del ordered
-    candidates = np.flatnonzero(np.isin(every, repeated))
-    del every
+    candidates = np.flatnonzero(np.isin(every, repeated) & ~ignored)
+    del every, ignored
     parts = []
     for offset, frame in batches:
         inside = candidates[(candidates >= offset) & (candidates < offset + len(frame))]
@@ -277,6 +280,20 @@ def _unique_in_batches(batches: Batches, suite_dict: dict[str, Any], key: list[s
     if "partial_unexpected_counts" in result:  # GX's own: every failing row was in the subset
         item.result["partial_unexpected_counts"] = result["partial_unexpected_counts"]
     return item
+
+
+def _hashable(values: pd.Series) -> pd.Series:
+    """A key column as the same values hash the same in every batch: pandas makes a whole-number
+    column float in a batch with a gap and int64 in one without (and a boolean one object), and
+    hashes 2 and 2.0 differently. Numbers and booleans as float64 (-0.0 as 0.0); a hash shared by
+    unequal values only adds a candidate, which GX then judges."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64") + 0.0
+    if values.dtype == object:
+        present = values.dropna()
+        if len(present) and present.map(lambda v: isinstance(v, bool | int | float)).all():
+            return values.astype("float64") + 0.0
+    return values
 
 
 def _columns_named(expectation: dict[str, Any]) -> list[str]:
