@@ -101,6 +101,9 @@ def test_the_sink_takes_events_only_from_token_holders_and_answers_what_it_refus
         assert requests.post(f"{url}/wrong", data=request, headers=cloud_event(REQUEST, "f"), timeout=5).status_code == 401
         # The holder: the token as KServe's logger URL path, or as a bearer token.
         assert requests.post(f"{url}/s3cret", data=request, headers=cloud_event(REQUEST, "ok"), timeout=5).status_code == 202
+        # a logger URL with a path of its own keeps working once the token is appended to it
+        assert requests.post(f"{url}/sink/s3cret", data=request, headers=cloud_event(REQUEST, "ok2"),
+                             timeout=5).status_code == 202
         assert requests.post(url, data='{"predictions": [0.5]}', timeout=5,
                              headers={**cloud_event(RESPONSE, "ok"), "Authorization": "Bearer s3cret"}).status_code == 202
     finally:

@@ -63,7 +63,9 @@ def test_failed_step_emits_fail_with_error(tmp_path):
 
 def test_events_name_local_files_without_the_users_home(tmp_path, monkeypatch):
     """Events leave this machine: a path under the home directory is written `~/...` (in datasets
-    and in a failure's message), and read back as the real path."""
+    and in a failure's message), and read back as the real path; a home with a space too."""
+    tmp_path = tmp_path / "the home"
+    tmp_path.mkdir()
     monkeypatch.setenv("HOME", str(tmp_path))
     (tmp_path / "in.txt").write_text("abc")
     before = len(read_events())

@@ -44,7 +44,7 @@ def atomic_output(final_path: str | os.PathLike) -> Iterator[Path]:
 
     A step that fails or is killed leaves nothing at `final_path` that a later step could read.
     Two writers of the same path at once (two first runs sharing a run directory's copies) each
-    stage their own; the first to finish stands, the other's equal result is dropped.
+    stage their own and each result is whole; which one stands depends on the order they finish.
     """
     final_path = Path(final_path)
     final_path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ def atomic_output(final_path: str | os.PathLike) -> Iterator[Path]:
         if final_path.is_dir() and not final_path.is_symlink() and _exchange(staging, final_path):
             return  # the earlier result is at `staging` now, removed below
         try:
-            if staging.is_dir():
+            if staging.is_dir() or final_path.is_dir():  # os.replace takes a file over a file only
                 _remove(final_path)
             os.replace(staging, final_path)
         except OSError as exc:  # ENOTEMPTY: another writer's whole result just took the path

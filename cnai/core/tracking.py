@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from cnai import __version__
 from cnai.core.artifacts import content_hash
@@ -166,8 +167,8 @@ def _datasets(kind: str, records: Mapping[str, dict]) -> list[dict[str, Any]]:
     datasets = []
     for name, record in records.items():
         namespace, _, ds_name = record["uri"].partition("://")
-        if namespace == "file":
-            ds_name = without_home(ds_name)
+        if namespace == "file":  # the path itself, not as_uri()'s %-encoding of it (a home with a space)
+            ds_name = without_home(unquote(ds_name))
         content = _facet({"argument": name, "content_hash": record.get("content_hash")}, FACET_SCHEMA + "ContentHashDatasetFacet")
         datasets.append({"namespace": namespace or "file", "name": ds_name or record["uri"], "facets": {"cnai_content": content},
                          f"{kind}Facets": {}})

@@ -132,7 +132,9 @@ def serve(sink: InferenceLogSink, host: str, port: int, token: str = "") -> Thre
         def _authorized(self) -> bool:
             if not token:
                 return True
-            given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip() or self.path.strip("/")
+            # KServe's logger URL may have a path of its own before the token: the token is its last part.
+            given = (self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+                     or self.path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
             return hmac.compare_digest(given.encode(), token.encode())
 
         def do_POST(self):

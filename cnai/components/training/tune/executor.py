@@ -165,34 +165,28 @@ def tune_hyperparameters(
     for part, rows in (("fit on", fit_part), ("scored on", valid_part)):  # else every trial fails or scores NaN
         check_holdout(encode_labels(rows[label], classes, training_set, label) if classes
                       else rows[label].to_numpy(dtype=float), classes, label, training_set,
-                      f"the {len(rows)} rows trials are {part} (tuning splits at most {max_tuning_rows:,} training "
-                      "rows 80/20, as the data.split does)")
+                      f"the {len(rows)} rows trials are {part} (tuning takes at most {max_tuning_rows:,} of the "
+                      "training rows, the newest with data.split: time, and scores on a fifth of them)")
     maximize = objective_goal == "maximize"
 
     # Each boosting fit already uses every core through OpenMP; parallel trials share the cores
     # instead of each claiming all of them (oversubscribed, 2 parallel trials ran 2.5x slower).
     threads_per_trial = max(1, (os.cpu_count() or 1) // max(1, parallel_trials))
 
-    errors: list[str] = []  # Optuna keeps no failed trial's reason
+    errors: list[str] = []  # why trials failed (Optuna keeps no reason)
 
     def objective(trial) -> float:
         from threadpoolctl import threadpool_limits
 
         params = {**fixed, **suggest(trial, search_space)}
         value = math.nan
-        try:
-            with threadpool_limits(limits=threads_per_trial, user_api="openmp"):  # per thread in OpenMP
-                for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,
-                                                 classes, objective_metric, seed):
-                    trial.report(value, step)
-                    if trial.should_prune():
-                        raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
-        except optuna.TrialPruned:
-            raise
-        except Exception as exc:
-            errors.append(f"trial {trial.number} with {params}: {type(exc).__name__}: {exc}")
-            raise
-        if math.isnan(value):
+        with threadpool_limits(limits=threads_per_trial, user_api="openmp"):  # per thread in OpenMP
+            for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,
+                                             classes, objective_metric, seed):
+                trial.report(value, step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
+        if math.isnan(value):  # Optuna fails the trial and keeps no reason; an exception stops the study itself
             errors.append(f"trial {trial.number} with {params}: {objective_metric} is NaN")
         return value
 
