@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -108,29 +108,11 @@ def _since(since: str) -> pd.Timestamp | None:
     return stamp.tz_localize("UTC") if stamp is not None and stamp.tzinfo is None else stamp
 
 
-def has_rows(directory: str | Path, since: str = "") -> bool:
-    """Whether any row was logged (at or after `since`), reading up to the first one only."""
+def _logged(directory: str | Path, since: str, torn: list[str], newest_first: bool = False) -> Iterator[dict]:
+    """Each row logged at or after `since`, file by file, as it is read; a line that does not parse
+    is skipped and named (file:line) in `torn`."""
     since_stamp = _since(since)
-    for path in sorted(Path(directory).glob("inference-*.jsonl"), reverse=True):  # the newest file first
-        with path.open("rb") as handle:
-            for line in handle:
-                try:
-                    stamp = pd.Timestamp(orjson.loads(line)[TIME_FIELD])
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    continue
-                if since_stamp is None or stamp >= since_stamp:
-                    return True
-    return False
-
-
-def read_inference_log(directory: str | Path, since: str = "") -> pd.DataFrame:
-    """Every logged row (at or after `since`, an ISO time), oldest first.
-
-    Rows before `since` are dropped as they are read, not after. A line that does not parse (a
-    write cut short by a full disk) is skipped and counted, by file and line, never fatal."""
-    since_stamp = _since(since)
-    records, torn = [], []
-    for path in sorted(Path(directory).glob("inference-*.jsonl")):
+    for path in sorted(Path(directory).glob("inference-*.jsonl"), reverse=newest_first):
         with path.open("rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -142,7 +124,21 @@ def read_inference_log(directory: str | Path, since: str = "") -> pd.DataFrame:
                     torn.append(f"{path.name}:{number}")
                     continue
                 if since_stamp is None or stamp >= since_stamp:
-                    records.append(record)
+                    yield record
+
+
+def has_rows(directory: str | Path, since: str = "") -> bool:
+    """Whether any row was logged (at or after `since`), reading up to the first one only."""
+    return next(_logged(directory, since, [], newest_first=True), None) is not None
+
+
+def read_inference_log(directory: str | Path, since: str = "") -> pd.DataFrame:
+    """Every logged row (at or after `since`, an ISO time), oldest first.
+
+    Rows before `since` are dropped as they are read, not after. A line that does not parse (a
+    write cut short by a full disk) is skipped and counted, by file and line, never fatal."""
+    torn: list[str] = []
+    records = list(_logged(directory, since, torn))
     if torn:
         log.warning("skipped %d inference log line(s) that do not parse (a write cut short?): %s",
                     len(torn), ", ".join(torn[:10]) + (" ..." if len(torn) > 10 else ""))

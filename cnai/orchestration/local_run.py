@@ -67,11 +67,9 @@ def one_spark(arguments: dict[str, Any], home: Path):
 
 
 def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: Path,
-                use_cache: bool, start_spark: bool = True) -> tuple[bool, list[dict[str, Any]]]:
-    """Run a pipeline under kfp.local, then print one row per step from its lineage events. With
-    `start_spark` the run's one Spark starts with it; a caller that started it earlier says False."""
-    from contextlib import nullcontext
-
+                use_cache: bool) -> tuple[bool, list[dict[str, Any]]]:
+    """Run a pipeline under kfp.local, then print one row per step from its lineage events (the
+    caller starts the run's one Spark around it: `one_spark`)."""
     from kfp import local
 
     keep_executor_arguments()
@@ -92,7 +90,7 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
     failed = None
     console = StepConsole(run_id, home / "logs" / f"{pipeline_name}-{run_id}.log")
     try:
-        with one_spark(arguments, home) if start_spark else nullcontext(), console, quiet_kfp_local(console):
+        with console, quiet_kfp_local(console):
             pipeline(**arguments)
     except Exception as exc:  # the step's log says why; the table below says where
         failed = exc

@@ -7,7 +7,7 @@ from typing import Any
 
 from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING, ProjectConfig
 from cnai.core.errors import ConfigError, DataError
-from cnai.orchestration.local_run import run_locally
+from cnai.orchestration.local_run import one_spark, run_locally
 from cnai.orchestration.project import (
     check_before_running,
     export_settings,
@@ -35,7 +35,8 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
     # one after using the run's Spark Connect server, which starts after.
     current = prepared_current(config, arguments, current, home)
     arguments.update(current_data=str(Path(current).resolve()), monitoring_since=since, **config.monitoring.model_dump())
-    return run_locally(monitoring_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
+    with one_spark(arguments, home):
+        return run_locally(monitoring_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
 
 
 def _replaced_sources(config: ProjectConfig, tables: list[dict[str, Any]], replacements: list[str]) -> list[dict[str, Any]]:

@@ -23,8 +23,7 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
     arguments = pipeline_arguments(config, config_path, sample_rows)
     with one_spark(arguments, home):
         check_before_running(config, config_path, arguments["registry_uri"])
-        ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache,
-                               start_spark=False)
+        ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
     if ok:
         keep_inferred_suite(config, config_path, rows, home)
         serve_production(config, arguments["registry_uri"])

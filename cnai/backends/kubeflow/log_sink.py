@@ -29,6 +29,7 @@ import pandas as pd
 
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.inference_log import InferenceLog
+from cnai.core.kfp_settings import LOG_SINK_SECRET, LOG_SINK_TOKEN_ENV
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,8 @@ def refuse_open_sink(host: str, token: str) -> None:
     except ValueError:
         loopback = False
     if not loopback and not token:
-        raise ConfigError(f"the log sink would listen on {host} with no token: set CNAI_LOG_SINK_TOKEN (on a cluster, "
-                          "the Secret cnai-inference-log-sink's key `token`; README, Run on Kubeflow) or bind 127.0.0.1")
+        raise ConfigError(f"the log sink would listen on {host} with no token: set {LOG_SINK_TOKEN_ENV} (on a cluster, "
+                          f"the Secret {LOG_SINK_SECRET}'s key `token`; README, Run on Kubeflow) or bind 127.0.0.1")
 
 
 def main() -> None:
@@ -187,7 +188,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    token = os.environ.get("CNAI_LOG_SINK_TOKEN", "")
+    token = os.environ.get(LOG_SINK_TOKEN_ENV, "")
     refuse_open_sink(args.host, token)
     server = serve(InferenceLogSink(InferenceLog(args.dir)), args.host, args.port, token)
     log.info("inference log sink on %s:%d writing to %s", args.host, args.port, args.dir)

@@ -210,9 +210,6 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
     def by_row(expectation: dict[str, Any]) -> bool:
         return expectation["type"] in BY_ROW and not (expectation.get("kwargs") or {}).get("row_condition")
 
-    def by_key(expectation: dict[str, Any]) -> bool:
-        return not (expectation.get("kwargs") or {}).get("row_condition")
-
     if len(batches) == 1:
         _, whole = next(iter(batches))
         return run_suite(whole, suite_dict)
@@ -226,9 +223,10 @@ def run_suite_in_batches(batches: Batches, suite_dict: dict[str, Any], columns: 
     for i, expectation in enumerate(expectations):
         if i in merged:
             continue
-        named = columns if (expectation.get("kwargs") or {}).get("row_condition") else _columns_named(expectation)
-        if expectation["type"] in UNIQUE_KEY and by_key(expectation) and named and set(named) <= set(columns) \
-                and (expectation.get("kwargs") or {}).get("ignore_row_if", "all_values_are_missing") == "all_values_are_missing":
+        kwargs = expectation.get("kwargs") or {}
+        named = columns if kwargs.get("row_condition") else _columns_named(expectation)
+        if expectation["type"] in UNIQUE_KEY and not kwargs.get("row_condition") and named and set(named) <= set(columns) \
+                and kwargs.get("ignore_row_if", "all_values_are_missing") == "all_values_are_missing":
             merged[i] = _unique_in_batches(batches, {**suite_dict, "expectations": [expectation]}, named)
             continue
         frame = (batches.schema_frame(columns) if expectation["type"] in SCHEMA_ONLY

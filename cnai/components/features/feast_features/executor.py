@@ -394,8 +394,8 @@ def feature_statistics_of(table: ColumnReader, feature_columns: list[str], label
     coverage: dict[str, float] = {}
     for column in feature_columns:
         values = table.column(column)
-        coverage[column] = round(float(values.notna().mean()), 4)
-        present = f"{values.notna().mean():.1%}"
+        share = float(values.notna().mean())
+        coverage[column], present = round(share, 4), f"{share:.1%}"
         if pd.api.types.is_numeric_dtype(values):
             stats = values.describe()
             lines.append(f"| {column} | numeric | {present} | {stats['mean']:.4g} | {stats['std']:.4g} | "
