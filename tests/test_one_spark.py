@@ -100,3 +100,47 @@ def test_the_runs_spark_starts_before_its_checks_and_stops_when_one_refuses_the_
     port = seen[0].rsplit(":", 1)[1]
     listed = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert not [line for line in listed.splitlines() if f"spark.connect.grpc.binding.port={port}" in line]
+
+
+def test_the_next_runs_spark_maps_the_class_archive_the_first_one_wrote(tmp_path, monkeypatch):
+    """Loading Spark's classes is most of its JVM's start: the first server writes Java's class
+    data sharing archive as it stops, and the next one maps it instead of loading them one by one."""
+    import time
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "in.csv").write_text("k,at\n1,2020-01-01 10:00:00\n")
+    step = [sys.executable, "-c", STEP, str(tmp_path / "in.csv")]
+    with connect_server("local[1]", tmp_path / "first.log"):
+        subprocess.run([*step, str(tmp_path / "out1")], capture_output=True, check=True)
+    cache = tmp_path / "cache" / "cnai"
+    archives = list(cache.glob("spark-classes-*.jsa"))
+    assert len(archives) == 1 and archives[0].stat().st_size > 10_000_000, list(cache.iterdir())
+    assert not list(cache.glob("*.partial"))
+
+    with connect_server("local[1]", tmp_path / "second.log") as url:
+        subprocess.run([*step, str(tmp_path / "out2")], capture_output=True, check=True)
+        port = url.rsplit(":", 1)[1]
+        listed = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+        jvm = next(line.split()[0] for line in listed.splitlines()
+                   if f"spark.connect.grpc.binding.port={port}" in line and "java" in line.split()[1])
+        deadline = time.monotonic() + 10
+        while archives[0].name not in Path(f"/proc/{jvm}/maps").read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert archives[0].name in Path(f"/proc/{jvm}/maps").read_text(), "the JVM mapped the archive"
+    assert "[cds]" not in (tmp_path / "second.log").read_text(), "no warning that the archive did not match"
+    assert pd.read_parquet(tmp_path / "out2")["k"].tolist() == [1]
+
+
+def test_a_writer_killed_outright_leaves_no_partial_archive_behind(tmp_path, monkeypatch):
+    from cnai.backends.local.spark import class_archive
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    archive, writing = class_archive()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = writing.with_name(f"{archive.name}.{dead.pid}.partial")
+    stale.write_bytes(b"half an archive")
+    ours = writing.with_name(f"{archive.name}.{os.getpid()}.partial")
+    ours.write_bytes(b"being written")
+    assert class_archive() == (archive, ours)
+    assert not stale.exists() and ours.exists(), "a live writer's file is left alone"

@@ -35,7 +35,7 @@ class OnlineFeatures:
     """Fills a request's missing view features from Feast's online store, by each view's join key."""
 
     def __init__(self, repo: str | Path) -> None:
-        from feast import FeatureStore
+        from cnai.backends.feast_import import import_feast
 
         self.repo = Path(repo)
         spec_file = self.repo / SPEC_FILE
@@ -43,7 +43,7 @@ class OnlineFeatures:
             self.views = json.loads(spec_file.read_text())["views"]
         except (OSError, ValueError, KeyError) as exc:
             raise DataError(f"{spec_file}: not readable ({exc}); run the training pipeline again to write it") from exc
-        self.store = FeatureStore(repo_path=str(self.repo))
+        self.store = import_feast().FeatureStore(repo_path=str(self.repo))
         self.provides = {feature: view for view in self.views for feature in view["features"]}
 
     @classmethod

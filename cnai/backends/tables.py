@@ -13,7 +13,7 @@ from cnai.backends.local.spark import spark_session
 from cnai.core.artifacts import atomic_output
 from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING
 from cnai.core.errors import DataError
-from cnai.core.tabular import spark_errors_named, typed_frame
+from cnai.core.tabular import spark_errors_named, write_typed
 
 
 def ingest_table(
@@ -53,17 +53,12 @@ def ingest_table(
     if "://" not in source and not Path(source).exists():
         raise DataError(f"{source}: no such file or directory")
     spark = spark_session(spark_master)
-    with spark_errors_named(source, source_format):
-        typed = typed_frame(spark, source, column_types, derived_columns, source_format, limit_rows, null_values,
-                            delimiter, encoding, decimal)
-        with atomic_output(dataset) as staging:
-            typed.write.mode("overwrite").parquet(str(staging))
-            if spark.read.parquet(str(staging)).isEmpty():  # refused before it becomes the output
-                shape = "a header line only" if source_format == "csv" else "a schema and no rows"
-                raise DataError(f"{source}: no rows to read ({shape}); nothing can be learnt or checked from it")
-    written = spark.read.parquet(dataset)
-    rows = written.count()
-    schema = {f.name: f.dataType.simpleString() for f in written.schema.fields}
+    with spark_errors_named(source, source_format), atomic_output(dataset) as staging:
+        rows, schema = write_typed(spark, source, str(staging), column_types, derived_columns, source_format, limit_rows,
+                                   null_values, delimiter, encoding, decimal)
+        if not rows:  # refused before it becomes the output
+            shape = "a header line only" if source_format == "csv" else "a schema and no rows"
+            raise DataError(f"{source}: no rows to read ({shape}); nothing can be learnt or checked from it")
     return {"rows": rows, "columns": len(schema), "output_metadata": {"dataset": {"rows": rows, "schema": schema, "format": "parquet"}}}
 
 

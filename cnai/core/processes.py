@@ -17,6 +17,26 @@ def die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+def is_running(pid: int) -> bool:
+    """Whether process `pid` runs (and is this user's): a process that died but was not reaped yet (a zombie still
+    answers kill 0) does not; our own child is reaped here, another's state is read from /proc."""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except OSError:  # none, or another user's (then not the one a pid file of ours named)
+        return False
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+        return reaped != pid
+    except ChildProcessError:
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 @contextmanager
 def output_to(log: Path) -> Iterator[None]:
     """This process's stdout and stderr, at the file-descriptor level, into `log` for the duration:

@@ -43,6 +43,70 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
     A CSV's `null_values` (besides NA and an empty field) are read as missing; `delimiter` and
     `encoding` are its dialect, and `decimal` its numbers' decimal mark (cnai.yaml's, which `cnai
     init` finds)."""
+    raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
+                                   encoding, decimal)
+    if _checked(declared, column_types):
+        _refuse_unparsable(source, raw, column_types, raw.select(*_unparsable_counts(declared, column_types)).first().asDict())
+    return _derived(raw.select(*[_cast(c, column_types[c]).alias(c) for c in declared]), derived_columns)
+
+
+def write_typed(spark, source: str, destination: str, column_types: dict[str, str],
+                derived_columns: dict[str, str] | None = None, source_format: str = "csv", limit_rows: int = 0,
+                null_values: list[str] | None = None, delimiter: str = CSV_DELIMITER, encoding: str = CSV_ENCODING,
+                decimal: str = CSV_DECIMAL) -> tuple[int, dict[str, str]]:
+    """`typed_frame(...)` written as Parquet to `destination` in one pass over the source: the
+    values that did not parse are counted while the write reads them (an Observation), not by a
+    query of their own that reads the source once more. On a bad value it raises as typed_frame
+    does, after writing: the caller writes to a staging place it then discards.
+    Returns the rows written and their schema (column: Spark type)."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
+                                   encoding, decimal)
+    as_read = {c: f"__cnai_as_read_{i}" for i, c in enumerate(declared)}
+    checked = _checked(declared, column_types)
+    observation = Observation("unparsable")
+    typed = (raw.select(*[_cast(c, column_types[c]).alias(c) for c in declared],
+                        *[column_ref(c).alias(as_read[c]) for c in checked])
+             # The cast is computed once: what is counted is the typed column the write reads too.
+             .observe(observation, F.count(F.lit(1)).alias(ROWS_SEEN),  # at least one metric, however many are checked
+                      *[F.sum((F.col(as_read[c]).isNotNull() & column_ref(c).isNull()).cast("int")).alias(c) for c in checked])
+             .select(*[column_ref(c) for c in declared]))
+    written = _derived(typed, derived_columns)
+    written.write.mode("overwrite").parquet(destination)
+    counts = observation.get
+    rows = counts.pop(ROWS_SEEN)
+    _refuse_unparsable(source, raw, column_types, counts)
+    return rows, {f.name: f.dataType.simpleString() for f in written.schema.fields}
+
+
+ROWS_SEEN = "__cnai_rows"
+
+
+def _derived(typed, derived_columns: dict[str, str] | None):
+    from pyspark.sql import functions as F
+
+    for name, expression in (derived_columns or {}).items():
+        typed = typed.withColumn(name, F.expr(expression))
+    return typed
+
+
+def _checked(declared: list[str], column_types: dict[str, str]) -> list[str]:
+    """The columns whose text must parse: every declared one but text."""
+    return [c for c in declared if column_types[c] != "string"]
+
+
+def _unparsable_counts(declared: list[str], column_types: dict[str, str]) -> list:
+    from pyspark.sql import functions as F
+
+    return [F.sum((column_ref(c).isNotNull() & _cast(c, column_types[c]).isNull()).cast("int")).alias(c)
+            for c in _checked(declared, column_types)]
+
+
+def _read_declared(spark, source: str, column_types: dict[str, str], source_format: str, limit_rows: int,
+                   null_values: list[str] | None, delimiter: str, encoding: str, decimal: str):
+    """(the source as read, every column text for a CSV; the declared columns in the source's order)."""
     from pyspark.sql import functions as F
 
     reader = spark.read
@@ -76,12 +140,7 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
         raw = raw.limit(limit_rows)
 
     # The source's column order, not the declaration's: KFP passes dict parameters without key order.
-    declared = [c for c in raw.columns if c in column_types]
-    typed = raw.select(*[_cast(c, column_types[c]).alias(c) for c in declared])
-    _refuse_unparsable(source, raw, typed, column_types)
-    for name, expression in (derived_columns or {}).items():
-        typed = typed.withColumn(name, F.expr(expression))
-    return typed
+    return raw, [c for c in raw.columns if c in column_types]
 
 
 
@@ -149,20 +208,10 @@ def _cast(column: str, spark_type: str):
     return F.coalesce(iso, *[n.cast(spark_type) for n in named])
 
 
-def _refuse_unparsable(source: str, raw, typed, column_types: dict[str, str]) -> None:
-    """Fail naming the column and an example when a non-empty value did not cast to its type."""
-    from pyspark.sql import functions as F
-
-    checked = [c for c, t in column_types.items() if t != "string"]
-    if not checked:
-        return
-    bad_counts = raw.select(
-        *[
-            F.sum((column_ref(c).isNotNull() & _cast(c, column_types[c]).isNull()).cast("int")).alias(c)
-            for c in checked
-        ]
-    ).first().asDict()
-    bad = {c: n for c, n in bad_counts.items() if n}
+def _refuse_unparsable(source: str, raw, column_types: dict[str, str], counts: dict[str, int | None]) -> None:
+    """Fail naming the column and an example when a non-empty value did not cast to its type
+    (`counts`: of such values, by column)."""
+    bad = {c: n for c, n in counts.items() if n}
     if bad:
         column = next(iter(bad))
         example = (

@@ -50,10 +50,12 @@ class _Booster(ModelKind):
 
     def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
         # Refitting with more trees from scratch: both libraries' warm start differs, and a
-        # trial's few fits are cheap next to the data steps. Deterministic for a seed.
+        # trial's few fits are cheap next to the data steps. Deterministic for a seed. The encoder
+        # does not change between stages: it is fitted once.
+        model, encoded = estimator.named_steps["model"], estimator.named_steps["encode"].fit_transform(features)
         for rounds in [*range(min(every, total), total, every), total]:
-            estimator.set_params(model__n_estimators=rounds)
-            estimator.fit(features, target)
+            model.set_params(n_estimators=rounds)
+            model.fit(encoded, target)
             yield rounds
 
     def save(self, estimator, directory: Path) -> None:

@@ -70,15 +70,13 @@ class HistGradientBoosting(ModelKind):
         return Pipeline([("encode", encoder), ("model", model)])
 
     def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
-        estimator.set_params(model__warm_start=True)
-        for rounds in range(min(every, total), total + 1, every):
-            estimator.set_params(model__max_iter=rounds)
-            estimator.fit(features, target)
+        # The encoder is fitted once: refitting it with each stage cost as much as the stage's trees.
+        model, encoded = estimator.named_steps["model"], estimator.named_steps["encode"].fit_transform(features)
+        model.set_params(warm_start=True)
+        for rounds in [*range(min(every, total), total, every), total]:
+            model.set_params(max_iter=rounds)
+            model.fit(encoded, target)
             yield rounds
-        if total % every:
-            estimator.set_params(model__max_iter=total)
-            estimator.fit(features, target)
-            yield total
 
     def fast_predictor(self, estimator, task: str):
         return DirectPredictor.of(estimator, task)

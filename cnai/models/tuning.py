@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
+from sklearn.pipeline import Pipeline
 
 from cnai.core.splits import split_frame
 from cnai.core.tasks import encode_labels, label_classes, score
@@ -38,11 +39,15 @@ def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: p
     estimator = kind.build(task, categorical, numeric, params, seed)
     y_fit = encode_labels(fit_part[label], classes, "tuning rows", label)
     y_valid = encode_labels(valid_part[label], classes, "tuning rows", label)
+    valid, scorer = valid_part[feature_columns], estimator
     for stage in kind.staged_fit(estimator, fit_part[feature_columns], y_fit, total, ROUNDS_PER_REPORT):
-        yield stage, score(task, metric, y_valid, _scores(estimator, task, valid_part[feature_columns]))
+        if scorer is estimator and isinstance(estimator, Pipeline):
+            # The stages add to the model alone: its input, the encoded validation rows, is made once.
+            valid, scorer = estimator[:-1].transform(valid), estimator[-1]
+        yield stage, score(task, metric, y_valid, _scores(scorer, task, valid))
 
 
-def _scores(estimator, task: str, features: pd.DataFrame):
+def _scores(estimator, task: str, features):
     if task == "regression":
         return estimator.predict(features)
     probability = estimator.predict_proba(features)

@@ -18,6 +18,7 @@ from cnai.backends import registry
 from cnai.backends.local.model_server import TOKEN_HEADER
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ServingError
+from cnai.core.processes import is_running
 from cnai.core.run_dir import home
 
 SERVER_LOG_BYTES = 16 << 20  # the server's own log is rotated past this as a server starts
@@ -52,27 +53,11 @@ def is_ready(url: str, model_name: str, timeout: float = 2.0) -> bool:
 
 
 def server_pid(model_name: str) -> int | None:
-    pid_file = _paths(model_name)["pid"]
     try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 0)
+        pid = int(_paths(model_name)["pid"].read_text())
     except (OSError, ValueError):
         return None
-    return None if _exited(pid) else pid
-
-
-def _exited(pid: int) -> bool:
-    """A process that died but was not reaped yet (a zombie still answers kill 0): our own child
-    is reaped here; another's is read from /proc."""
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-        return reaped == pid
-    except ChildProcessError:
-        pass
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+    return pid if is_running(pid) else None
 
 
 def port_taken_by_another(host: str, port: int, model_name: str) -> bool:

@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cnai.core.errors import ConfigError
-from cnai.core.processes import die_with_parent
+from cnai.core.processes import die_with_parent, is_running
 
 REMOTE_ENV = "CNAI_SPARK_REMOTE"
 REMOTE_LOG_ENV = "CNAI_SPARK_REMOTE_LOG"
@@ -76,8 +76,12 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    archive, writing = class_archive()
     conf = {**_conf(), **_jvm_conf(), "spark.connect.grpc.binding.address": "127.0.0.1",
             "spark.connect.grpc.binding.port": str(port)}
+    if archive:
+        conf["spark.driver.extraJavaOptions"] = (f"-XX:ArchiveClassesAtExit={writing}" if writing
+                                                 else f"-XX:SharedArchiveFile={archive}")
     command = [str(home / "bin" / "spark-submit"), "--class", CONNECT_SERVER, "--name", "cnai", "--master", master,
                *[item for key, value in conf.items() for item in ("--conf", f"{key}={value}")]]
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +102,46 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
             else:
                 os.environ[key] = value
         _stop(server)
+        if writing:
+            with contextlib.suppress(OSError):  # a JVM killed before its exit wrote none, or half of one
+                if writing.stat().st_size and server.returncode in (0, 143, -15):
+                    writing.replace(archive)
+            writing.unlink(missing_ok=True)
+
+
+def class_archive() -> tuple[Path | None, Path | None]:
+    """(the archive of the classes Spark's JVM loads, or None when no cache can hold it; the
+    partial file to write it to at exit, or None when it exists).
+
+    Loading Spark's classes is most of its JVM's start. Java's class data sharing (JDK 13+) maps
+    them from an archive the first server writes as it stops (once per Java and PySpark, in the
+    user's cache; the write adds seconds to that stop). The JVM checks the archive against its
+    class path and starts without it on a mismatch.
+    """
+    import hashlib
+    import shutil
+
+    import pyspark
+
+    java = Path(os.environ["JAVA_HOME"]) / "bin" / "java" if os.environ.get("JAVA_HOME") else Path(shutil.which("java") or "java")
+    with contextlib.suppress(OSError):
+        java = java.resolve()
+        stamp = java.stat()
+        java = Path(f"{java}|{stamp.st_size}|{stamp.st_mtime_ns}")
+    key = hashlib.sha256(f"{pyspark.__version__}|{java}|{sys.prefix}".encode()).hexdigest()[:16]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnai"
+    archive = cache / f"spark-classes-{key}.jsa"
+    if archive.is_file():
+        return archive, None
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None, None
+    for partial in cache.glob(f"{archive.name}.*.partial"):  # a writer killed outright renamed nothing
+        writer = partial.name.removeprefix(f"{archive.name}.").removesuffix(".partial")
+        if writer.isdigit() and not is_running(int(writer)):
+            partial.unlink(missing_ok=True)
+    return archive, cache / f"{archive.name}.{os.getpid()}.partial"
 
 
 def _stop(server: subprocess.Popen) -> None:

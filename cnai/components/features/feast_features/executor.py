@@ -63,8 +63,8 @@ def build_training_set(
     packaged repo; a team's own repo is always joined by its Feast offline store).
     """
     import pyarrow.dataset as pads
-    from feast import FeatureStore
 
+    from cnai.backends.feast_import import import_feast
     from cnai.core.scale import IN_MEMORY_ROWS
 
     own_repo = bool(feature_repo)
@@ -99,7 +99,7 @@ def build_training_set(
 
         # Feast resolves some relative source paths against the working directory, not the repo.
         with contextlib.chdir(repo):
-            store = FeatureStore(repo_path=str(repo))
+            store = import_feast().FeatureStore(repo_path=str(repo))
             contents = _parse_repo(repo)
             for view in views:
                 source_file = _source_path(contents, view["name"], repo)
@@ -426,8 +426,9 @@ def _parse_repo(repo: Path):
     """Feast's parser imports the repo's modules by name, as its CLI does with the repo on sys.path."""
     import sys
 
-    from feast.repo_operations import parse_repo
+    from cnai.backends.feast_import import import_feast
 
+    parse_repo = import_feast("repo_operations").repo_operations.parse_repo
     sys.path.insert(0, str(repo))
     try:
         for path in repo.glob("*.py"):

@@ -75,3 +75,35 @@ def test_a_decimal_in_a_column_declared_whole_is_refused_not_cut(tmp_path):
     source.write_text("balance,income\n12.0,-3\n9007199254740993,7\n")
     ingest_table(str(source), str(tmp_path / "d"), {"balance": "bigint", "income": "int"})
     assert pd.read_parquet(tmp_path / "d")["balance"].tolist() == [12, 9007199254740993], "whole, and exact past 2**53"
+
+
+def test_one_pass_write_equals_the_checked_frame_and_refuses_alike(tmp_path):
+    """ingest writes in one pass over the source, counting what did not parse as it writes
+    (cnai.core.tabular.write_typed); typed_frame checks first, with a query of its own. Both
+    give the same rows, types and error."""
+    from cnai.backends.local.spark import spark_session
+    from cnai.core.tabular import typed_frame
+
+    source = tmp_path / "mixed.csv"
+    source.write_text("n,big,x,when,day,name,flag\n"
+                      "1,9007199254740993,0.5,2020/01/31 10:00:00,Jan 31 2000,a,true\n"
+                      "2.0,7,?,2020-02-01T00:00:00,,b,\n"
+                      ",-3,1e3,,Feb 1 2000,,false\n")
+    columns = {"n": "int", "big": "bigint", "x": "double", "when": "timestamp", "day": "date", "name": "string", "flag": "boolean"}
+    derived = {"n_plus": "n + 1", "weekday": "dayofweek(when)"}
+    info = ingest_table(str(source), str(tmp_path / "one_pass"), columns, derived, null_values=["?"])
+    typed_frame(spark_session(), str(source), columns, derived, null_values=["?"]).write.parquet(str(tmp_path / "checked"))
+    one_pass, checked = pd.read_parquet(tmp_path / "one_pass"), pd.read_parquet(tmp_path / "checked")
+    pd.testing.assert_frame_equal(one_pass, checked)
+    assert info["rows"] == 3 and one_pass["big"].tolist()[0] == 9007199254740993
+    assert info["output_metadata"]["dataset"]["schema"]["n"] == "int"
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("n,x,name\n1,0.5,a\n2.5,zero,b\n3,x,c\n")
+    bad_columns = {"n": "int", "x": "double", "name": "string"}
+    with pytest.raises(DataError) as eager:
+        typed_frame(spark_session(), str(bad), bad_columns)
+    with pytest.raises(DataError) as written:
+        ingest_table(str(bad), str(tmp_path / "bad_out"), bad_columns)
+    assert str(written.value) == str(eager.value) and "x: 2 value(s) not double" in str(written.value)
+    assert not (tmp_path / "bad_out").exists()

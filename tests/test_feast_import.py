@@ -1,0 +1,36 @@
+"""Feast's import without typeguard's instrumentation and without PyTorch (cnai.backends.feast_import):
+what every features step and every model server that reads Feast's online store pays first."""
+
+import subprocess
+import sys
+
+CHECK = """
+import importlib.util, sys
+import typeguard
+from cnai.backends.feast_import import import_feast
+
+instrumenting = typeguard.typechecked
+feast = import_feast("repo_operations")
+assert typeguard.typechecked is instrumenting, "typeguard is put back for everyone else"
+assert "feast.repo_operations" in sys.modules
+names = feast.FeatureView.__init__.__code__.co_names
+assert not any("check_argument_types" in name for name in names), names
+assert sys.modules.get("torch", "absent") is not None, "torch can be imported after"
+if importlib.util.find_spec("torch"):
+    import torch
+    assert torch.tensor([1]).sum().item() == 1
+print("ok")
+"""
+
+PLAIN = """
+import feast
+print(any("check_argument_types" in name for name in feast.FeatureView.__init__.__code__.co_names))
+"""
+
+
+def test_feast_imports_without_typeguard_instrumenting_it_and_torch_still_imports_after():
+    checked = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True)
+    assert checked.stdout.strip() == "ok", checked.stderr[-2000:]
+    # What the check above looks for is there when Feast is imported the plain way.
+    plain = subprocess.run([sys.executable, "-c", PLAIN], capture_output=True, text=True, check=True)
+    assert plain.stdout.strip() == "True"
