@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
-from sklearn.pipeline import Pipeline
 
 from cnai.core.splits import split_frame
 from cnai.core.tasks import encode_labels, label_classes, score
@@ -33,6 +32,8 @@ def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: p
     """Yield (stage, validation score) after each stage of the fit (every ROUNDS_PER_REPORT rounds
     for boosting kinds; once for the others). The intermediate scores are what early stopping
     judges: Optuna's pruner locally, Katib's medianstop (reading the trial's stdout) on a cluster."""
+    from sklearn.pipeline import Pipeline
+
     kind = model_kind(kind_name)
     categorical, numeric = feature_kinds(fit_part, feature_columns)
     total = int(params.get(kind.stage_parameter, 100)) if kind.stage_parameter else 1
