@@ -34,3 +34,20 @@ def test_feast_imports_without_typeguard_instrumenting_it_and_torch_still_import
     # What the check above looks for is there when Feast is imported the plain way.
     plain = subprocess.run([sys.executable, "-c", PLAIN], capture_output=True, text=True, check=True)
     assert plain.stdout.strip() == "True"
+
+
+OWN_REPO = """
+from cnai.backends.feast_import import import_feast
+feast = import_feast(instrumented=True)
+try:
+    feast.Entity(name=7, join_keys=["k"])
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+
+
+def test_a_teams_own_repo_keeps_feasts_argument_checks():
+    """The features step imports Feast checked when the repo is the team's own: a wrong type in it
+    is named by typeguard there, not found later as a conversion error deep inside Feast."""
+    out = subprocess.run([sys.executable, "-c", OWN_REPO], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "TypeCheckError", out.stdout + out.stderr[-1000:]

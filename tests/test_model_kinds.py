@@ -103,3 +103,21 @@ def test_whole_numbers_come_back_as_the_estimator_takes_them_and_no_further():
     assert [type(restored[k]) for k in ("n_estimators", "max_features", "max_depth")] == [int, float, int]
     kind = model_kind("sklearn.ensemble.RandomForestClassifier")
     assert kind.build("binary", [], ["a"], {"max_features": 1.0}, 0).get_params()["model__max_features"] == 1.0
+
+
+def test_a_teams_one_step_pipeline_is_tuned_in_stages(tmp_path, monkeypatch):
+    """Tuning encodes a Pipeline's validation rows once, through every step but the model: a
+    team's Pipeline of the model alone has no such steps (it raised AttributeError)."""
+    from cnai.models.tuning import staged_scores
+
+    (tmp_path / "one_step_models.py").write_text(
+        "from sklearn.ensemble import HistGradientBoostingClassifier\n"
+        "from sklearn.pipeline import make_pipeline\n\n\n"
+        "def build(task, categorical, numeric, params, seed):\n"
+        "    return make_pipeline(HistGradientBoostingClassifier(random_state=seed, **params))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    frame, y = table(["a", "b"], [], "binary")
+    frame["y"] = y
+    scores = list(staged_scores("one_step_models:build", "binary", {"max_iter": 20}, frame.iloc[:200], frame.iloc[200:],
+                                ["a", "b"], "y", [0, 1], "roc_auc", 0))
+    assert len(scores) == 1 and 0.5 < scores[0][1] <= 1.0

@@ -144,3 +144,19 @@ def test_a_writer_killed_outright_leaves_no_partial_archive_behind(tmp_path, mon
     ours.write_bytes(b"being written")
     assert class_archive() == (archive, ours)
     assert not stale.exists() and ours.exists(), "a live writer's file is left alone"
+
+
+def test_a_server_stopped_before_any_query_leaves_no_archive_and_a_failed_write_is_not_retried(tmp_path, monkeypatch):
+    """A run whose steps all come from cache stops its server at once: the few classes it loaded
+    would make an archive every later run maps instead of the whole one."""
+    from cnai.backends.local import spark
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    archive, writing = spark.class_archive()
+    writing.write_bytes(b"x" * 1000)
+    spark._keep_archive(writing, archive, 143)
+    assert not archive.exists() and not writing.exists()
+    assert spark.class_archive() == (archive, writing), "the next run writes it"
+
+    spark._keep_archive(writing, archive, -9)  # killed before it could write: none, or half of one
+    assert spark.class_archive() == (None, None), "not tried again at every run"

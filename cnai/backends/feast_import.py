@@ -4,8 +4,9 @@
 store (BENCHMARKS.md, time-to-model); two things made it slow:
 - Feast decorates its classes with typeguard's `@typechecked`, and typeguard 4 parses and
   compiles a module's source again for every function it decorates, while the module is imported
-  (agronholm/typeguard#468). Its checks only guard calls made with wrong types; ours are built
-  from a cnai.yaml that was already checked.
+  (agronholm/typeguard#468). Its checks only guard calls made with wrong types: the packaged repo's
+  are built from a cnai.yaml that was already checked, and a team's own repo is imported with them
+  (`instrumented=True`; the model server reads a repo the features step already applied).
 - `feast.torch_wrapper` imports PyTorch when it is installed (the torch extra), for Feast's
   `to_tensor` and RAG retriever, which no step calls: here those say PyTorch is not available.
 """
@@ -21,14 +22,17 @@ def _unchecked(target=None, **_options):
     return target if target is not None else (lambda decorated: decorated)
 
 
-def import_feast(*submodules: str) -> ModuleType:
-    """`feast` (and `feast.<submodule>` for each name given), each imported once per process."""
+def import_feast(*submodules: str, instrumented: bool = False) -> ModuleType:
+    """`feast` (and `feast.<submodule>` for each name given), each imported once per process: the
+    first import decides whether typeguard checks Feast's calls (`instrumented`)."""
     names = ["feast", *(f"feast.{name}" for name in submodules)]
     if all(name in sys.modules for name in names):
         return sys.modules["feast"]
     try:
         import typeguard
     except ImportError:  # a Feast without typeguard has nothing to skip
+        typeguard = None
+    if instrumented:
         typeguard = None
     instrumenting = typeguard.typechecked if typeguard else None
     if typeguard:

@@ -42,7 +42,7 @@ def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: p
     y_valid = encode_labels(valid_part[label], classes, "tuning rows", label)
     valid, scorer = valid_part[feature_columns], estimator
     for stage in kind.staged_fit(estimator, fit_part[feature_columns], y_fit, total, ROUNDS_PER_REPORT):
-        if scorer is estimator and isinstance(estimator, Pipeline):
+        if scorer is estimator and isinstance(estimator, Pipeline) and len(estimator) > 1:
             # The stages add to the model alone: its input, the encoded validation rows, is made once.
             valid, scorer = estimator[:-1].transform(valid), estimator[-1]
         yield stage, score(task, metric, y_valid, _scores(scorer, task, valid))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import os
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -88,8 +86,6 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
     from cnai.orchestration.console import StepConsole, quiet_kfp_local
 
     print(f"Running {pipeline_name} (run {run_id}) on kfp.local; run directory {home}", flush=True)
-    # While this process only waits for the steps, it imports what recording the run in MLflow needs after.
-    threading.Thread(target=importlib.import_module, args=("mlflow",), name="cnai-import-mlflow", daemon=True).start()
     started = time.perf_counter()
     failed = None
     console = StepConsole(run_id, home / "logs" / f"{pipeline_name}-{run_id}.log")

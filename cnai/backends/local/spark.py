@@ -79,9 +79,9 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
     archive, writing = class_archive()
     conf = {**_conf(), **_jvm_conf(), "spark.connect.grpc.binding.address": "127.0.0.1",
             "spark.connect.grpc.binding.port": str(port)}
-    if archive:
-        conf["spark.driver.extraJavaOptions"] = (f"-XX:ArchiveClassesAtExit={writing}" if writing
-                                                 else f"-XX:SharedArchiveFile={archive}")
+    if archive:  # Spark's option for defaults, so that a user's spark.driver.extraJavaOptions still apply
+        conf["spark.driver.defaultJavaOptions"] = (f"-XX:ArchiveClassesAtExit={writing}" if writing
+                                                   else f"-XX:SharedArchiveFile={archive}")
     command = [str(home / "bin" / "spark-submit"), "--class", CONNECT_SERVER, "--name", "cnai", "--master", master,
                *[item for key, value in conf.items() for item in ("--conf", f"{key}={value}")]]
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -101,22 +101,23 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        _stop(server)
+        _stop(server, ARCHIVE_WRITE_S if writing else 30)
         if writing:
-            with contextlib.suppress(OSError):  # a JVM killed before its exit wrote none, or half of one
-                if writing.stat().st_size and server.returncode in (0, 143, -15):
-                    writing.replace(archive)
-            writing.unlink(missing_ok=True)
+            _keep_archive(writing, archive, server.returncode)
+
+
+ARCHIVE_WRITE_S = 180  # the JVM writes its archive as it stops: ~200 MB, 12-20 s here
+QUERIED_ARCHIVE_BYTES = 100_000_000  # a server that ran a query: ~200 MB of classes; one stopped at once, 10-30 MB
 
 
 def class_archive() -> tuple[Path | None, Path | None]:
-    """(the archive of the classes Spark's JVM loads, or None when no cache can hold it; the
-    partial file to write it to at exit, or None when it exists).
+    """(the archive of the classes Spark's JVM loads, or None when there is none to use or write;
+    the partial file to write it to as the JVM stops, or None when the archive exists).
 
     Loading Spark's classes is most of its JVM's start. Java's class data sharing (JDK 13+) maps
-    them from an archive the first server writes as it stops (once per Java and PySpark, in the
-    user's cache; the write adds seconds to that stop). The JVM checks the archive against its
-    class path and starts without it on a mismatch.
+    them from an archive the first server that ran a query writes as it stops (once per Java,
+    PySpark and environment, in the user's cache; the write adds seconds to that stop). The JVM
+    checks the archive against its class path and starts without it on a mismatch.
     """
     import hashlib
     import shutil
@@ -129,27 +130,57 @@ def class_archive() -> tuple[Path | None, Path | None]:
         stamp = java.stat()
         java = Path(f"{java}|{stamp.st_size}|{stamp.st_mtime_ns}")
     key = hashlib.sha256(f"{pyspark.__version__}|{java}|{sys.prefix}".encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnai"
+    try:
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnai"
+    except RuntimeError:  # no home directory to hold it
+        return None, None
     archive = cache / f"spark-classes-{key}.jsa"
     if archive.is_file():
         return archive, None
+    if _failed(archive).exists():  # this Java could not write one: not tried again at every run
+        return None, None
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError:
         return None, None
+    if not os.access(cache, os.W_OK):
+        return None, None
     for partial in cache.glob(f"{archive.name}.*.partial"):  # a writer killed outright renamed nothing
         writer = partial.name.removeprefix(f"{archive.name}.").removesuffix(".partial")
         if writer.isdigit() and not is_running(int(writer)):
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink()
     return archive, cache / f"{archive.name}.{os.getpid()}.partial"
 
 
-def _stop(server: subprocess.Popen) -> None:
+def _failed(archive: Path) -> Path:
+    return archive.with_name(archive.name + ".failed")
+
+
+def _keep_archive(writing: Path, archive: Path, returncode: int | None) -> None:
+    """The archive a stopped server wrote becomes the one later servers map, if it holds what a
+    query loads; archives of other Javas and PySparks are removed then."""
+    with contextlib.suppress(OSError):
+        size = writing.stat().st_size if writing.exists() else 0
+        stopped = returncode in (0, 143, -15)  # by our SIGTERM, its archive written whole
+        if stopped and size >= QUERIED_ARCHIVE_BYTES:
+            writing.replace(archive)
+            for other in archive.parent.glob("spark-classes-*.jsa*"):
+                if other != archive and not other.name.endswith(".partial"):
+                    other.unlink(missing_ok=True)
+        elif not stopped or not size:
+            _failed(archive).touch()
+        # else: a server stopped before any query (every step cached); a later run writes it
+    with contextlib.suppress(OSError):
+        writing.unlink(missing_ok=True)
+
+
+def _stop(server: subprocess.Popen, term_wait_s: float = 30) -> None:
     """The server's whole process group (spark-submit's shells and the JVM), whatever state its start
     is in: a run whose steps all come from cache ends seconds after starting it."""
     import signal
 
-    for sent, wait_s in ((signal.SIGTERM, 30), (signal.SIGKILL, None)):
+    for sent, wait_s in ((signal.SIGTERM, term_wait_s), (signal.SIGKILL, None)):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, sent)
         try:

@@ -99,7 +99,7 @@ def build_training_set(
 
         # Feast resolves some relative source paths against the working directory, not the repo.
         with contextlib.chdir(repo):
-            store = import_feast().FeatureStore(repo_path=str(repo))
+            store = import_feast(instrumented=own_repo).FeatureStore(repo_path=str(repo))
             contents = _parse_repo(repo)
             for view in views:
                 source_file = _source_path(contents, view["name"], repo)
