@@ -73,6 +73,7 @@ bench: setup
 	$(BIN)/python benchmarks/tuning.py
 	$(BIN)/python benchmarks/one_spark.py
 	$(BIN)/python benchmarks/time_to_model.py
+	$(BIN)/python benchmarks/ingest_one_pass.py
 	$(BIN)/python benchmarks/data_scale.py
 	$(BIN)/python benchmarks/pipeline_scale.py
 
