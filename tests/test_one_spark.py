@@ -160,3 +160,20 @@ def test_a_server_stopped_before_any_query_leaves_no_archive_and_a_failed_write_
 
     spark._keep_archive(writing, archive, -9)  # killed before it could write: none, or half of one
     assert spark.class_archive() == (None, None), "not tried again at every run"
+
+
+def test_the_archives_used_last_are_kept_and_older_ones_removed(tmp_path, monkeypatch):
+    """Two environments beside each other (a project's and a CI clone's) each keep theirs; a
+    fourth one removes the one used longest ago."""
+    from cnai.backends.local import spark
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    archive, writing = spark.class_archive()
+    others = [archive.with_name(f"spark-classes-{name}.jsa") for name in ("old", "used", "newer")]
+    for age, other in zip((300, 100, 200), others, strict=True):
+        other.write_bytes(b"x")
+        os.utime(other, (other.stat().st_atime - age, other.stat().st_mtime - age))
+    writing.write_bytes(b"x" * spark.QUERIED_ARCHIVE_BYTES)
+    spark._keep_archive(writing, archive, 143)
+    assert archive.exists() and not writing.exists()
+    assert [p.exists() for p in others] == [False, True, True]

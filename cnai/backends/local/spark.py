@@ -107,6 +107,7 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
 
 
 ARCHIVE_WRITE_S = 180  # the JVM writes its archive as it stops: ~200 MB, 12-20 s here
+KEPT_ARCHIVES = 3  # a project's environment and a CI clone's beside it each keep theirs
 QUERIED_ARCHIVE_BYTES = 100_000_000  # a server that ran a query: ~200 MB of classes; one stopped at once, 10-30 MB
 
 
@@ -136,6 +137,8 @@ def class_archive() -> tuple[Path | None, Path | None]:
         return None, None
     archive = cache / f"spark-classes-{key}.jsa"
     if archive.is_file():
+        with contextlib.suppress(OSError):
+            os.utime(archive)  # used: the newest are the ones kept (_keep_archive)
         return archive, None
     if _failed(archive).exists():  # this Java could not write one: not tried again at every run
         return None, None
@@ -159,15 +162,18 @@ def _failed(archive: Path) -> Path:
 
 def _keep_archive(writing: Path, archive: Path, returncode: int | None) -> None:
     """The archive a stopped server wrote becomes the one later servers map, if it holds what a
-    query loads; archives of other Javas and PySparks are removed then."""
+    query loads; of the others (other Javas, PySparks, environments) the KEPT_ARCHIVES - 1 used
+    last stay."""
     with contextlib.suppress(OSError):
         size = writing.stat().st_size if writing.exists() else 0
         stopped = returncode in (0, 143, -15)  # by our SIGTERM, its archive written whole
         if stopped and size >= QUERIED_ARCHIVE_BYTES:
             writing.replace(archive)
-            for other in archive.parent.glob("spark-classes-*.jsa*"):
-                if other != archive and not other.name.endswith(".partial"):
-                    other.unlink(missing_ok=True)
+            others = sorted((p for p in archive.parent.glob("spark-classes-*.jsa") if p != archive),
+                            key=lambda p: p.stat().st_mtime, reverse=True)
+            for other in others[KEPT_ARCHIVES - 1:]:
+                other.unlink(missing_ok=True)
+                _failed(other).unlink(missing_ok=True)
         elif not stopped or not size:
             _failed(archive).touch()
         # else: a server stopped before any query (every step cached); a later run writes it
