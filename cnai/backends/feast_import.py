@@ -22,18 +22,21 @@ def _unchecked(target=None, **_options):
     return target if target is not None else (lambda decorated: decorated)
 
 
+def _typeguard() -> ModuleType | None:
+    try:
+        import typeguard
+    except ImportError:  # a Feast without typeguard has nothing to skip
+        return None
+    return typeguard
+
+
 def import_feast(*submodules: str, instrumented: bool = False) -> ModuleType:
     """`feast` (and `feast.<submodule>` for each name given), each imported once per process: the
     first import decides whether typeguard checks Feast's calls (`instrumented`)."""
     names = ["feast", *(f"feast.{name}" for name in submodules)]
     if all(name in sys.modules for name in names):
         return sys.modules["feast"]
-    try:
-        import typeguard
-    except ImportError:  # a Feast without typeguard has nothing to skip
-        typeguard = None
-    if instrumented:
-        typeguard = None
+    typeguard = None if instrumented else _typeguard()
     instrumenting = typeguard.typechecked if typeguard else None
     if typeguard:
         typeguard.typechecked = _unchecked  # read by each Feast module as it is imported, then put back

@@ -46,8 +46,10 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
     raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
                                    encoding, decimal)
     if _checked(declared, column_types):
-        _refuse_unparsable(source, raw, column_types, raw.select(*_unparsable_counts(declared, column_types)).first().asDict())
-    return _derived(raw.select(*[_cast(c, column_types[c]).alias(c) for c in declared]), derived_columns)
+        counts = raw.select(*[_count(_did_not_parse(column_ref(c), _cast(c, column_types[c]))).alias(c)
+                              for c in _checked(declared, column_types)]).first().asDict()
+        _refuse_unparsable(source, raw, column_types, counts)
+    return _derived(raw.select(*_typed_columns(declared, column_types)), derived_columns)
 
 
 def write_typed(spark, source: str, destination: str, column_types: dict[str, str],
@@ -67,11 +69,10 @@ def write_typed(spark, source: str, destination: str, column_types: dict[str, st
     as_read = {c: f"__cnai_as_read_{i}" for i, c in enumerate(declared)}
     checked = _checked(declared, column_types)
     observation = Observation("unparsable")
-    typed = (raw.select(*[_cast(c, column_types[c]).alias(c) for c in declared],
-                        *[column_ref(c).alias(as_read[c]) for c in checked])
+    typed = (raw.select(*_typed_columns(declared, column_types), *[column_ref(c).alias(as_read[c]) for c in checked])
              # The cast is computed once: what is counted is the typed column the write reads too.
              .observe(observation, F.count(F.lit(1)).alias(ROWS_SEEN),  # at least one metric, however many are checked
-                      *[F.sum((F.col(as_read[c]).isNotNull() & column_ref(c).isNull()).cast("int")).alias(c) for c in checked])
+                      *[_count(_did_not_parse(F.col(as_read[c]), column_ref(c))).alias(c) for c in checked])
              .select(*[column_ref(c) for c in declared]))
     written = _derived(typed, derived_columns)
     written.write.mode("overwrite").parquet(destination)
@@ -97,11 +98,19 @@ def _checked(declared: list[str], column_types: dict[str, str]) -> list[str]:
     return [c for c in declared if column_types[c] != "string"]
 
 
-def _unparsable_counts(declared: list[str], column_types: dict[str, str]) -> list:
+def _typed_columns(declared: list[str], column_types: dict[str, str]) -> list:
+    return [_cast(c, column_types[c]).alias(c) for c in declared]
+
+
+def _did_not_parse(as_read, typed):
+    """A value written (not empty, not a null marker) that its declared type could not read."""
+    return as_read.isNotNull() & typed.isNull()
+
+
+def _count(condition):
     from pyspark.sql import functions as F
 
-    return [F.sum((column_ref(c).isNotNull() & _cast(c, column_types[c]).isNull()).cast("int")).alias(c)
-            for c in _checked(declared, column_types)]
+    return F.sum(condition.cast("int"))
 
 
 def _read_declared(spark, source: str, column_types: dict[str, str], source_format: str, limit_rows: int,
@@ -215,7 +224,7 @@ def _refuse_unparsable(source: str, raw, column_types: dict[str, str], counts: d
     if bad:
         column = next(iter(bad))
         example = (
-            raw.where(column_ref(column).isNotNull() & _cast(column, column_types[column]).isNull())
+            raw.where(_did_not_parse(column_ref(column), _cast(column, column_types[column])))
             .select(column_ref(column)).first()[0]
         )
         details = ", ".join(f"{c}: {n} value(s) not {column_types[c]}" for c, n in bad.items())
