@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -79,6 +78,7 @@ class StepConsole:
 
     def run_task(self, full_command: list[str], env_vars: dict[str, str] | None = None) -> int:
         """kfp.local's `run_local_subprocess`, with the output going to the step's log."""
+        from cnai.backends.local.warm_steps import task_process
         from cnai.orchestration.catalog import step_name
 
         function, task_dir = task_of(full_command)
@@ -90,8 +90,7 @@ class StepConsole:
             self.say(f"{step}: running")
         started = time.perf_counter()
         env = {**os.environ, **(env_vars or {})}
-        with log_path.open("w") as log, subprocess.Popen(full_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                                         text=True, bufsize=1, env=env) as process:
+        with log_path.open("w") as log, task_process(full_command, env) as process:
             for line in iter(process.stdout.readline, ""):
                 log.write(line)
                 if verbose():

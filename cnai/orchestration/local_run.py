@@ -54,10 +54,13 @@ def keep_executor_arguments() -> None:
 def one_spark(arguments: dict[str, Any], home: Path):
     """The run's one Spark (a Spark Connect server every step connects to), for a `with` around the
     whole run: started first, its JVM's start overlaps the checks, the compile and kfp.local's own
-    start. Nothing for a cluster's Spark."""
+    start. Nothing for a cluster's Spark. The warm interpreter the steps fork from starts with it."""
     from contextlib import nullcontext
 
+    from cnai.backends.local import warm_steps
     from cnai.backends.local.spark import connect_server
+
+    warm_steps.start()
 
     master = str(arguments.get("spark_master", ""))
     if not master.startswith("local"):

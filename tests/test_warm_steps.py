@@ -1,0 +1,126 @@
+"""Local steps forked from the warm interpreter: the same task as in a new process, its libraries
+already imported."""
+
+import json
+import os
+import sys
+
+import pytest
+from kfp import dsl
+from kfp.dsl import component_factory
+
+from cnai.backends.local import warm_steps
+from cnai.orchestration.console import STEP_LOG
+from cnai.orchestration.local_run import run_locally
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def describe(word: str) -> str:
+    import json
+    import os
+    import sys
+
+    already = sorted(name for name in ("sklearn", "great_expectations", "mlflow", "cnai.core.config") if name in sys.modules)
+    import team_code  # only on the PYTHONPATH the run gave its tasks
+
+    return json.dumps({"word": word, "team": team_code.VALUE, "cwd": os.getcwd(), "env": os.environ.get("CNAI_TEST_MARK"),
+                       "kfp_runtime": os.environ.get("_KFP_RUNTIME"), "already": already, "pid": os.getpid()})
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def fails_loudly():
+    print("before the failure")
+    raise ValueError("the step's own error")
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def exits_with(code: int):
+    import sys
+
+    sys.exit(code)
+
+
+@dsl.pipeline(name="describing")
+def describing(word: str):
+    describe(word=word)
+
+
+@dsl.pipeline(name="failing")
+def failing():
+    fails_loudly()
+
+
+@dsl.pipeline(name="exiting")
+def exiting(code: int):
+    exits_with(code=code)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    code = tmp_path / "team"
+    code.mkdir()
+    (code / "team_code.py").write_text("VALUE = 'from the project'\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(code), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv("CNAI_TEST_MARK", "set by the run")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(warm_steps.FRESH_ENV, raising=False)
+    return tmp_path
+
+
+def output_of(home, task: str) -> dict:
+    [executor_output] = list((home / "pipeline_root").rglob(f"{task}/executor_output.json"))
+    return json.loads(json.loads(executor_output.read_text())["parameterValues"]["Output"])
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is used on Linux")
+def test_a_task_runs_forked_from_the_warm_interpreter_with_its_own_environment(project):
+    warm_steps.start()
+    ok, _ = run_locally(describing, "describing", {"word": "hello"}, project / "home", use_cache=False)
+    assert ok
+    seen = output_of(project / "home", "describe")
+    assert seen["word"] == "hello" and seen["team"] == "from the project"
+    assert seen["cwd"] == str(project) and seen["env"] == "set by the run" and seen["kfp_runtime"] == "true"
+    # The libraries were there before the component imported them; our own package was not.
+    assert seen["already"] == ["great_expectations", "mlflow", "sklearn"]
+    assert seen["pid"] != os.getpid()
+
+
+def test_fresh_processes_when_asked(project, monkeypatch):
+    monkeypatch.setenv(warm_steps.FRESH_ENV, "1")
+    ok, _ = run_locally(describing, "describing", {"word": "again"}, project / "home", use_cache=False)
+    assert ok
+    assert output_of(project / "home", "describe")["already"] == []  # a new interpreter imports nothing first
+
+
+def test_a_failing_task_fails_with_its_traceback_in_its_log(project, capfd):
+    ok, _ = run_locally(failing, "failing", {}, project / "home", use_cache=False)
+    assert not ok
+    [log] = list((project / "home" / "pipeline_root").rglob(STEP_LOG))
+    text = log.read_text()
+    assert "before the failure" in text and "ValueError: the step's own error" in text and "Traceback" in text
+    assert "ForkServerProcess" not in text and "cnai-step" not in text  # as a new process prints it
+    assert "✗ fails_loudly: failed after" in capfd.readouterr().out
+
+
+def test_a_task_exit_code_is_kept(project):
+    ok, _ = run_locally(exiting, "exiting", {"code": 0}, project / "home", use_cache=False)
+    assert ok
+    ok, _ = run_locally(exiting, "exiting", {"code": 3}, project / "home", use_cache=False)
+    assert not ok
+
+
+def test_only_kfp_s_lightweight_command_is_forked():
+    def step(x: int) -> int:
+        return x
+
+    def command_of(**options) -> list[str]:
+        spec = component_factory.create_component_from_func(step, base_image="python:3.11", **options).component_spec
+        container = spec.implementation.container
+        return [*container.command, *container.args]
+
+    source, arguments = warm_steps.component_program(command_of(install_kfp_package=False))
+    assert "def step(x: int) -> int:" in source
+    assert arguments == ["--executor_input", "{{$}}", "--function_to_execute", "step"]
+    # A component that installs packages first runs as kfp.local runs it.
+    assert warm_steps.component_program(command_of(packages_to_install=["pandas"], install_kfp_package=False)) is None
+    assert warm_steps.component_program(["python", "-m", "kfp.dsl.executor_main"]) is None
