@@ -12,8 +12,11 @@ from __future__ import annotations
 import importlib
 import os
 
+# What several steps import. The first step waits for these imports, so a library one step alone
+# uses (Great Expectations in validate, Optuna in tune) is left to that step: preloading it would
+# only move its import in front of the first step.
 PRELOADED = ("kfp.dsl.executor_main", "numpy", "pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.metrics",
-             "sklearn.model_selection", "optuna", "codecarbon", "mlflow", "great_expectations", "duckdb", "yaml")
+             "sklearn.model_selection", "codecarbon", "mlflow", "duckdb", "yaml")
 
 
 def _preload() -> None:
