@@ -24,7 +24,7 @@ def describe(word: str) -> str:
     import team_code  # only on the PYTHONPATH the run gave its tasks
 
     return json.dumps({"word": word, "team": team_code.VALUE, "cwd": os.getcwd(), "env": os.environ.get("CNAI_TEST_MARK"),
-                       "kfp_runtime": os.environ.get("_KFP_RUNTIME"), "already": already, "pid": os.getpid()})
+                       "kfp_runtime": os.environ.get("_KFP_RUNTIME"), "already": already, "parent": os.getppid()})
 
 
 @dsl.component(base_image="python:3.11", install_kfp_package=False)
@@ -40,6 +40,20 @@ def exits_with(code: int):
     sys.exit(code)
 
 
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def leaves_work_for_its_exit(marker: str):
+    import atexit
+    import concurrent.futures
+    import threading
+    import time
+    from pathlib import Path
+
+    concurrent.futures.ThreadPoolExecutor(1).submit(print, "from a pool's thread")  # its idle thread ends at exit
+    threading.Thread(target=lambda: (time.sleep(0.3), Path(marker + ".thread").write_text("joined"))).start()
+    atexit.register(lambda: Path(marker).write_text("atexit ran"))
+    atexit.register(print, "said at exit, unflushed", end="")
+
+
 @dsl.pipeline(name="describing")
 def describing(word: str):
     describe(word=word)
@@ -48,6 +62,11 @@ def describing(word: str):
 @dsl.pipeline(name="failing")
 def failing():
     fails_loudly()
+
+
+@dsl.pipeline(name="exiting_late")
+def exiting_late(marker: str):
+    leaves_work_for_its_exit(marker=marker)
 
 
 @dsl.pipeline(name="exiting")
@@ -74,7 +93,7 @@ def output_of(home, task: str) -> dict:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the fork server is used on Linux")
 def test_a_task_runs_forked_from_the_warm_interpreter_with_its_own_environment(project):
-    warm_steps.start()
+    interpreter = warm_steps.start()
     ok, _ = run_locally(describing, "describing", {"word": "hello"}, project / "home", use_cache=False)
     assert ok
     seen = output_of(project / "home", "describe")
@@ -83,7 +102,16 @@ def test_a_task_runs_forked_from_the_warm_interpreter_with_its_own_environment(p
     # The libraries several steps use were there before the component imported them; one step's
     # alone (Great Expectations) and our own package were not.
     assert seen["already"] == ["mlflow", "sklearn"]
-    assert seen["pid"] != os.getpid()
+    assert seen["parent"] == interpreter.process.pid
+
+
+def test_a_warm_interpreter_that_died_is_started_again(project):
+    first = warm_steps.start()
+    first.process.kill()
+    first.process.wait()
+    ok, _ = run_locally(describing, "describing", {"word": "again"}, project / "home", use_cache=False)
+    assert ok
+    assert output_of(project / "home", "describe")["parent"] == warm_steps.start().process.pid != first.process.pid
 
 
 def test_fresh_processes_when_asked(project, monkeypatch):
@@ -99,7 +127,6 @@ def test_a_failing_task_fails_with_its_traceback_in_its_log(project, capfd):
     [log] = list((project / "home" / "pipeline_root").rglob(STEP_LOG))
     text = log.read_text()
     assert "before the failure" in text and "ValueError: the step's own error" in text and "Traceback" in text
-    assert "ForkServerProcess" not in text and "cnai-step" not in text  # as a new process prints it
     assert "✗ fails_loudly: failed after" in capfd.readouterr().out
 
 
@@ -108,6 +135,20 @@ def test_a_task_exit_code_is_kept(project):
     assert ok
     ok, _ = run_locally(exiting, "exiting", {"code": 3}, project / "home", use_cache=False)
     assert not ok
+
+
+def test_a_task_ends_as_a_python_process_does(project):
+    """Its threads joined, its atexit functions run and its output flushed, though the modules
+    are not torn down."""
+    marker = project / "marker"
+    warm_steps.start()
+    ok, _ = run_locally(exiting_late, "exiting_late", {"marker": str(marker)}, project / "home", use_cache=False)
+    assert ok
+    assert marker.read_text() == "atexit ran" and (project / "marker.thread").read_text() == "joined"
+    [log] = list((project / "home" / "pipeline_root").rglob(STEP_LOG))
+    text = log.read_text()
+    assert "from a pool's thread" in text and text.endswith("said at exit, unflushed")
+    assert "RuntimeWarning" not in text  # nothing a new process would not print
 
 
 def test_only_kfp_s_lightweight_command_is_forked():

@@ -1,56 +1,130 @@
 """Local steps forked from one warm interpreter, instead of each starting Python and importing its
 libraries again.
 
-kfp.local's SubprocessRunner starts every task as a new `python -m kfp.dsl.executor_main`: each
-step pays kfp's, pandas', scikit-learn's, MLflow's and Great Expectations' imports again
-(BENCHMARKS.md, time-to-model). Here a task of a lightweight component runs in a process that
-multiprocessing's fork server forks from an interpreter that imported those libraries once
-(`warm_preload.PRELOADED`), with the task's own environment, working directory, `PYTHONPATH` and arguments: the
-executor and the component's code run in it exactly as in the new process, and its output (stdout
-and stderr) comes back on one stream.
+kfp.local's SubprocessRunner starts every task as a new `python -m kfp.dsl.executor_main`, and
+each step paid kfp's, pandas', scikit-learn's and MLflow's imports again (BENCHMARKS.md,
+time-to-model). `cnai run` starts `warm_server` beside its Spark; a task of a lightweight component
+is forked from it, with the task's own environment, working directory, `PYTHONPATH` and
+arguments, and runs the executor and the component's code exactly as the new process would, its
+output (stdout and stderr) on one stream.
 
-What is not imported in advance: our own package (a test or a team edits it between runs, and each
-step imports it fresh), Feast (a team's own repo imports it with typeguard's checks), PyTorch and
-PySpark (their clients start threads and channels that a fork must not copy). A command of another
-shape (a component that pip-installs packages) and `CNAI_FRESH_STEP_PROCESSES=1` start a new
-process, as kfp.local does.
+A command of another shape (a component that pip-installs packages first), a server that is not
+there, and `CNAI_FRESH_STEP_PROCESSES=1` start a new process, as kfp.local does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from pathlib import Path
+
+from cnai.backends.local.warm_server import EXECUTOR_MODULE, STATUS, read_exactly, send
+from cnai.core.processes import die_with_parent
 
 FRESH_ENV = "CNAI_FRESH_STEP_PROCESSES"
-EXECUTOR_MODULE = "kfp.dsl.executor_main"
 PROGRAM_MARK = '"$program_path/ephemeral_component.py"'
-
-PRELOAD_MODULE = "cnai.backends.local.warm_preload"  # what the fork server imports: its PRELOADED libraries
 
 
 def fresh_processes() -> bool:
-    return os.environ.get(FRESH_ENV, "") not in ("", "0", "false")
+    return os.environ.get(FRESH_ENV, "") not in ("", "0", "false") or sys.platform != "linux"
 
 
-def start() -> None:
-    """Start the fork server now (it imports the libraries while the run's Spark and compile start),
-    once per process; the first task waits for its imports."""
-    if fresh_processes() or sys.platform != "linux":
-        return
-    import multiprocessing
-    from multiprocessing import forkserver
+class WarmInterpreter:
+    """The warm server of this process, and the socket pair it is asked through."""
 
-    multiprocessing.set_forkserver_preload([PRELOAD_MODULE])
-    try:
-        forkserver.ensure_running()
-    except OSError:  # no Unix socket here: each task starts its own process
-        return
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair()
+        with theirs:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cnai.backends.local.warm_server", str(theirs.fileno())],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+        self.channel = ours
+        self.lock = threading.Lock()  # one task at a time on the channel
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def fork(self, source: str, arguments: list[str], env: dict[str, str]) -> TaskProcess:
+        reading, writing = os.pipe()
+        self.lock.acquire()
+        try:
+            request = {"source": source, "arguments": arguments, "env": env, "cwd": os.getcwd()}
+            send(self.channel, json.dumps(request).encode(), [writing])
+            os.close(writing)
+            pid = STATUS.unpack(read_exactly(self.channel, STATUS.size))[0]
+        except BaseException:
+            os.close(reading)
+            with contextlib.suppress(OSError):
+                os.close(writing)
+            self.lock.release()
+            raise
+        return TaskProcess(self, pid, reading)
+
+    def stop(self) -> None:
+        self.channel.close()  # the server exits at end of input
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+class TaskProcess:
+    """A task forked from the warm interpreter, read like a `subprocess.Popen` with
+    `stdout=PIPE, stderr=STDOUT, text=True`."""
+
+    def __init__(self, interpreter: WarmInterpreter, pid: int, output_fd: int) -> None:
+        self._interpreter, self.pid, self.returncode = interpreter, pid, None
+        self.stdout: io.TextIOBase = open(output_fd, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed in wait
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            try:
+                self.returncode = STATUS.unpack(read_exactly(self._interpreter.channel, STATUS.size))[0]
+            except (EOFError, OSError):  # the server died with the task: a failure, as a killed process is
+                self.returncode = -signal.SIGKILL
+            finally:
+                self._interpreter.lock.release()
+        return self.returncode
+
+    def terminate(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGTERM)
+
+    def __enter__(self) -> TaskProcess:
+        return self
+
+    def __exit__(self, *failure) -> None:
+        if failure[0] is not None and self.returncode is None:  # interrupted while the task runs
+            self.terminate()
+        self.stdout.close()
+        self.wait()
+
+
+_interpreter: WarmInterpreter | None = None
+
+
+def start() -> WarmInterpreter | None:
+    """This process's warm interpreter, started now if it is not running (its imports overlap the
+    run's Spark start, checks and compile; the first task waits for them); None where tasks start
+    fresh processes."""
+    global _interpreter
+    if fresh_processes():
+        return None
+    if _interpreter is None or not _interpreter.alive():
+        try:
+            _interpreter = WarmInterpreter()
+        except OSError:  # cannot start one here: each task starts its own process
+            return None
+    return _interpreter
 
 
 def component_program(full_command: list[str]) -> tuple[str, list[str]] | None:
@@ -65,94 +139,17 @@ def component_program(full_command: list[str]) -> tuple[str, list[str]] | None:
     return full_command[3], full_command[4:]
 
 
-class TaskProcess:
-    """A task forked from the warm interpreter, read like a `subprocess.Popen` with
-    `stdout=PIPE, stderr=STDOUT, text=True`."""
-
-    def __init__(self, source: str, arguments: list[str], env: dict[str, str]) -> None:
-        import multiprocessing
-
-        ours, theirs = socket.socketpair()
-        self._process = multiprocessing.get_context("forkserver").Process(
-            target=run_task, args=(source, arguments, env, os.getcwd(), theirs), name="cnai-step", daemon=False)
-        try:
-            self._process.start()
-        finally:
-            theirs.close()
-        self.stdout: io.TextIOBase = ours.makefile("r", encoding="utf-8", errors="replace", newline=None)
-        ours.close()  # the file keeps the socket open
-        self.pid = self._process.pid
-
-    def wait(self) -> int:
-        self._process.join()
-        code = self._process.exitcode
-        return 128 - code if code is not None and code < 0 else int(code or 0)  # killed by a signal: as a shell says
-
-    def terminate(self) -> None:
-        self._process.terminate()
-
-    def __enter__(self) -> TaskProcess:
-        return self
-
-    def __exit__(self, *failure) -> None:
-        if self._process.exitcode is None and failure[0] is not None:  # interrupted while the task runs
-            self._process.terminate()
-        self.stdout.close()
-        self.wait()
-
-
 @contextlib.contextmanager
 def task_process(full_command: list[str], env: dict[str, str]) -> Iterator[TaskProcess | subprocess.Popen]:
     """The task's process: forked from the warm interpreter when it can be, else a new one as kfp.local starts it."""
-    program = None if fresh_processes() or sys.platform != "linux" else component_program(full_command)
+    program = None if fresh_processes() else component_program(full_command)
+    interpreter = start() if program is not None else None
     process: TaskProcess | subprocess.Popen | None = None
-    if program is not None:
-        with contextlib.suppress(OSError, EOFError):  # no fork server (gone, or no Unix socket): a new process
-            process = TaskProcess(*program, env)
+    if interpreter is not None:
+        with contextlib.suppress(OSError, EOFError):  # the server is gone: a new process
+            process = interpreter.fork(*program, env)
     if process is None:
         process = subprocess.Popen(full_command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
                                    env=env)
     with process:
         yield process
-
-
-def run_task(source: str, arguments: list[str], env: dict[str, str], cwd: str, output: socket.socket) -> None:
-    """In the forked process: what kfp's command does (the source in a file, then the executor as
-    `__main__`), in the task's environment, its output on `output`."""
-    import importlib
-    import runpy
-    import shutil
-    import tempfile
-    import traceback
-
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    os.dup2(output.fileno(), 1)
-    os.dup2(output.fileno(), 2)
-    output.close()
-    sys.stdout.reconfigure(line_buffering=True)  # the log shows each line as it is printed
-    os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(env)
-    os.environ["_KFP_RUNTIME"] = "true"
-    # The module search path a new `python -m` process has: its directory, then PYTHONPATH (the
-    # project's model code), then the installation's.
-    extra = [cwd, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p)]
-    sys.path[:] = [*extra, *(p for p in sys.path if p not in extra and p not in ("", "."))]
-    importlib.invalidate_caches()
-    program_dir = tempfile.mkdtemp()
-    program = Path(program_dir) / "ephemeral_component.py"
-    program.write_text(source)
-    sys.argv = [EXECUTOR_MODULE, "--component_module_path", str(program), *arguments]
-    try:
-        runpy.run_module(EXECUTOR_MODULE, run_name="__main__", alter_sys=True)
-    except SystemExit:
-        raise
-    except BaseException:  # as a new process would print it, without multiprocessing's own header
-        traceback.print_exc()
-        sys.exit(1)
-    finally:
-        shutil.rmtree(program_dir, ignore_errors=True)
-        import atexit
-
-        atexit._run_exitfuncs()  # a forked process ends with os._exit: what `atexit` registered runs here
