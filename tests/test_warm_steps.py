@@ -22,8 +22,9 @@ def describe(word: str) -> str:
 
     already = sorted(name for name in ("sklearn", "mlflow", "great_expectations", "cnai.core.config") if name in sys.modules)
     import team_code  # only on the PYTHONPATH the run gave its tasks
+    from kfp import dsl as kfp_dsl
 
-    return json.dumps({"word": word, "team": team_code.VALUE, "cwd": os.getcwd(), "env": os.environ.get("CNAI_TEST_MARK"),
+    return json.dumps({"compile_time_names": hasattr(kfp_dsl, "pipeline"), "word": word, "team": team_code.VALUE, "cwd": os.getcwd(), "env": os.environ.get("CNAI_TEST_MARK"),
                        "kfp_runtime": os.environ.get("_KFP_RUNTIME"), "already": already, "parent": os.getppid()})
 
 
@@ -52,6 +53,9 @@ def leaves_work_for_its_exit(marker: str):
     threading.Thread(target=lambda: (time.sleep(0.3), Path(marker + ".thread").write_text("joined"))).start()
     atexit.register(lambda: Path(marker).write_text("atexit ran"))
     atexit.register(print, "said at exit, unflushed", end="")
+    global LEFT_OPEN
+    LEFT_OPEN = open(marker + ".left-open", "w")  # noqa: SIM115 - never closed, as careless code leaves it
+    LEFT_OPEN.write("kept")
 
 
 @dsl.pipeline(name="describing")
@@ -92,8 +96,9 @@ def output_of(home, task: str) -> dict:
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="the fork server is used on Linux")
-def test_a_task_runs_forked_from_the_warm_interpreter_with_its_own_environment(project):
+def test_a_task_runs_forked_from_the_warm_interpreter_with_its_own_environment(project, monkeypatch):
     interpreter = warm_steps.start()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///set-after-the-server-started.db")  # read as MLflow is called
     ok, _ = run_locally(describing, "describing", {"word": "hello"}, project / "home", use_cache=False)
     assert ok
     seen = output_of(project / "home", "describe")
@@ -103,6 +108,31 @@ def test_a_task_runs_forked_from_the_warm_interpreter_with_its_own_environment(p
     # alone (Great Expectations) and our own package were not.
     assert seen["already"] == ["mlflow", "sklearn"]
     assert seen["parent"] == interpreter.process.pid
+    assert seen["compile_time_names"] is False  # kfp imported at run time, as in a task's own process
+
+
+def test_a_task_whose_start_up_settings_differ_starts_a_new_process(project, monkeypatch):
+    interpreter = warm_steps.start()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # read as OpenMP loads, in the server long ago
+    ok, _ = run_locally(describing, "describing", {"word": "threads"}, project / "home", use_cache=False)
+    assert ok
+    seen = output_of(project / "home", "describe")
+    assert seen["parent"] != interpreter.process.pid and seen["already"] == []
+
+
+def test_an_interrupted_task_leaves_the_next_one_its_own_answer(project):
+    source = "def f():\n    import time\n    print('working', flush=True)\n    time.sleep(30)\n"
+    arguments = ["--executor_input", json.dumps({"inputs": {}, "outputs": {"outputFile": str(project / "out.json")}}),
+                 "--function_to_execute", "f"]
+    command = ["sh", "-ec", f'... python3 -m kfp.dsl.executor_main {warm_steps.PROGRAM_MARK} "$@"', source, *arguments]
+    with pytest.raises(KeyboardInterrupt), warm_steps.task_process(command, dict(os.environ)) as process:
+        assert isinstance(process, warm_steps.TaskProcess)
+        assert any(line == "working\n" for line in process.stdout)
+        raise KeyboardInterrupt  # Ctrl-C while the console reads the task's output
+    ok, _ = run_locally(exiting, "exiting", {"code": 0}, project / "home", use_cache=False)
+    assert ok  # not the interrupted task's status
+    ok, _ = run_locally(exiting, "exiting", {"code": 3}, project / "home", use_cache=False)
+    assert not ok
 
 
 def test_a_warm_interpreter_that_died_is_started_again(project):
@@ -145,6 +175,7 @@ def test_a_task_ends_as_a_python_process_does(project):
     ok, _ = run_locally(exiting_late, "exiting_late", {"marker": str(marker)}, project / "home", use_cache=False)
     assert ok
     assert marker.read_text() == "atexit ran" and (project / "marker.thread").read_text() == "joined"
+    assert (project / "marker.left-open").read_text() == "kept"  # finalized, as a new process's exit would
     [log] = list((project / "home" / "pipeline_root").rglob(STEP_LOG))
     text = log.read_text()
     assert "from a pool's thread" in text and text.endswith("said at exit, unflushed")

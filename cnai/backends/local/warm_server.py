@@ -11,6 +11,7 @@ One request at a time: kfp.local runs a run's tasks one after another.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import signal
@@ -58,84 +59,146 @@ def read_exactly(channel: socket.socket, size: int) -> bytes:
     return data
 
 
-def preload() -> None:
-    """Import `PRELOADED` (a task's own output starts after its fork); a library
-    that fails to import is left for the step that needs it to report. Our own package is then
-    forgotten: each task imports it from the files as they are then (this server may outlive an
-    edit, as in a test session)."""
-    for name in PRELOADED:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001, S112 - the step importing it says why
-            continue
-    for name in [n for n in sys.modules if n == "cnai" or n.startswith("cnai.")]:
-        del sys.modules[name]
+# What an interpreter reads as it starts or as a library is imported, not per task: a task whose
+# environment differs from the server's in these starts a new process instead (`warm_steps`).
+STARTUP_VARIABLES = ("TMPDIR", "LANG", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                     "NUMEXPR_NUM_THREADS", "_KFP_RUNTIME")
+STARTUP_PREFIXES = ("PYTHON", "LC_", "SKLEARN_", "JOBLIB_")  # MLflow reads its variables as it is called
 
 
-def serve(channel: socket.socket) -> dict[str, Any]:
-    """Answer requests until `cnai run` closes its end; returns only in a forked child, with its task."""
-    import json
+def startup_settings(env: dict[str, str]) -> dict[str, str]:
+    """Those of `env`; PYTHONPATH is applied per task (`Server.become`)."""
+    return {key: value for key, value in env.items()
+            if (key in STARTUP_VARIABLES or key.startswith(STARTUP_PREFIXES)) and key != "PYTHONPATH"}
 
-    while True:
-        try:
-            payload, fds = receive(channel)
-        except EOFError:
-            sys.exit(0)
-        task = json.loads(payload)
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        pid = os.fork()
-        if pid == 0:
-            channel.close()
-            task["output_fd"] = fds[0]
-            return task
-        for fd in fds:
+
+class Server:
+    """What the server knows of itself: the module search path of the installation (without its own
+    start directory and PYTHONPATH), the modules it preloaded, the SIGINT handling it inherited."""
+
+    def __init__(self) -> None:
+        own = {sys.path[0], *os.environ.get("PYTHONPATH", "").split(os.pathsep)} - {""}
+        self.base_path = [p for p in sys.path[1:] if p and p not in own]
+        self.interrupt = signal.getsignal(signal.SIGINT)
+        self.preloaded: set[str] = set()
+
+    def preload(self) -> None:
+        """Import `PRELOADED` (a task's own output starts after its fork); a library that fails to
+        import is left for the step that needs it to report. Our own package is then forgotten:
+        each task imports it from the files as they are then (this server may outlive an edit, as
+        in a test session)."""
+        for name in PRELOADED:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001, S112 - the step importing it says why
+                continue
+        for name in [n for n in sys.modules if n == "cnai" or n.startswith("cnai.")]:
+            del sys.modules[name]
+        self.preloaded = set(sys.modules)
+        # Out of the collector's sight: a task's collections (and its exit's) scan only its own
+        # objects, and its pages stay shared with the server instead of being copied on write.
+        gc.freeze()
+
+    def serve(self, channel: socket.socket) -> dict[str, Any]:
+        """Answer requests until `cnai run` closes its end; returns only in a forked child, with its task."""
+        import json
+
+        while True:
+            try:
+                payload, fds = receive(channel)
+            except EOFError:
+                sys.exit(0)
+            task = json.loads(payload)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            pid = os.fork()
+            if pid == 0:
+                channel.close()
+                task["output_fd"] = fds[0]
+                return task
+            for fd in fds:
+                os.close(fd)
+            channel.sendall(STATUS.pack(pid))
+            channel.sendall(STATUS.pack(_wait(pid, channel)))
+
+    def become(self, task: dict[str, Any]) -> None:
+        """In the forked child: what kfp's command does in a new process (the component's source in
+        a file, `python -m kfp.dsl.executor_main ...`), with the task's output, environment,
+        directory and module path."""
+        import tempfile
+
+        signal.signal(signal.SIGINT, self.interrupt)
+        output = task["output_fd"]
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
+        for fd in (devnull, output):
             os.close(fd)
-        channel.sendall(STATUS.pack(pid))
-        _, status = os.waitpid(pid, 0)
-        channel.sendall(STATUS.pack(os.waitstatus_to_exitcode(status)))
+        sys.stdout.reconfigure(line_buffering=True)  # the step's log shows each line as it is printed
+        os.chdir(task["cwd"])
+        os.environ.clear()
+        os.environ.update(task["env"])
+        os.environ["_KFP_RUNTIME"] = "true"  # as kfp's command sets it
+        tempfile.tempdir = None  # chosen again from the task's environment
+        # The module search path of a new `python -m`: its directory, PYTHONPATH (the project's
+        # model code), then the installation's.
+        extra = [task["cwd"], *(p for p in task["env"].get("PYTHONPATH", "").split(os.pathsep) if p)]
+        sys.path[:] = [*extra, *(p for p in self.base_path if p not in extra)]
+        importlib.invalidate_caches()
+        if "numpy" in sys.modules:  # a new process seeds numpy's global generator from the OS; forks would share one
+            sys.modules["numpy"].random.seed()
+        program = os.path.join(tempfile.mkdtemp(), "ephemeral_component.py")
+        with open(program, "w") as file:
+            file.write(task["source"])
+        sys.argv = [EXECUTOR_MODULE, "--component_module_path", program, *task["arguments"]]
+
+    def finish(self, code: int) -> None:
+        """Exit as Python does (threads joined, `atexit`, what the task imported torn down so that
+        what it left open is finalized and flushed, streams flushed), except for tearing down the
+        preloaded libraries: that took most of a second per step, and the process's memory goes
+        with it anyway."""
+        import atexit
+        import threading
+
+        threading._shutdown()  # what the interpreter runs first at exit: its atexit hooks, then joining threads
+        atexit._run_exitfuncs()
+        imported = [module for name, module in list(sys.modules.items()) if name not in self.preloaded]
+        for module in reversed(imported):  # as the interpreter clears modules: newest first, values to None
+            namespace = getattr(module, "__dict__", {})
+            for key in sorted(namespace, key=lambda k: not k.startswith("_")):
+                if key != "__builtins__":
+                    namespace[key] = None
+        gc.collect()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed stream: nothing left to write
+                continue
+        if code == INTERRUPTED:  # as Python ends on an uncaught KeyboardInterrupt: killed by SIGINT
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
+        os._exit(code)
 
 
-def become(task: dict[str, Any]) -> None:
-    """In the forked child: what kfp's command does in a new process (the component's source in a
-    file, `python -m kfp.dsl.executor_main ...`), with the task's output, environment, directory
-    and module path."""
-    import tempfile
-
-    output = task["output_fd"]
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.dup2(output, 1)
-    os.dup2(output, 2)
-    for fd in (devnull, output):
-        os.close(fd)
-    sys.stdout.reconfigure(line_buffering=True)  # the step's log shows each line as it is printed
-    os.chdir(task["cwd"])
-    os.environ.clear()
-    os.environ.update(task["env"])
-    os.environ["_KFP_RUNTIME"] = "true"
-    # The module search path of a new `python -m`: its directory, PYTHONPATH (the project's model
-    # code), then the installation's.
-    extra = [task["cwd"], *(p for p in task["env"].get("PYTHONPATH", "").split(os.pathsep) if p)]
-    sys.path[:] = [*extra, *(p for p in sys.path if p not in extra and p not in ("", "."))]
-    importlib.invalidate_caches()
-    if "numpy" in sys.modules:  # a new process seeds numpy's global generator from the OS; forks would share one
-        sys.modules["numpy"].random.seed()
-    program = os.path.join(tempfile.mkdtemp(), "ephemeral_component.py")
-    with open(program, "w") as file:
-        file.write(task["source"])
-    sys.argv = [EXECUTOR_MODULE, "--component_module_path", program, *task["arguments"]]
+INTERRUPTED = -signal.SIGINT
 
 
-def main() -> None:
-    channel = socket.socket(fileno=int(sys.argv[1]))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the task and `cnai run`, which ends the server
-    # Started with its output on /dev/null: what the imports print goes nowhere.
-    preload()
-    task = serve(channel)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    become(task)
-    finish(run_executor())
+def _wait(pid: int, channel: socket.socket) -> int:
+    """The task's exit status; if `cnai run` goes away meanwhile (its end of the channel closes: it
+    sends nothing while a task runs), the task is stopped and so is the server."""
+    import select
+
+    with os.fdopen(os.pidfd_open(pid), "rb", buffering=0) as exited:
+        while True:
+            ready, _, _ = select.select([exited, channel], [], [])
+            if exited in ready:
+                break
+            if not channel.recv(1, socket.MSG_PEEK):
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+                sys.exit(0)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
 def run_executor() -> int:
@@ -149,27 +212,21 @@ def run_executor() -> int:
             return stop.code or 0
         print(stop.code, file=sys.stderr)
         return 1
-    except BaseException:  # noqa: BLE001 - the task's failure, reported as a new process reports it
+    except BaseException as failure:  # noqa: BLE001 - the task's failure, reported as a new process reports it
         sys.excepthook(*sys.exc_info())
-        return 1
+        return INTERRUPTED if isinstance(failure, KeyboardInterrupt) else 1
     return 0
 
 
-def finish(code: int) -> None:
-    """Exit as Python does (threads joined, `atexit`, streams flushed), except for tearing down every
-    module: with the preloaded libraries that took most of a second per step, and the process's
-    memory goes with it anyway (multiprocessing's children end the same way)."""
-    import atexit
-    import threading
-
-    threading._shutdown()  # what the interpreter runs first at exit: its atexit hooks, then joining threads
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed stream: nothing left to write
-            continue
-    os._exit(code)
+def main() -> None:
+    channel = socket.socket(fileno=int(sys.argv[1]))
+    server = Server()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the task and `cnai run`, which ends the server
+    # Started with its output on /dev/null: what the imports print goes nowhere.
+    server.preload()
+    task = server.serve(channel)
+    server.become(task)
+    server.finish(run_executor())
 
 
 if __name__ == "__main__":

@@ -8,8 +8,10 @@ is forked from it, with the task's own environment, working directory, `PYTHONPA
 arguments, and runs the executor and the component's code exactly as the new process would, its
 output (stdout and stderr) on one stream.
 
-A command of another shape (a component that pip-installs packages first), a server that is not
-there, and `CNAI_FRESH_STEP_PROCESSES=1` start a new process, as kfp.local does.
+A command of another shape (a component that pip-installs packages first), a task whose
+environment differs in what an interpreter reads as it starts (`warm_server.STARTUP_VARIABLES`),
+a task while another runs (kfp's ParallelFor), a server that is not there, and
+`CNAI_FRESH_STEP_PROCESSES=1` start a new process, as kfp.local does.
 """
 
 from __future__ import annotations
@@ -25,8 +27,7 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from cnai.backends.local.warm_server import EXECUTOR_MODULE, STATUS, read_exactly, send
-from cnai.core.processes import die_with_parent
+from cnai.backends.local.warm_server import EXECUTOR_MODULE, STATUS, read_exactly, send, startup_settings
 
 FRESH_ENV = "CNAI_FRESH_STEP_PROCESSES"
 PROGRAM_MARK = '"$program_path/ephemeral_component.py"'
@@ -37,44 +38,65 @@ def fresh_processes() -> bool:
 
 
 class WarmInterpreter:
-    """The warm server of this process, and the socket pair it is asked through."""
+    """The warm server of this process, and the socket pair it is asked through: one task at a
+    time (another task meanwhile, from a thread, starts a new process)."""
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
+        # Tasks fork from it, so kfp is imported as in a task (at run time, not compile time). It
+        # ends when this end of the channel closes: with this process, however it ends.
+        self.env = {**os.environ, "_KFP_RUNTIME": "true"}
         with theirs:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cnai.backends.local.warm_server", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+                stderr=subprocess.DEVNULL, env=self.env)
         self.channel = ours
-        self.lock = threading.Lock()  # one task at a time on the channel
+        self.busy = threading.Lock()
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process.poll() is None and self.channel.fileno() != -1
 
-    def fork(self, source: str, arguments: list[str], env: dict[str, str]) -> TaskProcess:
+    def suits(self, env: dict[str, str]) -> bool:
+        """Whether a task with this environment runs as it would in a new process: what the
+        interpreter and the preloaded libraries read at start is the same."""
+        return startup_settings({**env, "_KFP_RUNTIME": "true"}) == startup_settings(self.env)
+
+    def fork(self, source: str, arguments: list[str], env: dict[str, str]) -> TaskProcess | None:
+        """The task, forked; None if another task is running from it."""
+        if not self.busy.acquire(blocking=False):
+            return None
         reading, writing = os.pipe()
-        self.lock.acquire()
+        pid = None
         try:
             request = {"source": source, "arguments": arguments, "env": env, "cwd": os.getcwd()}
             send(self.channel, json.dumps(request).encode(), [writing])
             os.close(writing)
+            writing = -1
             pid = STATUS.unpack(read_exactly(self.channel, STATUS.size))[0]
+            return TaskProcess(self, pid, reading)
         except BaseException:
-            os.close(reading)
-            with contextlib.suppress(OSError):
-                os.close(writing)
-            self.lock.release()
+            for fd in (reading, writing):
+                if fd != -1:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self.abandon(pid)
             raise
-        return TaskProcess(self, pid, reading)
 
-    def stop(self) -> None:
-        self.channel.close()  # the server exits at end of input
+    def abandon(self, task_pid: int | None = None) -> None:
+        """After an interruption mid-exchange the channel's next answer is not known: stop the task
+        and the server (closing the channel does both); the next task starts a new server."""
+        if task_pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(task_pid, signal.SIGTERM)
+        self.channel.close()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=10)
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+        if self.busy.locked():
+            self.busy.release()
 
 
 class TaskProcess:
@@ -83,7 +105,7 @@ class TaskProcess:
 
     def __init__(self, interpreter: WarmInterpreter, pid: int, output_fd: int) -> None:
         self._interpreter, self.pid, self.returncode = interpreter, pid, None
-        self.stdout: io.TextIOBase = open(output_fd, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed in wait
+        self.stdout: io.TextIOBase = open(output_fd, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed in __exit__
 
     def wait(self) -> int:
         if self.returncode is None:
@@ -91,25 +113,28 @@ class TaskProcess:
                 self.returncode = STATUS.unpack(read_exactly(self._interpreter.channel, STATUS.size))[0]
             except (EOFError, OSError):  # the server died with the task: a failure, as a killed process is
                 self.returncode = -signal.SIGKILL
-            finally:
-                self._interpreter.lock.release()
+                self._interpreter.abandon()
+            except BaseException:  # interrupted while waiting
+                self._interpreter.abandon(self.pid)
+                raise
+            else:
+                self._interpreter.busy.release()
         return self.returncode
-
-    def terminate(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
 
     def __enter__(self) -> TaskProcess:
         return self
 
-    def __exit__(self, *failure) -> None:
-        if failure[0] is not None and self.returncode is None:  # interrupted while the task runs
-            self.terminate()
+    def __exit__(self, failure_type, *_failure) -> None:
         self.stdout.close()
+        if failure_type is not None and self.returncode is None:  # interrupted while the task runs
+            self.returncode = -signal.SIGTERM
+            self._interpreter.abandon(self.pid)
+            return
         self.wait()
 
 
 _interpreter: WarmInterpreter | None = None
+_starting = threading.Lock()
 
 
 def start() -> WarmInterpreter | None:
@@ -119,12 +144,13 @@ def start() -> WarmInterpreter | None:
     global _interpreter
     if fresh_processes():
         return None
-    if _interpreter is None or not _interpreter.alive():
-        try:
-            _interpreter = WarmInterpreter()
-        except OSError:  # cannot start one here: each task starts its own process
-            return None
-    return _interpreter
+    with _starting:
+        if _interpreter is None or not _interpreter.alive():
+            try:
+                _interpreter = WarmInterpreter()
+            except OSError:  # cannot start one here: each task starts its own process
+                return None
+        return _interpreter
 
 
 def component_program(full_command: list[str]) -> tuple[str, list[str]] | None:
@@ -145,7 +171,7 @@ def task_process(full_command: list[str], env: dict[str, str]) -> Iterator[TaskP
     program = None if fresh_processes() else component_program(full_command)
     interpreter = start() if program is not None else None
     process: TaskProcess | subprocess.Popen | None = None
-    if interpreter is not None:
+    if interpreter is not None and interpreter.suits(env):
         with contextlib.suppress(OSError, EOFError):  # the server is gone: a new process
             process = interpreter.fork(*program, env)
     if process is None:
