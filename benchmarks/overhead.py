@@ -73,10 +73,10 @@ PLAIN_SCRIPT = r'''
 import json, os, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
-from cnai.cli import pipeline_arguments
 from cnai.core.config import load_config
+from cnai.orchestration.project import pipeline_arguments
 config_path = Path({config!r})
-args = pipeline_arguments(load_config(config_path), config_path)
+args = pipeline_arguments(load_config(config_path), config_path)  # what `cnai run` passes the pipeline
 out = Path(os.environ["CNAI_HOME"]) / "plain"
 p = lambda name: str(out / name)
 started = time.perf_counter()
@@ -91,25 +91,44 @@ from cnai.components.registry.register.executor import register_model
 from cnai.components.serving.deploy.executor import deploy_model
 from cnai.backends.local.deployment import stop_server
 from cnai.components.serving.smoke_test.executor import smoke_test_endpoint
-ingest_table(args["events_source"], p("events"), args["events_columns"], args["events_derived_columns"], args["events_format"])
-ingest_tables(p("tables"), args["feature_sources"], **source_inputs(args["feature_sources"]))
-validate_dataset(p("events"), p("validated"), p("quarantine"), p("results"), p("docs"), args["expectation_suite"])
+from cnai.core.run_dir import home
+from cnai.core.sources import resolve_source
+# The same calls, with the same arguments, as the components make (cnai/pipelines/training/pipeline.py).
+target, cluster, label, timestamp, name = args["target"], args["cluster"], args["label"], args["timestamp"], args["model_name"]
+ingest_table(resolve_source(args["events_source"], home() / "data"), p("events"), args["events_columns"],
+             derived_columns=args["events_derived_columns"], source_format=args["events_format"],
+             spark_master=args["spark_master"], limit_rows=args["limit_rows"], cluster=cluster,
+             null_values=args["events_null_values"], delimiter=args["events_delimiter"],
+             encoding=args["events_encoding"], decimal=args["events_decimal"])
+validate_dataset(p("events"), p("validated"), p("quarantine"), p("results"), p("docs"), args["expectation_suite"],
+                 inferred_suite=p("inferred_suite"), label=label, task=args["task"])
+ingest_tables(p("tables"), args["feature_sources"], spark_master=args["spark_master"], cluster=cluster,
+              **source_inputs(args["feature_sources"]))
 build_training_set(p("validated"), p("tables"), p("training_set"), p("store"), p("stats"), args["feature_refs"],
-                   args["feature_views"], args["timestamp"], args["label"], args["event_features"])
-best = tune_hyperparameters(p("training_set"), p("trials"), p("tm"), p("plot"), args["model_features"], args["label"],
-                            args["timestamp"], args["search_space"], algorithm=args["tuning_algorithm"],
-                            max_trials=args["max_trials"], parallel_trials=args["parallel_trials"])["best_params"]
-train_model(p("training_set"), p("model"), p("holdout"), p("metrics"), p("cm"), args["model_features"], args["label"],
-            args["timestamp"], best)
-gate = evaluate_candidate(p("model"), p("holdout"), p("comparison"), args["registry_uri"], args["model_name"],
-                          args["gate_metric"], args["min_improvement"], args["minimum_for_first_model"])
-version = register_model(p("model"), p("training_set"), p("comparison"), p("card"), args["registry_uri"], args["model_name"],
+                   args["feature_views"], timestamp, label, args["event_features"], feature_repo=args["feature_repo"],
+                   target=target, cluster=cluster)
+model = dict(task=args["task"], model_kind_name=args["model_kind"], model_params=args["model_params"], split=args["split"],
+             positive_label=args["positive_label"], max_training_rows=args["max_training_rows"])
+best = tune_hyperparameters(p("training_set"), p("trials"), p("tm"), p("plot"), args["model_features"], label, timestamp,
+                            args["search_space"], algorithm=args["tuning_algorithm"],
+                            objective_metric=args["objective_metric"], objective_goal=args["objective_goal"],
+                            max_trials=args["max_trials"], parallel_trials=args["parallel_trials"],
+                            early_stopping=args["early_stopping"], holdout_fraction=args["holdout_fraction"],
+                            seed=args["seed"], target=target, cluster=cluster, **model)["best_params"]
+train_model(p("training_set"), p("model"), p("holdout"), p("metrics"), p("cm"), args["model_features"], label, timestamp,
+            best, holdout_fraction=args["holdout_fraction"], seed=args["seed"], target=target, cluster=cluster, **model)
+gate = evaluate_candidate(p("model"), p("holdout"), p("comparison"), args["registry_uri"], name, args["gate_metric"],
+                          args["min_improvement"], args["minimum_for_first_model"])
+version = register_model(p("model"), p("training_set"), p("comparison"), p("card"), args["registry_uri"], name,
                          deploy_decision=gate["deploy"])["version"]
-served = deploy_model(p("endpoint"), args["registry_uri"], args["model_name"], version, port=args["serving_port"])
-smoke_test_endpoint(p("holdout"), p("model"), p("smoke"), served["endpoint"], args["model_name"], version)
+if gate["deploy"]:  # as the pipeline's dsl.If
+    served = deploy_model(p("endpoint"), args["registry_uri"], name, version, host=args["serving_host"],
+                          port=args["serving_port"], target=target, cluster=cluster, feature_store=p("store"))
+    smoke_test_endpoint(p("holdout"), p("model"), p("smoke"), served["endpoint"], name, expected_version=version,
+                        target=target, cluster=cluster, registry_uri=args["registry_uri"])
 wall = time.perf_counter() - started
-stop_server(args["model_name"])
-print(json.dumps({{"wall_s": wall}}))
+stop_server(name)
+print(json.dumps({{"wall_s": wall, "deployed": gate["deploy"]}}))
 '''
 
 
