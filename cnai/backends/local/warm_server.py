@@ -4,9 +4,10 @@
 
 It imports the libraries several steps use (`PRELOADED`), then for each request forks: the child
 becomes the task (its output on the descriptor the request carried, its environment, working
-directory, module path and arguments), returns to `main` and exits as any Python process does
-(threads joined, `atexit`, streams flushed) but without tearing its modules down (`finish`). The server waits for it and answers its exit status.
-One request at a time: kfp.local runs a run's tasks one after another.
+directory, module path and arguments), returns to `main` and exits as any Python process does,
+except for tearing the preloaded libraries down (`Server.finish`). The server waits for it and
+answers its exit status. One request at a time: the client starts a new process for a second task
+meanwhile (kfp's ParallelFor).
 """
 
 from __future__ import annotations
