@@ -45,9 +45,10 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
     init` finds)."""
     raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
                                    encoding, decimal)
-    if _checked(declared, column_types):
+    checked = _checked(declared, column_types)
+    if checked:
         counts = raw.select(*[_count(_did_not_parse(column_ref(c), _cast(c, column_types[c]))).alias(c)
-                              for c in _checked(declared, column_types)]).first().asDict()
+                              for c in checked]).first().asDict()
         _refuse_unparsable(source, raw, column_types, counts)
     return _derived(raw.select(*_typed_columns(declared, column_types)), derived_columns)
 

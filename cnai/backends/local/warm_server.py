@@ -30,14 +30,11 @@ PRELOADED = ("kfp.dsl.executor", "numpy", "pandas", "pyarrow.parquet", "sklearn.
 EXECUTOR_MODULE = "kfp.dsl.executor_main"
 HEADER = struct.Struct("!Q")  # a message's length; the task's output descriptor travels with it
 STATUS = struct.Struct("!q")  # the server's answers: the task's pid, then its exit status
+RUNTIME_ENV = {"_KFP_RUNTIME": "true"}  # what kfp's command sets: kfp imported as at run time, not compile time
 
 
-def send(channel: socket.socket, payload: bytes, fds: list[int] | None = None) -> None:
-    header = HEADER.pack(len(payload))
-    if fds:
-        socket.send_fds(channel, [header], fds)
-    else:
-        channel.sendall(header)
+def send(channel: socket.socket, payload: bytes, fds: list[int]) -> None:
+    socket.send_fds(channel, [HEADER.pack(len(payload))], fds)
     channel.sendall(payload)
 
 
@@ -63,7 +60,7 @@ def read_exactly(channel: socket.socket, size: int) -> bytes:
 # What an interpreter reads as it starts or as a library is imported, not per task: a task whose
 # environment differs from the server's in these starts a new process instead (`warm_steps`).
 STARTUP_VARIABLES = ("TMPDIR", "LANG", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                     "NUMEXPR_NUM_THREADS", "_KFP_RUNTIME")
+                     "NUMEXPR_NUM_THREADS")
 STARTUP_PREFIXES = ("PYTHON", "LC_", "SKLEARN_", "JOBLIB_")  # MLflow reads its variables as it is called
 
 
@@ -140,7 +137,7 @@ class Server:
         os.chdir(task["cwd"])
         os.environ.clear()
         os.environ.update(task["env"])
-        os.environ["_KFP_RUNTIME"] = "true"  # as kfp's command sets it
+        os.environ.update(RUNTIME_ENV)
         tempfile.tempdir = None  # chosen again from the task's environment
         # The module search path of a new `python -m`: its directory, PYTHONPATH (the project's
         # model code), then the installation's.

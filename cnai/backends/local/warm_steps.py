@@ -27,7 +27,14 @@ import sys
 import threading
 from collections.abc import Iterator
 
-from cnai.backends.local.warm_server import EXECUTOR_MODULE, STATUS, read_exactly, send, startup_settings
+from cnai.backends.local.warm_server import (
+    EXECUTOR_MODULE,
+    RUNTIME_ENV,
+    STATUS,
+    read_exactly,
+    send,
+    startup_settings,
+)
 
 FRESH_ENV = "CNAI_FRESH_STEP_PROCESSES"
 PROGRAM_MARK = '"$program_path/ephemeral_component.py"'
@@ -43,9 +50,9 @@ class WarmInterpreter:
 
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
-        # Tasks fork from it, so kfp is imported as in a task (at run time, not compile time). It
-        # ends when this end of the channel closes: with this process, however it ends.
-        self.env = {**os.environ, "_KFP_RUNTIME": "true"}
+        # Tasks fork from it, so kfp is imported as in a task. It ends when this end of the channel
+        # closes: with this process, however it ends.
+        self.env = {**os.environ, **RUNTIME_ENV}
         with theirs:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cnai.backends.local.warm_server", str(theirs.fileno())],
@@ -60,7 +67,7 @@ class WarmInterpreter:
     def suits(self, env: dict[str, str]) -> bool:
         """Whether a task with this environment runs as it would in a new process: what the
         interpreter and the preloaded libraries read at start is the same."""
-        return startup_settings({**env, "_KFP_RUNTIME": "true"}) == startup_settings(self.env)
+        return startup_settings(env) == startup_settings(self.env)
 
     def fork(self, source: str, arguments: list[str], env: dict[str, str]) -> TaskProcess | None:
         """The task, forked; None if another task is running from it."""
@@ -168,8 +175,8 @@ def component_program(full_command: list[str]) -> tuple[str, list[str]] | None:
 @contextlib.contextmanager
 def task_process(full_command: list[str], env: dict[str, str]) -> Iterator[TaskProcess | subprocess.Popen]:
     """The task's process: forked from the warm interpreter when it can be, else a new one as kfp.local starts it."""
-    program = None if fresh_processes() else component_program(full_command)
-    interpreter = start() if program is not None else None
+    program = component_program(full_command)
+    interpreter = start() if program is not None else None  # None too when steps are to start fresh
     process: TaskProcess | subprocess.Popen | None = None
     if interpreter is not None and interpreter.suits(env):
         with contextlib.suppress(OSError, EOFError):  # the server is gone: a new process
