@@ -15,6 +15,7 @@ def validate(
     inferred_suite: Output[Artifact],
     label: str = "",
     task: str = "",
+    timestamp: str = "",
 ):
     """Validate a dataset with a Great Expectations suite; quarantine failing rows, stop on critical ones.
 
@@ -28,6 +29,7 @@ def validate(
         inferred_suite: The suite that was used (inferred when none was given), as JSON.
         label: The label column: rows without one are quarantined; empty for data without a label.
         task: binary, multiclass or regression: the label must suit it (checked after quarantine); empty: not checked.
+        timestamp: The events' time column: rows without one are quarantined; empty for data without a time.
     """
     from cnai.components.data.validate.executor import validate_dataset
     from cnai.core.tracking import run_step
@@ -38,5 +40,5 @@ def validate(
         inputs={"dataset": dataset},
         outputs={"validated": validated, "quarantine": quarantine, "results": results, "data_docs": data_docs,
                  "inferred_suite": inferred_suite},
-        params={"expectation_suite": expectation_suite, "label": label, "task": task},
+        params={"expectation_suite": expectation_suite, "label": label, "task": task, "timestamp": timestamp},
     )

@@ -63,11 +63,13 @@ def validate_dataset(
     label: str = "",
     task: str = "",
     batch_rows: int | None = None,
+    timestamp: str = "",
 ) -> dict[str, Any]:
     """Validate `dataset` against `expectation_suite` (inferred from the data when empty).
 
     With a `label`, rows without one are quarantined (nothing can learn from them) whatever the
-    suite says, and with a `task` the remaining labels must suit it: a label that cannot be
+    suite says, and so are rows without a `timestamp` (the events' time: a time split and an as-of
+    join cannot place them), and with a `task` the remaining labels must suit it: a label that cannot be
     trained on stops the run here, not in tuning minutes later.
 
     Memory is bounded by `batch_rows` (cnai.core.scale's BATCH_ROWS for a dataset past its
@@ -81,6 +83,9 @@ def validate_dataset(
     if label and label not in columns:
         raise ValidationFailed(f"{Path(dataset).name}: the label column {label!r} is not in the data; "
                                f"it has {columns} (data.label in cnai.yaml)")
+    if timestamp and timestamp not in columns:
+        raise ValidationFailed(f"{Path(dataset).name}: the time column {timestamp!r} is not in the data; "
+                               f"it has {columns} (data.events.timestamp in cnai.yaml)")
     batches = Batches(dataset, rows, batch_rows if batch_rows is not None else (BATCH_ROWS if rows > IN_MEMORY_ROWS else 0))
     if not expectation_suite:
         import pyarrow as pa
@@ -90,7 +95,7 @@ def validate_dataset(
         for _, frame in batches:
             profiles = merge_profiles(profiles, column_profiles(frame, columns, booleans))
         expectation_suite = suite_from_profiles(profiles, columns, rows, name="inferred")
-    suite_dict = with_label_rule(expectation_suite, label)
+    suite_dict = with_required_columns(expectation_suite, [label, timestamp])
     if inferred_suite is not None:
         with atomic_output(inferred_suite) as staging:
             staging.write_text(json.dumps(suite_dict, indent=2))
@@ -528,13 +533,15 @@ def suite_from_profiles(profiles: dict[str, dict[str, Any]], columns: list[str],
     return {"name": name, "expectations": expectations, "meta": {"inferred_from_rows": rows}}
 
 
-def with_label_rule(suite: dict[str, Any], label: str) -> dict[str, Any]:
-    """The suite plus "the label is present" (quarantine) unless it already says so."""
-    rule = {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": label}, "meta": {"severity": "quarantine"}}
-    expectations = suite.get("expectations", [])
-    if not label or any(e.get("type") == rule["type"] and (e.get("kwargs") or {}).get("column") == label for e in expectations):
-        return suite
-    return {**suite, "expectations": [*expectations, rule]}
+def with_required_columns(suite: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """The suite plus "the value is present" (quarantine) for each of `columns` (the label, the
+    events' time; empty names skipped) it does not already require."""
+    kind = "expect_column_values_to_not_be_null"
+    expectations = list(suite.get("expectations", []))
+    for column in dict.fromkeys(c for c in columns if c):
+        if not any(e.get("type") == kind and (e.get("kwargs") or {}).get("column") == column for e in expectations):
+            expectations.append({"type": kind, "kwargs": {"column": column}, "meta": {"severity": "quarantine"}})
+    return {**suite, "expectations": expectations} if len(expectations) != len(suite.get("expectations", [])) else suite
 
 
 def _plain(value: Any) -> Any:

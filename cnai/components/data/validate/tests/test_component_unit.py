@@ -56,3 +56,22 @@ def test_inferred_ranges_catch_out_of_range_rows():
     suite = infer_suite(frame, "t")
     between = next(e for e in suite["expectations"] if e["type"] == "expect_column_values_to_be_between")
     assert between["kwargs"] == {"column": "x", "min_value": 1.0, "max_value": 3.0}
+
+
+def test_rows_without_their_time_are_quarantined(tmp_path):
+    """A time split puts a row with no time after every other (it sorts last): into the holdout,
+    newer than nothing. Quarantined instead, named by the rule that failed, nothing lost."""
+    times = pd.Series(pd.date_range("2020-01-01", periods=8, freq="D", tz="UTC"))
+    times[[2, 5]] = pd.NaT
+    pd.DataFrame({"when": times, "x": range(8), "y": [0, 1] * 4}).to_parquet(tmp_path / "events.parquet")
+    out = outputs(tmp_path)
+    facts = validate_dataset(str(tmp_path / "events.parquet"), inferred_suite=str(tmp_path / "suite.json"),
+                             label="y", timestamp="when", **out)
+    good, bad = pd.read_parquet(out["validated"]), pd.read_parquet(out["quarantine"])
+    assert good["when"].notna().all() and len(good) == 6
+    assert sorted(bad["x"]) == [2, 5] and facts["rows_quarantined"] == 2
+    assert bad["failed_expectations"].str.contains("expect_column_values_to_not_be_null(when)", regex=False).all()
+    rules = json.loads((tmp_path / "suite.json").read_text())["expectations"]
+    assert {"y", "when"} <= {e["kwargs"].get("column") for e in rules if e["type"] == "expect_column_values_to_not_be_null"}
+    with pytest.raises(ValidationFailed, match="time column 'at'"):
+        validate_dataset(str(tmp_path / "events.parquet"), timestamp="at", **outputs(tmp_path / "other"))
