@@ -33,6 +33,13 @@ def split_frame(frame: pd.DataFrame, how: str, holdout_fraction: float, timestam
         return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
     if how != "random":
         raise DataError(f"split {how!r}: use one of {list(SPLITS)}")
+    held = held_out_at_random(frame, holdout_fraction, seed, strata)
+    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
+
+
+def held_out_at_random(frame: pd.DataFrame, holdout_fraction: float, seed: int = 0,
+                       strata: np.ndarray | None = None) -> np.ndarray:
+    """Which rows `split_frame(frame, "random", ...)` holds out (a boolean per row)."""
     draws = row_draws(frame, list(frame.columns), seed)
     held = draws < holdout_fraction
     groups = [np.arange(len(frame))] if strata is None else [np.flatnonzero(strata == c) for c in np.unique(strata)]
@@ -43,7 +50,7 @@ def split_frame(frame: pd.DataFrame, how: str, holdout_fraction: float, timestam
             held[rows[np.argmin(draws[rows])]] = True
     if held.all() or not held.any():
         raise DataError(f"cannot hold out {holdout_fraction:.0%} of {len(frame)} rows")
-    return frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
+    return held
 
 
 def row_draws(frame: pd.DataFrame, columns: list[str], seed: int) -> np.ndarray:
@@ -94,4 +101,5 @@ def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str,
     missing = [classes[i] for i in range(len(classes)) if not (y_held_out == i).any()]
     if missing:
         raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}; the metrics and the gate need every "
-                        "class there: use data.split: random (stratified), more rows, or a larger settings.holdout_fraction")
+                        "class there: more rows, a larger settings.holdout_fraction, or (with data.split: time) data.split: "
+                         "random, which keeps each class on both sides")

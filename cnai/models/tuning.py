@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from cnai.core.splits import split_frame
+from cnai.core.splits import held_out_at_random, split_frame
 from cnai.core.tasks import encode_labels, label_classes, score
 from cnai.models.base import feature_kinds
 from cnai.models.kinds import model_kind
@@ -18,13 +19,19 @@ ROUNDS_PER_REPORT = 50  # boosting rounds between intermediate reports to the me
 
 def tuning_split(frame: pd.DataFrame, split: str, timestamp: str, holdout_fraction: float, max_tuning_rows: int,
                  seed: int, strata=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(fit, validation) from the training part: the holdout is cut off first, as train cuts it, and never seen."""
-    train, _holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)
+    """(fit, validation) from the training part: the holdout is cut off first, as train cuts it, and never seen.
+    A random split keeps each class (`strata`) on both sides of the tuning split too."""
     if split == "time":
+        train, _holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)
         return split_frame(train.tail(max_tuning_rows), "time", 0.2, timestamp)
+    kept = ~held_out_at_random(frame, holdout_fraction, seed, strata)
+    train = frame[kept].reset_index(drop=True)
+    train_strata = None if strata is None else np.asarray(strata)[kept]
     if len(train) > max_tuning_rows:
-        train = train.sample(max_tuning_rows, random_state=seed).reset_index(drop=True)
-    return split_frame(train, "random", 0.2, seed=seed + 1)
+        rows = np.random.RandomState(seed).choice(len(train), max_tuning_rows, replace=False)  # as DataFrame.sample draws
+        train = train.iloc[rows].reset_index(drop=True)
+        train_strata = None if train_strata is None else train_strata[rows]
+    return split_frame(train, "random", 0.2, seed=seed + 1, strata=train_strata)
 
 
 def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: pd.DataFrame, valid_part: pd.DataFrame,

@@ -112,3 +112,24 @@ def test_a_holdout_missing_a_class_is_refused_before_any_trial(training_set, mod
         tune_hyperparameters(str(tmp_path / "one_class_at_the_end.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
                              str(tmp_path / "p.html"), model_features, LABEL, TIME, SPACE, max_trials=2)
     assert not (tmp_path / "t.md").exists()
+
+
+def test_a_random_tuning_split_keeps_a_rare_class_on_both_sides():
+    """Found by a new user: 4 rows of a class in 100 and the tuning split (not stratified) left them
+    all on the fit side, so the run stopped with advice to use the split it already used."""
+    import numpy as np
+    import pandas as pd
+
+    from cnai.core.splits import split_frame
+    from cnai.models.tuning import tuning_split
+
+    frame = pd.DataFrame({"x": np.arange(100.0), "y": ["a"] * 60 + ["b"] * 36 + ["rare"] * 4})
+    strata = frame["y"].map({"a": 0, "b": 1, "rare": 2}).to_numpy()
+    for seed in range(20):
+        fit, valid = tuning_split(frame, "random", "", 0.15, 100_000, seed, strata)
+        train, holdout = split_frame(frame, "random", 0.15, seed=seed, strata=strata)  # the rows train fits on
+        assert sorted([*fit["x"], *valid["x"]]) == sorted(train["x"]) and not set(fit["x"]) & set(holdout["x"])
+        if (train["y"] == "rare").sum() >= 2:  # one row cannot be on both sides
+            assert {"a", "b", "rare"} <= set(fit["y"]) and {"a", "b", "rare"} <= set(valid["y"]), seed
+    fit, valid = tuning_split(frame, "random", "", 0.15, 50, 3, strata)  # a sample of the training rows
+    assert len(fit) + len(valid) == 50 and "rare" in set(valid["y"])
