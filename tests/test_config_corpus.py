@@ -79,6 +79,9 @@ CASES = [
     ("flights", {"data.feature_sources.1.join_on": DELETE}, r"data\.feature_sources\[1\]\.join_on: the events have no column 'faa'"),
     ("flights", {"data.feature_sources.1.join_on": "destination"}, r"the events have no column 'destination' to join 'destination' on"),
     ("flights", {"data.feature_sources.1.name": "origin_weather"}, r"data\.feature_sources: two tables share a name"),
+    # a new user's trial: a side table joined on the label scored accuracy 1.0
+    ("flights", {"data.feature_sources.1.join_on": "delayed"}, r"data\.feature_sources\[1\]\.join_on: 'delayed' is data\.label; "
+                                                              r"a side table joined on the label hands the model its answer"),
     ("flights", {"data.feature_sources.1.ttl_hours": 24}, r"data\.feature_sources\[1\]\.ttl_hours: a static table \(no timestamp\) has no age"),
     ("flights", {"data.feature_sources.1.columns.temp": "double", "data.feature_refs": ["origin_weather:temp", "destination:temp"]},
      r"data\.feature_refs\[1\]: 'temp' is also view 'origin_weather'; rename one \(a derived_columns entry of 'destination', e\.g\. destination_temp: temp\)"),

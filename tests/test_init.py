@@ -121,6 +121,11 @@ def test_init_with_side_tables_names_what_is_missing(tmp_path, flights_csv, caps
     pd.read_csv(flights_csv).drop(columns=["time_hour"]).to_csv(without_time, index=False)
     assert re.search(r"weather.csv: 'origin' repeats .* cannot be a static table",
                      refused(str(without_time), "--data", WEATHER, "--entity", "origin"))
+    # Found by a new user: a side table joined on the label scored accuracy 1.0 (and serving asked for the label).
+    assert main(["init", str(tmp_path / "p"), "--data", str(flights_csv), "--data", PLANES, "--label", "tailnum",
+                 "--entity", "tailnum"]) == 2
+    assert "--entity tailnum: 'tailnum' is the label (--label); a side table joined on the label hands the model its " \
+           "answer" in capsys.readouterr().err
     assert not (tmp_path / "p" / "cnai.yaml").exists(), "nothing is written when init refuses"
 
 
@@ -218,3 +223,34 @@ def test_init_finds_a_files_delimiter_and_encoding_and_ingest_reads_it_with_them
     # A cnai.yaml that does not say so: ingest names the delimiter to set instead of "columns not found".
     with pytest.raises(DataError, match=r"one column holding ';': set the table's `delimiter: ';'`"):
         typed_frame(spark_session(), str(tmp_path / "semicolons.csv"), {"species": "string"})
+
+
+def test_times_with_a_zone_name_stay_text_and_init_prints_no_pandas_warnings():
+    """Found by a new user: '2000-01-01 00:00:00 EST' was typed timestamp with 123 pandas warnings
+    on the terminal, then ingest refused the EDT rows (Spark's cast reads EST, not EDT). Only the
+    zones Spark's cast reads in every spelling (Z, UTC, an offset) make a time column."""
+    import warnings
+
+    from cnai.orchestration.init_project import _is_time
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert not _is_time(pd.Series(["2000-01-01 00:00:00 EST", "2000-05-01 00:00:00 EDT"]))
+        for zoned in ("2000-01-01 00:00:00Z", "2000-01-01 00:00:00 UTC", "2000-01-01 00:00:00+05:00",
+                      "2000-01-01 00:00:00 -0500", "2000-01-01T00:00:00.123"):
+            assert _is_time(pd.Series([zoned, "2000-01-02 00:00:00"])), zoned
+
+
+def test_a_file_that_is_no_table_is_named_without_printing_it_whole(tmp_path, capsys):
+    """Found by a new user: `cnai init fair.json --label ...` read the JSON as one CSV header and
+    printed all 1.3 MB of it as 'its columns'."""
+    import json
+
+    from cnai.cli import main
+
+    records = [{"rate_marriage": i % 5, "age": 20.0 + i % 30, "affairs": i % 3 * 0.5} for i in range(5000)]
+    (tmp_path / "fair.json").write_text(json.dumps(records))
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "fair.json"), "--label", "had_affair"]) == 2
+    error = capsys.readouterr().err
+    assert "fair.json: no column 'had_affair' to use as the label; its columns are [" in error
+    assert len(error) < 3000 and " more" in error

@@ -166,7 +166,11 @@ class DataConfig(Strict):
                 if column is not None and not source.has(column):
                     problems.append(f"{key}.{field}: {column!r} is not one of its columns")
             join_on = self.join_column(source)
-            if not events.has(join_on):
+            if join_on == self.label:
+                problems.append(f"{key}.join_on: {join_on!r} is data.label; a side table joined on the label hands the "
+                                "model its answer (and serving would need the answer to look the features up); join "
+                                "on a column known before the label")
+            elif not events.has(join_on):
                 problems.append(f"{key}.join_on: the events have no column {join_on!r} to join {source.name!r} on; "
                                 f"set join_on to the events' column holding its {source.entity!r}"
                                 + (f" (e.g. join_on: {events.entity})" if events.entity else ""))

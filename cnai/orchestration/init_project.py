@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -141,15 +142,27 @@ def spark_type(values: pd.Series) -> str:
     return "timestamp" if _is_time(present) else "string"
 
 
+def shown(columns, most: int = 20, width: int = 40) -> str:
+    """Column names for a message: a file that is no table (JSON read as CSV) has a 'header' of megabytes."""
+    names = [str(c) if len(str(c)) <= width else str(c)[:width] + "..." for c in list(columns)[:most]]
+    more = f" and {len(columns) - most} more" if len(columns) > most else ""
+    return f"{names}{more}"
+
+
 def _is_time(text: pd.Series) -> bool:
     """Text that reads as dates or times throughout: ISO-like (digits and separators), or a date with
     the month's name in one of the forms ingest reads (cnai.core.tabular.NAMED_MONTH_FORMATS)."""
     if not text.empty and any(pd.to_datetime(text, errors="coerce", format=python).notna().all()
                               for _, python in NAMED_MONTH_FORMATS):
         return True
-    if text.empty or not text.str.match(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}([ T]\d{2}:\d{2}(:\d{2})?.*)?$").all():
+    # A zone only as Spark's cast reads every one of them: Z, UTC or an offset. A zone's name
+    # ("EST", "EDT") stays text: the cast reads some names (EST) and not others (EDT).
+    if text.empty or not text.str.match(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}"
+                                        r"([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s?(Z|UTC|[+-]\d{2}(:?\d{2})?)?)?$").all():
         return False
-    return pd.to_datetime(text.str.replace("/", "-"), errors="coerce", utc=True, format="mixed").notna().all()
+    with warnings.catch_warnings():  # pandas warns once per value it guesses: a terminal full, not a finding
+        warnings.simplefilter("ignore")
+        return pd.to_datetime(text.str.replace("/", "-"), errors="coerce", utc=True, format="mixed").notna().all()
 
 
 def _classes_missing_from_newest(frame: pd.DataFrame, timestamp: str, label: str) -> list:
@@ -239,7 +252,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     notes: list[str] = []
     frame, reading = read_table(source, source_format, "events", notes)
     if label not in frame.columns:
-        raise DataError(f"{source}: no column {label!r} to use as the label; its columns are {list(frame.columns)}")
+        raise DataError(f"{source}: no column {label!r} to use as the label; its columns are {shown(frame.columns)}")
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
@@ -252,7 +265,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     notes.append(f"data.task: {task} (label {label!r}: {frame[label].nunique()} distinct values, {frame[label].dtype})")
     times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != label]
     if timestamp is not None and timestamp not in frame.columns:
-        raise DataError(f"{source}: no column {timestamp!r} for --timestamp; its columns are {list(frame.columns)}")
+        raise DataError(f"{source}: no column {timestamp!r} for --timestamp; its columns are {shown(frame.columns)}")
     timestamp = timestamp or (times[0] if times else None)
     if timestamp:
         columns[timestamp] = "timestamp"
@@ -312,8 +325,11 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
     for (source, source_format), spec in zip(tables, entities, strict=True):
         join_on, _, entity = spec.partition("=")
         entity = entity or join_on
+        if join_on == data["label"]:
+            raise DataError(f"--entity {spec}: {join_on!r} is the label (--label); a side table joined on the label hands "
+                            "the model its answer. Join on a column known before the label (e.g. an id, a place, a product)")
         if join_on not in events["columns"]:
-            raise DataError(f"{events['source']}: no column {join_on!r} for --entity; its columns are {list(events['columns'])}")
+            raise DataError(f"{events['source']}: no column {join_on!r} for --entity; its columns are {shown(events['columns'])}")
         events.setdefault("entity", join_on)
         name = _view_name(Path(source.split("/")[-1]).stem, {s["name"] for s in sources})
         frame, reading = read_table(source, source_format, f"feature source {name}", notes)

@@ -39,7 +39,7 @@ def last_run(events: list[dict]) -> tuple[str, str]:
         parent = event["run"]["facets"].get("parent")
         if parent:
             return parent["run"]["runId"], parent["job"]["name"]
-    raise CnaiError("no pipeline run in the lineage yet: run `make run` first")
+    raise CnaiError("no pipeline run in the lineage yet: run `cnai run` first")
 
 
 def step_events(events: list[dict], run_id: str) -> list[tuple[str, dict, bool]]:
