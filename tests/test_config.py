@@ -88,6 +88,31 @@ def test_a_serving_port_another_process_holds_is_refused_before_any_step_runs(tm
     assert "stop" in error and "nothing was run" in error
 
 
+def test_another_projects_server_of_a_model_of_the_same_name_is_refused_before_any_step_runs(tmp_path, monkeypatch):
+    """Found by a new user: two projects whose models share a name, on one port. The second run took
+    the first project's server for its own: 'Model ... is served at ...' while the other project's
+    model answered (its own server died with 'address already in use')."""
+    import http.server
+    import threading
+
+    class AnyModelIsReady(http.server.BaseHTTPRequestHandler):  # what another project's server answers
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), AnyModelIsReady)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        port = other.server_address[1]
+        error = run_refused(tmp_path, monkeypatch, lambda config: config["settings"].__setitem__("serving_port", port))
+    finally:
+        other.shutdown()
+    assert f"settings.serving_port: 127.0.0.1:{port} is taken by another process" in error
+
+
 @pytest.mark.parametrize("registry_uri", ["http://127.0.0.1:{port}", "model-registry+http://127.0.0.1:{port}"])
 def test_an_unreachable_registry_is_refused(project_config, registry_uri):
     from cnai.orchestration.project import check_services_reachable

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from cnai.core.config import ProjectConfig
+from cnai.core.errors import ConfigError
 
 
 def print_endpoint(config: ProjectConfig, deployed: bool | None) -> None:
@@ -42,7 +43,9 @@ def serve_production(config: ProjectConfig, registry_uri: str, start: bool = Tru
         endpoint_url,
         forget_replaced,
         is_ready,
+        port_problem,
         served_version,
+        server_pid,
         serving_dir,
     )
     from cnai.components.serving.deploy.executor import deploy_model
@@ -50,6 +53,8 @@ def serve_production(config: ProjectConfig, registry_uri: str, start: bool = Tru
 
     settings, name = config.settings, config.model_name
     ready = is_ready(endpoint_url(settings.serving_host, settings.serving_port), name)
+    if ready and server_pid(name) is None:  # another project's server of a model of the same name
+        raise ConfigError(f"settings.serving_port: {port_problem(settings.serving_host, settings.serving_port)}")
     if not ready and not start:
         return
     production = registry.production_version(registry_uri, name)

@@ -57,18 +57,30 @@ def server_pid(model_name: str) -> int | None:
         pid = int(_paths(model_name)["pid"].read_text())
     except (OSError, ValueError):
         return None
-    return pid if is_running(pid) else None
+    return pid if is_running(pid) and _is_model_server(pid) else None
+
+
+def _is_model_server(pid: int) -> bool:
+    """A pid file outlives a reboot, and its number may be another process's now (where /proc
+    says what a process runs; elsewhere a running pid is taken at its word)."""
+    try:
+        return b"cnai.backends.local.model_server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()
+    except OSError:
+        return False
 
 
 def port_taken_by_another(host: str, port: int, model_name: str) -> bool:
-    """Something listens on host:port, and it is not this model's server."""
+    """Something listens on host:port, and it is not this project's server of this model: another
+    project's server answers to the same model name too (it serves that project's model)."""
     import socket
 
     try:
         socket.create_connection((host, port), timeout=1.0).close()
     except OSError:
         return False
-    return not is_ready(endpoint_url(host, port), model_name)
+    return server_pid(model_name) is None or not is_ready(endpoint_url(host, port), model_name)
 
 
 def port_problem(host: str, port: int) -> str:
@@ -236,13 +248,7 @@ def project_servers() -> list[str]:
     if not folder.is_dir():
         return []
 
-    def ours(pid: int | None) -> bool:  # a pid file outlives a reboot, and its number may be another process's now
-        try:
-            return pid is not None and b"cnai.backends.local.model_server" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return False
-
-    return sorted(p.stem for p in folder.glob("*.pid") if ours(server_pid(p.stem)))
+    return sorted(p.stem for p in folder.glob("*.pid") if server_pid(p.stem) is not None)
 
 
 def stop_server(model_name: str, timeout_s: float = 20.0) -> bool:
