@@ -144,6 +144,12 @@ def test_a_request_with_only_the_keys_gets_the_views_features_from_the_online_st
 
     for protocol in ("v2", "v1"):
         assert answer(protocol, keys_only) == answer(protocol, full[list(dict.fromkeys(model_features + ["dest"]))]), protocol
+    # A v1 batch mixing both (found by a new user: refused, 'instance 0 lacks feature ...', though
+    # that instance alone is answered): each instance answered as if it came alone.
+    mixed = v1_request(keys_only.head(10))["instances"] + v1_request(full[list(dict.fromkeys(model_features + ["dest"]))].iloc[10:])["instances"]
+    response = requests.post(f"{base}/v1/models/flight-delay:predict", json={"instances": mixed}, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == answer("v1", full[list(dict.fromkeys(model_features + ["dest"]))])
 
     # Without the key its features cannot be looked up: refused, naming what to send.
     response = requests.post(f"{base}/v1/models/flight-delay:predict", headers=headers, timeout=30,

@@ -145,8 +145,10 @@ def _server_classes():
             else:
                 raise InvalidInput("expected a v2 request or a v1 body {'instances': [{feature: value}, ...]}")
             missing = [c for c in self.model.feature_columns if c not in columns]
-            if missing and self.online is not None:
-                columns = _looked_up(self.online, columns, missing)
+            # A v1 batch may mix instances that send a view's features with ones that send its key only.
+            partly = [c for c in self.model.feature_columns if c in columns and any(v is ABSENT for v in columns[c])]
+            if (missing or partly) and self.online is not None:
+                columns = _looked_up(self.online, columns, missing, partly)
                 missing = [c for c in self.model.feature_columns if c not in columns]
             if missing:
                 hint = self.online.hint(missing) if self.online is not None else ""
@@ -260,18 +262,26 @@ def _server_classes():
     return ServedModel, PointerRepository
 
 
-def _looked_up(online: OnlineFeatures, columns: dict[str, list], missing: list[str]) -> dict[str, list]:
-    """The request's columns with the missing view features read from the online store."""
+def _looked_up(online: OnlineFeatures, columns: dict[str, list], missing: list[str],
+               partly: list[str] = ()) -> dict[str, list]:
+    """The request's columns with the missing view features read from the online store; a feature
+    some v1 instances sent (`partly`) is read for the others only: what an instance sent wins."""
     from kserve.errors import InvalidInput
 
-    for key in online.keys_for(missing):
+    sent = {c: columns[c] for c in partly if c in online.provides}
+    wanted = [*missing, *sent]
+    for key in online.keys_for(wanted):
         if any(v is ABSENT for v in columns.get(key, ())):
             row = next(i for i, v in enumerate(columns[key]) if v is ABSENT)
             raise InvalidInput(f"instance {row} lacks {key!r}, the key its features are looked up by; send it in every instance")
     try:
-        return online.fill(columns, missing)
+        filled = online.fill({c: values for c, values in columns.items() if c not in sent}, wanted)
     except DataError as exc:
         raise InvalidInput(str(exc)) from exc
+    for column, values in sent.items():
+        looked_up = filled.get(column, [ABSENT] * len(values))
+        filled[column] = [mine if mine is not ABSENT else store for mine, store in zip(values, looked_up, strict=True)]
+    return filled
 
 
 def _refuse_unservable(features: dict[str, list], numeric: frozenset = frozenset()) -> None:
