@@ -254,3 +254,47 @@ def test_a_file_that_is_no_table_is_named_without_printing_it_whole(tmp_path, ca
     error = capsys.readouterr().err
     assert "fair.json: no column 'had_affair' to use as the label; its columns are [" in error
     assert len(error) < 3000 and " more" in error
+
+
+def test_a_few_junk_values_in_a_column_of_numbers_are_said(tmp_path, capsys):
+    """Found by a new user: '#VALUE!' and 'oops' in 2 of 20,000 rows made a number column text
+    without a word. A spreadsheet's error value is a missing-value marker like '?'; other text is said."""
+    import numpy as np
+    import yaml
+
+    from cnai.cli import main
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=300).round(3), "z": rng.normal(size=300).round(3),
+                          "y": rng.normal(size=300).round(3)})
+    frame = frame.astype({"x": object, "z": object})
+    frame.loc[5, "x"], frame.loc[7, "z"] = "#VALUE!", "not measured yet"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
+    said = capsys.readouterr().out
+    events = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["events"]
+    assert events["null_values"] == ["#VALUE!"] and events["columns"]["x"] == "double"
+    assert events["columns"]["z"] == "string"
+    assert "events.columns.z: string, though nearly all its values are numbers: values such as ['not measured yet']" in said
+
+
+def test_task_binary_on_a_label_of_many_values_is_refused_at_init(tmp_path, capsys):
+    """Found by a new user: `--task binary` on a count with 59 values wrote positive_label 9 and
+    failed only in validate."""
+    from cnai.cli import main
+
+    pd.DataFrame({"x": range(100), "visits": [i % 7 for i in range(100)]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "visits",
+                 "--task", "binary"]) == 2
+    assert "--task binary, but label 'visits' has 7 distinct values in the first 100 rows" in capsys.readouterr().err
+    assert not (tmp_path / "p" / "cnai.yaml").exists()
+
+
+def test_a_header_naming_a_column_twice_is_refused_at_init(tmp_path, capsys):
+    """Found by a new user: a header `a,a,y` gave columns a and a.1 (pandas' names), which ingest
+    (Spark: a0, a1) never found."""
+    from cnai.cli import main
+
+    (tmp_path / "t.csv").write_text("a,a,y\n" + "".join(f"{i},{i * 2},{i % 3}\n" for i in range(60)))
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 2
+    assert "t.csv: the header names ['a'] more than once; give each column its own name" in capsys.readouterr().err

@@ -125,6 +125,10 @@ def _check_header(source: str, path: str, dialect: dict[str, str]) -> None:
         raise DataError(f"{source}: the header names {len(header)} columns but the rows have {len(first)} values "
                         "(a first column without a name, as R's write.csv writes row names): add a name for it at "
                         "the start of the header line, e.g. `row,`")
+    named = [name.strip() for name in header if name.strip()]
+    if repeated := sorted({name for name in named if named.count(name) > 1}):
+        # pandas would call the second one a.1 and Spark a1 (a0 the first): no name both read.
+        raise DataError(f"{source}: the header names {repeated} more than once; give each column its own name")
 
 
 def spark_type(values: pd.Series) -> str:
@@ -212,9 +216,22 @@ def numbers_but_markers(values: pd.Series) -> list[str]:
     parsed = pd.to_numeric(present, errors="coerce")
     others = present[parsed.isna()]
     tokens = sorted(others.unique().tolist())
-    if parsed.notna().mean() >= 0.8 and 0 < len(tokens) <= 3 and all(len(t) <= 4 for t in tokens):
+    # Up to 8 characters: spreadsheets' error values (#VALUE!, #DIV/0!, #N/A) too.
+    if parsed.notna().mean() >= 0.8 and 0 < len(tokens) <= 3 and all(len(t) <= 8 for t in tokens):
         return tokens
     return []
+
+
+def numbers_but_text(values: pd.Series) -> list[str]:
+    """A few of the values that keep a column of (at least 95%) numbers from reading as numbers,
+    when they are not markers numbers_but_markers takes; [] otherwise."""
+    if pd.api.types.is_numeric_dtype(values) or numbers_but_markers(values):
+        return []
+    present = values.dropna().astype(str).str.strip()
+    parsed = pd.to_numeric(present, errors="coerce")
+    if present.empty or parsed.notna().mean() < 0.95:
+        return []
+    return sorted(present[parsed.isna()].unique().tolist())[:3]
 
 
 def read_table(source: str, source_format: str, where: str, notes: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -241,6 +258,10 @@ def read_table(source: str, source_format: str, where: str, notes: list[str]) ->
         reading["null_values"] = null_values
         notes.append(f"{where}.null_values: {null_values} read as missing (numbers otherwise, in "
                      f"{sorted(c for c, found in markers.items() if found)})")
+    for column in frame.columns:
+        if text := numbers_but_text(frame[column]):
+            notes.append(f"{where}.columns.{column}: string, though nearly all its values are numbers: values such as "
+                         f"{text} are not (mend them in the file, or add them to {where}.null_values and declare it double)")
     return frame, reading
 
 
@@ -260,6 +281,10 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     if task == "regression" and not pd.api.types.is_numeric_dtype(frame[label].dropna()):
         raise DataError(f"{source}: --task regression, but label {label!r} holds text (e.g. "
                         f"{str(frame[label].dropna().iloc[0])!r}); choose a numeric label, or --task {inferred}")
+    if task == "binary" and (distinct := frame[label].nunique()) != 2:
+        raise DataError(f"{source}: --task binary, but label {label!r} has {distinct} distinct values in the first "
+                        f"{len(frame)} rows; a binary label has two: derive one (e.g. a derived_columns entry such as "
+                        f"\"{label} > 0\"), or --task {inferred}")
     task = task or inferred
 
     notes.append(f"data.task: {task} (label {label!r}: {frame[label].nunique()} distinct values, {frame[label].dtype})")
