@@ -31,3 +31,21 @@ def test_monitor_refuses_bad_arguments_by_name_before_any_step(arguments, messag
     assert main(["--config", str(FLIGHTS), "monitor", *arguments]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_current_events_without_their_time_are_named_as_such(tmp_path):
+    """Found by a new user: raw events without their time column were taken for a table of features,
+    and the drift check named the side tables' features as missing, not the time."""
+    import pandas as pd
+
+    from cnai.core.config import load_config
+    from cnai.core.errors import DataError
+    from cnai.orchestration.monitor import prepared_current
+
+    config = load_config(FLIGHTS)
+    columns = [c for c in config.data.events.columns if c != config.data.events.timestamp]
+    pd.DataFrame([dict.fromkeys(columns, 1)]).to_csv(tmp_path / "current.csv", index=False)
+    with pytest.raises(DataError) as error:
+        prepared_current(config, {}, str(tmp_path / "current.csv"), tmp_path)
+    assert f"nor raw events as data.events declares them (it lacks ['{config.data.events.timestamp}'])" in str(error.value)
+    assert "neither a table of the model's features (it lacks [" in str(error.value)

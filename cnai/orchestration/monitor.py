@@ -79,6 +79,10 @@ def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: 
     # Raw events are typed and joined as training does; a CSV of them, even one holding the model's
     # features already, goes through ingest so its dialect and types are the events' own.
     if (set(data.model_features) <= present and path.suffix in (".parquet", ".pq")) or not set(data.events.columns) <= present:
+        no_features = [c for c in data.model_features if c not in present]
+        if no_features and (not_events := [c for c in data.events.columns if c not in present]):
+            raise DataError(f"--current {current}: neither a table of the model's features (it lacks {no_features}) nor "
+                            f"raw events as data.events declares them (it lacks {not_events}); add those columns")
         return current
     prepared = home / "monitoring" / f"current-{content_hash(str(path))[7:23]}"
     if not (prepared / "features").exists():
