@@ -49,6 +49,11 @@ def evaluate_candidate(
         bar = ("no minimum is set (evaluation.minimum_for_first_model)" if abs(minimum_for_first_model) >= NO_MINIMUM
                else f"{'meets' if deploy else 'misses'} the minimum {minimum_for_first_model}")
         reason = f"no model in production; candidate {metric}={candidate_score:.4f}: {bar}"
+        baseline = _constant_baseline(candidate, frame, metric, holdout)
+        if not (candidate_score > baseline if higher_better else candidate_score < baseline):
+            reason += (f". Warning: no better than a constant guess ({baseline:.4f}: the held-out rows' "
+                       f"{'mean' if task == 'regression' else 'class shares'} for every row); "
+                       "set evaluation.minimum_for_first_model to keep such a model out")
     else:
         with tempfile.TemporaryDirectory() as scratch:
             local = registry.download_version(registry_uri, model_name, production.version, Path(scratch) / "production")
@@ -93,6 +98,19 @@ def _score(model: LoadedModel, frame: pd.DataFrame, metric: str, holdout: str) -
     y_true = encode_labels(frame[label], model.classes, holdout, label)
     check_holdout(y_true, model.classes, label, holdout)
     return score(model.task, metric, y_true, model.scores(frame))
+
+
+def _constant_baseline(model: LoadedModel, frame: pd.DataFrame, metric: str, holdout: str) -> float:
+    """What the same rows score given one answer for all: their label's mean (regression) or class
+    shares (a probability per class); a model no better than that has learnt nothing from the features."""
+    label = model.meta["label"]
+    y_true = encode_labels(frame[label], model.classes, holdout, label)
+    if model.task == "regression":
+        guess = np.full(len(y_true), float(np.mean(y_true)))
+    else:
+        shares = np.bincount(np.asarray(y_true, dtype=int), minlength=len(model.classes)) / len(y_true)
+        guess = np.full(len(y_true), shares[1]) if model.task == "binary" else np.tile(shares, (len(y_true), 1))
+    return score(model.task, metric, y_true, guess)
 
 
 def _unseen_by_both(frame: pd.DataFrame, candidate: LoadedModel, production: LoadedModel,

@@ -36,3 +36,26 @@ def test_gate_first_model_then_better_and_worse(training_set, model_features, tm
     same = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c3.md"), uri, name, "roc_auc", 0.0, 0.55)
     assert same["deploy"] is False, "a candidate no better than production is not deployed"
     assert "KEEP PRODUCTION" in (tmp_path / "c3.md").read_text()
+
+
+def test_a_first_model_no_better_than_a_constant_guess_is_flagged(training_set, model_features, tmp_path):
+    """Found by a new user: a regression with r2 = -1.96 was deployed as the first model with only
+    'no minimum is set'. A model fitted to noise (labels shuffled) scores worse than the held-out
+    rows' class shares on log loss; the gate says so, and how to keep such a model out."""
+    import pandas as pd
+
+    from cnai.core.tasks import NO_MINIMUM
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    frame = pd.read_parquet(training_set)
+    frame[LABEL] = frame[LABEL].sample(frac=1.0, random_state=0).to_numpy()
+    frame.to_parquet(tmp_path / "noise.parquet")
+    noise = train(str(tmp_path / "noise.parquet"), model_features, tmp_path / "noise", learning_rate=0.3, max_iter=100,
+                  max_leaf_nodes=127, min_samples_leaf=5)
+    flagged = evaluate_candidate(noise["model"], noise["holdout"], str(tmp_path / "n.md"), uri, "noise", "log_loss", 0.0,
+                                 NO_MINIMUM)
+    assert "Warning: no better than a constant guess" in flagged["reason"]
+    assert "evaluation.minimum_for_first_model" in (tmp_path / "n.md").read_text()
+    good = train(training_set, model_features, tmp_path / "good", learning_rate=0.1, max_iter=80)
+    fine = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "g.md"), uri, "good", "roc_auc", 0.0, -NO_MINIMUM)
+    assert "Warning" not in fine["reason"]
