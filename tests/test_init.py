@@ -298,3 +298,17 @@ def test_a_header_naming_a_column_twice_is_refused_at_init(tmp_path, capsys):
     (tmp_path / "t.csv").write_text("a,a,y\n" + "".join(f"{i},{i * 2},{i % 3}\n" for i in range(60)))
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 2
     assert "t.csv: the header names ['a'] more than once; give each column its own name" in capsys.readouterr().err
+
+
+def test_a_table_with_fields_separated_by_spaces_is_refused_with_how_to_rewrite_it(tmp_path, capsys):
+    """Found by a new user: statsmodels' spector.csv (`'OBS' 'GPA' ... 'GRADE'`) was refused with
+    its header as one column and no word on why."""
+    from cnai.cli import main
+
+    (tmp_path / "spector.csv").write_text("'OBS' 'GPA' 'GRADE'\n" + "".join(f"{i} {2 + i / 40:.2f} {i % 2}\n" for i in range(40)))
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "spector.csv"), "--label", "GRADE"]) == 2
+    error = capsys.readouterr().err
+    assert "holding 'GRADE' between spaces: fields separated by spaces are not read" in error
+    import pandas as pd  # the rewrite the message gives works
+    rewritten = pd.read_csv(tmp_path / "spector.csv", sep=r"\s+", quotechar="'")
+    assert list(rewritten.columns) == ["OBS", "GPA", "GRADE"] and len(rewritten) == 40

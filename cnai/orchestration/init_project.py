@@ -273,7 +273,12 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     notes: list[str] = []
     frame, reading = read_table(source, source_format, "events", notes)
     if label not in frame.columns:
-        raise DataError(f"{source}: no column {label!r} to use as the label; its columns are {shown(frame.columns)}")
+        hint = ""
+        if len(frame.columns) == 1 and label in re.split(r"[\s'\"]+", str(frame.columns[0])):
+            hint = (f"; its header is one column holding {label!r} between spaces: fields separated by spaces are not "
+                    "read (a CSV's delimiter is one of , ; tab |); write it as CSV first, e.g. with pandas: "
+                    "pd.read_csv(path, sep=r'\\s+', quotechar=\"'\").to_csv('table.csv', index=False)")
+        raise DataError(f"{source}: no column {label!r} to use as the label; its columns are {shown(frame.columns)}{hint}")
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
