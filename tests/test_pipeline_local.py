@@ -355,6 +355,10 @@ def test_monitoring_without_drift_skips_retraining(project, first_run, model_fea
     drift = next(e for e in events if e["eventType"] == "COMPLETE")
     assert drift["run"]["facets"]["cnai_step"]["facts"]["drift_detected"] is False
     assert drift["run"]["facets"]["cnai_step"]["facts"]["current_rows"] == 600
+    # The report of this run says the retraining steps were skipped, not cached (a new user's finding).
+    assert main(["--config", str(project["config"]), "report", "--no-open"]) == 0
+    page = (project["home"] / "report.html").read_text()
+    assert "skipped (no drift) (computed in run" in page and "cached (computed in run" not in page
 
 
 def test_monitoring_with_drift_retrains_behind_the_gate(project, first_run, model_features):

@@ -90,10 +90,14 @@ def build_report(target: Path) -> Path:
     steps = step_events(events, run_id)
     summary_rows, sections = [], []
     total_energy = total_co2 = 0.0
+    # A monitoring run without drift skips its retraining steps: what is shown for them is the last run's.
+    drift = next((e["run"]["facets"].get("cnai_step", {}).get("facts", {}) for s, e, this in steps
+                  if s == "drift_check" and this), None)
+    absent = "skipped (no drift)" if drift is not None and not drift.get("drift_detected") else "cached"
     for index, (step, event, this_run) in enumerate(steps):
         facets = event["run"]["facets"]
         carbon, details = facets.get("cnai_carbon", {}), facets.get("cnai_step", {})
-        status = ("ran" if this_run else f"cached (computed in run {event['run']['facets']['parent']['run']['runId'][:8]})"
+        status = ("ran" if this_run else f"{absent} (computed in run {event['run']['facets']['parent']['run']['runId'][:8]})"
                   if "parent" in facets else "earlier") if event["eventType"] == "COMPLETE" else "FAILED"
         energy, co2 = carbon.get("energy_kwh", 0.0), carbon.get("emissions_kg_co2eq", 0.0)
         if this_run:
