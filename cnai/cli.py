@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from cnai.core.config import TARGETS, load_config
+from cnai.core.config import MIN_SAMPLE_ROWS, TARGETS, load_config
 from cnai.core.errors import CnaiError
 from cnai.orchestration.project import open_project
 
@@ -65,6 +65,18 @@ def cmd_init(args: argparse.Namespace) -> int:
     load_config(target)  # what was written must be a configuration `cnai run` accepts
     print(f"wrote {target}:\n" + "\n".join(f"  {note}" for note in notes) + "\nReview it, then: cnai run")
     return 0
+
+
+def sample_rows(text: str) -> int:
+    """--sample-rows as settings.sample_rows takes it."""
+    try:
+        rows = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if rows < MIN_SAMPLE_ROWS:
+        raise argparse.ArgumentTypeError(f"{rows}: at least {MIN_SAMPLE_ROWS} (as settings.sample_rows); fewer leave the "
+                                         "splits and the gate too few rows of each class to judge")
+    return rows
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -225,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     init.add_argument("--force", action="store_true", help="replace an existing configuration")
     init.set_defaults(handler=cmd_init)
     run = verbs.add_parser("run", help="run the training pipeline locally and serve the model if the gate approves")
-    run.add_argument("--sample-rows", type=int, default=None, help="use only the first N events (a quick run)")
+    run.add_argument("--sample-rows", type=sample_rows, default=None,
+                     help=f"use only the first N events (a quick run; at least {MIN_SAMPLE_ROWS})")
     run.add_argument("--verbose", action="store_true", help="stream every step's whole output (it always goes to the step's log)")
     run.add_argument("--no-cache", action="store_true", help="re-run every step even if its inputs did not change")
     run.set_defaults(handler=cmd_run)

@@ -49,3 +49,14 @@ def test_current_events_without_their_time_are_named_as_such(tmp_path):
         prepared_current(config, {}, str(tmp_path / "current.csv"), tmp_path)
     assert f"nor raw events as data.events declares them (it lacks ['{config.data.events.timestamp}'])" in str(error.value)
     assert "neither a table of the model's features (it lacks [" in str(error.value)
+
+
+def test_run_refuses_a_sample_smaller_than_settings_sample_rows_takes(capsys):
+    """Found by a new user: `cnai run --sample-rows 100` ran, though cnai.yaml's settings.sample_rows
+    takes at least 1000, and failed in validate with one class, not saying it was a sample."""
+    from cnai.core.config import MIN_SAMPLE_ROWS
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(FLIGHTS), "run", "--sample-rows", "100"])
+    assert exit_.value.code == 2
+    assert f"--sample-rows: 100: at least {MIN_SAMPLE_ROWS} (as settings.sample_rows)" in capsys.readouterr().err

@@ -241,6 +241,9 @@ class EvaluationConfig(Strict):
 TARGETS = ("local", "kubeflow")
 
 
+MIN_SAMPLE_ROWS = 1000  # fewer leave splits and the gate too few rows of each class to judge
+
+
 class Settings(Strict):
     target: Literal[TARGETS] = Field("local", description="local: embedded backends; kubeflow: the cluster's services.")  # type: ignore[valid-type]
     home: str = ".cnai"
@@ -255,7 +258,7 @@ class Settings(Strict):
     lineage_namespace: str = "cnai"
     country_iso_code: str = "USA"
     holdout_fraction: float = Field(0.15, gt=0, lt=0.5)
-    sample_rows: int | None = Field(None, ge=1000, description="Use only the first N events (small runs).")
+    sample_rows: int | None = Field(None, ge=MIN_SAMPLE_ROWS, description="Use only the first N events (small runs).")
 
 
 class ScheduleConfig(Strict):
