@@ -89,17 +89,19 @@ def unseen_rows(identity: dict | None, frame: pd.DataFrame) -> tuple[np.ndarray 
     return draws < identity["holdout_fraction"], f"rows its seeded split (seed {identity['seed']}) held out"
 
 
-def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str, rows: str = "the held-out rows") -> None:
+def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str, rows: str = "the held-out rows",
+                  advice: str = "") -> None:
     """A holdout that cannot judge a model (a class missing, or one value only) is refused by name;
-    `rows` names which rows they are (tuning checks its own two parts too)."""
+    `rows` names which rows they are (tuning checks its own two parts too), `advice` what gives
+    them more (the holdout's by default)."""
     y_held_out = np.asarray(y_held_out)
     if not classes:
         if len(np.unique(y_held_out[~np.isnan(y_held_out)])) < 2:
             raise DataError(f"{where}: {rows}' {label!r} is constant; r2 and the gate need variation "
-                            "(more rows, data.split: random, or a larger settings.holdout_fraction)")
+                            f"({advice or 'more rows, data.split: random, or a larger settings.holdout_fraction'})")
         return
     missing = [classes[i] for i in range(len(classes)) if not (y_held_out == i).any()]
     if missing:
         raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}; the metrics and the gate need every "
-                        "class there: more rows, a larger settings.holdout_fraction, or (with data.split: time) data.split: "
-                         "random, which keeps each class on both sides")
+                        "class there: " + (advice or "more rows, a larger settings.holdout_fraction, or (with data.split: "
+                                           "time) data.split: random, which keeps each class on both sides"))

@@ -166,7 +166,9 @@ def tune_hyperparameters(
         check_holdout(encode_labels(rows[label], classes, training_set, label) if classes
                       else rows[label].to_numpy(dtype=float), classes, label, training_set,
                       f"the {len(rows)} rows trials are {part} (tuning takes at most {max_tuning_rows:,} of the "
-                      "training rows, the newest with data.split: time, and scores on a fifth of them)")
+                      "training rows, the newest with data.split: time, and scores on a fifth of them)",
+                      "more rows; or more of them left to train on: a smaller settings.holdout_fraction"
+                      + (", or data.split: random, which keeps each class on both sides" if split == "time" else ""))
     maximize = objective_goal == "maximize"
 
     # Each boosting fit already uses every core through OpenMP; parallel trials share the cores

@@ -74,9 +74,11 @@ def test_tuning_rows_with_one_class_are_refused_by_name_before_any_trial(trainin
     frame.loc[scored_on["row"], LABEL] = 0  # the newest training rows: one class only
     frame = frame.drop(columns="row")
     frame.to_parquet(tmp_path / "one_class_before_the_holdout.parquet")
-    with pytest.raises(DataError, match=f"rows trials are scored on .* have no {LABEL!r} = \\[1\\]"):
+    with pytest.raises(DataError, match=f"rows trials are scored on .* have no {LABEL!r} = \\[1\\]") as error:
         tune_hyperparameters(str(tmp_path / "one_class_before_the_holdout.parquet"), str(tmp_path / "t.md"),
                              str(tmp_path / "m.json"), str(tmp_path / "p.html"), model_features, LABEL, TIME, SPACE, max_trials=2)
+    # What gives trials more rows (a new user followed "a larger holdout_fraction" and got fewer).
+    assert "a smaller settings.holdout_fraction" in str(error.value) and "larger" not in str(error.value)
 
 
 def test_only_arguments_the_model_takes_may_be_tuned():
