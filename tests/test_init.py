@@ -312,3 +312,20 @@ def test_a_table_with_fields_separated_by_spaces_is_refused_with_how_to_rewrite_
     import pandas as pd  # the rewrite the message gives works
     rewritten = pd.read_csv(tmp_path / "spector.csv", sep=r"\s+", quotechar="'")
     assert list(rewritten.columns) == ["OBS", "GPA", "GRADE"] and len(rewritten) == 40
+
+
+def test_dates_written_day_first_are_said_with_the_derived_column_that_reads_them(tmp_path, capsys):
+    """Found by a new user: dates like 31/01/2000 became a text feature under a random split without
+    a word, and `--timestamp date` typed them timestamp, to be refused only by ingest."""
+    from cnai.cli import main
+
+    days = pd.date_range("2000-01-01", periods=30, freq="D").repeat(3)
+    frame = pd.DataFrame({"date": days.strftime("%d/%m/%Y"), "x": [i * 0.5 for i in range(90)], "y": [i % 2 for i in range(90)]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
+    said = capsys.readouterr().out
+    assert "data.events.columns.date: string: dates written day or month first (e.g. '01/01/2000')" in said
+    assert "derived_columns: {date_time: \"to_timestamp(date, 'dd/MM/yyyy')\"}" in said
+    assert main(["--config", str(tmp_path / "q" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y",
+                 "--timestamp", "date"]) == 2
+    assert "--timestamp date: its values (e.g. '01/01/2000') do not read as times; dates written" in capsys.readouterr().err

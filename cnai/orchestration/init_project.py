@@ -169,6 +169,21 @@ def _is_time(text: pd.Series) -> bool:
         return pd.to_datetime(text.str.replace("/", "-"), errors="coerce", utc=True, format="mixed").notna().all()
 
 
+def _numeric_date_recipe(values: pd.Series, column: str) -> str:
+    """For dates written day or month first (31/01/2000, 01/31/2000), which ingest leaves to a
+    pattern the user names (ambiguous otherwise): how to derive the time; "" for other values."""
+    present = values.dropna().astype(str).str.strip()
+    parts = present.str.extract(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
+    if present.empty or parts[0].isna().any():
+        return ""
+    first, second, mark = parts[0].astype(int), parts[2].astype(int), parts[1].iloc[0]
+    pattern = (f"dd{mark}MM{mark}yyyy" if (first > 12).any() else f"MM{mark}dd{mark}yyyy" if (second > 12).any()
+               else f"dd{mark}MM{mark}yyyy or MM{mark}dd{mark}yyyy, whichever the file uses")
+    return (f"dates written day or month first (e.g. {present.iloc[0]!r}) are not read as times by themselves; derive "
+            f"one with its pattern: derived_columns: {{{column}_time: \"to_timestamp({column}, '{pattern}')\"}} "
+            f"(with the time of day: add ' HH:mm'), then timestamp: {column}_time")
+
+
 def _classes_missing_from_newest(frame: pd.DataFrame, timestamp: str, label: str) -> list:
     """The label's classes a time split's holdout (the newest rows) would not hold."""
     times = frame[timestamp]
@@ -296,6 +311,15 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != label]
     if timestamp is not None and timestamp not in frame.columns:
         raise DataError(f"{source}: no column {timestamp!r} for --timestamp; its columns are {shown(frame.columns)}")
+    if timestamp is not None and columns[timestamp] == "string":
+        example = str(frame[timestamp].dropna().iloc[0]) if frame[timestamp].notna().any() else ""
+        recipe = _numeric_date_recipe(frame[timestamp], timestamp)
+        raise DataError(f"{source}: --timestamp {timestamp}: its values (e.g. {example!r}) do not read as times"
+                        + (f"; {recipe}" if recipe else "; times are read in ISO 8601 (2000-01-31 12:00), as yyyy/mm/dd, "
+                           "or with the month's name (Jan 31 2000)"))
+    for column in (c for c, t in columns.items() if t == "string" and c != label):
+        if recipe := _numeric_date_recipe(frame[column], column):
+            notes.append(f"data.events.columns.{column}: string: {recipe}")
     timestamp = timestamp or (times[0] if times else None)
     if timestamp:
         columns[timestamp] = "timestamp"
