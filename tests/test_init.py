@@ -269,12 +269,14 @@ def test_a_few_junk_values_in_a_column_of_numbers_are_said(tmp_path, capsys):
                           "y": rng.normal(size=300).round(3)})
     frame = frame.astype({"x": object, "z": object})
     frame.loc[5, "x"], frame.loc[7, "z"] = "#VALUE!", "not measured yet"
+    # A word in a column of numbers is no marker: null_values hold for every column (the label's too).
+    frame["bedrooms"] = ["Studio" if i % 10 == 0 else str(i % 4 + 1) for i in range(300)]
     frame.to_csv(tmp_path / "t.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
     said = capsys.readouterr().out
     events = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["events"]
     assert events["null_values"] == ["#VALUE!"] and events["columns"]["x"] == "double"
-    assert events["columns"]["z"] == "string"
+    assert events["columns"]["z"] == "string" and events["columns"]["bedrooms"] == "string"
     assert "events.columns.z: string, though nearly all its values are numbers: values such as ['not measured yet']" in said
 
 

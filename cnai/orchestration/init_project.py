@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import tempfile
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +126,11 @@ def _check_header(source: str, path: str, dialect: dict[str, str]) -> None:
         raise DataError(f"{source}: the header names {len(header)} columns but the rows have {len(first)} values "
                         "(a first column without a name, as R's write.csv writes row names): add a name for it at "
                         "the start of the header line, e.g. `row,`")
-    named = [name.strip() for name in header if name.strip()]
-    if repeated := sorted({name for name in named if named.count(name) > 1}):
+    counts = Counter(name.strip() for name in header if name.strip())
+    # A table's header (its first row has as many fields; a file that is no table is said otherwise).
+    if len(first) == len(header) and (repeated := sorted(name for name, n in counts.items() if n > 1)):
         # pandas would call the second one a.1 and Spark a1 (a0 the first): no name both read.
-        raise DataError(f"{source}: the header names {repeated} more than once; give each column its own name")
+        raise DataError(f"{source}: the header names {shown(repeated)} more than once; give each column its own name")
 
 
 def spark_type(values: pd.Series) -> str:
@@ -231,10 +233,15 @@ def numbers_but_markers(values: pd.Series) -> list[str]:
     parsed = pd.to_numeric(present, errors="coerce")
     others = present[parsed.isna()]
     tokens = sorted(others.unique().tolist())
-    # Up to 8 characters: spreadsheets' error values (#VALUE!, #DIV/0!, #N/A) too.
-    if parsed.notna().mean() >= 0.8 and 0 < len(tokens) <= 3 and all(len(t) <= 8 for t in tokens):
+    # Short tokens, and spreadsheets' error values (#VALUE!, #DIV/0!): cnai.yaml's null_values hold
+    # for every column, so a word ('Studio') must not become one.
+    if parsed.notna().mean() >= 0.8 and 0 < len(tokens) <= 3 and all(len(t) <= 4 or SPREADSHEET_ERROR.match(t)
+                                                                      for t in tokens):
         return tokens
     return []
+
+
+SPREADSHEET_ERROR = re.compile(r"^#(VALUE!|DIV/0!|N/A|NAME\?|REF!|NUM!|NULL!|SPILL!|CALC!)$")
 
 
 def numbers_but_text(values: pd.Series) -> list[str]:
