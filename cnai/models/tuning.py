@@ -31,7 +31,14 @@ def tuning_split(frame: pd.DataFrame, split: str, timestamp: str, holdout_fracti
         rows = np.random.RandomState(seed).choice(len(train), max_tuning_rows, replace=False)  # as DataFrame.sample draws
         train = train.iloc[rows].reset_index(drop=True)
         train_strata = None if train_strata is None else train_strata[rows]
-    return split_frame(train, "random", 0.2, seed=seed + 1, strata=train_strata)
+    # Drawn again with a salt: the holdout's draws ignore the seed for columns of numbers alone
+    # (pandas' hash key is for text), and drawn again unsalted they would all be >= holdout_fraction.
+    fit, valid = split_frame(train.assign(**{TUNING_SALT: f"tuning-{seed}"}), "random", 0.2, seed=seed + 1,
+                             strata=train_strata)
+    return fit.drop(columns=TUNING_SALT), valid.drop(columns=TUNING_SALT)
+
+
+TUNING_SALT = "__cnai_tuning_draw"
 
 
 def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: pd.DataFrame, valid_part: pd.DataFrame,

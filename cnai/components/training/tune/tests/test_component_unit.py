@@ -135,3 +135,19 @@ def test_a_random_tuning_split_keeps_a_rare_class_on_both_sides():
             assert {"a", "b", "rare"} <= set(fit["y"]) and {"a", "b", "rare"} <= set(valid["y"]), seed
     fit, valid = tuning_split(frame, "random", "", 0.15, 50, 3, strata)  # a sample of the training rows
     assert len(fit) + len(valid) == 50 and "rare" in set(valid["y"])
+
+
+def test_a_random_tuning_split_scores_on_a_fifth_of_numeric_rows():
+    """Found in review: for columns of numbers alone the draws ignore the seed (pandas' hash key is
+    for text), so a second unsalted draw scored trials on 6% of the training rows, not 20%."""
+    import numpy as np
+    import pandas as pd
+
+    from cnai.models.tuning import tuning_split
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=20_000), "y": rng.integers(0, 2, 20_000)})
+    for fraction in (0.15, 0.25):
+        fit, valid = tuning_split(frame, "random", "", fraction, 100_000, 7, frame["y"].to_numpy())
+        assert 0.18 < len(valid) / (len(fit) + len(valid)) < 0.22, fraction
+        assert list(fit.columns) == ["x", "y"]
