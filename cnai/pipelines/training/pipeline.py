@@ -104,7 +104,8 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
         limit_rows=v["limit_rows"], cluster=cluster,
     ).set_display_name("ingest events"), object_store=True)
     checked = on_kubernetes(validate(dataset=events.outputs["dataset"], expectation_suite=v["expectation_suite"],
-                                     label=label, task=v["task"], timestamp=timestamp))
+                                     label=label, task=v["task"], timestamp=timestamp,
+                                     split=v["split"]))
     if with_feature_view:
         feature_tables = on_kubernetes(ingest_tables(
             tables=v["feature_sources"], spark_master=v["spark_master"], cluster=cluster,

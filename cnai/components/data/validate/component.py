@@ -16,6 +16,7 @@ def validate(
     label: str = "",
     task: str = "",
     timestamp: str = "",
+    split: str = "",
 ):
     """Validate a dataset with a Great Expectations suite; quarantine failing rows, stop on critical ones.
 
@@ -29,7 +30,8 @@ def validate(
         inferred_suite: The suite that was used (inferred when none was given), as JSON.
         label: The label column: rows without one are quarantined; empty for data without a label.
         task: binary, multiclass or regression: the label must suit it (checked after quarantine); empty: not checked.
-        timestamp: The events' time column: rows without one are quarantined; empty for data without a time.
+        timestamp: The events' time column; empty for data without a time.
+        split: With "time", rows without a time are quarantined (the split orders rows by it).
     """
     from cnai.components.data.validate.executor import validate_dataset
     from cnai.core.tracking import run_step
@@ -40,5 +42,6 @@ def validate(
         inputs={"dataset": dataset},
         outputs={"validated": validated, "quarantine": quarantine, "results": results, "data_docs": data_docs,
                  "inferred_suite": inferred_suite},
-        params={"expectation_suite": expectation_suite, "label": label, "task": task, "timestamp": timestamp},
+        params={"expectation_suite": expectation_suite, "label": label, "task": task, "timestamp": timestamp,
+                "split": split},
     )

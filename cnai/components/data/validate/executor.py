@@ -64,12 +64,13 @@ def validate_dataset(
     task: str = "",
     batch_rows: int | None = None,
     timestamp: str = "",
+    split: str = "",
 ) -> dict[str, Any]:
     """Validate `dataset` against `expectation_suite` (inferred from the data when empty).
 
     With a `label`, rows without one are quarantined (nothing can learn from them) whatever the
-    suite says, and so are rows without a `timestamp` (the events' time: a time split and an as-of
-    join cannot place them), and with a `task` the remaining labels must suit it: a label that cannot be
+    suite says, and with `split="time"` so are rows without a `timestamp` (the events' time: the
+    split cannot place them, and sorted last they would be held out as the newest), and with a `task` the remaining labels must suit it: a label that cannot be
     trained on stops the run here, not in tuning minutes later.
 
     Memory is bounded by `batch_rows` (cnai.core.scale's BATCH_ROWS for a dataset past its
@@ -83,6 +84,7 @@ def validate_dataset(
     if label and label not in columns:
         raise ValidationFailed(f"{Path(dataset).name}: the label column {label!r} is not in the data; "
                                f"it has {columns} (data.label in cnai.yaml)")
+    timestamp = timestamp if split == "time" else ""
     if timestamp and timestamp not in columns:
         raise ValidationFailed(f"{Path(dataset).name}: the time column {timestamp!r} is not in the data; "
                                f"it has {columns} (data.events.timestamp in cnai.yaml)")

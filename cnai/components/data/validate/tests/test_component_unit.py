@@ -66,7 +66,7 @@ def test_rows_without_their_time_are_quarantined(tmp_path):
     pd.DataFrame({"when": times, "x": range(8), "y": [0, 1] * 4}).to_parquet(tmp_path / "events.parquet")
     out = outputs(tmp_path)
     facts = validate_dataset(str(tmp_path / "events.parquet"), inferred_suite=str(tmp_path / "suite.json"),
-                             label="y", timestamp="when", **out)
+                             label="y", timestamp="when", split="time", **out)
     good, bad = pd.read_parquet(out["validated"]), pd.read_parquet(out["quarantine"])
     assert good["when"].notna().all() and len(good) == 6
     assert sorted(bad["x"]) == [2, 5] and facts["rows_quarantined"] == 2
@@ -74,4 +74,8 @@ def test_rows_without_their_time_are_quarantined(tmp_path):
     rules = json.loads((tmp_path / "suite.json").read_text())["expectations"]
     assert {"y", "when"} <= {e["kwargs"].get("column") for e in rules if e["type"] == "expect_column_values_to_not_be_null"}
     with pytest.raises(ValidationFailed, match="time column 'at'"):
-        validate_dataset(str(tmp_path / "events.parquet"), timestamp="at", **outputs(tmp_path / "other"))
+        validate_dataset(str(tmp_path / "events.parquet"), timestamp="at", split="time", **outputs(tmp_path / "other"))
+    # A random split has no use for the time: those rows train as before.
+    kept = validate_dataset(str(tmp_path / "events.parquet"), label="y", timestamp="when", split="random",
+                            **outputs(tmp_path / "random"))
+    assert kept["rows_quarantined"] == 0
