@@ -209,3 +209,29 @@ def test_a_large_request_is_scored_off_the_event_loop_and_a_small_one_on_it(trai
     loop_thread, large_answer = asyncio.run(ask(large))
     assert seen[-1] != loop_thread, "scored in a worker thread"
     assert large_answer[:3] == small_answer
+
+
+def test_a_mixed_v1_batch_looks_up_only_the_instances_that_lack_a_views_features():
+    """Review of a new user's finding: an instance sending a view's features itself needs no key,
+    and one sending only the key gets them from the store; a feature sent always wins."""
+    import pytest
+    from kserve.errors import InvalidInput
+
+    from cnai.backends.local.model_server import ABSENT, _looked_up
+
+    class Store:  # the OnlineFeatures surface _looked_up uses: one view, temp by dest
+        provides = {"temp": {"join_on": "dest"}}
+
+        def keys_for(self, missing):
+            return sorted({self.provides[f]["join_on"] for f in missing if f in self.provides})
+
+        def fill(self, columns, missing):
+            return {**columns, "temp": [{"JFK": 20.0}.get(k) if k is not None else None for k in columns["dest"]]}
+
+    columns = {"x": [1, 2, 3], "temp": [5.0, ABSENT, 7.0], "dest": [ABSENT, "JFK", "JFK"]}
+    filled = _looked_up(Store(), columns, [], ["temp"])
+    assert filled["temp"] == [5.0, 20.0, 7.0] and filled["dest"] == [ABSENT, "JFK", "JFK"]
+    # a missing feature no view provides is left for the caller to refuse by name
+    assert "distance" not in _looked_up(Store(), columns, ["distance"], ["temp"])
+    with pytest.raises(InvalidInput, match="instance 0 lacks 'dest'"):
+        _looked_up(Store(), {"x": [1, 2], "temp": [ABSENT, 7.0], "dest": [ABSENT, "JFK"]}, [], ["temp"])

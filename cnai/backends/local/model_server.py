@@ -270,14 +270,22 @@ def _looked_up(online: OnlineFeatures, columns: dict[str, list], missing: list[s
 
     sent = {c: columns[c] for c in partly if c in online.provides}
     wanted = [*missing, *sent]
-    for key in online.keys_for(wanted):
-        if any(v is ABSENT for v in columns.get(key, ())):
-            row = next(i for i, v in enumerate(columns[key]) if v is ABSENT)
-            raise InvalidInput(f"instance {row} lacks {key!r}, the key its features are looked up by; send it in every instance")
+    keys = online.keys_for(wanted)
+    for key in keys:
+        needed = [f for f in wanted if f in online.provides and online.provides[f]["join_on"] == key]
+        for row, value in enumerate(columns.get(key, ())):  # an instance that sent all of them needs no key
+            if value is ABSENT and any(f not in sent or sent[f][row] is ABSENT for f in needed):
+                raise InvalidInput(f"instance {row} lacks {key!r}, the key its features are looked up by; send it, or "
+                                   f"the features {needed}")
+    # An instance without the key looks nothing up (its features are its own); the key column itself
+    # goes back as sent, so a key that is also a feature is still refused where it is absent.
+    lookup = {c: [None if v is ABSENT else v for v in values] if c in keys else values
+              for c, values in columns.items() if c not in sent}
     try:
-        filled = online.fill({c: values for c, values in columns.items() if c not in sent}, wanted)
+        filled = online.fill(lookup, wanted)
     except DataError as exc:
         raise InvalidInput(str(exc)) from exc
+    filled.update({key: columns[key] for key in keys if key in columns})
     for column, values in sent.items():
         looked_up = filled.get(column, [ABSENT] * len(values))
         filled[column] = [mine if mine is not ABSENT else store for mine, store in zip(values, looked_up, strict=True)]
