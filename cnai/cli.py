@@ -34,10 +34,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     # `cnai init TABLE` writes --config; `cnai init DIR --data EVENTS [--data SIDE ...]` writes DIR/cnai.yaml.
     tables = args.tables or [args.data]
     target = (Path(args.data) / "cnai.yaml" if args.tables else Path(args.config)).resolve()
-    if args.tables:
-        if Path(args.data).is_file():
-            raise ConfigError(f"{args.data}: with --data, the first argument is the project folder to write, not a table")
-        target.parent.mkdir(parents=True, exist_ok=True)
+    if args.tables and Path(args.data).is_file():
+        raise ConfigError(f"{args.data}: with --data, the first argument is the project folder to write, not a table")
     if len(tables) > 1 and not args.entity:
         raise ConfigError(f"--data: {len(tables) - 1} side table(s) beside the events; pass --entity, the key column "
                           "they are joined on")

@@ -126,7 +126,7 @@ def test_init_with_side_tables_names_what_is_missing(tmp_path, flights_csv, caps
                  "--entity", "tailnum"]) == 2
     assert "--entity tailnum: 'tailnum' is the label (--label); a side table joined on the label hands the model its " \
            "answer" in capsys.readouterr().err
-    assert not (tmp_path / "p" / "cnai.yaml").exists(), "nothing is written when init refuses"
+    assert not (tmp_path / "p").exists(), "nothing is written when init refuses, not even the folder"
 
 
 # What a new user met on real files (statsmodels' and vega_datasets' CSVs, here written small).
@@ -252,7 +252,11 @@ def test_a_file_that_is_no_table_is_named_without_printing_it_whole(tmp_path, ca
     (tmp_path / "fair.json").write_text(json.dumps(records))
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "fair.json"), "--label", "had_affair"]) == 2
     error = capsys.readouterr().err
-    assert "fair.json: no column 'had_affair' to use as the label; its columns are [" in error
+    assert "fair.json: JSON is not read; tables are CSV or Parquet. Convert it first" in error and len(error) < 400
+    (tmp_path / "fair.txt").write_text(json.dumps(records))  # the same, named otherwise: read as a CSV header
+    assert main(["--config", str(tmp_path / "q" / "cnai.yaml"), "init", str(tmp_path / "fair.txt"), "--label", "had_affair"]) == 2
+    error = capsys.readouterr().err
+    assert "fair.txt: no column 'had_affair' to use as the label; its columns are [" in error
     assert len(error) < 3000 and " more" in error
 
 
@@ -328,6 +332,7 @@ def test_dates_written_day_first_are_said_with_the_derived_column_that_reads_the
     said = capsys.readouterr().out
     assert "data.events.columns.date: string: dates written day or month first (e.g. '01/01/2000')" in said
     assert "derived_columns: {date_time: \"to_timestamp(date, 'dd/MM/yyyy')\"}" in said
+    assert "then timestamp: date_time and split: time, and take 'date' out of features" in said
     assert main(["--config", str(tmp_path / "q" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y",
                  "--timestamp", "date"]) == 2
     assert "--timestamp date: its values (e.g. '01/01/2000') do not read as times; dates written" in capsys.readouterr().err

@@ -29,6 +29,10 @@ def read_sample(source: str, source_format: str, null_values: list[str] | None =
                 dialect: dict[str, str] | None = None) -> pd.DataFrame:
     """The first rows as ingest would read them; a CSV in `dialect` (its own, found, when None)."""
     path = resolve_source(source, Path(tempfile.gettempdir()) / "cnai-init")
+    if Path(str(path)).suffix.lower() in (".json", ".jsonl", ".ndjson"):
+        lines = ", lines=True" if Path(str(path)).suffix.lower() != ".json" else ""
+        raise DataError(f"{source}: JSON is not read; tables are CSV or Parquet. Convert it first, e.g. with pandas: "
+                        f"pd.read_json(path{lines}).to_parquet('table.parquet')")
     try:
         if source_format == "parquet":
             return pd.read_parquet(path).head(SAMPLE_ROWS)
@@ -42,7 +46,7 @@ def read_sample(source: str, source_format: str, null_values: list[str] | None =
     except FileNotFoundError as exc:
         raise DataError(f"{source}: no such file") from exc
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"{source}: cannot be read as {source_format} ({exc})") from exc
+        raise DataError(f"{source}: cannot be read as {source_format} ({' '.join(str(exc).split())})") from exc
 
 
 def opened(path: str, mode: str, **options):
@@ -183,7 +187,8 @@ def _numeric_date_recipe(values: pd.Series, column: str) -> str:
                else f"dd{mark}MM{mark}yyyy or MM{mark}dd{mark}yyyy, whichever the file uses")
     return (f"dates written day or month first (e.g. {present.iloc[0]!r}) are not read as times by themselves; derive "
             f"one with its pattern: derived_columns: {{{column}_time: \"to_timestamp({column}, '{pattern}')\"}} "
-            f"(with the time of day: add ' HH:mm'), then timestamp: {column}_time")
+            f"(with the time of day: add ' HH:mm'), then timestamp: {column}_time and split: time, and take "
+            f"{column!r} out of features")
 
 
 def _classes_missing_from_newest(frame: pd.DataFrame, timestamp: str, label: str) -> list:
