@@ -51,10 +51,11 @@ def evaluate_candidate(
         reason = f"no model in production; candidate {metric}={candidate_score:.4f}: {bar}"
         baseline = _constant_baseline(candidate, frame, metric, holdout)
         if not (candidate_score > baseline if higher_better else candidate_score < baseline):
-            reason += (f". Warning: no better than a constant guess ({baseline:.4f}: the held-out rows' "
-                       f"{'mean' if task == 'regression' else 'class shares'} for every row)"
-                       + ("; set evaluation.minimum_for_first_model to keep such a model out"
-                          if abs(minimum_for_first_model) >= NO_MINIMUM else ""))
+            # First: the step table shows the start of the reason.
+            reason = (f"WARNING: no better than a constant guess ({metric} {baseline:.4f} for the held-out rows' "
+                      f"{'mean' if task == 'regression' else 'class shares'} on every row); {reason}"
+                      + ("; set evaluation.minimum_for_first_model to keep such a model out"
+                         if abs(minimum_for_first_model) >= NO_MINIMUM else ""))
     else:
         with tempfile.TemporaryDirectory() as scratch:
             local = registry.download_version(registry_uri, model_name, production.version, Path(scratch) / "production")
