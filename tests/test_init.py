@@ -336,3 +336,17 @@ def test_dates_written_day_first_are_said_with_the_derived_column_that_reads_the
     assert main(["--config", str(tmp_path / "q" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y",
                  "--timestamp", "date"]) == 2
     assert "--timestamp date: its values (e.g. '01/01/2000') do not read as times; dates written" in capsys.readouterr().err
+
+
+def test_a_row_number_column_is_no_feature_in_a_small_table(tmp_path, capsys):
+    """Found by a new user: statsmodels' spector (32 rows) kept OBS (1..32) as a feature."""
+    import yaml
+
+    from cnai.cli import main
+
+    frame = pd.DataFrame({"OBS": range(1, 33), "GPA": [2 + i / 40 for i in range(32)], "PSI": [i % 2 for i in range(32)],
+                          "GRADE": [(i // 3) % 2 for i in range(32)]})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "GRADE"]) == 0
+    data = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]
+    assert "OBS" not in data["features"] and {"GPA", "PSI"} <= set(data["features"])

@@ -220,11 +220,20 @@ def infer_task(values: pd.Series, label: str) -> str:
 def _identifier(values: pd.Series, rows: int) -> bool:
     """A key, not a feature: a distinct text or whole-number value on (almost) every row. Text with
     nine distinct values in ten rows (names, addresses) says nothing a model could learn either."""
+    if pd.api.types.is_integer_dtype(values) and rows >= 10 and _row_numbers(values):
+        return True  # 1, 2, 3, ... (statsmodels' OBS): the row's place in the file, whatever the table's size
     if rows < 50 or pd.api.types.is_float_dtype(values) or pd.api.types.is_bool_dtype(values):
         return False
     is_text = not pd.api.types.is_numeric_dtype(values) and not numbers_but_markers(values)
     # Text distinct on half the rows or more (car models, names) is a near-key: it would leak or overfit.
     return values.nunique() >= (0.5 if is_text else 0.95) * rows
+
+
+def _row_numbers(values: pd.Series) -> bool:
+    """Whole numbers that count the rows: each once, consecutive, in the file's order."""
+    present = values.dropna()
+    return len(present) == len(values) and present.is_monotonic_increasing and present.is_unique and \
+        int(present.iloc[-1]) - int(present.iloc[0]) == len(present) - 1
 
 
 def numbers_but_markers(values: pd.Series) -> list[str]:
