@@ -69,9 +69,9 @@ def validate_dataset(
     """Validate `dataset` against `expectation_suite` (inferred from the data when empty).
 
     With a `label`, rows without one are quarantined (nothing can learn from them) whatever the
-    suite says, and with `split="time"` so are rows without a `timestamp` (the events' time: the
-    split cannot place them, and sorted last they would be held out as the newest), and with a `task` the remaining labels must suit it: a label that cannot be
-    trained on stops the run here, not in tuning minutes later.
+    suite says; with `split="time"` so are rows without a `timestamp` (the split cannot place them:
+    sorted last, they would be held out as the newest). With a `task` the remaining labels must
+    suit it: a label that cannot be trained on stops the run here, not in tuning minutes later.
 
     Memory is bounded by `batch_rows` (cnai.core.scale's BATCH_ROWS for a dataset past its
     IN_MEMORY_ROWS; 0: in one piece): row-level expectations run batch by batch and their verdicts are added up, the others
@@ -543,7 +543,7 @@ def with_required_columns(suite: dict[str, Any], columns: list[str]) -> dict[str
     for column in dict.fromkeys(c for c in columns if c):
         if not any(e.get("type") == kind and (e.get("kwargs") or {}).get("column") == column for e in expectations):
             expectations.append({"type": kind, "kwargs": {"column": column}, "meta": {"severity": "quarantine"}})
-    return {**suite, "expectations": expectations} if len(expectations) != len(suite.get("expectations", [])) else suite
+    return {**suite, "expectations": expectations}
 
 
 def _plain(value: Any) -> Any:
