@@ -13,7 +13,7 @@ from pathlib import Path
 import mistune
 
 from cnai.core.errors import CnaiError
-from cnai.core.tracking import event_outputs, event_step, read_events
+from cnai.core.tracking import event_facts, event_outputs, event_step, read_events
 
 # What a person wants to see from each step, by output name and how to show it.
 VISUALS: dict[str, list[tuple[str, str]]] = {
@@ -91,8 +91,7 @@ def build_report(target: Path) -> Path:
     summary_rows, sections = [], []
     total_energy = total_co2 = 0.0
     # A monitoring run without drift skips its retraining steps: what is shown for them is the last run's.
-    drift = next((e["run"]["facets"].get("cnai_step", {}).get("facts", {}) for s, e, this in steps
-                  if s == "drift_check" and this), None)
+    drift = next((event_facts(e) for s, e, this in steps if s == "drift_check" and this), None)
     absent = "skipped (no drift)" if drift is not None and not drift.get("drift_detected") else "cached"
     for index, (step, event, this_run) in enumerate(steps):
         facets = event["run"]["facets"]
