@@ -23,7 +23,34 @@ def test_unknown_key_is_refused_by_name(tmp_path):
     source = (tmp_path / "c.yaml")
     text = CONFIG.read_text().replace("  max_trials: 10", "  max_trial: 10")
     source.write_text(text)
-    with pytest.raises(ConfigError, match=r"c\.yaml: tuning\.max_trial: Extra inputs are not permitted"):
+    with pytest.raises(ConfigError, match=r"c\.yaml: tuning\.max_trial: unknown key; did you mean 'max_trials'\?"):
+        load_config(source)
+
+
+def test_unknown_key_far_from_any_is_refused_with_the_keys_its_section_takes(tmp_path):
+    source = tmp_path / "c.yaml"
+    source.write_text(CONFIG.read_text().replace("      ttl_hours: 3", "      freshness: 3"))
+    with pytest.raises(ConfigError, match=r"data\.feature_sources\.0\.freshness: unknown key; this section takes "
+                                          r"source, format, .*join_on, .*ttl_hours"):
+        load_config(source)
+
+
+def test_a_misspelt_column_is_named_with_the_closest_one(tmp_path):
+    source = tmp_path / "c.yaml"
+    source.write_text(CONFIG.read_text().replace("features: [month, day_of_week,", "features: [Month, day_of_wek,")
+                      .replace("origin_weather:humid", "origin_weather:humidity"))
+    with pytest.raises(ConfigError) as error:
+        load_config(source)
+    assert "'Month' is not a column of data.events (columns or derived_columns); did you mean 'month'?" in str(error.value)
+    assert "'day_of_wek' is not a column of data.events (columns or derived_columns); did you mean 'day_of_week'?" in str(error.value)
+    assert "'humidity' is not a value column of 'origin_weather'; did you mean 'humid'?" in str(error.value)
+
+
+def test_a_section_written_twice_is_refused_not_replaced(tmp_path):
+    # PyYAML keeps the last of two equal keys: the second `model:` would silently replace the first.
+    source = tmp_path / "c.yaml"
+    source.write_text(CONFIG.read_text() + "\nmodel:\n  kind: xgboost\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: not valid YAML: key 'model' appears twice \(lines \d+ and \d+\)"):
         load_config(source)
 
 

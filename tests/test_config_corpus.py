@@ -58,7 +58,7 @@ CASES = [
                 "tuning.objective": {"metric": "accuracy"}},
      r"'accuracy' is not a regression metric; use one of \['rmse', 'mae', 'r2'\]"),
     ("single", {"model.kind": 3}, r"model\.kind: Input should be a valid string"),
-    ("single", {"model.estimator": "xgboost"}, r"model\.estimator: Extra inputs are not permitted"),
+    ("single", {"model.estimator": "xgboost"}, r"model\.estimator: unknown key; this section takes kind, params"),
     ("single", {"settings.model_name": "My Model"}, r"settings\.model_name: String should match pattern"),
     ("single", {"settings.holdout_fraction": 0.7}, r"settings\.holdout_fraction: Input should be less than 0\.5"),
     ("single", {"tuning.parameters": []}, r"tuning\.parameters: List should have at least 1 item"),

@@ -66,6 +66,11 @@ class TableSource(Strict):
     def has(self, column: str) -> bool:
         return column in self.columns or column in self.derived_columns
 
+    @property
+    def names(self) -> list[str]:
+        """Every column: declared, then derived."""
+        return [*self.columns, *self.derived_columns]
+
 
 class FeatureSource(TableSource):
     """A side table served as a Feast FeatureView and joined to the events.
@@ -138,7 +143,8 @@ class DataConfig(Strict):
         for key, column in (("label", self.label), *((f"features[{i}]", c) for i, c in enumerate(self.features)),
                             ("events.timestamp", events.timestamp), ("events.entity", events.entity)):
             if column is not None and not events.has(column):
-                problems.append(f"data.{key}: {column!r} is not a column of data.events (columns or derived_columns)")
+                problems.append(f"data.{key}: {column!r} is not a column of data.events (columns or derived_columns)"
+                                + _did_you_mean(column, events.names))
         if self.label in self.features:
             problems.append(f"data.features: holds the label {self.label!r}; a model must not see its answer")
         if self.split == "time" and not events.timestamp:
@@ -164,7 +170,7 @@ class DataConfig(Strict):
             key = f"data.feature_sources[{i}]"
             for field, column in (("timestamp", source.timestamp), ("entity", source.entity)):
                 if column is not None and not source.has(column):
-                    problems.append(f"{key}.{field}: {column!r} is not one of its columns")
+                    problems.append(f"{key}.{field}: {column!r} is not one of its columns" + _did_you_mean(column, source.names))
             join_on = self.join_column(source)
             if join_on == self.label:
                 problems.append(f"{key}.join_on: {join_on!r} is data.label; a side table joined on the label hands the "
@@ -190,7 +196,9 @@ class DataConfig(Strict):
                 problems.append(f"data.feature_refs[{i}]: {ref!r} must be '<view>:<column>' with a view of "
                                 f"data.feature_sources ({sorted(sources)})")
             elif not source.has(column) or column in (source.entity, source.timestamp):
-                problems.append(f"data.feature_refs[{i}]: {column!r} is not a value column of {view!r}")
+                values = [c for c in source.names if c not in (source.entity, source.timestamp)]
+                problems.append(f"data.feature_refs[{i}]: {column!r} is not a value column of {view!r}"
+                                + _did_you_mean(column, values))
             elif column in self.features or column == self.label or column in seen:
                 other = f"view {seen[column]!r}" if column in seen else "an events column"
                 problems.append(f"data.feature_refs[{i}]: {column!r} is also {other}; rename one "
@@ -390,14 +398,62 @@ def _problem(error: dict[str, Any]) -> str:
     key = ".".join(str(p) for p in error["loc"])
     if error["type"] == "value_error" and error["loc"] in ((), ("data",)):
         return message
+    if error["type"] == "extra_forbidden":
+        message = _unknown_key(error["loc"])
     return f"{key}: {message}"
+
+
+def _unknown_key(loc: tuple[str | int, ...]) -> str:
+    """An unknown key named with the keys its section takes, and the closest of them to a typo."""
+    import typing
+
+    section: Any = ProjectConfig
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue  # an item of a list: the list's own model, found at its key
+        annotation = section.model_fields[part].annotation if part in section.model_fields else None
+        models = [t for t in (annotation, *typing.get_args(annotation))
+                  if isinstance(t, type) and issubclass(t, BaseModel)]
+        if not models:
+            return "unknown key"
+        section = models[0]
+    known = list(section.model_fields)
+    return "unknown key" + (_did_you_mean(str(loc[-1]), known) or f"; this section takes {', '.join(known)}")
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    """"; did you mean 'x'?" for the known name closest to a misspelt one, or nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1) or difflib.get_close_matches(
+        name.lower(), {k.lower(): k for k in known}, n=1)
+    if close and close[0] not in known:  # matched without case
+        close = [next(k for k in known if k.lower() == close[0])]
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key written twice in one mapping: PyYAML keeps the last silently, so a
+    second `model:` section would quietly replace the first."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice (lines {seen[key]} and {line}); YAML keeps only the last: "
+                                "merge them into one", key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def load_config(path: str | Path) -> ProjectConfig:
     """Read and check `cnai.yaml`; errors name the file and the offending key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506 (a SafeLoader)
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such configuration file") from exc
     except yaml.YAMLError as exc:
