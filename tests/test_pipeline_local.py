@@ -151,6 +151,16 @@ def test_a_request_with_only_the_keys_gets_the_views_features_from_the_online_st
     assert response.status_code == 200, response.text
     assert response.json() == answer("v1", full[list(dict.fromkeys(model_features + ["dest"]))])
 
+    # A key the store has no row for is scored with its view's features null, as training joins such
+    # a key, and the answer says which instances and views (found by a new user: said nothing).
+    unknown = keys_only.head(3).copy()
+    unknown.iloc[1, unknown.columns.get_loc("dest")] = "ZZZ"
+    v1 = requests.post(f"{base}/v1/models/flight-delay:predict", json=v1_request(unknown), headers=headers, timeout=30)
+    assert v1.status_code == 200 and v1.json()["features_not_found"] == {"destination": [1]}, v1.text
+    v2 = requests.post(f"{base}/v2/models/flight-delay/infer", json=v2_request(unknown), headers=headers, timeout=30)
+    assert v2.status_code == 200 and json.loads(v2.json()["parameters"]["features_not_found"]) == {"destination": [1]}
+    assert "features_not_found" not in answer("v1", keys_only)
+
     # Without the key its features cannot be looked up: refused, naming what to send.
     response = requests.post(f"{base}/v1/models/flight-delay:predict", headers=headers, timeout=30,
                              json=v1_request(keys_only.drop(columns=["dest"]).head(1)))
@@ -222,6 +232,15 @@ def test_the_cluster_transformer_fills_the_features_in_front_of_a_predictor_with
                                json=v2_request(keys_only), timeout=30)
             assert v2.status_code == 200, v2.text
             assert next(o["data"] for o in v2.json()["outputs"] if o["name"] == "prediction") == expected["predictions"]
+            # A key without a row in the store: said as the local server says it.
+            unknown = keys_only.head(3).copy()
+            unknown.iloc[2, unknown.columns.get_loc("dest")] = "ZZZ"
+            for url, body in (("v1/models/flight-delay:predict", v1_request(unknown)),
+                              ("v2/models/flight-delay/infer", v2_request(unknown))):
+                reply = requests.post(f"http://127.0.0.1:{transformer_port}/{url}", json=body, timeout=30)
+                assert reply.status_code == 200, reply.text
+                said = reply.json().get("features_not_found") or reply.json()["parameters"]["features_not_found"]
+                assert (json.loads(said) if isinstance(said, str) else said) == {"destination": [2]}, url
         finally:
             transformer.terminate()
             transformer.wait(timeout=30)

@@ -220,18 +220,25 @@ def test_a_mixed_v1_batch_looks_up_only_the_instances_that_lack_a_views_features
     from cnai.backends.local.model_server import ABSENT, _looked_up
 
     class Store:  # the OnlineFeatures surface _looked_up uses: one view, temp by dest
-        provides = {"temp": {"join_on": "dest"}}
+        provides = {"temp": {"join_on": "dest", "name": "weather"}}
 
         def keys_for(self, missing):
             return sorted({self.provides[f]["join_on"] for f in missing if f in self.provides})
 
-        def fill(self, columns, missing):
-            return {**columns, "temp": [{"JFK": 20.0}.get(k) if k is not None else None for k in columns["dest"]]}
+        def lookup(self, columns, missing):
+            temps = [{"JFK": 20.0}.get(k) if k is not None else None for k in columns["dest"]]
+            unknown = [i for i, k in enumerate(columns["dest"]) if k is not None and k != "JFK"]
+            return {**columns, "temp": temps}, {"weather": unknown} if unknown else {}
 
     columns = {"x": [1, 2, 3], "temp": [5.0, ABSENT, 7.0], "dest": [ABSENT, "JFK", "JFK"]}
-    filled = _looked_up(Store(), columns, [], ["temp"])
-    assert filled["temp"] == [5.0, 20.0, 7.0] and filled["dest"] == [ABSENT, "JFK", "JFK"]
+    filled, not_found = _looked_up(Store(), columns, [], ["temp"])
+    assert filled["temp"] == [5.0, 20.0, 7.0] and filled["dest"] == [ABSENT, "JFK", "JFK"] and not_found == {}
     # a missing feature no view provides is left for the caller to refuse by name
-    assert "distance" not in _looked_up(Store(), columns, ["distance"], ["temp"])
+    assert "distance" not in _looked_up(Store(), columns, ["distance"], ["temp"])[0]
+    # A key the store has no row for is scored with the view's features null, as training joins it,
+    # and said: instance 1 looked temp up by an unknown key; instance 2 sent its own temp.
+    filled, not_found = _looked_up(Store(), {"x": [1, 2, 3], "temp": [5.0, ABSENT, 8.0], "dest": ["JFK", "ORD", "ORD"]},
+                                   ["distance"], ["temp"])
+    assert filled["temp"] == [5.0, None, 8.0] and not_found == {"weather": [1]}
     with pytest.raises(InvalidInput, match="instance 0 lacks 'dest'"):
         _looked_up(Store(), {"x": [1, 2], "temp": [ABSENT, 7.0], "dest": [ABSENT, "JFK"]}, [], ["temp"])

@@ -23,6 +23,14 @@ from cnai.core.errors import DataError
 log = logging.getLogger(__name__)
 
 SPEC_FILE = "online_features.json"
+# In an answer: by view, the instances whose key has no values in the online store (scored with them null).
+NOT_FOUND = "features_not_found"
+
+
+def not_found_warning(not_found: dict[str, list[int]]) -> str:
+    return ("Feast's online store has no values for the key of " + "; ".join(
+        f"view {view!r} at instance(s) {rows[:10]}{' ...' if len(rows) > 10 else ''}" for view, rows in not_found.items())
+        + "; scored with those features null, as training joins a key without a row")
 
 
 def write_spec(repo: Path, views: list[dict[str, Any]]) -> None:
@@ -65,7 +73,12 @@ class OnlineFeatures:
     def fill(self, columns: dict[str, list], missing: list[str]) -> dict[str, list]:
         """`columns` with the `missing` features added where a view provides them and the request
         carries that view's join key; a key with no row in the store gives nulls, as at training."""
-        filled = dict(columns)
+        return self.lookup(columns, missing)[0]
+
+    def lookup(self, columns: dict[str, list], missing: list[str]) -> tuple[dict[str, list], dict[str, list[int]]]:
+        """`fill`'s columns, and by view the instances whose key found no values in the store: they
+        are scored with nulls (as training joins such a key), which a caller should be told."""
+        filled, not_found = dict(columns), {}
         for view in self.views:
             wanted = [f for f in view["features"] if f in missing]
             key = view["join_on"]
@@ -87,5 +100,7 @@ class OnlineFeatures:
                 for f in wanted:
                     for i, value in zip(present, found[f], strict=True):
                         values[f][i] = value
+                if unfound := [i for i in present if all(values[f][i] is None for f in wanted)]:
+                    not_found[view["name"]] = unfound
             filled.update(values)
-        return filled
+        return filled, not_found

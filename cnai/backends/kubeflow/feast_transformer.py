@@ -12,10 +12,11 @@ Feast repo (its registry, and a feature_store.yaml naming Redis) in /mnt/models 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from typing import Any
 
-from cnai.backends.online_features import OnlineFeatures
+from cnai.backends.online_features import NOT_FOUND, OnlineFeatures, not_found_warning
 from cnai.core.errors import DataError
 from cnai.core.open_inference import v2_datatype
 
@@ -37,31 +38,41 @@ def _transformer_class():
             self.clients = {p: InferenceRESTClient(RESTConfig(protocol=p, timeout=timeout_s)) for p in ("v1", "v2")}
             self.ready = True
 
-        def filled(self, columns: dict[str, list]) -> dict[str, list]:
+        def filled(self, columns: dict[str, list]) -> tuple[dict[str, list], dict[str, list[int]]]:
+            """The columns with the views' features read by key, and the instances whose key found none."""
             missing = [f for f in self.online.provides if f not in columns]
             try:
-                return self.online.fill(columns, missing) if missing else columns
+                filled, not_found = self.online.lookup(columns, missing) if missing else (columns, {})
             except DataError as exc:
                 raise InvalidInput(str(exc)) from exc
+            if not_found:
+                log.warning("%s: %s", self.name, not_found_warning(not_found))
+            return filled, not_found
 
         async def predict(self, payload: Any, headers: dict | None = None, response_headers: dict | None = None) -> Any:
             forwarded = {k: v for k, v in (headers or {}).items() if k.lower().startswith("x-")}
             if isinstance(payload, InferRequest):
-                columns = self.filled({tensor.name: list(tensor.data) for tensor in payload.inputs})
+                columns, not_found = self.filled({tensor.name: list(tensor.data) for tensor in payload.inputs})
                 given = {tensor.name for tensor in payload.inputs}
                 for name, values in columns.items():
                     if name not in given:
                         payload.inputs.append(InferInput(name, [len(values)], v2_datatype(values), data=values))
-                return await self.clients["v2"].infer(self.predictor_url, payload, model_name=self.name, headers=forwarded)
+                answer = await self.clients["v2"].infer(self.predictor_url, payload, model_name=self.name, headers=forwarded)
+                if not_found:  # as the local server says it (v2 parameters hold scalars: JSON text)
+                    answer.parameters = {**(answer.parameters or {}), NOT_FOUND: json.dumps(not_found)}
+                return answer
             instances = payload.get("instances") if isinstance(payload, dict) else None
             if not isinstance(instances, list) or not all(isinstance(i, dict) for i in instances):
                 raise InvalidInput("expected a v2 request or a v1 body {'instances': [{feature: value}, ...]}")
             names = list(dict.fromkeys(name for instance in instances for name in instance))
-            columns = self.filled({name: [instance.get(name) for instance in instances] for name in names})
+            columns, not_found = self.filled({name: [instance.get(name) for instance in instances] for name in names})
             added = [name for name in columns if name not in names]
             body = {"instances": [{**instance, **{name: columns[name][i] for name in added}}
                                   for i, instance in enumerate(instances)]}
-            return await self.clients["v1"].infer(self.predictor_url, body, model_name=self.name, headers=forwarded)
+            answer = await self.clients["v1"].infer(self.predictor_url, body, model_name=self.name, headers=forwarded)
+            if not_found and isinstance(answer, dict):
+                answer[NOT_FOUND] = not_found
+            return answer
 
     return FeastTransformer
 

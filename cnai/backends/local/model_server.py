@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from cnai.backends.online_features import OnlineFeatures
+from cnai.backends.online_features import NOT_FOUND, OnlineFeatures, not_found_warning
 from cnai.core.artifacts import atomic_output, content_hash
 from cnai.core.errors import DataError, ServingError
 from cnai.core.inference_log import InferenceLog
@@ -147,8 +147,9 @@ def _server_classes():
             missing = [c for c in self.model.feature_columns if c not in columns]
             # A v1 batch may mix instances that send a view's features with ones that send its key only.
             partly = [c for c in self.model.feature_columns if c in columns and any(v is ABSENT for v in columns[c])]
+            not_found: dict[str, list[int]] = {}
             if (missing or partly) and self.online is not None:
-                columns = _looked_up(self.online, columns, missing, partly)
+                columns, not_found = _looked_up(self.online, columns, missing, partly)
                 missing = [c for c in self.model.feature_columns if c not in columns]
             if missing:
                 hint = self.online.hint(missing) if self.online is not None else ""
@@ -161,6 +162,8 @@ def _server_classes():
                 raise InvalidInput(f"features could not be scored: {exc}") from exc
             predictions = self.model.predictions(scores)
             probabilities = self.model.class_probabilities(scores)
+            if not_found:
+                log.warning("%s: %s", self.name, not_found_warning(not_found))
             if self.log is not None and not _not_traffic(headers):
                 try:
                     self.log.append(features, self.model.drift_signal(scores), self.version)
@@ -174,8 +177,12 @@ def _server_classes():
                 return InferResponse(
                     response_id=payload.id or str(uuid.uuid4()),  # `id` is optional in requests, not in responses
                     model_name=self.name, model_version=self.version, infer_outputs=outputs,
+                    # v2 parameters hold scalars only: the instances by view, as JSON text
+                    parameters={NOT_FOUND: json.dumps(not_found)} if not_found else None,
                 )
             answer: dict[str, Any] = {"predictions": predictions, "model_version": self.version}
+            if not_found:
+                answer[NOT_FOUND] = not_found
             if probabilities:
                 answer["probabilities"] = [dict(zip(probabilities, row, strict=True)) for row in zip(*probabilities.values(), strict=True)]
             return answer
@@ -263,9 +270,10 @@ def _server_classes():
 
 
 def _looked_up(online: OnlineFeatures, columns: dict[str, list], missing: list[str],
-               partly: list[str] = ()) -> dict[str, list]:
+               partly: list[str] = ()) -> tuple[dict[str, list], dict[str, list[int]]]:
     """The request's columns with the missing view features read from the online store; a feature
-    some v1 instances sent (`partly`) is read for the others only: what an instance sent wins."""
+    some v1 instances sent (`partly`) is read for the others only: what an instance sent wins.
+    Also, by view, the instances whose key found nothing in the store (OnlineFeatures.lookup)."""
     from kserve.errors import InvalidInput
 
     sent = {c: columns[c] for c in partly if c in online.provides}
@@ -282,14 +290,20 @@ def _looked_up(online: OnlineFeatures, columns: dict[str, list], missing: list[s
     lookup = {c: [None if v is ABSENT else v for v in values] if c in keys else values
               for c, values in columns.items() if c not in sent}
     try:
-        filled = online.fill(lookup, wanted)
+        filled, not_found = online.lookup(lookup, wanted)
     except DataError as exc:
         raise InvalidInput(str(exc)) from exc
     filled.update({key: columns[key] for key in keys if key in columns})
     for column, values in sent.items():
         looked_up = filled.get(column, [ABSENT] * len(values))
         filled[column] = [mine if mine is not ABSENT else store for mine, store in zip(values, looked_up, strict=True)]
-    return filled
+
+    def looked_up_for(row: int, view: str) -> bool:  # an instance that sent all of a view's features looked up none
+        return any(f not in sent or sent[f][row] is ABSENT
+                   for f in wanted if f in online.provides and online.provides[f]["name"] == view)
+
+    not_found = {view: [row for row in rows if looked_up_for(row, view)] for view, rows in not_found.items()}
+    return filled, {view: rows for view, rows in not_found.items() if rows}
 
 
 def _refuse_unservable(features: dict[str, list], numeric: frozenset = frozenset()) -> None:
