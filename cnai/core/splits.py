@@ -105,3 +105,19 @@ def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str,
         raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}; the metrics and the gate need every "
                         "class there: " + (advice or "more rows, a larger settings.holdout_fraction, or (with data.split: "
                                            "time) data.split: random, which keeps each class on both sides"))
+
+
+# Below these a gate's score is mostly chance: a few rows more or less would change its decision.
+FEW_ROWS_TO_JUDGE, FEW_OF_A_CLASS_TO_JUDGE = 30, 5
+
+
+def few_rows_warning(y_judged: np.ndarray, classes: list) -> str:
+    """A warning when the rows a model is judged on are too few for its score to mean much (all of
+    them, or of its rarest class); empty otherwise."""
+    y_judged = np.asarray(y_judged)
+    rarest = int(np.bincount(y_judged.astype(int), minlength=len(classes)).min()) if classes and len(y_judged) else None
+    if len(y_judged) >= FEW_ROWS_TO_JUDGE and (rarest is None or rarest >= FEW_OF_A_CLASS_TO_JUDGE):
+        return ""
+    rare = f", {rarest} of its rarest class" if rarest is not None else ""
+    return (f"WARNING: judged on {len(y_judged)} held-out row(s){rare}, too few for the score to mean much "
+            "(more rows, or a larger settings.holdout_fraction)")

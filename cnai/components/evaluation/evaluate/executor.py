@@ -13,7 +13,7 @@ from cnai.backends import registry
 from cnai.backends.local.deployment import served_version
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import DataError, RegistryError
-from cnai.core.splits import check_holdout, unseen_rows
+from cnai.core.splits import check_holdout, few_rows_warning, unseen_rows
 from cnai.core.tasks import NO_MINIMUM, encode_labels, higher_is_better, score
 from cnai.models.saved import LoadedModel
 
@@ -35,7 +35,7 @@ def evaluate_candidate(
     higher_better = higher_is_better(metric)
 
     production = registry.production_version(registry_uri, model_name)
-    production_score = None
+    production_score, judged = None, frame
     if production is None and (live := served_version(model_name)):
         raise RegistryError(
             f"registry {registry_uri} has no production version of {model_name}, yet the local model server "
@@ -68,6 +68,7 @@ def evaluate_candidate(
             try:
                 candidate_score = _score(candidate, compared, metric, holdout)
                 production_score = _score(production_model, compared, metric, holdout)
+                judged = compared
             except DataError as error:
                 candidate_score = _score(candidate, frame, metric, holdout)
                 deploy, reason = False, (
@@ -81,6 +82,9 @@ def evaluate_candidate(
                 f"candidate {metric}={candidate_score:.4f} vs production v{production.version} {production_score:.4f} "
                 f"on {rows}: {'better' if deploy else 'not better'} by {gain:+.4f} (needs > {min_improvement})"
             )
+    if warning := few_rows_warning(encode_labels(judged[candidate.meta["label"]], candidate.classes, holdout,
+                                                 candidate.meta["label"]), candidate.classes):
+        reason = f"{warning}; {reason}"  # first: the step table shows the start of the reason
     with atomic_output(comparison) as staging:
         staging.write_text(_markdown(metric, candidate_score, production, production_score, deploy, reason, rows))
     return {

@@ -59,3 +59,22 @@ def test_a_first_model_no_better_than_a_constant_guess_is_flagged(training_set, 
     good = train(training_set, model_features, tmp_path / "good", learning_rate=0.1, max_iter=80)
     fine = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "g.md"), uri, "good", "roc_auc", 0.0, -NO_MINIMUM)
     assert "WARNING" not in fine["reason"]
+
+
+def test_a_gate_on_too_few_held_out_rows_says_so(training_set, model_features, tmp_path):
+    """Found by a new user: a 32-row table deployed a model judged on 7 held-out rows without a word."""
+    import pandas as pd
+
+    from cnai.core.splits import FEW_OF_A_CLASS_TO_JUDGE
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    good = train(training_set, model_features, tmp_path / "good", learning_rate=0.1, max_iter=80)
+    holdout = pd.read_parquet(good["holdout"])
+    few = pd.concat([holdout[holdout[LABEL] == 0].head(40), holdout[holdout[LABEL] == 1].head(FEW_OF_A_CLASS_TO_JUDGE - 1)])
+    few.to_parquet(tmp_path / "few.parquet")
+    judged = evaluate_candidate(good["model"], str(tmp_path / "few.parquet"), str(tmp_path / "f.md"), uri, "few",
+                                "roc_auc", 0.0, 0.5)
+    assert judged["reason"].startswith(f"WARNING: judged on {len(few)} held-out row(s), "
+                                       f"{FEW_OF_A_CLASS_TO_JUDGE - 1} of its rarest class, too few"), judged["reason"]
+    whole = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "w.md"), uri, "whole", "roc_auc", 0.0, 0.5)
+    assert "judged on" not in whole["reason"]
