@@ -199,9 +199,10 @@ def tune_hyperparameters(
 
     def progress(study, trial) -> None:
         best = study.best_value if any(t.state.name == "COMPLETE" for t in study.trials) else float("nan")
-        log.warning("trial %d/%d %s %s=%s best=%.4f", trial.number + 1, max_trials, trial.state.name.lower(),
+        log.info("trial %d/%d %s %s=%s best=%.4f", trial.number + 1, max_trials, trial.state.name.lower(),
                     objective_metric, "-" if trial.value is None else f"{trial.value:.4f}", best)
 
+    log.setLevel(logging.INFO)  # progress is news, not a warning, and still shown where the root logs warnings only
     study.optimize(objective, n_trials=max_trials, n_jobs=parallel_trials, callbacks=[progress])
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     if failed:  # a broken trial is a bug or a bad space, not a bad hyperparameter: do not hide it
