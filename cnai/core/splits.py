@@ -111,13 +111,12 @@ def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str,
 FEW_ROWS_TO_JUDGE, FEW_OF_A_CLASS_TO_JUDGE = 30, 5
 
 
-def few_rows_warning(y_judged: np.ndarray, classes: list) -> str:
-    """A warning when the rows a model is judged on are too few for its score to mean much (all of
-    them, or of its rarest class); empty otherwise."""
-    y_judged = np.asarray(y_judged)
-    rarest = int(np.bincount(y_judged.astype(int), minlength=len(classes)).min()) if classes and len(y_judged) else None
-    if len(y_judged) >= FEW_ROWS_TO_JUDGE and (rarest is None or rarest >= FEW_OF_A_CLASS_TO_JUDGE):
+def few_rows_warning(labels: pd.Series, classification: bool) -> str:
+    """A warning when the rows a model is judged on (their labels) are too few for its score to mean
+    much, all of them or of its rarest class (every class is there: `check_holdout`); else empty."""
+    rarest = int(labels.value_counts().min()) if classification and len(labels) else None
+    if len(labels) >= FEW_ROWS_TO_JUDGE and (rarest is None or rarest >= FEW_OF_A_CLASS_TO_JUDGE):
         return ""
     rare = f", {rarest} of its rarest class" if rarest is not None else ""
-    return (f"WARNING: judged on {len(y_judged)} held-out row(s){rare}, too few for the score to mean much "
+    return (f"WARNING: judged on {len(labels)} held-out row(s){rare}, too few for the score to mean much "
             "(more rows, or a larger settings.holdout_fraction)")

@@ -82,8 +82,7 @@ def evaluate_candidate(
                 f"candidate {metric}={candidate_score:.4f} vs production v{production.version} {production_score:.4f} "
                 f"on {rows}: {'better' if deploy else 'not better'} by {gain:+.4f} (needs > {min_improvement})"
             )
-    if warning := few_rows_warning(encode_labels(judged[candidate.meta["label"]], candidate.classes, holdout,
-                                                 candidate.meta["label"]), candidate.classes):
+    if warning := few_rows_warning(judged[candidate.meta["label"]], task != "regression"):
         reason = f"{warning}; {reason}"  # first: the step table shows the start of the reason
     with atomic_output(comparison) as staging:
         staging.write_text(_markdown(metric, candidate_score, production, production_score, deploy, reason, rows))
