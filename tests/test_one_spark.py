@@ -110,14 +110,16 @@ def test_the_next_runs_spark_maps_the_class_archive_the_first_one_wrote(tmp_path
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     (tmp_path / "in.csv").write_text("k,at\n1,2020-01-01 10:00:00\n")
     step = [sys.executable, "-c", STEP, str(tmp_path / "in.csv")]
-    with connect_server("local[1]", tmp_path / "first.log"):
+    said: list[str] = []
+    with connect_server("local[1]", tmp_path / "first.log", say=said.append):
         subprocess.run([*step, str(tmp_path / "out1")], capture_output=True, check=True)
+    assert len(said) == 1 and "class archive" in said[0], "the user is told why this stop takes longer"
     cache = tmp_path / "cache" / "cnai"
     archives = list(cache.glob("spark-classes-*.jsa"))
     assert len(archives) == 1 and archives[0].stat().st_size > 10_000_000, list(cache.iterdir())
     assert not list(cache.glob("*.partial"))
 
-    with connect_server("local[1]", tmp_path / "second.log") as url:
+    with connect_server("local[1]", tmp_path / "second.log", say=said.append) as url:
         subprocess.run([*step, str(tmp_path / "out2")], capture_output=True, check=True)
         port = url.rsplit(":", 1)[1]
         listed = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
@@ -128,6 +130,7 @@ def test_the_next_runs_spark_maps_the_class_archive_the_first_one_wrote(tmp_path
             time.sleep(0.2)
         assert archives[0].name in Path(f"/proc/{jvm}/maps").read_text(), "the JVM mapped the archive"
     assert "[cds]" not in (tmp_path / "second.log").read_text(), "no warning that the archive did not match"
+    assert len(said) == 1, "nothing to say when the archive is only read"
     assert pd.read_parquet(tmp_path / "out2")["k"].tolist() == [1]
 
 

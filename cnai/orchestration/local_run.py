@@ -66,7 +66,8 @@ def one_spark(arguments: dict[str, Any], home: Path):
     if not master.startswith("local"):
         return nullcontext()
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    return connect_server(master, home / "logs" / f"spark-{stamp}-{uuid.uuid4().hex[:8]}.log")
+    return connect_server(master, home / "logs" / f"spark-{stamp}-{uuid.uuid4().hex[:8]}.log",
+                          say=lambda text: print(text, flush=True))
 
 
 def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: Path,

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -66,10 +66,11 @@ def spark_session(master: str = "local[*]", app_name: str = "cnai"):
 
 
 @contextlib.contextmanager
-def connect_server(master: str, log_file: Path) -> Iterator[str]:
+def connect_server(master: str, log_file: Path, say: Callable[[str], None] | None = None) -> Iterator[str]:
     """One Spark (a Spark Connect server on 127.0.0.1) for the steps of a run, while the context
     lasts: its URL, and CNAI_SPARK_REMOTE set to it. The JVM starts beside kfp.local's own start
-    (a step waits for it only if it gets there first) and is stopped after, used or not."""
+    (a step waits for it only if it gets there first) and is stopped after, used or not. `say`
+    tells the user why the first stop takes longer (the class archive)."""
     import pyspark
 
     home = Path(pyspark.__file__).parent
@@ -101,6 +102,9 @@ def connect_server(master: str, log_file: Path) -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        if writing and say is not None:
+            say("Stopping the run's Spark, which writes its class archive this once (per Java, PySpark and "
+                "environment) so that later runs start Spark faster")
         _stop(server, ARCHIVE_WRITE_S if writing else 30)
         if writing:
             _keep_archive(writing, archive, server.returncode)
