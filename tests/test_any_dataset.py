@@ -64,12 +64,28 @@ def production_meta(config_path: Path, name: str) -> tuple[dict, dict]:
 def test_multiclass_text_labels_without_time_with_xgboost(project):
     config = init_and_edit(project, PENGUINS, "species", "--model", "xgboost")
     assert config["data"]["task"] == "multiclass" and config["data"]["split"] == "random"
+    # A boolean feature (Spark's boolean, derived): served as BOOL, and true however it is spelt.
+    config["data"]["events"]["derived_columns"] = {"heavy": "body_mass_g > 4000"}
+    config["data"]["features"].append("heavy")
+    project.write_text(yaml.safe_dump(config))
     assert main(["--config", str(project), "run"]) == 0
     name = "species-multiclass"
     tags, meta = production_meta(project, name)
     assert meta["classes"] == ["Adelie", "Chinstrap", "Gentoo"], "the label's own values, in order"
     assert tags["serving_format"] == "xgboost" and tags["task"] == "multiclass"
+    assert meta["boolean"] == ["heavy"]
     rows = pd.read_csv(package_file(PENGUINS), na_values=["NA"]).dropna().groupby("species").head(1)
+    rows["heavy"] = rows["body_mass_g"] > 4000
+    base = f"http://127.0.0.1:{config['settings']['serving_port']}"
+    inputs = {i["name"]: i["datatype"] for i in requests.get(f"{base}/v2/models/{name}", timeout=10).json()["inputs"]}
+    assert inputs["heavy"] == "BOOL" and inputs["island"] == "BYTES"
+    v1 = [requests.post(f"{base}/v1/models/{name}:predict", timeout=10, json={"instances": [
+        {**json.loads(rows[meta["feature_columns"]].iloc[[0]].to_json(orient="records"))[0], "heavy": spelt}]}).json()
+        for spelt in (False, "false", 0, "FALSE")]
+    assert all(answer == v1[0] for answer in v1), v1
+    refused = requests.post(f"{base}/v1/models/{name}:predict", timeout=10, json={"instances": [
+        {**json.loads(rows[meta["feature_columns"]].iloc[[0]].to_json(orient="records"))[0], "heavy": "maybe"}]})
+    assert refused.status_code == 400 and "input 'heavy' is true or false" in refused.text
     outputs = served(config, name, rows[meta["feature_columns"]])
     assert set(outputs) == {"prediction", "probability_Adelie", "probability_Chinstrap", "probability_Gentoo"}
     assert outputs["prediction"] == rows["species"].tolist(), "one clear example of each species"

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cnai.models.base import model_input
 from cnai.models.kinds import model_kind
 from cnai.models.saved import LoadedModel, save_model
 
@@ -66,13 +67,13 @@ def test_a_key_like_column_with_more_categories_than_bins_is_learned_from(kind, 
     frame.loc[::13, "tail"] = None
     y = (frame["a"] + frame["tail"].isin([f"N{i}" for i in range(100)])).gt(0.5).astype(int).to_numpy()
     estimator = model_kind(kind).build("binary", ["tail"], ["a"], PARAMS.get(kind, {}), 0)
-    estimator.fit(frame, y)
+    estimator.fit(model_input(frame, ["tail", "a"], ["tail"]), y)  # as training fits
     save_model(kind, estimator, tmp_path, {"task": "binary", "classes": [0, 1], "feature_columns": ["tail", "a"],
                                           "categorical": ["tail"], "numeric": ["a"], "label": "y"})
     loaded = LoadedModel(tmp_path)
     loaded.prepare_for_serving()
     probe = pd.concat([frame.head(50), pd.DataFrame({"tail": ["never seen", None], "a": [0.3, -0.2]})], ignore_index=True)
-    expected = estimator.predict_proba(probe)[:, 1]
+    expected = estimator.predict_proba(model_input(probe, ["tail", "a"], ["tail"]))[:, 1]
     np.testing.assert_allclose(loaded.scores(probe), expected, rtol=1e-6, atol=1e-9)
     for row in (0, 50, 51):
         np.testing.assert_allclose(loaded.scores({c: [probe[c].iloc[row]] for c in probe.columns}), expected[row:row + 1],
@@ -121,3 +122,57 @@ def test_a_teams_one_step_pipeline_is_tuned_in_stages(tmp_path, monkeypatch):
     scores = list(staged_scores("one_step_models:build", "binary", {"max_iter": 20}, frame.iloc[:200], frame.iloc[200:],
                                 ["a", "b"], "y", [0, 1], "roc_auc", 0))
     assert len(scores) == 1 and 0.5 < scores[0][1] <= 1.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_missing_category_scores_alike_however_it_arrives(kind, tmp_path):
+    """Found by a new user: fitted on Parquet's None (a category of its own to an encoder), a model
+    scored the same row up to 0.7 apart when pandas read it from a CSV as NaN, and a one-row frame
+    whose text column was all NaN ended in scikit-learn's TypeError. Training fits what
+    `model_input` gives; None, NaN and pd.NA then score alike, from a frame or from lists."""
+    kind = kind.format(task="Classifier")
+    rng = np.random.default_rng(2)
+    rows = 600
+    frame = pd.DataFrame({"c": rng.choice(["p", "q", "r"], rows).astype(object), "a": rng.normal(size=rows)})
+    frame.loc[::4, "c"] = None  # as Parquet gives a missing text value
+    y = ((frame["c"].isna() * 2.0 + frame["a"]) > 0.5).astype(int).to_numpy()  # missing itself is a signal
+    estimator = model_kind(kind).build("binary", ["c"], ["a"], PARAMS.get(kind, {}), 0)
+    estimator.fit(model_input(frame, ["c", "a"], ["c"]), y)
+    save_model(kind, estimator, tmp_path, {"task": "binary", "classes": [0, 1], "feature_columns": ["c", "a"],
+                                          "categorical": ["c"], "numeric": ["a"], "label": "y"})
+    loaded = LoadedModel(tmp_path)
+    loaded.prepare_for_serving()
+    a = [0.1, 0.9, -0.4]
+    answers = [loaded.scores(pd.DataFrame({"c": [missing] * 3, "a": a})) for missing in (None, np.nan, pd.NA)]
+    answers += [loaded.scores({"c": [missing] * 3, "a": a}) for missing in (None, np.nan)]
+    answers.append([loaded.scores(pd.DataFrame({"c": [np.nan], "a": [v]}))[0] for v in a])  # a float column of NaN
+    for answer in answers[1:]:
+        np.testing.assert_allclose(np.ravel(answer), np.ravel(answers[0]), rtol=1e-6, atol=1e-9)
+    seen = loaded.scores(pd.DataFrame({"c": ["p"] * 3, "a": a}))
+    assert not np.allclose(seen, answers[0]), "the check needs missing to score unlike a seen category"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_boolean_feature_takes_true_and_false_however_they_are_spelt(kind, tmp_path):
+    """Found by a new user: a `boolean` column was served as BYTES; JSON's true was refused, and
+    "true", 1 or "garbage" were scored silently as a category never seen."""
+    from cnai.core.errors import DataError
+    from cnai.models.base import boolean_columns
+
+    kind = kind.format(task="Classifier")
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"w": rng.random(400) < 0.5, "a": rng.normal(size=400)})
+    y = (frame["w"] * 2.0 + frame["a"] > 0.8).astype(int).to_numpy()
+    assert boolean_columns(frame, ["w"]) == ["w"] and boolean_columns(frame.assign(w=frame["w"].astype(str)), ["w"]) == []
+    estimator = model_kind(kind).build("binary", ["w"], ["a"], PARAMS.get(kind, {}), 0)
+    estimator.fit(model_input(frame, ["w", "a"], ["w"]), y)
+    save_model(kind, estimator, tmp_path, {"task": "binary", "classes": [0, 1], "feature_columns": ["w", "a"],
+                                          "categorical": ["w"], "numeric": ["a"], "boolean": ["w"], "label": "y"})
+    loaded = LoadedModel(tmp_path)
+    loaded.prepare_for_serving()
+    for value, spellings in ((True, ["true", "TRUE", "True", 1, "yes", "t", "1"]), (False, ["false", 0, "no", "F"])):
+        expected = estimator.predict_proba(pd.DataFrame({"w": [value], "a": [0.2]}))[:, 1]
+        for spelt in [value, *spellings]:
+            np.testing.assert_allclose(loaded.scores({"w": [spelt], "a": [0.2]}), expected, rtol=1e-6, err_msg=repr(spelt))
+    with pytest.raises(DataError, match="input 'w' is true or false; 'garbage' is neither"):
+        loaded.scores({"w": ["garbage"], "a": [0.2]})

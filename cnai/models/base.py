@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import joblib
+import numpy as np
 import pandas as pd
 
 from cnai.core.errors import DataError
@@ -34,6 +35,46 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
     categorical = [c for c in feature_columns
                    if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
     return categorical, [c for c in feature_columns if c not in categorical]
+
+
+def model_input(frame: pd.DataFrame, feature_columns: list[str], categorical: list[str]) -> pd.DataFrame:
+    """The feature columns as every kind takes them: a category's missing value is NaN however it
+    came (None from Parquet and JSON, NaN from pandas' CSV reader, pd.NA). An encoder sees None as
+    a category of its own and NaN as missing: a model fitted on Parquet's None would score the same
+    row otherwise when it arrives from a CSV (a new user's finding: up to 0.7 apart)."""
+    features = frame[feature_columns]
+    mended = {c: features[c].astype(object).where(features[c].notna(), np.nan) for c in categorical
+              if features[c].dtype != bool and (features[c].dtype != object or features[c].isna().any())}
+    return features.assign(**mended) if mended else features
+
+
+def boolean_columns(frame: pd.DataFrame, categorical: list[str]) -> list[str]:
+    """The categorical columns of true/false values (Spark's boolean): served, they take JSON's true
+    and false, and the spellings Spark's cast reads."""
+    def is_boolean(values: pd.Series) -> bool:
+        present = values.dropna()
+        return values.dtype == bool or (len(present) > 0 and all(isinstance(v, bool | np.bool_) for v in present))
+
+    return [c for c in categorical if is_boolean(frame[c])]
+
+
+# What Spark's cast to boolean reads as true or false (any case); anything else is refused.
+TRUE_WORDS, FALSE_WORDS = frozenset({"t", "true", "y", "yes", "1"}), frozenset({"f", "false", "n", "no", "0"})
+
+
+def as_boolean(value: Any, column: str) -> bool | None:
+    """One sent value of a boolean feature as the model learnt it: a bool, or None when missing."""
+    if value is None or isinstance(value, bool | np.bool_):
+        return None if value is None else bool(value)
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str | bytes):
+        word = (value.decode() if isinstance(value, bytes) else value).strip().lower()
+        if word in TRUE_WORDS or word in FALSE_WORDS:
+            return word in TRUE_WORDS
+    raise DataError(f"input {column!r} is true or false; {str(value)[:40]!r} is neither (send true, false or null)")
 
 
 def whole_numbers_restored(estimator_class: type, params: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cnai.core.errors import DataError
+from cnai.models.base import as_boolean, model_input
 from cnai.models.kinds import model_kind
 from cnai.models.user_code import use_saved_code
 
@@ -56,15 +57,23 @@ class LoadedModel:
         if self._direct is not None and hasattr(self._direct, "compiled"):
             _ = self._direct.compiled
 
+    def as_trained(self, features: dict[str, list]) -> dict[str, list]:
+        """Sent values in the form the model learnt: a boolean feature's true and false however
+        JSON or a CSV spells them ("true", 1, "yes"); refused when neither (DataError)."""
+        booleans = [c for c in self.meta.get("boolean", []) if c in features]
+        return {**features, **{c: [as_boolean(v, c) for v in features[c]] for c in booleans}} if booleans else features
+
     def scores(self, features: pd.DataFrame | Mapping[str, Sequence]) -> np.ndarray:
         missing = [c for c in self.feature_columns if c not in features]
         if missing:
             raise DataError(f"input lacks feature column(s) {missing}")
+        if not isinstance(features, pd.DataFrame):
+            features = self.as_trained(dict(features))
         try:
             if self._direct is not None:
                 return np.asarray(self._direct.scores(features))
             frame = features if isinstance(features, pd.DataFrame) else pd.DataFrame(dict(features))
-            frame = frame[self.feature_columns]
+            frame = model_input(frame, self.feature_columns, self.meta.get("categorical", []))
             if self.task == "regression":
                 return np.asarray(self.estimator.predict(frame), dtype=float)
             probability = self.estimator.predict_proba(frame)

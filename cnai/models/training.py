@@ -14,7 +14,7 @@ from cnai.core.errors import DataError
 from cnai.core.sampling import read_training_set
 from cnai.core.splits import check_holdout, split_frame, split_identity
 from cnai.core.tasks import all_scores, encode_labels, is_classification, label_classes
-from cnai.models.base import feature_kinds
+from cnai.models.base import boolean_columns, feature_kinds, model_input
 from cnai.models.kinds import model_kind
 from cnai.models.saved import save_model
 
@@ -40,17 +40,17 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     kind = model_kind(model_kind_name)
     categorical, numeric = feature_kinds(frame, feature_columns)
     estimator = kind.build(task, categorical, numeric, params, seed)
-    estimator.fit(train[feature_columns], y_train)
+    estimator.fit(model_input(train, feature_columns, categorical), y_train)
 
     if task == "regression":
-        scored = np.asarray(estimator.predict(held_out[feature_columns]), dtype=float)
+        scored = np.asarray(estimator.predict(model_input(held_out, feature_columns, categorical)), dtype=float)
     else:
-        probability = estimator.predict_proba(held_out[feature_columns])
+        probability = estimator.predict_proba(model_input(held_out, feature_columns, categorical))
         scored = probability[:, 1] if task == "binary" else probability
     scores = all_scores(task, y_true, scored)
     meta = {
         "task": task, "classes": classes, "feature_columns": feature_columns, "categorical": categorical,
-        "numeric": numeric, "label": label, "timestamp": timestamp, "split": split, "params": params,
+        "numeric": numeric, "boolean": boolean_columns(frame, categorical), "label": label, "timestamp": timestamp, "split": split, "params": params,
         "holdout_scores": scores, "trained_rows": len(train), "training_sample": sample,
         "trained_until": str(train[timestamp].max()) if timestamp and timestamp in train else None,
         "split_identity": split_identity(split, holdout_fraction, timestamp, seed, frame, train),

@@ -11,7 +11,7 @@ import pandas as pd
 
 from cnai.core.splits import held_out_at_random, split_frame
 from cnai.core.tasks import encode_labels, label_classes, score
-from cnai.models.base import feature_kinds
+from cnai.models.base import feature_kinds, model_input
 from cnai.models.kinds import model_kind
 
 ROUNDS_PER_REPORT = 50  # boosting rounds between intermediate reports to the median pruner (and Katib's medianstop)
@@ -54,8 +54,9 @@ def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: p
     estimator = kind.build(task, categorical, numeric, params, seed)
     y_fit = encode_labels(fit_part[label], classes, "tuning rows", label)
     y_valid = encode_labels(valid_part[label], classes, "tuning rows", label)
-    valid, scorer = valid_part[feature_columns], estimator
-    for stage in kind.staged_fit(estimator, fit_part[feature_columns], y_fit, total, ROUNDS_PER_REPORT):
+    valid, scorer = model_input(valid_part, feature_columns, categorical), estimator
+    for stage in kind.staged_fit(estimator, model_input(fit_part, feature_columns, categorical), y_fit, total,
+                                 ROUNDS_PER_REPORT):
         if scorer is estimator and isinstance(estimator, Pipeline) and len(estimator) > 1:
             # The stages add to the model alone: its input, the encoded validation rows, is made once.
             valid, scorer = estimator[:-1].transform(valid), estimator[-1]

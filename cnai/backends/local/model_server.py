@@ -121,8 +121,9 @@ def _server_classes():
 
         def get_input_types(self) -> list[dict]:
             """The features a request must carry (v2 model metadata: clients can discover them)."""
-            return [{"name": c, "datatype": "FP64" if c in self.numeric else "BYTES", "shape": [-1]}
-                    for c in self.model.feature_columns]
+            booleans = set(self.model.meta.get("boolean", []))
+            return [{"name": c, "datatype": "FP64" if c in self.numeric else "BOOL" if c in booleans else "BYTES",
+                     "shape": [-1]} for c in self.model.feature_columns]
 
         def get_output_types(self) -> list[dict]:
             classes = self.model.classes if self.model.task != "regression" else []
@@ -156,6 +157,10 @@ def _server_classes():
                 raise InvalidInput(f"missing feature(s) {missing}{hint}; expected {self.model.feature_columns}")
             features = {c: columns[c] for c in self.model.feature_columns}
             _refuse_unservable(features, self.numeric)
+            try:  # before the log: the drift check compares the values as trained
+                features = self.model.as_trained(features)
+            except DataError as exc:
+                raise InvalidInput(str(exc)) from exc
             try:
                 scores = self.model.scores(features)
             except (ValueError, TypeError, DataError) as exc:
