@@ -58,6 +58,7 @@ CASES = [
                 "tuning.objective": {"metric": "accuracy"}},
      r"'accuracy' is not a regression metric; use one of \['rmse', 'mae', 'r2'\]"),
     ("single", {"model.kind": 3}, r"model\.kind: Input should be a valid string"),
+    ("single", {"model.params": {"max_iter": 80}}, r"model\.params\.max_iter: also searched in tuning\.parameters"),
     ("single", {"model.estimator": "xgboost"}, r"model\.estimator: unknown key; this section takes kind, params"),
     ("single", {"settings.model_name": "My Model"}, r"settings\.model_name: String should match pattern"),
     ("single", {"settings.holdout_fraction": 0.7}, r"settings\.holdout_fraction: Input should be less than 0\.5"),

@@ -372,6 +372,9 @@ class ProjectConfig(Strict):
         if not problems and goal is not None and goal != self.objective_goal:
             problems.append(f"tuning.objective.goal: {self.objective_metric} is {'higher' if self.objective_goal == 'maximize' else 'lower'}"
                             f" when better, so the goal is {self.objective_goal}, not {goal} (or leave the goal out)")
+        # Fixed and searched at once: the searched value silently won.
+        problems += [f"model.params.{p.name}: also searched in tuning.parameters; fix it here or search it there, not both"
+                     for p in self.tuning.parameters if p.name in self.model.params]
         if problems:
             raise ValueError("; ".join(problems))
         return self
