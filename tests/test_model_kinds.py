@@ -176,3 +176,19 @@ def test_a_boolean_feature_takes_true_and_false_however_they_are_spelt(kind, tmp
             np.testing.assert_allclose(loaded.scores({"w": [spelt], "a": [0.2]}), expected, rtol=1e-6, err_msg=repr(spelt))
     with pytest.raises(DataError, match="input 'w' is true or false; 'garbage' is neither"):
         loaded.scores({"w": ["garbage"], "a": [0.2]})
+
+
+@pytest.mark.parametrize("kind, parameter, refused", [
+    ("xgboost", {"name": "subsample", "parameter_type": "double", "min": 0.5, "max": 1.5}, r"subsample: 1\.5 is refused.*exceed bound"),
+    ("lightgbm", {"name": "num_leaves", "parameter_type": "int", "min": 1, "max": 4}, r"num_leaves: 1 is refused.*num_leaves\) > \(1\)\)"),
+])
+def test_a_boosters_value_out_of_its_range_is_refused_before_the_run(kind, parameter, refused):
+    """Found by a new user: XGBoost and LightGBM check their arguments only in fit, so a range
+    beyond them failed the first trial after the data steps, in the library's own words only."""
+    from cnai.components.training.tune.executor import check_hyperparameters
+    from cnai.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"tuning.parameters.{refused}"):
+        check_hyperparameters(kind, "binary", [parameter])
+    for task in TASKS:  # the kind's own search space passes, for every task
+        check_hyperparameters(kind, task, model_kind(kind).default_search_space(1000))

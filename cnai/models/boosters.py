@@ -48,6 +48,26 @@ class _Booster(ModelKind):
     def _fixed(self, seed: int) -> dict[str, Any]:
         return {"random_state": seed, "n_jobs": 1}
 
+    def value_problem(self, task: str, name: str, value: Any) -> str | None:
+        """The library's own check, by fitting the value on a tiny table: XGBoost and LightGBM check
+        their arguments only in fit, which would otherwise fail the first trial after the data steps."""
+        import re
+        import warnings
+
+        rng = np.random.default_rng(0)
+        rows = 60
+        features = rng.normal(size=(rows, 2))
+        target = {"binary": np.arange(rows) % 2, "multiclass": np.arange(rows) % 3}.get(task, features[:, 0])
+        params = {**self._fixed(0), **({} if name == "n_estimators" else {"n_estimators": 2}), **self.cast({name: value})}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.estimator_class(task)(**params).fit(features, target)
+        except Exception as exc:  # the libraries raise their own error classes (XGBoostError, LightGBMError)
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return re.sub(r" at /\S+, line \d+ ?\.?$", "", first)[:300]  # LightGBM's C++ source position
+        return None
+
     def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
         # Refitting with more trees from scratch: both libraries' warm start differs, and a
         # trial's few fits are cheap next to the data steps. Deterministic for a seed. The encoder
