@@ -350,3 +350,19 @@ def test_a_row_number_column_is_no_feature_in_a_small_table(tmp_path, capsys):
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "GRADE"]) == 0
     data = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]
     assert "OBS" not in data["features"] and {"GPA", "PSI"} <= set(data["features"])
+
+
+def test_a_summary_row_at_the_end_is_refused_with_the_line_that_drops_it(tmp_path, capsys):
+    """Found by a new user: a spreadsheet's 'TOTAL,2545042,...' last row was trained on (rmse 1048
+    against 6 for a constant guess), and its sums became the inferred expectations' bounds."""
+    from cnai.cli import main
+
+    rows = "".join(f"shop {i},{80 + i % 20},{i % 3}\n" for i in range(60))
+    (tmp_path / "t.csv").write_text("name,score,zone\n" + rows + "TOTAL,5400,60\n")
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "score"]) == 2
+    error = capsys.readouterr().err
+    assert "its last row looks like a summary, not a record (column 'name' says 'TOTAL')" in error
+    assert not (tmp_path / "p").exists()
+    dropped = pd.read_csv(tmp_path / "t.csv").iloc[:-1]  # the message's line
+    dropped.to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "score"]) == 0

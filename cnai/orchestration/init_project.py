@@ -270,14 +270,37 @@ def numbers_but_text(values: pd.Series) -> list[str]:
     return sorted(present[parsed.isna()].unique().tolist())[:3]
 
 
+# What a spreadsheet's summary row says in a text cell, where a record would hold a value.
+SUMMARY_CELL = re.compile(r"^\s*(grand\s+)?(total|totals|sum|subtotal|overall|all)\s*:?\s*$", re.IGNORECASE)
+
+
+def _refuse_summary_row(source: str, frame: pd.DataFrame) -> None:
+    """A last row such as 'TOTAL, 2545042, ...' (a spreadsheet's sums) is not a record: trained on,
+    it skews the model and the inferred expectations. Refused with the line that drops it; only
+    when the sample is the whole table (its last row is the file's)."""
+    if len(frame) < 2 or len(frame) >= SAMPLE_ROWS:
+        return
+    last = frame.iloc[-1]
+    for column, value in last.items():
+        if isinstance(value, str) and SUMMARY_CELL.match(value) and (frame[column] == value).sum() == 1:
+            reader = "read_parquet" if str(source).lower().endswith(".parquet") else "read_csv"
+            writer = "to_parquet('table.parquet')" if reader == "read_parquet" else "to_csv('table.csv', index=False)"
+            raise DataError(f"{source}: its last row looks like a summary, not a record (column {column!r} says "
+                            f"{value!r}); a model would learn from it. Drop it first, e.g. with pandas: "
+                            f"pd.{reader}(path).iloc[:-1].{writer}")
+
+
 def read_table(source: str, source_format: str, where: str, notes: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The table's first rows as ingest will read them, and the reading keys cnai.yaml needs for it
     (`where`.delimiter, .encoding, .null_values), each said in `notes`."""
     if source_format != "csv":
-        return read_sample(source, source_format), {}
+        frame = read_sample(source, source_format)
+        _refuse_summary_row(source, frame)
+        return frame, {}
     path = resolve_source(source, Path(tempfile.gettempdir()) / "cnai-init")
     dialect = csv_dialect(source, path)
     frame = read_sample(source, source_format, dialect=dialect)
+    _refuse_summary_row(source, frame)
     if dialect["delimiter"] != "," and (fractional := decimal_comma_columns(frame)):
         # A European export: 0,25 is a number whose decimal mark is a comma (its fields are not comma-separated).
         example = str(frame[fractional[0]].dropna().iloc[0])
