@@ -332,7 +332,7 @@ def test_dates_written_day_first_are_said_with_the_derived_column_that_reads_the
     said = capsys.readouterr().out
     assert "data.events.columns.date: string: dates written day or month first (e.g. '01/01/2000')" in said
     assert "derived_columns: {date_time: \"to_timestamp(date, 'dd/MM/yyyy')\"}" in said
-    assert "then timestamp: date_time and split: time, and take 'date' out of features" in said
+    assert "then timestamp: date_time and split: time ('date' itself is left out of features" in said
     assert main(["--config", str(tmp_path / "q" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y",
                  "--timestamp", "date"]) == 2
     assert "--timestamp date: its values (e.g. '01/01/2000') do not read as times; dates written" in capsys.readouterr().err
@@ -366,3 +366,43 @@ def test_a_summary_row_at_the_end_is_refused_with_the_line_that_drops_it(tmp_pat
     dropped = pd.read_csv(tmp_path / "t.csv").iloc[:-1]  # the message's line
     dropped.to_csv(tmp_path / "t.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "score"]) == 0
+
+
+def test_a_column_that_holds_the_answer_is_left_out_of_the_features(tmp_path, capsys):
+    """Found by a new user: loanapp's `reject` (1 - approve) and `action`, and happiness' `vhappy`
+    (happy == 'very happy'), were features: every trial scored 1.0 and the leaky model, deployed,
+    then kept every honest candidate out at the gate."""
+    import numpy as np
+
+    from cnai.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = 400
+    income = rng.normal(50, 10, rows).round(1)
+    approve = (income + rng.normal(0, 8, rows) > 50).astype(int)
+    happy = rng.choice(["very happy", "pretty happy", "not too happy"], rows)
+    pd.DataFrame({"income": income, "region": rng.choice(["n", "s", "e"], rows), "approve": approve,
+                  "reject": 1 - approve, "action": np.where(approve == 1, 1, rng.choice([2, 3], rows)),
+                  "happy": happy, "vhappy": (happy == "very happy").astype(int)}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "a" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "approve"]) == 0
+    features = yaml.safe_load((tmp_path / "a" / "cnai.yaml").read_text())["data"]["features"]
+    assert "reject" not in features and "action" not in features and {"income", "region", "happy", "vhappy"} <= set(features)
+    assert "not features: ['reject', 'action']: each determines 'approve'" in capsys.readouterr().out
+    assert main(["--config", str(tmp_path / "h" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "happy"]) == 0
+    features = yaml.safe_load((tmp_path / "h" / "cnai.yaml").read_text())["data"]["features"]
+    assert "vhappy" not in features and {"income", "region", "approve", "reject"} <= set(features)
+
+
+def test_dates_written_as_text_or_as_yyyymmdd_numbers_are_said_with_their_recipe(tmp_path, capsys):
+    """Found by a new user: day-first text dates were said to be 'taken out of features' but were
+    left in; 19920430 became a number with no word that it is a date."""
+    from cnai.cli import main
+
+    days = pd.date_range("1992-04-01", periods=60, freq="D")
+    pd.DataFrame({"day": days.strftime("%d.%m.%Y"), "compact": days.strftime("%Y%m%d").astype(int),
+                  "x": [(i * 37 % 11) / 3 for i in range(60)], "y": [i % 3 for i in range(60)]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
+    out = capsys.readouterr().out
+    assert "to_timestamp(day, 'dd.MM.yyyy')" in out and "'day' itself is left out of features" in out
+    assert "to_timestamp(cast(compact as string), 'yyyyMMdd')" in out
+    assert "day" not in yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["features"]

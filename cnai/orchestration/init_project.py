@@ -187,8 +187,40 @@ def _numeric_date_recipe(values: pd.Series, column: str) -> str:
                else f"dd{mark}MM{mark}yyyy or MM{mark}dd{mark}yyyy, whichever the file uses")
     return (f"dates written day or month first (e.g. {present.iloc[0]!r}) are not read as times by themselves; derive "
             f"one with its pattern: derived_columns: {{{column}_time: \"to_timestamp({column}, '{pattern}')\"}} "
-            f"(with the time of day: add ' HH:mm'), then timestamp: {column}_time and split: time, and take "
-            f"{column!r} out of features")
+            f"(with the time of day: add ' HH:mm'), then timestamp: {column}_time and split: time ({column!r} "
+            "itself is left out of features: dates as text are no feature)")
+
+
+def _compact_date_recipe(values: pd.Series, column: str) -> str:
+    """For whole numbers that all read as dates written yyyymmdd (19920430): how to derive the time;
+    "" for other values. Such a column stays a number (a feature that orders like its date)."""
+    present = values.dropna()
+    if present.empty or not pd.api.types.is_integer_dtype(present) or not present.between(18000101, 21001231).all():
+        return ""
+    parsed = pd.to_datetime(present.astype(str), format="%Y%m%d", errors="coerce")
+    if parsed.isna().any():
+        return ""
+    return (f"whole numbers, though they read as dates written yyyymmdd (e.g. {int(present.iloc[0])}); for a time, "
+            f"derive one: derived_columns: {{{column}_time: \"to_timestamp(cast({column} as string), 'yyyyMMdd')\"}}, "
+            f"then timestamp: {column}_time and split: time")
+
+
+def _leaks(frame: pd.DataFrame, label: str, columns: list[str], classification: bool) -> list[str]:
+    """Columns that hold the label's answer: the label is one value for each of the column's few
+    values, or (classification) the column one value for each class, on every row that has both.
+    A column known only with the answer (an application's 'rejected' beside 'approved') makes a
+    perfect model on paper and a useless one in production."""
+    leaks = []
+    for column in columns:
+        both = frame[[column, label]].dropna()
+        values = both[column].nunique()
+        if len(both) < 30 or values < 2 or both[label].nunique() < 2:
+            continue
+        label_from_column = values <= min(20, len(both) // 10) and (both.groupby(column)[label].nunique() == 1).all()
+        column_from_label = classification and (both.groupby(label)[column].nunique() == 1).all()
+        if label_from_column or column_from_label:
+            leaks.append(column)
+    return leaks
 
 
 def _classes_missing_from_newest(frame: pd.DataFrame, timestamp: str, label: str) -> list:
@@ -361,19 +393,29 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         raise DataError(f"{source}: --timestamp {timestamp}: its values (e.g. {example!r}) do not read as times"
                         + (f"; {recipe}" if recipe else "; times are read in ISO 8601 (2000-01-31 12:00), as yyyy/mm/dd, "
                            "or with the month's name (Jan 31 2000)"))
+    dates_as_text = []
     for column in (c for c, t in columns.items() if t == "string" and c != label):
         if recipe := _numeric_date_recipe(frame[column], column):
             notes.append(f"data.events.columns.{column}: string: {recipe}")
+            dates_as_text.append(column)
+    for column in (c for c, t in columns.items() if t in ("int", "bigint") and c != label):
+        if recipe := _compact_date_recipe(frame[column], column):
+            notes.append(f"data.events.columns.{column}: {columns[column]}: {recipe}")
     timestamp = timestamp or (times[0] if times else None)
     if timestamp:
         columns[timestamp] = "timestamp"
         notes.append(f"data.split: time on {timestamp!r} (the newest rows are held out)")
     else:
         notes.append("data.split: random (no time column found; pass --timestamp to split by time)")
-    skipped = [c for c in frame.columns if c not in (label, timestamp) and _identifier(frame[c], len(frame))]
-    features = [c for c in frame.columns if c not in (label, timestamp, *skipped)]
+    skipped = [c for c in frame.columns if c not in (label, timestamp, *dates_as_text) and _identifier(frame[c], len(frame))]
+    features = [c for c in frame.columns if c not in (label, timestamp, *skipped, *dates_as_text)]
     if skipped:
         notes.append(f"not features: {skipped} (keys: a distinct value on almost every row; or text distinct on half the rows or more, such as names); add them by hand if they are features")
+    if leaks := _leaks(frame, label, features, (task or inferred) != "regression"):
+        features = [c for c in features if c not in leaks]
+        notes.append(f"not features: {leaks}: each determines {label!r} (or is determined by it) on every row, as a "
+                     "column known only with the answer does (a leak: a perfect model on paper, useless when the answer "
+                     "is not yet known); add one back by hand if it truly is known before the label")
     if not features:
         raise DataError(f"{source}: no column is left as a feature besides the label {label!r}")
     kind = model_kind(model_kind_name)
