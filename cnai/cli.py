@@ -8,7 +8,7 @@
   cnai lineage    trace the served model back to its data, step by step
   cnai monitor    drift check on served traffic; on drift, retrain through the training pipeline's gate
   cnai schedule   upload the pipelines to Kubeflow Pipelines and create nightly recurring runs
-  cnai serve      serve the production version (if nothing serves it yet)
+  cnai serve      serve the production version (if nothing serves it yet); --version N makes N production
   cnai stop       stop the local model server
 """
 
@@ -89,6 +89,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from cnai.orchestration.serve import print_endpoint, serve_production
 
     config, _, home = open_project(args)
+    if args.version is not None:
+        from cnai.orchestration.serve import make_production
+
+        print(make_production(default_registry_uri(home), config.model_name, args.version))
     serve_production(config, default_registry_uri(home))
     print_endpoint(config, deployed=None)  # `cnai serve` is not a run
     return 0
@@ -273,6 +277,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="backends the scheduled steps use (default: kubeflow, the cluster's services)")
     sched.set_defaults(handler=cmd_schedule)
     serve = verbs.add_parser("serve", help="serve the production version if nothing is serving it")
+    serve.add_argument("--version", default=None,
+                       help="first make this registered version production, over the gate's decision (to retire a "
+                            "production model found to leak, or to roll back)")
     serve.set_defaults(handler=cmd_serve)
     stop = verbs.add_parser("stop", help="stop the local model server")
     stop.set_defaults(handler=cmd_stop)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from cnai.core.config import ProjectConfig
-from cnai.core.errors import ConfigError
+from cnai.core.errors import CnaiError, ConfigError
 
 
 def print_endpoint(config: ProjectConfig, deployed: bool | None) -> None:
@@ -85,3 +85,23 @@ def serve_production(config: ProjectConfig, registry_uri: str, start: bool = Tru
         else:
             os.environ["CNAI_PIPELINE_NAME"] = pipeline_name
     forget_replaced(name)  # what the interrupted deploy replaced is production itself: nothing to roll back to
+
+
+def make_production(registry_uri: str, model_name: str, version: str) -> str:
+    """A registered version made production by hand, over the gate's decision: to retire a
+    production model found to leak (the gate would keep every honest candidate out), or to roll
+    back. Returns what the gate had said of it; an unknown version is refused by name."""
+    from cnai.backends import registry
+
+    try:
+        tags = registry.version_tags(registry_uri, model_name, version)
+    except CnaiError:
+        raise
+    except Exception as exc:  # MLflow's own "not found"
+        raise ConfigError(f"--version {version}: {model_name} has no such registered version in {registry_uri} "
+                          f"({(str(exc).splitlines() or [type(exc).__name__])[0][:200]}); `cnai lineage` and MLflow's "
+                          "UI (`cnai ui`) list the versions") from exc
+    registry.promote(registry_uri, model_name, version)
+    gate = tags.get("evaluation.reason", "")
+    return (f"{model_name} v{version} is production now, set by hand over the gate"
+            + (f" (which had said: {gate[:300]})" if gate else ""))

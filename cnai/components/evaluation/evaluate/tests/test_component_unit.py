@@ -78,3 +78,31 @@ def test_a_gate_on_too_few_held_out_rows_says_so(training_set, model_features, t
                                        f"{FEW_OF_A_CLASS_TO_JUDGE - 1} of its rarest class, too few"), judged["reason"]
     whole = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "w.md"), uri, "whole", "roc_auc", 0.0, 0.5)
     assert "judged on" not in whole["reason"]
+
+
+def test_a_version_the_gate_kept_out_can_be_made_production_by_hand(training_set, model_features, tmp_path):
+    """Found by a new user: a leaky production model (roc_auc 1.0) kept every honest candidate out
+    at the gate, with no way to retire it. `cnai serve --version N` makes a registered one production."""
+    import pytest
+
+    from cnai.core.errors import ConfigError
+    from cnai.orchestration.serve import make_production
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    name = f"byhand-{uuid.uuid4().hex[:6]}"
+    versions = []
+    for arm, params in (("good", {"learning_rate": 0.1, "max_iter": 80}), ("weak", {"learning_rate": 0.001, "max_iter": 5})):
+        paths = train(training_set, model_features, tmp_path / arm, **params)
+        gate = evaluate_candidate(paths["model"], paths["holdout"], str(tmp_path / f"{arm}.md"), uri, name, "roc_auc", 0.0, 0.5)
+        evaluation = LocalArtifact(str(tmp_path / f"{arm}.md"), {"reason": gate["reason"]})
+        versions.append(register_model(paths["model"], training_set, str(tmp_path / f"{arm}.md"), str(tmp_path / f"{arm}-card.md"),
+                                       uri, name, upstream_metadata={"evaluation": evaluation.metadata})["version"])
+        if gate["deploy"]:
+            registry.promote(uri, name, versions[-1])
+    assert str(registry.production_version(uri, name).version) == str(versions[0]), "the gate kept the weak one out"
+    said = make_production(uri, name, str(versions[1]))
+    assert str(registry.production_version(uri, name).version) == str(versions[1])
+    assert f"{name} v{versions[1]} is production now, set by hand over the gate (which had said: candidate" in said
+    with pytest.raises(ConfigError, match=f"--version 9: {name} has no such registered version"):
+        make_production(uri, name, "9")
+    assert str(registry.production_version(uri, name).version) == str(versions[1])
