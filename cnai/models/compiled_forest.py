@@ -86,12 +86,14 @@ def _source(classifier) -> tuple[str, dict[str, frozenset]]:
             values = category_values[feature]
             left = {values[c] for c in _bits(left_bitsets[node["bitset_idx"]]) if c < len(values)}
             known = {values[c] for c in _bits(known_bitsets[known_index[feature]]) if c < len(values)}
-            left_name, right_name = f"LEFT_{tree}_{index}", f"RIGHT_{tree}_{index}"
-            constants[left_name], constants[right_name] = frozenset(left), frozenset(known - left)
-            lines.append(f"{pad}if {value} in {left_name}:")
-            write(tree, nodes, left_bitsets, int(node["left"]), depth + 1)
-            lines.append(f"{pad}elif {value} in {right_name}:")
-            write(tree, nodes, left_bitsets, int(node["right"]), depth + 1)
+            # One test, each subtree written once: the side missing values take gets every value
+            # the other side's set does not hold (writing that subtree out a third time, for
+            # missing, made code size grow with depth: 14,000 nodes became 2 million lines).
+            other_side, other_values = ("right", known - left) if missing_side == int(node["left"]) else ("left", left)
+            name = f"{other_side.upper()}_{tree}_{index}"
+            constants[name] = frozenset(other_values)
+            lines.append(f"{pad}if {value} in {name}:")
+            write(tree, nodes, left_bitsets, int(node[other_side]), depth + 1)
             lines.append(f"{pad}else:")
             write(tree, nodes, left_bitsets, missing_side, depth + 1)
         else:
