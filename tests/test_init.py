@@ -406,3 +406,15 @@ def test_dates_written_as_text_or_as_yyyymmdd_numbers_are_said_with_their_recipe
     assert "to_timestamp(day, 'dd.MM.yyyy')" in out and "'day' itself is left out of features" in out
     assert "to_timestamp(cast(compact as string), 'yyyyMMdd')" in out
     assert "day" not in yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["features"]
+
+
+def test_an_identifier_or_a_time_as_the_label_is_refused_at_init(tmp_path, capsys):
+    """Found by a new user: `--label idNum` (51,920 distinct texts) was taken as multiclass and
+    wrote every class into a 575 KB cnai.yaml; a date label failed only at validate."""
+    from cnai.cli import main
+
+    pd.DataFrame({"stop": [f"S{i:05d}" for i in range(300)], "x": [i % 7 for i in range(300)],
+                  "y": [i % 2 for i in range(300)]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "stop"]) == 2
+    assert "label 'stop' holds text with 300 distinct values in the first 300 rows" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()

@@ -27,6 +27,9 @@ METRICS: dict[str, dict[str, bool]] = {
 ALL_METRICS = sorted({name for metrics in METRICS.values() for name in metrics})
 
 
+# More classes than this is a quantity or an identifier, not a classification's label.
+MAX_CLASSES = 200
+
 def is_classification(task: str) -> bool:
     return task in ("binary", "multiclass")
 
@@ -94,7 +97,7 @@ def label_classes(task: str, values: pd.Series, where: str, label: str, positive
     if len(found) < 3:
         raise DataError(f"{where}: multiclass label {label!r} has {len(found)} value(s) ({_examples(found)}); "
                         "with two, set data.task: binary")
-    if len(found) > 200:
+    if len(found) > MAX_CLASSES:
         raise DataError(f"{where}: label {label!r} has {len(found)} distinct values; that is a regression target "
                         "(set data.task: regression) or an identifier, not classes")
     return [jsonable(v) for v in found]

@@ -18,7 +18,7 @@ from cnai.core.config import Settings, TableSource, default_of
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
 from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS
-from cnai.core.tasks import TASKS
+from cnai.core.tasks import MAX_CLASSES, TASKS
 
 SAMPLE_ROWS = 200_000  # enough to type the columns and see the label's values; the run reads everything
 MULTICLASS_MAX_INTEGER_VALUES = 20  # an integer label with more values than this is read as a quantity
@@ -244,6 +244,10 @@ def infer_task(values: pd.Series, label: str) -> str:
     if distinct == 2:
         return "binary"
     if pd.api.types.is_bool_dtype(present) or not pd.api.types.is_numeric_dtype(present):
+        if distinct > MAX_CLASSES:  # refused here, not after ingest and minutes of Spark
+            raise DataError(f"label {label!r} holds text with {distinct} distinct values in the first {len(values)} "
+                            f"rows (e.g. {shown(present.unique()[:3])}): an identifier, a time or free text, not classes "
+                            f"(at most {MAX_CLASSES}); choose another --label")
         return "multiclass"
     whole = bool((present == present.round()).all())
     return "multiclass" if whole and distinct <= MULTICLASS_MAX_INTEGER_VALUES else "regression"
