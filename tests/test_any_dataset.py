@@ -169,6 +169,12 @@ def test_events_with_a_static_side_table_from_init_with_data(tmp_path):
         assert len(known) > 1000 and (known["seats"].to_numpy() == planes.loc[known["tailnum"], "seats"].to_numpy()).all()
         outputs = served(config, "arr-delay-regression", known.head(3)[meta["feature_columns"]])
         assert set(outputs) == {"prediction"} and len(outputs["prediction"]) == 3
+        # Served traffic has no label yet: raw events without arr_delay are typed and joined for the
+        # drift check all the same (found by a new user: refused until an empty label column was added).
+        flights.drop(columns=["arr_delay"]).to_csv(tmp_path / "current.csv", index=False)
+        assert main(["monitor", "--current", str(tmp_path / "current.csv")]) == 0
+        prepared = sorted((project / ".cnai" / "monitoring").glob("current-*/features"))
+        assert prepared and "seats" in pd.read_parquet(prepared[-1]).columns
     finally:
         main(["--config", str(project / "cnai.yaml"), "stop"])
         os.chdir(cwd)

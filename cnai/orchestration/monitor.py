@@ -78,9 +78,11 @@ def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: 
     present = _columns_of(path, data.events.delimiter, data.events.encoding)
     # Raw events are typed and joined as training does; a CSV of them, even one holding the model's
     # features already, goes through ingest so its dialect and types are the events' own.
-    if (set(data.model_features) <= present and path.suffix in (".parquet", ".pq")) or not set(data.events.columns) <= present:
+    # Served traffic has no label yet: raw events need every declared column but the label itself.
+    declared = [c for c in data.events.columns if c != data.label]
+    if (set(data.model_features) <= present and path.suffix in (".parquet", ".pq")) or not set(declared) <= present:
         no_features = [c for c in data.model_features if c not in present]
-        if no_features and (not_events := [c for c in data.events.columns if c not in present]):
+        if no_features and (not_events := [c for c in declared if c not in present]):
             raise DataError(f"--current {current}: neither a table of the model's features (it lacks {no_features}) nor "
                             f"raw events as data.events declares them (it lacks {not_events}); add those columns")
         return current
@@ -91,8 +93,11 @@ def prepared_current(config: ProjectConfig, arguments: dict[str, Any], current: 
         print(f"prepare_current: typing {current} and joining its feature views as training does "
               f"(its output: {prepared / 'step.log'})", flush=True)
         with output_to(prepared / "step.log"):  # Spark's and Feast's lines, as a pipeline step's
+            kept = {k: arguments[k] for k in _PREPARE_ARGUMENTS if k in arguments}
+            if data.label not in present and data.label in data.events.columns:  # typed without it
+                kept["events_columns"] = {c: t for c, t in kept["events_columns"].items() if c != data.label}
             run_step("prepare_current", _prepare, inputs={"current": str(path)}, outputs={"features": str(prepared / "features")},
-                     params={"arguments": {k: arguments[k] for k in _PREPARE_ARGUMENTS if k in arguments},
+                     params={"arguments": kept,
                              "scratch": str(prepared / "scratch")})
     print(f"--current {current}: raw events, typed and joined as training does: {prepared / 'features'}")
     return str(prepared / "features")
