@@ -139,7 +139,7 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
     gate = on_kubernetes(evaluate(
         model=trained.outputs["model"], holdout=trained.outputs["holdout"], registry_uri=v["registry_uri"],
         model_name=v["model_name"], metric=v["gate_metric"], min_improvement=v["min_improvement"],
-        minimum_for_first_model=v["minimum_for_first_model"],
+        minimum_for_first_model=v["minimum_for_first_model"], limit_rows=v["limit_rows"],
     ).set_caching_options(False))
     registered = on_kubernetes(register(
         model=trained.outputs["model"], training_set=training_set, registry_uri=v["registry_uri"],

@@ -14,6 +14,7 @@ def evaluate(
     min_improvement: float,
     minimum_for_first_model: float,
     comparison: Output[Markdown],
+    limit_rows: int = 0,
 ) -> bool:
     """The gate: compare the candidate with the production model on held-out rows neither trained on.
 
@@ -28,6 +29,8 @@ def evaluate(
         metric: One of the task's metrics (cnai.core.tasks.METRICS); its direction decides "better".
         min_improvement: How much better the candidate must be, in the metric's direction.
         minimum_for_first_model: The bar when nothing is in production yet (±1e300: none).
+        limit_rows: The run read only its first N events (a quick run: `cnai run --sample-rows`);
+            0: every row. Such a candidate, trained on fewer rows than production, never replaces it.
 
     Returns:
         True only when the candidate should replace production. A single bool output on purpose:
@@ -43,6 +46,7 @@ def evaluate(
         inputs={"model": model, "holdout": holdout},
         outputs={"comparison": comparison},
         params={"registry_uri": registry_uri, "model_name": model_name, "metric": metric,
-                "min_improvement": min_improvement, "minimum_for_first_model": minimum_for_first_model},
+                "min_improvement": min_improvement, "minimum_for_first_model": minimum_for_first_model,
+                "limit_rows": limit_rows},
     )
     return facts["deploy"]

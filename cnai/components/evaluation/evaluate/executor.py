@@ -27,6 +27,7 @@ def evaluate_candidate(
     metric: str,
     min_improvement: float,
     minimum_for_first_model: float,
+    limit_rows: int = 0,
 ) -> dict[str, Any]:
     """Score candidate and production on the holdout rows neither trained on; decide, and say why."""
     frame = pd.read_parquet(holdout)
@@ -78,10 +79,19 @@ def evaluate_candidate(
         if production_score is not None:
             gain = (candidate_score - production_score) if higher_better else (production_score - candidate_score)
             deploy = gain > min_improvement
+            # Four decimals would show a gain of 0.00002 as "+0.0000 (needs > 0.0)".
+            shown_gain = f"{gain:+.4f}" if abs(gain) >= 5e-5 or gain == 0 else f"{gain:+.2g}"
             reason = (
                 f"candidate {metric}={candidate_score:.4f} vs production v{production.version} {production_score:.4f} "
-                f"on {rows}: {'better' if deploy else 'not better'} by {gain:+.4f} (needs > {min_improvement})"
+                f"on {rows}: {'better' if deploy else 'not better'} by {shown_gain} (needs > {min_improvement})"
             )
+            fewer = limit_rows and candidate.meta.get("trained_rows", 0) < production_model.meta.get("trained_rows", 0)
+            if deploy and fewer:
+                deploy = False
+                reason = (f"kept production v{production.version}: this run read only the first {limit_rows} events "
+                          f"(--sample-rows or settings.sample_rows) and trained on {candidate.meta['trained_rows']} rows, "
+                          f"production on {production_model.meta['trained_rows']}: a quick run does not replace it "
+                          f"(`cnai serve --version` makes a registered version production by hand); {reason}")
     if warning := few_rows_warning(judged[candidate.meta["label"]], task != "regression"):
         reason = f"{warning}; {reason}"  # first: the step table shows the start of the reason
     with atomic_output(comparison) as staging:

@@ -106,3 +106,28 @@ def test_a_version_the_gate_kept_out_can_be_made_production_by_hand(training_set
     with pytest.raises(ConfigError, match=f"--version 9: {name} has no such registered version"):
         make_production(uri, name, "9")
     assert str(registry.production_version(uri, name).version) == str(versions[1])
+
+
+def test_a_quick_run_on_the_first_rows_does_not_replace_production_trained_on_more(training_set, model_features,
+                                                                                     tmp_path):
+    """Found by a new user: `cnai run --sample-rows 20000` replaced the model trained on all the
+    rows, on a gain of 0.00002 (shown as "+0.0000 (needs > 0.0)")."""
+    import pandas as pd
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    name = f"quick-{uuid.uuid4().hex[:6]}"
+    weak = train(training_set, model_features, tmp_path / "weak", learning_rate=0.001, max_iter=5, max_depth=1)
+    evaluation = LocalArtifact(str(tmp_path / "w.md"), {"reason": "first"})
+    (tmp_path / "w.md").write_text("first")
+    version = register_model(weak["model"], training_set, str(tmp_path / "w.md"), str(tmp_path / "card.md"), uri, name,
+                             upstream_metadata={"evaluation": evaluation.metadata})["version"]
+    registry.promote(uri, name, version)
+    frame = pd.read_parquet(training_set)
+    frame.head(len(frame) * 2 // 3).to_parquet(tmp_path / "first-rows.parquet")  # as --sample-rows reads them
+    quick = train(str(tmp_path / "first-rows.parquet"), model_features, tmp_path / "quick", learning_rate=0.1, max_iter=80)
+    kept = evaluate_candidate(quick["model"], weak["holdout"], str(tmp_path / "q.md"), uri, name, "roc_auc", 0.0, 0.5,
+                              limit_rows=len(frame) * 2 // 3)
+    assert kept["deploy"] is False and kept["candidate_score"] > kept["production_score"]
+    assert kept["reason"].startswith(f"kept production v{version}: this run read only the first"), kept["reason"]
+    judged = evaluate_candidate(quick["model"], weak["holdout"], str(tmp_path / "j.md"), uri, name, "roc_auc", 0.0, 0.5)
+    assert judged["deploy"] is True, "a run on every row it was given is judged on its score alone"
