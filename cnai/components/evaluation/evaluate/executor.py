@@ -94,6 +94,9 @@ def evaluate_candidate(
                           f"(`cnai serve --version` makes a registered version production by hand); {reason}")
     if warning := few_rows_warning(judged[candidate.meta["label"]], task != "regression"):
         reason = f"{warning}; {reason}"  # first: the step table shows the start of the reason
+    if _perfect(metric, candidate_score):
+        reason = (f"WARNING: a perfect {metric} on held-out rows usually means a feature holds the label's answer (a "
+                  f"leak: known only with the label); check data.features; {reason}")
     with atomic_output(comparison) as staging:
         staging.write_text(_markdown(metric, candidate_score, production, production_score, deploy, reason, rows))
     return {
@@ -106,6 +109,12 @@ def evaluate_candidate(
         "compared_rows": rows,
         "output_metadata": {"comparison": {"deploy": bool(deploy), "reason": reason}},
     }
+
+
+def _perfect(metric: str, value: float) -> bool:
+    """A score no honest model of real data reaches: every ranking or class right (scores of at most
+    1), or next to no loss at all."""
+    return value >= 0.9999 if higher_is_better(metric) else (value <= 1e-3 if metric == "log_loss" else value <= 1e-9)
 
 
 def _score(model: LoadedModel, frame: pd.DataFrame, metric: str, holdout: str) -> float:

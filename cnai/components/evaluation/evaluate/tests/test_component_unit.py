@@ -131,3 +131,17 @@ def test_a_quick_run_on_the_first_rows_does_not_replace_production_trained_on_mo
     assert kept["reason"].startswith(f"kept production v{version}: this run read only the first"), kept["reason"]
     judged = evaluate_candidate(quick["model"], weak["holdout"], str(tmp_path / "j.md"), uri, name, "roc_auc", 0.0, 0.5)
     assert judged["deploy"] is True, "a run on every row it was given is judged on its score alone"
+
+
+def test_a_perfect_score_is_flagged_as_a_likely_leak(training_set, model_features, tmp_path):
+    """Found by new users: every trial scored roc_auc 1.0 (a column that was the label's answer),
+    and the model was deployed without a word."""
+    import pandas as pd
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    frame = pd.read_parquet(training_set)
+    frame["answer"] = frame[LABEL].astype(str)  # known only with the label
+    frame.to_parquet(tmp_path / "leaky.parquet")
+    leaky = train(str(tmp_path / "leaky.parquet"), [*model_features, "answer"], tmp_path / "leaky", max_iter=20)
+    flagged = evaluate_candidate(leaky["model"], leaky["holdout"], str(tmp_path / "l.md"), uri, "leaky", "roc_auc", 0.0, 0.5)
+    assert flagged["candidate_score"] == 1.0 and flagged["reason"].startswith("WARNING: a perfect roc_auc"), flagged["reason"]
