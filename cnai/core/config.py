@@ -458,7 +458,8 @@ def load_config(path: str | Path) -> ProjectConfig:
     try:
         raw = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}  # noqa: S506 (a SafeLoader)
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no such configuration file") from exc
+        raise ConfigError(f"{path}: no such configuration file; `cnai init <table> --label <column>` writes one "
+                          "(or pass --config PATH)") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     for key, value in _strings(raw):

@@ -207,6 +207,30 @@ def check_services_reachable(config: ProjectConfig, registry_uri: str, timeout_s
             raise ConfigError(f"{key}: {uri} is not reachable ({exc}); nothing was run") from exc
 
 
+def check_tables_readable(config: ProjectConfig, config_path: Path) -> None:
+    """A local table that is missing, empty or a header alone is refused by its cnai.yaml key now,
+    not by the ingest step after the run's Spark has started."""
+    from cnai.core.sources import package_file
+
+    tables = [("data.events", config.data.events),
+              *((f"data.feature_sources[{i}]", s) for i, s in enumerate(config.data.feature_sources))]
+    for key, table in tables:
+        source = _source(table.source, config_path.parent)
+        if "://" in source:
+            continue  # an object store: only the step's own filesystem reads it
+        path = package_file(source) if source.startswith(PACKAGE_PREFIX) else Path(source)
+        if not path.exists():
+            raise ConfigError(f"{key}.source: {path} does not exist")
+        if path.is_file() and path.stat().st_size == 0:
+            raise ConfigError(f"{key}.source: {path} is empty (not even a header line)")
+        if path.is_file() and table.format == "csv" and path.suffix.lower() in (".csv", ".tsv", ".txt"):
+            with path.open("rb") as file:
+                lines = [line for line in file.read(1 << 16).splitlines() if line.strip()]
+            if len(lines) == 1 and path.stat().st_size < 1 << 16:
+                raise ConfigError(f"{key}.source: {path} holds a header line only; nothing can be learnt or checked "
+                                  "from it")
+
+
 def check_positive_label(config: ProjectConfig, config_path: Path, sample_rows: int = 100_000) -> None:
     """A binary task's positive_label must be one of the label's values: said now, from the first
     rows of the events (a typo was found only when tuning started), with the values there are."""
@@ -276,6 +300,7 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
         if problems:
             raise ConfigError("; ".join(p.replace("tuning.parameters.", "model.params.") for p in problems))
         check_runs_locally(config.tuning.algorithm)
+        check_tables_readable(config, config_path)
         check_positive_label(config, config_path)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc

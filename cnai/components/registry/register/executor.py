@@ -68,12 +68,16 @@ def register_model(
 
 def _model_card(version: dict, meta: dict, tags: dict, reused: bool) -> str:
     scores = "\n".join(f"| {k} | {v} |" for k, v in meta.get("holdout_scores", {}).items())
-    params = "\n".join(f"| {k} | {v} |" for k, v in meta.get("params", {}).items())
+    # Tuners hand every number over as a float; the estimator took whole ones as ints (ModelKind.cast).
+    params = "\n".join(f"| {k} | {int(v) if isinstance(v, float) and v.is_integer() else v} |"
+                       for k, v in meta.get("params", {}).items())
+    until = f" up to {meta['trained_until']}" if meta.get("trained_until") else (
+        f" (a {meta['split']} split)" if meta.get("split") else "")
     return (
         f"# Model card: {version['name']} v{version['version']}\n\n"
         f"{'Already registered: this exact model file is this version.' if reused else 'Newly registered.'}\n\n"
         f"- Source: `{version['source']}`\n- Training set: `{tags['training_set_uri']}` ({tags['training_set_hash']})\n"
-        f"- Trained on {meta.get('trained_rows')} rows up to {meta.get('trained_until')}\n"
+        f"- Trained on {meta.get('trained_rows')} rows{until}\n"
         + _sample_line(meta.get("training_sample") or {})
         + f"- Features: {', '.join(meta.get('feature_columns', []))}\n- Label: {meta.get('label')}\n"
         f"- Carbon (steps {tags['carbon.steps']}): {tags['carbon.energy_kwh']} kWh, {tags['carbon.emissions_kg_co2eq']} kg CO2eq\n"

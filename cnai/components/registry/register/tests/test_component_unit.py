@@ -31,3 +31,17 @@ def test_versions_are_new_and_reruns_reuse_them(training_set, model_features, tm
     assert version.tags["carbon.energy_kwh"] == "0.5" and version.tags["evaluation.reason"] == "better"
     downloaded = registry.download_version(uri, name, "1", tmp_path / "v1")
     assert content_hash(downloaded / "model.joblib") == content_hash(f"{models[0]}/model.joblib")
+
+
+def test_the_model_card_says_how_it_split_and_whole_parameters_as_whole():
+    """Found by a new user: "Trained on 23225 rows up to None" for a random split, and a tuner's
+    max_iter 50.0 where the estimator took 50."""
+    from cnai.components.registry.register.executor import _model_card
+
+    tags = {"training_set_uri": "t", "training_set_hash": "h", "carbon.steps": "s", "carbon.energy_kwh": "0",
+            "carbon.emissions_kg_co2eq": "0", "evaluation.deploy": "True", "evaluation.reason": "r"}
+    card = _model_card({"name": "m", "version": "1", "source": "s"}, {
+        "trained_rows": 10, "trained_until": None, "split": "random", "params": {"max_iter": 50.0, "learning_rate": 0.1}},
+        tags, reused=False)
+    assert "Trained on 10 rows (a random split)" in card and "None" not in card
+    assert "| max_iter | 50 |" in card and "| learning_rate | 0.1 |" in card
