@@ -43,5 +43,5 @@ def test_the_model_card_says_how_it_split_and_whole_parameters_as_whole():
     card = _model_card({"name": "m", "version": "1", "source": "s"}, {
         "trained_rows": 10, "trained_until": None, "split": "random", "params": {"max_iter": 50.0, "learning_rate": 0.1}},
         tags, reused=False)
-    assert "Trained on 10 rows (a random split)" in card and "None" not in card
+    assert "Trained on 10 rows (a random split)" in card and "up to None" not in card
     assert "| max_iter | 50 |" in card and "| learning_rate | 0.1 |" in card
