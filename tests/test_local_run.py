@@ -44,3 +44,14 @@ def test_monitor_with_no_traffic_yet_says_so_and_succeeds(small_tables, tmp_path
     assert main(["--config", str(path), "monitor"]) == 0
     assert "nothing to check yet" in capsys.readouterr().out
     assert not (tmp_path / "home" / "pipeline_root").exists(), "no pipeline was started"
+
+
+def test_no_drift_says_what_drifted_and_why_it_was_not_enough():
+    """Found by a new user: the step table said only "no drift" while 4 of 32 features had drifted."""
+    from cnai.orchestration.local_run import _no_drift
+
+    said = _no_drift({"drifted_features": ["educ", "tvhours"], "features_checked": 32, "drift_share": 0.0625,
+                      "drift_share_threshold": 0.3})
+    assert said == ("no drift: 2 of 32 features drifted (educ, tvhours), 6% < monitoring.drift_share_threshold 0.3, "
+                    "and the predictions did not")
+    assert _no_drift({"drifted_features": [], "features_checked": 32}) == "no drift"

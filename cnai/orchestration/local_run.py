@@ -70,6 +70,16 @@ def one_spark(arguments: dict[str, Any], home: Path):
                           say=lambda text: print(text, flush=True))
 
 
+def _no_drift(facts: dict[str, Any]) -> str:
+    """Why nothing was retrained: the features that drifted, too few of them, and a steady prediction."""
+    drifted, checked = facts.get("drifted_features") or [], facts.get("features_checked")
+    if not drifted or checked is None:
+        return "no drift"
+    return (f"no drift: {len(drifted)} of {checked} features drifted ({', '.join(drifted[:5])}"
+            f"{', ...' if len(drifted) > 5 else ''}), {facts.get('drift_share', 0):.0%} < monitoring.drift_share_threshold "
+            f"{facts.get('drift_share_threshold')}, and the predictions did not")
+
+
 def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: Path,
                 use_cache: bool) -> tuple[bool, list[dict[str, Any]]]:
     """Run a pipeline under kfp.local, then print one row per step from its lineage events (the
@@ -216,7 +226,7 @@ def step_rows(run_id: str, expected_steps: list[str], failed_step: str | None = 
                 "drift_check": (f"drift detected in {', '.join(facts.get('drifted_features', [])) or 'predictions'}"
                                 if facts.get("drift_detected") else
                                 f"too few rows to judge ({facts.get('current_rows')} < monitoring.min_rows "
-                                f"{facts.get('min_rows')}): nothing decided" if facts.get("too_few_rows") else "no drift")}.get(name) or outputs.get(main_output.get(name, ""), "")
+                                f"{facts.get('min_rows')}): nothing decided" if facts.get("too_few_rows") else _no_drift(facts))}.get(name) or outputs.get(main_output.get(name, ""), "")
         if event["eventType"] == "FAIL":
             main = facets.get("errorMessage", {}).get("message", "failed")
         rows.append({"step": name, "status": "ran" if event["eventType"] == "COMPLETE" else "FAILED",

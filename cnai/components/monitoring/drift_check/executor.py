@@ -198,10 +198,14 @@ def check_drift(
         "min_rows": min_rows,
         "drifted_features": drifted,
         "drift_share": share,
-        "prediction_ks": prediction["statistic"],
+        "features_checked": len(per_feature),
+        "drift_share_threshold": drift_share_threshold,
+        # KS for a score or a value, chi-square for a multiclass model's predicted classes
+        "prediction_statistic": prediction["statistic"],
+        "prediction_test": prediction["test"],
         "current_rows": len(current_frame),
         "output_metadata": {"metrics": {"drift_detected": int(detected), "drift_share": share,
-                                        "drifted_features": len(drifted), "prediction_ks": prediction["statistic"],
+                                        "drifted_features": len(drifted), "prediction_statistic": prediction["statistic"],
                                         "current_rows": len(current_frame)}},
     }
 
