@@ -435,3 +435,17 @@ def test_distinct_whole_numbers_are_features_unless_named_as_keys(tmp_path):
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
     features = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["features"]
     assert "pop" in features and "customerId" not in features and "order_no" not in features
+
+
+def test_codes_with_leading_zeros_stay_text(tmp_path, capsys):
+    """Found by a new user: zip codes ('02134') were declared bigint: ingest dropped the zero and
+    the server refused "02134" as text in a number."""
+    from cnai.cli import main
+
+    zips = ["02134", "10001", "00501", "94105"]
+    pd.DataFrame({"zip": [zips[i % 4] for i in range(80)], "x": [i * 0.5 for i in range(80)],
+                  "y": [i % 2 for i in range(80)]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
+    assert "codes with leading zeros (e.g. '02134')" in capsys.readouterr().out
+    config = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())
+    assert config["data"]["events"]["columns"]["zip"] == "string" and "zip" in config["data"]["features"]

@@ -332,6 +332,18 @@ def _refuse_summary_row(source: str, frame: pd.DataFrame) -> None:
                             f"pd.{reader}(path).iloc[:-1].{writer}")
 
 
+def _codes_with_leading_zeros(path: str, frame: pd.DataFrame, dialect: dict[str, str],
+                              null_values: list[str]) -> dict[str, pd.Series]:
+    """Whole-number columns whose text holds a leading zero (zip codes, account numbers), as text:
+    read again, only those columns."""
+    whole = [c for c in frame.columns if pd.api.types.is_integer_dtype(frame[c])]
+    if not whole:
+        return {}
+    text = pd.read_csv(path, nrows=SAMPLE_ROWS, usecols=whole, dtype=str, na_values=[*NULL_VALUES, *null_values],
+                       keep_default_na=False, sep=dialect["delimiter"], encoding=dialect["encoding"])
+    return {column: text[column] for column in whole if text[column].str.strip().str.match(r"^0\d", na=False).any()}
+
+
 def read_table(source: str, source_format: str, where: str, notes: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The table's first rows as ingest will read them, and the reading keys cnai.yaml needs for it
     (`where`.delimiter, .encoding, .null_values), each said in `notes`."""
@@ -359,6 +371,13 @@ def read_table(source: str, source_format: str, where: str, notes: list[str]) ->
         reading["null_values"] = null_values
         notes.append(f"{where}.null_values: {null_values} read as missing (numbers otherwise, in "
                      f"{sorted(c for c, found in markers.items() if found)})")
+    if codes := _codes_with_leading_zeros(path, frame, dialect, null_values):
+        # '02134' read as 2134 would lose the zero at ingest and refuse "02134" at serving: text it is.
+        for column, text in codes.items():
+            frame[column] = text.str.strip()
+            example = frame[column][frame[column].str.match(r"^0\d", na=False)].iloc[0]
+            notes.append(f"{where}.columns.{column}: string, though its values are digits: they are codes with "
+                         f"leading zeros (e.g. {example!r}), which a number would drop")
     for column in frame.columns:
         if text := numbers_but_text(frame[column]):
             notes.append(f"{where}.columns.{column}: string, though nearly all its values are numbers: values such as "
