@@ -444,7 +444,7 @@ def test_codes_with_leading_zeros_stay_text(tmp_path, capsys):
 
     zips = ["02134", "10001", "00501", "94105"]
     pd.DataFrame({"zip": [zips[i % 4] for i in range(80)], "x": [i * 0.5 for i in range(80)],
-                  "y": [i % 2 for i in range(80)]}).to_csv(tmp_path / "t.csv", index=False)
+                  "y": [(i // 3) % 2 for i in range(80)]}).to_csv(tmp_path / "t.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
     assert "codes with leading zeros (e.g. '02134')" in capsys.readouterr().out
     config = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())
