@@ -105,3 +105,22 @@ def test_the_time_split_never_cuts_through_one_timestamp():
     train, held = split_frame(frame, "time", 0.2, "day")
     assert train["day"].max() < held["day"].min()
     assert len(held) == 5
+
+
+def test_a_time_split_through_a_large_group_of_one_time_stays_near_its_share():
+    """Found by a new user: monthly data held out 36% where 15% was asked, the boundary month all
+    going to the holdout. The boundary's rows still go to one side, the one nearer the share."""
+    import pandas as pd
+
+    from cnai.core.splits import split_frame
+
+    months = pd.DataFrame({"month": [1] * 40 + [2] * 30 + [3] * 18 + [4] * 12, "x": range(100)})
+    kept, held = split_frame(months, "time", 0.15, "month")  # month 3 (rows 70-87) holds the cut at 85
+    assert (len(kept), len(held)) == (88, 12), "12 rows held out, not 30"
+    assert kept["month"].max() < held["month"].min(), "every held-out row newer than every trained one"
+    hourly = pd.DataFrame({"hour": [h for h in range(20) for _ in range(5)], "x": range(100)})
+    kept, held = split_frame(hourly, "time", 0.15, "hour")
+    assert len(held) == 15 and kept["hour"].max() < held["hour"].min()
+    skewed = pd.DataFrame({"month": [1] * 10 + [2] * 60 + [3] * 30})  # the cut (85) falls in month 3's 30 rows
+    kept, held = split_frame(skewed, "time", 0.15, "month")
+    assert (len(kept), len(held)) == (70, 30)  # not 100/0: a holdout is never empty

@@ -25,9 +25,13 @@ def split_frame(frame: pd.DataFrame, how: str, holdout_fraction: float, timestam
         ordered = frame.sort_values(timestamp, kind="stable")
         cut = int(len(ordered) * (1 - holdout_fraction))
         if 0 < cut < len(ordered):
-            # Never through one time: rows sharing the boundary's timestamp all go to the holdout,
-            # so every held-out row is newer than the last one trained on (the gate relies on it).
-            cut = int(ordered[timestamp].searchsorted(ordered[timestamp].iloc[cut], side="left"))
+            # Never through one time: rows sharing the boundary's timestamp all go to one side, so
+            # every held-out row is newer than the last one trained on (the gate relies on it); the
+            # side that leaves the holdout nearest its share (a month of monthly data can be a fifth).
+            times, boundary = ordered[timestamp], ordered[timestamp].iloc[cut]
+            before, after = int(times.searchsorted(boundary, side="left")), int(times.searchsorted(boundary, side="right"))
+            target = cut
+            cut = before if (after >= len(ordered) or (before >= 1 and target - before <= after - target)) else after
         if cut < 1 or cut >= len(ordered):
             raise DataError(f"cannot hold out {holdout_fraction:.0%} of {len(ordered)} rows")
         return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
