@@ -449,3 +449,15 @@ def test_codes_with_leading_zeros_stay_text(tmp_path, capsys):
     assert "codes with leading zeros (e.g. '02134')" in capsys.readouterr().out
     config = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())
     assert config["data"]["events"]["columns"]["zip"] == "string" and "zip" in config["data"]["features"]
+
+
+def test_months_written_with_their_name_get_the_derived_column_that_reads_them(tmp_path, capsys):
+    """Found by a new user: `--timestamp issue_month` ('Mar-2018') was refused without the pattern."""
+    from cnai.cli import main
+
+    months = pd.date_range("2016-01-01", periods=36, freq="MS").strftime("%b-%Y")
+    pd.DataFrame({"issue_month": [months[i % 36] for i in range(72)], "x": [i * 0.5 for i in range(72)],
+                  "y": [(i // 3) % 2 for i in range(72)]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y",
+                 "--timestamp", "issue_month"]) == 2
+    assert "derived_columns: {issue_month_time: \"to_timestamp(issue_month, 'MMM-yyyy')\"}" in capsys.readouterr().err

@@ -180,8 +180,10 @@ def _numeric_date_recipe(values: pd.Series, column: str) -> str:
     pattern the user names (ambiguous otherwise): how to derive the time; "" for other values."""
     present = values.dropna().astype(str).str.strip()
     parts = present.str.extract(r"^(\d{1,2})([/.-])(\d{1,2})\2(\d{4})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
-    if present.empty or parts[0].isna().any():
+    if present.empty:
         return ""
+    if parts[0].isna().any():
+        return _month_date_recipe(present, column)
     first, second, mark = parts[0].astype(int), parts[2].astype(int), parts[1].iloc[0]
     pattern = (f"dd{mark}MM{mark}yyyy" if (first > 12).any() else f"MM{mark}dd{mark}yyyy" if (second > 12).any()
                else f"dd{mark}MM{mark}yyyy or MM{mark}dd{mark}yyyy, whichever the file uses")
@@ -189,6 +191,30 @@ def _numeric_date_recipe(values: pd.Series, column: str) -> str:
             f"one with its pattern: derived_columns: {{{column}_time: \"to_timestamp({column}, '{pattern}')\"}} "
             f"(with the time of day: add ' HH:mm'), then timestamp: {column}_time and split: time ({column!r} "
             "itself is left out of features: dates as text are no feature)")
+
+
+# Months written without a day, or days with the month's short name and dashes: (Spark's pattern,
+# the same for Python's strptime), tried in order on text that is not read as times by itself.
+MONTH_FORMATS = (("MMM-yyyy", "%b-%Y"), ("MMM yyyy", "%b %Y"), ("MMMM yyyy", "%B %Y"), ("yyyy-MM", "%Y-%m"),
+                 ("MM/yyyy", "%m/%Y"), ("dd-MMM-yyyy", "%d-%b-%Y"), ("dd-MMM-yy", "%d-%b-%y"))
+
+
+def _month_date_recipe(present: pd.Series, column: str) -> str:
+    """For text such as 'Mar-2018' or '2018-03': the derived column that reads it; "" otherwise."""
+    import datetime
+
+    sample = present.drop_duplicates().head(200).tolist()
+    for spark_pattern, python_format in MONTH_FORMATS:
+        try:
+            for value in sample:
+                datetime.datetime.strptime(value, python_format)  # noqa: DTZ007 (a pattern check, no time zone)
+        except ValueError:
+            continue
+        return (f"times written as {spark_pattern} (e.g. {sample[0]!r}) are not read as times by themselves; derive "
+                f"one with its pattern: derived_columns: {{{column}_time: \"to_timestamp({column}, '{spark_pattern}')\"}}, "
+                f"then timestamp: {column}_time and split: time ({column!r} itself is left out of features: dates as "
+                "text are no feature)")
+    return ""
 
 
 def _compact_date_recipe(values: pd.Series, column: str) -> str:
