@@ -297,6 +297,18 @@ def test_the_teams_own_model_code_on_its_own_csv_export_travels_with_the_model(t
         assert scored.returncode == 0, scored.stderr[-2000:]
         assert json.loads(scored.stdout) == outputs["prediction"]
 
+        # An edit to the team's code re-runs the steps that fit it, not the data steps before them.
+        def completed(step: str) -> int:
+            events = (config_path.parent / ".cnai" / "lineage" / "events.jsonl").read_text().splitlines()
+            return sum(1 for line in events if f'.{step}"' in line and '"eventType": "COMPLETE"' in line)
+
+        before = {step: completed(step) for step in ("ingest", "validate", "tune", "train")}
+        (project / "my_models.py").write_text(MY_MODELS + "\n# tried another idea\n")
+        assert main(["--config", str(config_path), "run"]) == 0
+        after = {step: completed(step) for step in before}
+        assert (after["ingest"], after["validate"]) == (before["ingest"], before["validate"]), (before, after)
+        assert (after["tune"], after["train"]) == (before["tune"] + 1, before["train"] + 1), (before, after)
+
         # On a cluster the steps run the same module from the project's image: `cnai compile`, from
         # another folder and a fresh process, writes the image's Dockerfile.
         compiled = subprocess.run([str(Path(sys.executable).parent / "cnai"), "--config", str(config_path), "compile",

@@ -94,7 +94,9 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(home / "pipeline_root"),
         enable_caching=use_cache,
-        cache_root=str(home / "kfp_cache" / code_fingerprint(str(arguments.get("model_kind", "")))),
+        # The package's code keys the whole cache; a team's own model code keys only the steps that
+        # fit it (their `model_code` input), so an edit to it does not re-run the data steps.
+        cache_root=str(home / "kfp_cache" / code_fingerprint()),
         raise_on_error=True,
     )
     from cnai.orchestration.console import StepConsole, quiet_kfp_local

@@ -65,6 +65,17 @@ def _source(source: str, base: Path) -> str:
         raise ConfigError(f"{base / source}: cannot be read ({exc}); point cnai.yaml at the file itself") from exc
 
 
+def model_code_hash(model_kind: str, config_path: Path) -> str:
+    """What a `module:function` model's own files hash to (with the package's); "" for the kinds
+    cnai ships, whose code is the package's, which keys the local cache as a whole."""
+    from cnai.orchestration.local_run import code_fingerprint
+
+    if ":" not in model_kind:
+        return ""
+    use_project_code(config_path)  # the module is found from the project folder, wherever cnai runs
+    return code_fingerprint(model_kind)
+
+
 def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
     """What every verb that touches the run directory starts with: config, its path, the run directory."""
     config_path = Path(args.config).resolve()
@@ -128,6 +139,7 @@ def pipeline_arguments(config: ProjectConfig, config_path: Path, sample_rows: in
         "model_features": data.model_features,
         "search_space": tuning.search_space,
         "model_kind": config.model.kind,
+        "model_code": model_code_hash(config.model.kind, config_path),
         "model_params": config.model.params,
         "max_training_rows": config.model.max_training_rows or 0,
         "registry_uri": default_registry_uri(home),

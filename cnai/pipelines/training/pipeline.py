@@ -63,6 +63,7 @@ PARAMETERS: list[tuple[str, type, Any]] = [
     ("events_hash", str, ""),
     ("limit_rows", int, 0),
     ("model_kind", str, default_of(ModelConfig, "kind")),
+    ("model_code", str, ""),  # a module:function model's code hash: the steps that fit it re-run when it changes
     ("max_training_rows", int, default_of(ModelConfig, "max_training_rows")),
     ("spark_master", str, default_of(Settings, "spark_master")),
     ("tuning_algorithm", str, default_of(TuningConfig, "algorithm")),
@@ -122,7 +123,8 @@ def steps(v: dict[str, Any], with_feature_view: bool) -> None:
         online_store = {}
 
     model = {"task": v["task"], "model_kind": v["model_kind"], "model_params": v["model_params"],
-             "split": v["split"], "positive_label": v["positive_label"], "max_training_rows": v["max_training_rows"]}
+             "split": v["split"], "positive_label": v["positive_label"], "max_training_rows": v["max_training_rows"],
+             "model_code": v["model_code"]}
     tuned = on_kubernetes(tune(
         training_set=training_set, feature_columns=v["model_features"], label=label, timestamp=timestamp,
         search_space=v["search_space"], algorithm=v["tuning_algorithm"], objective_metric=v["objective_metric"],

@@ -25,6 +25,7 @@ def train(
     target: str = "local",
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
     max_training_rows: int = 0,
+    model_code: str = "",
 ):
     """Train the final model with the given parameters; evaluate it on the holdout.
 
@@ -49,6 +50,8 @@ def train(
         cluster: The `cluster` section of cnai.yaml; used when target is kubeflow.
         max_training_rows: A larger training set is used as a seeded sample of this many rows
             (stratified by class), read without loading the whole; 0: every row.
+        model_code: The content hash of a `module:function` model's own code ("" for the others):
+            only an input of this step, so that editing that code re-runs the steps that fit it.
     """
     from cnai.components.training.train.executor import train_model
     from cnai.core.tracking import run_step

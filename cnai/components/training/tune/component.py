@@ -30,6 +30,7 @@ def tune(
     target: str = "local",
     cluster: dict = {},  # noqa: B006 (KFP reads the default from the signature; never mutated)
     max_training_rows: int = 0,
+    model_code: str = "",
 ) -> dict:
     """Search hyperparameters with Optuna under Katib's algorithm names; return the best parameters.
 
@@ -59,6 +60,8 @@ def tune(
         cluster: The `cluster` section of cnai.yaml (namespace, image, object store...); used when target is kubeflow.
         max_training_rows: A larger training set is used as a seeded sample of this many rows
             (stratified by class), read without loading the whole; 0: every row.
+        model_code: The content hash of a `module:function` model's own code ("" for the others):
+            only an input of this step, so that editing that code re-runs the steps that fit it.
     """
     from cnai.components.training.tune.executor import tune_hyperparameters
     from cnai.core.tracking import run_step
