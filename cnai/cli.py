@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from cnai.orchestration.serve import make_production
 
         print(make_production(default_registry_uri(home), config.model_name, args.version))
-    serve_production(config, default_registry_uri(home))
+    serve_production(config, default_registry_uri(home), by_hand=args.version is not None)
     print_endpoint(config, deployed=None)  # `cnai serve` is not a run
     return 0
 

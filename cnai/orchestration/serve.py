@@ -33,7 +33,7 @@ def print_endpoint(config: ProjectConfig, deployed: bool | None) -> None:
         print("No model is being served: the evaluation gate has not approved one yet.")
 
 
-def serve_production(config: ProjectConfig, registry_uri: str, start: bool = True) -> None:
+def serve_production(config: ProjectConfig, registry_uri: str, start: bool = True, by_hand: bool = False) -> None:
     """Make sure the production version, and its registered files, are what the local server serves:
     after `cnai stop` or a reboot it is started (unless `start` is False: before a run, only a
     running server is put right); after a deploy that was killed half-way (the server on a version
@@ -69,6 +69,8 @@ def serve_production(config: ProjectConfig, registry_uri: str, start: bool = Tru
         return
     if not ready:
         print(f"Nothing was serving {name}: starting its production version {version}.")
+    elif by_hand:  # `cnai serve --version`: the user moved production, nothing went wrong
+        print(f"Serving {name} v{version} in place of v{live['version'] if live else '?'}.")
     else:
         serving = f"v{live['version']}" if live else "a version it does not record"
         print(f"The local server was serving {name} {serving}, not production v{version} with its registered files "
@@ -93,6 +95,9 @@ def make_production(registry_uri: str, model_name: str, version: str) -> str:
     back. Returns what the gate had said of it; an unknown version is refused by name."""
     from cnai.backends import registry
 
+    if not str(version).isdigit():  # asked of MLflow, a typo would read as a damaged registry
+        raise ConfigError(f"--version {version}: a registered version is a number (1, 2, ...); `cnai lineage` and "
+                          "MLflow's UI (`cnai ui`) list them")
     try:
         tags = registry.version_tags(registry_uri, model_name, version)
     except CnaiError:

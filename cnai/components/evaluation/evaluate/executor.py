@@ -92,11 +92,12 @@ def evaluate_candidate(
                           f"(--sample-rows or settings.sample_rows) and trained on {candidate.meta['trained_rows']} rows, "
                           f"production on {production_model.meta['trained_rows']}: a quick run does not replace it "
                           f"(`cnai serve --version` makes a registered version production by hand); {reason}")
-    if warning := few_rows_warning(judged[candidate.meta["label"]], task != "regression"):
-        reason = f"{warning}; {reason}"  # first: the step table shows the start of the reason
-    if _perfect(metric, candidate_score):
+    few = few_rows_warning(judged[candidate.meta["label"]], task != "regression")
+    if _perfect(metric, candidate_score) and not few:  # on a few rows a perfect score is as likely chance
         reason = (f"WARNING: a perfect {metric} on held-out rows usually means a feature holds the label's answer (a "
                   f"leak: known only with the label); check data.features; {reason}")
+    if few:
+        reason = f"{few}; {reason}"  # first: the step table shows the start of the reason
     with atomic_output(comparison) as staging:
         staging.write_text(_markdown(metric, candidate_score, production, production_score, deploy, reason, rows))
     return {

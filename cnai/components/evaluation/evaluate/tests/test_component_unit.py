@@ -105,6 +105,8 @@ def test_a_version_the_gate_kept_out_can_be_made_production_by_hand(training_set
     assert f"{name} v{versions[1]} is production now, set by hand over the gate (which had said: candidate" in said
     with pytest.raises(ConfigError, match=f"--version 9: {name} has no such registered version"):
         make_production(uri, name, "9")
+    with pytest.raises(ConfigError, match=r"--version v2: a registered version is a number"):
+        make_production(uri, name, "v2")  # not read as a damaged registry
     assert str(registry.production_version(uri, name).version) == str(versions[1])
 
 
@@ -145,3 +147,23 @@ def test_a_perfect_score_is_flagged_as_a_likely_leak(training_set, model_feature
     leaky = train(str(tmp_path / "leaky.parquet"), [*model_features, "answer"], tmp_path / "leaky", max_iter=20)
     flagged = evaluate_candidate(leaky["model"], leaky["holdout"], str(tmp_path / "l.md"), uri, "leaky", "roc_auc", 0.0, 0.5)
     assert flagged["candidate_score"] == 1.0 and flagged["reason"].startswith("WARNING: a perfect roc_auc"), flagged["reason"]
+
+
+def test_on_a_few_rows_a_perfect_score_is_not_called_a_leak(training_set, model_features, tmp_path):
+    """Review of the leak warning: on 10 held-out rows with 1 of a class, roc_auc 1.0 is easily
+    chance; the few-rows warning leads, and no leak is claimed."""
+    import pandas as pd
+
+    uri = registry.default_registry_uri(tmp_path / "registry")
+    good = train(training_set, model_features, tmp_path / "good", learning_rate=0.1, max_iter=80)
+    holdout = pd.read_parquet(good["holdout"])
+    from cnai.models.saved import LoadedModel
+
+    scores = LoadedModel(good["model"]).scores(holdout)
+    positive = holdout[(holdout[LABEL] == 1).to_numpy() & (scores > 0.6)].head(1)
+    negatives = holdout[(holdout[LABEL] == 0).to_numpy() & (scores < 0.3)].head(9)
+    pd.concat([negatives, positive]).to_parquet(tmp_path / "ten.parquet")
+    judged = evaluate_candidate(good["model"], str(tmp_path / "ten.parquet"), str(tmp_path / "t.md"), uri, "ten",
+                                "roc_auc", 0.0, 0.5)
+    assert judged["candidate_score"] == 1.0
+    assert judged["reason"].startswith("WARNING: judged on 10 held-out row(s)") and "leak" not in judged["reason"]
