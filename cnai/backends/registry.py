@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,8 @@ def _client(registry_uri: str):
     # A new store's schema is created on first use: MLflow and Alembic announce each migration at INFO.
     for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Fetching a version's files drew MLflow's progress bars on `cnai serve` (unless the user asks for them).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
     if registry_uri.startswith("sqlite:///"):
         Path(registry_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

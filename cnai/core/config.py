@@ -194,7 +194,7 @@ class DataConfig(Strict):
             source = sources.get(view)
             if source is None or not column:
                 problems.append(f"data.feature_refs[{i}]: {ref!r} must be '<view>:<column>' with a view of "
-                                f"data.feature_sources ({sorted(sources)})")
+                                f"data.feature_sources ({sorted(sources)})" + _did_you_mean(view, list(sources)))
             elif not source.has(column) or column in (source.entity, source.timestamp):
                 values = [c for c in source.names if c not in (source.entity, source.timestamp)]
                 problems.append(f"data.feature_refs[{i}]: {column!r} is not a value column of {view!r}"

@@ -293,8 +293,9 @@ def _identifier(values: pd.Series, rows: int) -> bool:
     return values.nunique() >= (0.5 if is_text else 0.95) * rows
 
 
-# A whole-number column named as keys are: id, user_id, idNum, customer_no, zip code, index.
-KEY_NAME = re.compile(r"(^|[^a-z])(id|ids|key|uuid|guid|code|no|nr|num|number|index|idx)([^a-z]|$)")
+# A whole-number column named as keys are: id, user_id, idNum, customer_no, zip code, index (not
+# num or number: num_people and house_number are measurements as often).
+KEY_NAME = re.compile(r"(^|[^a-z])(id|ids|key|uuid|guid|code|no|nr|index|idx)([^a-z]|$)")
 
 
 def _row_numbers(values: pd.Series) -> bool:

@@ -235,10 +235,19 @@ def check_tables_readable(config: ProjectConfig, config_path: Path) -> None:
             raise ConfigError(f"{key}.source: {path} does not exist")
         if path.is_file() and path.stat().st_size == 0:
             raise ConfigError(f"{key}.source: {path} is empty (not even a header line)")
-        if path.is_file() and table.format == "csv" and path.suffix.lower() in (".csv", ".tsv", ".txt"):
-            with path.open("rb") as file:
-                lines = [line for line in file.read(1 << 16).splitlines() if line.strip()]
-            if len(lines) == 1 and path.stat().st_size < 1 << 16:
+        if path.is_file() and table.format == "csv" and path.suffix.lower() in (".csv", ".tsv", ".txt", ".gz", ".bz2"):
+            import bz2
+            import gzip
+
+            opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+            try:
+                with opener(path, "rb") as file:
+                    head = file.read(1 << 16)
+                    whole = not file.read(1)
+            except (OSError, EOFError):
+                continue  # not what its name says: ingest names what is wrong with it
+            lines = [line for line in head.splitlines() if line.strip()]
+            if len(lines) == 1 and whole:
                 raise ConfigError(f"{key}.source: {path} holds a header line only; nothing can be learnt or checked "
                                   "from it")
 

@@ -139,6 +139,12 @@ def _server_classes():
             return self.answer(payload, headers)
 
         def answer(self, payload, headers=None):
+            if isinstance(payload, bytes | str):  # KServe leaves a body sent as another content type (curl -d: a form) as it came
+                try:
+                    payload = json.loads(payload)
+                except ValueError as exc:
+                    raise InvalidInput("the body is not JSON: send {'instances': [{feature: value}, ...]} (v1) or a v2 "
+                                       "request, with the header Content-Type: application/json") from exc
             if isinstance(payload, InferRequest):
                 columns = _columns_from_v2(payload)
             elif isinstance(payload, dict) and isinstance(payload.get("instances"), list):
