@@ -366,8 +366,10 @@ def _codes_with_leading_zeros(path: str, frame: pd.DataFrame, dialect: dict[str,
     whole = [c for c in frame.columns if pd.api.types.is_integer_dtype(frame[c])]
     if not whole:
         return {}
-    text = pd.read_csv(path, nrows=SAMPLE_ROWS, usecols=whole, dtype=str, na_values=[*NULL_VALUES, *null_values],
+    positions = [frame.columns.get_loc(c) for c in whole]  # by position: a nameless column is _c0 here, not in the file
+    text = pd.read_csv(path, nrows=SAMPLE_ROWS, usecols=positions, dtype=str, na_values=[*NULL_VALUES, *null_values],
                        keep_default_na=False, sep=dialect["delimiter"], encoding=dialect["encoding"])
+    text.columns = [frame.columns[i] for i in sorted(positions)]
     return {column: text[column] for column in whole if text[column].str.strip().str.match(r"^0\d", na=False).any()}
 
 
