@@ -41,7 +41,9 @@ def lineage_chain(model_name: str, version: str | None = None) -> list[tuple[int
     depth = 0
     served = max(deploy, key=lambda e: e["eventTime"]) if deploy else None
     if served is not None:
-        chain.append((0, served, f"serves version {version}"))
+        latest = max(deploys, key=lambda e: e["eventTime"])  # a later deploy (or a rollback) replaced it
+        chain.append((0, served, f"serves version {version}" if latest is served else
+                      f"deployed version {version} (since replaced by version {event_facts(latest).get('version')})"))
         depth = 1
     # The registration the deploy followed; a later run that trained the same model again (a
     # monitoring retrain) registers it again and finds the version, but did not make it.
