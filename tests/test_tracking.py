@@ -258,6 +258,12 @@ def test_lineage_names_the_registration_the_deploy_followed_not_a_later_one(tmp_
     chain = lineage_chain("m")
     assert [(e["run"]["runId"], link) for _, e, link in chain[:2]] == [
         ("first-deploy", "serves version 1"), ("first-register", "registered version 1")]
+    # Found in a re-test: `cnai lineage --version 1` after version 2 was deployed said "serves".
+    events.append(event("register", "2026-12-03T10:00:00Z", "second-register", {"version": "2"}))
+    events.append(event("deploy", "2026-12-03T10:01:00Z", "second-deploy", {"version": "2"}))
+    (tmp_path / "lineage" / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert lineage_chain("m", "1")[0][2] == "deployed version 1 (since replaced by version 2)"
+    assert lineage_chain("m")[0][2] == "serves version 2"
 
 
 def test_a_failed_runs_table_says_cached_for_a_step_the_cache_answered_and_not_run_after_the_failure(tmp_path, monkeypatch):
@@ -311,9 +317,3 @@ def test_a_step_kfp_local_failed_after_its_work_was_recorded_is_failed_in_the_ta
     assert [(r["step"], r["status"]) for r in rows] == [("tune", "ran"), ("smoke_test", "FAILED")]
     # Named as the step table names it (feast_features is the `features` step), KFP's suffix dropped.
     assert failed_task(RuntimeError("Inner task failed: 'feast-features-2'.")) == "features"
-    # Found in a re-test: `cnai lineage --version 1` after version 2 was deployed said "serves".
-    events.append(event("register", "2026-12-03T10:00:00Z", "second-register", {"version": "2"}))
-    events.append(event("deploy", "2026-12-03T10:01:00Z", "second-deploy", {"version": "2"}))
-    (tmp_path / "lineage" / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    assert lineage_chain("m", "1")[0][2] == "deployed version 1 (since replaced by version 2)"
-    assert lineage_chain("m")[0][2] == "serves version 2"
