@@ -428,10 +428,9 @@ def _did_you_mean(name: str, known: list[str]) -> str:
     """"; did you mean 'x'?" for the known name closest to a misspelt one, or nothing."""
     import difflib
 
-    close = difflib.get_close_matches(name, known, n=1) or difflib.get_close_matches(
-        name.lower(), {k.lower(): k for k in known}, n=1)
-    if close and close[0] not in known:  # matched without case
-        close = [next(k for k in known if k.lower() == close[0])]
+    lowered = {k.lower(): k for k in known}  # 'Month' for 'month': close in any case
+    close = difflib.get_close_matches(name, known, n=1) or [
+        lowered[k] for k in difflib.get_close_matches(name.lower(), lowered, n=1)]
     return f"; did you mean {close[0]!r}?" if close else ""
 
 

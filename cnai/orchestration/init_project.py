@@ -188,9 +188,14 @@ def _numeric_date_recipe(values: pd.Series, column: str) -> str:
     pattern = (f"dd{mark}MM{mark}yyyy" if (first > 12).any() else f"MM{mark}dd{mark}yyyy" if (second > 12).any()
                else f"dd{mark}MM{mark}yyyy or MM{mark}dd{mark}yyyy, whichever the file uses")
     return (f"dates written day or month first (e.g. {present.iloc[0]!r}) are not read as times by themselves; derive "
-            f"one with its pattern: derived_columns: {{{column}_time: \"to_timestamp({column}, '{pattern}')\"}} "
-            f"(with the time of day: add ' HH:mm'), then timestamp: {column}_time and split: time ({column!r} "
-            "itself is left out of features: dates as text are no feature)")
+            f"one with its pattern (with the time of day: add ' HH:mm' to it): "
+            + _derived_time(column, f"to_timestamp({column}, '{pattern}')"))
+
+
+def _derived_time(column: str, expression: str, as_text: bool = True) -> str:
+    """The cnai.yaml lines that derive a time from `column` with `expression`, as every recipe says them."""
+    return (f"derived_columns: {{{column}_time: \"{expression}\"}}, then timestamp: {column}_time and split: time"
+            + (f" ({column!r} itself is left out of features: dates as text are no feature)" if as_text else ""))
 
 
 # Months written without a day, or days with the month's short name and dashes: (Spark's pattern,
@@ -211,9 +216,7 @@ def _month_date_recipe(present: pd.Series, column: str) -> str:
         except ValueError:
             continue
         return (f"times written as {spark_pattern} (e.g. {sample[0]!r}) are not read as times by themselves; derive "
-                f"one with its pattern: derived_columns: {{{column}_time: \"to_timestamp({column}, '{spark_pattern}')\"}}, "
-                f"then timestamp: {column}_time and split: time ({column!r} itself is left out of features: dates as "
-                "text are no feature)")
+                "one with its pattern: " + _derived_time(column, f"to_timestamp({column}, '{spark_pattern}')"))
     return ""
 
 
@@ -227,8 +230,7 @@ def _compact_date_recipe(values: pd.Series, column: str) -> str:
     if parsed.isna().any():
         return ""
     return (f"whole numbers, though they read as dates written yyyymmdd (e.g. {int(present.iloc[0])}); for a time, "
-            f"derive one: derived_columns: {{{column}_time: \"to_timestamp(cast({column} as string), 'yyyyMMdd')\"}}, "
-            f"then timestamp: {column}_time and split: time")
+            "derive one: " + _derived_time(column, f"to_timestamp(cast({column} as string), 'yyyyMMdd')", as_text=False))
 
 
 def _leaks(frame: pd.DataFrame, label: str, columns: list[str], classification: bool) -> list[str]:
