@@ -362,9 +362,9 @@ def _refuse_summary_row(source: str, frame: pd.DataFrame) -> None:
 
 
 def _codes_with_leading_zeros(path: str, frame: pd.DataFrame, dialect: dict[str, str],
-                              null_values: list[str]) -> dict[str, pd.Series]:
-    """Whole-number columns whose text holds a leading zero (zip codes, account numbers), as text:
-    read again, only those columns."""
+                              null_values: list[str]) -> dict[str, tuple[pd.Series, str]]:
+    """Whole-number columns whose text holds a leading zero (zip codes, account numbers), as text
+    (read again, only those columns), each with its first such value."""
     whole = [c for c in frame.columns if pd.api.types.is_integer_dtype(frame[c])]
     if not whole:
         return {}
@@ -372,7 +372,12 @@ def _codes_with_leading_zeros(path: str, frame: pd.DataFrame, dialect: dict[str,
     text = pd.read_csv(path, nrows=SAMPLE_ROWS, usecols=positions, dtype=str, na_values=[*NULL_VALUES, *null_values],
                        keep_default_na=False, sep=dialect["delimiter"], encoding=dialect["encoding"])
     text.columns = [frame.columns[i] for i in sorted(positions)]
-    return {column: text[column] for column in whole if text[column].str.strip().str.match(r"^0\d", na=False).any()}
+    codes = {}
+    for column in whole:
+        values = text[column].str.strip()
+        if len(zeros := values[values.str.match(r"^0\d", na=False)]):
+            codes[column] = (values, zeros.iloc[0])
+    return codes
 
 
 def read_table(source: str, source_format: str, where: str, notes: list[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -404,9 +409,8 @@ def read_table(source: str, source_format: str, where: str, notes: list[str]) ->
                      f"{sorted(c for c, found in markers.items() if found)})")
     if codes := _codes_with_leading_zeros(path, frame, dialect, null_values):
         # '02134' read as 2134 would lose the zero at ingest and refuse "02134" at serving: text it is.
-        for column, text in codes.items():
-            frame[column] = text.str.strip()
-            example = frame[column][frame[column].str.match(r"^0\d", na=False)].iloc[0]
+        for column, (text, example) in codes.items():
+            frame[column] = text
             notes.append(f"{where}.columns.{column}: string, though its values are digits: they are codes with "
                          f"leading zeros (e.g. {example!r}), which a number would drop")
     for column in frame.columns:
