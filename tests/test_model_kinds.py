@@ -192,3 +192,27 @@ def test_a_boosters_value_out_of_its_range_is_refused_before_the_run(kind, param
         check_hyperparameters(kind, "binary", [parameter])
     for task in TASKS:  # the kind's own search space passes, for every task
         check_hyperparameters(kind, task, model_kind(kind).default_search_space(1000))
+
+
+def test_hist_gradient_boosting_stops_early_as_scikit_learn_does_by_default():
+    """As scikit-learn's default (early_stopping="auto"): from 10,000 rows a fit stops once 10 rounds
+    in a row brought no gain on a tenth of its rows, in a tuning trial and in the final fit alike,
+    and a trial reports no stage after its stop. The kind had turned it off: every trial ran every
+    round its max_iter asked, slower, and the long ones overfit (BENCHMARKS.md, time-to-model)."""
+    from cnai.models.tuning import staged_scores
+
+    frame, y = table(["a", "b"], ["c"], "binary", rows=12_000)
+    frame["y"] = y
+    kind = model_kind("hist_gradient_boosting")
+    fitted = kind.build("binary", ["c"], ["a", "b"], {"max_iter": 1000}, 0).fit(frame[["a", "b", "c"]], y)
+    assert fitted.named_steps["model"].n_iter_ < 1000
+    stages = [stage for stage, _ in staged_scores("hist_gradient_boosting", "binary", {"max_iter": 1000},
+                                                  frame.iloc[:11_000], frame.iloc[11_000:], ["a", "b", "c"], "y",
+                                                  [0, 1], "roc_auc", 0)]
+    assert stages == list(range(50, stages[-1] + 1, 50)) and stages[-1] < 1000
+    # Fewer rows than scikit-learn holds a tenth out of: every round, as scikit-learn does.
+    small = kind.build("binary", ["c"], ["a", "b"], {"max_iter": 60}, 0).fit(frame[["a", "b", "c"]][:2000], y[:2000])
+    assert small.named_steps["model"].n_iter_ == 60
+    # A team can set scikit-learn's own early-stopping parameters, or turn it off.
+    assert kind.parameter_problems("binary", [{"name": "early_stopping", "parameter_type": "categorical", "values": [False]},
+                                              {"name": "n_iter_no_change", "parameter_type": "int", "min": 5, "max": 20}]) == []

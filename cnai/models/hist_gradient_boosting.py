@@ -25,8 +25,7 @@ class HistGradientBoosting(ModelKind):
     name: ClassVar[str] = "hist_gradient_boosting"
     stage_parameter: ClassVar[str | None] = "max_iter"
     fixed_parameters: ClassVar[frozenset[str]] = ModelKind.fixed_parameters | {
-        "categorical_features", "early_stopping", "scoring", "validation_fraction", "n_iter_no_change", "tol",
-        "interaction_cst", "monotonic_cst", "loss"}
+        "categorical_features", "interaction_cst", "monotonic_cst", "loss"}
 
     def default_search_space(self, rows: int) -> list[dict[str, Any]]:
         return [
@@ -64,9 +63,10 @@ class HistGradientBoosting(ModelKind):
             ],
             verbose_feature_names_out=False,
         )
+        # scikit-learn's own early stopping stays as it is by default ("auto": on from 10,000 rows, on
+        # a tenth of the fitted rows), in trials and in the final fit alike: max_iter is a bound.
         model = self.estimator_class(task)(
-            categorical_features=[True] * len(categorical) + [False] * len(numeric),
-            early_stopping=False, random_state=seed, **cast)
+            categorical_features=[True] * len(categorical) + [False] * len(numeric), random_state=seed, **cast)
         return Pipeline([("encode", encoder), ("model", model)])
 
     def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
@@ -77,6 +77,8 @@ class HistGradientBoosting(ModelKind):
             model.set_params(max_iter=rounds)
             model.fit(encoded, target)
             yield rounds
+            if model.n_iter_ < rounds:  # it stopped early: a larger max_iter would only resume past its stop
+                return
 
     def fast_predictor(self, estimator, task: str):
         return DirectPredictor.of(estimator, task)
