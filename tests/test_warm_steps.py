@@ -20,7 +20,8 @@ def describe(word: str) -> str:
     import os
     import sys
 
-    already = sorted(name for name in ("sklearn", "mlflow", "great_expectations", "cnai.core.config") if name in sys.modules)
+    already = sorted(name for name in ("pandas", "codecarbon", "sklearn", "mlflow", "great_expectations", "cnai.core.config")
+                     if name in sys.modules)
     import team_code  # only on the PYTHONPATH the run gave its tasks
     from kfp import dsl as kfp_dsl
 
@@ -63,6 +64,12 @@ def describing(word: str):
     describe(word=word)
 
 
+@dsl.pipeline(name="describing_twice")
+def describing_twice(word: str):
+    first = describe(word=word)
+    describe(word=first.output).after(first)
+
+
 @dsl.pipeline(name="failing")
 def failing():
     fails_loudly()
@@ -95,19 +102,29 @@ def output_of(home, task: str) -> dict:
     return json.loads(json.loads(executor_output.read_text())["parameterValues"]["Output"])
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is used on Linux")
-def test_a_task_runs_forked_from_the_warm_interpreter_with_its_own_environment(project, monkeypatch):
+@pytest.fixture
+def new_interpreter(monkeypatch):
+    """A warm interpreter of the test's own, which no earlier task used."""
+    monkeypatch.setattr(warm_steps, "_interpreter", None)
     interpreter = warm_steps.start()
+    yield interpreter
+    interpreter.abandon()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is used on Linux")
+def test_a_task_runs_forked_from_the_warm_interpreter_with_its_own_environment(project, monkeypatch, new_interpreter):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///set-after-the-server-started.db")  # read as MLflow is called
-    ok, _ = run_locally(describing, "describing", {"word": "hello"}, project / "home", use_cache=False)
+    ok, _ = run_locally(describing_twice, "describing_twice", {"word": "hello"}, project / "home", use_cache=False)
     assert ok
-    seen = output_of(project / "home", "describe")
+    seen, after = output_of(project / "home", "describe"), output_of(project / "home", "describe-2")
     assert seen["word"] == "hello" and seen["team"] == "from the project"
     assert seen["cwd"] == str(project) and seen["env"] == "set by the run" and seen["kfp_runtime"] == "true"
-    # The libraries several steps use were there before the component imported them; one step's
-    # alone (Great Expectations) and our own package were not.
-    assert seen["already"] == ["mlflow", "sklearn"]
-    assert seen["parent"] == interpreter.process.pid
+    # The libraries several steps use were there before the first task imported them; one later
+    # step's alone (Great Expectations) was not, and came while the first task ran, for the tasks
+    # after it. Our own package never is: each task imports it from the files as they are.
+    assert seen["already"] == ["codecarbon", "mlflow", "pandas", "sklearn"]
+    assert after["already"] == ["codecarbon", "great_expectations", "mlflow", "pandas", "sklearn"]
+    assert seen["parent"] == after["parent"] == new_interpreter.process.pid
     assert seen["compile_time_names"] is False  # kfp imported at run time, as in a task's own process
 
 

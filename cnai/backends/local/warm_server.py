@@ -2,12 +2,12 @@
 
     python -m cnai.backends.local.warm_server FD     # FD: its end of a socket pair with `cnai run`
 
-It imports the libraries several steps use (`PRELOADED`), then for each request forks: the child
-becomes the task (its output on the descriptor the request carried, its environment, working
-directory, module path and arguments), returns to `main` and exits as any Python process does,
-except for tearing the preloaded libraries down (`Server.finish`). The server waits for it and
-answers its exit status. One request at a time: the client starts a new process for a second task
-meanwhile (kfp's ParallelFor).
+It imports the libraries several steps use (`PRELOADED`; those of one later step while the first
+task runs, `LATER`), then for each request forks: the child becomes the task (its output on the
+descriptor the request carried, its environment, working directory, module path and arguments),
+returns to `main` and exits as any Python process does, except for tearing the preloaded
+libraries down (`Server.finish`). The server waits for it and answers its exit status. One request
+at a time: the client starts a new process for a second task meanwhile (kfp's ParallelFor).
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ import struct
 import sys
 from typing import Any
 
-# What several steps import. The first step waits for these imports, so a library one step alone
-# uses (Great Expectations in validate, Optuna in tune) is left to that step: preloading it would
-# only move its import in front of the first step. Only libraries free of threads and channels at
-# import (a fork copies neither): not PySpark's Connect client, PyTorch or Feast.
+# What several steps import; the first step waits for these imports. Only libraries free of threads
+# and channels at import (a fork copies neither): not PySpark's Connect client, PyTorch or Feast.
 PRELOADED = ("kfp.dsl.executor", "numpy", "pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.metrics",
              "sklearn.model_selection", "codecarbon", "mlflow", "duckdb", "yaml")
+# What one later step alone imports (validate, tune), on the same condition: imported while the
+# first task runs, whose fork came first, so that the step finds it loaded and the first step did
+# not wait for it.
+LATER = ("great_expectations", "optuna")
 EXECUTOR_MODULE = "kfp.dsl.executor_main"
 HEADER = struct.Struct("!Q")  # a message's length; the task's output descriptor travels with it
 STATUS = struct.Struct("!q")  # the server's answers: the task's pid, then its exit status
@@ -80,12 +82,12 @@ class Server:
         self.interrupt = signal.getsignal(signal.SIGINT)
         self.preloaded: set[str] = set()
 
-    def preload(self) -> None:
-        """Import `PRELOADED` (a task's own output starts after its fork); a library that fails to
+    def preload(self, names: tuple[str, ...] = PRELOADED) -> None:
+        """Import `names` (a task's own output starts after its fork); a library that fails to
         import is left for the step that needs it to report. Our own package is then forgotten:
         each task imports it from the files as they are then (this server may outlive an edit, as
         in a test session)."""
-        for name in PRELOADED:
+        for name in names:
             try:
                 importlib.import_module(name)
             except Exception:  # noqa: BLE001, S112 - the step importing it says why
@@ -101,6 +103,7 @@ class Server:
         """Answer requests until `cnai run` closes its end; returns only in a forked child, with its task."""
         import json
 
+        later = LATER
         while True:
             try:
                 payload, fds = receive(channel)
@@ -117,6 +120,9 @@ class Server:
             for fd in fds:
                 os.close(fd)
             channel.sendall(STATUS.pack(pid))
+            if later:  # while the task runs (it finished meanwhile: its status is read just after)
+                self.preload(later)
+                later = ()
             channel.sendall(STATUS.pack(_wait(pid, channel)))
 
     def become(self, task: dict[str, Any]) -> None:
