@@ -1,7 +1,7 @@
-"""Data past memory: the row count from which the data steps work in pieces (validate batch by
-batch, the feature join out of core in DuckDB), and DuckDB set up to spill rather than grow.
+"""Data past memory: the row count from which validate works batch by batch, and DuckDB (the
+point-in-time join's engine, out of core at every size) set up to spill rather than grow.
 
-Below it each step reads its input whole, which is faster; both ways give the same answer (the
+Below it validate reads its input whole, which is faster; both ways give the same answer (the
 steps' tests hold them equal).
 """
 

@@ -56,16 +56,17 @@ def build_training_set(
     source reads. With `target="kubeflow"` the repo's `feature_store.cluster.yaml` is applied
     instead: Spark as the offline store and Redis (`cluster.feast_online_store`) as the online store.
 
-    Events past `in_memory_rows` (cnai.core.scale's IN_MEMORY_ROWS) are joined out of core: DuckDB
-    joins them as of their time to the very files the FeatureViews read, with Feast's semantics
-    (the newest row at or before, within the TTL; static views on the key alone), spilling to
-    disk, and writes the training set without the events ever being in memory whole (with the
-    packaged repo; a team's own repo is always joined by its Feast offline store).
+    With the packaged repo the events are joined out of core: DuckDB joins them as of their time to
+    the very files the FeatureViews read, with Feast's semantics (the newest row at or before,
+    within the TTL; static views on the key alone), spilling to disk, and writes the training set
+    without the events ever being in memory whole. It is faster than Feast's offline store at every
+    size measured (BENCHMARKS.md, time-to-model), so Feast's own join runs only for events up to
+    `in_memory_rows` when a caller asks (the tests, which hold both equal), and always for a team's
+    own repo (its offline store may be any).
     """
     import pyarrow.dataset as pads
 
     from cnai.backends.feast_import import import_feast
-    from cnai.core.scale import IN_MEMORY_ROWS
 
     own_repo = bool(feature_repo)
     source_repo = Path(feature_repo) if own_repo else packaged_feature_repo()
@@ -75,7 +76,7 @@ def build_training_set(
     event_columns = list(dict.fromkeys([*keys, *([timestamp] if timestamp else []), *labels, *features]))
     events_schema = _schema(events, event_columns, "events")
     event_rows = pads.dataset(events, format="parquet").count_rows()
-    in_memory = own_repo or event_rows <= (IN_MEMORY_ROWS if in_memory_rows is None else in_memory_rows)
+    in_memory = own_repo or (in_memory_rows is not None and event_rows <= in_memory_rows)
     events_frame = _read(events, event_columns, "events") if in_memory else None
     if events_frame is not None and not timestamp:  # only static views: every event is "now" for them
         events_frame = events_frame.assign(**{STATIC_TIME: STATIC_AS_OF})
