@@ -19,6 +19,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from cnai.core.config import MIN_SAMPLE_ROWS, TARGETS, load_config
 from cnai.core.errors import CnaiError
@@ -296,5 +297,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def entry() -> NoReturn:
+    """`cnai` as a program: `main`, then an exit that does what the interpreter's does (threads
+    joined, `atexit` hooks such as logging's, streams flushed) except tearing down every library a
+    run imported, which took a second or more after the run had ended. An uncaught exception is
+    raised as usual. (Tests call `main` in their own process.)"""
+    import atexit
+    import threading
+
+    code = main()
+    threading._shutdown()  # what the interpreter runs first at exit: joins the threads left running
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # closed, or a pipe that went away
+            continue
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

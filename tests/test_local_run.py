@@ -55,3 +55,26 @@ def test_no_drift_says_what_drifted_and_why_it_was_not_enough():
     assert said == ("no drift: 2 of 32 features drifted (educ, tvhours), 6% < monitoring.drift_share_threshold 0.3, "
                     "and the predictions did not")
     assert _no_drift({"drifted_features": [], "features_checked": 32}) == "no drift"
+
+
+def test_the_cnai_program_exits_as_python_would_after_its_command(tmp_path):
+    """`cnai` (cnai.cli.entry) skips tearing down the libraries a run imported, but not what an exit
+    owes: the command's exit status, atexit hooks, threads left running, and what was printed."""
+    import subprocess
+    import sys
+
+    program = (
+        "import atexit, sys, threading, time\n"
+        "from pathlib import Path\n"
+        "from cnai import cli\n"
+        f"marker = Path({str(tmp_path)!r})\n"
+        "atexit.register(lambda: (marker / 'atexit').write_text('ran'))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), (marker / 'thread').write_text('joined'))).start()\n"
+        "print('printed before', end='')\n"
+        f"sys.argv = ['cnai', '--config', {str(tmp_path / 'missing.yaml')!r}, 'run']\n"
+        "cli.entry()\n"
+    )
+    finished = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120)
+    assert finished.returncode == 2 and "no such configuration file" in finished.stderr
+    assert finished.stdout == "printed before"
+    assert (tmp_path / "atexit").read_text() == "ran" and (tmp_path / "thread").read_text() == "joined"
