@@ -180,3 +180,30 @@ def test_the_archives_used_last_are_kept_and_older_ones_removed(tmp_path, monkey
     spark._keep_archive(writing, archive, 143)
     assert archive.exists() and not writing.exists()
     assert [p.exists() for p in others] == [False, True, True]
+
+
+def test_the_runs_spark_stops_as_soon_as_its_steps_are_done(tmp_path):
+    """`run_locally` calls stop_soon when the pipeline ends: the JVM's stop overlaps the table and
+    the MLflow record instead of following them; the `with` still ends with the server gone."""
+    import time
+
+    from cnai.backends.local.spark import stop_soon
+
+    stop_soon()  # no run's Spark: nothing to do
+    with connect_server("local[1]", tmp_path / "spark.log") as url:
+        port = url.rsplit(":", 1)[1]
+
+        def running() -> bool:
+            listed = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+            return any(f"spark.connect.grpc.binding.port={port}" in line for line in listed.splitlines())
+
+        deadline = time.monotonic() + 60
+        while not running() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert running()
+        stop_soon()
+        stop_soon()  # once is enough; a second call changes nothing
+        while running() and time.monotonic() < deadline + 60:
+            time.sleep(0.2)
+        assert not running(), "stopped while the run still holds its `with`"
+    assert REMOTE_ENV not in os.environ

@@ -110,6 +110,10 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
             pipeline(**arguments)
     except Exception as exc:  # the step's log says why; the table below says where
         failed = exc
+    finally:
+        from cnai.backends.local.spark import stop_soon
+
+        stop_soon()  # no step is left to use the run's Spark: its stop overlaps the table and the record
     elapsed = time.perf_counter() - started
     rows = step_rows(run_id, pipeline_steps(pipeline), failed_task(failed))
     run_dir = artifacts_of(rows, home / "pipeline_root")

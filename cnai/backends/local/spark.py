@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from functools import lru_cache
@@ -94,6 +95,8 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
     url = f"sc://127.0.0.1:{port}"
     saved = {key: os.environ.get(key) for key in (REMOTE_ENV, REMOTE_LOG_ENV)}
     os.environ.update({REMOTE_ENV: url, REMOTE_LOG_ENV: str(log_file)})
+    if not writing:  # a stop that writes the archive is said and waited for where the `with` ends
+        _early_stops[url] = threading.Thread(target=_stop, args=(server,), name="stopping the run's Spark")
     try:
         yield url
     finally:
@@ -102,12 +105,29 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        if writing and say is not None:
-            say("Stopping the run's Spark, which writes its class archive this once (per Java, PySpark and "
-                "environment) so that later runs start Spark faster")
-        _stop(server, ARCHIVE_WRITE_S if writing else 30)
+        early = _early_stops.pop(url, None)
+        if early is not None and early.ident is not None:  # begun by stop_soon
+            early.join()
+        else:
+            if writing and say is not None:
+                say("Stopping the run's Spark, which writes its class archive this once (per Java, PySpark and "
+                    "environment) so that later runs start Spark faster")
+            _stop(server, ARCHIVE_WRITE_S if writing else 30)
         if writing:
             _keep_archive(writing, archive, server.returncode)
+
+
+_early_stops: dict[str, threading.Thread] = {}  # a running server's URL -> its stop, for stop_soon
+
+
+def stop_soon() -> None:
+    """Begin stopping the run's Spark now, in the background, when its steps are all done: the JVM's
+    stop (up to 2 s) then overlaps what the run does after them (the table, the MLflow record). The
+    `with` of `connect_server` still ends only once it stopped. Nothing without such a server, or
+    once it is stopping."""
+    stop = _early_stops.get(os.environ.get(REMOTE_ENV, ""))
+    if stop is not None and stop.ident is None:
+        stop.start()
 
 
 ARCHIVE_WRITE_S = 180  # the JVM writes its archive as it stops: ~200 MB, 12-20 s here
