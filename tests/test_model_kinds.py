@@ -195,7 +195,7 @@ def test_a_boosters_value_out_of_its_range_is_refused_before_the_run(kind, param
 
 
 def test_hist_gradient_boosting_stops_early_as_scikit_learn_does_by_default():
-    """As scikit-learn's default (early_stopping="auto"): from 10,000 rows a fit stops once 10 rounds
+    """As scikit-learn's default (early_stopping="auto"): past 10,000 rows a fit stops once 10 rounds
     in a row brought no gain on a tenth of its rows, in a tuning trial and in the final fit alike,
     and a trial reports no stage after its stop. The kind had turned it off: every trial ran every
     round its max_iter asked, slower, and the long ones overfit (BENCHMARKS.md, time-to-model)."""
@@ -216,3 +216,19 @@ def test_hist_gradient_boosting_stops_early_as_scikit_learn_does_by_default():
     # A team can set scikit-learn's own early-stopping parameters, or turn it off.
     assert kind.parameter_problems("binary", [{"name": "early_stopping", "parameter_type": "categorical", "values": [False]},
                                               {"name": "n_iter_no_change", "parameter_type": "int", "min": 5, "max": 20}]) == []
+
+
+def test_a_class_of_one_row_is_fitted_without_early_stopping():
+    """Found by reading the change: scikit-learn's early stopping splits a classifier's rows by class,
+    and a class with one row among more than 10,000 failed the fit (train's, or a trial's)."""
+    from cnai.models.tuning import staged_scores
+
+    frame, y = table(["a", "b"], ["c"], "binary", rows=12_000)
+    y = np.where(np.arange(len(y)) == 0, 2, y)  # a third class, once
+    frame["y"] = y
+    kind = model_kind("hist_gradient_boosting")
+    estimator = kind.build("multiclass", ["c"], ["a", "b"], {"max_iter": 20}, 0)
+    kind.before_fit(estimator, y)
+    assert estimator.fit(frame[["a", "b", "c"]], y).named_steps["model"].n_iter_ == 20
+    assert [stage for stage, _ in staged_scores("hist_gradient_boosting", "multiclass", {"max_iter": 20}, frame.iloc[:11_500],
+                                                frame.iloc[11_500:], ["a", "b", "c"], "y", [0, 1, 2], "log_loss", 0)] == [20]

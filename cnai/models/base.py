@@ -175,6 +175,11 @@ class ModelKind(abc.ABC):
         """Hyperparameters as the estimator takes them (Katib and JSON hand numbers over as floats)."""
         return dict(params)
 
+    def before_fit(self, estimator, target) -> None:
+        """Settle, from the labels it will be fitted on, what the estimator cannot fit with (in place);
+        most kinds fit with anything."""
+        return
+
     def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
         """Fit, yielding after each stage (rounds so far) so a tuner can judge and stop early.
         Kinds without stages fit once and yield once."""

@@ -63,14 +63,24 @@ class HistGradientBoosting(ModelKind):
             ],
             verbose_feature_names_out=False,
         )
-        # scikit-learn's own early stopping stays as it is by default ("auto": on from 10,000 rows, on
+        # scikit-learn's own early stopping stays as it is by default ("auto": on past 10,000 rows, on
         # a tenth of the fitted rows), in trials and in the final fit alike: max_iter is a bound.
         model = self.estimator_class(task)(
             categorical_features=[True] * len(categorical) + [False] * len(numeric), random_state=seed, **cast)
         return Pipeline([("encode", encoder), ("model", model)])
 
+    def before_fit(self, estimator, target) -> None:
+        """scikit-learn's early stopping holds out a tenth of a classifier's rows stratified by class,
+        which cannot split a class of one row (fit failed): such a fit runs every round instead."""
+        from sklearn.base import is_classifier
+
+        model = estimator.named_steps["model"]
+        if is_classifier(model) and model.early_stopping in ("auto", True) and np.unique(target, return_counts=True)[1].min() < 2:
+            model.set_params(early_stopping=False)
+
     def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
         # The encoder is fitted once: refitting it with each stage cost as much as the stage's trees.
+        self.before_fit(estimator, target)
         model, encoded = estimator.named_steps["model"], estimator.named_steps["encode"].fit_transform(features)
         model.set_params(warm_start=True)
         for rounds in [*range(min(every, total), total, every), total]:

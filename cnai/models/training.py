@@ -40,6 +40,7 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     kind = model_kind(model_kind_name)
     categorical, numeric = feature_kinds(frame, feature_columns)
     estimator = kind.build(task, categorical, numeric, params, seed)
+    kind.before_fit(estimator, y_train)
     estimator.fit(model_input(train, feature_columns, categorical), y_train)
 
     if task == "regression":
