@@ -260,3 +260,12 @@ def test_a_distributed_kind_is_tuned_through_the_sdks_optimizer_client_with_trai
     assert ran.returncode == 0, ran.stderr[-3000:]
     reported = [m.group(1) for m in KATIB_DEFAULT_FILTER.finditer(ran.stdout)]
     assert reported and set(reported) == {"roc_auc"}
+
+
+def test_a_trial_reads_katibs_values_as_the_local_tuner_has_them():
+    """Katib writes a categorical's values as text: `early_stopping: [true, false]` (searchable since
+    HistGradientBoosting keeps scikit-learn's early stopping) arrives as "True" or "False", which the
+    trial passed on as text and scikit-learn refused in every trial."""
+    from cnai.backends.kubeflow.trial import _value
+
+    assert [_value(v) for v in ("True", "False", "0.1", "150", "log_loss")] == [True, False, 0.1, 150, "log_loss"]

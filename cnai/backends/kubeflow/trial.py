@@ -20,6 +20,10 @@ from cnai.core.storage import read_table
 
 
 def _value(text: str) -> Any:
+    """A parameter's value as Katib substitutes it: JSON, or Python's spelling of a bool (Katib
+    writes a categorical's values as given; `str(False)` is "False")."""
+    if text in ("True", "False"):
+        return text == "True"
     try:
         return json.loads(text)
     except json.JSONDecodeError:
