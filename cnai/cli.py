@@ -313,7 +313,7 @@ def entry() -> NoReturn:
             stream.flush()
         except (OSError, ValueError):  # closed, or a pipe that went away
             continue
-    os._exit(code)
+    os._exit(0 if code is None else int(code))  # as sys.exit(None) and sys.exit(2) end
 
 
 if __name__ == "__main__":

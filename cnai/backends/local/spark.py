@@ -106,9 +106,10 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
             else:
                 os.environ[key] = value
         early = _early_stops.pop(url, None)
-        if early is not None and early.ident is not None:  # begun by stop_soon
+        begun = early is not None and early.ident is not None  # by stop_soon
+        if begun:
             early.join()
-        else:
+        if not begun or server.poll() is None:  # not begun, or that stop failed
             if writing and say is not None:
                 say("Stopping the run's Spark, which writes its class archive this once (per Java, PySpark and "
                     "environment) so that later runs start Spark faster")
