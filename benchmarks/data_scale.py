@@ -10,9 +10,10 @@ every 0.2 s, and the size's peak is the largest step's. Then the same ingest don
 plain pandas (read CSV, cast, derive, write Parquet), to see where each wins (up to 10M rows;
 past that pandas does not fit).
 
-Past cnai.core.scale.IN_MEMORY_ROWS validate works batch by batch and the features step joins out
-of core (DuckDB); the baseline measured in the same run is those two steps at BENCH_BASELINE_SIZE
-(10M) forced in memory (CNAI_IN_MEMORY_ROWS past the size), as every size ran before.
+Past cnai.core.scale.IN_MEMORY_ROWS validate works batch by batch, and the features step joins out
+of core (DuckDB) at every size; the baseline measured in the same run is those two steps at
+BENCH_BASELINE_SIZE (10M) forced in memory (CNAI_IN_MEMORY_ROWS past the size; the join through
+Feast's offline store, `in_memory_rows`), as every size ran before.
 Targets (issue 16): 100M / 10M <= 11x; peak memory <= 12 GB at 100M.
 """
 
@@ -36,7 +37,7 @@ PANDAS_MAX_ROWS = 10_000_000
 
 # Each step in its own process, as in the pipeline (kfp.local runs every task as a subprocess).
 STEP = r'''
-import json, sys, time
+import json, os, sys, time
 from pathlib import Path
 sys.path.insert(0, {repo!r})
 from cnai.core.config import load_config
@@ -60,7 +61,8 @@ elif step == "validate":
 elif step == "features":
     from cnai.components.features.feast_features.executor import build_training_set
     facts = build_training_set(str(out / "valid"), str(out / "tables"), str(out / "ts"), str(out / "store"), str(out / "s.md"),
-                               data.feature_refs, data.feature_views, data.events.timestamp, data.label, data.features)
+                               data.feature_refs, data.feature_views, data.events.timestamp, data.label, data.features,
+                               in_memory_rows=int(os.environ["BENCH_FEAST_JOIN_ROWS"]) if "BENCH_FEAST_JOIN_ROWS" in os.environ else None)
     print(json.dumps({{"how": facts["join"]}}))
 print(json.dumps({{"step_s": round(time.perf_counter() - started, 2)}}))
 '''
@@ -120,7 +122,8 @@ def main() -> None:
             baseline: dict = {}
             for step in ("validate", "features"):
                 started = time.perf_counter()
-                measured, peak = run_measured(step_code(step), {"CNAI_IN_MEMORY_ROWS": str(10 * size)})
+                measured, peak = run_measured(step_code(step), {"CNAI_IN_MEMORY_ROWS": str(10 * size),
+                                                                 "BENCH_FEAST_JOIN_ROWS": str(10 * size)})
                 baseline[step] = {"process_s": round(time.perf_counter() - started, 2), "peak_rss_mb": peak, "how": measured.get("how")}
             results[str(size)]["in_memory_baseline"] = baseline
         if size <= PANDAS_MAX_ROWS:

@@ -27,7 +27,9 @@ PRELOADED = ("kfp.dsl.executor", "numpy", "pandas", "pyarrow.parquet", "sklearn.
              "sklearn.model_selection", "codecarbon", "mlflow", "duckdb", "yaml")
 # What one later step alone imports (validate, tune), on the same condition: imported while the
 # first task runs, whose fork came first, so that the step finds it loaded and the first step did
-# not wait for it.
+# not wait for it. (Great Expectations imports gRPC and PySpark's Connect client modules, but opens
+# no channel and starts no thread: the Spark step forked after it connects as before.) A first task
+# shorter than the import (a cached run's) has its end answered after it: up to a second later.
 LATER = ("great_expectations", "optuna")
 EXECUTOR_MODULE = "kfp.dsl.executor_main"
 HEADER = struct.Struct("!Q")  # a message's length; the task's output descriptor travels with it
