@@ -175,6 +175,11 @@ class ModelKind(abc.ABC):
         """Hyperparameters as the estimator takes them (Katib and JSON hand numbers over as floats)."""
         return dict(params)
 
+    def rounds_fitted(self, estimator) -> int | None:
+        """The boosting rounds the fitted estimator holds, where its stage parameter is only a bound
+        (a fit that stops early); None for a kind that fits in one go."""
+        return None
+
     def before_fit(self, estimator, target) -> None:
         """Settle, from the labels it will be fitted on, what the estimator cannot fit with (in place);
         most kinds fit with anything."""

@@ -69,6 +69,9 @@ class HistGradientBoosting(ModelKind):
             categorical_features=[True] * len(categorical) + [False] * len(numeric), random_state=seed, **cast)
         return Pipeline([("encode", encoder), ("model", model)])
 
+    def rounds_fitted(self, estimator) -> int | None:
+        return int(estimator.named_steps["model"].n_iter_)
+
     def before_fit(self, estimator, target) -> None:
         """scikit-learn's early stopping holds out a tenth of a classifier's rows stratified by class,
         which cannot split a class of one row (fit failed): such a fit runs every round instead."""

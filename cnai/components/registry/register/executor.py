@@ -71,6 +71,8 @@ def _model_card(version: dict, meta: dict, tags: dict, reused: bool) -> str:
     # Tuners hand every number over as a float; the estimator took whole ones as ints (ModelKind.cast).
     params = "\n".join(f"| {k} | {int(v) if isinstance(v, float) and v.is_integer() else v} |"
                        for k, v in meta.get("params", {}).items())
+    if meta.get("rounds_fitted") is not None:  # the stage parameter (max_iter) is a bound when a fit stops early
+        params += f"\n| rounds fitted | {meta['rounds_fitted']} |"
     until = f" up to {meta['trained_until']}" if meta.get("trained_until") else (
         f" (a {meta['split']} split)" if meta.get("split") else "")
     return (

@@ -41,7 +41,8 @@ def test_the_model_card_says_how_it_split_and_whole_parameters_as_whole():
     tags = {"training_set_uri": "t", "training_set_hash": "h", "carbon.steps": "s", "carbon.energy_kwh": "0",
             "carbon.emissions_kg_co2eq": "0", "evaluation.deploy": "True", "evaluation.reason": "r"}
     card = _model_card({"name": "m", "version": "1", "source": "s"}, {
-        "trained_rows": 10, "trained_until": None, "split": "random", "params": {"max_iter": 50.0, "learning_rate": 0.1}},
-        tags, reused=False)
+        "trained_rows": 10, "trained_until": None, "split": "random", "params": {"max_iter": 50.0, "learning_rate": 0.1},
+        "rounds_fitted": 37}, tags, reused=False)
     assert "Trained on 10 rows (a random split)" in card and "up to None" not in card
     assert "| max_iter | 50 |" in card and "| learning_rate | 0.1 |" in card
+    assert "| rounds fitted | 37 |" in card  # max_iter is a bound once a fit may stop early

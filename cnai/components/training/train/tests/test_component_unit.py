@@ -26,6 +26,9 @@ def test_model_metrics_and_holdout(training_set, model_features, tmp_path):
     assert holdout["time_hour"].min() >= frame.sort_values("time_hour")["time_hour"].iloc[len(frame) - len(holdout) - 1]
     model = LoadedModel(paths["model"])
     assert len(model.scores(holdout)) == len(holdout)
+    # max_iter is a bound (scikit-learn's early stopping): the rounds the model holds are recorded.
+    rounds = model.estimator.named_steps["model"].n_iter_
+    assert facts["output_metadata"]["model"]["rounds_fitted"] == model.meta["rounds_fitted"] == rounds
     assert 0.5 < facts["scores"]["roc_auc"] <= 1.0, "the generated data has signal; a model must find some"
     assert json.loads(Path(paths["metrics"]).read_text()) == facts["scores"]
     classification = facts["output_metadata"]["classification_metrics"]
