@@ -302,17 +302,11 @@ def entry() -> NoReturn:
     joined, `atexit` hooks such as logging's, streams flushed) except tearing down every library a
     run imported, which took a second or more after the run had ended. An uncaught exception is
     raised as usual. (Tests call `main` in their own process.)"""
-    import atexit
-    import threading
+    from cnai.core.processes import begin_exit, flush_standard_streams
 
     code = main()
-    threading._shutdown()  # what the interpreter runs first at exit: joins the threads left running
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # closed, or a pipe that went away
-            continue
+    begin_exit()
+    flush_standard_streams()
     os._exit(0 if code is None else int(code))  # as sys.exit(None) and sys.exit(2) end
 
 

@@ -21,6 +21,9 @@ import struct
 import sys
 from typing import Any
 
+# Bound now: the server forgets our own package's modules after its preload (`Server.preload`).
+from cnai.core.processes import begin_exit, flush_standard_streams
+
 # What several steps import; the first step waits for these imports. Only libraries free of threads
 # and channels at import (a fork copies neither): not PySpark's Connect client, PyTorch or Feast.
 PRELOADED = ("kfp.dsl.executor", "numpy", "pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.metrics",
@@ -164,11 +167,7 @@ class Server:
         what it left open is finalized and flushed, streams flushed), except for tearing down the
         preloaded libraries: that took most of a second per step, and the process's memory goes
         with it anyway."""
-        import atexit
-        import threading
-
-        threading._shutdown()  # what the interpreter runs first at exit: its atexit hooks, then joining threads
-        atexit._run_exitfuncs()
+        begin_exit()
         imported = [module for name, module in list(sys.modules.items()) if name not in self.preloaded]
         for module in reversed(imported):  # as the interpreter clears modules: newest first, values to None
             namespace = getattr(module, "__dict__", {})
@@ -176,11 +175,7 @@ class Server:
                 if key != "__builtins__":
                     namespace[key] = None
         gc.collect()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (OSError, ValueError):  # a closed stream: nothing left to write
-                continue
+        flush_standard_streams()
         if code == INTERRUPTED:  # as Python ends on an uncaught KeyboardInterrupt: killed by SIGINT
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGINT)
