@@ -77,6 +77,26 @@ def test_a_decimal_in_a_column_declared_whole_is_refused_not_cut(tmp_path):
     assert pd.read_parquet(tmp_path / "d")["balance"].tolist() == [12, 9007199254740993], "whole, and exact past 2**53"
 
 
+def test_whole_numbers_are_kept_only_as_written(tmp_path):
+    """An int column keeps a value only if it is the number written: a double past the int range was
+    stored as 2147483647, and a fraction past 2**53 cut to its whole part, without a word."""
+    source = tmp_path / "whole.csv"
+    source.write_text("n,big\n 12 ,+9007199254740993\n12.,9007199254740992.000\n-0,-9223372036854775808\n")
+    ingest_table(str(source), str(tmp_path / "ok"), {"n": "int", "big": "bigint"})
+    written = pd.read_parquet(tmp_path / "ok")
+    assert written["n"].tolist() == [12, 12, 0]
+    assert written["big"].tolist() == [9007199254740993, 9007199254740992, -9223372036854775808]
+    source.write_text("n,big\n1,9007199254740995.5\n")
+    with pytest.raises(DataError, match=r"big: 1 value\(s\) not bigint \(e.g. column 'big' has '9007199254740995.5'\)"):
+        ingest_table(str(source), str(tmp_path / "cut"), {"n": "int", "big": "bigint"})
+    parquet = tmp_path / "doubles.parquet"
+    pd.DataFrame({"n": [12.0, 3e9], "big": [1.2e17, 3e9]}).to_parquet(parquet)
+    with pytest.raises(DataError, match=r"n: 1 value\(s\) not int"):
+        ingest_table(str(parquet), str(tmp_path / "clamped"), {"n": "int", "big": "bigint"}, source_format="parquet")
+    ingest_table(str(parquet), str(tmp_path / "big"), {"big": "bigint"}, source_format="parquet")
+    assert pd.read_parquet(tmp_path / "big")["big"].tolist() == [120000000000000000, 3000000000]
+
+
 def test_one_pass_write_equals_the_checked_frame_and_refuses_alike(tmp_path):
     """ingest writes in one pass over the source, counting what did not parse as it writes
     (cnai.core.tabular.write_typed); typed_frame checks first, with a query of its own. Both
