@@ -117,3 +117,28 @@ def test_drift_check_works_or_says_why(drift_reference, frame, weather):
         else:
             event("checked")
             assert isinstance(facts["drift_detected"], bool)
+
+
+@given(st.lists(st.one_of(st.integers(0, 3), st.sampled_from(["0", "1", "a", "b", "True"]), st.booleans(), st.none(),
+                          st.floats(0, 2).map(round)), min_size=1, max_size=40),
+       st.sampled_from([[0, 1], ["a", "b"], [False, True], [0, 1, 2, 3], ["0", "1"], [1.0, 2.0]]))
+@SETTINGS
+def test_labels_encode_as_each_value_alone_would(values, classes):
+    """encode_labels looks each distinct value up once: every row gets the class position its value
+    has on its own (a value that matches no class is refused, naming it)."""
+    from cnai.core.errors import DataError
+    from cnai.core.tasks import encode_labels
+
+    series = pd.Series(values, dtype=object)
+    alone = []
+    for value in values:
+        try:
+            alone.append(int(encode_labels(pd.Series([value], dtype=object), classes, "t.csv", "y")[0]))
+        except DataError:
+            alone.append(None)
+    try:
+        codes = encode_labels(series, classes, "t.csv", "y")
+    except DataError as exc:
+        assert None in alone and "y" in str(exc)
+        return
+    assert codes.dtype == np.int64 and codes.tolist() == alone

@@ -114,12 +114,14 @@ def encode_labels(values: pd.Series, classes: list[Any], where: str, label: str)
         return values.to_numpy(dtype=float)
     index = {c: i for i, c in enumerate(classes)}
     index.update({str(c): i for i, c in enumerate(classes)})
-    codes = values.map(lambda v: index.get(jsonable(v), index.get(str(v), -1)))
+    # Looked up once per distinct value, not once per row.
+    positions, distinct = pd.factorize(values, use_na_sentinel=False)
+    codes = np.array([index.get(jsonable(v), index.get(str(v), -1)) for v in distinct], dtype=np.int64)[positions]
     unknown = values[codes < 0]
     if len(unknown):
         raise DataError(f"{where}: label {label!r} has value(s) the model does not know: {_examples(unknown.unique().tolist())}; "
                         f"it was trained on {_examples(classes)}")
-    return codes.to_numpy(dtype=np.int64)
+    return codes
 
 
 def score(task: str, metric: str, y_true: np.ndarray, scores: np.ndarray) -> float:
