@@ -97,6 +97,16 @@ def project(tmp_path, monkeypatch):
     return tmp_path
 
 
+@pytest.fixture
+def warm_calls(monkeypatch):
+    """tests/warm_calls.py, importable here and so in the fork (a call's module path is its caller's)."""
+    import importlib
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    return importlib.import_module("warm_calls")
+
+
 def output_of(home, task: str) -> dict:
     [executor_output] = list((home / "pipeline_root").rglob(f"{task}/executor_output.json"))
     return json.loads(json.loads(executor_output.read_text())["parameterValues"]["Output"])
@@ -214,3 +224,63 @@ def test_only_kfp_s_lightweight_command_is_forked():
     # A component that installs packages first runs as kfp.local runs it.
     assert warm_steps.component_program(command_of(packages_to_install=["pandas"], install_kfp_package=False)) is None
     assert warm_steps.component_program(["python", "-m", "kfp.dsl.executor_main"]) is None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is used on Linux")
+def test_a_call_runs_in_a_fork_of_the_warm_interpreter_with_the_caller_s_environment(project, new_interpreter, warm_calls, capfd):
+    """cnai's own checks and MLflow record run where scikit-learn and MLflow are imported already."""
+    result = warm_steps.call_in_fork(warm_calls.where_am_i, word="hello")
+    assert result["pid"] not in (os.getpid(), new_interpreter.process.pid), "a fork of the server, not either process"
+    assert result["sklearn"] and result["word"] == "hello"
+    assert result["cwd"] == str(project) and result["env"] == "set by the run"
+    assert "printed by the call: hello" in capfd.readouterr().out
+    assert warm_steps.call_in_fork(warm_calls.where_am_i, word="again")["word"] == "again", "the server answers the next request"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is used on Linux")
+def test_a_call_s_own_error_comes_back_and_another_failure_is_called_here(project, new_interpreter, warm_calls):
+    from cnai.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="^model.params.x: refused by name$"):
+        warm_steps.call_in_fork(warm_calls.refuses, key="model.params.x")
+    marker = project / "calls"
+    with pytest.raises(ValueError, match="not ours"):  # its traceback is the one of a call here
+        warm_steps.call_in_fork(warm_calls.breaks, marker=str(marker))
+    assert marker.read_text() == "called\n" * 2, "tried in the fork, then here"
+    assert warm_steps.call_in_fork(warm_calls.where_am_i, word="still")["pid"] != os.getpid()
+
+
+def test_a_call_without_a_warm_interpreter_runs_here(project, warm_calls, monkeypatch):
+    monkeypatch.setattr(warm_steps, "_interpreter", None)
+    assert warm_steps.call_in_fork(warm_calls.where_am_i, word="here")["pid"] == os.getpid()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the fork server is used on Linux")
+def test_cnai_checks_hyperparameters_without_importing_scikit_learn(tmp_path):
+    """`cnai run` imported scikit-learn (seconds, while Spark and the warm interpreter start) only to
+    check the hyperparameters; the warm interpreter, which imports it anyway, checks them."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent("""
+        import json, sys
+        from cnai.backends.local import warm_steps
+        from cnai.components.training.tune.executor import check_model_parameters
+        from cnai.core.errors import ConfigError
+        warm_steps.start()
+        kind = {"model_kind_name": "hist_gradient_boosting", "task": "binary",
+                "parameters": [{"name": "learning_rate", "parameter_type": "double", "min": 0.03, "max": 0.3}]}
+        warm_steps.call_in_fork(check_model_parameters, **kind, fixed={})
+        try:
+            warm_steps.call_in_fork(check_model_parameters, **kind, fixed={"max_iter": -3})
+            refused = None
+        except ConfigError as exc:
+            refused = str(exc)
+        print(json.dumps({"sklearn_here": "sklearn" in sys.modules, "refused": refused}))
+    """)
+    env = {k: v for k, v in os.environ.items() if k != warm_steps.FRESH_ENV}
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    said = json.loads(run.stdout.splitlines()[-1])
+    assert said["refused"].startswith("model.params.max_iter: -3 is refused by the model (HistGradientBoostingClassifier")
+    assert not said["sklearn_here"]

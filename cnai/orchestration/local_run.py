@@ -133,15 +133,25 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
                       or re.sub(r"\x1b\[[0-9;]*m", "", str(failed)))  # kfp.local colours its messages
         print(f"\nPipeline FAILED after {elapsed:.0f} s, at {stopped_at}. kfp.local's own log: {console.log_file}",
               file=sys.stderr)
-        record_in_mlflow(pipeline_name, run_id, arguments, rows, False, elapsed, run_dir)
+        _record(pipeline_name, run_id, arguments, rows, False, elapsed, run_dir)
         return False, rows
     print(f"\nPipeline succeeded in {elapsed:.0f} s.")
-    record_in_mlflow(pipeline_name, run_id, arguments, rows, True, elapsed, run_dir)
+    _record(pipeline_name, run_id, arguments, rows, True, elapsed, run_dir)
     return True, rows
 
 
+def _record(pipeline_name: str, run_id: str, arguments: dict[str, Any], rows: list[dict[str, Any]], ok: bool,
+            elapsed: float, run_dir: Path | None) -> str | None:
+    """record_in_mlflow in the run's warm interpreter, which imports MLflow anyway: `cnai` would take
+    seconds to import it again after the last step, for one record."""
+    from cnai.backends.local.warm_steps import call_in_fork
+
+    return call_in_fork(record_in_mlflow, pipeline_name=pipeline_name, run_id=run_id, arguments=arguments, rows=rows,
+                        ok=ok, elapsed=elapsed, run_dir=str(run_dir) if run_dir else None)
+
+
 def record_in_mlflow(pipeline_name: str, run_id: str, arguments: dict[str, Any], rows: list[dict[str, Any]], ok: bool,
-                     elapsed: float, run_dir: Path | None) -> str | None:
+                     elapsed: float, run_dir: Path | str | None) -> str | None:
     """The run in MLflow Tracking, in the registry's store: its parameters, each step's duration,
     energy and CO2, the holdout scores and the gate's, tagged with the run id, code version and
     status. A store that cannot be written is said, and the run's outcome stands."""
@@ -168,7 +178,7 @@ def record_in_mlflow(pipeline_name: str, run_id: str, arguments: dict[str, Any],
     steps = {row["step"]: row for row in rows}
     tags = {"cnai.pipeline_run_id": run_id, "cnai.pipeline": pipeline_name, "cnai.status": "succeeded" if ok else "failed",
             "cnai.code_version": code_fingerprint(), "mlflow.source.git.commit": os.environ.get("CNAI_GIT_COMMIT", ""),
-            "cnai.artifacts": run_dir.resolve().as_uri() if run_dir else "",
+            "cnai.artifacts": Path(run_dir).resolve().as_uri() if run_dir else "",
             "cnai.registered_version": str((steps.get("register") or {}).get("facts", {}).get("version", "")),
             "cnai.gate": str((steps.get("evaluate") or {}).get("facts", {}).get("reason", ""))[:4000],
             "cnai.steps": ", ".join(f"{r['step']}: {r['status']}" for r in rows)}

@@ -300,8 +300,8 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
         project_servers,
         stop_server,
     )
-    from cnai.components.training.tune.executor import check_hyperparameters, check_runs_locally
-    from cnai.models.kinds import model_kind
+    from cnai.backends.local.warm_steps import call_in_fork
+    from cnai.components.training.tune.executor import check_model_parameters, check_runs_locally
 
     check_services_reachable(config, registry_uri)
     settings = config.settings
@@ -315,11 +315,9 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
         raise ConfigError(f"{config_path}: settings.serving_port: {port_problem(settings.serving_host, settings.serving_port)}; "
                           "nothing was run")
     try:
-        check_hyperparameters(config.model.kind, config.data.task, config.tuning.search_space)
-        problems = model_kind(config.model.kind).parameter_problems(
-            config.data.task, [{"name": k, "parameter_type": "categorical", "values": [v]} for k, v in config.model.params.items()])
-        if problems:
-            raise ConfigError("; ".join(p.replace("tuning.parameters.", "model.params.") for p in problems))
+        # In the run's warm interpreter, which imports scikit-learn anyway: not again in `cnai`.
+        call_in_fork(check_model_parameters, model_kind_name=config.model.kind, task=config.data.task,
+                     parameters=config.tuning.search_space, fixed=config.model.params)
         check_runs_locally(config.tuning.algorithm)
         check_tables_readable(config, config_path)
         check_positive_label(config, config_path)

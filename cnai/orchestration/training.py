@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cnai.backends.local.warm_steps import call_in_fork
 from cnai.core.config import ProjectConfig
 from cnai.orchestration.local_run import one_spark, run_locally
 from cnai.orchestration.project import (
@@ -12,7 +13,7 @@ from cnai.orchestration.project import (
     pipeline_arguments,
     with_feature_view,
 )
-from cnai.orchestration.serve import print_endpoint, serve_production
+from cnai.orchestration.serve import print_endpoint, serve_production_of
 
 
 def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | None = None, use_cache: bool = True) -> bool:
@@ -26,7 +27,7 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
         ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
     if ok:
         keep_inferred_suite(config, config_path, rows, home)
-        serve_production(config, arguments["registry_uri"])
+        call_in_fork(serve_production_of, config_path=str(config_path), registry_uri=arguments["registry_uri"])
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
     return ok
 

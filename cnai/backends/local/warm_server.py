@@ -8,6 +8,12 @@ descriptor the request carried, its environment, working directory, module path 
 returns to `main` and exits as any Python process does, except for tearing the preloaded
 libraries down (`Server.finish`). The server waits for it and answers its exit status. One request
 at a time: the client starts a new process for a second task meanwhile (kfp's ParallelFor).
+
+A request may also be a call (`"call": "module:function"`, with keyword arguments as JSON): `cnai`'s
+own work that needs a preloaded library (scikit-learn to check hyperparameters, MLflow to record
+the run) runs in a fork that has it, instead of importing it again into `cnai` (`call_in_fork`).
+Its result, or the CnaiError it raised, comes back as JSON on the request's first descriptor; its
+output goes to the other two (the caller's stdout and stderr).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ def send(channel: socket.socket, payload: bytes, fds: list[int]) -> None:
 
 def receive(channel: socket.socket) -> tuple[bytes, list[int]]:
     """One message and the descriptors that came with it; EOFError when the other end closed."""
-    header, fds, _flags, _address = socket.recv_fds(channel, HEADER.size, 1)
+    header, fds, _flags, _address = socket.recv_fds(channel, HEADER.size, 3)
     header += read_exactly(channel, HEADER.size - len(header)) if header else b""
     if not header:
         raise EOFError("the other end closed")
@@ -120,15 +126,49 @@ class Server:
             pid = os.fork()
             if pid == 0:
                 channel.close()
-                task["output_fd"] = fds[0]
+                if "call" in task:
+                    task["fds"] = fds
+                else:
+                    task["output_fd"] = fds[0]
                 return task
             for fd in fds:
                 os.close(fd)
             channel.sendall(STATUS.pack(pid))
-            if later:  # while the task runs (it finished meanwhile: its status is read just after)
+            if later and "call" not in task:  # while the task runs (it finished meanwhile: its status is read just after)
                 self.preload(later)
                 later = ()
             channel.sendall(STATUS.pack(_wait(pid, channel)))
+
+    def call(self, request: dict[str, Any]) -> int:
+        """In the forked child: the function a call request names, with its environment, directory and
+        module path (the caller's); its JSON result, or the CnaiError it raised, written to the
+        request's first descriptor. Exit status 0, or 1 for another exception (the caller then runs the
+        function itself, where its traceback is the usual one)."""
+        import json
+
+        signal.signal(signal.SIGINT, self.interrupt)
+        result, stdout, stderr = request["fds"]
+        for stream, fd in ((sys.stdout, stdout), (sys.stderr, stderr)):
+            stream.flush()
+            os.dup2(fd, stream.fileno())
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        sys.path[:] = request["sys_path"]
+        importlib.invalidate_caches()
+        with os.fdopen(result, "w") as out:
+            try:
+                module, _, function = request["call"].partition(":")
+                value = getattr(importlib.import_module(module), function)(**request["kwargs"])
+                out.write(json.dumps({"value": value}))
+            except Exception as exc:  # noqa: BLE001 - said to the caller: ours by name, another by status
+                from cnai.core.errors import CnaiError
+
+                if not isinstance(exc, CnaiError):
+                    return 1
+                out.write(json.dumps({"error": type(exc).__name__, "message": str(exc)}))
+        return 0
 
     def become(self, task: dict[str, Any]) -> None:
         """In the forked child: what kfp's command does in a new process (the component's source in
@@ -226,6 +266,8 @@ def main() -> None:
     # Started with its output on /dev/null: what the imports print goes nowhere.
     server.preload()
     task = server.serve(channel)
+    if "call" in task:
+        server.finish(server.call(task))
     server.become(task)
     server.finish(run_executor())
 

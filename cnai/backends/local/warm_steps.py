@@ -25,7 +25,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from cnai.backends.local.warm_server import (
     EXECUTOR_MODULE,
@@ -89,6 +90,49 @@ class WarmInterpreter:
                         os.close(fd)
             self.abandon(pid)
             raise
+
+    def call(self, function: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        """`function(**kwargs)` (`module:name`) in a fork, with this process's environment, directory
+        and module path, its output on this process's stdout and stderr: {"value": ...} or {"error":
+        CnaiError's class name, "message": ...}; None if another task is running from it, or the call
+        failed otherwise (the caller then calls it itself)."""
+        try:
+            outputs = [sys.stdout.fileno(), sys.stderr.fileno()]
+        except (AttributeError, OSError, ValueError):  # streams replaced in-process (a test's capture)
+            outputs = [1, 2]
+        try:
+            request = json.dumps({"call": function, "kwargs": kwargs, "env": dict(os.environ), "cwd": os.getcwd(),
+                                  "sys_path": sys.path}).encode()
+        except (TypeError, ValueError):  # arguments JSON cannot carry
+            return None
+        if not self.busy.acquire(blocking=False):
+            return None
+        reading, writing = os.pipe()
+        pid = None
+        try:
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            send(self.channel, request, [writing, *outputs])
+            os.close(writing)
+            writing = -1
+            pid = STATUS.unpack(read_exactly(self.channel, STATUS.size))[0]
+            with open(reading, "rb") as answer:
+                reading = -1
+                result = answer.read()
+            status = STATUS.unpack(read_exactly(self.channel, STATUS.size))[0]
+        except (EOFError, OSError):  # the server is gone: the caller calls it itself
+            self.abandon(pid)
+            return None
+        except BaseException:  # interrupted
+            self.abandon(pid)
+            raise
+        finally:
+            for fd in (reading, writing):
+                if fd != -1:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+        self.busy.release()
+        return json.loads(result) if status == 0 and result else None
 
     def abandon(self, task_pid: int | None = None) -> None:
         """After an interruption mid-exchange the channel's next answer is not known: stop the task
@@ -158,6 +202,25 @@ def start() -> WarmInterpreter | None:
             except OSError:  # cannot start one here: each task starts its own process
                 return None
         return _interpreter
+
+
+def call_in_fork(function: Callable[..., Any], /, **kwargs: Any) -> Any:
+    """`function(**kwargs)` in a fork of the run's warm interpreter, whose preloaded libraries `cnai`
+    then need not import itself (scikit-learn, MLflow: seconds of the run's time); here, where there
+    is none, while it runs a task, or when the call failed with other than our own error (so that
+    its traceback is the usual one: a function called so must bear being called twice, as checks
+    and `serve_production` do). Arguments and result as JSON; our own error is raised again."""
+    from cnai.core import errors
+
+    interpreter = _interpreter  # the run's, if started: not started for a call
+    answer = None
+    if interpreter is not None and interpreter.alive() and not fresh_processes():
+        answer = interpreter.call(f"{function.__module__}:{function.__qualname__}", kwargs)
+    if answer is None:
+        return function(**kwargs)
+    if "error" in answer:
+        raise getattr(errors, answer["error"], errors.CnaiError)(answer["message"])
+    return answer["value"]
 
 
 def component_program(full_command: list[str]) -> tuple[str, list[str]] | None:

@@ -251,3 +251,14 @@ def check_hyperparameters(model_kind_name: str, task: str, parameters: list[dict
     problems = model_kind(model_kind_name).parameter_problems(task, parameters)
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def check_model_parameters(model_kind_name: str, task: str, parameters: list[dict[str, Any]],
+                           fixed: dict[str, Any]) -> None:
+    """The searched hyperparameters (tuning.parameters) and the fixed ones (model.params), each
+    named by its key when the kind's estimator does not take it or refuses its value."""
+    check_hyperparameters(model_kind_name, task, parameters)
+    problems = model_kind(model_kind_name).parameter_problems(
+        task, [{"name": k, "parameter_type": "categorical", "values": [v]} for k, v in fixed.items()])
+    if problems:
+        raise ConfigError("; ".join(p.replace("tuning.parameters.", "model.params.") for p in problems))
