@@ -207,3 +207,28 @@ def test_the_runs_spark_stops_as_soon_as_its_steps_are_done(tmp_path):
             time.sleep(0.2)
         assert not running(), "stopped while the run still holds its `with`"
     assert REMOTE_ENV not in os.environ
+
+
+def test_the_runs_spark_collects_garbage_for_throughput(tmp_path):
+    """Java's default collector on two cores or more (G1) cost the ingest steps more than the
+    throughput collector: the run's JVM reports the one it runs with."""
+    import shutil
+    import time
+
+    import pytest
+
+    if shutil.which("jcmd") is None:
+        pytest.skip("no jcmd to ask the JVM")
+    with connect_server("local[1]", tmp_path / "spark.log") as url:
+        port = url.rsplit(":", 1)[1]
+        deadline, jvm = time.monotonic() + 60, None
+        while jvm is None and time.monotonic() < deadline:
+            listed = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+            jvm = next((line.split()[0] for line in listed.splitlines()
+                        if f"spark.connect.grpc.binding.port={port}" in line and "java" in line.split()[1]), None)
+            time.sleep(0.2)
+        flags = ""
+        while "UseParallelGC" not in flags and time.monotonic() < deadline:  # jcmd answers once the JVM is up
+            flags = subprocess.run(["jcmd", jvm, "VM.flags"], capture_output=True, text=True).stdout
+            time.sleep(0.5)
+    assert "-XX:+UseParallelGC" in flags and "UseG1GC" not in flags, flags

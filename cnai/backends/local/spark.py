@@ -40,9 +40,16 @@ def _conf() -> dict[str, str]:
     }
 
 
+# The throughput collector: a local run's Spark does batch work, and Java's default (G1, on two
+# cores or more) cost its ingest steps more (BENCHMARKS.md section 8). In Spark's option for
+# defaults, so that a user's spark.driver.extraJavaOptions still apply.
+JVM_DEFAULT_OPTIONS = "-XX:+UseParallelGC"
+
+
 def _jvm_conf() -> dict[str, str]:
     """Settings fixed when a JVM starts."""
-    return {"spark.ui.enabled": "false", "spark.driver.memory": os.environ.get("CNAI_SPARK_DRIVER_MEMORY", "4g")}
+    return {"spark.ui.enabled": "false", "spark.driver.memory": os.environ.get("CNAI_SPARK_DRIVER_MEMORY", "4g"),
+            "spark.driver.defaultJavaOptions": JVM_DEFAULT_OPTIONS}
 
 
 @lru_cache(maxsize=4)
@@ -81,9 +88,9 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
     archive, writing = class_archive()
     conf = {**_conf(), **_jvm_conf(), "spark.connect.grpc.binding.address": "127.0.0.1",
             "spark.connect.grpc.binding.port": str(port)}
-    if archive:  # Spark's option for defaults, so that a user's spark.driver.extraJavaOptions still apply
-        conf["spark.driver.defaultJavaOptions"] = (f"-XX:ArchiveClassesAtExit={writing}" if writing
-                                                   else f"-XX:SharedArchiveFile={archive}")
+    if archive:
+        conf["spark.driver.defaultJavaOptions"] += (f" -XX:ArchiveClassesAtExit={writing}" if writing
+                                                    else f" -XX:SharedArchiveFile={archive}")
     command = [str(home / "bin" / "spark-submit"), "--class", CONNECT_SERVER, "--name", "cnai", "--master", master,
                *[item for key, value in conf.items() for item in ("--conf", f"{key}={value}")]]
     log_file.parent.mkdir(parents=True, exist_ok=True)
