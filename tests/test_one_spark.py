@@ -221,7 +221,7 @@ def test_the_runs_spark_collects_garbage_for_throughput(tmp_path):
         pytest.skip("no jcmd to ask the JVM")
     with connect_server("local[1]", tmp_path / "spark.log") as url:
         port = url.rsplit(":", 1)[1]
-        deadline, jvm = time.monotonic() + 60, None
+        deadline, jvm = time.monotonic() + 150, None  # a loaded machine starts it slowly
         while jvm is None and time.monotonic() < deadline:
             listed = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
             jvm = next((line.split()[0] for line in listed.splitlines()
@@ -232,3 +232,21 @@ def test_the_runs_spark_collects_garbage_for_throughput(tmp_path):
             flags = subprocess.run(["jcmd", jvm, "VM.flags"], capture_output=True, text=True).stdout
             time.sleep(0.5)
     assert "-XX:+UseParallelGC" in flags and "UseG1GC" not in flags, flags
+
+
+def test_a_collector_the_user_chose_is_left_alone(tmp_path, monkeypatch):
+    """Java refuses to start with two collectors: a user's own choice (JAVA_TOOL_OPTIONS, or
+    spark.driver.extraJavaOptions in spark-defaults.conf) keeps the run's Spark from adding one."""
+    from cnai.backends.local import spark
+
+    for name in spark.JAVA_OPTION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+    assert "UseParallelGC" in spark._jvm_conf().get("spark.driver.defaultJavaOptions", "")
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-Xss4m -XX:+UseG1GC")
+    assert "spark.driver.defaultJavaOptions" not in spark._jvm_conf()
+    monkeypatch.delenv("JAVA_TOOL_OPTIONS")
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.extraJavaOptions -XX:+UseZGC -Xss4m\n")
+    assert "spark.driver.defaultJavaOptions" not in spark._jvm_conf()
+    java = subprocess.run(["java", "-XX:+UseG1GC", "-XX:+UseParallelGC", "-version"], capture_output=True, text=True)
+    assert java.returncode != 0 and "garbage collectors" in java.stdout + java.stderr, "why both cannot be given"

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from cnai.core.errors import CnaiError
@@ -122,6 +122,8 @@ def test_drift_check_works_or_says_why(drift_reference, frame, weather):
 @given(st.lists(st.one_of(st.integers(0, 3), st.sampled_from(["0", "1", "a", "b", "True"]), st.booleans(), st.none(),
                           st.floats(0, 2).map(round)), min_size=1, max_size=40),
        st.sampled_from([[0, 1], ["a", "b"], [False, True], [0, 1, 2, 3], ["0", "1"], [1.0, 2.0]]))
+@example([1, True], ["0", "1"])  # equal in Python (and so to pd.factorize), not as text: True is no "1"
+@example([1, 1.0], ["0", "1"])
 @SETTINGS
 def test_labels_encode_as_each_value_alone_would(values, classes):
     """encode_labels looks each distinct value up once: every row gets the class position its value

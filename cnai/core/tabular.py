@@ -208,12 +208,13 @@ def _cast(column: str, spark_type: str):
         # Spark casts "729.53" to 729 (and a double past the type's range to its largest value): a value
         # is kept only if it is the number it was written as, so 12, " 12 " and "12.0" read as 12 (exact
         # past 2**53: the comparison is only the check) and 729.53 or 3e9 as an int are refused. A
-        # comparison, not a regular expression per value (the cost of the step); past 2**53, where a
-        # double cannot tell 9007199254740995.5 from its whole part, the text's digits are read too.
+        # comparison, not a regular expression per value (the cost of the step); a text with a decimal
+        # point also has its digits read, since a double cannot tell 4503599627370496.5 from its
+        # whole part.
         whole = value.cast(spark_type)
-        beyond_doubles = F.abs(whole) >= 2**53
-        fraction_written = F.trim(value.cast("string")).rlike(r"^[+-]?\d*\.\d*[1-9]\d*$")
-        return F.when((whole == value.cast("double")) & (~beyond_doubles | ~fraction_written), whole)
+        text = value.cast("string")
+        fraction_written = F.trim(text).rlike(r"^[+-]?\d*\.\d*[1-9]\d*$")
+        return F.when((whole == value.cast("double")) & (~text.contains(".") | ~fraction_written), whole)
     if spark_type not in ("timestamp", "date"):
         return value.cast(spark_type)
     iso = F.regexp_replace(value, r"^(\d{4})/(\d{1,2})/(\d{1,2})", "$1-$2-$3").cast(spark_type)

@@ -114,9 +114,15 @@ def encode_labels(values: pd.Series, classes: list[Any], where: str, label: str)
         return values.to_numpy(dtype=float)
     index = {c: i for i, c in enumerate(classes)}
     index.update({str(c): i for i, c in enumerate(classes)})
-    # Looked up once per distinct value, not once per row.
-    positions, distinct = pd.factorize(values, use_na_sentinel=False)
-    codes = np.array([index.get(jsonable(v), index.get(str(v), -1)) for v in distinct], dtype=np.int64)[positions]
+    def code(value: Any) -> int:
+        return index.get(jsonable(value), index.get(str(value), -1))
+
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        # Mixed Python values: distinct ones that compare equal (1, True, 1.0) are told apart by text.
+        codes = np.fromiter((code(v) for v in values), dtype=np.int64, count=len(values))
+    else:  # looked up once per distinct value, not once per row
+        positions, distinct = pd.factorize(values, use_na_sentinel=False)
+        codes = np.array([code(v) for v in distinct], dtype=np.int64)[positions]
     unknown = values[codes < 0]
     if len(unknown):
         raise DataError(f"{where}: label {label!r} has value(s) the model does not know: {_examples(unknown.unique().tolist())}; "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from cnai.core.config import ProjectConfig
 from cnai.core.errors import CnaiError, ConfigError
@@ -90,12 +89,11 @@ def serve_production(config: ProjectConfig, registry_uri: str, start: bool = Tru
     forget_replaced(name)  # what the interrupted deploy replaced is production itself: nothing to roll back to
 
 
-def serve_production_of(config_path: str, registry_uri: str) -> None:
-    """serve_production for the project of `config_path`: a call the run's warm interpreter can take
-    (its arguments are JSON), which has MLflow, the registry's client, imported already."""
-    from cnai.core.config import load_config
-
-    serve_production(load_config(Path(config_path)), registry_uri)
+def serve_production_of(config: dict, registry_uri: str) -> None:
+    """serve_production for a project's configuration as JSON (the one its run used, not the file
+    as it may be now): a call the run's warm interpreter can take, which has MLflow, the registry's
+    client, imported already."""
+    serve_production(ProjectConfig.model_validate(config), registry_uri)
 
 
 def make_production(registry_uri: str, model_name: str, version: str) -> str:

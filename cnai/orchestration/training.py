@@ -27,7 +27,7 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
         ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
     if ok:
         keep_inferred_suite(config, config_path, rows, home)
-        call_in_fork(serve_production_of, config_path=str(config_path), registry_uri=arguments["registry_uri"])
+        call_in_fork(serve_production_of, config=config.model_dump(mode="json"), registry_uri=arguments["registry_uri"])
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
     return ok
 

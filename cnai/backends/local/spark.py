@@ -42,14 +42,33 @@ def _conf() -> dict[str, str]:
 
 # The throughput collector: a local run's Spark does batch work, and Java's default (G1, on two
 # cores or more) cost its ingest steps more (BENCHMARKS.md section 8). In Spark's option for
-# defaults, so that a user's spark.driver.extraJavaOptions still apply.
+# defaults, so that a user's spark.driver.extraJavaOptions still apply; left out when the user
+# chose a collector (Java refuses to start with two).
 JVM_DEFAULT_OPTIONS = "-XX:+UseParallelGC"
+JAVA_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "SPARK_SUBMIT_OPTS", "PYSPARK_SUBMIT_ARGS")
 
 
 def _jvm_conf() -> dict[str, str]:
     """Settings fixed when a JVM starts."""
-    return {"spark.ui.enabled": "false", "spark.driver.memory": os.environ.get("CNAI_SPARK_DRIVER_MEMORY", "4g"),
-            "spark.driver.defaultJavaOptions": JVM_DEFAULT_OPTIONS}
+    conf = {"spark.ui.enabled": "false", "spark.driver.memory": os.environ.get("CNAI_SPARK_DRIVER_MEMORY", "4g")}
+    if not _collector_chosen():
+        conf["spark.driver.defaultJavaOptions"] = JVM_DEFAULT_OPTIONS
+    return conf
+
+
+def _collector_chosen() -> bool:
+    """Whether the user's Java options (the JVM's own variables, Spark's submit arguments, or a
+    spark-defaults.conf) name a garbage collector."""
+    import re
+
+    import pyspark
+
+    texts = [os.environ.get(name, "") for name in JAVA_OPTION_VARIABLES]
+    for conf_dir in {os.environ.get("SPARK_CONF_DIR"), os.path.join(os.environ.get("SPARK_HOME", ""), "conf"),
+                     os.path.join(os.path.dirname(pyspark.__file__), "conf")} - {None, "conf"}:
+        with contextlib.suppress(OSError):
+            texts.append(Path(conf_dir, "spark-defaults.conf").read_text())
+    return any(re.search(r"-XX:\+Use\w*GC\b", text) for text in texts)
 
 
 @lru_cache(maxsize=4)
@@ -89,8 +108,8 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
     conf = {**_conf(), **_jvm_conf(), "spark.connect.grpc.binding.address": "127.0.0.1",
             "spark.connect.grpc.binding.port": str(port)}
     if archive:
-        conf["spark.driver.defaultJavaOptions"] += (f" -XX:ArchiveClassesAtExit={writing}" if writing
-                                                    else f" -XX:SharedArchiveFile={archive}")
+        sharing = f"-XX:ArchiveClassesAtExit={writing}" if writing else f"-XX:SharedArchiveFile={archive}"
+        conf["spark.driver.defaultJavaOptions"] = " ".join(filter(None, [conf.get("spark.driver.defaultJavaOptions"), sharing]))
     command = [str(home / "bin" / "spark-submit"), "--class", CONNECT_SERVER, "--name", "cnai", "--master", master,
                *[item for key, value in conf.items() for item in ("--conf", f"{key}={value}")]]
     log_file.parent.mkdir(parents=True, exist_ok=True)

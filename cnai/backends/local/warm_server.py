@@ -152,6 +152,7 @@ class Server:
             stream.flush()
             os.dup2(fd, stream.fileno())
             os.close(fd)
+        sys.stdout.reconfigure(line_buffering=True)  # each line as it is printed, as in `cnai` itself
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])

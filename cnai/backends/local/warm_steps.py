@@ -12,6 +12,9 @@ A command of another shape (a component that pip-installs packages first), a tas
 environment differs in what an interpreter reads as it starts (`warm_server.STARTUP_VARIABLES`),
 a task while another runs (kfp's ParallelFor), a server that is not there, and
 `CNAI_FRESH_STEP_PROCESSES=1` start a new process, as kfp.local does.
+
+`cnai run`'s own work that needs a preloaded library (the hyperparameter check, the MLflow record,
+the repair of the served model) is a call forked from the same interpreter (`call_in_fork`).
 """
 
 from __future__ import annotations
@@ -107,9 +110,10 @@ class WarmInterpreter:
             return None
         if not self.busy.acquire(blocking=False):
             return None
-        reading, writing = os.pipe()
+        reading = writing = -1
         pid = None
         try:
+            reading, writing = os.pipe()
             for stream in (sys.stdout, sys.stderr):
                 stream.flush()
             send(self.channel, request, [writing, *outputs])

@@ -86,9 +86,10 @@ def test_whole_numbers_are_kept_only_as_written(tmp_path):
     written = pd.read_parquet(tmp_path / "ok")
     assert written["n"].tolist() == [12, 12, 0]
     assert written["big"].tolist() == [9007199254740993, 9007199254740992, -9223372036854775808]
-    source.write_text("n,big\n1,9007199254740995.5\n")
-    with pytest.raises(DataError, match=r"big: 1 value\(s\) not bigint \(e.g. column 'big' has '9007199254740995.5'\)"):
-        ingest_table(str(source), str(tmp_path / "cut"), {"n": "int", "big": "bigint"})
+    for fraction in ("9007199254740995.5", "4503599627370496.5", "123456789.0000000001"):  # all equal a whole double
+        source.write_text(f"n,big\n1,{fraction}\n")
+        with pytest.raises(DataError, match=rf"big: 1 value\(s\) not bigint \(e.g. column 'big' has '{fraction}'\)"):
+            ingest_table(str(source), str(tmp_path / "cut"), {"n": "int", "big": "bigint"})
     parquet = tmp_path / "doubles.parquet"
     pd.DataFrame({"n": [12.0, 3e9], "big": [1.2e17, 3e9]}).to_parquet(parquet)
     with pytest.raises(DataError, match=r"n: 1 value\(s\) not int"):
