@@ -77,22 +77,8 @@ class WarmInterpreter:
         """The task, forked; None if another task is running from it."""
         if not self.busy.acquire(blocking=False):
             return None
-        reading, writing = os.pipe()
-        pid = None
-        try:
-            request = {"source": source, "arguments": arguments, "env": env, "cwd": os.getcwd()}
-            send(self.channel, json.dumps(request).encode(), [writing])
-            os.close(writing)
-            writing = -1
-            pid = STATUS.unpack(read_exactly(self.channel, STATUS.size))[0]
-            return TaskProcess(self, pid, reading)
-        except BaseException:
-            for fd in (reading, writing):
-                if fd != -1:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            self.abandon(pid)
-            raise
+        request = {"source": source, "arguments": arguments, "env": env, "cwd": os.getcwd()}
+        return TaskProcess(self, *self._request(json.dumps(request).encode(), []))
 
     def call(self, function: str, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """`function(**kwargs)` (`module:name`) in a fork, with this process's environment, directory
@@ -108,35 +94,46 @@ class WarmInterpreter:
                                   "sys_path": sys.path}).encode()
         except (TypeError, ValueError):  # arguments JSON cannot carry
             return None
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
         if not self.busy.acquire(blocking=False):
             return None
+        try:
+            pid, reading = self._request(request, outputs)
+        except (EOFError, OSError):  # the server is gone: the caller calls it itself
+            return None
+        try:
+            with open(reading, "rb") as answer:
+                result = answer.read()
+            status = STATUS.unpack(read_exactly(self.channel, STATUS.size))[0]
+        except BaseException as failure:
+            self.abandon(pid)
+            if isinstance(failure, EOFError | OSError):
+                return None
+            raise  # interrupted
+        self.busy.release()
+        return json.loads(result) if status == 0 and result else None
+
+    def _request(self, payload: bytes, fds: list[int]) -> tuple[int, int]:
+        """A request sent with the write end of a new pipe (the fork's output or answer) before `fds`:
+        the fork's pid and the pipe's read end. On any failure the channel's next answer is not
+        known: the server is abandoned, and the failure raised."""
         reading = writing = -1
         pid = None
         try:
             reading, writing = os.pipe()
-            for stream in (sys.stdout, sys.stderr):
-                stream.flush()
-            send(self.channel, request, [writing, *outputs])
+            send(self.channel, payload, [writing, *fds])
             os.close(writing)
             writing = -1
             pid = STATUS.unpack(read_exactly(self.channel, STATUS.size))[0]
-            with open(reading, "rb") as answer:
-                reading = -1
-                result = answer.read()
-            status = STATUS.unpack(read_exactly(self.channel, STATUS.size))[0]
-        except (EOFError, OSError):  # the server is gone: the caller calls it itself
-            self.abandon(pid)
-            return None
-        except BaseException:  # interrupted
-            self.abandon(pid)
-            raise
-        finally:
+            return pid, reading
+        except BaseException:
             for fd in (reading, writing):
                 if fd != -1:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-        self.busy.release()
-        return json.loads(result) if status == 0 and result else None
+            self.abandon(pid)
+            raise
 
     def abandon(self, task_pid: int | None = None) -> None:
         """After an interruption mid-exchange the channel's next answer is not known: stop the task
