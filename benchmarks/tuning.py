@@ -1,12 +1,12 @@
-"""Tuning: TPE against random search (trials to reach the same score), and parallel against serial.
+"""Tuning: TPE against random search (trials to reach the same score).
 
     .venv/bin/python benchmarks/tuning.py
 
 On one training set (20k generated flights, the model's 15 inputs), the real tuner
 (`cnai.components.training.tune.executor.tune_hyperparameters`, median stopping on) with the project's search space:
 - for 3 seeds, TPE and random each run 24 trials; "trials to target" is the first trial at which
-  the best score so far reaches the target (the median over all runs of the final best);
-- wall time of 12 trials with 1 and with 2 parallel trials (this machine has 2 cores).
+  the best score so far reaches the target (the median over all runs of the final best).
+Local trials run one at a time (each fit on every core), so each seed's curve is the same in every run.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ SEEDS = (1, 2, 3)
 TRIALS = 24
 
 
-def run(scratch: Path, tag: str, algorithm: str, trials: int, parallel: int, seed: int,
-        early_stopping: str = "median") -> tuple[list[float], float]:
+def run(scratch: Path, tag: str, algorithm: str, trials: int, seed: int) -> tuple[list[float], float]:
     from cnai.components.training.tune.executor import tune_hyperparameters
 
     space = [p for p in yaml.safe_load((REPO / "cnai.yaml").read_text())["tuning"]["parameters"]]
@@ -40,7 +39,7 @@ def run(scratch: Path, tag: str, algorithm: str, trials: int, parallel: int, see
     started = time.perf_counter()
     tune_hyperparameters(str(scratch / "training.parquet"), str(out / "t.md"), str(out / "m.json"), str(out / "p.html"),
                          FEATURES, "delayed", "time_hour", space, algorithm=algorithm, max_trials=trials,
-                         parallel_trials=parallel, seed=seed, early_stopping=early_stopping)
+                         seed=seed)
     wall = time.perf_counter() - started
     table = (out / "t.md").read_text().splitlines()
     header = [c.strip() for c in table[4].strip("|").split("|")]
@@ -65,20 +64,15 @@ def trials_to(scores: list[float], target: float) -> int | None:
 def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="cnai-bench-tuning-"))
     training_frame(20_000)[[*FEATURES, "delayed", "time_hour"]].to_parquet(scratch / "training.parquet", index=False)
-    curves = {(algorithm, seed): run(scratch, f"{algorithm}-{seed}", algorithm, TRIALS, 1, seed)[0]
+    curves = {(algorithm, seed): run(scratch, f"{algorithm}-{seed}", algorithm, TRIALS, seed)[0]
               for algorithm in ("tpe", "random") for seed in SEEDS}
     finals = [max(v for v in scores if v == v) for scores in curves.values()]
     target = statistics.median(finals)
     needed = {algorithm: [trials_to(curves[(algorithm, seed)], target) for seed in SEEDS] for algorithm in ("tpe", "random")}
-    # Without early stopping, so both do the same trials (pruning depends on which finished first).
-    _, serial = run(scratch, "serial", "random", 12, 1, 7, early_stopping="none")
-    _, parallel = run(scratch, "parallel", "random", 12, 2, 7, early_stopping="none")
     results = {
         "trials_per_run": TRIALS, "seeds": list(SEEDS), "target_roc_auc": round(target, 4),
         "trials_to_target": {k: [n if n is not None else f">{TRIALS}" for n in v] for k, v in needed.items()},
         "best_roc_auc": {f"{a}-{s}": round(max(v for v in c if v == v), 4) for (a, s), c in curves.items()},
-        "serial_12_trials_s": round(serial, 1), "parallel2_12_trials_s": round(parallel, 1),
-        "parallel_speedup": round(serial / parallel, 2),
     }
     report("tuning", "python benchmarks/tuning.py", results, {})
     print(json.dumps(results["trials_to_target"]))

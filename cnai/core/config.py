@@ -229,7 +229,8 @@ class TuningConfig(Strict):
     algorithm: Literal[KATIB_ALGORITHMS] = "tpe"  # type: ignore[valid-type]
     objective: Objective = Objective()
     max_trials: int = Field(12, ge=1)
-    parallel_trials: int = Field(2, ge=1)
+    parallel_trials: int = Field(2, ge=1, description="Trials at once on the cluster (Katib's parallelTrialCount); "
+                                 "locally one at a time, each on every core, so that the seed decides the trials.")
     early_stopping: Literal["median", "none"] = "median"
     seed: int = 42
     parameters: list[ParameterSpec] = Field(min_length=1)

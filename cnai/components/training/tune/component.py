@@ -52,7 +52,7 @@ def tune(
         objective_metric: One of the task's metrics (cnai.core.tasks.METRICS).
         objective_goal: maximize or minimize.
         max_trials: The trial budget.
-        parallel_trials: Trials run at once.
+        parallel_trials: Trials run at once on the cluster (Katib's parallelTrialCount); locally one at a time, so the seed decides them.
         early_stopping: median (Katib's medianstop) or none.
         holdout_fraction: The share of rows kept out for evaluation (never seen here).
         seed: Seed of the sampler and the model.

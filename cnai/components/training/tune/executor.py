@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from typing import Any
 
@@ -133,7 +132,8 @@ def tune_hyperparameters(
 ) -> dict[str, Any]:
     """Run the search on the training part of the data (the holdout is never seen while tuning).
 
-    Locally Optuna runs the trials in this process; with `target="kubeflow"` the same declaration
+    Locally Optuna runs the trials in this process, one at a time (so a seed gives the same trials
+    in every run); with `target="kubeflow"` the same declaration
     becomes a Katib Experiment whose trials run `cnai.backends.kubeflow.trial` (the same scoring) in pods.
     """
     import optuna
@@ -170,24 +170,16 @@ def tune_hyperparameters(
                       "more rows; or more of them left to train on: a smaller settings.holdout_fraction"
                       + (", or data.split: random, which keeps each class on both sides" if split == "time" else ""))
     maximize = objective_goal == "maximize"
-
-    # Each boosting fit already uses every core through OpenMP; parallel trials share the cores
-    # instead of each claiming all of them (oversubscribed, 2 parallel trials ran 2.5x slower).
-    threads_per_trial = max(1, (os.cpu_count() or 1) // max(1, parallel_trials))
-
     errors: list[str] = []  # why trials failed (Optuna keeps no reason)
 
     def objective(trial) -> float:
-        from threadpoolctl import threadpool_limits
-
         params = {**fixed, **suggest(trial, search_space)}
         value = math.nan
-        with threadpool_limits(limits=threads_per_trial, user_api="openmp"):  # per thread in OpenMP
-            for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,
-                                             classes, objective_metric, seed):
-                trial.report(value, step)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
+        for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,
+                                         classes, objective_metric, seed):
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
         if math.isnan(value):  # Optuna fails the trial and keeps no reason; an exception stops the study itself
             errors.append(f"trial {trial.number} with {params}: {objective_metric} is NaN")
         return value
@@ -203,7 +195,11 @@ def tune_hyperparameters(
                     objective_metric, "-" if trial.value is None else f"{trial.value:.4f}", best)
 
     log.setLevel(logging.INFO)  # progress is news, not a warning, and still shown where the root logs warnings only
-    study.optimize(objective, n_trials=max_trials, n_jobs=parallel_trials, callbacks=[progress])
+    # One trial at a time, each fit on every core: the sampler and the pruner then see the same
+    # earlier trials in every run, so the seed decides the trials and the model. Trials at once
+    # (Optuna's n_jobs) vary with the order they finish in, and a boosting fit already uses every
+    # core; parallel_trials is the cluster's count (Katib's parallelTrialCount), where trials are pods.
+    study.optimize(objective, n_trials=max_trials, callbacks=[progress])
     failed = [t for t in study.trials if t.state.name == "FAIL"]
     if failed:  # a broken trial is a bug or a bad space, not a bad hyperparameter: do not hide it
         reason = errors[0] if errors else "see the log above"

@@ -41,6 +41,24 @@ def test_median_stopping_prunes_weak_trials(training_set, model_features, tmp_pa
     assert facts["trials_pruned"] >= 1
 
 
+def test_a_seed_gives_the_same_trials_in_every_run(training_set, model_features, tmp_path):
+    """Whatever parallel_trials says (the cluster's count), local trials run one at a time: with
+    trials at once, which trials are drawn and pruned depends on the order they finish in."""
+    space = [{"name": "learning_rate", "parameter_type": "double", "min": 0.0001, "max": 0.3, "log": True},
+             {"name": "max_leaf_nodes", "parameter_type": "int", "min": 4, "max": 64},
+             {"name": "max_iter", "parameter_type": "int", "min": 20, "max": 120}]
+    tables = []
+    for run in ("first", "second"):
+        out = tmp_path / run
+        facts = tune_hyperparameters(training_set, str(out / "t.md"), str(out / "m.json"), str(out / "p.html"),
+                                     model_features, LABEL, TIME, space, algorithm="tpe", max_trials=8, parallel_trials=4,
+                                     seed=11)
+        trials = json.loads(json.dumps(facts["output_metadata"]["trials"]["trials"]))
+        tables.append([{k: v for k, v in t.items() if k != "duration_s"} for t in trials])
+    assert len(tables[0]) == 8 and {t["state"] for t in tables[0]} <= {"complete", "pruned"}
+    assert tables[0] == tables[1]
+
+
 def test_grid_needs_steps_and_space_must_not_be_empty(training_set, model_features, tmp_path):
     with pytest.raises(ConfigError, match="learning_rate.step"):
         grid_space([{"name": "learning_rate", "parameter_type": "double", "min": 0.1, "max": 0.2}])
