@@ -29,6 +29,16 @@ ALL_METRICS = sorted({name for metrics in METRICS.values() for name in metrics})
 
 # More classes than this is a quantity or an identifier, not a classification's label.
 MAX_CLASSES = 200
+MULTICLASS_MAX_INTEGER_VALUES = 20  # an integer label with more values than this is read as a quantity
+
+
+def is_quantity(present: pd.Series) -> bool:
+    """A numeric label (no missing values) whose values are amounts, a regression's target: some
+    are not whole, or there are more of them than classes usually are."""
+    if pd.api.types.is_bool_dtype(present) or not pd.api.types.is_numeric_dtype(present):
+        return False
+    return not (present == present.round()).all() or present.nunique() > MULTICLASS_MAX_INTEGER_VALUES
+
 
 def is_classification(task: str) -> bool:
     return task in ("binary", "multiclass")
@@ -62,12 +72,14 @@ def jsonable(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def label_classes(task: str, values: pd.Series, where: str, label: str, positive_label: Any = None) -> list[Any]:
+def label_classes(task: str, values: pd.Series, where: str, label: str, positive_label: Any = None,
+                  distinct_kept: int | None = None) -> list[Any]:
     """The label's classes in model order, after checking the column suits the task.
 
     For binary the positive label comes last (it is what `roc_auc`, `f1` and the probability are
     about): `positive_label` if given, else the larger of the two values (1 of 0/1, True, "yes" of
-    no/yes by sort order).
+    no/yes by sort order). `values` may be a sample of the column's distinct values, cut at
+    `distinct_kept` plus one: more than `distinct_kept` of them means the column has more than that.
     """
     present = values.dropna()
     if present.empty:
@@ -82,10 +94,12 @@ def label_classes(task: str, values: pd.Series, where: str, label: str, positive
     found = sorted(present.unique().tolist(), key=lambda v: (str(type(v)), v))
     if all(isinstance(v, float) and v.is_integer() for v in found):
         found = [int(v) for v in found]  # an integer label read as float (a column that had nulls) keeps its names
+    count = (f"more than {distinct_kept}" if distinct_kept is not None and len(found) > distinct_kept
+             else str(len(found)))
     if task == "binary":
         if len(found) != 2:
-            hint = ("set data.task: multiclass" if len(found) > 2 else "the data holds one class only")
-            raise DataError(f"{where}: binary label {label!r} needs exactly 2 values, found {len(found)} "
+            hint = ("the data holds one class only" if len(found) < 2 else _task_hint(present, len(found), label))
+            raise DataError(f"{where}: binary label {label!r} needs exactly 2 values, found {count} "
                             f"({_examples(found)}); {hint}")
         if positive_label is not None:
             match = [v for v in found if v == positive_label or str(v) == str(positive_label)]
@@ -98,9 +112,18 @@ def label_classes(task: str, values: pd.Series, where: str, label: str, positive
         raise DataError(f"{where}: multiclass label {label!r} has {len(found)} value(s) ({_examples(found)}); "
                         "with two, set data.task: binary")
     if len(found) > MAX_CLASSES:
-        raise DataError(f"{where}: label {label!r} has {len(found)} distinct values; that is a regression target "
-                        "(set data.task: regression) or an identifier, not classes")
+        raise DataError(f"{where}: label {label!r} has {count} distinct values, too many for classes "
+                        f"(at most {MAX_CLASSES}); {_task_hint(present, len(found), label)}")
     return [jsonable(v) for v in found]
+
+
+def _task_hint(present: pd.Series, distinct: int, label: str) -> str:
+    """What to do about a label with more values than the task takes (`distinct` of them, 3 or more)."""
+    if is_quantity(present):
+        return "its values are amounts: set data.task: regression"
+    if distinct > MAX_CLASSES:
+        return f"an identifier or free text, not classes: choose another data.label than {label!r}"
+    return "set data.task: multiclass"
 
 
 def _examples(values: Sequence[Any]) -> str:

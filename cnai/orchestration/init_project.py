@@ -18,10 +18,9 @@ from cnai.core.config import Settings, TableSource, default_of
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
 from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS
-from cnai.core.tasks import MAX_CLASSES, TASKS
+from cnai.core.tasks import MAX_CLASSES, TASKS, is_quantity
 
 SAMPLE_ROWS = 200_000  # enough to type the columns and see the label's values; the run reads everything
-MULTICLASS_MAX_INTEGER_VALUES = 20  # an integer label with more values than this is read as a quantity
 NULL_VALUES = ["NA", ""]  # what the ingest step reads as null (cnai.core.tabular.typed_frame)
 
 
@@ -277,8 +276,7 @@ def infer_task(values: pd.Series, label: str) -> str:
                             f"rows (e.g. {shown(present.unique()[:3])}): an identifier, a time or free text, not classes "
                             f"(at most {MAX_CLASSES}); choose another --label")
         return "multiclass"
-    whole = bool((present == present.round()).all())
-    return "multiclass" if whole and distinct <= MULTICLASS_MAX_INTEGER_VALUES else "regression"
+    return "regression" if is_quantity(present) else "multiclass"
 
 
 def _identifier(values: pd.Series, rows: int) -> bool:

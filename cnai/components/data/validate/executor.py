@@ -134,7 +134,7 @@ def validate_dataset(
     if label and task:
         from cnai.core.tasks import label_classes
 
-        label_classes(task, labels, f"{Path(dataset).name} (after validation)", label)
+        label_classes(task, labels, f"{Path(dataset).name} (after validation)", label, distinct_kept=LABEL_VALUES_KEPT)
     bad_count = len(quarantined_rows)
     if bad_count:
         log.warning("quarantined %d of %d rows; see the quarantine artifact", bad_count, rows)
@@ -398,7 +398,7 @@ def _write_split(batches: Batches, quarantined_rows: dict[int, list[str]], good_
             write("bad", bad)
             if label:  # a bounded set: a regression label has a value per row
                 kept = pd.concat([*labels, good[label].dropna().drop_duplicates()], ignore_index=True).drop_duplicates()
-                labels = [kept.head(LABEL_VALUES_KEPT)]
+                labels = [kept.head(LABEL_VALUES_KEPT + 1)]  # the one more tells a cut sample from a whole one
     finally:
         for writer in writers.values():
             writer.close()

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from cnai.components.data.validate.executor import infer_suite, validate_dataset
-from cnai.core.errors import ValidationFailed
+from cnai.core.errors import DataError, ValidationFailed
 from conftest import LABEL
 
 
@@ -79,3 +79,20 @@ def test_rows_without_their_time_are_quarantined(tmp_path):
     kept = validate_dataset(str(tmp_path / "events.parquet"), label="y", timestamp="when", split="random",
                             **outputs(tmp_path / "random"))
     assert kept["rows_quarantined"] == 0
+
+
+def test_a_label_too_varied_for_its_task_is_counted_truly_and_the_fitting_task_named(tmp_path):
+    """Found on diamonds' price (11,602 values) with `task: binary`: the step said "found 1000
+    values" (the kept sample's size) and advised multiclass, where regression fits."""
+    prices = pd.DataFrame({"carat": range(1500), "price": [326.0 + 7 * i for i in range(1500)]})
+    prices.to_parquet(tmp_path / "diamonds.parquet")
+    with pytest.raises(DataError, match=r"found more than 1000 \(.*\); .*set data\.task: regression") as refused:
+        validate_dataset(str(tmp_path / "diamonds.parquet"), label="price", task="binary", **outputs(tmp_path / "a"))
+    assert "multiclass" not in str(refused.value)
+    with pytest.raises(DataError, match=r"'price' has more than 1000 distinct values.*set data\.task: regression"):
+        validate_dataset(str(tmp_path / "diamonds.parquet"), label="price", task="multiclass", **outputs(tmp_path / "b"))
+    # Few values: the count is the real one and multiclass still what fits.
+    cuts = pd.DataFrame({"carat": range(10), "cut": ["Fair", "Good", "Very Good", "Premium", "Ideal"] * 2})
+    cuts.to_parquet(tmp_path / "cuts.parquet")
+    with pytest.raises(DataError, match=r"found 5 \(.*\); set data\.task: multiclass"):
+        validate_dataset(str(tmp_path / "cuts.parquet"), label="cut", task="binary", **outputs(tmp_path / "c"))
