@@ -90,6 +90,43 @@ def test_a_parameter_the_kind_also_defaults_is_the_users(kind, params):
     assert all(estimator.named_steps["model"].get_params()[k] == v for k, v in params.items())
 
 
+@pytest.mark.parametrize("kind, name, chosen, unknown", [
+    ("hist_gradient_boosting", "loss", "poisson", "huber"),
+    ("xgboost", "objective", "count:poisson", "reg:huber"),
+    ("lightgbm", "objective", "poisson", "huberish")])
+def test_a_regression_takes_the_users_loss_and_a_classification_keeps_its_own(kind, name, chosen, unknown, tmp_path):
+    """Found by a new user on diamonds' price: `model.params.loss: absolute_error` was refused as
+    "set by cnai itself", so no regression could fit anything but squared error."""
+    from cnai.components.training.tune.executor import check_model_parameters
+    from cnai.core.errors import ConfigError
+
+    check_model_parameters(kind, "regression", [], {name: chosen})
+    check_model_parameters(kind, "regression", [{"name": name, "parameter_type": "categorical", "values": [chosen]}], {})
+    with pytest.raises(ConfigError, match=rf"^model\.params\.{name}: {unknown!r} is refused by the model"):
+        check_model_parameters(kind, "regression", [], {name: unknown})
+    with pytest.raises(ConfigError, match=rf"^model\.params\.{name}: set by cnai itself \(a binary model's scores are"):
+        check_model_parameters(kind, "binary", [], {name: chosen})
+    frame, y = table(["a"], ["c"], "regression")
+    estimator = model_kind(kind).build("regression", ["c"], ["a"], {name: chosen}, 0).fit(frame, np.exp(y))
+    assert estimator.named_steps["model"].get_params()[name] == chosen
+    save_model(kind, estimator, tmp_path, {"task": "regression", "classes": [], "feature_columns": list(frame.columns),
+                                          "categorical": ["c"], "numeric": ["a"], "label": "y"})
+    np.testing.assert_allclose(LoadedModel(tmp_path).scores(frame), estimator.predict(frame), rtol=1e-6)
+
+
+def test_a_loss_the_regressor_does_not_take_is_named_with_those_it_does():
+    from cnai.components.training.tune.executor import check_model_parameters
+    from cnai.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as refused:
+        check_model_parameters("hist_gradient_boosting", "regression", [], {"loss": "huber"})
+    assert str(refused.value) == ("model.params.loss: 'huber' is refused by the model (HistGradientBoostingRegressor: use one of "
+                                  "['absolute_error', 'gamma', 'poisson', 'quantile', 'squared_error'])")
+    check_model_parameters("hist_gradient_boosting", "regression", [], {"loss": "quantile", "quantile": 0.9})
+    with pytest.raises(ConfigError, match=r"^model\.params\.loss: 'quantile' needs .*model\.params\.quantile"):
+        model_kind("hist_gradient_boosting").build("regression", [], ["a"], {"loss": "quantile"}, 0)
+
+
 def test_whole_numbers_come_back_as_the_estimator_takes_them_and_no_further():
     """KFP's dict parameters and Katib turn `n_estimators: 30` into 30.0 (a user's RandomForest died
     on it in tune). The old rule (a name starting max_/n_) also made `max_features: 1.0`, every

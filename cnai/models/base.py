@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from cnai.core.errors import DataError
+from cnai.core.tasks import is_classification
 
 
 def leaf_bound(rows: int) -> int:
@@ -121,6 +122,14 @@ class ModelKind(abc.ABC):
     stage_parameter: ClassVar[str | None] = None
     # Constructor arguments `build` sets itself (or that are not hyperparameters): never tuned.
     fixed_parameters: ClassVar[frozenset[str]] = frozenset({"random_state", "verbose", "warm_start", "n_jobs"})
+    # What a classifier's scores are made by (its loss or objective): cnai reads them as the classes'
+    # probabilities, so a classification keeps the kind's own; a regression may choose (absolute
+    # error, Poisson, ...).
+    classifier_fixed_parameters: ClassVar[frozenset[str]] = frozenset()
+
+    def fixed_for(self, task: str) -> frozenset[str]:
+        """The constructor arguments cnai sets itself for `task`: neither tuned nor in model.params."""
+        return self.fixed_parameters | (self.classifier_fixed_parameters if is_classification(task) else frozenset())
 
     def default_search_space(self, rows: int) -> list[dict[str, Any]]:
         """What `cnai init` writes as `tuning.parameters` for a table of `rows` rows (Katib's
@@ -139,11 +148,14 @@ class ModelKind(abc.ABC):
         """Each declared hyperparameter must be one the estimator takes, and both ends of every range
         (every listed value) ones it accepts, checked as its own `fit` checks them."""
         cls = self.estimator_class(task)
-        tunable = sorted(set(cls().get_params()) - self.fixed_parameters) if hasattr(cls, "get_params") else None
+        fixed = self.fixed_for(task)
+        tunable = sorted(set(cls().get_params()) - fixed) if hasattr(cls, "get_params") else None
         problems = []
         for p in parameters:
-            if p["name"] in self.fixed_parameters:
-                why = "the seed is tuning.seed" if p["name"] == "random_state" else "the steps choose it"
+            if p["name"] in fixed:
+                why = ("the seed is tuning.seed" if p["name"] == "random_state"
+                       else f"a {task} model's scores are its classes' probabilities; a regression may set it"
+                       if p["name"] in self.classifier_fixed_parameters else "the steps choose it")
                 problems.append(f"tuning.parameters.{p['name']}: set by cnai itself ({why}), not here")
                 continue
             if tunable is not None and p["name"] not in tunable:

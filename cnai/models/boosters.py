@@ -23,7 +23,8 @@ INTEGER_PARAMETERS = {"n_estimators", "max_depth", "num_leaves", "min_child_samp
 class _Booster(ModelKind):
     stage_parameter: ClassVar[str | None] = "n_estimators"
     fixed_parameters: ClassVar[frozenset[str]] = ModelKind.fixed_parameters | {
-        "enable_categorical", "objective", "num_class", "verbosity", "random_seed", "seed", "callbacks"}
+        "enable_categorical", "num_class", "verbosity", "random_seed", "seed", "callbacks"}
+    classifier_fixed_parameters: ClassVar[frozenset[str]] = frozenset({"objective"})
 
     def cast(self, params: dict[str, Any]) -> dict[str, Any]:
         return {k: int(v) if k in INTEGER_PARAMETERS and isinstance(v, int | float) else v for k, v in params.items()}
@@ -57,7 +58,8 @@ class _Booster(ModelKind):
         rng = np.random.default_rng(0)
         rows = 60
         features = rng.normal(size=(rows, 2))
-        target = {"binary": np.arange(rows) % 2, "multiclass": np.arange(rows) % 3}.get(task, features[:, 0])
+        # A regression's label between 0 and 1: in range for every objective (Poisson's, gamma's, logistic's)
+        target = {"binary": np.arange(rows) % 2, "multiclass": np.arange(rows) % 3}.get(task, rng.uniform(0.05, 0.95, rows))
         params = {**self._fixed(0), **({} if name == "n_estimators" else {"n_estimators": 2}), **self.cast({name: value})}
         try:
             with warnings.catch_warnings():

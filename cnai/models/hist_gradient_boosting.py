@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from cnai.core.errors import ConfigError
 from cnai.models.base import ModelKind, leaf_bound
 
 INTEGER_PARAMETERS = {"max_iter", "max_leaf_nodes", "min_samples_leaf", "max_depth", "max_bins", "n_iter_no_change"}
@@ -25,7 +26,8 @@ class HistGradientBoosting(ModelKind):
     name: ClassVar[str] = "hist_gradient_boosting"
     stage_parameter: ClassVar[str | None] = "max_iter"
     fixed_parameters: ClassVar[frozenset[str]] = ModelKind.fixed_parameters | {
-        "categorical_features", "interaction_cst", "monotonic_cst", "loss"}
+        "categorical_features", "interaction_cst", "monotonic_cst"}
+    classifier_fixed_parameters: ClassVar[frozenset[str]] = frozenset({"loss"})
 
     def default_search_space(self, rows: int) -> list[dict[str, Any]]:
         return [
@@ -45,12 +47,22 @@ class HistGradientBoosting(ModelKind):
         return {k: (int(v) if k in INTEGER_PARAMETERS else float(v)) if isinstance(v, int | float) and not isinstance(v, bool)
                 else v for k, v in params.items()}
 
+    def value_problem(self, task: str, name: str, value: Any) -> str | None:
+        if name == "loss":  # scikit-learn's own message also offers a loss object, which cnai.yaml cannot hold
+            accepted = sorted(next(c.options for c in self.estimator_class(task)._parameter_constraints["loss"]
+                                   if hasattr(c, "options")))
+            return None if value in accepted else f"use one of {accepted}"
+        return super().value_problem(task, name, value)
+
     def build(self, task: str, categorical: list[str], numeric: list[str], params: dict[str, Any], seed: int):
         from sklearn.compose import ColumnTransformer
         from sklearn.pipeline import Pipeline
         from sklearn.preprocessing import OrdinalEncoder
 
         cast = self.cast(params)
+        if cast.get("loss") == "quantile" and cast.get("quantile") is None:  # else fit fails on a None it names no key of
+            raise ConfigError("model.params.loss: 'quantile' needs the quantile to predict as well "
+                              "(model.params.quantile, or a tuning parameter of that name, e.g. 0.9)")
         # The model takes at most max_bins categories per column: a column with more (keys such as a
         # plane's tail number) keeps its most frequent ones, the rest share one "infrequent" code.
         encoder = ColumnTransformer(
