@@ -78,3 +78,19 @@ def test_the_cnai_program_exits_as_python_would_after_its_command(tmp_path):
     assert finished.returncode == 2 and "no such configuration file" in finished.stderr
     assert finished.stdout == "printed before"
     assert (tmp_path / "atexit").read_text() == "ran" and (tmp_path / "thread").read_text() == "joined"
+
+
+def test_the_gates_reason_is_said_whole_once_after_the_table_when_the_table_cuts_it(capsys):
+    """Found by a new user: why the model was (not) promoted was cut off in the table, and said
+    whole nowhere in the terminal."""
+    from cnai.orchestration.local_run import print_table
+
+    reason = ("kept production v3: candidate rmse=612.3456 is not better than production's 598.1234 "
+              "on the same held-out rows (evaluation.metric rmse, lower is better)")
+    row = {"step": "evaluate", "status": "ran", "duration_s": 1.0, "energy_kwh": None, "co2_kg": None, "facts": {}}
+    print_table([{**row, "step": "validate", "output": "5 rows valid, 0 quarantined"}, {**row, "output": reason}])
+    out = capsys.readouterr().out
+    assert out.count(reason) == 1 and out.rstrip().endswith(reason)
+    assert "5 rows valid" in out.splitlines()[3] and reason[:80] in out.splitlines()[4]
+    print_table([{**row, "output": "no model in production; candidate rmse=612.3456"}])
+    assert capsys.readouterr().out.count("no model in production") == 1  # whole in the table: not said twice

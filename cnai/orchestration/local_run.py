@@ -281,7 +281,16 @@ def step_rows(run_id: str, expected_steps: list[str], failed_step: str | None = 
     return ordered + rows
 
 
+def _cell(output: str) -> str:
+    """A step's main output as its table cell: the first line, at most 90 characters."""
+    text = output.strip().splitlines()[0] if output.strip() else ""
+    # A path is most telling at its end, a sentence at its start (our messages lead with what and where).
+    path_like = " " not in text
+    return text if len(text) <= 90 else ("…" + text[-89:] if path_like else text[:89] + "…")
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
+    """The step table, then the gate's reason whole where the table cut it (nowhere else says it)."""
     def fmt(value, spec):
         return "-" if value is None else format(value, spec)
 
@@ -289,12 +298,12 @@ def print_table(rows: list[dict[str, Any]]) -> None:
     header = f"{'step':<{width}} {'status':<31} {'duration':>9} {'energy kWh':>11} {'CO2 kg':>10}  main output"
     print("\n" + header + "\n" + "-" * len(header))
     for r in rows:
-        text = r["output"].strip().splitlines()[0] if r["output"].strip() else ""
-        # A path is most telling at its end, a sentence at its start (our messages lead with what and where).
-        path_like = " " not in text
-        output = text if len(text) <= 90 else ("…" + text[-89:] if path_like else text[:89] + "…")
         print(f"{r['step']:<{width}} {r['status']:<31} {fmt(r['duration_s'], '8.1f') + 's' if r['duration_s'] is not None else '-':>9} "
-              f"{fmt(r['energy_kwh'], '11.2e'):>11} {fmt(r['co2_kg'], '10.2e'):>10}  {output}")
+              f"{fmt(r['energy_kwh'], '11.2e'):>11} {fmt(r['co2_kg'], '10.2e'):>10}  {_cell(r['output'])}")
     total_e = sum(r["energy_kwh"] or 0 for r in rows)
     total_c = sum(r["co2_kg"] or 0 for r in rows)
     print(f"{'total':<{width}} {'':<31} {'':>9} {total_e:11.2e} {total_c:10.2e}")
+    # A failed step's cause is said whole by the caller; the gate's is the run's verdict.
+    gate = next((r for r in rows if r["step"] == "evaluate" and r["status"] == "ran"), None)
+    if gate is not None and _cell(gate["output"]) != gate["output"].strip():
+        print(f"\nThe gate (evaluate): {gate['output'].strip()}")
