@@ -169,3 +169,14 @@ def test_a_random_tuning_split_scores_on_a_fifth_of_numeric_rows():
         fit, valid = tuning_split(frame, "random", "", fraction, 100_000, 7, frame["y"].to_numpy())
         assert 0.18 < len(valid) / (len(fit) + len(valid)) < 0.22, fraction
         assert list(fit.columns) == ["x", "y"]
+
+
+def test_the_readme_names_every_algorithm_that_runs_locally():
+    """The README's local list left out hyperband and bayesianoptimization, which run here too."""
+    import re
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).parents[5] / "README.md").read_text().split())
+    listed = re.search(r"Locally Optuna runs them under Katib's names: (.*?); one trial at a time", readme)
+    assert listed, "README.md: the sentence listing the local tuning algorithms moved; update this test"
+    assert set(re.findall(r"`([a-z-]+)`", re.sub(r"\([^)]*\)", "", listed.group(1)))) == set(KATIB_ALGORITHMS)
