@@ -69,3 +69,37 @@ def test_a_failed_step_names_itself_and_its_log(home, capfd):
     assert "the real cause, printed by the step" in log.read_text()
     assert "Pipeline FAILED" in err and "\x1b[" not in err
     assert os.environ.get(VERBOSE_ENV) is None
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def decides() -> bool:
+    return True
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def acts():
+    pass
+
+
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def sums_up():
+    pass
+
+
+@dsl.pipeline(name="branching")
+def branching_pipeline():
+    decision = decides()
+    sums_up().after(decision)
+    with dsl.If(decision.output == True, name="act"):  # noqa: E712 (KFP condition, not Python)
+        acts()
+
+
+def test_the_live_lines_come_in_the_order_of_the_table(home, capfd):
+    """Found by a new user: the live lines had run_summary after smoke_test (kfp.local's own order),
+    the table before deploy (the pipeline's)."""
+    from cnai.orchestration.catalog import pipeline_steps
+
+    ok, rows = run_locally(branching_pipeline, "branching", {}, home, use_cache=False)
+    out, _ = capfd.readouterr()
+    live = [line.split(":")[0].removeprefix("✓ ") for line in out.splitlines() if line.startswith("✓ ")]
+    assert ok and live == [r["step"] for r in rows] == pipeline_steps(branching_pipeline) == ["decides", "sums_up", "acts"]

@@ -208,17 +208,26 @@ def pipeline_steps(pipeline) -> list[str]:
         return args[args.index("--function_to_execute") + 1]
 
     def ordered(dag) -> list[str]:
-        waiting = {name: set(task.dependent_tasks) & set(dag.tasks) for name, task in dag.tasks.items()}
         steps: list[str] = []
-        while waiting:
-            ready = [name for name, needs in waiting.items() if not needs]
-            ready.sort(key=lambda name: (spec.components[dag.tasks[name].component_ref.name].HasField("dag"), name))
-            name = ready[0]
-            del waiting[name]
-            for needs in waiting.values():
-                needs.discard(name)
+        for name in running_order(dag.tasks, spec.components):
             component = spec.components[dag.tasks[name].component_ref.name]
             steps += ordered(component.dag) if component.HasField("dag") else [step_name(function_of(component))]
         return steps
 
     return ordered(spec.root.dag)
+
+
+def running_order(tasks, components) -> list[str]:
+    """One DAG's task names in running order, the order `cnai run` runs them in as well (kfp.local's
+    own is its map's): a task once the ones it needs ran; of those ready, a plain step before a
+    sub-pipeline or branch, then by name."""
+    waiting = {name: set(task.dependent_tasks) & set(tasks) for name, task in tasks.items()}
+    order: list[str] = []
+    while waiting:
+        ready = [name for name, needs in waiting.items() if not needs]
+        ready.sort(key=lambda name: (components[tasks[name].component_ref.name].HasField("dag"), name))
+        order.append(ready[0])
+        del waiting[ready[0]]
+        for needs in waiting.values():
+            needs.discard(ready[0])
+    return order

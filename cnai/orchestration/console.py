@@ -4,7 +4,8 @@ of lines kfp.local, Spark, Great Expectations and codecarbon print. Every step's
 to a log file beside its artifacts; `--verbose` (CNAI_VERBOSE=1) streams it all as well.
 
 kfp.local has no hook for its task output: its module-level `run_local_subprocess` and its logger
-context are replaced for the duration of a run (and put back after).
+context are replaced for the duration of a run (and put back after), and so is its task order, for
+the lines to come in the step table's order.
 """
 
 from __future__ import annotations
@@ -115,10 +116,16 @@ class StepConsole:
 
 
 @contextlib.contextmanager
-def quiet_kfp_local(console: StepConsole) -> Iterator[None]:
-    """kfp.local's task output through `console`; its own log lines into the run's log file."""
-    from kfp.local import logging_utils
+def quiet_kfp_local(console: StepConsole, components) -> Iterator[None]:
+    """kfp.local's task output through `console`; its own log lines into the run's log file; its
+    tasks in the order of the step table (`components`: the running pipeline's spec's)."""
+    from kfp.local import graph_utils, logging_utils
     from kfp.local import subprocess_task_handler as handler
+
+    from cnai.orchestration.catalog import running_order
+
+    def in_table_order(tasks) -> list[str]:
+        return running_order(tasks, components)[::-1]  # kfp.local pops the next task off the end
 
     @contextlib.contextmanager
     def to_log_file() -> Iterator[None]:
@@ -138,9 +145,10 @@ def quiet_kfp_local(console: StepConsole) -> Iterator[None]:
     import warnings
 
     replaced = ("local_logger_context", "indented_print", "print_horizontal_line")
-    saved = handler.run_local_subprocess, {name: getattr(logging_utils, name) for name in replaced}
+    saved = handler.run_local_subprocess, graph_utils.topological_sort_tasks, {name: getattr(logging_utils, name) for name in replaced}
     console.log_file.parent.mkdir(parents=True, exist_ok=True)
     handler.run_local_subprocess = console.run_task
+    graph_utils.topological_sort_tasks = in_table_order
     if not verbose():
         logging_utils.local_logger_context = to_log_file
         logging_utils.indented_print = contextlib.nullcontext
@@ -154,6 +162,6 @@ def quiet_kfp_local(console: StepConsole) -> Iterator[None]:
                 warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"kfp\.local\.subprocess_task_handler")
             yield
     finally:
-        handler.run_local_subprocess, originals = saved
+        handler.run_local_subprocess, graph_utils.topological_sort_tasks, originals = saved
         for name, original in originals.items():
             setattr(logging_utils, name, original)

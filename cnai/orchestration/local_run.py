@@ -106,7 +106,7 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
     failed = None
     console = StepConsole(run_id, home / "logs" / f"{pipeline_name}-{run_id}.log")
     try:
-        with console, quiet_kfp_local(console):
+        with console, quiet_kfp_local(console, pipeline.pipeline_spec.components):
             pipeline(**arguments)
     except Exception as exc:  # the step's log says why; the table below says where
         failed = exc
