@@ -220,6 +220,29 @@ def test_a_renamed_model_s_old_server_is_this_project_s_not_a_stranger(two_model
     assert server_pid(name) is None
 
 
+def test_another_projects_cnai_server_on_the_port_is_named_as_one(two_models, training_set, name, tmp_path, monkeypatch):
+    """Found by a new user: the port held by their other cnai project's model server was refused as
+    held by "another process"."""
+    from cnai.core.config import load_config
+    from cnai.core.errors import ConfigError
+    from cnai.orchestration.project import check_before_running
+
+    uri, port = registry.default_registry_uri(tmp_path / "registry"), free_port()
+    register(two_models["good"]["model"], training_set, uri, name, tmp_path)
+    deploy_model(str(tmp_path / "endpoint.md"), uri, name, "1", port=port)
+    config_path = tmp_path / "second" / "cnai.yaml"
+    config_path.parent.mkdir()
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "cnai.yaml").read_text())
+    raw["settings"] = {**raw.get("settings", {}), "serving_port": port, "model_name": f"{name}-second"}
+    config_path.write_text(yaml.safe_dump(raw))
+    with monkeypatch.context() as second_project:
+        second_project.setenv("CNAI_HOME", str(config_path.parent / ".cnai"))
+        with pytest.raises(ConfigError) as refused:
+            check_before_running(load_config(config_path), config_path, uri)
+    assert (f"settings.serving_port: 127.0.0.1:{port} is taken by another cnai project's model server (serving {name!r}): "
+            "`cnai --config <that project's cnai.yaml> stop` stops it") in str(refused.value)
+
+
 def test_run_and_monitor_put_production_back_before_their_pipeline(project_config, tmp_path, monkeypatch):
     """The repair ran only after a successful run: a run's own deploy could come first and record the
     never-tested version as the one to roll back to."""

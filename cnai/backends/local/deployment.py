@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from cnai.backends import registry
-from cnai.backends.local.model_server import TOKEN_HEADER
+from cnai.backends.local.model_server import REPOSITORY_REFUSAL, TOKEN_HEADER
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ServingError
 from cnai.core.processes import is_running
@@ -84,8 +84,25 @@ def port_taken_by_another(host: str, port: int, model_name: str) -> bool:
 
 
 def port_problem(host: str, port: int) -> str:
+    models = cnai_server_models(endpoint_url(host, port))
+    if models is not None:
+        return (f"{host}:{port} is taken by another cnai project's model server (serving {', '.join(map(repr, models))}): "
+                "`cnai --config <that project's cnai.yaml> stop` stops it; or set settings.serving_port in cnai.yaml "
+                "to a free port")
     return (f"{host}:{port} is taken by another process (another project's model server? `cnai --config "
             "<its cnai.yaml> stop` stops it); or set settings.serving_port in cnai.yaml to a free port")
+
+
+def cnai_server_models(url: str) -> list[str] | None:
+    """The models a cnai model server at `url` serves; None when what answers there is not one (its
+    repository API's refusal, asked without the token, is cnai's own)."""
+    try:
+        refusal = requests.get(f"{url}/v2/repository", timeout=1.0)
+        if refusal.status_code != 403 or refusal.json().get("error") != REPOSITORY_REFUSAL:
+            return None
+        return [str(m) for m in requests.get(f"{url}/v2/models", timeout=1.0).json().get("models", [])]
+    except (requests.RequestException, ValueError, AttributeError):  # no answer, or not JSON objects
+        return None
 
 
 def served_version(model_name: str) -> dict[str, Any] | None:

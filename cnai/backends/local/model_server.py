@@ -45,6 +45,9 @@ OFFLOAD_ROWS = int(os.environ.get("CNAI_SERVING_OFFLOAD_ROWS", 256))
 # The v2 repository API (load, unload) changes what is served: only a caller holding the token the
 # deploy step wrote may use it, and never a browser (a web page can send a simple cross-origin POST).
 TOKEN_HEADER = "x-cnai-token"
+# What the repository API answers a caller without the token: also how `cnai` tells a port's holder
+# is a cnai model server (another project's), and not some other process.
+REPOSITORY_REFUSAL = "the model repository API needs this server's token (held by `cnai`); browsers are refused"
 
 # KServe writes three to four log lines for every request (access, wall and CPU time, latency
 # breakdown), a measurable share of a single-row request's time (BENCHMARKS.md, serving). The
@@ -408,8 +411,7 @@ async def guard_repository(request, call_next):
         token = os.environ.get("CNAI_SERVING_TOKEN", "")
         given = request.headers.get(TOKEN_HEADER, "")
         if "origin" in request.headers or not token or not hmac.compare_digest(given.encode(), token.encode()):
-            return JSONResponse({"error": "the model repository API needs this server's token (held by `cnai`); "
-                                          "browsers are refused"}, status_code=403)
+            return JSONResponse({"error": REPOSITORY_REFUSAL}, status_code=403)
     return await call_next(request)
 
 
