@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cnai.backends.local.warm_steps import call_in_fork
+from cnai.backends.local import warm_steps
 from cnai.core.config import ProjectConfig
 from cnai.orchestration.local_run import one_spark, run_locally
 from cnai.orchestration.project import (
@@ -18,6 +18,7 @@ from cnai.orchestration.serve import print_endpoint, serve_production_of
 
 def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | None = None, use_cache: bool = True) -> bool:
     """Run the training pipeline; afterwards make sure production is served. True if it succeeded."""
+    warm_steps.start()  # first: its imports, which the first step and the checks wait for, overlap kfp's
     from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline_for
 
     home = export_settings(config, config_path)
@@ -27,7 +28,7 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
         ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
     if ok:
         keep_inferred_suite(config, config_path, rows, home)
-        call_in_fork(serve_production_of, config=config.model_dump(mode="json"), registry_uri=arguments["registry_uri"])
+        warm_steps.call_in_fork(serve_production_of, config=config.model_dump(mode="json"), registry_uri=arguments["registry_uri"])
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
     return ok
 
