@@ -211,7 +211,8 @@ def test_the_runs_spark_stops_as_soon_as_its_steps_are_done(tmp_path):
 
 def test_the_runs_spark_collects_garbage_for_throughput(tmp_path):
     """Java's default collector on two cores or more (G1) cost the ingest steps more than the
-    throughput collector: the run's JVM reports the one it runs with."""
+    throughput collector, and on small inputs its optimizing compiler cost more than it saved: the
+    run's JVM reports the collector and the compilers it runs with."""
     import shutil
     import time
 
@@ -219,7 +220,7 @@ def test_the_runs_spark_collects_garbage_for_throughput(tmp_path):
 
     if shutil.which("jcmd") is None:
         pytest.skip("no jcmd to ask the JVM")
-    with connect_server("local[1]", tmp_path / "spark.log") as url:
+    with connect_server("local[1]", tmp_path / "spark.log", input_bytes=1_000_000) as url:
         port = url.rsplit(":", 1)[1]
         deadline, jvm = time.monotonic() + 150, None  # a loaded machine starts it slowly
         while jvm is None and time.monotonic() < deadline:
@@ -232,6 +233,45 @@ def test_the_runs_spark_collects_garbage_for_throughput(tmp_path):
             flags = subprocess.run(["jcmd", jvm, "VM.flags"], capture_output=True, text=True).stdout
             time.sleep(0.5)
     assert "-XX:+UseParallelGC" in flags and "UseG1GC" not in flags, flags
+    assert "-XX:TieredStopAtLevel=1" in flags, flags
+
+
+def test_the_quick_compiler_alone_only_for_a_small_known_input(tmp_path, monkeypatch):
+    """C2 pays on long queries: a run whose tables are large, or of unknown size (remote), keeps it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cnai.backends.local import spark
+    from cnai.core.sources import source_bytes
+    from cnai.orchestration.local_run import input_bytes
+
+    for name in spark.JAVA_OPTION_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path))
+
+    def options(size):
+        return spark._jvm_conf(size).get("spark.driver.defaultJavaOptions", "").split()
+
+    assert options(10 << 20) == ["-XX:+UseParallelGC", "-XX:TieredStopAtLevel=1"]
+    assert options(spark.QUICK_COMPILER_MAX_BYTES + 1) == ["-XX:+UseParallelGC"]
+    assert options(None) == ["-XX:+UseParallelGC"]
+    monkeypatch.setenv("JAVA_TOOL_OPTIONS", "-XX:+UseG1GC")  # the user's collector, and still the compilers
+    assert options(10 << 20) == ["-XX:TieredStopAtLevel=1"]
+
+    csv = tmp_path / "events.csv"
+    csv.write_text("a,b\n" + "1,2\n" * 1000)
+    table = tmp_path / "side"
+    table.mkdir()
+    pq.write_table(pa.table({"k": list(range(100_000)) * 3}), table / "part-0.parquet")
+    (table / "_SUCCESS").write_text("")
+    # A Parquet file counts what it holds, not its compressed size on disk.
+    assert source_bytes(str(table)) > (table / "part-0.parquet").stat().st_size
+    assert source_bytes(str(csv)) == csv.stat().st_size
+    assert source_bytes("s3a://bucket/events.csv") is None
+    both = {"events_source": str(csv), "feature_sources": [{"name": "side", "source": str(table)}]}
+    assert input_bytes(both, tmp_path) == source_bytes(str(csv)) + source_bytes(str(table))
+    assert input_bytes({**both, "events_source": "s3a://bucket/events.csv"}, tmp_path) is None
+    assert input_bytes({}, tmp_path) is None
 
 
 def test_a_collector_the_user_chose_is_left_alone(tmp_path, monkeypatch):

@@ -60,3 +60,29 @@ def _unzipped(archive_path: Path, target: Path) -> Path:
             out.write(archive.read(members[0]))
         staging.replace(target)
     return target
+
+
+def source_bytes(path: str) -> int | None:
+    """About how much reading a table at `path` takes: a CSV's bytes, a Parquet file's (or folder's)
+    uncompressed size from its footers; None for a remote source."""
+    if "://" in path:
+        return None
+    files = [p for p in Path(path).rglob("*") if p.is_file()] if Path(path).is_dir() else [Path(path)]
+    total = 0
+    for file in files:
+        if file.name.startswith((".", "_")):  # Spark's _SUCCESS and checksum files
+            continue
+        if file.suffix in (".parquet", ".pq") or Path(path).is_dir():
+            import pyarrow.parquet as pq
+
+            try:
+                metadata = pq.ParquetFile(file).metadata
+                total += sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+                continue
+            except Exception:  # noqa: BLE001 - not Parquet after all: its size on disk
+                pass
+        try:
+            total += file.stat().st_size
+        except OSError:
+            return None
+    return total

@@ -67,7 +67,17 @@ def one_spark(arguments: dict[str, Any], home: Path):
         return nullcontext()
     stamp = time.strftime("%Y%m%dT%H%M%S")
     return connect_server(master, home / "logs" / f"spark-{stamp}-{uuid.uuid4().hex[:8]}.log",
-                          say=lambda text: print(text, flush=True))
+                          say=lambda text: print(text, flush=True), input_bytes=input_bytes(arguments, home))
+
+
+def input_bytes(arguments: dict[str, Any], home: Path) -> int | None:
+    """How much the run's tables take to read (the events and every feature source), or None when
+    there are none or one is remote."""
+    from cnai.core.sources import resolve_source, source_bytes
+
+    sources = [arguments.get("events_source"), *(t.get("source") for t in arguments.get("feature_sources") or [])]
+    sizes = [source_bytes(resolve_source(s, home / "data")) for s in sources if s]
+    return sum(sizes) if sizes and None not in sizes else None
 
 
 def _no_drift(facts: dict[str, Any]) -> str:

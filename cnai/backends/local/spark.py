@@ -48,11 +48,22 @@ JVM_DEFAULT_OPTIONS = "-XX:+UseParallelGC"
 JAVA_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "SPARK_SUBMIT_OPTS", "PYSPARK_SUBMIT_ARGS")
 
 
-def _jvm_conf() -> dict[str, str]:
-    """Settings fixed when a JVM starts."""
+# Java's optimizing compiler (C2) pays for its compiling on long queries only. On a run's small
+# inputs its compiling took more of the two cores than it saved: the quick compiler alone (C1) typed
+# the example's tables with a third less of the JVM's CPU, broke even near 100 MB of CSV, and was
+# slower on more (BENCHMARKS.md section 8). The results are the same either way.
+QUICK_COMPILER_OPTIONS = "-XX:TieredStopAtLevel=1"
+QUICK_COMPILER_MAX_BYTES = 64 << 20
+
+
+def _jvm_conf(input_bytes: int | None = None) -> dict[str, str]:
+    """Settings fixed when a JVM starts; `input_bytes`: how much the run reads, if known."""
     conf = {"spark.ui.enabled": "false", "spark.driver.memory": os.environ.get("CNAI_SPARK_DRIVER_MEMORY", "4g")}
-    if not _collector_chosen():
-        conf["spark.driver.defaultJavaOptions"] = JVM_DEFAULT_OPTIONS
+    options = [] if _collector_chosen() else [JVM_DEFAULT_OPTIONS]
+    if input_bytes is not None and input_bytes <= QUICK_COMPILER_MAX_BYTES:
+        options.append(QUICK_COMPILER_OPTIONS)
+    if options:
+        conf["spark.driver.defaultJavaOptions"] = " ".join(options)
     return conf
 
 
@@ -93,11 +104,13 @@ def spark_session(master: str = "local[*]", app_name: str = "cnai"):
 
 
 @contextlib.contextmanager
-def connect_server(master: str, log_file: Path, say: Callable[[str], None] | None = None) -> Iterator[str]:
+def connect_server(master: str, log_file: Path, say: Callable[[str], None] | None = None,
+                   input_bytes: int | None = None) -> Iterator[str]:
     """One Spark (a Spark Connect server on 127.0.0.1) for the steps of a run, while the context
     lasts: its URL, and CNAI_SPARK_REMOTE set to it. The JVM starts beside kfp.local's own start
     (a step waits for it only if it gets there first) and is stopped after, used or not. `say`
-    tells the user why the first stop takes longer (the class archive)."""
+    tells the user why the first stop takes longer (the class archive); `input_bytes`, the size of
+    what the run reads (None: not known), chooses the JVM's compilers."""
     import pyspark
 
     home = Path(pyspark.__file__).parent
@@ -105,7 +118,7 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     archive, writing = class_archive()
-    conf = {**_conf(), **_jvm_conf(), "spark.connect.grpc.binding.address": "127.0.0.1",
+    conf = {**_conf(), **_jvm_conf(input_bytes), "spark.connect.grpc.binding.address": "127.0.0.1",
             "spark.connect.grpc.binding.port": str(port)}
     if archive:
         sharing = f"-XX:ArchiveClassesAtExit={writing}" if writing else f"-XX:SharedArchiveFile={archive}"
