@@ -269,3 +269,43 @@ def test_a_class_of_one_row_is_fitted_without_early_stopping():
     assert estimator.fit(frame[["a", "b", "c"]], y).named_steps["model"].n_iter_ == 20
     assert [stage for stage, _ in staged_scores("hist_gradient_boosting", "multiclass", {"max_iter": 20}, frame.iloc[:11_500],
                                                 frame.iloc[11_500:], ["a", "b", "c"], "y", [0, 1, 2], "log_loss", 0)] == [20]
+
+
+@pytest.mark.parametrize("kind_name", ["hist_gradient_boosting", "xgboost", "lightgbm"])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_every_stage_scores_as_a_fit_of_that_many_rounds(kind_name, task):
+    """A trial's stages are scored from fewer fits than stages (a fit per stage took two to three
+    times one fit's time): each stage's scores are still those of a model fitted with that many
+    rounds alone, and with early stopping (hist_gradient_boosting past 10,000 rows) no stage is
+    reported past the stop, as a fit per stage stopped there."""
+    from threadpoolctl import threadpool_limits
+
+    from cnai.models.base import predicted_scores, stages
+    from cnai.models.tuning import ROUNDS_PER_REPORT
+
+    rows = 13_000 if kind_name == "hist_gradient_boosting" else 1_500  # its early stopping: past 10,000 rows fitted
+    frame, y = table(["a", "b"], ["c"], task, rows=rows)
+    noisy = np.random.default_rng(1).random(rows) < 0.3  # a label the features do not fully tell: fits stop early
+    y = np.where(noisy, y + np.random.default_rng(2).normal(size=rows), y) if task == "regression" else \
+        np.where(noisy, np.random.default_rng(2).integers(0, y.max() + 1, rows), y)
+    kind = model_kind(kind_name)
+    rounds_name, total = kind.stage_parameter, 4 * ROUNDS_PER_REPORT - 20
+    fit_part, valid_part, y_fit = frame.iloc[: rows * 4 // 5], frame.iloc[rows * 4 // 5:], y[: rows * 4 // 5]
+    # hist_gradient_boosting stops at round 100 (binary: a stage's end), 104 (multiclass) or not at all
+    params = {"learning_rate": 0.03}
+    threads = threadpool_limits(1, "openmp")  # small fits: OpenMP's threads only wait on each other
+    staged = list(kind.staged_scores(kind.build(task, ["c"], ["a", "b"], {**params, rounds_name: total}, 0), task,
+                                     fit_part, y_fit, valid_part, total, ROUNDS_PER_REPORT))
+    expected = []
+    for rounds in stages(total, ROUNDS_PER_REPORT):
+        alone = kind.build(task, ["c"], ["a", "b"], {**params, rounds_name: rounds}, 0)
+        kind.before_fit(alone, y_fit)
+        alone.fit(fit_part, y_fit)
+        expected.append((rounds, predicted_scores(alone, task, valid_part)))
+        if (kind.rounds_fitted(alone) or rounds) < rounds:
+            break
+    threads.restore_original_limits()
+    assert [r for r, _ in staged] == [r for r, _ in expected]
+    assert len(staged) >= 3, "the stages after the first one are what is tested"
+    for (rounds, got), (_, want) in zip(staged, expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=f"stage {rounds}")

@@ -108,6 +108,23 @@ def whole_numbers_restored(estimator_class: type, params: dict[str, Any]) -> dic
             for k, v in params.items()}
 
 
+def stages(total: int, every: int) -> list[int]:
+    """The rounds at which a staged fit reports: every `every`, and `total`."""
+    return [*range(min(every, total), total, every), total]
+
+
+def predicted_scores(estimator, task: str, features) -> np.ndarray:
+    """What the task's metrics score: a regression's predictions, a binary model's probability of
+    the positive class, a multiclass model's probabilities of each class."""
+    return scores_of(task, estimator.predict(features) if task == "regression" else estimator.predict_proba(features))
+
+
+def scores_of(task: str, predicted) -> np.ndarray:
+    if task == "regression":
+        return np.asarray(predicted, dtype=float)
+    return predicted[:, 1] if task == "binary" else predicted
+
+
 class ModelKind(abc.ABC):
     """One kind of model, for every task it supports."""
 
@@ -197,11 +214,14 @@ class ModelKind(abc.ABC):
         most kinds fit with anything."""
         return
 
-    def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
-        """Fit, yielding after each stage (rounds so far) so a tuner can judge and stop early.
-        Kinds without stages fit once and yield once."""
+    def staged_scores(self, estimator, task: str, features: pd.DataFrame, target, valid_features: pd.DataFrame,
+                      total: int, every: int) -> Iterator[tuple[int, np.ndarray]]:
+        """Fit on `features`, yielding at each stage (every `every` rounds up to `total`: `stages`)
+        the rounds so far and the scores of `valid_features` by the model as it was then, so that a
+        tuner can judge and stop early (it stops iterating). Kinds without stages fit once and
+        yield once."""
         estimator.fit(features, target)
-        yield total
+        yield total, predicted_scores(estimator, task, valid_features)
 
     def save(self, estimator, directory: Path) -> None:
         joblib.dump(estimator, directory / self.model_file)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cnai.core.errors import ConfigError
-from cnai.models.base import ModelKind, leaf_bound
+from cnai.models.base import ModelKind, leaf_bound, predicted_scores, scores_of, stages
 
 INTEGER_PARAMETERS = {"max_iter", "max_leaf_nodes", "min_samples_leaf", "max_depth", "max_bins", "n_iter_no_change"}
 
@@ -93,16 +93,33 @@ class HistGradientBoosting(ModelKind):
         if is_classifier(model) and model.early_stopping in ("auto", True) and np.unique(target, return_counts=True)[1].min() < 2:
             model.set_params(early_stopping=False)
 
-    def staged_fit(self, estimator, features: pd.DataFrame, target, total: int, every: int) -> Iterator[int]:
+    def staged_scores(self, estimator, task: str, features: pd.DataFrame, target, valid_features: pd.DataFrame,
+                      total: int, every: int) -> Iterator[tuple[int, np.ndarray]]:
         # The encoder is fitted once: refitting it with each stage cost as much as the stage's trees.
         self.before_fit(estimator, target)
-        model, encoded = estimator.named_steps["model"], estimator.named_steps["encode"].fit_transform(features)
-        model.set_params(warm_start=True)
-        for rounds in [*range(min(every, total), total, every), total]:
-            model.set_params(max_iter=rounds)
-            model.fit(encoded, target)
-            yield rounds
-            if model.n_iter_ < rounds:  # it stopped early: a larger max_iter would only resume past its stop
+        encoder, model = estimator.named_steps["encode"], estimator.named_steps["model"]
+        encoded = encoder.fit_transform(features)
+        valid = encoder.transform(valid_features)
+        reports = stages(total, every)
+        model.set_params(warm_start=True, max_iter=reports[0])
+        model.fit(encoded, target)
+        yield reports[0], predicted_scores(model, task, valid)
+        if model.n_iter_ < reports[0] or len(reports) == 1:  # it stopped early: nothing past its stop
+            return
+        # The other stages in one more fit, each scored from its first rounds. A warm start bins the
+        # rows again and predicts them with every tree so far: a fit per stage took twice the time of
+        # one fit. The trees are those a fit per stage grows, early stopping included (tested), and
+        # a stage past the stop is not reported, as a fit of its own would have stopped there.
+        model.set_params(max_iter=total)
+        model.fit(encoded, target)
+        staged = model.staged_predict(valid) if task == "regression" else model.staged_predict_proba(valid)
+        waiting = iter(reports[1:])
+        report = next(waiting)
+        for rounds, predicted in enumerate(staged, start=1):
+            while report is not None and rounds == min(report, model.n_iter_):
+                yield report, scores_of(task, predicted)
+                report = None if model.n_iter_ < report else next(waiting, None)
+            if report is None:
                 return
 
     def fast_predictor(self, estimator, task: str):

@@ -14,7 +14,7 @@ from cnai.core.errors import DataError
 from cnai.core.sampling import read_training_set
 from cnai.core.splits import check_holdout, split_frame, split_identity
 from cnai.core.tasks import all_scores, encode_labels, is_classification, label_classes
-from cnai.models.base import boolean_columns, feature_kinds, model_input
+from cnai.models.base import boolean_columns, feature_kinds, model_input, predicted_scores
 from cnai.models.kinds import model_kind
 from cnai.models.saved import save_model
 
@@ -43,11 +43,7 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     kind.before_fit(estimator, y_train)
     estimator.fit(model_input(train, feature_columns, categorical), y_train)
 
-    if task == "regression":
-        scored = np.asarray(estimator.predict(model_input(held_out, feature_columns, categorical)), dtype=float)
-    else:
-        probability = estimator.predict_proba(model_input(held_out, feature_columns, categorical))
-        scored = probability[:, 1] if task == "binary" else probability
+    scored = predicted_scores(estimator, task, model_input(held_out, feature_columns, categorical))
     scores = all_scores(task, y_true, scored)
     meta = {
         "task": task, "classes": classes, "feature_columns": feature_columns, "categorical": categorical,

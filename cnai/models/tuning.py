@@ -46,28 +46,15 @@ def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: p
     """Yield (stage, validation score) after each stage of the fit (every ROUNDS_PER_REPORT rounds
     for boosting kinds; once for the others). The intermediate scores are what early stopping
     judges: Optuna's pruner locally, Katib's medianstop (reading the trial's stdout) on a cluster."""
-    from sklearn.pipeline import Pipeline
-
     kind = model_kind(kind_name)
     categorical, numeric = feature_kinds(fit_part, feature_columns)
     total = int(params.get(kind.stage_parameter, 100)) if kind.stage_parameter else 1
     estimator = kind.build(task, categorical, numeric, params, seed)
     y_fit = encode_labels(fit_part[label], classes, "tuning rows", label)
     y_valid = encode_labels(valid_part[label], classes, "tuning rows", label)
-    valid, scorer = model_input(valid_part, feature_columns, categorical), estimator
-    for stage in kind.staged_fit(estimator, model_input(fit_part, feature_columns, categorical), y_fit, total,
-                                 ROUNDS_PER_REPORT):
-        if scorer is estimator and isinstance(estimator, Pipeline) and len(estimator) > 1:
-            # The stages add to the model alone: its input, the encoded validation rows, is made once.
-            valid, scorer = estimator[:-1].transform(valid), estimator[-1]
-        yield stage, score(task, metric, y_valid, _scores(scorer, task, valid))
-
-
-def _scores(estimator, task: str, features):
-    if task == "regression":
-        return estimator.predict(features)
-    probability = estimator.predict_proba(features)
-    return probability[:, 1] if task == "binary" else probability
+    for stage, scores in kind.staged_scores(estimator, task, model_input(fit_part, feature_columns, categorical), y_fit,
+                                            model_input(valid_part, feature_columns, categorical), total, ROUNDS_PER_REPORT):
+        yield stage, score(task, metric, y_valid, scores)
 
 
 def classes_of(frame: pd.DataFrame, task: str, label: str, where: str, positive_label: Any = None) -> list:
