@@ -4,12 +4,15 @@ refusing what does not parse. The same code runs in a local session and in a Spa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING
 from cnai.core.errors import DataError
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -22,7 +25,10 @@ def spark_errors_named(source: str, source_format: str) -> Iterator[None]:
     try:
         yield
     except (PySparkException, Py4JJavaError) as exc:
-        raise DataError(f"{source}: Spark could not read it as {source_format}: {_root_cause(exc)}") from exc
+        cause = _root_cause(exc)
+        hint = ("; that row has more or fewer fields than the header: a delimiter inside a field that is not quoted, "
+                "or a quote left open; quote the field or mend the row" if MALFORMED_CSV in cause else "")
+        raise DataError(f"{source}: Spark could not read it as {source_format}: {cause}{hint}") from exc
 
 
 
@@ -43,14 +49,17 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
     A CSV's `null_values` (besides NA and an empty field) are read as missing; `delimiter` and
     `encoding` are its dialect, and `decimal` its numbers' decimal mark (cnai.yaml's, which `cnai
     init` finds)."""
-    raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
-                                   encoding, decimal)
-    checked = _checked(declared, column_types)
-    if checked:
-        counts = raw.select(*[_count(_did_not_parse(column_ref(c), _cast(c, column_types[c]))).alias(c)
-                              for c in checked]).first().asDict()
-        _refuse_unparsable(source, raw, column_types, counts)
-    return _derived(raw.select(*_typed_columns(declared, column_types)), derived_columns)
+    def typed(multi_line: bool):
+        raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
+                                       encoding, decimal, multi_line)
+        checked = _checked(declared, column_types)
+        if checked:
+            counts = raw.select(*[_count(_did_not_parse(column_ref(c), _cast(c, column_types[c]))).alias(c)
+                                  for c in checked]).first().asDict()
+            _refuse_unparsable(source, raw, column_types, counts)
+        return _derived(raw.select(*_typed_columns(declared, column_types)), derived_columns)
+
+    return _by_line_or_whole(typed, source_format)
 
 
 def write_typed(spark, source: str, destination: str, column_types: dict[str, str],
@@ -65,22 +74,44 @@ def write_typed(spark, source: str, destination: str, column_types: dict[str, st
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
-                                   encoding, decimal)
-    as_read = {c: f"__cnai_as_read_{i}" for i, c in enumerate(declared)}
-    checked = _checked(declared, column_types)
-    observation = Observation("unparsable")
-    typed = (raw.select(*_typed_columns(declared, column_types), *[column_ref(c).alias(as_read[c]) for c in checked])
-             # The cast is computed once: what is counted is the typed column the write reads too.
-             .observe(observation, F.count(F.lit(1)).alias(ROWS_SEEN),  # at least one metric, however many are checked
-                      *[_count(_did_not_parse(F.col(as_read[c]), column_ref(c))).alias(c) for c in checked])
-             .select(*[column_ref(c) for c in declared]))
-    written = _derived(typed, derived_columns)
-    written.write.mode("overwrite").parquet(destination)
-    counts = observation.get
+    def written(multi_line: bool):
+        raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
+                                       encoding, decimal, multi_line)
+        as_read = {c: f"__cnai_as_read_{i}" for i, c in enumerate(declared)}
+        checked = _checked(declared, column_types)
+        observation = Observation("unparsable")
+        typed = (raw.select(*_typed_columns(declared, column_types), *[column_ref(c).alias(as_read[c]) for c in checked])
+                 # The cast is computed once: what is counted is the typed column the write reads too.
+                 .observe(observation, F.count(F.lit(1)).alias(ROWS_SEEN),  # at least one metric, however many are checked
+                          *[_count(_did_not_parse(F.col(as_read[c]), column_ref(c))).alias(c) for c in checked])
+                 .select(*[column_ref(c) for c in declared]))
+        frame = _derived(typed, derived_columns)
+        frame.write.mode("overwrite").parquet(destination)
+        return raw, frame, observation.get
+
+    raw, frame, counts = _by_line_or_whole(written, source_format)
     rows = counts.pop(ROWS_SEEN)
     _refuse_unparsable(source, raw, column_types, counts)
-    return rows, {f.name: f.dataType.simpleString() for f in written.schema.fields}
+    return rows, {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+
+
+def _by_line_or_whole(read: Callable[[bool], T], source_format: str) -> T:
+    """`read(False)`: a CSV read line by line, which Spark splits across tasks; if Spark found a
+    malformed record there, `read(True)`: each file read whole (Spark's multiLine), which a field
+    holding a line break inside its quotes needs (valid CSV, which pandas and spreadsheets write).
+    Not whole every time: a file read whole is not split, so a large one would be read by one task."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        return read(False)
+    except (PySparkException, Py4JJavaError) as exc:
+        if source_format != "csv" or MALFORMED_CSV not in str(exc):
+            raise
+    return read(True)
+
+
+MALFORMED_CSV = "MALFORMED_CSV_RECORD"  # Spark's error class for a row it could not split into the header's fields
 
 
 ROWS_SEEN = "__cnai_rows"
@@ -115,15 +146,18 @@ def _count(condition):
 
 
 def _read_declared(spark, source: str, column_types: dict[str, str], source_format: str, limit_rows: int,
-                   null_values: list[str] | None, delimiter: str, encoding: str, decimal: str):
+                   null_values: list[str] | None, delimiter: str, encoding: str, decimal: str, multi_line: bool = False):
     """(the source as read, every column text for a CSV; the declared columns in the source's order)."""
     from pyspark.sql import functions as F
 
     reader = spark.read
     if source_format == "csv":
         # Read every column as text first, so a bad value is reported instead of silently nulled.
+        # A quote inside a quoted field is written twice ("a ""b"" c"), as pandas reads it; Spark's own
+        # escape, a backslash, kept the quotes doubled.
         reader = (reader.option("header", True).option("nullValue", "NA").option("mode", "FAILFAST")
-                  .option("sep", delimiter).option("encoding", encoding))
+                  .option("sep", delimiter).option("encoding", encoding).option("escape", '"')
+                  .option("multiLine", multi_line))
         raw = reader.csv(source, inferSchema=False)
         if decimal != ".":  # 0,25 -> 0.25 in the columns declared as fractional numbers, before typing
             raw = raw.select(*[F.regexp_replace(column_ref(c), re.escape(decimal), ".").alias(c)

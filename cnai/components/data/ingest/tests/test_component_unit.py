@@ -128,3 +128,20 @@ def test_one_pass_write_equals_the_checked_frame_and_refuses_alike(tmp_path):
         ingest_table(str(bad), str(tmp_path / "bad_out"), bad_columns)
     assert str(written.value) == str(eager.value) and "x: 2 value(s) not double" in str(written.value)
     assert not (tmp_path / "bad_out").exists()
+
+
+def test_a_quoted_field_holding_a_line_break_is_read_as_pandas_reads_it(tmp_path):
+    """Valid CSV (bakeoff's challenges.csv) failed with Spark's bare [MALFORMED_CSV_RECORD]; a quote
+    written twice inside quotes was kept doubled."""
+    source = tmp_path / "challenges.csv"
+    source.write_text('baker,signature,technical\nMiranda,"Triple Layered Cake\nwith Raspberry Cream",8.0\n'
+                      'Ruth,"""Simmer Dim"" Sunset Cake",\nLea,"Cake, with Icing",10.0\n')
+    ingest_table(str(source), str(tmp_path / "out"), {"baker": "string", "signature": "string", "technical": "double"})
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out"), pd.read_csv(source))
+
+
+def test_a_row_with_a_field_too_many_says_why(tmp_path):
+    source = tmp_path / "ragged.csv"
+    source.write_text("a,b\n1,2\n3,4,5\n")
+    with pytest.raises(DataError, match=r"ragged.csv: .*MALFORMED_CSV_RECORD.*more or fewer fields than the header"):
+        ingest_table(str(source), str(tmp_path / "out"), {"a": "int", "b": "int"})
