@@ -462,3 +462,23 @@ def test_months_written_with_their_name_get_the_derived_column_that_reads_them(t
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y",
                  "--timestamp", "issue_month"]) == 2
     assert "derived_columns: {issue_month_time: \"to_timestamp(issue_month, 'MMM-yyyy')\"}" in capsys.readouterr().err
+
+
+def test_a_mistyped_number_is_no_missing_value_marker(tmp_path, capsys):
+    """Found by a new user: `12O` in credit_data's Income was written as null_values: ['12O'], so the
+    bad row was read as missing. Only what is written for nothing is a marker; a mistyped number
+    keeps its column a number, and ingest refuses it by name."""
+    rows = 300
+    frame = pd.DataFrame({"Income": [str(100 + i) for i in range(rows)], "Debt": [f"{i % 7}.5" for i in range(rows)],
+                          "Seen": [str(i % 9) for i in range(rows)], "Status": ["good", "bad"] * (rows // 2)})
+    frame.loc[3, "Income"], frame.loc[4, "Debt"], frame.loc[5, "Debt"] = "12O", "missing", "?"
+    frame.loc[6, "Seen"] = "N/A"
+    frame.to_csv(tmp_path / "credit.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "credit.csv"), "--label", "Status"]) == 0
+    said = capsys.readouterr().out
+    events = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["events"]
+    assert events["null_values"] == ["?", "N/A", "missing"]
+    assert {c: events["columns"][c] for c in ("Income", "Debt", "Seen")} == {"Income": "double", "Debt": "double", "Seen": "double"}
+    assert "events.columns.Income: double, though values such as ['12O'] are not numbers (mistyped?)" in said
+    with pytest.raises(DataError, match=r"credit.csv: Income: 1 value\(s\) not double \(e.g. column 'Income' has '12O'\)"):
+        typed_frame(spark_session(), str(tmp_path / "credit.csv"), events["columns"], null_values=events["null_values"])

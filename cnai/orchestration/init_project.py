@@ -316,15 +316,34 @@ def numbers_but_markers(values: pd.Series) -> list[str]:
     parsed = pd.to_numeric(present, errors="coerce")
     others = present[parsed.isna()]
     tokens = sorted(others.unique().tolist())
-    # Short tokens, and spreadsheets' error values (#VALUE!, #DIV/0!): cnai.yaml's null_values hold
-    # for every column, so a word ('Studio') must not become one.
-    if parsed.notna().mean() >= 0.8 and 0 < len(tokens) <= 3 and all(len(t) <= 4 or SPREADSHEET_ERROR.match(t)
-                                                                      for t in tokens):
+    # Only what is written for nothing: cnai.yaml's null_values hold for every column, so a word
+    # ('Studio') must not become one, and a mistyped number ('12O') would be read as missing unseen.
+    if parsed.notna().mean() >= 0.8 and 0 < len(tokens) <= 3 and all(_says_missing(t) for t in tokens):
         return tokens
     return []
 
 
+def _says_missing(token: str) -> bool:
+    """A word for nothing (NA, null, missing), punctuation alone ('?', '-', '.'), or a spreadsheet's error value."""
+    return (token.lower() in MISSING_WORDS or not any(ch.isalnum() for ch in token)
+            or bool(SPREADSHEET_ERROR.match(token)))
+
+
+MISSING_WORDS = {"na", "n/a", "n.a.", "nan", "null", "none", "nil", "missing", "unknown", "empty", "blank"}
 SPREADSHEET_ERROR = re.compile(r"^#(VALUE!|DIV/0!|N/A|NAME\?|REF!|NUM!|NULL!|SPILL!|CALC!)$")
+
+
+def numbers_but_typos(values: pd.Series) -> list[str]:
+    """A few values that keep a column of (at least 95%) numbers from reading as numbers and look
+    like numbers mistyped (a digit among them: '12O', '3,4.5'); [] otherwise."""
+    if pd.api.types.is_numeric_dtype(values) or numbers_but_markers(values):
+        return []
+    present = values.dropna().astype(str).str.strip()
+    parsed = pd.to_numeric(present, errors="coerce")
+    others = present[parsed.isna()].unique().tolist()
+    if present.empty or parsed.notna().mean() < 0.95 or not all(re.search(r"\d", t) for t in others):
+        return []
+    return sorted(others)[:3]
 
 
 def numbers_but_text(values: pd.Series) -> list[str]:
@@ -412,7 +431,12 @@ def read_table(source: str, source_format: str, where: str, notes: list[str]) ->
             notes.append(f"{where}.columns.{column}: string, though its values are digits: they are codes with "
                          f"leading zeros (e.g. {example!r}), which a number would drop")
     for column in frame.columns:
-        if text := numbers_but_text(frame[column]):
+        if typos := numbers_but_typos(frame[column]):
+            # Declared a number, the run refuses the typo by name; as text the column would lose its numbers.
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+            notes.append(f"{where}.columns.{column}: {spark_type(frame[column])}, though values such as {typos} are "
+                         "not numbers (mistyped?): the run refuses them by name until they are mended in the file")
+        elif text := numbers_but_text(frame[column]):
             notes.append(f"{where}.columns.{column}: string, though nearly all its values are numbers: values such as "
                          f"{text} are not (mend them in the file, or add them to {where}.null_values and declare it double)")
     return frame, reading
