@@ -482,3 +482,26 @@ def test_a_mistyped_number_is_no_missing_value_marker(tmp_path, capsys):
     assert "events.columns.Income: double, though values such as ['12O'] are not numbers (mistyped?)" in said
     with pytest.raises(DataError, match=r"credit.csv: Income: 1 value\(s\) not double \(e.g. column 'Income' has '12O'\)"):
         typed_frame(spark_session(), str(tmp_path / "credit.csv"), events["columns"], null_values=events["null_values"])
+
+
+def test_init_leaves_out_empty_and_one_value_columns_and_names_every_column_it_leaves_out(tmp_path, capsys):
+    """Found by a new user (bakeoff): the bakers' `first_date_us`, empty in every row, became a
+    feature and crashed tune; `star_baker`, 0 in every row, was kept; `occupation` and `hometown`
+    were left out without a word."""
+    bakers = pd.DataFrame({"baker_id": [f"b{i}" for i in range(60)], "age": [20 + i % 40 for i in range(60)],
+                           "occupation": [f"job {i}" for i in range(60)], "first_date_us": [None] * 60,
+                           "star_baker": [0] * 60})
+    events = pd.DataFrame({"baker_id": [f"b{i % 60}" for i in range(300)], "technical": [i % 10 for i in range(300)],
+                           "series": [3] * 300, "remark": [None] * 300, "result": ["IN", "OUT", "IN"] * 100})
+    bakers.to_csv(tmp_path / "bakers.csv", index=False)
+    events.to_csv(tmp_path / "challenges.csv", index=False)
+    assert main(["init", str(tmp_path / "p"), "--data", str(tmp_path / "challenges.csv"), "--data", str(tmp_path / "bakers.csv"),
+                 "--label", "result", "--entity", "baker_id"]) == 0
+    said = capsys.readouterr().out
+    data = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]
+    assert data["features"] == ["baker_id", "technical"] and data["feature_refs"] == ["bakers:age"]
+    assert "not features: ['series'] (one value in every row: nothing to learn from)" in said
+    assert "not features: ['remark'] (empty in every row: nothing to learn from)" in said
+    assert "feature source bakers: not features: ['occupation'] (keys: " in said
+    assert "feature source bakers: not features: ['first_date_us'] (empty in every row" in said
+    assert "feature source bakers: not features: ['star_baker'] (one value in every row" in said

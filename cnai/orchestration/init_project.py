@@ -293,6 +293,22 @@ def _identifier(values: pd.Series, rows: int) -> bool:
     return values.nunique() >= (0.5 if is_text else 0.95) * rows
 
 
+def _features_among(frame: pd.DataFrame, columns: list) -> tuple[list, list[tuple[list, str]]]:
+    """(the `columns` a model can learn from, [(the others, why), ...]): keys, and columns holding
+    nothing, are left out; every one is named, so that none is dropped unsaid."""
+    rows = len(frame)
+    seen = f"in the first {rows} rows" if rows >= SAMPLE_ROWS else "in every row"
+    keys = [c for c in columns if _identifier(frame[c], rows)]
+    empty = [c for c in columns if c not in keys and frame[c].isna().all()]
+    same = [c for c in columns if c not in keys and frame[c].notna().all() and frame[c].nunique() == 1]
+    left_out = [(keys, "keys: a distinct value on almost every row; or text distinct on half the rows or more, such as "
+                       "names; add them by hand if they are features"),
+                (empty, f"empty {seen}: nothing to learn from"),
+                (same, f"one value {seen}: nothing to learn from")]
+    dropped = {*keys, *empty, *same}
+    return [c for c in columns if c not in dropped], [(names, why) for names, why in left_out if names]
+
+
 # A whole-number column named as keys are: id, user_id, idNum, customer_no, zip code, index (not
 # num or number: num_people and house_number are measurements as often).
 KEY_NAME = re.compile(r"(^|[^a-z])(id|ids|key|uuid|guid|code|no|nr|index|idx)([^a-z]|$)")
@@ -493,10 +509,8 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         notes.append(f"data.split: time on {timestamp!r} (the newest rows are held out)")
     else:
         notes.append("data.split: random (no time column found; pass --timestamp to split by time)")
-    skipped = [c for c in frame.columns if c not in (label, timestamp, *dates_as_text) and _identifier(frame[c], len(frame))]
-    features = [c for c in frame.columns if c not in (label, timestamp, *skipped, *dates_as_text)]
-    if skipped:
-        notes.append(f"not features: {skipped} (keys: a distinct value on almost every row; or text distinct on half the rows or more, such as names); add them by hand if they are features")
+    features, left_out = _features_among(frame, [c for c in frame.columns if c not in (label, timestamp, *dates_as_text)])
+    notes += [f"not features: {columns} ({reason})" for columns, reason in left_out]
     if leaks := _leaks(frame, label, features, (task or inferred) != "regression"):
         features = [c for c in features if c not in leaks]
         notes.append(f"not features: {leaks}: each determines {label!r} (or is determined by it) on every row, as a "
@@ -546,7 +560,8 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
     data = config["data"]
     events = data["events"]
     entities = [entities] * len(tables) if isinstance(entities, str) else entities
-    taken = {*data["features"], data["label"]}
+    # Every events column, a feature or not: a side table's column of the same name would clash with it in the join.
+    taken = {*events["columns"], data["label"]}
     sources, refs = [], []
     for (source, source_format), spec in zip(tables, entities, strict=True):
         join_on, _, entity = spec.partition("=")
@@ -570,7 +585,7 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
             raise DataError(f"{source}: {entity!r} repeats ({int(frame[entity].duplicated().sum())} rows), so it cannot be "
                             "a static table (one row per key)" + (f"; and the events have no time to join its {times[0]!r} as of"
                                                                    if times else "; give it a time column, or keep one row per key"))
-        values = [c for c in frame.columns if c not in key and not _identifier(frame[c], len(frame))]
+        values, left_out = _features_among(frame, [c for c in frame.columns if c not in key])
         clashing = [c for c in values if c in taken]
         values = [c for c in values if c not in taken]
         if not values:
@@ -585,6 +600,7 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         on = f"its {entity!r} = the events' {join_on!r}" if join_on != entity else repr(entity)
         notes.append(f"data.feature_sources: {name!r} from {source}, joined on {on} {how}; {len(values)} features"
                      + (f" (not {clashing}: the events have them)" if clashing else ""))
+        notes += [f"feature source {name}: not features: {columns} ({reason})" for columns, reason in left_out]
     data["feature_sources"] = sources
     data["feature_refs"] = refs
 
