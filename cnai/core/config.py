@@ -144,7 +144,7 @@ class DataConfig(Strict):
                             ("events.timestamp", events.timestamp), ("events.entity", events.entity)):
             if column is not None and not events.has(column):
                 problems.append(f"data.{key}: {column!r} is not a column of data.events (columns or derived_columns)"
-                                + _did_you_mean(column, events.names))
+                                + did_you_mean(column, events.names))
         if self.label in self.features:
             problems.append(f"data.features: holds the label {self.label!r}; a model must not see its answer")
         if self.split == "time" and not events.timestamp:
@@ -170,7 +170,7 @@ class DataConfig(Strict):
             key = f"data.feature_sources[{i}]"
             for field, column in (("timestamp", source.timestamp), ("entity", source.entity)):
                 if column is not None and not source.has(column):
-                    problems.append(f"{key}.{field}: {column!r} is not one of its columns" + _did_you_mean(column, source.names))
+                    problems.append(f"{key}.{field}: {column!r} is not one of its columns" + did_you_mean(column, source.names))
             join_on = self.join_column(source)
             if join_on == self.label:
                 problems.append(f"{key}.join_on: {join_on!r} is data.label; a side table joined on the label hands the "
@@ -194,11 +194,11 @@ class DataConfig(Strict):
             source = sources.get(view)
             if source is None or not column:
                 problems.append(f"data.feature_refs[{i}]: {ref!r} must be '<view>:<column>' with a view of "
-                                f"data.feature_sources ({sorted(sources)})" + _did_you_mean(view, list(sources)))
+                                f"data.feature_sources ({sorted(sources)})" + did_you_mean(view, list(sources)))
             elif not source.has(column) or column in (source.entity, source.timestamp):
                 values = [c for c in source.names if c not in (source.entity, source.timestamp)]
                 problems.append(f"data.feature_refs[{i}]: {column!r} is not a value column of {view!r}"
-                                + _did_you_mean(column, values))
+                                + did_you_mean(column, values))
             elif column in self.features or column == self.label or column in seen:
                 other = f"view {seen[column]!r}" if column in seen else "an events column"
                 problems.append(f"data.feature_refs[{i}]: {column!r} is also {other}; rename one "
@@ -422,10 +422,10 @@ def _unknown_key(loc: tuple[str | int, ...]) -> str:
             return "unknown key"
         section = models[0]
     known = list(section.model_fields)
-    return "unknown key" + (_did_you_mean(str(loc[-1]), known) or f"; this section takes {', '.join(known)}")
+    return "unknown key" + (did_you_mean(str(loc[-1]), known) or f"; this section takes {', '.join(known)}")
 
 
-def _did_you_mean(name: str, known: list[str]) -> str:
+def did_you_mean(name: str, known: list[str]) -> str:
     """"; did you mean 'x'?" for the known name closest to a misspelt one, or nothing."""
     import difflib
 

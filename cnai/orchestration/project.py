@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cnai.core.config import ProjectConfig, load_config
+from cnai.core.config import ProjectConfig, TableSource, did_you_mean, load_config
 from cnai.core.errors import CnaiError, ConfigError
 from cnai.core.sources import PACKAGE_PREFIX
 
@@ -79,8 +79,37 @@ def model_code_hash(model_kind: str, config_path: Path) -> str:
 def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
     """What every verb that touches the run directory starts with: config, its path, the run directory."""
     config_path = Path(args.config).resolve()
-    config = load_config(config_path)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        # A column misspelt under `columns:` makes the correct name elsewhere look like the typo:
+        # the file's header says which one is.
+        if problems := _raw_header_problems(config_path):
+            raise ConfigError(f"{config_path}: {'; '.join(problems)}") from exc
+        raise
     return config, config_path, export_settings(config, config_path)
+
+
+def _raw_header_problems(config_path: Path) -> list[str]:
+    """The declared columns of cnai.yaml's tables that their files' headers lack, read from the
+    file as written (before the whole is valid); [] when that cannot be told."""
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        data = (yaml.safe_load(config_path.read_text()) or {}).get("data") or {}
+        sides = list(data.get("feature_sources") or [])
+        tables = [("data.events", data.get("events")), *((f"data.feature_sources[{i}]", s) for i, s in enumerate(sides))]
+    except (OSError, yaml.YAMLError, AttributeError, TypeError):
+        return []
+    problems = []
+    for key, raw in tables:
+        try:
+            table = TableSource.model_validate({k: v for k, v in raw.items() if k in TableSource.model_fields})
+        except (ValidationError, AttributeError):
+            continue
+        problems += declared_column_problems(key, table, config_path)
+    return problems
 
 
 def with_feature_view(config: ProjectConfig) -> bool:
@@ -250,6 +279,58 @@ def check_tables_readable(config: ProjectConfig, config_path: Path) -> None:
             if len(lines) == 1 and whole:
                 raise ConfigError(f"{key}.source: {path} holds a header line only; nothing can be learnt or checked "
                                   "from it")
+        if problems := declared_column_problems(key, table, config_path):
+            raise ConfigError("; ".join(problems))
+
+
+def declared_column_problems(key: str, table: TableSource, config_path: Path) -> list[str]:
+    """Each of the table's declared `columns` its file does not have, with the closest the file has:
+    from the header alone (a CSV's first line, a Parquet file's schema), so that a misspelt column
+    is named now, not by ingest once Spark has started. [] for a remote or unreadable source:
+    ingest names what is wrong with those."""
+    from cnai.core.sources import package_file
+
+    source = _source(table.source, config_path.parent)
+    if "://" in source:
+        return []
+    path = package_file(source) if source.startswith(PACKAGE_PREFIX) else Path(source)
+    header = _header(path, table)
+    if header is None:
+        return []
+    return [f"{key}.columns: {name!r} is not a column of {path}"
+            + (did_you_mean(name, header) or f"; its columns are {header[:20]}{' ...' if len(header) > 20 else ''}")
+            for name in table.columns if name not in header]
+
+
+def _header(path: Path, table: TableSource) -> list[str] | None:
+    """The column names ingest will see in `path` (None when it cannot be read here)."""
+    import bz2
+    import csv
+    import gzip
+    import io
+    import zipfile
+
+    try:
+        if table.format == "parquet":
+            import pyarrow.dataset as pads
+
+            return list(pads.dataset(str(path), format="parquet").schema.names)
+        if not path.is_file():
+            return None
+        encoding = "utf-8-sig" if table.encoding.lower() == "utf-8" else table.encoding
+        if path.suffix.lower() == ".zip":  # one table zipped, as ingest unpacks it (cnai.core.sources)
+            with zipfile.ZipFile(path) as archive:
+                [member] = [m for m in archive.namelist() if not m.endswith("/") and not m.startswith("__MACOSX/")]
+                with io.TextIOWrapper(archive.open(member), encoding=encoding, newline="") as file:
+                    names = next(csv.reader(file, delimiter=table.delimiter), None)
+        else:
+            opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+            with opener(path, "rt", encoding=encoding, newline="") as file:
+                names = next(csv.reader(file, delimiter=table.delimiter), None)
+    except (OSError, EOFError, ValueError, csv.Error, UnicodeDecodeError, zipfile.BadZipFile):
+        return None
+    # A field with no name is _c<position> to Spark, as `cnai init` declares it.
+    return None if names is None else [name or f"_c{i}" for i, name in enumerate(names)]
 
 
 def check_positive_label(config: ProjectConfig, config_path: Path, sample_rows: int = 100_000) -> None:
