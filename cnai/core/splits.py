@@ -93,11 +93,17 @@ def unseen_rows(identity: dict | None, frame: pd.DataFrame) -> tuple[np.ndarray 
     return draws < identity["holdout_fraction"], f"rows its seeded split (seed {identity['seed']}) held out"
 
 
+ROWS_OF_A_CLASS = 2  # the fewest a split can put on both sides (held_out_at_random does, from 2)
+ROWS_TO_TUNE_A_CLASS = ROWS_OF_A_CLASS + 1  # the holdout takes one, then tuning splits the rest
+
+
 def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str, rows: str = "the held-out rows",
-                  advice: str = "") -> None:
+                  advice: str = "", split_from: np.ndarray | None = None, rows_needed: int = ROWS_OF_A_CLASS) -> None:
     """A holdout that cannot judge a model (a class missing, or one value only) is refused by name;
     `rows` names which rows they are (tuning checks its own two parts too), `advice` what gives
-    them more (the holdout's by default)."""
+    them more (the holdout's by default). With `split_from` (the encoded classes of the training
+    set), a class of fewer than `rows_needed` rows (one on each side of each split: the holdout's,
+    and tuning's too) is named as too rare, which no setting helps."""
     y_held_out = np.asarray(y_held_out)
     if not classes:
         if len(np.unique(y_held_out[~np.isnan(y_held_out)])) < 2:
@@ -105,10 +111,29 @@ def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str,
                             f"({advice or 'more rows, data.split: random, or a larger settings.holdout_fraction'})")
         return
     missing = [classes[i] for i in range(len(classes)) if not (y_held_out == i).any()]
+    if missing and split_from is not None and (rare := rare_classes(classes, np.asarray(split_from), rows_needed)):
+        raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}: " + too_rare(label, rare, rows_needed))
     if missing:
         raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}; the metrics and the gate need every "
                         "class there: " + (advice or "more rows, a larger settings.holdout_fraction, or (with data.split: "
                                            "time) data.split: random, which keeps each class on both sides"))
+
+
+def rare_classes(classes: list, encoded: np.ndarray, rows_needed: int = ROWS_OF_A_CLASS) -> dict:
+    """The classes of fewer than `rows_needed` rows, by their rows."""
+    counts = np.bincount(encoded[encoded >= 0].astype(int), minlength=len(classes))
+    return {classes[i]: int(n) for i, n in enumerate(counts) if n < rows_needed}
+
+
+def too_rare(label: str, rare: dict, rows_needed: int = ROWS_OF_A_CLASS) -> str:
+    """What to say of classes too rare to be on both sides of the splits, and what helps."""
+    named = ", ".join(f"{c!r} ({n} row{'' if n == 1 else 's'})" for c, n in rare.items())
+    values = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in rare)
+    sides = "one held out and one on each side of tuning's split" if rows_needed > ROWS_OF_A_CLASS else "one on each side of the split"
+    return (f"{named} {'is' if len(rare) == 1 else 'are'} too rare (a class needs {rows_needed} rows or more: {sides}), "
+            f"which no setting changes: drop those rows, merge them into a larger class with a derived label "
+            f"(derived_columns: {{{label}_merged: \"CASE WHEN {label} IN ({values}) THEN '<a larger class>' ELSE {label} "
+            f"END\"}}, then data.label: {label}_merged), or choose another label")
 
 
 # Below these a gate's score is mostly chance: a few rows more or less would change its decision.

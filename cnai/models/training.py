@@ -36,7 +36,7 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     train, held_out = split_frame(frame, split, holdout_fraction, timestamp, seed, y if classes else None)
     y_train = encode_labels(train[label], classes, training_set, label)
     y_true = encode_labels(held_out[label], classes, training_set, label)
-    check_holdout(y_true, classes, label, training_set)
+    check_holdout(y_true, classes, label, training_set, split_from=y if classes else None)
     kind = model_kind(model_kind_name)
     categorical, numeric = feature_kinds(frame, feature_columns)
     estimator = kind.build(task, categorical, numeric, params, seed)

@@ -20,7 +20,7 @@ from cnai.core.errors import ConfigError
 from cnai.core.rendering import objective_plot_html, trials_markdown
 from cnai.core.sampling import read_training_set
 from cnai.core.search_space import check_search_space
-from cnai.core.splits import check_holdout, split_frame
+from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, check_holdout, split_frame
 from cnai.core.tasks import encode_labels, is_classification
 from cnai.models.kinds import model_kind
 from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
@@ -160,7 +160,7 @@ def tune_hyperparameters(
     # The holdout train will judge on must be able to judge: refused now, not after every trial.
     _, holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)
     check_holdout(encode_labels(holdout[label], classes, training_set, label) if classes
-                  else holdout[label].to_numpy(dtype=float), classes, label, training_set)
+                  else holdout[label].to_numpy(dtype=float), classes, label, training_set, split_from=strata)
     fit_part, valid_part = tuning_split(frame, split, timestamp, holdout_fraction, max_tuning_rows, seed, strata)
     for part, rows in (("fit on", fit_part), ("scored on", valid_part)):  # else every trial fails or scores NaN
         check_holdout(encode_labels(rows[label], classes, training_set, label) if classes
@@ -168,7 +168,8 @@ def tune_hyperparameters(
                       f"the {len(rows)} rows trials are {part} (tuning takes at most {max_tuning_rows:,} of the "
                       "training rows, the newest with data.split: time, and scores on a fifth of them)",
                       "more rows; or more of them left to train on: a smaller settings.holdout_fraction"
-                      + (", or data.split: random, which keeps each class on both sides" if split == "time" else ""))
+                      + (", or data.split: random, which keeps each class on both sides" if split == "time" else ""),
+                      split_from=strata, rows_needed=ROWS_TO_TUNE_A_CLASS)
     maximize = objective_goal == "maximize"
     errors: list[str] = []  # why trials failed (Optuna keeps no reason)
 

@@ -180,3 +180,22 @@ def test_the_readme_names_every_algorithm_that_runs_locally():
     listed = re.search(r"Locally Optuna runs them under Katib's names: (.*?); one trial at a time", readme)
     assert listed, "README.md: the sentence listing the local tuning algorithms moved; update this test"
     assert set(re.findall(r"`([a-z-]+)`", re.sub(r"\([^)]*\)", "", listed.group(1)))) == set(KATIB_ALGORITHMS)
+
+
+def test_a_class_of_one_row_is_named_as_too_rare_for_any_split(training_set, model_features, tmp_path):
+    """Found by a new user (bakeoff's results: 'WD' and '[a]' one row each): tune advised
+    data.split: random, already set, for a class no setting can put on both sides."""
+    import pandas as pd
+
+    from cnai.core.errors import DataError
+
+    frame = pd.read_parquet(training_set)
+    frame[LABEL] = frame[LABEL].map({0: "IN", 1: "OUT"}).astype(object)
+    frame.loc[[3, 7], LABEL] = ["WD", "[a]"]
+    frame.to_parquet(tmp_path / "results.parquet")
+    with pytest.raises(DataError, match=r"have no .* = \[.*\]: 'WD' \(1 row\), '\[a\]' \(1 row\) are too rare .*which no "
+                                        r"setting changes: drop those rows, merge them .*CASE WHEN .* IN \('WD', '\[a\]'\)"):
+        tune_hyperparameters(str(tmp_path / "results.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
+                             str(tmp_path / "p.html"), model_features, LABEL, TIME, SPACE, max_trials=2, task="multiclass",
+                             objective_metric="log_loss", objective_goal="minimize", split="random")
+    assert not (tmp_path / "t.md").exists()
