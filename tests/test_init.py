@@ -505,3 +505,12 @@ def test_init_leaves_out_empty_and_one_value_columns_and_names_every_column_it_l
     assert "feature source bakers: not features: ['occupation'] (keys: " in said
     assert "feature source bakers: not features: ['first_date_us'] (empty in every row" in said
     assert "feature source bakers: not features: ['star_baker'] (one value in every row" in said
+
+
+def test_init_says_when_the_label_has_classes_too_rare_for_the_splits(tmp_path, capsys):
+    """Found by a new user (bakeoff's results): 'WD' and '[a]', one row each, failed only at tune."""
+    results = ["IN", "OUT", "STAR BAKER"] * 40 + ["WD", "[a]"]
+    pd.DataFrame({"technical": [i % 10 for i in range(len(results))], "result": results}).to_csv(tmp_path / "results.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "results.csv"), "--label", "result"]) == 0
+    assert ("data.label: 'WD' (1 row), '[a]' (1 row) are too rare (a class needs 3 rows or more: one held out and one "
+            "on each side of tuning's split), which no setting changes: drop those rows, merge them") in capsys.readouterr().out

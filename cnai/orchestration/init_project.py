@@ -17,6 +17,7 @@ import yaml
 from cnai.core.config import Settings, TableSource, default_of
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
+from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, too_rare
 from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS
 from cnai.core.tasks import MAX_CLASSES, TASKS, is_quantity
 
@@ -532,7 +533,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     }
     if task == "binary":
         classes = sorted(frame[label].dropna().unique().tolist(), key=str)
-        data["positive_label"] = classes[-1].item() if hasattr(classes[-1], "item") else classes[-1]
+        data["positive_label"] = _plain(classes[-1])
         notes.append(f"data.positive_label: {data['positive_label']!r} (scores are its probability; change it if the "
                      f"other value, {classes[0]!r}, is the one to find)")
     data["split"] = "time" if timestamp else "random"
@@ -541,6 +542,10 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         notes[notes.index(f"data.split: time on {timestamp!r} (the newest rows are held out)")] = (
             f"data.split: random, although {timestamp!r} orders the rows: the newest "
             f"{default_of(Settings, 'holdout_fraction'):.0%} hold no {label!r} = {missing}, and the gate needs every class")
+    counts = frame[label].value_counts()
+    if task != "regression" and (rare := {_plain(c): int(n) for c, n in counts.items() if n < ROWS_TO_TUNE_A_CLASS}):
+        seen = f" in the first {len(frame)} rows" if len(frame) >= SAMPLE_ROWS else ""
+        notes.append(f"data.label: {too_rare(label, rare, ROWS_TO_TUNE_A_CLASS)}{seen}; the run refuses such a class")
     data["features"] = features
     config = {
         "settings": {"home": ".cnai"},
@@ -603,6 +608,11 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         notes += [f"feature source {name}: not features: {columns} ({reason})" for columns, reason in left_out]
     data["feature_sources"] = sources
     data["feature_refs"] = refs
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, as cnai.yaml and messages write it."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _view_name(stem: str, taken: set[str]) -> str:
