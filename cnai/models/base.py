@@ -38,6 +38,23 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
     return categorical, [c for c in feature_columns if c not in categorical]
 
 
+# Which rows an empty column is empty in, when its values are all in the holdout (a time split
+# trains on the older rows: a column filled in only lately is empty there).
+TRAINED_ON = "the {rows} rows trained on (what values it has are all held out)"
+
+
+def refuse_empty_features(rows: pd.DataFrame, feature_columns: list[str], where: str, rows_named: str = "") -> None:
+    """A feature with no value in the rows a model is fitted on has nothing to teach it, and
+    scikit-learn's binning fails on it with a bare "window shape cannot be larger than input array
+    shape"; a side table's join that matches no event leaves its features so. Refused by name before
+    any fit. `rows_named` says which rows they are (every row of `where` by default)."""
+    empty = [c for c in feature_columns if len(rows) and c in rows.columns and rows[c].isna().all()]
+    if empty:
+        raise DataError(f"{where}: feature column(s) {empty} have no value in {rows_named or f'any of its {len(rows)} rows'}; "
+                        "a model learns nothing from an empty column: remove it from data.features (or "
+                        "data.feature_refs) in cnai.yaml, or give it values at its source")
+
+
 def model_input(frame: pd.DataFrame, feature_columns: list[str], categorical: list[str]) -> pd.DataFrame:
     """The feature columns as every kind takes them: a category's missing value is NaN however it
     came (None from Parquet and JSON, NaN from pandas' CSV reader, pd.NA). An encoder sees None as

@@ -14,7 +14,14 @@ from cnai.core.errors import DataError
 from cnai.core.sampling import read_training_set
 from cnai.core.splits import check_holdout, split_frame, split_identity
 from cnai.core.tasks import all_scores, encode_labels, is_classification, label_classes
-from cnai.models.base import boolean_columns, feature_kinds, model_input, predicted_scores
+from cnai.models.base import (
+    TRAINED_ON,
+    boolean_columns,
+    feature_kinds,
+    model_input,
+    predicted_scores,
+    refuse_empty_features,
+)
 from cnai.models.kinds import model_kind
 from cnai.models.saved import save_model
 
@@ -33,7 +40,9 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
                         "(validation quarantines them with the suite's label rule)")
     classes = label_classes(task, frame[label], training_set, label, positive_label)
     y = encode_labels(frame[label], classes, training_set, label)
+    refuse_empty_features(frame, feature_columns, training_set)
     train, held_out = split_frame(frame, split, holdout_fraction, timestamp, seed, y if classes else None)
+    refuse_empty_features(train, feature_columns, training_set, TRAINED_ON.format(rows=len(train)))
     y_train = encode_labels(train[label], classes, training_set, label)
     y_true = encode_labels(held_out[label], classes, training_set, label)
     check_holdout(y_true, classes, label, training_set, split_from=y if classes else None)

@@ -22,6 +22,7 @@ from cnai.core.sampling import read_training_set
 from cnai.core.search_space import check_search_space
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, check_holdout, split_frame
 from cnai.core.tasks import encode_labels, is_classification
+from cnai.models.base import TRAINED_ON, refuse_empty_features
 from cnai.models.kinds import model_kind
 from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
 
@@ -157,16 +158,20 @@ def tune_hyperparameters(
     frame, sample = read_training_set(training_set, label, is_classification(task), max_training_rows or None, seed)
     classes = classes_of(frame, task, label, training_set, positive_label)
     strata = encode_labels(frame[label], classes, training_set, label) if classes else None
+    refuse_empty_features(frame, feature_columns, training_set)  # else every trial fails in scikit-learn's binning
     # The holdout train will judge on must be able to judge: refused now, not after every trial.
-    _, holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)
+    kept, holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)
+    refuse_empty_features(kept, feature_columns, training_set, TRAINED_ON.format(rows=len(kept)))
     check_holdout(encode_labels(holdout[label], classes, training_set, label) if classes
                   else holdout[label].to_numpy(dtype=float), classes, label, training_set, split_from=strata)
     fit_part, valid_part = tuning_split(frame, split, timestamp, holdout_fraction, max_tuning_rows, seed, strata)
     for part, rows in (("fit on", fit_part), ("scored on", valid_part)):  # else every trial fails or scores NaN
+        described = (f"the {len(rows)} rows trials are {part} (tuning takes at most {max_tuning_rows:,} of the "
+                     "training rows, the newest with data.split: time, and scores on a fifth of them)")
+        if part == "fit on":
+            refuse_empty_features(rows, feature_columns, training_set, described)
         check_holdout(encode_labels(rows[label], classes, training_set, label) if classes
-                      else rows[label].to_numpy(dtype=float), classes, label, training_set,
-                      f"the {len(rows)} rows trials are {part} (tuning takes at most {max_tuning_rows:,} of the "
-                      "training rows, the newest with data.split: time, and scores on a fifth of them)",
+                      else rows[label].to_numpy(dtype=float), classes, label, training_set, described,
                       "more rows; or more of them left to train on: a smaller settings.holdout_fraction"
                       + (", or data.split: random, which keeps each class on both sides" if split == "time" else ""),
                       split_from=strata, rows_needed=ROWS_TO_TUNE_A_CLASS)

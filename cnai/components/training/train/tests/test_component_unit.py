@@ -76,3 +76,17 @@ def test_a_training_set_over_max_training_rows_is_fit_on_its_sample_and_says_so(
     assert sample["rows"] == rows and abs(sample["sampled_rows"] - 1500) <= 2 and sample["seed"] is not None
     assert facts["train_rows"] + facts["holdout_rows"] == sample["sampled_rows"]
     assert LoadedModel(paths["model"]).meta["training_sample"] == sample  # the model card reads it from here
+
+
+def test_a_feature_empty_only_in_the_holdout_trains_and_one_empty_in_the_trained_rows_is_refused(
+        training_set, model_features, tmp_path):
+    """An empty column's binning fails in scikit-learn; the holdout is only scored, which takes NaN."""
+    frame = pd.read_parquet(training_set)
+    newest = frame[TIME] >= frame[TIME].quantile(0.7)  # the holdout is the newest fifth
+    frame.assign(until_lately=frame["distance"].where(~newest)).to_parquet(tmp_path / "until_lately.parquet")
+    facts, paths = run(str(tmp_path / "until_lately.parquet"), [*model_features, "until_lately"], tmp_path / "kept")
+    assert pd.read_parquet(paths["holdout"])["until_lately"].isna().all() and facts["scores"]["roc_auc"] > 0.5
+    frame.assign(lately=frame["distance"].where(frame[TIME] >= frame[TIME].quantile(0.9))).to_parquet(tmp_path / "lately.parquet")
+    with pytest.raises(DataError, match=r"lately.parquet: feature column\(s\) \['lately'\] have no value in the \d+ "
+                                        r"rows trained on"):
+        run(str(tmp_path / "lately.parquet"), [*model_features, "lately"], tmp_path / "refused")

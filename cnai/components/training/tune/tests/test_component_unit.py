@@ -1,11 +1,13 @@
 import importlib.util
 import json
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from cnai.components.training.tune.executor import grid_space, tune_hyperparameters
 from cnai.core.config import KATIB_ALGORITHMS, Settings, default_of
-from cnai.core.errors import ConfigError
+from cnai.core.errors import ConfigError, DataError
 from conftest import LABEL, TIME
 
 SPACE = [
@@ -199,3 +201,23 @@ def test_a_class_of_one_row_is_named_as_too_rare_for_any_split(training_set, mod
                              str(tmp_path / "p.html"), model_features, LABEL, TIME, SPACE, max_trials=2, task="multiclass",
                              objective_metric="log_loss", objective_goal="minimize", split="random")
     assert not (tmp_path / "t.md").exists()
+@pytest.mark.parametrize("empty", [np.nan, None], ids=["number", "text"])
+def test_a_feature_empty_in_every_row_is_refused_by_name(training_set, model_features, tmp_path, empty):
+    """scikit-learn's binning failed on it with a bare "window shape cannot be larger than input
+    array shape" (a new user's all-empty column, and a side table's join that matched nothing)."""
+    frame = pd.read_parquet(training_set).assign(nothing=empty)
+    frame.to_parquet(tmp_path / "with_empty.parquet")
+    with pytest.raises(DataError, match=r"with_empty.parquet: feature column\(s\) \['nothing'\] have no value in any "
+                                        r"of its \d+ rows.*remove it from data.features"):
+        tune_hyperparameters(str(tmp_path / "with_empty.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
+                             str(tmp_path / "p.html"), [*model_features, "nothing"], LABEL, TIME, SPACE, max_trials=2)
+    assert not (tmp_path / "t.md").exists()
+
+
+def test_a_feature_with_values_only_in_the_holdout_is_refused(training_set, model_features, tmp_path):
+    frame = pd.read_parquet(training_set)
+    newest = frame[TIME] >= frame[TIME].quantile(0.95)
+    frame.assign(lately=np.where(newest, 1.0, np.nan)).to_parquet(tmp_path / "lately.parquet")
+    with pytest.raises(DataError, match=r"\['lately'\] have no value in the \d+ rows trained on \(what values it has are all held out\)"):
+        tune_hyperparameters(str(tmp_path / "lately.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
+                             str(tmp_path / "p.html"), [*model_features, "lately"], LABEL, TIME, SPACE, max_trials=2)
