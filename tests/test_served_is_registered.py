@@ -254,3 +254,28 @@ def test_run_and_monitor_put_production_back_before_their_pipeline(project_confi
     uri = registry.default_registry_uri(tmp_path / "registry")
     check_before_running(project_config, tmp_path / "cnai.yaml", uri)
     assert calls == [(uri, False)], "a running server is put right; none is started"
+
+
+def test_serving_a_version_by_hand_or_after_a_stop_keeps_the_feature_store(
+        two_models, training_set, name, project_config, tmp_path):
+    """`cnai serve --version 2` rewrote the pointer with "feature_store": "", so requests sending only
+    a view's key were refused for missing features."""
+    from cnai.orchestration.serve import make_production, serve_production
+
+    uri, port = registry.default_registry_uri(tmp_path / "registry"), free_port()
+    good = register(two_models["good"]["model"], training_set, uri, name, tmp_path)
+    other = register(two_models["other"]["model"], training_set, uri, name, tmp_path)
+    store = tmp_path / "feature_store"
+    store.mkdir()
+    url = deploy_model(str(tmp_path / "endpoint.md"), uri, name, good, port=port, feature_store=str(store))["endpoint"]
+    settings = project_config.settings.model_copy(update={"model_name": name, "serving_port": port})
+    config = project_config.model_copy(update={"settings": settings})
+
+    make_production(uri, name, other)
+    serve_production(config, uri, by_hand=True)
+    assert answers(url, name, rows_of(two_models))["version"] == other
+    assert json.loads(_paths(name)["pointer"].read_text())["feature_store"] == str(store.resolve())
+    stop_server(name)
+    serve_production(config, uri)
+    assert answers(url, name, rows_of(two_models))["version"] == other
+    assert json.loads(_paths(name)["pointer"].read_text())["feature_store"] == str(store.resolve())

@@ -40,6 +40,7 @@ def serve_production(config: ProjectConfig, registry_uri: str, start: bool = Tru
     never smoke-tested, `production` on another) production is swapped back in."""
     from cnai.backends import registry
     from cnai.backends.local.deployment import (
+        deployed_feature_store,
         endpoint_url,
         forget_replaced,
         is_ready,
@@ -80,7 +81,8 @@ def serve_production(config: ProjectConfig, registry_uri: str, start: bool = Tru
     try:
         run_step("deploy", deploy_model, outputs={"endpoint": LocalArtifact(str(serving_dir() / "endpoint.md"))},
                  params={"registry_uri": registry_uri, "model_name": name, "version": version,
-                         "host": settings.serving_host, "port": settings.serving_port})
+                         "host": settings.serving_host, "port": settings.serving_port,
+                         "feature_store": deployed_feature_store(name)})
     finally:  # the events this process emits next are its own pipeline's
         if pipeline_name is None:
             os.environ.pop("CNAI_PIPELINE_NAME", None)

@@ -116,6 +116,17 @@ def served_version(model_name: str) -> dict[str, Any] | None:
     return state if pid is not None and state.get("pid") == pid else None
 
 
+def deployed_feature_store(model_name: str) -> str:
+    """The Feast repo the last deploy of `model_name` reads a request's missing view features from
+    ("" for none, or when it is gone): serving a version again by hand (`cnai serve`) keeps it, or
+    requests sending only the views' keys are refused for missing features."""
+    try:
+        store = json.loads(_paths(model_name)["pointer"].read_text()).get("feature_store", "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return store if store and Path(store).is_dir() else ""
+
+
 def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: str, host: str, port: int,
                    ready_timeout_s: float, feature_store: str = "") -> dict[str, Any]:
     """Serve `version`; if a server is up, swap it in live, else start one. Promote on success.
