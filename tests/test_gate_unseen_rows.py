@@ -83,7 +83,10 @@ def test_a_candidate_judged_inside_production_s_training_period_keeps_production
                                   "roc_auc", 0.0, no_minimum("roc_auc"))
     assert decision["deploy"] is False
     assert decision["production_score"] is None, "production is never scored on its own training rows"
-    assert "no fair comparison" in decision["reason"] and "0 rows" in decision["reason"]
+    assert decision["reason"].startswith(f"kept production v1: no fair comparison. Of the candidate's "
+                                         f"{len(pd.read_parquet(candidate['holdout']))} held-out rows, 0 are rows "
+                                         "production did not train on (time_hour after ")
+    assert "no row is left to judge on" in decision["reason"] and "`cnai serve --version N`" in decision["reason"]
     meta = json.loads((Path(production["model"]) / "model_meta.json").read_text())
     assert meta["split_identity"]["method"] == "time" and meta["split_identity"]["trained_until"] in decision["reason"]
 
@@ -124,3 +127,23 @@ def test_a_time_split_through_a_large_group_of_one_time_stays_near_its_share():
     skewed = pd.DataFrame({"month": [1] * 10 + [2] * 60 + [3] * 30})  # the cut (85) falls in month 3's 30 rows
     kept, held = split_frame(skewed, "time", 0.15, "month")
     assert (len(kept), len(held)) == (70, 30)  # not 100/0: a holdout is never empty
+
+
+def test_a_production_model_taking_a_feature_the_candidate_lacks_keeps_production_and_says_why(
+        training_set, model_features, tmp_path):
+    """The message read "Of the candidate's 109 held-out rows, 109 rows; production v1 may have trained
+    on some of them (... missing ['us_airdate']) ..." when a side table's feature was dropped."""
+    frame = pd.read_parquet(training_set)
+    frame.assign(extra=frame["distance"] * 2).to_parquet(tmp_path / "with_extra.parquet")
+    production = train(str(tmp_path / "with_extra.parquet"), tmp_path / "production", [*model_features, "extra"])
+    candidate = train(training_set, tmp_path / "candidate", model_features)
+    uri, name = in_production(production, training_set, tmp_path)
+
+    decision = evaluate_candidate(candidate["model"], candidate["holdout"], str(tmp_path / "gate.md"), uri, name,
+                                  "roc_auc", 0.0, no_minimum("roc_auc"))
+    assert decision["deploy"] is False and decision["production_score"] is None
+    assert decision["reason"].startswith("kept production v1: it cannot be compared with the candidate, whose rows lack "
+                                         "feature(s) ['extra'] production takes (the features changed since it trained); "
+                                         f"the candidate scores roc_auc={decision['candidate_score']:.4f} on its ")
+    assert decision["reason"].endswith("make it production by hand: `cnai serve --version N`, N being the version the "
+                                       "register step gives it (the step table's register line)")

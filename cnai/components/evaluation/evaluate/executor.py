@@ -65,17 +65,27 @@ def evaluate_candidate(
                 raise DataError(f"production v{production.version} is a {production_model.task} model of classes "
                                 f"{production_model.classes}; the candidate is {task} of {candidate.classes}: "
                                 "they cannot be compared (register it under another settings.model_name)")
-            compared, rows = _unseen_by_both(frame, candidate, production_model, production.version)
-            try:
-                candidate_score = _score(candidate, compared, metric, holdout)
-                production_score = _score(production_model, compared, metric, holdout)
-                judged = compared
-            except DataError as error:
-                candidate_score = _score(candidate, frame, metric, holdout)
+            lacking = [c for c in production_model.feature_columns if c not in frame.columns]
+            if lacking:  # the features changed since production trained: it cannot score these rows at all
+                candidate_score, rows = _score(candidate, frame, metric, holdout), f"all {len(frame)} held-out rows"
                 deploy, reason = False, (
-                    f"kept production v{production.version}: the gate found no fair comparison. Of the candidate's "
-                    f"{len(frame)} held-out rows, {rows}, and those cannot judge a model ({error}). Train on data "
-                    "newer than production's, or keep data.split and the seed as production had them")
+                    f"kept production v{production.version}: it cannot be compared with the candidate, whose rows "
+                    f"lack feature(s) {lacking} production takes (the features changed since it trained); the "
+                    f"candidate scores {metric}={candidate_score:.4f} on its {len(frame)} held-out rows. {BY_HAND}")
+            else:
+                compared, rows, how = _unseen_by_both(frame, candidate, production_model, production.version)
+                try:
+                    candidate_score = _score(candidate, compared, metric, holdout)
+                    production_score = _score(production_model, compared, metric, holdout)
+                    judged = compared
+                except DataError as error:
+                    candidate_score = _score(candidate, frame, metric, holdout)
+                    why = "no row is left to judge on" if compared.empty else f"too few to judge a model ({error})"
+                    deploy, reason = False, (
+                        f"kept production v{production.version}: no fair comparison. Of the candidate's {len(frame)} "
+                        f"held-out rows, {len(compared)} are rows production did not train on ({how}): {why}. Train on "
+                        "data newer than production's, or keep data.split and the seed as production had them. "
+                        + BY_HAND)
         if production_score is not None:
             gain = (candidate_score - production_score) if higher_better else (production_score - candidate_score)
             deploy = gain > min_improvement
@@ -112,6 +122,12 @@ def evaluate_candidate(
     }
 
 
+# The way past a gate that cannot compare (README: "cnai serve --version N"); evaluate runs before
+# register, so the candidate's version number is not known here.
+BY_HAND = ("To serve the candidate anyway, make it production by hand: `cnai serve --version N`, N being the version "
+           "the register step gives it (the step table's register line)")
+
+
 def _perfect(metric: str, value: float) -> bool:
     """A score no honest model of real data reaches: every ranking or class right (scores of at most
     1), or next to no loss at all."""
@@ -139,17 +155,17 @@ def _constant_baseline(model: LoadedModel, frame: pd.DataFrame, metric: str, hol
 
 
 def _unseen_by_both(frame: pd.DataFrame, candidate: LoadedModel, production: LoadedModel,
-                    version: str) -> tuple[pd.DataFrame, str]:
+                    version: str) -> tuple[pd.DataFrame, str, str]:
     """The held-out rows neither model trained on (a model scored on its own training rows looks
-    better than it is), and a sentence saying which they are."""
+    better than it is), a phrase saying which they are, and how production's were told."""
     candidate_mask, _ = unseen_rows(candidate.meta.get("split_identity"), frame)
     production_mask, how = unseen_rows(production.meta.get("split_identity"), frame)
     keep = np.ones(len(frame), dtype=bool) if candidate_mask is None else candidate_mask
     if production_mask is None:
         return frame[keep], (f"{int(keep.sum())} rows; production v{version} may have trained on some of them "
-                             f"({how}), so it may look better than it is")
+                             f"({how}), so it may look better than it is"), f"as far as can be told: {how}"
     keep &= production_mask
-    return frame[keep], f"the {int(keep.sum())} rows neither model trained on (for production v{version}: {how})"
+    return frame[keep], f"the {int(keep.sum())} rows neither model trained on (for production v{version}: {how})", how
 
 
 def _markdown(metric, candidate_score, production, production_score, deploy, reason, rows) -> str:
