@@ -285,3 +285,17 @@ def test_a_declared_column_the_file_lacks_is_named_from_its_header_before_any_st
     config["data"]["features"] = ["Incom", "Debt"]
     path.write_text(yaml.safe_dump(config))
     check_tables_readable(load_config(path), path)
+def test_a_time_as_a_feature_is_refused_with_the_number_to_derive_from_it(tmp_path):
+    """A model took a time as categories of its exact values (a new row's never matches), and the
+    smoke test's v1 request failed: "Object of type Timestamp is not JSON serializable"."""
+    source = tmp_path / "c.yaml"
+    source.write_text(CONFIG.read_text().replace("features: [month,", "features: [time_hour, month,")
+                      .replace("        visib: double\n", "        visib: double\n        observed: timestamp\n")
+                      .replace("    - origin_weather:temp", "    - origin_weather:temp\n    - origin_weather:observed"))
+    with pytest.raises(ConfigError) as error:
+        load_config(source)
+    assert ("data.features[0]: 'time_hour' holds times, which a model takes as categories of their exact values that "
+            "no new row's time matches: derive a number from it in data.events.derived_columns (e.g. time_hour_year: "
+            "\"year(time_hour)\"") in str(error.value)
+    assert re.search(r"data.feature_refs\[\d+\]: 'observed' holds times.* in data.feature_sources\[0\].derived_columns",
+                     str(error.value))

@@ -514,3 +514,24 @@ def test_init_says_when_the_label_has_classes_too_rare_for_the_splits(tmp_path, 
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "results.csv"), "--label", "result"]) == 0
     assert ("data.label: 'WD' (1 row), '[a]' (1 row) are too rare (a class needs 3 rows or more: one held out and one "
             "on each side of tuning's split), which no setting changes: drop those rows, merge them") in capsys.readouterr().out
+def test_a_time_other_than_the_split_or_join_time_is_no_feature(tmp_path, capsys):
+    """The bakeoff's ratings have `us_airdate` besides their `uk_airdate`: init made it a feature, which
+    a model took as categories of exact times, and the smoke test's request could not carry it."""
+    from cnai.core.config import load_config
+
+    data = tmp_path / "data"
+    data.mkdir()
+    days = pd.date_range("2020-01-01", periods=60, freq="D")
+    pd.DataFrame({"episode_id": [f"e{i % 12}" for i in range(60)], "aired": days, "signed_up": days - pd.Timedelta(days=90),
+                  "score": [i % 7 for i in range(60)], "won": [i % 3 == 0 for i in range(60)]}).to_csv(data / "events.csv", index=False)
+    pd.DataFrame({"episode_id": [f"e{i}" for i in range(12)], "uk_airdate": days[:12], "us_airdate": days[:12] + pd.Timedelta(days=30),
+                  "viewers": [float(i) for i in range(12)]}).to_csv(data / "ratings.csv", index=False)
+    project = tmp_path / "project"
+    assert main(["init", str(project), "--data", str(data / "events.csv"), "--data", str(data / "ratings.csv"),
+                 "--label", "won", "--entity", "episode_id"]) == 0
+    config = load_config(project / "cnai.yaml")
+    assert config.data.events.timestamp == "aired" and "signed_up" not in config.data.features
+    assert config.data.feature_refs == ["ratings:viewers"]
+    written = (project / "cnai.yaml").read_text()
+    assert "not a feature: 'signed_up' holds times" in written
+    assert "not a feature of 'ratings': 'us_airdate' holds times" in written

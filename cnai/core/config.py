@@ -22,6 +22,18 @@ from cnai.core.tasks import ALL_METRICS, METRICS, TASKS
 SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "timestamp", "date"}
 # What Spark 4's CSV reader decodes (its CSVOptions charset check); windows-1252 is refused there.
 CSV_ENCODINGS = ("utf-8", "iso-8859-1", "us-ascii")
+TIME_TYPES = ("timestamp", "date")
+
+
+def time_feature_problem(column: str, derive_in: str) -> str:
+    """Why a time is no feature, and the number to derive from it in `derive_in` (a derived_columns
+    key). A model takes a time column as a category of its exact values: a new row's time is never one
+    of them, so served it counts as missing (and the v1 protocol cannot even send it)."""
+    return (f"{column!r} holds times, which a model takes as categories of their exact values that no new row's "
+            f"time matches: derive a number from it in {derive_in} (e.g. {column}_year: \"year({column})\", or days "
+            f"between two dates: \"datediff(a, b)\") and use that instead")
+
+
 KATIB_ALGORITHMS = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization", "hyperband")
 
 
@@ -147,12 +159,14 @@ class DataConfig(Strict):
                                 + did_you_mean(column, events.names))
         if self.label in self.features:
             problems.append(f"data.features: holds the label {self.label!r}; a model must not see its answer")
+        problems += [f"data.features[{i}]: " + time_feature_problem(c, "data.events.derived_columns")
+                     for i, c in enumerate(self.features) if events.columns.get(c) in TIME_TYPES]
         if self.split == "time" and not events.timestamp:
             problems.append("data.split: time needs data.events.timestamp; set it, or use split: random")
         if self.positive_label is not None and self.task != "binary":
             problems.append(f"data.positive_label: only a binary task has one (data.task is {self.task})")
         declared = events.columns.get(self.label)
-        if self.task == "regression" and declared in ("string", "boolean", "timestamp", "date"):
+        if self.task == "regression" and declared in ("string", "boolean", *TIME_TYPES):
             problems.append(f"data.task: regression needs a numeric label, but data.events.columns declares {self.label!r} "
                             f"{declared}; set data.task to binary or multiclass, or choose a numeric label")
         problems += self._feature_source_problems()
@@ -199,6 +213,10 @@ class DataConfig(Strict):
                 values = [c for c in source.names if c not in (source.entity, source.timestamp)]
                 problems.append(f"data.feature_refs[{i}]: {column!r} is not a value column of {view!r}"
                                 + did_you_mean(column, values))
+            elif source.columns.get(column) in TIME_TYPES:
+                index = self.feature_sources.index(source)
+                problems.append(f"data.feature_refs[{i}]: "
+                                + time_feature_problem(column, f"data.feature_sources[{index}].derived_columns"))
             elif column in self.features or column == self.label or column in seen:
                 other = f"view {seen[column]!r}" if column in seen else "an events column"
                 problems.append(f"data.feature_refs[{i}]: {column!r} is also {other}; rename one "

@@ -19,6 +19,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from cnai.core.config import time_feature_problem
 from cnai.core.errors import DataError
 from cnai.core.tasks import is_classification
 
@@ -33,6 +34,9 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
     missing = [c for c in feature_columns if c not in frame.columns]
     if missing:
         raise DataError(f"feature column(s) {missing} not in the data; it has {list(frame.columns)}")
+    # cnai.yaml refuses a column declared a time; this is one derived as a time, or a Feast repo's own.
+    if times := [c for c in feature_columns if pd.api.types.is_datetime64_any_dtype(frame[c])]:
+        raise DataError("feature column " + time_feature_problem(times[0], "derived_columns in cnai.yaml"))
     categorical = [c for c in feature_columns
                    if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
     return categorical, [c for c in feature_columns if c not in categorical]

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cnai.core.config import Settings, TableSource, default_of
+from cnai.core.config import TIME_TYPES, Settings, TableSource, default_of, time_feature_problem
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, too_rare
@@ -510,8 +510,11 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         notes.append(f"data.split: time on {timestamp!r} (the newest rows are held out)")
     else:
         notes.append("data.split: random (no time column found; pass --timestamp to split by time)")
-    features, left_out = _features_among(frame, [c for c in frame.columns if c not in (label, timestamp, *dates_as_text)])
+    other_times = [c for c in frame.columns if columns[c] in TIME_TYPES and c not in (label, timestamp)]
+    features, left_out = _features_among(frame, [c for c in frame.columns
+                                                 if c not in (label, timestamp, *dates_as_text, *other_times)])
     notes += [f"not features: {columns} ({reason})" for columns, reason in left_out]
+    notes += [f"not a feature: {time_feature_problem(c, 'data.events.derived_columns')}" for c in other_times]
     if leaks := _leaks(frame, label, features, (task or inferred) != "regression"):
         features = [c for c in features if c not in leaks]
         notes.append(f"not features: {leaks}: each determines {label!r} (or is determined by it) on every row, as a "
@@ -590,7 +593,9 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
             raise DataError(f"{source}: {entity!r} repeats ({int(frame[entity].duplicated().sum())} rows), so it cannot be "
                             "a static table (one row per key)" + (f"; and the events have no time to join its {times[0]!r} as of"
                                                                    if times else "; give it a time column, or keep one row per key"))
-        values, left_out = _features_among(frame, [c for c in frame.columns if c not in key])
+        other_times = [c for c in frame.columns if c not in key and columns[c] in TIME_TYPES]
+        notes += [f"not a feature of {name!r}: " + time_feature_problem(c, "its derived_columns") for c in other_times]
+        values, left_out = _features_among(frame, [c for c in frame.columns if c not in key and c not in other_times])
         clashing = [c for c in values if c in taken]
         values = [c for c in values if c not in taken]
         if not values:

@@ -22,7 +22,7 @@ from cnai.core.sampling import read_training_set
 from cnai.core.search_space import check_search_space
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, check_holdout, split_frame
 from cnai.core.tasks import encode_labels, is_classification
-from cnai.models.base import TRAINED_ON, refuse_empty_features
+from cnai.models.base import TRAINED_ON, feature_kinds, refuse_empty_features
 from cnai.models.kinds import model_kind
 from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
 
@@ -158,6 +158,7 @@ def tune_hyperparameters(
     frame, sample = read_training_set(training_set, label, is_classification(task), max_training_rows or None, seed)
     classes = classes_of(frame, task, label, training_set, positive_label)
     strata = encode_labels(frame[label], classes, training_set, label) if classes else None
+    feature_kinds(frame, feature_columns)  # what each trial's first step refuses, refused before any
     refuse_empty_features(frame, feature_columns, training_set)  # else every trial fails in scikit-learn's binning
     # The holdout train will judge on must be able to judge: refused now, not after every trial.
     kept, holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)

@@ -221,3 +221,12 @@ def test_a_feature_with_values_only_in_the_holdout_is_refused(training_set, mode
     with pytest.raises(DataError, match=r"\['lately'\] have no value in the \d+ rows trained on \(what values it has are all held out\)"):
         tune_hyperparameters(str(tmp_path / "lately.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
                              str(tmp_path / "p.html"), [*model_features, "lately"], LABEL, TIME, SPACE, max_trials=2)
+
+
+def test_a_feature_derived_as_a_time_is_refused_before_any_trial(training_set, model_features, tmp_path):
+    """cnai.yaml refuses a column declared a time as a feature; one derived as a time arrives as one."""
+    frame = pd.read_parquet(training_set)
+    frame.assign(scheduled=frame[TIME]).to_parquet(tmp_path / "timed.parquet")
+    with pytest.raises(DataError, match=r"feature column 'scheduled' holds times.*derived_columns in cnai.yaml"):
+        tune_hyperparameters(str(tmp_path / "timed.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
+                             str(tmp_path / "p.html"), [*model_features, "scheduled"], LABEL, TIME, SPACE, max_trials=2)
