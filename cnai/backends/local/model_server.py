@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import uuid
+import warnings
 from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
@@ -440,6 +441,9 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
             app.add_exception_handler(InvalidInput, refused)  # KServe's own logs a whole traceback per bad request
 
     kserve_server.RESTServer = BoundRESTServer
+    # KServe's v1 endpoints answer with FastAPI's ORJSONResponse, which warns on every v1 request that
+    # it is deprecated: KServe's own code, a log line per request. Other warnings still show.
+    warnings.filterwarnings("ignore", message="ORJSONResponse is deprecated")
     _, repository_class = _server_classes()
     repository = repository_class(pointer, InferenceLog(log_dir) if log_dir else None)
     model = repository.build(model_name)

@@ -80,6 +80,8 @@ def test_serve_swap_live_and_smoke_test(training_set, model_features, tmp_path, 
         assert rows_as_lists.status_code == 400 and "must each be an object" in rows_as_lists.text
         v1 = requests.post(f"{url}/v1/models/{name}:predict", json=v1_request(sample), timeout=10)
         assert v1.status_code == 200 and len(v1.json()["predictions"]) == len(sample)
+        server_log = (serving_dir() / f"{name}.log").read_text()
+        assert "ORJSONResponse is deprecated" not in server_log, "a warning per v1 request filled the log"
     finally:
         assert stop_server(name) is True
     with pytest.raises(requests.ConnectionError):
