@@ -208,13 +208,30 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     from cnai.backends.local.deployment import project_servers, stop_server
+    from cnai.core.errors import ConfigError
+    from cnai.orchestration.project import home_without_config
 
-    config, _, _ = open_project(args)
-    stopped = stop_server(config.model_name)
-    for other in (name for name in project_servers() if name != config.model_name):
-        stop_server(other)  # this project's server under a name the model had before
-        print(f"stopped this project's model server for {other!r} (the model's name before cnai.yaml changed)")
-    print("stopped the model server" if stopped else f"no model server was running for {config.model_name!r}")
+    try:
+        config, _, _ = open_project(args)
+        name: str | None = config.model_name
+    except ConfigError as exc:  # a broken cnai.yaml must not leave its servers running
+        home, which = home_without_config(Path(args.config).resolve())
+        if not home.is_dir():
+            raise ConfigError(f"{exc}; and no run directory at {home} ({which}) to stop servers in") from exc
+        print(f"cnai: {exc}\n{args.config} does not load; stopping the model servers of the run directory {home} "
+              f"({which})", file=sys.stderr)
+        os.environ["CNAI_HOME"] = str(home)
+        name = None
+    stopped = stop_server(name) if name else False
+    others = [n for n in project_servers() if n != name]
+    for other in others:
+        stop_server(other)
+        print(f"stopped this project's model server for {other!r}"
+              + (" (the model's name before cnai.yaml changed)" if name else ""))
+    if name:
+        print("stopped the model server" if stopped else f"no model server was running for {name!r}")
+    elif not others:
+        print("no model server of this project was running")
     return 0
 
 

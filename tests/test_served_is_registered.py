@@ -279,3 +279,37 @@ def test_serving_a_version_by_hand_or_after_a_stop_keeps_the_feature_store(
     serve_production(config, uri)
     assert answers(url, name, rows_of(two_models))["version"] == other
     assert json.loads(_paths(name)["pointer"].read_text())["feature_store"] == str(store.resolve())
+
+
+def test_cnai_stop_stops_the_projects_server_even_when_its_cnai_yaml_does_not_load(
+        trained_model, training_set, name, tmp_path, monkeypatch, capsys):
+    """`cnai stop` exited 2 with the configuration's error and left the model server running."""
+    from cnai.backends.local.deployment import server_pid
+    from cnai.cli import main
+    from cnai.orchestration.project import home_without_config
+
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.setenv("CNAI_HOME", str(project / "run"))
+    uri = registry.default_registry_uri(project / "run")
+    deploy_model(str(tmp_path / "endpoint.md"), uri, name, register(trained_model["model"], training_set, uri, name, tmp_path),
+                 port=free_port())
+    assert server_pid(name) is not None
+    try:
+        config = project / "cnai.yaml"
+        config.write_text("settings: {home: run, serving_prot: 8085}\n")  # a typo: the file does not load
+        monkeypatch.setenv("CNAI_HOME", "/nowhere")  # the run directory is found from the file, not inherited
+        assert main(["--config", str(config), "stop"]) == 0
+        assert server_pid(name) is None
+        said = capsys.readouterr()
+        assert "serving_prot" in said.err and f"stopping the model servers of the run directory {project / 'run'} (its " \
+                                              "settings.home)" in said.err
+        assert f"stopped this project's model server for {name!r}" in said.out
+
+        config.write_text("settings: {home: run\n")  # not YAML at all: the default run directory beside it
+        assert home_without_config(config) == (project / ".cnai", "the default settings.home (.cnai) beside it")
+        assert main(["--config", str(config), "stop"]) == 2
+        assert f"no run directory at {project / '.cnai'}" in capsys.readouterr().err
+    finally:  # the run directory's server, whatever the test found
+        monkeypatch.setenv("CNAI_HOME", str(project / "run"))
+        stop_server(name)

@@ -21,6 +21,24 @@ def project_home(config: ProjectConfig, config_path: Path) -> Path:
     return (home if home.is_absolute() else config_path.parent / home).resolve()
 
 
+def home_without_config(config_path: Path) -> tuple[Path, str]:
+    """The run directory of a project whose cnai.yaml does not load, so that `cnai stop` still stops
+    its servers: the file's settings.home when it still reads as YAML holding one, else the default
+    beside it; and a phrase saying which it is."""
+    import yaml
+
+    from cnai.core.config import Settings, default_of
+
+    try:
+        home = (yaml.safe_load(config_path.read_text()) or {})["settings"]["home"]
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        home = None
+    if isinstance(home, str) and home:
+        return (Path(home) if Path(home).is_absolute() else config_path.parent / home).resolve(), "its settings.home"
+    default = default_of(Settings, "home")
+    return (config_path.parent / default).resolve(), f"the default settings.home ({default}) beside it"
+
+
 def export_settings(config: ProjectConfig, config_path: Path) -> Path:
     """Settings every step reads from its environment (kfp.local tasks inherit it)."""
     home = project_home(config, config_path)
