@@ -103,7 +103,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from cnai.backends.local.deployment import serving_dir
     from cnai.backends.local.model_server import inference_log_dir
     from cnai.orchestration.monitor import monitor
-    from cnai.orchestration.serve import print_endpoint
+    from cnai.orchestration.serve import print_endpoint, print_serving_after_failure
 
     config, config_path, _ = open_project(args)
     if args.current and "://" not in args.current and not Path(args.current).exists():
@@ -135,6 +135,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
               + "); to train on newly labelled rows: cnai monitor --current NEW --retrain-events NEW")
     if ok:
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
+    elif any(r["step"] == "deploy" and r["status"] == "ran" for r in rows):  # failed after it: the smoke test
+        print_serving_after_failure(config)
     return 0 if ok else 1
 
 

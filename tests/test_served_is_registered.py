@@ -313,3 +313,35 @@ def test_cnai_stop_stops_the_projects_server_even_when_its_cnai_yaml_does_not_lo
     finally:  # the run directory's server, whatever the test found
         monkeypatch.setenv("CNAI_HOME", str(project / "run"))
         stop_server(name)
+
+
+def test_a_smoke_test_that_cannot_check_a_version_rolls_it_back_and_the_run_says_what_serves(
+        two_models, training_set, name, project_config, tmp_path, monkeypatch, capsys):
+    """The smoke test's v1 request crashed (a Timestamp JSON could not carry): the run printed FAILED
+    and no endpoint, while the unchecked version stayed served and production."""
+    from cnai.components.serving.smoke_test import executor as smoke
+    from cnai.orchestration.serve import print_serving_after_failure
+
+    uri, port = registry.default_registry_uri(tmp_path / "registry"), free_port()
+    good = register(two_models["good"]["model"], training_set, uri, name, tmp_path)
+    other = register(two_models["other"]["model"], training_set, uri, name, tmp_path)
+    url = deploy_model(str(tmp_path / "endpoint.md"), uri, name, good, port=port)["endpoint"]
+    config = project_config.model_copy(update={"settings": project_config.settings.model_copy(
+        update={"model_name": name, "serving_port": port})})
+
+    def unbuildable(frame):
+        raise TypeError("Object of type Timestamp is not JSON serializable")
+
+    monkeypatch.setattr(smoke, "v1_request", unbuildable)
+    with pytest.raises(ServingError, match=f"smoke test of version {good} failed \\(TypeError: Object of type Timestamp.*"
+                                           f"version {good} stays served and production: no earlier version"):
+        smoke.smoke_test_endpoint(two_models["good"]["holdout"], two_models["good"]["model"], str(tmp_path / "s1.md"),
+                                  url, name, good, registry_uri=uri)
+    deploy_model(str(tmp_path / "endpoint.md"), uri, name, other, port=port)
+    with pytest.raises(ServingError, match=f"TypeError.*; rolled back: version {good} is serving again and is production"):
+        smoke.smoke_test_endpoint(two_models["other"]["holdout"], two_models["other"]["model"], str(tmp_path / "s2.md"),
+                                  url, name, other, registry_uri=uri)
+    assert answers(url, name, rows_of(two_models))["version"] == good
+    assert str(registry.production_version(uri, name).version) == good
+    print_serving_after_failure(config)
+    assert capsys.readouterr().out == f"Now serving {name} v{good} at {url} (POST {url}/v2/models/{name}/infer).\n"

@@ -33,6 +33,20 @@ def print_endpoint(config: ProjectConfig, deployed: bool | None) -> None:
         print("No model is being served: the evaluation gate has not approved one yet.")
 
 
+def print_serving_after_failure(config: ProjectConfig) -> None:
+    """After a run that deployed and then failed (its smoke test): what is served now, plainly; the
+    step's error says whether the deployed version was rolled back."""
+    from cnai.backends.local.deployment import endpoint_url, is_ready, served_version
+
+    url = endpoint_url(config.settings.serving_host, config.settings.serving_port)
+    name = config.model_name
+    live = served_version(name) if is_ready(url, name) else None
+    if live is None:
+        print(f"No model is being served at {url} now: `cnai serve` starts the production version.")
+    else:
+        print(f"Now serving {name} v{live['version']} at {url} (POST {url}/v2/models/{name}/infer).")
+
+
 def serve_production(config: ProjectConfig, registry_uri: str, start: bool = True, by_hand: bool = False) -> None:
     """Make sure the production version, and its registered files, are what the local server serves:
     after `cnai stop` or a reboot it is started (unless `start` is False: before a run, only a

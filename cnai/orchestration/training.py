@@ -13,7 +13,7 @@ from cnai.orchestration.project import (
     pipeline_arguments,
     with_feature_view,
 )
-from cnai.orchestration.serve import print_endpoint, serve_production_of
+from cnai.orchestration.serve import print_endpoint, print_serving_after_failure, serve_production_of
 
 
 def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | None = None, use_cache: bool = True) -> bool:
@@ -30,6 +30,8 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
         keep_inferred_suite(config, config_path, rows, home)
         warm_steps.call_in_fork(serve_production_of, config=config.model_dump(mode="json"), registry_uri=arguments["registry_uri"])
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
+    elif any(r["step"] == "deploy" and r["status"] == "ran" for r in rows):  # failed after it: the smoke test
+        print_serving_after_failure(config)
     return ok
 
 

@@ -49,18 +49,23 @@ def smoke_test_endpoint(
         return {**facts, "promoted": True}
     try:
         return _compare(holdout, model, report, endpoint, model_name, expected_version, rows, tolerance)
-    except ServingError as error:
+    except Exception as error:
         if not expected_version:
             raise
         from cnai.backends.local.deployment import roll_back
 
+        # As the cluster's canary: a version whose smoke test did not pass is unverified, whether its
+        # answers differed or the check itself failed (a request it could not build), so it is rolled back.
+        failed = str(error) if isinstance(error, ServingError) else (
+            f"{endpoint}: smoke test of version {expected_version} failed ({type(error).__name__}: {error})")
         try:
             previous = roll_back(registry_uri, model_name, expected_version, endpoint)
         except Exception as failure:  # noqa: BLE001 - both must be reported, the smoke test's first
-            raise ServingError(f"{error}; rolling back failed too: {failure}") from error
+            raise ServingError(f"{failed}; rolling back failed too: {failure}") from error
         if previous is None:
-            raise
-        raise ServingError(f"{error}; rolled back: version {previous} is serving again and is production") from error
+            raise ServingError(f"{failed}; version {expected_version} stays served and production: no earlier "
+                               "version was serving to roll back to") from error
+        raise ServingError(f"{failed}; rolled back: version {previous} is serving again and is production") from error
 
 
 def _compare(holdout: str, model: str, report: str, endpoint: str, model_name: str, expected_version: str,
