@@ -7,6 +7,9 @@ On one training set (20k generated flights, the model's 15 inputs), the real tun
 - for 3 seeds, TPE and random each run 24 trials; "trials to target" is the first trial at which
   the best score so far reaches the target (the median over all runs of the final best).
 Local trials run one at a time (each fit on every core), so each seed's curve is the same in every run.
+- one trial's staged scoring (a score every 50 rounds, what median stopping judges) on 100k
+  generated flights, 250 rounds: `staged_scores` as it is, against a fit per stage (the warm start
+  it replaced) and against one plain fit scored once, the least a trial can cost.
 """
 
 from __future__ import annotations
@@ -61,6 +64,48 @@ def trials_to(scores: list[float], target: float) -> int | None:
     return None
 
 
+def staged_cost(rows: int = 100_000, rounds: int = 250) -> dict[str, float]:
+    """Seconds of one trial's staged scoring, of a fit per stage, and of one fit (best of two each)."""
+    from cnai.models.base import feature_kinds, model_input, predicted_scores, stages
+    from cnai.models.kinds import model_kind
+    from cnai.models.tuning import ROUNDS_PER_REPORT
+
+    frame = training_frame(rows)
+    fit, valid = frame.iloc[: rows * 4 // 5], frame.iloc[rows * 4 // 5:]
+    categorical, numeric = feature_kinds(frame, FEATURES)
+    kind = model_kind("hist_gradient_boosting")
+    params = {"learning_rate": 0.05, "max_leaf_nodes": 63, "min_samples_leaf": 100, "max_iter": rounds,
+              "early_stopping": False}  # every round, in all three
+    X_fit, X_valid, y_fit = model_input(fit, FEATURES, categorical), model_input(valid, FEATURES, categorical), fit["delayed"].astype(int)
+
+    def staged():
+        list(kind.staged_scores(kind.build("binary", categorical, numeric, params, 0), "binary", X_fit, y_fit, X_valid,
+                                rounds, ROUNDS_PER_REPORT))
+
+    def fit_per_stage():
+        estimator = kind.build("binary", categorical, numeric, params, 0)
+        encoded, encoded_valid = estimator[0].fit_transform(X_fit), None
+        model = estimator[-1].set_params(warm_start=True)
+        encoded_valid = estimator[0].transform(X_valid)
+        for stage in stages(rounds, ROUNDS_PER_REPORT):
+            model.set_params(max_iter=stage).fit(encoded, y_fit)
+            predicted_scores(model, "binary", encoded_valid)
+
+    def one_fit():
+        estimator = kind.build("binary", categorical, numeric, params, 0).fit(X_fit, y_fit)
+        predicted_scores(estimator, "binary", X_valid)
+
+    timed = {}
+    for name, call in (("staged_scores_s", staged), ("fit_per_stage_s", fit_per_stage), ("one_fit_s", one_fit)):
+        runs = []
+        for _ in range(2):
+            started = time.perf_counter()
+            call()
+            runs.append(time.perf_counter() - started)
+        timed[name] = round(min(runs), 2)
+    return timed
+
+
 def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="cnai-bench-tuning-"))
     training_frame(20_000)[[*FEATURES, "delayed", "time_hour"]].to_parquet(scratch / "training.parquet", index=False)
@@ -69,7 +114,10 @@ def main() -> None:
     finals = [max(v for v in scores if v == v) for scores in curves.values()]
     target = statistics.median(finals)
     needed = {algorithm: [trials_to(curves[(algorithm, seed)], target) for seed in SEEDS] for algorithm in ("tpe", "random")}
+    trial = staged_cost()
     results = {
+        "one_trial_250_rounds_100k_rows": {**trial, "staged_over_one_fit": round(trial["staged_scores_s"] / trial["one_fit_s"], 2),
+                                           "fit_per_stage_over_one_fit": round(trial["fit_per_stage_s"] / trial["one_fit_s"], 2)},
         "trials_per_run": TRIALS, "seeds": list(SEEDS), "target_roc_auc": round(target, 4),
         "trials_to_target": {k: [n if n is not None else f">{TRIALS}" for n in v] for k, v in needed.items()},
         "best_roc_auc": {f"{a}-{s}": round(max(v for v in c if v == v), 4) for (a, s), c in curves.items()},
