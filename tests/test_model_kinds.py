@@ -309,3 +309,25 @@ def test_every_stage_scores_as_a_fit_of_that_many_rounds(kind_name, task):
     assert len(staged) >= 3, "the stages after the first one are what is tested"
     for (rounds, got), (_, want) in zip(staged, expected, strict=True):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12, err_msg=f"stage {rounds}")
+
+
+@pytest.mark.parametrize("kind_name", ["hist_gradient_boosting", "lightgbm"])
+def test_a_studys_trials_encode_their_rows_once_and_score_as_alone(kind_name):
+    """The trials of one study fit and score the same rows: they share one encoding of them (per
+    encoder setting: max_bins decides hist_gradient_boosting's categories), and score as a trial
+    that encodes its own."""
+    from cnai.models.tuning import staged_scores
+
+    frame, y = table(["a", "b"], ["c"], "binary", rows=600)
+    frame["y"] = y
+    fit, valid = frame.iloc[:480], frame.iloc[480:]
+    rounds = model_kind(kind_name).stage_parameter
+    trials = [{rounds: 60, "learning_rate": 0.1}, {rounds: 60, "learning_rate": 0.3}]
+    if kind_name == "hist_gradient_boosting":
+        trials.append({rounds: 60, "learning_rate": 0.1, "max_bins": 2})  # other categories: an encoding of its own
+    memo: dict = {}
+    for params in trials:
+        shared = list(staged_scores(kind_name, "binary", params, fit, valid, ["a", "b", "c"], "y", [0, 1], "roc_auc", 0, memo))
+        alone = list(staged_scores(kind_name, "binary", params, fit, valid, ["a", "b", "c"], "y", [0, 1], "roc_auc", 0))
+        assert shared == alone
+    assert len(memo) == len(trials) - 1

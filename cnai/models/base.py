@@ -129,6 +129,20 @@ def whole_numbers_restored(estimator_class: type, params: dict[str, Any]) -> dic
             for k, v in params.items()}
 
 
+def shared_encoding(encoder, features: pd.DataFrame, valid_features: pd.DataFrame, memo: dict | None) -> tuple:
+    """(`features` encoded by `encoder` fitted on them, `valid_features` encoded by it), taken from
+    `memo` when it holds them for the same encoder settings (the encoder is then left unfitted): the
+    trials of one study encode the same rows, and encoding text categories costs a fair part of a
+    short trial. A memo serves one pair of row sets only."""
+    key = repr(encoder)  # scikit-learn's repr: its settings, which decide the codes
+    if memo is not None and key in memo:
+        return memo[key]
+    pair = encoder.fit_transform(features), encoder.transform(valid_features)
+    if memo is not None:
+        memo[key] = pair
+    return pair
+
+
 def stages(total: int, every: int) -> list[int]:
     """The rounds at which a staged fit reports: every `every`, and `total`."""
     return [*range(min(every, total), total, every), total]
@@ -236,11 +250,11 @@ class ModelKind(abc.ABC):
         return
 
     def staged_scores(self, estimator, task: str, features: pd.DataFrame, target, valid_features: pd.DataFrame,
-                      total: int, every: int) -> Iterator[tuple[int, np.ndarray]]:
+                      total: int, every: int, memo: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
         """Fit on `features`, yielding at each stage (every `every` rounds up to `total`: `stages`)
         the rounds so far and the scores of `valid_features` by the model as it was then, so that a
         tuner can judge and stop early (it stops iterating). Kinds without stages fit once and
-        yield once."""
+        yield once. `memo`: the study's, for what its trials can share (`shared_encoding`)."""
         estimator.fit(features, target)
         yield total, predicted_scores(estimator, task, valid_features)
 

@@ -15,7 +15,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from cnai.models.base import ModelKind, leaf_bound, scores_of, stages
+from cnai.models.base import ModelKind, leaf_bound, scores_of, shared_encoding, stages
 
 INTEGER_PARAMETERS = {"n_estimators", "max_depth", "num_leaves", "min_child_samples", "max_bin", "min_child_weight"}
 
@@ -71,21 +71,20 @@ class _Booster(ModelKind):
         return None
 
     def staged_scores(self, estimator, task: str, features: pd.DataFrame, target, valid_features: pd.DataFrame,
-                      total: int, every: int) -> Iterator[tuple[int, np.ndarray]]:
+                      total: int, every: int, memo: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
         # The first stage alone, so that a weak trial stops after it; then one fit of every round,
         # the stages between scored from its first rounds: the trees a fit of that many rounds grows
         # (tested). Both libraries' warm start differs, and a fit per stage from scratch took three
-        # fits' time. The encoder does not change between stages: it is fitted once.
+        # fits' time. The encoder does not change between stages: it is fitted once (a study's trials share it).
         encoder, model = estimator.named_steps["encode"], estimator.named_steps["model"]
-        encoded = encoder.fit_transform(features)
-        valid = encoder.transform(valid_features)
+        fit_rows, valid = shared_encoding(encoder, features, valid_features, memo)
         first, *rest = stages(total, every)
         model.set_params(n_estimators=first)
-        model.fit(encoded, target)
+        model.fit(fit_rows, target)
         yield first, self._first_rounds_scores(model, task, valid, first)
         if rest:
             model.set_params(n_estimators=total)
-            model.fit(encoded, target)
+            model.fit(fit_rows, target)
             for report in rest:
                 yield report, self._first_rounds_scores(model, task, valid, report)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cnai.core.errors import ConfigError
-from cnai.models.base import ModelKind, leaf_bound, predicted_scores, scores_of, stages
+from cnai.models.base import ModelKind, leaf_bound, predicted_scores, scores_of, shared_encoding, stages
 
 INTEGER_PARAMETERS = {"max_iter", "max_leaf_nodes", "min_samples_leaf", "max_depth", "max_bins", "n_iter_no_change"}
 
@@ -94,15 +94,14 @@ class HistGradientBoosting(ModelKind):
             model.set_params(early_stopping=False)
 
     def staged_scores(self, estimator, task: str, features: pd.DataFrame, target, valid_features: pd.DataFrame,
-                      total: int, every: int) -> Iterator[tuple[int, np.ndarray]]:
-        # The encoder is fitted once: refitting it with each stage cost as much as the stage's trees.
+                      total: int, every: int, memo: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
+        # The encoder is fitted once (a study's trials share it): refitting it with each stage cost as much as the stage's trees.
         self.before_fit(estimator, target)
         encoder, model = estimator.named_steps["encode"], estimator.named_steps["model"]
-        encoded = encoder.fit_transform(features)
-        valid = encoder.transform(valid_features)
+        fit_rows, valid = shared_encoding(encoder, features, valid_features, memo)
         reports = stages(total, every)
         model.set_params(warm_start=True, max_iter=reports[0])
-        model.fit(encoded, target)
+        model.fit(fit_rows, target)
         yield reports[0], predicted_scores(model, task, valid)
         if model.n_iter_ < reports[0] or len(reports) == 1:  # it stopped early: nothing past its stop
             return
@@ -111,7 +110,7 @@ class HistGradientBoosting(ModelKind):
         # one fit. The trees are those a fit per stage grows, early stopping included (tested), and
         # a stage past the stop is not reported, as a fit of its own would have stopped there.
         model.set_params(max_iter=total)
-        model.fit(encoded, target)
+        model.fit(fit_rows, target)
         staged = model.staged_predict(valid) if task == "regression" else model.staged_predict_proba(valid)
         waiting = iter(reports[1:])
         report = next(waiting)

@@ -42,10 +42,12 @@ TUNING_SALT = "__cnai_tuning_draw"
 
 
 def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: pd.DataFrame, valid_part: pd.DataFrame,
-                  feature_columns: list[str], label: str, classes: list, metric: str, seed: int) -> Iterator[tuple[int, float]]:
+                  feature_columns: list[str], label: str, classes: list, metric: str, seed: int,
+                  memo: dict | None = None) -> Iterator[tuple[int, float]]:
     """Yield (stage, validation score) after each stage of the fit (every ROUNDS_PER_REPORT rounds
     for boosting kinds; once for the others). The intermediate scores are what early stopping
-    judges: Optuna's pruner locally, Katib's medianstop (reading the trial's stdout) on a cluster."""
+    judges: Optuna's pruner locally, Katib's medianstop (reading the trial's stdout) on a cluster.
+    `memo`: one per study (the same `fit_part` and `valid_part`), for what its trials share."""
     kind = model_kind(kind_name)
     categorical, numeric = feature_kinds(fit_part, feature_columns)
     total = int(params.get(kind.stage_parameter, 100)) if kind.stage_parameter else 1
@@ -53,7 +55,8 @@ def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: p
     y_fit = encode_labels(fit_part[label], classes, "tuning rows", label)
     y_valid = encode_labels(valid_part[label], classes, "tuning rows", label)
     for stage, scores in kind.staged_scores(estimator, task, model_input(fit_part, feature_columns, categorical), y_fit,
-                                            model_input(valid_part, feature_columns, categorical), total, ROUNDS_PER_REPORT):
+                                            model_input(valid_part, feature_columns, categorical), total, ROUNDS_PER_REPORT,
+                                            memo):
         yield stage, score(task, metric, y_valid, scores)
 
 

@@ -178,12 +178,13 @@ def tune_hyperparameters(
                       split_from=strata, rows_needed=ROWS_TO_TUNE_A_CLASS)
     maximize = objective_goal == "maximize"
     errors: list[str] = []  # why trials failed (Optuna keeps no reason)
+    memo: dict = {}  # what the trials share (the same rows, encoded once)
 
     def objective(trial) -> float:
         params = {**fixed, **suggest(trial, search_space)}
         value = math.nan
         for step, value in staged_scores(model_kind_name, task, params, fit_part, valid_part, feature_columns, label,
-                                         classes, objective_metric, seed):
+                                         classes, objective_metric, seed, memo):
             trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"below the median of earlier trials at {step} iterations")
