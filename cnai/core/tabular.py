@@ -45,21 +45,19 @@ def _root_cause(exc: BaseException) -> str:
 def typed_frame(spark, source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None = None,
                 source_format: str = "csv", limit_rows: int = 0, null_values: list[str] | None = None,
                 delimiter: str = CSV_DELIMITER, encoding: str = CSV_ENCODING, decimal: str = CSV_DECIMAL):
-    """`source` read with every declared type and derived column, refusing what does not parse.
-    A CSV's `null_values` (besides NA and an empty field) are read as missing; `delimiter` and
-    `encoding` are its dialect, and `decimal` its numbers' decimal mark (cnai.yaml's, which `cnai
-    init` finds)."""
-    def typed(multi_line: bool):
-        raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
-                                       encoding, decimal, multi_line)
-        checked = _checked(declared, column_types)
-        if checked:
-            counts = raw.select(*[_count(_did_not_parse(column_ref(c), _cast(c, column_types[c]))).alias(c)
-                                  for c in checked]).first().asDict()
-            _refuse_unparsable(source, raw, column_types, counts)
-        return _derived(raw.select(*_typed_columns(declared, column_types)), derived_columns)
-
-    return _by_line_or_whole(typed, source_format)
+    """`source` read with every declared type and derived column, refusing what does not parse
+    (checked by a query of its own, before the frame is returned; the steps write in one pass:
+    `write_typed`, which also reads a CSV whose quoted fields hold line breaks). A CSV's
+    `null_values` (besides NA and an empty field) are read as missing; `delimiter` and `encoding`
+    are its dialect, and `decimal` its numbers' decimal mark (cnai.yaml's, which `cnai init` finds)."""
+    raw, declared = _read_declared(spark, source, column_types, source_format, limit_rows, null_values, delimiter,
+                                   encoding, decimal)
+    checked = _checked(declared, column_types)
+    if checked:
+        counts = raw.select(*[_count(_did_not_parse(column_ref(c), _cast(c, column_types[c]))).alias(c)
+                              for c in checked]).first().asDict()
+        _refuse_unparsable(source, raw, column_types, counts)
+    return _derived(raw.select(*_typed_columns(declared, column_types)), derived_columns)
 
 
 def write_typed(spark, source: str, destination: str, column_types: dict[str, str],

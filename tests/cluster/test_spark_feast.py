@@ -116,3 +116,22 @@ def test_feast_cluster_config_loads_with_feasts_own_model_and_points_at_the_mani
     redis = next(d for d in yaml.safe_load_all((REPO / "manifests/base/feast-online-store.yaml").read_text())
                  if d["kind"] == "Service")
     assert config.online_store.connection_string == f"{redis['metadata']['name']}:{redis['spec']['ports'][0]['port']}"
+
+
+def test_the_drivers_ingest_reads_a_quoted_line_break_as_the_local_step_does(tmp_path):
+    """The driver typed with typed_frame, whose frame is lazy: Spark's MALFORMED_CSV_RECORD came at
+    its write, past the retry that reads such a file whole, and left the driver as a bare error."""
+    import json
+
+    source = tmp_path / "challenges.csv"
+    source.write_text('baker,signature,technical\nMiranda,"Triple Layered Cake\nwith Raspberry Cream",8.0\n'
+                      'Ruth,"""Simmer Dim"" Sunset Cake",\nLea,"Cake, with Icing",10.0\n')
+    columns = {"baker": "string", "signature": "string", "technical": "double"}
+    assert spark_ingest.main(["--source", str(source), "--output", str(tmp_path / "out"),
+                              "--column-types", json.dumps(columns)]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "out"), pd.read_csv(source))
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("a,b\n1,2\n3,4,5\n")
+    with pytest.raises(DataError, match=r"ragged.csv: Spark could not read it as csv"):
+        spark_ingest.main(["--source", str(ragged), "--output", str(tmp_path / "out2"),
+                           "--column-types", json.dumps({"a": "int", "b": "int"})])

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING
     from cnai.core.storage import s3a
-    from cnai.core.tabular import typed_frame
+    from cnai.core.tabular import spark_errors_named, write_typed
 
     parser = argparse.ArgumentParser(prog="cnai.backends.kubeflow.spark_ingest")
     parser.add_argument("--source", required=True)
@@ -33,11 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decimal", default=CSV_DECIMAL, help="CSV: the numbers' decimal mark")
     args = parser.parse_args(argv)
     spark = SparkSession.builder.getOrCreate()
-    typed = typed_frame(spark, s3a(args.source), json.loads(args.column_types), json.loads(args.derived_columns),
-                        args.format, args.limit_rows, json.loads(args.null_values), args.delimiter, args.encoding,
-                        args.decimal)
-    typed.write.mode("overwrite").parquet(s3a(args.output))
-    print(f"wrote {args.output}")
+    # The local step's one pass (its retry of a CSV whose quoted fields hold line breaks included);
+    # on a bad value it fails after writing, and the step then takes nothing from the output.
+    with spark_errors_named(args.source, args.format):
+        rows, _ = write_typed(spark, s3a(args.source), s3a(args.output), json.loads(args.column_types),
+                              json.loads(args.derived_columns), args.format, args.limit_rows, json.loads(args.null_values),
+                              args.delimiter, args.encoding, args.decimal)
+    print(f"wrote {args.output} ({rows} rows)")
     return 0
 
 
