@@ -18,12 +18,14 @@ from cnai.orchestration.serve import print_endpoint, print_serving_after_failure
 
 def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | None = None, use_cache: bool = True) -> bool:
     """Run the training pipeline; afterwards make sure production is served. True if it succeeded."""
-    warm_steps.start()  # first: its imports, which the first step and the checks wait for, overlap kfp's
-    from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline_for
-
+    # First the warm interpreter and the run's Spark, which the checks and the first step wait for:
+    # their start then overlaps kfp's import and the pipeline's compile.
+    warm_steps.start()
     home = export_settings(config, config_path)
     arguments = pipeline_arguments(config, config_path, sample_rows)
     with one_spark(arguments, home):
+        from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline_for
+
         check_before_running(config, config_path, arguments["registry_uri"])
         ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
     if ok:

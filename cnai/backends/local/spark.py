@@ -72,14 +72,29 @@ def _collector_chosen() -> bool:
     spark-defaults.conf) name a garbage collector."""
     import re
 
-    import pyspark
-
     texts = [os.environ.get(name, "") for name in JAVA_OPTION_VARIABLES]
     for conf_dir in {os.environ.get("SPARK_CONF_DIR"), os.path.join(os.environ.get("SPARK_HOME", ""), "conf"),
-                     os.path.join(os.path.dirname(pyspark.__file__), "conf")} - {None, "conf"}:
+                     str(_pyspark_home() / "conf")} - {None, "conf"}:
         with contextlib.suppress(OSError):
             texts.append(Path(conf_dir, "spark-defaults.conf").read_text())
     return any(re.search(r"-XX:\+Use\w*GC\b", text) for text in texts)
+
+
+def _pyspark_home() -> Path:
+    """PySpark's folder (its jars, bin/spark-submit, conf), found without importing it: `cnai run`
+    starts the run's Spark first thing, and importing PySpark took it half a second."""
+    from importlib.util import find_spec
+
+    spec = find_spec("pyspark")
+    if spec is None or not spec.origin:
+        raise ConfigError("PySpark is not installed in this environment (`make setup` installs it)")
+    return Path(spec.origin).parent
+
+
+def _pyspark_version() -> str:
+    from importlib.metadata import version
+
+    return version("pyspark")
 
 
 @lru_cache(maxsize=4)
@@ -111,9 +126,7 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
     (a step waits for it only if it gets there first) and is stopped after, used or not. `say`
     tells the user why the first stop takes longer (the class archive); `input_bytes`, the size of
     what the run reads (None: not known), chooses the JVM's compilers."""
-    import pyspark
-
-    home = Path(pyspark.__file__).parent
+    home = _pyspark_home()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -187,14 +200,12 @@ def class_archive() -> tuple[Path | None, Path | None]:
     import hashlib
     import shutil
 
-    import pyspark
-
     java = Path(os.environ["JAVA_HOME"]) / "bin" / "java" if os.environ.get("JAVA_HOME") else Path(shutil.which("java") or "java")
     with contextlib.suppress(OSError):
         java = java.resolve()
         stamp = java.stat()
         java = Path(f"{java}|{stamp.st_size}|{stamp.st_mtime_ns}")
-    key = hashlib.sha256(f"{pyspark.__version__}|{java}|{sys.prefix}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{_pyspark_version()}|{java}|{sys.prefix}".encode()).hexdigest()[:16]
     try:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cnai"
     except RuntimeError:  # no home directory to hold it
