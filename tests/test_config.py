@@ -279,10 +279,17 @@ def test_a_declared_column_the_file_lacks_is_named_from_its_header_before_any_st
     config["data"]["features"] = ["Income", "Debt"]  # the right name, which the load took for the typo
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"cnai\.yaml: data\.events\.columns: 'Incom' is not a column of \S*credit\.parquet; "
-                                          r"did you mean 'Income'\?$"):
+                                          r"did you mean 'Income'\? \(fix those first: .* said: .*'Income'"):
         open_project(type("Args", (), {"config": str(path)})())
     config["data"]["events"]["source"] = "s3://bucket/credit.csv"  # remote: left to ingest
     config["data"]["features"] = ["Incom", "Debt"]
+    path.write_text(yaml.safe_dump(config))
+    check_tables_readable(load_config(path), path)
+    # A folder Spark wrote with partitionBy: its partition column is in the folder names alone.
+    frame.assign(year=[2013, 2014]).to_parquet(tmp_path / "by_year", partition_cols=["year"])
+    config["data"]["features"] = ["Income", "Debt"]
+    config["data"]["events"].update(source="by_year", format="parquet",
+                                    columns={"Income": "double", "Status": "string", "Debt": "bigint", "year": "int"})
     path.write_text(yaml.safe_dump(config))
     check_tables_readable(load_config(path), path)
 def test_a_time_as_a_feature_is_refused_with_the_number_to_derive_from_it(tmp_path):

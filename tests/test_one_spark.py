@@ -264,12 +264,17 @@ def test_the_quick_compiler_alone_only_for_a_small_known_input(tmp_path, monkeyp
     table.mkdir()
     pq.write_table(pa.table({"k": list(range(100_000)) * 3}), table / "part-0.parquet")
     (table / "_SUCCESS").write_text("")
-    # A Parquet file counts what it holds, not its compressed size on disk.
-    assert source_bytes(str(table)) > (table / "part-0.parquet").stat().st_size
-    assert source_bytes(str(csv)) == csv.stat().st_size
+    # A Parquet file counts what it holds (its footer's uncompressed size), not its size on disk.
+    footer = pq.ParquetFile(table / "part-0.parquet").metadata
+    held = sum(footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
+    assert held > (table / "part-0.parquet").stat().st_size
+    assert source_bytes(str(table)) == held
+    assert source_bytes(str(csv)) == len("a,b\n" + "1,2\n" * 1000)
     assert source_bytes("s3a://bucket/events.csv") is None
+    (tmp_path / "events.csv.gz").write_bytes(b"")  # compressed: what it holds is not known from its size
+    assert source_bytes(str(tmp_path / "events.csv.gz")) is None
     both = {"events_source": str(csv), "feature_sources": [{"name": "side", "source": str(table)}]}
-    assert input_bytes(both, tmp_path) == source_bytes(str(csv)) + source_bytes(str(table))
+    assert input_bytes(both, tmp_path) == len("a,b\n" + "1,2\n" * 1000) + held
     assert input_bytes({**both, "events_source": "s3a://bucket/events.csv"}, tmp_path) is None
     assert input_bytes({}, tmp_path) is None
 

@@ -64,8 +64,9 @@ def _unzipped(archive_path: Path, target: Path) -> Path:
 
 def source_bytes(path: str) -> int | None:
     """About how much reading a table at `path` takes: a CSV's bytes, a Parquet file's (or folder's)
-    uncompressed size from its footers; None for a remote source."""
-    if "://" in path:
+    uncompressed size from its footers; None for a remote or compressed source (its size on disk
+    says little of what it holds)."""
+    if "://" in path or path.lower().endswith((".gz", ".bz2", ".zip", ".xz", ".zst", ".snappy", ".lz4")):
         return None
     files = [p for p in Path(path).rglob("*") if p.is_file()] if Path(path).is_dir() else [Path(path)]
     total = 0

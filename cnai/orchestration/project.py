@@ -103,7 +103,8 @@ def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
         # A column misspelt under `columns:` makes the correct name elsewhere look like the typo:
         # the file's header says which one is.
         if problems := _raw_header_problems(config_path):
-            raise ConfigError(f"{config_path}: {'; '.join(problems)}") from exc
+            raise ConfigError(f"{config_path}: {'; '.join(problems)} (fix those first: the check of the whole "
+                              f"file, which reads the misspelt name as the truth, said: {exc})") from exc
         raise
     return config, config_path, export_settings(config, config_path)
 
@@ -283,12 +284,8 @@ def check_tables_readable(config: ProjectConfig, config_path: Path) -> None:
         if path.is_file() and path.stat().st_size == 0:
             raise ConfigError(f"{key}.source: {path} is empty (not even a header line)")
         if path.is_file() and table.format == "csv" and path.suffix.lower() in (".csv", ".tsv", ".txt", ".gz", ".bz2"):
-            import bz2
-            import gzip
-
-            opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
             try:
-                with opener(path, "rb") as file:
+                with _opener(path)(path, "rb") as file:
                     head = file.read(1 << 16)
                     whole = not file.read(1)
             except (OSError, EOFError):
@@ -320,11 +317,17 @@ def declared_column_problems(key: str, table: TableSource, config_path: Path) ->
             for name in table.columns if name not in header]
 
 
+def _opener(path: Path):
+    """`open` for the file as Spark reads it: compressed by its name's suffix, or plain."""
+    import bz2
+    import gzip
+
+    return {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
+
+
 def _header(path: Path, table: TableSource) -> list[str] | None:
     """The column names ingest will see in `path` (None when it cannot be read here)."""
-    import bz2
     import csv
-    import gzip
     import io
     import zipfile
 
@@ -332,7 +335,8 @@ def _header(path: Path, table: TableSource) -> list[str] | None:
         if table.format == "parquet":
             import pyarrow.dataset as pads
 
-            return list(pads.dataset(str(path), format="parquet").schema.names)
+            # A folder Spark wrote with partitionBy holds its partition columns in its folder names.
+            return list(pads.dataset(str(path), format="parquet", partitioning="hive").schema.names)
         if not path.is_file():
             return None
         encoding = "utf-8-sig" if table.encoding.lower() == "utf-8" else table.encoding
@@ -342,8 +346,7 @@ def _header(path: Path, table: TableSource) -> list[str] | None:
                 with io.TextIOWrapper(archive.open(member), encoding=encoding, newline="") as file:
                     names = next(csv.reader(file, delimiter=table.delimiter), None)
         else:
-            opener = {".gz": gzip.open, ".bz2": bz2.open}.get(path.suffix.lower(), open)
-            with opener(path, "rt", encoding=encoding, newline="") as file:
+            with _opener(path)(path, "rt", encoding=encoding, newline="") as file:
                 names = next(csv.reader(file, delimiter=table.delimiter), None)
     except (OSError, EOFError, ValueError, csv.Error, UnicodeDecodeError, zipfile.BadZipFile):
         return None
