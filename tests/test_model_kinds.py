@@ -271,7 +271,8 @@ def test_a_class_of_one_row_is_fitted_without_early_stopping():
                                                 frame.iloc[11_500:], ["a", "b", "c"], "y", [0, 1, 2], "log_loss", 0)] == [20]
 
 
-@pytest.mark.parametrize("kind_name", ["hist_gradient_boosting", "xgboost", "lightgbm"])
+@pytest.mark.parametrize("kind_name", ["hist_gradient_boosting", "xgboost", "lightgbm",
+                                       "xgboost:dart", "xgboost:gblinear", "lightgbm:dart", "lightgbm:rf"])
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
 def test_every_stage_scores_as_a_fit_of_that_many_rounds(kind_name, task):
     """A trial's stages are scored from fewer fits than stages (a fit per stage took two to three
@@ -283,6 +284,7 @@ def test_every_stage_scores_as_a_fit_of_that_many_rounds(kind_name, task):
     from cnai.models.base import predicted_scores, stages
     from cnai.models.tuning import ROUNDS_PER_REPORT
 
+    kind_name, _, booster = kind_name.partition(":")  # dart re-weighs earlier trees, gblinear has none, rf averages
     rows = 13_000 if kind_name == "hist_gradient_boosting" else 1_500  # its early stopping: past 10,000 rows fitted
     frame, y = table(["a", "b"], ["c"], task, rows=rows)
     noisy = np.random.default_rng(1).random(rows) < 0.3  # a label the features do not fully tell: fits stop early
@@ -293,6 +295,10 @@ def test_every_stage_scores_as_a_fit_of_that_many_rounds(kind_name, task):
     fit_part, valid_part, y_fit = frame.iloc[: rows * 4 // 5], frame.iloc[rows * 4 // 5:], y[: rows * 4 // 5]
     # hist_gradient_boosting stops at round 100 (binary: a stage's end), 104 (multiclass) or not at all
     params = {"learning_rate": 0.03}
+    if booster:
+        params = {"xgboost": {"booster": booster}, "lightgbm": {"boosting_type": booster}}[kind_name]
+        if booster == "rf":  # LightGBM's random forest samples rows and columns, as it must
+            params.update(bagging_freq=1, bagging_fraction=0.7, feature_fraction=0.8)
     threads = threadpool_limits(1, "openmp")  # small fits: OpenMP's threads only wait on each other
     staged = list(kind.staged_scores(kind.build(task, ["c"], ["a", "b"], {**params, rounds_name: total}, 0), task,
                                      fit_part, y_fit, valid_part, total, ROUNDS_PER_REPORT))
@@ -331,3 +337,20 @@ def test_a_studys_trials_encode_their_rows_once_and_score_as_alone(kind_name):
         alone = list(staged_scores(kind_name, "binary", params, fit, valid, ["a", "b", "c"], "y", [0, 1], "roc_auc", 0))
         assert shared == alone
     assert len(memo) == len(trials) - 1
+
+
+def test_a_date_feature_is_refused_as_a_time_is(tmp_path):
+    """A Spark `date` (a derived to_date(...), or a Feast repo's) comes back from Parquet as Python
+    dates in an object column, which was taken for text categories of exact dates."""
+    import datetime
+
+    from cnai.core.errors import DataError
+    from cnai.models.base import feature_kinds
+
+    frame = pd.DataFrame({"a": [1.0, 2.0], "day": [datetime.date(2013, 1, 1), None], "c": ["p", "q"]})
+    frame.to_parquet(tmp_path / "dated.parquet")
+    read = pd.read_parquet(tmp_path / "dated.parquet")
+    assert read["day"].dtype == object  # what pandas makes of Parquet's date32
+    with pytest.raises(DataError, match=r"feature column 'day' holds times"):
+        feature_kinds(read, ["a", "day", "c"])
+    assert feature_kinds(read, ["a", "c"]) == (["c"], ["a"])

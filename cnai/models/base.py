@@ -35,7 +35,9 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
     if missing:
         raise DataError(f"feature column(s) {missing} not in the data; it has {list(frame.columns)}")
     # cnai.yaml refuses a column declared a time; this is one derived as a time, or a Feast repo's own.
-    if times := [c for c in feature_columns if pd.api.types.is_datetime64_any_dtype(frame[c])]:
+    # A Spark `date` (to_date(...)) arrives from Parquet as Python dates in an object column.
+    if times := [c for c in feature_columns if pd.api.types.is_datetime64_any_dtype(frame[c]) or (
+            frame[c].dtype == object and pd.api.types.infer_dtype(frame[c], skipna=True) in ("date", "datetime"))]:
         raise DataError("feature column " + time_feature_problem(times[0], "derived_columns in cnai.yaml"))
     categorical = [c for c in feature_columns
                    if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]

@@ -15,7 +15,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from cnai.models.base import ModelKind, leaf_bound, scores_of, shared_encoding, stages
+from cnai.models.base import ModelKind, leaf_bound, predicted_scores, scores_of, shared_encoding, stages
 
 INTEGER_PARAMETERS = {"n_estimators", "max_depth", "num_leaves", "min_child_samples", "max_bin", "min_child_weight"}
 
@@ -74,11 +74,18 @@ class _Booster(ModelKind):
                       total: int, every: int, memo: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
         # The first stage alone, so that a weak trial stops after it; then one fit of every round,
         # the stages between scored from its first rounds: the trees a fit of that many rounds grows
-        # (tested). Both libraries' warm start differs, and a fit per stage from scratch took three
-        # fits' time. The encoder does not change between stages: it is fitted once (a study's trials share it).
+        # (tested), where each round only adds a tree. Dart re-weighs the earlier trees and a linear
+        # booster has no trees: those fit each stage from scratch (both libraries' warm start
+        # differs). The encoder does not change between stages: it is fitted once (a study's trials share it).
         encoder, model = estimator.named_steps["encode"], estimator.named_steps["model"]
         fit_rows, valid = shared_encoding(encoder, features, valid_features, memo)
         first, *rest = stages(total, every)
+        if not self.adds_trees(model):
+            for report in (first, *rest):
+                model.set_params(n_estimators=report)
+                model.fit(fit_rows, target)
+                yield report, predicted_scores(model, task, valid)
+            return
         model.set_params(n_estimators=first)
         model.fit(fit_rows, target)
         yield first, self._first_rounds_scores(model, task, valid, first)
@@ -87,6 +94,10 @@ class _Booster(ModelKind):
             model.fit(fit_rows, target)
             for report in rest:
                 yield report, self._first_rounds_scores(model, task, valid, report)
+
+    def adds_trees(self, model) -> bool:
+        """Whether each boosting round only adds a tree (its first rounds are a model of their own)."""
+        raise NotImplementedError(self.name)
 
     def _first_rounds_scores(self, model, task: str, features, rounds: int) -> np.ndarray:
         predict = model.predict if task == "regression" else model.predict_proba
@@ -109,6 +120,9 @@ class XGBoost(_Booster):
 
     def first_rounds(self, rounds: int) -> dict[str, Any]:
         return {"iteration_range": (0, rounds)}
+
+    def adds_trees(self, model) -> bool:
+        return model.get_params().get("booster") in (None, "gbtree")
 
     def default_search_space(self, rows: int) -> list[dict[str, Any]]:
         return [
@@ -138,6 +152,9 @@ class LightGBM(_Booster):
 
     def first_rounds(self, rounds: int) -> dict[str, Any]:
         return {"num_iteration": rounds}
+
+    def adds_trees(self, model) -> bool:
+        return model.get_params().get("boosting_type") in (None, "gbdt", "goss")
 
     def default_search_space(self, rows: int) -> list[dict[str, Any]]:
         return [

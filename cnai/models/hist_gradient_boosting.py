@@ -105,10 +105,11 @@ class HistGradientBoosting(ModelKind):
         yield reports[0], predicted_scores(model, task, valid)
         if model.n_iter_ < reports[0] or len(reports) == 1:  # it stopped early: nothing past its stop
             return
-        # The other stages in one more fit, each scored from its first rounds. A warm start bins the
-        # rows again and predicts them with every tree so far: a fit per stage took twice the time of
-        # one fit. The trees are those a fit per stage grows, early stopping included (tested), and
-        # a stage past the stop is not reported, as a fit of its own would have stopped there.
+        # The other stages in one more fit, each scored from its first rounds: a warm start bins the
+        # rows again and predicts them with every tree so far, which in a fit per stage cost more
+        # than the trees (BENCHMARKS.md, tuning). The trees are those a fit per stage grows, early
+        # stopping included (tested), and a stage past the stop is not reported, as a fit of its own
+        # would have stopped there.
         model.set_params(max_iter=total)
         model.fit(fit_rows, target)
         staged = model.staged_predict(valid) if task == "regression" else model.staged_predict_proba(valid)

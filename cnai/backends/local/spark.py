@@ -48,10 +48,9 @@ JVM_DEFAULT_OPTIONS = "-XX:+UseParallelGC"
 JAVA_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "SPARK_SUBMIT_OPTS", "PYSPARK_SUBMIT_ARGS")
 
 
-# Java's optimizing compiler (C2) pays for its compiling on long queries only. On a run's small
-# inputs its compiling took more of the two cores than it saved: the quick compiler alone (C1) typed
-# the example's tables with a third less of the JVM's CPU, broke even near 100 MB of CSV, and was
-# slower on more (BENCHMARKS.md section 8). The results are the same either way.
+# Java's optimizing compiler (C2) pays for its compiling on long queries only: on a run's small
+# inputs it took more of the cores than it saved, and the quick compiler alone (C1) was faster up
+# to about 100 MB of CSV and slower past it (BENCHMARKS.md section 8). The results are the same.
 QUICK_COMPILER_OPTIONS = "-XX:TieredStopAtLevel=1"
 QUICK_COMPILER_MAX_BYTES = 64 << 20
 
