@@ -331,7 +331,7 @@ def test_dates_written_day_first_are_said_with_the_derived_column_that_reads_the
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
     said = capsys.readouterr().out
     assert "data.events.columns.date: string: dates written day or month first (e.g. '01/01/2000')" in said
-    assert "derived_columns: {date_time: \"to_timestamp(date, 'dd/MM/yyyy')\"}" in said
+    assert "derived_columns: {date_time: \"to_timestamp(date, 'd/M/yyyy')\"}" in said
     assert "then timestamp: date_time and split: time ('date' itself is left out of features" in said
     assert main(["--config", str(tmp_path / "q" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y",
                  "--timestamp", "date"]) == 2
@@ -403,7 +403,7 @@ def test_dates_written_as_text_or_as_yyyymmdd_numbers_are_said_with_their_recipe
                   "x": [(i * 37 % 11) / 3 for i in range(60)], "y": [i % 3 for i in range(60)]}).to_csv(tmp_path / "t.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
     out = capsys.readouterr().out
-    assert "to_timestamp(day, 'dd.MM.yyyy')" in out and "'day' itself is left out of features" in out
+    assert "to_timestamp(day, 'd.M.yyyy')" in out and "'day' itself is left out of features" in out
     assert "to_timestamp(cast(compact as string), 'yyyyMMdd')" in out
     assert "day" not in yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["features"]
 
@@ -535,3 +535,22 @@ def test_a_time_other_than_the_split_or_join_time_is_no_feature(tmp_path, capsys
     written = (project / "cnai.yaml").read_text()
     assert "not a feature: 'signed_up' holds times" in written
     assert "not a feature of 'ratings': 'us_airdate' holds times" in written
+
+
+
+def test_the_pattern_said_for_dates_reads_them_unpadded_too(tmp_path, capsys):
+    """Found by a new user (Ecdat's breaches): init said 'MM/dd/yyyy' for dates such as 9/22/2009,
+    which Spark's parser refuses with one digit: the run quarantined 71% of the rows without a word."""
+    import re
+
+    from cnai.backends.local.spark import spark_session
+    from cnai.cli import main
+
+    days = ["9/22/2009", "10/16/2009", "1/5/2010", "12/31/2010", "07/04/2011", "3/3/2012"] * 10
+    pd.DataFrame({"when": days, "x": [i * 0.5 for i in range(60)], "y": [i % 2 for i in range(60)]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
+    expression = re.search(r'when_time: "(to_timestamp\(when, \'M/d/yyyy\'\))"', capsys.readouterr().out).group(1)
+    spark = spark_session()
+    read = spark.createDataFrame([(d,) for d in days], "when string").selectExpr(f"{expression} as t").toPandas()["t"]
+    assert read.notna().all() and str(read.iloc[0]).startswith("2009-09-22")

@@ -185,8 +185,10 @@ def _numeric_date_recipe(values: pd.Series, column: str) -> str:
     if parts[0].isna().any():
         return _month_date_recipe(present, column)
     first, second, mark = parts[0].astype(int), parts[2].astype(int), parts[1].iloc[0]
-    pattern = (f"dd{mark}MM{mark}yyyy" if (first > 12).any() else f"MM{mark}dd{mark}yyyy" if (second > 12).any()
-               else f"dd{mark}MM{mark}yyyy or MM{mark}dd{mark}yyyy, whichever the file uses")
+    # One letter each: Spark reads `M` as one digit or two, where `MM` refuses 9/22/2009 (and the
+    # run then quarantined every such row).
+    pattern = (f"d{mark}M{mark}yyyy" if (first > 12).any() else f"M{mark}d{mark}yyyy" if (second > 12).any()
+               else f"d{mark}M{mark}yyyy or M{mark}d{mark}yyyy, whichever the file uses")
     return (f"dates written day or month first (e.g. {present.iloc[0]!r}) are not read as times by themselves; derive "
             f"one with its pattern (with the time of day: add ' HH:mm' to it): "
             + _derived_time(column, f"to_timestamp({column}, '{pattern}')"))
