@@ -292,6 +292,8 @@ def test_a_declared_column_the_file_lacks_is_named_from_its_header_before_any_st
                                     columns={"Income": "double", "Status": "string", "Debt": "bigint", "year": "int"})
     path.write_text(yaml.safe_dump(config))
     check_tables_readable(load_config(path), path)
+
+
 def test_a_time_as_a_feature_is_refused_with_the_number_to_derive_from_it(tmp_path):
     """A model took a time as categories of its exact values (a new row's never matches), and the
     smoke test's v1 request failed: "Object of type Timestamp is not JSON serializable"."""

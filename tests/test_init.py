@@ -514,6 +514,8 @@ def test_init_says_when_the_label_has_classes_too_rare_for_the_splits(tmp_path, 
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "results.csv"), "--label", "result"]) == 0
     assert ("data.label: 'WD' (1 row), '[a]' (1 row) are too rare (a class needs 3 rows or more: one held out and one "
             "on each side of tuning's split), which no setting changes: drop those rows, merge them") in capsys.readouterr().out
+
+
 def test_a_time_other_than_the_split_or_join_time_is_no_feature(tmp_path, capsys):
     """The bakeoff's ratings have `us_airdate` besides their `uk_airdate`: init made it a feature, which
     a model took as categories of exact times, and the smoke test's request could not carry it."""

@@ -83,9 +83,6 @@ def test_bayesian_optimization_without_pytorch_names_the_fix(training_set, model
 def test_tuning_rows_with_one_class_are_refused_by_name_before_any_trial(training_set, model_features, tmp_path):
     """The holdout had both classes but the rows trials score on had one: every trial scored NaN and
     the step said only '2 of 2 trials failed; first: see the log above'."""
-    import pandas as pd
-
-    from cnai.core.errors import DataError
     from cnai.models.tuning import tuning_split
 
     frame = pd.read_parquet(training_set).sort_values(TIME, kind="stable").reset_index(drop=True)
@@ -123,10 +120,6 @@ def test_a_range_the_classifier_refuses_stops_the_step_before_reading_data(tmp_p
 
 def test_a_holdout_missing_a_class_is_refused_before_any_trial(training_set, model_features, tmp_path):
     """Found by a new user: every trial ran, then train refused the holdout."""
-    import pandas as pd
-
-    from cnai.core.errors import DataError
-
     frame = pd.read_parquet(training_set).sort_values(TIME, kind="stable").reset_index(drop=True)
     frame.loc[int(len(frame) * 0.8):, LABEL] = 0  # the newest rows: one class only
     frame.to_parquet(tmp_path / "one_class_at_the_end.parquet")
@@ -139,9 +132,6 @@ def test_a_holdout_missing_a_class_is_refused_before_any_trial(training_set, mod
 def test_a_random_tuning_split_keeps_a_rare_class_on_both_sides():
     """Found by a new user: 4 rows of a class in 100 and the tuning split (not stratified) left them
     all on the fit side, so the run stopped with advice to use the split it already used."""
-    import numpy as np
-    import pandas as pd
-
     from cnai.core.splits import split_frame
     from cnai.models.tuning import tuning_split
 
@@ -160,9 +150,6 @@ def test_a_random_tuning_split_keeps_a_rare_class_on_both_sides():
 def test_a_random_tuning_split_scores_on_a_fifth_of_numeric_rows():
     """Found in review: for columns of numbers alone the draws ignore the seed (pandas' hash key is
     for text), so a second unsalted draw scored trials on 6% of the training rows, not 20%."""
-    import numpy as np
-    import pandas as pd
-
     from cnai.models.tuning import tuning_split
 
     rng = np.random.default_rng(0)
@@ -187,10 +174,6 @@ def test_the_readme_names_every_algorithm_that_runs_locally():
 def test_a_class_of_one_row_is_named_as_too_rare_for_any_split(training_set, model_features, tmp_path):
     """Found by a new user (bakeoff's results: 'WD' and '[a]' one row each): tune advised
     data.split: random, already set, for a class no setting can put on both sides."""
-    import pandas as pd
-
-    from cnai.core.errors import DataError
-
     frame = pd.read_parquet(training_set)
     frame[LABEL] = frame[LABEL].map({0: "IN", 1: "OUT"}).astype(object)
     frame.loc[[3, 7], LABEL] = ["WD", "[a]"]
@@ -201,6 +184,8 @@ def test_a_class_of_one_row_is_named_as_too_rare_for_any_split(training_set, mod
                              str(tmp_path / "p.html"), model_features, LABEL, TIME, SPACE, max_trials=2, task="multiclass",
                              objective_metric="log_loss", objective_goal="minimize", split="random")
     assert not (tmp_path / "t.md").exists()
+
+
 @pytest.mark.parametrize("empty", [np.nan, None], ids=["number", "text"])
 def test_a_feature_empty_in_every_row_is_refused_by_name(training_set, model_features, tmp_path, empty):
     """scikit-learn's binning failed on it with a bare "window shape cannot be larger than input
