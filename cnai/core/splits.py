@@ -102,8 +102,8 @@ def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str,
     """A holdout that cannot judge a model (a class missing, or one value only) is refused by name;
     `rows` names which rows they are (tuning checks its own two parts too), `advice` what gives
     them more (the holdout's by default). With `split_from` (the encoded classes of the training
-    set), a class of fewer than `rows_needed` rows (one on each side of each split: the holdout's,
-    and tuning's too) is named as too rare, which no setting helps."""
+    set), a missing class of fewer than `rows_needed` rows (one on each side of each split: the
+    holdout's, and tuning's too) is named as too rare, which no setting helps."""
     y_held_out = np.asarray(y_held_out)
     if not classes:
         if len(np.unique(y_held_out[~np.isnan(y_held_out)])) < 2:
@@ -111,7 +111,11 @@ def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str,
                             f"({advice or 'more rows, data.split: random, or a larger settings.holdout_fraction'})")
         return
     missing = [classes[i] for i in range(len(classes)) if not (y_held_out == i).any()]
-    if missing and split_from is not None and (rare := rare_classes(classes, np.asarray(split_from), rows_needed)):
+    rare = {} if split_from is None else rare_classes(classes, np.asarray(split_from), rows_needed)
+    # A missing class that is not rare was left out by the split (e.g. a time split's newest rows):
+    # a setting helps it, whatever other class is rare.
+    rare = {c: n for c, n in rare.items() if c in missing}
+    if rare:
         raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}: " + too_rare(label, rare, rows_needed))
     if missing:
         raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}; the metrics and the gate need every "

@@ -186,6 +186,21 @@ def test_a_class_of_one_row_is_named_as_too_rare_for_any_split(training_set, mod
     assert not (tmp_path / "t.md").exists()
 
 
+def test_a_rare_class_is_named_only_when_it_is_one_the_rows_miss():
+    """Found in review: a time split left 'B' (50 rows) out of the holdout while 'C' had 1 row, and
+    the message blamed 'C' as too rare, which no setting changes, instead of advising on the split."""
+    from cnai.core.splits import check_holdout
+
+    classes = ["A", "B", "C"]
+    training = np.array([0] * 100 + [1] * 50 + [2])
+    with pytest.raises(DataError) as refused:
+        check_holdout(np.array([0, 0, 2]), classes, "y", "ts.parquet", split_from=training)
+    assert str(refused.value).startswith("ts.parquet: the held-out rows have no 'y' = ['B']; the metrics and the gate need")
+    assert "too rare" not in str(refused.value)
+    with pytest.raises(DataError, match=r"have no 'y' = \['B', 'C'\]: 'C' \(1 row\) is too rare"):
+        check_holdout(np.array([0, 0]), classes, "y", "ts.parquet", split_from=training)
+
+
 @pytest.mark.parametrize("empty", [np.nan, None], ids=["number", "text"])
 def test_a_feature_empty_in_every_row_is_refused_by_name(training_set, model_features, tmp_path, empty):
     """scikit-learn's binning failed on it with a bare "window shape cannot be larger than input
