@@ -484,6 +484,27 @@ def test_a_mistyped_number_is_no_missing_value_marker(tmp_path, capsys):
         typed_frame(spark_session(), str(tmp_path / "credit.csv"), events["columns"], null_values=events["null_values"])
 
 
+def test_text_among_numbers_is_a_mistyped_number_only_when_it_reads_as_one_and_is_rare(tmp_path, capsys):
+    """Found in review: any value with a digit was taken for a typo, so house numbers ('12A', '3-5'),
+    ZIP+4 codes and '1,234' made their column a double, and the first run refused valid data."""
+    rows = 300
+    frame = pd.DataFrame({"house": [str(i % 90 + 1) for i in range(rows)], "zip": [str(10000 + i) for i in range(rows)],
+                          "amount": [str(i * 3) for i in range(rows)], "rooms": [str(i % 5 + 1) for i in range(rows)],
+                          "income": [str(100 + i) for i in range(rows)], "y": [i % 2 for i in range(rows)]})
+    frame.loc[[3, 4, 5], "house"] = ["12A", "14B", "3-5"]
+    frame.loc[6, "zip"], frame.loc[7, "amount"] = "12345-6789", "1,234"
+    frame.loc[range(0, 300, 50), "rooms"] = "1O"  # 2% of the rows: a spelling, not a slip
+    frame.loc[8, "income"] = "l2O"
+    frame.to_csv(tmp_path / "homes.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "homes.csv"), "--label", "y"]) == 0
+    said = capsys.readouterr().out
+    columns = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["events"]["columns"]
+    assert {c: columns[c] for c in ("house", "zip", "amount", "rooms", "income")} == {
+        "house": "string", "zip": "string", "amount": "string", "rooms": "string", "income": "double"}
+    assert "events.columns.house: string, though nearly all its values are numbers: values such as ['12A', '14B', '3-5']" in said
+    assert "events.columns.income: double, though values such as ['l2O'] are not numbers (mistyped?)" in said
+
+
 def test_init_leaves_out_empty_and_one_value_columns_and_names_every_column_it_leaves_out(tmp_path, capsys):
     """Found by a new user (bakeoff): the bakers' `first_date_us`, empty in every row, became a
     feature and crashed tune; `star_baker`, 0 in every row, was kept; `occupation` and `hometown`

@@ -352,21 +352,8 @@ MISSING_WORDS = {"na", "n/a", "n.a.", "nan", "null", "none", "nil", "missing", "
 SPREADSHEET_ERROR = re.compile(r"^#(VALUE!|DIV/0!|N/A|NAME\?|REF!|NUM!|NULL!|SPILL!|CALC!)$")
 
 
-def numbers_but_typos(values: pd.Series) -> list[str]:
-    """A few values that keep a column of (at least 95%) numbers from reading as numbers and look
-    like numbers mistyped (a digit among them: '12O', '3,4.5'); [] otherwise."""
-    if pd.api.types.is_numeric_dtype(values) or numbers_but_markers(values):
-        return []
-    present = values.dropna().astype(str).str.strip()
-    parsed = pd.to_numeric(present, errors="coerce")
-    others = present[parsed.isna()].unique().tolist()
-    if present.empty or parsed.notna().mean() < 0.95 or not all(re.search(r"\d", t) for t in others):
-        return []
-    return sorted(others)[:3]
-
-
 def numbers_but_text(values: pd.Series) -> list[str]:
-    """A few of the values that keep a column of (at least 95%) numbers from reading as numbers,
+    """The distinct values that keep a column of (at least 95%) numbers from reading as numbers,
     when they are not markers numbers_but_markers takes; [] otherwise."""
     if pd.api.types.is_numeric_dtype(values) or numbers_but_markers(values):
         return []
@@ -374,7 +361,26 @@ def numbers_but_text(values: pd.Series) -> list[str]:
     parsed = pd.to_numeric(present, errors="coerce")
     if present.empty or parsed.notna().mean() < 0.95:
         return []
-    return sorted(present[parsed.isna()].unique().tolist())[:3]
+    return sorted(present[parsed.isna()].unique().tolist())
+
+
+# Letters typed for the digits they look like ('12O', 'l5'). Anything else with a digit is data:
+# house numbers ('12A', '3-5'), ZIP+4 codes, '1,234'; a column declared a number would refuse them
+# at the first run. A slip is rare, too: the same value in many rows is how the column is written.
+LOOK_ALIKE_DIGITS = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1"})
+MOST_MISTYPED_VALUES, MOST_MISTYPED_SHARE = 3, 0.01
+
+
+def mistyped_numbers(values: pd.Series, others: list[str]) -> bool:
+    """Whether `others` (what numbers_but_text found in `values`) are numbers mistyped: a digit
+    among them, a number once look-alike letters are read as the digits they stand for, and very few."""
+    if not 0 < len(others) <= MOST_MISTYPED_VALUES:
+        return False
+    mended = pd.to_numeric(pd.Series([t.translate(LOOK_ALIKE_DIGITS) for t in others]), errors="coerce")
+    if mended.isna().any() or not all(re.search(r"\d", t) for t in others):
+        return False
+    present = values.dropna().astype(str).str.strip()
+    return present.isin(others).sum() <= max(1, MOST_MISTYPED_SHARE * len(present))
 
 
 # What a spreadsheet's summary row says in a text cell, where a record would hold a value.
@@ -450,14 +456,16 @@ def read_table(source: str, source_format: str, where: str, notes: list[str]) ->
             notes.append(f"{where}.columns.{column}: string, though its values are digits: they are codes with "
                          f"leading zeros (e.g. {example!r}), which a number would drop")
     for column in frame.columns:
-        if typos := numbers_but_typos(frame[column]):
+        if not (text := numbers_but_text(frame[column])):
+            continue
+        if mistyped_numbers(frame[column], text):
             # Declared a number, the run refuses the typo by name; as text the column would lose its numbers.
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
-            notes.append(f"{where}.columns.{column}: {spark_type(frame[column])}, though values such as {typos} are "
+            notes.append(f"{where}.columns.{column}: {spark_type(frame[column])}, though values such as {text} are "
                          "not numbers (mistyped?): the run refuses them by name until they are mended in the file")
-        elif text := numbers_but_text(frame[column]):
+        else:
             notes.append(f"{where}.columns.{column}: string, though nearly all its values are numbers: values such as "
-                         f"{text} are not (mend them in the file, or add them to {where}.null_values and declare it double)")
+                         f"{text[:3]} are not (mend them in the file, or add them to {where}.null_values and declare it double)")
     return frame, reading
 
 
