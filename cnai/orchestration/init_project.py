@@ -523,7 +523,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     other_times = [c for c in frame.columns if columns[c] in TIME_TYPES and c not in (label, timestamp)]
     features, left_out = _features_among(frame, [c for c in frame.columns
                                                  if c not in (label, timestamp, *dates_as_text, *other_times)])
-    notes += [f"not features: {columns} ({reason})" for columns, reason in left_out]
+    notes += [f"not features: {names} ({reason})" for names, reason in left_out]
     notes += [f"not a feature: {time_feature_problem(c, 'data.events.derived_columns')}" for c in other_times]
     if leaks := _leaks(frame, label, features, (task or inferred) != "regression"):
         features = [c for c in features if c not in leaks]
@@ -620,7 +620,7 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         on = f"its {entity!r} = the events' {join_on!r}" if join_on != entity else repr(entity)
         notes.append(f"data.feature_sources: {name!r} from {source}, joined on {on} {how}; {len(values)} features"
                      + (f" (not {clashing}: the events have them)" if clashing else ""))
-        notes += [f"feature source {name}: not features: {columns} ({reason})" for columns, reason in left_out]
+        notes += [f"feature source {name}: not features: {names} ({reason})" for names, reason in left_out]
     data["feature_sources"] = sources
     data["feature_refs"] = refs
 
