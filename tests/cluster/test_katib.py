@@ -176,6 +176,25 @@ def test_an_unreachable_api_server_is_a_clear_error(monkeypatch, tmp_path, train
         run_tune(tmp_path, training_set, model_features)
 
 
+@pytest.mark.parametrize("added, refused", [
+    ("nothing", r"feature column\(s\) \['nothing'\] have no value in any of its \d+ rows"),
+    ("scheduled", r"feature column 'scheduled' holds times")], ids=["empty", "time"])
+def test_what_would_fail_every_trial_pod_is_refused_before_any_experiment(kube_api, tmp_path, training_set,
+                                                                          model_features, added, refused):
+    """Found in review: the Katib branch skipped the local path's checks and the trial runs none, so
+    every trial pod failed with a bare error (scikit-learn's on an empty column)."""
+    import numpy as np
+    import pandas as pd
+
+    from cnai.core.errors import DataError
+
+    frame = pd.read_parquet(training_set)
+    frame.assign(nothing=np.nan, scheduled=frame["time_hour"]).to_parquet(tmp_path / "checked.parquet")
+    with pytest.raises(DataError, match=refused):
+        run_tune(tmp_path, str(tmp_path / "checked.parquet"), [*model_features, added])
+    assert kube_api.requests == []
+
+
 KIND_SPACES = {
     "hist_gradient_boosting": {"learning_rate": 0.1, "max_iter": 100},
     "xgboost": {"learning_rate": 0.1, "n_estimators": 100},

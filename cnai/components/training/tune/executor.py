@@ -143,17 +143,6 @@ def tune_hyperparameters(
     fixed = dict(model_params or {})
     check_search_space(search_space, algorithm)
     check_hyperparameters(model_kind_name, task, search_space)
-    if target == "kubeflow":
-        from cnai.backends.kubeflow.katib import tune_on_katib
-
-        return tune_on_katib(
-            training_set_uri=(artifact_uris or {}).get("training_set", training_set), trials=trials,
-            tuning_metrics=tuning_metrics, objective_plot=objective_plot, feature_columns=feature_columns, label=label,
-            timestamp=timestamp, search_space=search_space, algorithm=algorithm, objective_metric=objective_metric,
-            objective_goal=objective_goal, max_trials=max_trials, parallel_trials=parallel_trials,
-            early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed, cluster=cluster or {},
-            model_spec={"kind": model_kind_name, "task": task, "split": split, "positive_label": positive_label,
-                        "model_params": fixed})
     # The same seeded sample train fits on, when the training set is larger than max_training_rows.
     frame, sample = read_training_set(training_set, label, is_classification(task), max_training_rows or None, seed)
     classes = classes_of(frame, task, label, training_set, positive_label)
@@ -176,6 +165,19 @@ def tune_hyperparameters(
                       "more rows; or more of them left to train on: a smaller settings.holdout_fraction"
                       + (", or data.split: random, which keeps each class on both sides" if split == "time" else ""),
                       split_from=strata, rows_needed=ROWS_TO_TUNE_A_CLASS)
+    # Only now the cluster: its trial pods (trial.main) split and fit as the trials here do, and would
+    # each fail on what is refused above.
+    if target == "kubeflow":
+        from cnai.backends.kubeflow.katib import tune_on_katib
+
+        return tune_on_katib(
+            training_set_uri=(artifact_uris or {}).get("training_set", training_set), trials=trials,
+            tuning_metrics=tuning_metrics, objective_plot=objective_plot, feature_columns=feature_columns, label=label,
+            timestamp=timestamp, search_space=search_space, algorithm=algorithm, objective_metric=objective_metric,
+            objective_goal=objective_goal, max_trials=max_trials, parallel_trials=parallel_trials,
+            early_stopping=early_stopping, holdout_fraction=holdout_fraction, seed=seed, cluster=cluster or {},
+            model_spec={"kind": model_kind_name, "task": task, "split": split, "positive_label": positive_label,
+                        "model_params": fixed})
     maximize = objective_goal == "maximize"
     errors: list[str] = []  # why trials failed (Optuna keeps no reason)
     memo: dict = {}  # what the trials share (the same rows, encoded once)
