@@ -153,6 +153,40 @@ def encode_labels(values: pd.Series, classes: list[Any], where: str, label: str)
     return codes
 
 
+# What a regression loss with a log link needs of the label, as each library checks it in fit:
+# the lowest value it takes, whether that value itself is refused, and whether all 0 is refused.
+LABEL_RANGES = {
+    "poisson": (0, False, True), "tweedie": (0, False, True), "gamma": (0, True, False),  # scikit-learn, LightGBM
+    "count:poisson": (0, False, False), "reg:tweedie": (0, False, False), "reg:gamma": (0, True, False),  # XGBoost
+    "reg:squaredlogerror": (-1, True, False),
+}
+LOSS_KEYS = ("loss", "objective", "criterion")  # scikit-learn's loss (trees': criterion), the boosters' objective
+
+
+def loss_settings(fixed: dict[str, Any], searched: list[dict[str, Any]],
+                  fixed_key: str = "model.params") -> list[tuple[str, str]]:
+    """Each setting (its key in cnai.yaml) that chooses a loss with a label range, with that loss:
+    from the fixed hyperparameters (under `fixed_key`) and every value tuning.parameters lists."""
+    chosen = [(f"{fixed_key}.{k}", v) for k, v in fixed.items() if k in LOSS_KEYS]
+    chosen += [(f"tuning.parameters.{p['name']}", v) for p in searched if p["name"] in LOSS_KEYS
+               for v in p.get("values") or []]
+    return [(key, loss) for key, loss in chosen if isinstance(loss, str) and loss in LABEL_RANGES]
+
+
+def check_label_for_losses(values: pd.Series, losses: list[tuple[str, str]], where: str, label: str) -> None:
+    """A regression label the chosen loss cannot take, refused by name before any fit: the libraries
+    refuse it in fit, unnamed (XGBoost's with a C++ trace). `losses` as `loss_settings` gives them."""
+    y = values.to_numpy(dtype=float, na_value=np.nan)
+    y = y[~np.isnan(y)]
+    for key, loss in losses:
+        lowest, strict, positive_sum = LABEL_RANGES[loss]
+        if len(y) and (y.min() < lowest or (strict and y.min() == lowest) or (positive_sum and y.sum() <= 0)):
+            need = f"{'every value above' if strict else 'no value below'} {lowest}" + (", not all 0" if positive_sum else "")
+            raise DataError(f"{where}: label column {label!r} (lowest {y.min():g}) does not suit {key}: {loss!r}, which "
+                            f"needs {need}: set another {key.rsplit('.', 1)[1]} (squared error takes any number), "
+                            "or choose a label that suits it")
+
+
 def score(task: str, metric: str, y_true: np.ndarray, scores: np.ndarray) -> float:
     """`y_true` as `encode_labels` gives it; `scores` as `SavedModel.scores` (binary: P(positive),
     multiclass: one column per class, regression: the value)."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from cnai.core.config import ModelConfig, Settings, TuningConfig, default_of
+from cnai.core.tasks import check_label_for_losses, loss_settings
 from cnai.models.training import fit_and_evaluate
 
 
@@ -34,6 +37,10 @@ def train_model(
 
     With `target="kubeflow"` the same function runs in a Kubeflow Trainer TrainJob (cnai.backends.kubeflow.trainer).
     """
+    losses = loss_settings({k: v for k, v in (model_params or {}).items() if k not in params}, [])
+    losses += loss_settings(params, [], fixed_key="tuning.parameters")  # the values tuning chose
+    if task == "regression" and losses:  # before a TrainJob too, whose node would fail in the library's fit
+        check_label_for_losses(pd.read_parquet(training_set, columns=[label])[label], losses, training_set, label)
     params = {**(model_params or {}), **params}  # the searched values override the fixed ones
     positive_label = None if positive_label in ("", None) else positive_label
     model_spec = {"task": task, "model_kind_name": model_kind_name, "split": split, "positive_label": positive_label,

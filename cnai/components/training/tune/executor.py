@@ -21,7 +21,7 @@ from cnai.core.rendering import objective_plot_html, trials_markdown
 from cnai.core.sampling import read_training_set
 from cnai.core.search_space import check_search_space
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, check_holdout, split_frame
-from cnai.core.tasks import encode_labels, is_classification
+from cnai.core.tasks import check_label_for_losses, encode_labels, is_classification, loss_settings
 from cnai.models.base import TRAINED_ON, feature_kinds, refuse_empty_features
 from cnai.models.kinds import model_kind
 from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
@@ -147,6 +147,8 @@ def tune_hyperparameters(
     frame, sample = read_training_set(training_set, label, is_classification(task), max_training_rows or None, seed)
     classes = classes_of(frame, task, label, training_set, positive_label)
     strata = encode_labels(frame[label], classes, training_set, label) if classes else None
+    if task == "regression":  # else every trial fails in the library's fit
+        check_label_for_losses(frame[label], loss_settings(fixed, search_space), training_set, label)
     feature_kinds(frame, feature_columns)  # what each trial's first step refuses, refused before any
     refuse_empty_features(frame, feature_columns, training_set)  # else every trial fails in scikit-learn's binning
     # The holdout train will judge on must be able to judge: refused now, not after every trial.

@@ -90,3 +90,22 @@ def test_a_feature_empty_only_in_the_holdout_trains_and_one_empty_in_the_trained
     with pytest.raises(DataError, match=r"lately.parquet: feature column\(s\) \['lately'\] have no value in the \d+ "
                                         r"rows trained on"):
         run(str(tmp_path / "lately.parquet"), [*model_features, "lately"], tmp_path / "refused")
+
+
+@pytest.mark.parametrize("kind, fixed, tuned, says", [
+    ("lightgbm", {"objective": "tweedie"}, {"n_estimators": 20},
+     r"model\.params\.objective: 'tweedie', which needs no value below 0, not all 0"),
+    ("hist_gradient_boosting", {"loss": "squared_error"}, {"loss": "gamma"},
+     r"tuning\.parameters\.loss: 'gamma', which needs every value above 0")], ids=["tweedie", "tuned gamma"])
+def test_a_label_the_regression_loss_cannot_take_is_refused_before_the_fit(tmp_path, kind, fixed, tuned, says):
+    """Found in review: the library's own error escaped train ("loss='gamma' requires strictly positive y")."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=200), "t": pd.date_range("2024-01-01", periods=200, freq="h"),
+                  "y": np.r_[-1.0, rng.uniform(1, 9, 199)]}).to_parquet(tmp_path / "amounts.parquet")
+    paths = {n: str(tmp_path / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
+    with pytest.raises(DataError, match=rf"amounts\.parquet: label column 'y' \(lowest -1\) does not suit {says}"):
+        train_model(str(tmp_path / "amounts.parquet"), feature_columns=["x"], label="y", timestamp="t", params=tuned,
+                    task="regression", model_kind_name=kind, model_params=fixed, **paths)
+    assert not Path(paths["model"]).exists()

@@ -201,6 +201,25 @@ def test_a_rare_class_is_named_only_when_it_is_one_the_rows_miss():
         check_holdout(np.array([0, 0]), classes, "y", "ts.parquet", split_from=training)
 
 
+@pytest.mark.parametrize("kind, fixed, space, says", [
+    ("hist_gradient_boosting", {"loss": "poisson"}, SPACE,
+     r"model\.params\.loss: 'poisson', which needs no value below 0, not all 0"),
+    ("xgboost", {}, [{"name": "objective", "parameter_type": "categorical", "values": ["reg:squarederror", "reg:gamma"]}],
+     r"tuning\.parameters\.objective: 'reg:gamma', which needs every value above 0")], ids=["poisson", "gamma"])
+def test_a_label_the_regression_loss_cannot_take_is_refused_before_any_trial(tmp_path, kind, fixed, space, says):
+    """Found in review: scikit-learn's "loss='poisson' requires non-negative y" and XGBoost's "label
+    must be positive for gamma regression" (with a C++ trace) failed every trial, naming no setting."""
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=200), "t": pd.date_range("2024-01-01", periods=200, freq="h"),
+                  "y": np.r_[-2.0, 0.0, rng.uniform(1, 9, 198)]}).to_parquet(tmp_path / "amounts.parquet")
+    with pytest.raises(DataError, match=rf"amounts\.parquet: label column 'y' \(lowest -2\) does not suit {says}: set "
+                                        r"another \w+ \(squared error takes any number\), or choose a label that suits it$"):
+        tune_hyperparameters(str(tmp_path / "amounts.parquet"), str(tmp_path / "t.md"), str(tmp_path / "m.json"),
+                             str(tmp_path / "p.html"), ["x"], "y", "t", space, max_trials=2, task="regression",
+                             objective_metric="rmse", objective_goal="minimize", model_kind_name=kind, model_params=fixed)
+    assert not (tmp_path / "t.md").exists()
+
+
 @pytest.mark.parametrize("empty", [np.nan, None], ids=["number", "text"])
 def test_a_feature_empty_in_every_row_is_refused_by_name(training_set, model_features, tmp_path, empty):
     """scikit-learn's binning failed on it with a bare "window shape cannot be larger than input
