@@ -127,6 +127,24 @@ def test_a_loss_the_regressor_does_not_take_is_named_with_those_it_does():
         model_kind("hist_gradient_boosting").build("regression", [], ["a"], {"loss": "quantile"}, 0)
 
 
+def test_a_quantile_loss_without_its_quantile_is_refused_before_the_run():
+    """Found in review: only `build` refused it, at the first trial, after the data steps."""
+    from cnai.components.training.tune.executor import check_model_parameters
+    from cnai.core.errors import ConfigError
+
+    quantile = {"name": "quantile", "parameter_type": "double", "min": 0.1, "max": 0.9}
+    losses = {"name": "loss", "parameter_type": "categorical", "values": ["squared_error", "quantile"]}
+    with pytest.raises(ConfigError) as refused:
+        check_model_parameters("hist_gradient_boosting", "regression", [], {"loss": "quantile"})
+    with pytest.raises(ConfigError, match=r"^model\.params\.loss: 'quantile' needs the quantile"):
+        check_model_parameters("hist_gradient_boosting", "regression", [losses], {})
+    with pytest.raises(ConfigError) as built:
+        model_kind("hist_gradient_boosting").build("regression", [], ["a"], {"loss": "quantile"}, 0)
+    assert str(refused.value) == str(built.value)
+    check_model_parameters("hist_gradient_boosting", "regression", [quantile], {"loss": "quantile"})
+    check_model_parameters("hist_gradient_boosting", "regression", [losses], {"quantile": 0.5})
+
+
 def test_whole_numbers_come_back_as_the_estimator_takes_them_and_no_further():
     """KFP's dict parameters and Katib turn `n_estimators: 30` into 30.0 (a user's RandomForest died
     on it in tune). The old rule (a name starting max_/n_) also made `max_features: 1.0`, every

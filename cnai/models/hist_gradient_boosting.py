@@ -20,6 +20,8 @@ from cnai.core.errors import ConfigError
 from cnai.models.base import ModelKind, leaf_bound, predicted_scores, scores_of, shared_encoding, stages
 
 INTEGER_PARAMETERS = {"max_iter", "max_leaf_nodes", "min_samples_leaf", "max_depth", "max_bins", "n_iter_no_change"}
+QUANTILE_NEEDED = ("model.params.loss: 'quantile' needs the quantile to predict as well "
+                   "(model.params.quantile, or a tuning parameter of that name, e.g. 0.9)")
 
 
 class HistGradientBoosting(ModelKind):
@@ -54,6 +56,15 @@ class HistGradientBoosting(ModelKind):
             return None if value in accepted else f"use one of {accepted}"
         return super().value_problem(task, name, value)
 
+    def settings_problem(self, fixed: dict[str, Any], parameters: list[dict[str, Any]]) -> str | None:
+        """What `build` refuses of model.params and tuning.parameters together, for the check before
+        the run (a quantile loss without its quantile); None when nothing."""
+        searched = {p["name"]: p for p in parameters}
+        losses = {fixed.get("loss"), *(searched.get("loss", {}).get("values") or [])}
+        if "quantile" in losses and fixed.get("quantile") is None and "quantile" not in searched:
+            return QUANTILE_NEEDED
+        return None
+
     def build(self, task: str, categorical: list[str], numeric: list[str], params: dict[str, Any], seed: int):
         from sklearn.compose import ColumnTransformer
         from sklearn.pipeline import Pipeline
@@ -61,8 +72,7 @@ class HistGradientBoosting(ModelKind):
 
         cast = self.cast(params)
         if cast.get("loss") == "quantile" and cast.get("quantile") is None:  # else fit fails on a None it names no key of
-            raise ConfigError("model.params.loss: 'quantile' needs the quantile to predict as well "
-                              "(model.params.quantile, or a tuning parameter of that name, e.g. 0.9)")
+            raise ConfigError(QUANTILE_NEEDED)
         # The model takes at most max_bins categories per column: a column with more (keys such as a
         # plane's tail number) keeps its most frequent ones, the rest share one "infrequent" code.
         encoder = ColumnTransformer(
