@@ -53,8 +53,38 @@ def test_a_section_written_twice_is_refused_not_replaced(tmp_path):
     # PyYAML keeps the last of two equal keys: the second `model:` would silently replace the first.
     source = tmp_path / "c.yaml"
     source.write_text(CONFIG.read_text() + "\nmodel:\n  kind: xgboost\n")
-    with pytest.raises(ConfigError, match=r"c\.yaml: not valid YAML: key 'model' appears twice \(lines \d+ and \d+\)"):
+    with pytest.raises(ConfigError, match=r"c\.yaml: not valid YAML at line \d+, column \d+: key 'model' appears twice "
+                                          r"\(lines \d+ and \d+\)"):
         load_config(source)
+
+
+def test_a_yaml_mistake_is_placed_by_line_and_column(tmp_path):
+    """Found by a new user: "not valid YAML: mapping values are not allowed here", and no line."""
+    source = tmp_path / "c.yaml"
+    source.write_text("data:\n  label: y\n  task: binary: yes\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: not valid YAML at line 3, column 15: mapping values are not allowed here$"):
+        load_config(source)
+
+
+def test_a_timestamp_of_text_is_refused_for_a_time_split(tmp_path):
+    """Found by a new user: `timestamp:` naming a column declared string ran, and the "time" split
+    held out the dates that sort last as text (9/9/2013 after 10/1/2013)."""
+    import pandas as pd
+
+    from cnai.core.errors import DataError
+    from cnai.core.splits import split_frame
+
+    text = yaml.safe_load(CONFIG.read_text())
+    text["data"]["events"]["columns"]["time_hour"] = "string"
+    source = tmp_path / "c.yaml"
+    source.write_text(yaml.safe_dump(text))
+    with pytest.raises(ConfigError, match=r"data\.events\.timestamp: 'time_hour' is declared string.*to_timestamp"):
+        load_config(source)
+    # One derived as text is known by its values only.
+    frame = pd.DataFrame({"when": ["10/1/2013", "9/9/2013", "1/2/2014", "2/2/2014"], "y": [0, 1, 0, 1]})
+    with pytest.raises(DataError, match=r"'when' holds object values, not times"):
+        split_frame(frame, "time", 0.25, "when")
+    assert len(split_frame(frame.assign(when=[2013, 2012, 2014, 2015]), "time", 0.25, "when")[1]) == 1  # years: numbers
 
 
 def test_wrong_type_and_unknown_algorithm_are_refused(tmp_path):

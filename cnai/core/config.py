@@ -163,6 +163,11 @@ class DataConfig(Strict):
                      for i, c in enumerate(self.features) if events.columns.get(c) in TIME_TYPES]
         if self.split == "time" and not events.timestamp:
             problems.append("data.split: time needs data.events.timestamp; set it, or use split: random")
+        if events.columns.get(events.timestamp) in ("string", "boolean"):  # a derived one is checked by its values
+            problems.append(f"data.events.timestamp: {events.timestamp!r} is declared {events.columns[events.timestamp]}, "
+                            "and text sorts 9/9/2013 after 10/1/2013: declare it timestamp or date, or derive a time from "
+                            f"it (derived_columns: {{{events.timestamp}_time: \"to_timestamp({events.timestamp}, "
+                            "'<its pattern, e.g. M/d/yyyy>')\"}) and name that")
         if self.positive_label is not None and self.task != "binary":
             problems.append(f"data.positive_label: only a binary task has one (data.task is {self.task})")
         declared = events.columns.get(self.label)
@@ -479,7 +484,9 @@ def load_config(path: str | Path) -> ProjectConfig:
         raise ConfigError(f"{path}: no such configuration file; `cnai init <table> --label <column>` writes one "
                           "(or pass --config PATH)") from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from exc
     for key, value in _strings(raw):
         if CREDENTIALS_IN_URL.search(value):
             raise ConfigError(f"{path}: {key}: holds a password in its URL; cnai.yaml is committed and copied into "

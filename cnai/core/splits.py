@@ -22,6 +22,11 @@ def split_frame(frame: pd.DataFrame, how: str, holdout_fraction: float, timestam
     if how == "time":
         if not timestamp:
             raise DataError("split: time needs a timestamp column (data.events.timestamp); or set data.split: random")
+        if timestamp in frame and not (pd.api.types.is_datetime64_any_dtype(frame[timestamp])
+                                       or pd.api.types.is_numeric_dtype(frame[timestamp])):
+            raise DataError(f"data.events.timestamp: {timestamp!r} holds {frame[timestamp].dtype} values, not times, and "
+                            "a time split would order them as text (9/9/2013 after 10/1/2013): derive a time from it "
+                            "with to_timestamp and its pattern in data.events.derived_columns, and name that")
         ordered = frame.sort_values(timestamp, kind="stable")
         cut = int(len(ordered) * (1 - holdout_fraction))
         if 0 < cut < len(ordered):
@@ -136,7 +141,7 @@ def too_rare(label: str, rare: dict, rows_needed: int = ROWS_OF_A_CLASS) -> str:
     sides = "one held out and one on each side of tuning's split" if rows_needed > ROWS_OF_A_CLASS else "one on each side of the split"
     return (f"{named} {'is' if len(rare) == 1 else 'are'} too rare (a class needs {rows_needed} rows or more: {sides}), "
             f"which no setting changes: drop those rows, merge them into a larger class with a derived label "
-            f"(derived_columns: {{{label}_merged: \"CASE WHEN {label} IN ({values}) THEN '<a larger class>' ELSE {label} "
+            f"(data.events.derived_columns: {{{label}_merged: \"CASE WHEN {label} IN ({values}) THEN '<a larger class>' ELSE {label} "
             f"END\"}}, then data.label: {label}_merged), or choose another label")
 
 
