@@ -222,15 +222,16 @@ def test_the_runs_spark_collects_garbage_for_throughput(tmp_path):
         pytest.skip("no jcmd to ask the JVM")
     with connect_server("local[1]", tmp_path / "spark.log", input_bytes=1_000_000) as url:
         port = url.rsplit(":", 1)[1]
-        deadline, jvm = time.monotonic() + 150, None  # a loaded machine starts it slowly
-        while jvm is None and time.monotonic() < deadline:
+        deadline, flags = time.monotonic() + 150, ""  # a loaded machine starts it slowly
+        while "UseParallelGC" not in flags and time.monotonic() < deadline:  # jcmd answers once the JVM is up
+            # The server's JVM, not spark-submit's launcher before it (a JVM of the same arguments,
+            # gone in a moment: on a loaded machine it was the one found, and asked for ever).
             listed = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
             jvm = next((line.split()[0] for line in listed.splitlines()
-                        if f"spark.connect.grpc.binding.port={port}" in line and "java" in line.split()[1]), None)
-            time.sleep(0.2)
-        flags = ""
-        while "UseParallelGC" not in flags and time.monotonic() < deadline:  # jcmd answers once the JVM is up
-            flags = subprocess.run(["jcmd", jvm, "VM.flags"], capture_output=True, text=True).stdout
+                        if f"spark.connect.grpc.binding.port={port}" in line and "java" in line.split()[1]
+                        and "org.apache.spark.launcher.Main" not in line), None)
+            if jvm is not None:
+                flags = subprocess.run(["jcmd", jvm, "VM.flags"], capture_output=True, text=True).stdout
             time.sleep(0.5)
     assert "-XX:+UseParallelGC" in flags and "UseG1GC" not in flags, flags
     assert "-XX:TieredStopAtLevel=1" in flags, flags
