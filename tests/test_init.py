@@ -577,3 +577,12 @@ def test_the_pattern_said_for_dates_reads_them_unpadded_too(tmp_path, capsys):
     spark = spark_session()
     read = spark.createDataFrame([(d,) for d in days], "when string").selectExpr(f"{expression} as t").toPandas()["t"]
     assert read.notna().all() and str(read.iloc[0]).startswith("2009-09-22")
+
+
+def test_a_label_written_in_another_case_is_said_by_its_name(tmp_path, capsys):
+    """Found by a new user: `--label Theft` listed every column, not the `theft` it meant."""
+    from cnai.cli import main
+
+    pd.DataFrame({"theft": [0, 1] * 30, "records": [float(i) for i in range(60)]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "Theft"]) == 2
+    assert "t.csv: no column 'Theft' to use as the label; did you mean 'theft'?" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cnai.core.config import TIME_TYPES, Settings, TableSource, default_of, time_feature_problem
+from cnai.core.config import TIME_TYPES, Settings, TableSource, default_of, did_you_mean, time_feature_problem
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, too_rare
@@ -246,8 +246,10 @@ def _leaks(frame: pd.DataFrame, label: str, columns: list[str], classification: 
         values = both[column].nunique()
         if len(both) < 30 or values < 2 or both[label].nunique() < 2:
             continue
-        label_from_column = values <= min(20, len(both) // 10) and (both.groupby(column)[label].nunique() == 1).all()
-        column_from_label = classification and (both.groupby(label)[column].nunique() == 1).all()
+        # observed: a category column's unseen categories are no groups (and pandas warns otherwise)
+        label_from_column = values <= min(20, len(both) // 10) and (
+            both.groupby(column, observed=True)[label].nunique() == 1).all()
+        column_from_label = classification and (both.groupby(label, observed=True)[column].nunique() == 1).all()
         if label_from_column or column_from_label:
             leaks.append(column)
     return leaks
@@ -472,7 +474,7 @@ def read_table(source: str, source_format: str, where: str, notes: list[str]) ->
 def project_config(source: str, label: str, source_format: str = "csv", task: str | None = None,
                    timestamp: str | None = None, model_kind_name: str = "hist_gradient_boosting") -> tuple[dict[str, Any], list[str]]:
     """(the configuration, notes on what was inferred and why)."""
-    from cnai.models.kinds import model_kind
+    from cnai.models.kinds import NAMED_KINDS, model_kind
 
     notes: list[str] = []
     frame, reading = read_table(source, source_format, "events", notes)
@@ -482,7 +484,9 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
             hint = (f"; its header is one column holding {label!r} between spaces: fields separated by spaces are not "
                     "read (a CSV's delimiter is one of , ; tab |); write it as CSV first, e.g. with pandas: "
                     "pd.read_csv(path, sep=r'\\s+', quotechar=\"'\").to_csv('table.csv', index=False)")
-        raise DataError(f"{source}: no column {label!r} to use as the label; its columns are {shown(frame.columns)}{hint}")
+        raise DataError(f"{source}: no column {label!r} to use as the label"
+                        + (did_you_mean(label, [str(c) for c in frame.columns]) or f"; its columns are {shown(frame.columns)}")
+                        + hint)
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
@@ -535,8 +539,15 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     kind = model_kind(model_kind_name)
     space = kind.default_search_space(len(frame))
     if not space:
+        def has_space(name: str) -> bool:
+            try:
+                return bool(model_kind(name).default_search_space(len(frame)))
+            except ConfigError:  # its package is not installed here
+                return False
+
+        with_space = [name for name in NAMED_KINDS if has_space(name)]
         raise ConfigError(f"--model {model_kind_name}: no default search space is known for it; run `cnai init` with "
-                          "hist_gradient_boosting, xgboost or lightgbm, then set model.kind and tuning.parameters by hand")
+                          f"{' or '.join(with_space)}, then set model.kind and tuning.parameters by hand")
     kind.estimator_class(task)  # a regressor given for a classification task is refused now
     data: dict[str, Any] = {
         "events": {"source": source, "format": source_format, **({"timestamp": timestamp} if timestamp else {}),
