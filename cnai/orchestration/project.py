@@ -17,8 +17,12 @@ from cnai.core.sources import PACKAGE_PREFIX
 
 
 def project_home(config: ProjectConfig, config_path: Path) -> Path:
-    home = Path(config.settings.home)
-    return (home if home.is_absolute() else config_path.parent / home).resolve()
+    return _home_at(config.settings.home, config_path)
+
+
+def _home_at(home: str, config_path: Path) -> Path:
+    """settings.home as a folder: absolute, or relative to cnai.yaml's own folder."""
+    return (Path(home) if Path(home).is_absolute() else config_path.parent / home).resolve()
 
 
 def home_without_config(config_path: Path) -> tuple[Path, str]:
@@ -34,9 +38,9 @@ def home_without_config(config_path: Path) -> tuple[Path, str]:
     except (OSError, yaml.YAMLError, TypeError, KeyError):
         home = None
     if isinstance(home, str) and home:
-        return (Path(home) if Path(home).is_absolute() else config_path.parent / home).resolve(), "its settings.home"
+        return _home_at(home, config_path), "its settings.home"
     default = default_of(Settings, "home")
-    return (config_path.parent / default).resolve(), f"the default settings.home ({default}) beside it"
+    return _home_at(default, config_path), f"the default settings.home ({default}) beside it"
 
 
 def export_settings(config: ProjectConfig, config_path: Path) -> Path:
