@@ -104,9 +104,17 @@ def _by_line_or_whole(read: Callable[[bool], T], source_format: str) -> T:
     try:
         return read(False)
     except (PySparkException, Py4JJavaError) as exc:
-        if source_format != "csv" or MALFORMED_CSV not in str(exc):
+        if source_format != "csv" or MALFORMED_CSV not in str(exc) or not _quote_left_open(str(exc)):
             raise
     return read(True)
+
+
+def _quote_left_open(message: str) -> bool:
+    """Whether the record Spark could not split leaves a quote open (a line break inside quotes cut
+    it); a row of too many fields closes its quotes, and reading its file whole would change
+    nothing but the time. True when the record is not in the message."""
+    found = re.search(r"Malformed CSV record: (.*?)(?: SQLSTATE|$)", message, re.MULTILINE)
+    return found is None or found.group(1).count('"') % 2 == 1
 
 
 MALFORMED_CSV = "MALFORMED_CSV_RECORD"  # Spark's error class for a row it could not split into the header's fields

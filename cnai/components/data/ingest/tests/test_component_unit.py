@@ -145,3 +145,25 @@ def test_a_row_with_a_field_too_many_says_why(tmp_path):
     source.write_text("a,b\n1,2\n3,4,5\n")
     with pytest.raises(DataError, match=r"ragged.csv: .*MALFORMED_CSV_RECORD.*more or fewer fields than the header"):
         ingest_table(str(source), str(tmp_path / "out"), {"a": "int", "b": "int"})
+
+
+def test_only_a_record_left_with_an_open_quote_is_read_again_whole(tmp_path):
+    """Reading a file whole (one task) is for a line break inside quotes; a row of too many fields
+    fails the same way whole, and a large file would be read twice for nothing. Judged from Spark's
+    own messages for both."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    from cnai.backends.local.spark import spark_session
+    from cnai.core.tabular import _quote_left_open, _read_declared
+
+    def message(text: str) -> str:
+        (tmp_path / "t.csv").write_text(text)
+        raw, _ = _read_declared(spark_session(), str(tmp_path / "t.csv"), {"a": "string", "b": "string"}, "csv", 0, None,
+                                ",", "utf-8", ".")
+        with pytest.raises((PySparkException, Py4JJavaError)) as failed:
+            raw.collect()
+        return str(failed.value)
+
+    assert _quote_left_open(message('a,b\n1,"two\nlines"\n'))
+    assert not _quote_left_open(message("a,b\n1,2\n3,4,5\n"))
