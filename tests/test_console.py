@@ -53,6 +53,20 @@ def test_a_run_prints_a_line_per_step_and_keeps_the_whole_output_in_its_log(home
     assert "library chatter 0" in text and "library chatter 399" in text and "a warning only the log needs" in text
 
 
+def test_the_time_said_is_the_pipelines_and_the_commands(home, capfd):
+    """Found by a new user: "succeeded in 7 s" against 15 s on the clock (the run's Spark, the checks
+    and the compile come before kfp.local's own run)."""
+    import re
+    import time
+
+    ok, _ = run_locally(chatty_pipeline, "chatty", {"lines": 1}, home, use_cache=False, began=time.perf_counter() - 60)
+    out, _ = capfd.readouterr()
+    said = re.search(r"Pipeline succeeded in (\d+) s \((\d+) s since the command began: the run's Spark, the checks and "
+                     r"the compile come first\)\.", out)
+    assert ok and said, out
+    assert int(said.group(2)) >= int(said.group(1)) + 60
+
+
 def test_verbose_streams_everything(home, capfd, monkeypatch):
     monkeypatch.setenv(VERBOSE_ENV, "1")
     run_locally(chatty_pipeline, "chatty", {"lines": 5}, home, use_cache=False)

@@ -20,8 +20,12 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
             feature_sources: list[str] | None = None, use_cache: bool = True) -> tuple[bool, list[dict[str, Any]]]:
     """Run the monitoring pipeline: drift check on `current`; on drift, retrain (optionally on new
     sources: `events_source`, and `[VIEW=]PATH` per feature view to replace)."""
+    import time
+
     from cnai.core.artifacts import content_hash
     from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME, monitoring_pipeline_for
+
+    began = time.perf_counter()
 
     home = export_settings(config, config_path)
     arguments = pipeline_arguments(config, config_path)
@@ -36,7 +40,8 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
     current = prepared_current(config, arguments, current, home)
     arguments.update(current_data=str(Path(current).resolve()), monitoring_since=since, **config.monitoring.model_dump())
     with one_spark(arguments, home):
-        return run_locally(monitoring_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
+        return run_locally(monitoring_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache,
+                           began)
 
 
 def _replaced_sources(config: ProjectConfig, tables: list[dict[str, Any]], replacements: list[str]) -> list[dict[str, Any]]:

@@ -18,6 +18,9 @@ from cnai.orchestration.serve import print_endpoint, print_serving_after_failure
 
 def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | None = None, use_cache: bool = True) -> bool:
     """Run the training pipeline; afterwards make sure production is served. True if it succeeded."""
+    import time
+
+    began = time.perf_counter()
     # First the warm interpreter and the run's Spark, which the checks and the first step wait for:
     # their start then overlaps kfp's import and the pipeline's compile.
     warm_steps.start()
@@ -27,7 +30,8 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
         from cnai.pipelines.training.pipeline import PIPELINE_NAME, training_pipeline_for
 
         check_before_running(config, config_path, arguments["registry_uri"])
-        ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache)
+        ok, rows = run_locally(training_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache,
+                               began)
     if ok:
         keep_inferred_suite(config, config_path, rows, home)
         warm_steps.call_in_fork(serve_production_of, config=config.model_dump(mode="json"), registry_uri=arguments["registry_uri"])
