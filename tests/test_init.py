@@ -586,3 +586,21 @@ def test_a_label_written_in_another_case_is_said_by_its_name(tmp_path, capsys):
     pd.DataFrame({"theft": [0, 1] * 30, "records": [float(i) for i in range(60)]}).to_csv(tmp_path / "t.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "Theft"]) == 2
     assert "t.csv: no column 'Theft' to use as the label; did you mean 'theft'?" in capsys.readouterr().err
+
+
+def test_free_text_left_empty_on_most_rows_is_no_feature(tmp_path, capsys):
+    """Found by a new user (Ecdat's breaches): a summary, empty on 913 of 1,055 rows and distinct
+    wherever written, stayed a feature (text was judged distinct against every row), and it told
+    the label."""
+    from cnai.cli import main
+
+    rows = 600
+    summary = [f"laptop {i} was stolen from a car" if i % 7 == 0 else None for i in range(rows)]
+    kind = [("paper", "email", "laptop")[i % 3] if i % 5 else None for i in range(rows)]  # a category, often empty
+    pd.DataFrame({"summary": summary, "kind": kind, "size": [float(i % 40) for i in range(rows)],
+                  "theft": [i % 2 for i in range(rows)]}).to_csv(tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "theft"]) == 0
+    said = capsys.readouterr().out
+    features = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["features"]
+    assert "summary" not in features and "kind" in features and "size" in features
+    assert "not features: ['summary'] (keys: " in said

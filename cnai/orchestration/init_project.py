@@ -295,7 +295,12 @@ def _identifier(values: pd.Series, rows: int) -> bool:
     if not is_text and not KEY_NAME.search(re.sub(r"([a-z])([A-Z])", r"\1_\2", str(values.name)).lower()):
         return False  # distinct whole numbers are as often measurements (a population, a price) as keys
     # Text distinct on half the rows or more (car models, names) is a near-key: it would leak or overfit.
-    return values.nunique() >= (0.5 if is_text else 0.95) * rows
+    # Counted over the rows that have a value: free text left empty on most rows (a breach's summary,
+    # distinct wherever written) is no category either.
+    if is_text:
+        filled = int(values.notna().sum())
+        return filled >= 20 and values.nunique() >= 0.5 * filled
+    return values.nunique() >= 0.95 * rows
 
 
 def _features_among(frame: pd.DataFrame, columns: list) -> tuple[list, list[tuple[list, str]]]:
@@ -306,8 +311,8 @@ def _features_among(frame: pd.DataFrame, columns: list) -> tuple[list, list[tupl
     keys = [c for c in columns if _identifier(frame[c], rows)]
     empty = [c for c in columns if c not in keys and frame[c].isna().all()]
     same = [c for c in columns if c not in keys and frame[c].notna().all() and frame[c].nunique() == 1]
-    left_out = [(keys, "keys: a distinct value on almost every row; or text distinct on half the rows or more, such as "
-                       "names; add them by hand if they are features"),
+    left_out = [(keys, "keys: a distinct value on almost every row; or text distinct on half or more of the rows that "
+                       "have one, such as names or free text; add them by hand if they are features"),
                 (empty, f"empty {seen}: nothing to learn from"),
                 (same, f"one value {seen}: nothing to learn from")]
     dropped = {*keys, *empty, *same}
