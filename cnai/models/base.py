@@ -225,6 +225,11 @@ class ModelKind(abc.ABC):
                                     f"({cls.__name__}: {problem})")
         return problems
 
+    def settings_problem(self, fixed: dict[str, Any], parameters: list[dict[str, Any]]) -> str | None:
+        """What the fixed (model.params) and searched (tuning.parameters) settings refuse only together,
+        which no check of one value finds; None when nothing (most kinds)."""
+        return None
+
     def value_problem(self, task: str, name: str, value: Any) -> str | None:
         """scikit-learn's own check of one constructor argument; None when it is accepted."""
         estimator = self.estimator_class(task)(**self.cast({name: value}))

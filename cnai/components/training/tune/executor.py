@@ -23,7 +23,6 @@ from cnai.core.search_space import check_search_space
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, check_holdout, split_frame
 from cnai.core.tasks import check_label_for_losses, encode_labels, is_classification, loss_settings
 from cnai.models.base import TRAINED_ON, feature_kinds, refuse_empty_features
-from cnai.models.hist_gradient_boosting import HistGradientBoosting
 from cnai.models.kinds import model_kind
 from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
 
@@ -271,6 +270,5 @@ def check_model_parameters(model_kind_name: str, task: str, parameters: list[dic
         task, [{"name": k, "parameter_type": "categorical", "values": [v]} for k, v in fixed.items()])
     if problems:
         raise ConfigError("; ".join(p.replace("tuning.parameters.", "model.params.") for p in problems))
-    kind = model_kind(model_kind_name)
-    if isinstance(kind, HistGradientBoosting) and (problem := kind.settings_problem(fixed, parameters)):
+    if problem := model_kind(model_kind_name).settings_problem(fixed, parameters):
         raise ConfigError(problem)  # else build refuses it at the first trial, after the data steps
