@@ -283,10 +283,32 @@ def test_a_class_of_one_row_is_fitted_without_early_stopping():
     frame["y"] = y
     kind = model_kind("hist_gradient_boosting")
     estimator = kind.build("multiclass", ["c"], ["a", "b"], {"max_iter": 20}, 0)
-    kind.before_fit(estimator, y)
+    kind.before_fit(estimator, frame[["a", "b", "c"]], y)
     assert estimator.fit(frame[["a", "b", "c"]], y).named_steps["model"].n_iter_ == 20
     assert [stage for stage, _ in staged_scores("hist_gradient_boosting", "multiclass", {"max_iter": 20}, frame.iloc[:11_500],
                                                 frame.iloc[11_500:], ["a", "b", "c"], "y", [0, 1, 2], "log_loss", 0)] == [20]
+
+
+@pytest.mark.parametrize("categories", [9, 10, 11])
+def test_the_encoders_category_limit_is_lifted_only_where_it_changes_nothing(categories):
+    """hist_gradient_boosting's encoder keeps a column's max_bins most frequent categories (the rest
+    share a code), which made it count every value, in Python for text. The limit is lifted only
+    when no column reaches it: the codes equal those of the limited encoder on each side of the
+    boundary (at `max_bins` categories the rarest are grouped, and lifting it there would not)."""
+    from sklearn.preprocessing import OrdinalEncoder
+
+    rng = np.random.default_rng(0)
+    values = np.array([f"v{i}" for i in range(categories)], dtype=object)[rng.zipf(1.5, 2_000) % categories]
+    frame = pd.DataFrame({"c": values, "small": rng.choice(["x", "y", None], 2_000), "a": rng.normal(size=2_000)})
+    frame = model_input(frame, ["c", "small", "a"], ["c", "small"])
+    kind = model_kind("hist_gradient_boosting")
+    estimator = kind.build("binary", ["c", "small"], ["a"], {"max_bins": 10, "max_iter": 5}, 0)
+    kind.before_fit(estimator, frame, rng.integers(0, 2, 2_000))
+    fitted = estimator.named_steps["encode"].fit(frame).named_transformers_["categorical"]
+    limited = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
+                             max_categories=10).fit(frame[["c", "small"]])
+    np.testing.assert_array_equal(fitted.transform(frame[["c", "small"]]), limited.transform(frame[["c", "small"]]))
+    assert (fitted.max_categories is None) == (categories < 10)
 
 
 @pytest.mark.parametrize("kind_name", ["hist_gradient_boosting", "xgboost", "lightgbm",
@@ -323,7 +345,7 @@ def test_every_stage_scores_as_a_fit_of_that_many_rounds(kind_name, task):
     expected = []
     for rounds in stages(total, ROUNDS_PER_REPORT):
         alone = kind.build(task, ["c"], ["a", "b"], {**params, rounds_name: rounds}, 0)
-        kind.before_fit(alone, y_fit)
+        kind.before_fit(alone, fit_part, y_fit)
         alone.fit(fit_part, y_fit)
         expected.append((rounds, predicted_scores(alone, task, valid_part)))
         if (kind.rounds_fitted(alone) or rounds) < rounds:

@@ -251,9 +251,9 @@ class ModelKind(abc.ABC):
         (a fit that stops early); None for a kind that fits in one go."""
         return None
 
-    def before_fit(self, estimator, target) -> None:
-        """Settle, from the labels it will be fitted on, what the estimator cannot fit with (in place);
-        most kinds fit with anything."""
+    def before_fit(self, estimator, features: pd.DataFrame, target) -> None:
+        """Settle, from the rows and labels it will be fitted on, what the estimator cannot fit with
+        or need not do (in place); most kinds fit with anything."""
         return
 
     def staged_scores(self, estimator, task: str, features: pd.DataFrame, target, valid_features: pd.DataFrame,

@@ -94,19 +94,27 @@ class HistGradientBoosting(ModelKind):
     def rounds_fitted(self, estimator) -> int | None:
         return int(estimator.named_steps["model"].n_iter_)
 
-    def before_fit(self, estimator, target) -> None:
+    def before_fit(self, estimator, features: pd.DataFrame, target) -> None:
         """scikit-learn's early stopping holds out a tenth of a classifier's rows stratified by class,
-        which cannot split a class of one row (fit failed): such a fit runs every round instead."""
+        which cannot split a class of one row (fit failed): such a fit runs every round instead.
+        The encoder's limit of max_bins categories is lifted where no column reaches it: the codes
+        are the same, and counting every value (in Python, for text) was most of the encoder's fit."""
         from sklearn.base import is_classifier
 
         model = estimator.named_steps["model"]
         if is_classifier(model) and model.early_stopping in ("auto", True) and np.unique(target, return_counts=True)[1].min() < 2:
             model.set_params(early_stopping=False)
+        _, ordinal, categorical = estimator.named_steps["encode"].transformers[0]
+        limit = ordinal.max_categories
+        # The encoder groups a column's rarest categories once it has `limit` of them, missing
+        # counted as one (scikit-learn's _identify_infrequent); a set compares values as its own does.
+        if limit is not None and all(_categories(features[c]) < limit for c in categorical):
+            ordinal.set_params(max_categories=None)
 
     def staged_scores(self, estimator, task: str, features: pd.DataFrame, target, valid_features: pd.DataFrame,
                       total: int, every: int, memo: dict | None = None) -> Iterator[tuple[int, np.ndarray]]:
         # The encoder is fitted once (a study's trials share it): refitting it with each stage cost as much as the stage's trees.
-        self.before_fit(estimator, target)
+        self.before_fit(estimator, features, target)
         encoder, model = estimator.named_steps["encode"], estimator.named_steps["model"]
         fit_rows, valid = shared_encoding(encoder, features, valid_features, memo)
         reports = stages(total, every)
@@ -236,6 +244,13 @@ class DirectPredictor:
                 return self.model.predict(encoded)
             probability = self.model.predict_proba(encoded)
             return probability[:, 1] if self.task == "binary" else probability
+
+
+def _categories(values: pd.Series) -> int:
+    """The categories the encoder finds in `values`: its distinct values, and missing (NaN, as
+    `model_input` writes it) as one."""
+    present = values.dropna()
+    return len(set(present.tolist())) + int(len(present) < len(values))
 
 
 def _is_nan(value) -> bool:

@@ -49,8 +49,9 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     kind = model_kind(model_kind_name)
     categorical, numeric = feature_kinds(frame, feature_columns)
     estimator = kind.build(task, categorical, numeric, params, seed)
-    kind.before_fit(estimator, y_train)
-    estimator.fit(model_input(train, feature_columns, categorical), y_train)
+    train_input = model_input(train, feature_columns, categorical)
+    kind.before_fit(estimator, train_input, y_train)
+    estimator.fit(train_input, y_train)
 
     scored = predicted_scores(estimator, task, model_input(held_out, feature_columns, categorical))
     scores = all_scores(task, y_true, scored)
