@@ -70,6 +70,34 @@ def test_random_splits_compare_only_on_rows_production_also_held_out(training_se
     assert decision["production_score"] == pytest.approx(by_hand)
 
 
+def test_rows_whose_values_changed_since_production_trained_are_not_taken_as_unseen(training_set, model_features, tmp_path):
+    """Found by a new user: a file read again with another encoding changed a column's text, so those
+    rows hashed anew, and the gate took every candidate-held-out row its rule would have held out as
+    unseen by production ("116 rows"), production's training rows among them. Production's held-out
+    rows are now matched by their values: a changed row is never taken as one it did not see."""
+    frame = pd.read_parquet(training_set).assign(row_id=lambda f: range(len(f)))
+    before, after = tmp_path / "before.parquet", tmp_path / "after.parquet"
+    frame.to_parquet(before, index=False)
+    changed = frame["carrier"].isin(["UA", "B6"])  # re-read as another encoding would spell them
+    frame.assign(carrier=frame["carrier"].where(~changed, frame["carrier"] + "\ufffd")).to_parquet(after, index=False)
+    production = train(str(before), tmp_path / "production", model_features, split="random", seed=1)
+    candidate = train(str(after), tmp_path / "candidate", model_features, split="random", seed=1)
+    uri, name = in_production(production, str(before), tmp_path)
+
+    decision = evaluate_candidate(candidate["model"], candidate["holdout"], str(tmp_path / "gate.md"), uri, name,
+                                  "roc_auc", 0.0, no_minimum("roc_auc"))
+    held_by_candidate = pd.read_parquet(candidate["holdout"])
+    held_by_production = set(pd.read_parquet(production["holdout"])["row_id"])
+    unseen = held_by_candidate[held_by_candidate["row_id"].isin(held_by_production & set(frame.loc[~changed, "row_id"]))]
+    assert 0 < len(unseen) < len(held_by_candidate) - 50, "the changed rows are a good part of the candidate's holdout"
+    assert f"the {len(unseen)} rows neither model trained on" in decision["reason"]
+    from cnai.core.tasks import encode_labels, score
+
+    model = LoadedModel(production["model"])
+    by_hand = score("binary", "roc_auc", encode_labels(unseen["delayed"], model.classes, "", "delayed"), model.scores(unseen))
+    assert decision["production_score"] == pytest.approx(by_hand)
+
+
 def test_a_candidate_judged_inside_production_s_training_period_keeps_production_and_says_why(
         training_set, model_features, tmp_path):
     production = train(training_set, tmp_path / "production", model_features, split="time")

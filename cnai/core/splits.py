@@ -64,9 +64,13 @@ def held_out_at_random(frame: pd.DataFrame, holdout_fraction: float, seed: int =
 
 def row_draws(frame: pd.DataFrame, columns: list[str], seed: int) -> np.ndarray:
     """A number in [0, 1) per row, from its values in `columns` and the seed alone."""
+    return row_hashes(frame, columns, seed) / float(2**64)
+
+
+def row_hashes(frame: pd.DataFrame, columns: list[str], seed: int) -> np.ndarray:
+    """A seeded 64-bit hash per row of its values in `columns`: rows of equal values hash equal."""
     key = f"{seed % 10**12:012d}cnai"  # pandas' hash key is 16 characters
-    hashed = pd.util.hash_pandas_object(frame[sorted(columns)], index=False, hash_key=key)
-    return hashed.to_numpy(dtype=np.uint64) / float(2**64)
+    return pd.util.hash_pandas_object(frame[sorted(columns)], index=False, hash_key=key).to_numpy(dtype=np.uint64)
 
 
 def split_identity(how: str, holdout_fraction: float, timestamp: str, seed: int, frame: pd.DataFrame,
@@ -77,9 +81,21 @@ def split_identity(how: str, holdout_fraction: float, timestamp: str, seed: int,
     return {"method": "random", "seed": seed, "holdout_fraction": holdout_fraction, "columns": sorted(frame.columns)}
 
 
-def unseen_rows(identity: dict | None, frame: pd.DataFrame) -> tuple[np.ndarray | None, str]:
+def held_out_hashes(identity: dict, held_out: pd.DataFrame) -> np.ndarray | None:
+    """What a model of a random split keeps beside its identity: the hashes of the rows it held
+    out (sorted), so that the gate later takes as unseen only rows of those very values. The rule
+    alone would not do: a row whose values changed since (a file read with another encoding, a
+    fixed typo) draws anew, and the split moves a row across to keep each class on both sides."""
+    if identity.get("method") != "random":
+        return None
+    return np.sort(row_hashes(held_out, identity["columns"], identity["seed"]))
+
+
+def unseen_rows(identity: dict | None, frame: pd.DataFrame,
+                held_out: np.ndarray | None = None) -> tuple[np.ndarray | None, str]:
     """Which of `frame`'s rows a model with this split identity never trained on, and how that was
-    decided; None when it cannot be told (the model records no identity, or the columns it used are gone)."""
+    decided; None when it cannot be told (the model records no identity, or the columns it used are
+    gone). `held_out`: the model's `held_out_hashes`, where it kept them (models before them did not)."""
     if not identity:
         return None, "it records no split identity"
     if identity["method"] == "time":
@@ -94,6 +110,9 @@ def unseen_rows(identity: dict | None, frame: pd.DataFrame) -> tuple[np.ndarray 
     missing = [c for c in identity["columns"] if c not in frame]
     if missing:
         return None, f"the columns its split hashed are not all here (missing {missing})"
+    if held_out is not None:
+        found = np.isin(row_hashes(frame, identity["columns"], identity["seed"]), held_out)
+        return found, f"rows of the very values its seeded split (seed {identity['seed']}) held out"
     draws = row_draws(frame, identity["columns"], identity["seed"])
     return draws < identity["holdout_fraction"], f"rows its seeded split (seed {identity['seed']}) held out"
 

@@ -17,15 +17,19 @@ from cnai.models.kinds import model_kind
 from cnai.models.user_code import use_saved_code
 
 META_FILE = "model_meta.json"
+HELD_OUT_FILE = "held_out_rows.npy"  # a random split's held-out rows, by hash (cnai.core.splits.held_out_hashes)
 
 
-def save_model(kind_name: str, estimator, directory: str | Path, meta: dict[str, Any]) -> None:
+def save_model(kind_name: str, estimator, directory: str | Path, meta: dict[str, Any],
+               held_out: np.ndarray | None = None) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     kind = model_kind(kind_name)
     kind.save(estimator, directory)
     meta = {**meta, "kind": kind_name, "model_file": kind.model_file, "serving_format": kind.serving_format}
     (directory / META_FILE).write_text(json.dumps(meta, indent=2, default=str))
+    if held_out is not None:
+        np.save(directory / HELD_OUT_FILE, held_out, allow_pickle=False)
 
 
 class LoadedModel:
@@ -51,6 +55,12 @@ class LoadedModel:
         except FileNotFoundError as exc:
             raise DataError(f"{directory}: not a saved model ({exc.filename} is missing)") from exc
         self._direct = self.kind.fast_predictor(self.estimator, self.task)
+
+    def held_out_rows(self) -> np.ndarray | None:
+        """The hashes of the rows its random split held out; None for a time split, or a model saved
+        before they were kept."""
+        path = self.directory / HELD_OUT_FILE
+        return np.load(path, allow_pickle=False) if path.is_file() else None
 
     def prepare_for_serving(self) -> None:
         """Compile the model now rather than on the first small request (a model server's load)."""

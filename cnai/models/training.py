@@ -12,7 +12,7 @@ import numpy as np
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import DataError
 from cnai.core.sampling import read_training_set
-from cnai.core.splits import check_holdout, split_frame, split_identity
+from cnai.core.splits import check_holdout, held_out_hashes, split_frame, split_identity
 from cnai.core.tasks import all_scores, encode_labels, is_classification, label_classes
 from cnai.models.base import (
     TRAINED_ON,
@@ -64,7 +64,7 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
         "split_identity": split_identity(split, holdout_fraction, timestamp, seed, frame, train),
     }
     with atomic_output(model) as staging:
-        save_model(model_kind_name, estimator, staging, meta)
+        save_model(model_kind_name, estimator, staging, meta, held_out_hashes(meta["split_identity"], held_out))
     with atomic_output(holdout) as staging:
         held_out.to_parquet(staging, index=False)
     with atomic_output(metrics) as staging:

@@ -158,8 +158,8 @@ def _unseen_by_both(frame: pd.DataFrame, candidate: LoadedModel, production: Loa
                     version: str) -> tuple[pd.DataFrame, str, str]:
     """The held-out rows neither model trained on (a model scored on its own training rows looks
     better than it is), a phrase saying which they are, and how production's were told."""
-    candidate_mask, _ = unseen_rows(candidate.meta.get("split_identity"), frame)
-    production_mask, how = unseen_rows(production.meta.get("split_identity"), frame)
+    candidate_mask, _ = unseen_rows(candidate.meta.get("split_identity"), frame, candidate.held_out_rows())
+    production_mask, how = unseen_rows(production.meta.get("split_identity"), frame, production.held_out_rows())
     keep = np.ones(len(frame), dtype=bool) if candidate_mask is None else candidate_mask
     if production_mask is None:
         return frame[keep], (f"{int(keep.sum())} rows; production v{version} may have trained on some of them "
