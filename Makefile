@@ -71,6 +71,7 @@ bench: setup
 	$(BIN)/python benchmarks/serving.py
 	$(BIN)/python benchmarks/drift.py
 	$(BIN)/python benchmarks/tuning.py
+	$(BIN)/python benchmarks/fit_threads.py
 	$(BIN)/python benchmarks/one_spark.py
 	$(BIN)/python benchmarks/time_to_model.py
 	$(BIN)/python benchmarks/ingest_one_pass.py

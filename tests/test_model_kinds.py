@@ -179,6 +179,53 @@ def test_a_teams_one_step_pipeline_is_tuned_in_stages(tmp_path, monkeypatch):
     assert len(scores) == 1 and 0.5 < scores[0][1] <= 1.0
 
 
+def test_a_fit_of_few_rows_runs_on_one_thread(monkeypatch, tmp_path):
+    """Found by new users on a busy machine: a trial on a few thousand rows took 5 to 10 times as long
+    on every core as on one (OpenMP waiting on descheduled threads). Fits of fewer than
+    ONE_THREAD_BELOW rows run on one thread, in tuning's trials and train's fit alike; larger ones on
+    every thread. A team's own model, which records the OpenMP threads it was given, tells."""
+    from threadpoolctl import threadpool_info
+
+    from cnai.models.base import ONE_THREAD_BELOW
+    from cnai.models.tuning import staged_scores
+
+    (tmp_path / "thread_models.py").write_text(
+        "import sklearn.ensemble  # loads OpenMP\n"
+        "from sklearn.base import BaseEstimator, ClassifierMixin\n"
+        "from sklearn.dummy import DummyClassifier\n"
+        "from threadpoolctl import threadpool_info\n\n"
+        "SEEN = []\n\n\n"
+        "class Recorder(ClassifierMixin, BaseEstimator):\n"
+        "    def fit(self, X, y):\n"
+        "        SEEN.append(max(p['num_threads'] for p in threadpool_info() if p['user_api'] == 'openmp'))\n"
+        "        self.inner_ = DummyClassifier(strategy='prior').fit(X, y)\n"
+        "        self.classes_ = self.inner_.classes_\n"
+        "        return self\n\n"
+        "    def predict_proba(self, X):\n"
+        "        return self.inner_.predict_proba(X)\n\n\n"
+        "def build(task, categorical, numeric, params, seed):\n"
+        "    return Recorder()\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import thread_models
+
+    every_thread = max(p["num_threads"] for p in threadpool_info() if p["user_api"] == "openmp")
+    if every_thread < 2:
+        pytest.skip("one core: nothing to limit")
+    frame, y = table(["a", "b"], [], "binary", rows=ONE_THREAD_BELOW + 2_000)
+    frame["y"] = y
+    for fit_rows, threads in ((1_000, 1), (ONE_THREAD_BELOW, every_thread)):
+        list(staged_scores("thread_models:build", "binary", {}, frame.iloc[:fit_rows], frame.iloc[-2_000:], ["a", "b"], "y",
+                           [0, 1], "roc_auc", 0))
+        assert thread_models.SEEN[-1] == threads, f"a trial fitting {fit_rows} rows"
+    from cnai.models.training import fit_and_evaluate
+
+    frame.iloc[:1_000].to_parquet(tmp_path / "small.parquet", index=False)
+    out = {name: str(tmp_path / name) for name in ("model", "holdout", "metrics", "classification_metrics")}
+    fit_and_evaluate(str(tmp_path / "small.parquet"), *out.values(), ["a", "b"], "y", "", {}, 0.2, 0,
+                     task="binary", model_kind_name="thread_models:build", split="random")
+    assert thread_models.SEEN[-1] == 1, "train's fit of 800 rows"
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_missing_category_scores_alike_however_it_arrives(kind, tmp_path):
     """Found by a new user: fitted on Parquet's None (a category of its own to an encoder), a model

@@ -11,6 +11,7 @@ by the name in `cnai.yaml`'s `model.kind`.
 from __future__ import annotations
 
 import abc
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -59,6 +60,25 @@ def refuse_empty_features(rows: pd.DataFrame, feature_columns: list[str], where:
         raise DataError(f"{where}: feature column(s) {empty} have no value in {rows_named or f'any of its {len(rows)} rows'}; "
                         "a model learns nothing from an empty column: remove it from data.features (or "
                         "data.feature_refs) in cnai.yaml, or give it values at its source")
+
+
+# A fit on fewer rows runs on one thread: beside another busy process, OpenMP's barriers wait on
+# threads the busy cores deschedule, and a fit of a few thousand rows took five to ten times one
+# thread's time; alone on the machine, one thread costs at most a fifth at this size (BENCHMARKS.md,
+# fit threads).
+ONE_THREAD_BELOW = 20_000
+
+
+@contextlib.contextmanager
+def fit_threads(rows: int) -> Iterator[None]:
+    """The threads a fit of `rows` rows uses (every thread pool: OpenMP's, BLAS's)."""
+    if rows >= ONE_THREAD_BELOW:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
 
 
 def model_input(frame: pd.DataFrame, feature_columns: list[str], categorical: list[str]) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from cnai.models.base import (
     TRAINED_ON,
     boolean_columns,
     feature_kinds,
+    fit_threads,
     model_input,
     predicted_scores,
     refuse_empty_features,
@@ -51,7 +52,8 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     estimator = kind.build(task, categorical, numeric, params, seed)
     train_input = model_input(train, feature_columns, categorical)
     kind.before_fit(estimator, train_input, y_train)
-    estimator.fit(train_input, y_train)
+    with fit_threads(len(train_input)):
+        estimator.fit(train_input, y_train)
 
     scored = predicted_scores(estimator, task, model_input(held_out, feature_columns, categorical))
     scores = all_scores(task, y_true, scored)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from cnai.core.splits import held_out_at_random, split_frame
 from cnai.core.tasks import encode_labels, label_classes, score
-from cnai.models.base import feature_kinds, model_input
+from cnai.models.base import feature_kinds, fit_threads, model_input
 from cnai.models.kinds import model_kind
 
 ROUNDS_PER_REPORT = 50  # boosting rounds between intermediate reports to the median pruner (and Katib's medianstop)
@@ -54,10 +54,11 @@ def staged_scores(kind_name: str, task: str, params: dict[str, Any], fit_part: p
     estimator = kind.build(task, categorical, numeric, params, seed)
     y_fit = encode_labels(fit_part[label], classes, "tuning rows", label)
     y_valid = encode_labels(valid_part[label], classes, "tuning rows", label)
-    for stage, scores in kind.staged_scores(estimator, task, model_input(fit_part, feature_columns, categorical), y_fit,
-                                            model_input(valid_part, feature_columns, categorical), total, ROUNDS_PER_REPORT,
-                                            memo):
-        yield stage, score(task, metric, y_valid, scores)
+    with fit_threads(len(fit_part)):
+        for stage, scores in kind.staged_scores(estimator, task, model_input(fit_part, feature_columns, categorical),
+                                                y_fit, model_input(valid_part, feature_columns, categorical), total,
+                                                ROUNDS_PER_REPORT, memo):
+            yield stage, score(task, metric, y_valid, scores)
 
 
 def classes_of(frame: pd.DataFrame, task: str, label: str, where: str, positive_label: Any = None) -> list:
