@@ -324,6 +324,41 @@ def test_a_declared_column_the_file_lacks_is_named_from_its_header_before_any_st
     check_tables_readable(load_config(path), path)
 
 
+def test_a_file_not_in_its_encoding_or_not_split_by_its_delimiter_is_refused_before_any_step(tmp_path):
+    """From a new user's trial: a Latin-1 file read as UTF-8 ran to the end, Spark reading every é as
+    U+FFFD (\"Priv\ufffde\", a category no request sends); a `;` file without its delimiter got one
+    message per declared column, none saying to set the delimiter. Both are named now, by key."""
+    from cnai.orchestration.project import check_tables_readable
+
+    (tmp_path / "college.csv").write_bytes("Private;Apps;Rate\nPrivée;1660;0,6\nPublique;2186;0,5\n".encode("latin-1"))
+    config = {"data": {"events": {"source": "college.csv", "delimiter": ";", "decimal": ",",
+                                  "columns": {"Private": "string", "Apps": "bigint", "Rate": "double"}},
+                       "label": "Rate", "task": "regression", "features": ["Private", "Apps"]},
+              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
+    path = tmp_path / "cnai.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"^data\.events\.source: \S*college\.csv, line 2, is not UTF-8 text "
+                                          r"\('Priv\ufffde;1660;0,6'; .*set data\.events\.encoding: iso-8859-1 in cnai\.yaml"):
+        check_tables_readable(load_config(path), path)
+    config["data"]["events"]["encoding"] = "us-ascii"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"line 2, is not us-ascii text .*set data\.events\.encoding: iso-8859-1"):
+        check_tables_readable(load_config(path), path)
+    (tmp_path / "college.csv").write_bytes("Private;Apps;Rate\nPrivée;1660;0,6\n".encode())
+    with pytest.raises(ConfigError, match=r"line 2, is not us-ascii text .*set data\.events\.encoding: utf-8"):
+        check_tables_readable(load_config(path), path)
+    config["data"]["events"]["encoding"] = "iso-8859-1"
+    path.write_text(yaml.safe_dump(config))
+    check_tables_readable(load_config(path), path)  # any byte reads as Latin-1
+    del config["data"]["events"]["delimiter"]
+    config["data"]["events"]["encoding"] = "utf-8"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as refused:
+        check_tables_readable(load_config(path), path)
+    assert str(refused.value).endswith("college.csv reads as one column ('Private;Apps;Rate'), so its fields are not "
+                                       "separated by ',': set data.events.delimiter: ';' in cnai.yaml (`cnai init` finds it)")
+
+
 def test_a_time_as_a_feature_is_refused_with_the_number_to_derive_from_it(tmp_path):
     """A model took a time as categories of its exact values (a new row's never matches), and the
     smoke test's v1 request failed: "Object of type Timestamp is not JSON serializable"."""

@@ -8,6 +8,7 @@ import hashlib
 import zipfile
 from importlib.util import find_spec
 from pathlib import Path
+from typing import BinaryIO
 
 from cnai.core.errors import DataError
 
@@ -60,6 +61,26 @@ def _unzipped(archive_path: Path, target: Path) -> Path:
             out.write(archive.read(members[0]))
         staging.replace(target)
     return target
+
+
+def undecodable_line(file: BinaryIO, encoding: str, limit_bytes: int) -> tuple[int, str] | None:
+    """The first line of `file` that is not `encoding` text, within its first `limit_bytes`: its
+    number and its text (what could not be read shown as U+FFFD); None when all of that reads.
+    Spark reads such bytes as U+FFFD without a word: a Latin-1 file read as UTF-8 turns Privée into
+    Priv\ufffde, a category the served model then never meets."""
+    import codecs
+
+    decoder, lines, read = codecs.getincrementaldecoder(encoding)(), 0, 0
+    while read < limit_bytes and (chunk := file.read(1 << 20)):
+        try:
+            decoder.decode(chunk)
+        except UnicodeDecodeError as exc:
+            buffer = exc.object  # what the decoder held back of the chunk before (no line break), then this chunk
+            begins, ends = buffer.rfind(b"\n", 0, exc.start) + 1, buffer.find(b"\n", exc.start)
+            line = bytes(buffer[begins:ends if ends >= 0 else len(buffer)]).decode(encoding, errors="replace")
+            return lines + buffer.count(b"\n", 0, exc.start) + 1, line.rstrip("\r")[:200]
+        lines, read = lines + chunk.count(b"\n"), read + len(chunk)
+    return None
 
 
 def source_bytes(path: str) -> int | None:

@@ -14,6 +14,7 @@ from typing import Any
 from cnai.core.config import ProjectConfig, TableSource, did_you_mean, load_config
 from cnai.core.errors import CnaiError, ConfigError
 from cnai.core.sources import PACKAGE_PREFIX
+from cnai.core.tabular import CSV_DELIMITERS
 
 
 def project_home(config: ProjectConfig, config_path: Path) -> Path:
@@ -298,8 +299,35 @@ def check_tables_readable(config: ProjectConfig, config_path: Path) -> None:
             if len(lines) == 1 and whole:
                 raise ConfigError(f"{key}.source: {path} holds a header line only; nothing can be learnt or checked "
                                   "from it")
+            check_encoding(key, path, table.encoding)
         if problems := declared_column_problems(key, table, config_path):
             raise ConfigError("; ".join(problems))
+
+
+ENCODING_CHECKED_BYTES = 64 << 20  # the start of a file, read before the run (about 0.1 s)
+
+
+def check_encoding(key: str, path: Path, encoding: str) -> None:
+    """A CSV that is not in its declared encoding is refused now, naming the line and the setting:
+    ingest would read it with U+FFFD for every character it could not read, and say nothing."""
+    from cnai.core.sources import undecodable_line
+
+    def first_bad_line(encoding: str) -> tuple[int, str] | None:
+        with _opener(path)(path, "rb") as file:
+            return undecodable_line(file, encoding, ENCODING_CHECKED_BYTES)
+
+    try:
+        found = first_bad_line(encoding)
+        if found is None:
+            return
+        # Declared ASCII, the file may be UTF-8; else Latin-1, in which any byte reads.
+        other = "utf-8" if encoding.lower() != "utf-8" and first_bad_line("utf-8") is None else "iso-8859-1"
+    except (OSError, EOFError, LookupError):
+        return  # unreadable, or an encoding Python does not name so: ingest says what is wrong
+    number, line = found
+    raise ConfigError(f"{key}.source: {path}, line {number}, is not {encoding} text ({line!r}; \ufffd marks what could "
+                      f"not be read): set {key}.encoding: {other} in cnai.yaml if that is the file's encoding "
+                      "(iso-8859-1 reads Latin-1 and most Windows files; `cnai init` finds it)")
 
 
 def declared_column_problems(key: str, table: TableSource, config_path: Path) -> list[str]:
@@ -316,9 +344,21 @@ def declared_column_problems(key: str, table: TableSource, config_path: Path) ->
     header = _header(path, table)
     if header is None:
         return []
-    return [f"{key}.columns: {name!r} is not a column of {path}"
-            + (did_you_mean(name, header) or f"; its columns are {header[:20]}{' ...' if len(header) > 20 else ''}")
-            for name in table.columns if name not in header]
+    missing = [name for name in table.columns if name not in header]
+    if not missing:
+        return []
+    if table.format == "csv" and len(header) == 1 and (seen := [d for d in CSV_DELIMITERS if d in header[0]]):
+        return [f"{key}: {path} reads as one column ({header[0][:80]!r}{'...' if len(header[0]) > 80 else ''}), so its "
+                f"fields are not separated by {table.delimiter!r}: set {key}.delimiter: {seen[0]!r} in cnai.yaml "
+                "(`cnai init` finds it)"]
+    near = [f"{key}.columns: {name!r} is not a column of {path}{hint}" for name in missing
+            if (hint := did_you_mean(name, header))]
+    others = [name for name in missing if not did_you_mean(name, header)]
+    if others:  # named once together, with the header once
+        near.append(f"{key}.columns: {others[0]!r} is not a column of {path}" if len(others) == 1 else
+                    f"{key}.columns: {others} are not columns of {path}")
+        near[-1] += f"; its columns are {header[:20]}{' ...' if len(header) > 20 else ''}"
+    return near
 
 
 def _opener(path: Path):
