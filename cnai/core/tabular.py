@@ -83,14 +83,14 @@ def write_typed(spark, source: str, destination: str, column_types: dict[str, st
                  .observe(observation, F.count(F.lit(1)).alias(ROWS_SEEN),  # at least one metric, however many are checked
                           *[_count(_did_not_parse(F.col(as_read[c]), column_ref(c))).alias(c) for c in checked])
                  .select(*[column_ref(c) for c in declared]))
-        frame = _derived(typed, derived_columns)
+        frame, schema = _derived_checked(source, typed, derived_columns)
         frame.write.mode("overwrite").parquet(destination)
-        return raw, frame, observation.get
+        return raw, schema, observation.get
 
-    raw, frame, counts = _by_line_or_whole(written, source_format)
+    raw, schema, counts = _by_line_or_whole(written, source_format)
     rows = counts.pop(ROWS_SEEN)
     _refuse_unparsable(source, raw, column_types, counts)
-    return rows, {f.name: f.dataType.simpleString() for f in frame.schema.fields}
+    return rows, {f.name: f.dataType.simpleString() for f in schema.fields}
 
 
 def _by_line_or_whole(read: Callable[[bool], T], source_format: str) -> T:
@@ -129,6 +129,27 @@ def _derived(typed, derived_columns: dict[str, str] | None):
     for name, expression in (derived_columns or {}).items():
         typed = typed.withColumn(name, F.expr(expression))
     return typed
+
+
+def _derived_checked(source: str, typed, derived_columns: dict[str, str] | None):
+    """(`_derived(typed, derived_columns)`, its schema): a derived column Spark cannot analyse (a
+    misspelt function or column, a syntax error) is a DataError naming it and Spark's reason, before
+    any row is read; the write would fail with it too, but said as a Java frame of the Connect server."""
+    from pyspark.errors import PySparkException
+
+    try:
+        frame = _derived(typed, derived_columns)
+        return frame, frame.schema  # a Connect session analyses here, a classic one in _derived already
+    except PySparkException:
+        names = list(derived_columns or {})
+        for count, name in enumerate(names, start=1):  # the first that fails: later ones may read earlier ones
+            try:
+                _ = _derived(typed, {n: derived_columns[n] for n in names[:count]}).schema
+            except PySparkException as exc:
+                reason = str(exc).strip().splitlines()[0].split(" SQLSTATE:")[0]
+                raise DataError(f"{Path(source).name}: derived_columns.{name} ({derived_columns[name]!r}) is not a Spark SQL "
+                                f"expression over the table's columns: {reason}") from exc
+        raise
 
 
 def _checked(declared: list[str], column_types: dict[str, str]) -> list[str]:
@@ -273,9 +294,14 @@ def _refuse_unparsable(source: str, raw, column_types: dict[str, str], counts: d
             .select(column_ref(column)).first()[0]
         )
         details = ", ".join(f"{c}: {n} value(s) not {column_types[c]}" for c, n in bad.items())
-        hint = ("; times are read in ISO 8601 (2000-01-31 12:00), as yyyy/mm/dd, or with the month's name "
-                "(Jan 31 2000); for another form declare the column string and derive the time with its pattern, "
-                f"e.g. derived_columns: {{parsed: \"to_timestamp({column}, 'dd/MM/yyyy')\"}} and timestamp: parsed"
-                if column_types[column] in ("timestamp", "date") else "")
+        if column_types[column] in ("timestamp", "date"):
+            hint = ("; times are read in ISO 8601 (2000-01-31 12:00), as yyyy/mm/dd, or with the month's name "
+                    "(Jan 31 2000); for another form declare the column string and derive the time with its pattern, "
+                    f"e.g. derived_columns: {{parsed: \"to_timestamp({column}, 'dd/MM/yyyy')\"}} and timestamp: parsed")
+        elif column_types[column] in ("double", "float") and re.fullmatch(r"\s*[+-]?\d*,\d+\s*", str(example)):
+            hint = "; its numbers are written with a decimal comma: set the table's `decimal: ','` in cnai.yaml"
+        else:
+            hint = (f"; if {column!r} is not {column_types[column]}, declare it as it is under the table's columns in "
+                    f"cnai.yaml (e.g. {column}: string); else mend those values")
         raise DataError(f"{Path(source).name}: {details} (e.g. column {column!r} has {example!r}){hint}")
 

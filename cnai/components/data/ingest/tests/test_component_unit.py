@@ -32,6 +32,37 @@ def test_unparsable_value_names_column_and_example(tmp_path):
     assert not (tmp_path / "out").exists(), "a failed ingest must leave no output behind"
 
 
+def test_a_derived_column_spark_cannot_read_is_named_with_spark_s_reason(tmp_path):
+    """From a new user's trial: `yeer(date)` and `year(dat)` failed as "Spark could not read it as
+    csv: at org.apache.spark.sql.connect.execution.ExecuteThreadRunner...", the file being fine."""
+    source = tmp_path / "nyse.csv"
+    source.write_text("date,volume\n1962-12-03,1.5\n1962-12-04,1.7\n")
+    columns = {"date": "timestamp", "volume": "double"}
+    for derived, named, reason in (({"year": "yeer(date)"}, "year", "UNRESOLVED_ROUTINE"),
+                                   ({"year": "year(date)", "month": "month(dat)"}, "month", "`dat` cannot be resolved"),
+                                   ({"year": "year(date", "later": "year + 1"}, "year", "PARSE_SYNTAX_ERROR")):
+        with pytest.raises(DataError) as refused:
+            ingest_table(str(source), str(tmp_path / "out"), columns, derived)
+        message = str(refused.value)
+        assert message.startswith(f"nyse.csv: derived_columns.{named} ({derived[named]!r}) is not a Spark SQL expression "
+                                  "over the table's columns: [") and reason in message, message
+        assert "\n" not in message and "org.apache" not in message
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_value_of_another_type_says_what_to_declare_or_set(tmp_path):
+    """From a new user's trial: a text column declared bigint, and numbers with a decimal comma,
+    were named without what to do."""
+    source = tmp_path / "college.csv"
+    source.write_text("League,Books\nA,\"750,5\"\nN,\"600,0\"\n")
+    with pytest.raises(DataError, match=r"League: 2 value\(s\) not bigint .*; if 'League' is not bigint, declare it as it "
+                                        r"is under the table's columns in cnai\.yaml \(e\.g\. League: string\)"):
+        ingest_table(str(source), str(tmp_path / "out"), {"League": "bigint"})
+    with pytest.raises(DataError, match=r"Books: 2 value\(s\) not double \(e\.g\. column 'Books' has '750,5'\); its "
+                                        r"numbers are written with a decimal comma: set the table's `decimal: ','`"):
+        ingest_table(str(source), str(tmp_path / "out"), {"League": "string", "Books": "double"})
+
+
 def test_parquet_written_by_pandas_keeps_its_nanosecond_timestamps(tmp_path):
     """pandas writes TIMESTAMP(NANOS), which Spark alone refuses (PARQUET_TYPE_ILLEGAL)."""
     times = pd.to_datetime(["2013-01-01 05:00:00.123456789", "2013-06-30 23:59:59.000000000"], utc=True)
