@@ -98,7 +98,7 @@ def label_classes(task: str, values: pd.Series, where: str, label: str, positive
              else str(len(found)))
     if task == "binary":
         if len(found) != 2:
-            hint = ("the data holds one class only" if len(found) < 2 else _task_hint(present, len(found), label))
+            hint = ("the data holds one class only" if len(found) < 2 else task_hint(present, len(found), label))
             raise DataError(f"{where}: binary label {label!r} needs exactly 2 values, found {count} "
                             f"({_examples(found)}); {hint}")
         if positive_label is not None:
@@ -113,11 +113,11 @@ def label_classes(task: str, values: pd.Series, where: str, label: str, positive
                         "with two, set data.task: binary")
     if len(found) > MAX_CLASSES:
         raise DataError(f"{where}: label {label!r} has {count} distinct values, too many for classes "
-                        f"(at most {MAX_CLASSES}); {_task_hint(present, len(found), label)}")
+                        f"(at most {MAX_CLASSES}); {task_hint(present, len(found), label)}")
     return [jsonable(v) for v in found]
 
 
-def _task_hint(present: pd.Series, distinct: int, label: str) -> str:
+def task_hint(present: pd.Series, distinct: int, label: str) -> str:
     """What to do about a label with more values than the task takes (`distinct` of them, 3 or more)."""
     if is_quantity(present):
         return "its values are amounts: set data.task: regression"

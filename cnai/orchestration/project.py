@@ -15,6 +15,7 @@ from cnai.core.config import ProjectConfig, TableSource, did_you_mean, load_conf
 from cnai.core.errors import CnaiError, ConfigError
 from cnai.core.sources import PACKAGE_PREFIX
 from cnai.core.tabular import CSV_DELIMITERS
+from cnai.core.tasks import task_hint
 
 
 def project_home(config: ProjectConfig, config_path: Path) -> Path:
@@ -398,15 +399,16 @@ def _header(path: Path, table: TableSource) -> list[str] | None:
     return None if names is None else [name or f"_c{i}" for i, name in enumerate(names)]
 
 
-def check_positive_label(config: ProjectConfig, config_path: Path, sample_rows: int = 100_000) -> None:
-    """A binary task's positive_label must be one of the label's values: said now, from the first
-    rows of the events (a typo was found only when tuning started), with the values there are."""
+def check_binary_label(config: ProjectConfig, config_path: Path, sample_rows: int = 100_000) -> None:
+    """A binary task's label must have two values, and positive_label must be one of them: said now,
+    from the first rows of the events (a typo was found only when tuning started, an amount as a
+    binary label at validate), with the values there are."""
     import pandas as pd
 
     from cnai.core.sources import resolve_source
 
     data = config.data
-    if data.task != "binary" or data.positive_label is None or data.label not in data.events.columns:
+    if data.task != "binary" or data.label not in data.events.columns:
         return
     source = _source(data.events.source, config_path.parent)
     if "://" in source:
@@ -424,6 +426,15 @@ def check_positive_label(config: ProjectConfig, config_path: Path, sample_rows: 
     boolean = isinstance(data.positive_label, bool) or events.columns.get(data.label) == "boolean"
     if boolean:  # true, True and TRUE are one value to Spark
         found, wanted = sorted({v.lower() for v in found}), wanted.lower()
+    if len(found) > 2:
+        present = values[values.map(lambda v: str(v).strip() in found)]
+        numbers = pd.to_numeric(present, errors="coerce")
+        hint = task_hint(numbers if numbers.notna().all() else present, len(found), data.label)
+        raise ConfigError(f"data.task: binary, but data.label {data.label!r} has {len(found)} values in the first "
+                          f"{len(values):,} rows ({', '.join(map(repr, found[:5]))}{', ...' if len(found) > 5 else ''}): "
+                          f"{hint}; or derive a label of two values in data.events.derived_columns; nothing was run")
+    if data.positive_label is None:
+        return
     if len(found) == 2 and wanted not in found and not any(_same_number(wanted, v) for v in found):
         close = [v for v in found if v.lower() == wanted.lower()]
         raise ConfigError(f"data.positive_label: {data.positive_label!r} is not a value of {data.label!r} ({found})"
@@ -466,7 +477,7 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
                      parameters=config.tuning.search_space, fixed=config.model.params)
         check_runs_locally(config.tuning.algorithm)
         check_tables_readable(config, config_path)
-        check_positive_label(config, config_path)
+        check_binary_label(config, config_path)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc
     from cnai.orchestration.serve import serve_production
