@@ -328,7 +328,8 @@ def check_encoding(key: str, path: Path, encoding: str) -> None:
     number, line = found
     raise ConfigError(f"{key}.source: {path}, line {number}, is not {encoding} text ({line!r}; \ufffd marks what could "
                       f"not be read): set {key}.encoding: {other} in cnai.yaml if that is the file's encoding "
-                      "(iso-8859-1 reads Latin-1 and most Windows files; `cnai init` finds it)")
+                      f"(iso-8859-1 reads Latin-1 and most Windows files; `cnai init` finds it), or mend that line if the "
+                      f"rest of the file is {encoding}")
 
 
 def declared_column_problems(key: str, table: TableSource, config_path: Path) -> list[str]:
