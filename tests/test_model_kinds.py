@@ -336,6 +336,25 @@ def test_a_class_of_one_row_is_fitted_without_early_stopping():
                                                 frame.iloc[11_500:], ["a", "b", "c"], "y", [0, 1, 2], "log_loss", 0)] == [20]
 
 
+def test_dates_written_as_text_are_refused_as_features_with_the_number_to_derive():
+    """Left from an earlier new user's trial: a text date listed by hand as a feature became a
+    category of 800 values without a word (a new row's date is never one of them)."""
+    from cnai.core.errors import DataError
+    from cnai.models.base import feature_kinds
+
+    rows = 40
+    for dates, pattern in (([f"{m}/{d}/2013" for m, d in zip(range(1, 13), range(1, 13), strict=True)], "M/d/yyyy"),
+                           ([f"2013-01-{d:02d} 0{d % 10}:30" for d in range(1, 29)], "yyyy-M-d H:mm")):
+        frame = pd.DataFrame({"when": (dates * rows)[:rows], "a": np.arange(rows)})
+        with pytest.raises(DataError, match=rf"feature column 'when' holds dates written as text \(e\.g\. '{dates[0]}'\).*"
+                                            rf"when_year: \"year\(to_timestamp\(when, '{pattern}'\)\)\""):
+            feature_kinds(frame, ["when", "a"])
+    # Codes that look a little like dates, and a column of a few dates among words, stay categories.
+    for values in (["A-12", "B-7", "C-1"], ["2013-01-01", "soon", "later", "never"]):
+        frame = pd.DataFrame({"when": (values * rows)[:rows], "a": np.arange(rows)})
+        assert feature_kinds(frame, ["when", "a"]) == (["when"], ["a"])
+
+
 @pytest.mark.parametrize("categories", [9, 10, 11])
 def test_the_encoders_category_limit_is_lifted_only_where_it_changes_nothing(categories):
     """hist_gradient_boosting's encoder keeps a column's max_bins most frequent categories (the rest

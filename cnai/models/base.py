@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -42,7 +43,43 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
         raise DataError("feature column " + time_feature_problem(times[0], "derived_columns in cnai.yaml"))
     categorical = [c for c in feature_columns
                    if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
+    for column in categorical:
+        if (example := _dates_as_text(frame[column])) is not None:
+            raise DataError(f"feature column {column!r} holds dates written as text (e.g. {example!r}), which a model takes "
+                            "as categories of their exact values that no new row's date matches: derive a number from it "
+                            f"in derived_columns in cnai.yaml (e.g. {column}_year: \"year(to_timestamp({column}, "
+                            f"'{_spark_pattern(example)}'))\", or days between two dates: \"datediff(a, b)\") and use that "
+                            "instead")
     return categorical, [c for c in feature_columns if c not in categorical]
+
+
+# A date or time as text: 2013-01-31, 2013/1/31, 1/31/2013, 31-01-13, with a time of day or not.
+DATE_TEXT = re.compile(r"(\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[-/]\d{1,2}[-/]\d{2}(\d{2})?)([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?")
+DATES_SAMPLED = 1_000
+
+
+def _dates_as_text(values: pd.Series) -> str | None:
+    """An example, when (nearly) every value of a text column sampled is a date; else None."""
+    if values.dtype != object:
+        return None
+    sample = values.dropna().head(DATES_SAMPLED)
+    texts = [v.strip() for v in sample if isinstance(v, str)]
+    if len(texts) < 2 or len(texts) < len(sample):
+        return None
+    dates = [t for t in texts if DATE_TEXT.fullmatch(t)]
+    return dates[0] if len(dates) >= 0.95 * len(texts) else None
+
+
+def _spark_pattern(example: str) -> str:
+    """Spark's pattern for a date written as `example` (month first where the order is not plain:
+    the user knows which it is)."""
+    day_part = example.split()[0].split("T")[0]
+    separator = "-" if "-" in day_part else "/"
+    parts = day_part.split(separator)
+    date = (f"yyyy{separator}M{separator}d" if len(parts[0]) == 4 else
+            f"M{separator}d{separator}{'yyyy' if len(parts[-1]) == 4 else 'yy'}")
+    time = example[len(day_part):]
+    return date + ("" if not time.strip() else " H:mm:ss" if time.count(":") == 2 else " H:mm")
 
 
 # Which rows an empty column is empty in, when its values are all in the holdout (a time split
