@@ -102,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_monitor(args: argparse.Namespace) -> int:
     from cnai.backends.local.deployment import serving_dir
     from cnai.backends.local.model_server import inference_log_dir
-    from cnai.orchestration.monitor import monitor
+    from cnai.orchestration.monitor import monitor, retrain_outcome
     from cnai.orchestration.serve import print_endpoint, print_serving_after_failure
 
     config, config_path, _ = open_project(args)
@@ -128,11 +128,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
                   f"({current}): nothing to check yet.")
             return 0
     ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
-    if not args.retrain_events and any(r["step"] == "evaluate" and r["status"] in ("ran", "cached") for r in rows):
-        deployed = any(r["step"] == "deploy" and r["status"] == "ran" for r in rows)
-        print("Retrained on data.events as cnai.yaml names it, all its rows ("
-              + ("the gate deployed the new model" if deployed else "the gate kept production")
-              + "); to train on newly labelled rows: cnai monitor --current NEW --retrain-events NEW")
+    if outcome := retrain_outcome(rows, args.retrain_events):
+        print(outcome)
     if ok:
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))
     elif any(r["step"] == "deploy" and r["status"] == "ran" for r in rows):  # failed after it: the smoke test

@@ -57,6 +57,26 @@ def test_no_drift_says_what_drifted_and_why_it_was_not_enough():
     assert _no_drift({"drifted_features": [], "features_checked": 32}) == "no drift"
 
 
+def test_a_retrain_whose_training_came_from_the_cache_is_not_called_a_retrain():
+    """Found by a new user: drift on the same data retrained from kfp's cache, `cnai monitor` said
+    "Retrained" and the gate compared the model with itself ("not better by +0.0000")."""
+    from cnai.orchestration.monitor import RETRAIN_HINT, retrain_outcome
+
+    def rows(train, deploy="skipped (gate: keep production)"):
+        return [{"step": "drift_check", "status": "ran"}, {"step": "ingest", "status": train},
+                {"step": "train", "status": train}, {"step": "evaluate", "status": "ran"}, {"step": "deploy", "status": deploy}]
+
+    said = retrain_outcome(rows("cached"))
+    assert said.startswith("The retrain found nothing new to train on: its steps came from kfp's cache") and "Retrained" not in said
+    assert "the same data gives the same model" in said and said.endswith(RETRAIN_HINT)
+    assert "--retrain-events new.csv is the data" in retrain_outcome(rows("cached"), "new.csv")
+    assert retrain_outcome(rows("ran", deploy="ran")).startswith("Retrained on data.events as cnai.yaml names it, all its rows "
+                                                                 "(the gate deployed the new model)")
+    assert retrain_outcome(rows("ran"), "new.csv") is None  # trained on the rows given: the table says the rest
+    assert retrain_outcome([{"step": "drift_check", "status": "ran"}, {"step": "train", "status": "skipped (no drift)"},
+                            {"step": "evaluate", "status": "skipped (no drift)"}]) is None
+
+
 def test_the_cnai_program_exits_as_python_would_after_its_command(tmp_path):
     """`cnai` (cnai.cli.entry) skips tearing down the libraries a run imported, but not what an exit
     owes: the command's exit status, atexit hooks, threads left running, and what was printed."""

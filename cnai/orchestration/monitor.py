@@ -44,6 +44,26 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
                            began)
 
 
+RETRAIN_HINT = "to train on newly labelled rows: cnai monitor --current NEW --retrain-events NEW"
+
+
+def retrain_outcome(rows: list[dict[str, Any]], retrain_events: str = "") -> str | None:
+    """What the retrain after drift did, from the run's step rows; None when there was none. A train
+    step from kfp's cache trained nothing: its inputs, so its model, are an earlier run's (a new
+    user read "Retrained" and then the gate's "not better by +0.0000", the model against itself)."""
+    if not any(r["step"] == "evaluate" and r["status"] in ("ran", "cached") for r in rows):
+        return None
+    kept = "the gate deployed the new model" if any(r["step"] == "deploy" and r["status"] == "ran" for r in rows) \
+        else "the gate kept production"
+    source = f"--retrain-events {retrain_events}" if retrain_events else "data.events as cnai.yaml names it"
+    if any(r["step"] == "train" and r["status"] == "cached" for r in rows):
+        return (f"The retrain found nothing new to train on: its steps came from kfp's cache ({source} is the data an "
+                f"earlier run trained on, and the same data gives the same model), so {kept}; {RETRAIN_HINT}")
+    if retrain_events:
+        return None  # trained on the rows the user gave: the table says the rest
+    return f"Retrained on {source}, all its rows ({kept}); {RETRAIN_HINT}"
+
+
 def _replaced_sources(config: ProjectConfig, tables: list[dict[str, Any]], replacements: list[str]) -> list[dict[str, Any]]:
     """The feature sources with the views named in `replacements` (`[VIEW=]PATH`) read from new files."""
     from cnai.core.artifacts import content_hash
