@@ -48,6 +48,9 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     y_true = encode_labels(held_out[label], classes, training_set, label)
     check_holdout(y_true, classes, label, training_set, split_from=y if classes else None)
     kind = model_kind(model_kind_name)
+    # As the estimator takes them: the model card and the registry showed tuning's floats
+    # (max_leaf_nodes: 21.0) for what the fit used as whole numbers.
+    params = kind.cast(params)
     categorical, numeric = feature_kinds(frame, feature_columns)
     estimator = kind.build(task, categorical, numeric, params, seed)
     train_input = model_input(train, feature_columns, categorical)

@@ -37,6 +37,16 @@ def test_model_metrics_and_holdout(training_set, model_features, tmp_path):
     assert classification["confidenceMetrics"][0]["falsePositiveRate"] == 0.0
 
 
+def test_the_parameters_recorded_are_those_the_estimator_took(training_set, model_features, tmp_path):
+    """Tuning hands numbers over as floats (Katib, JSON): the model card showed max_leaf_nodes: 21.0."""
+    paths = {n: str(tmp_path / n) for n in ("model", "holdout", "metrics", "classification_metrics")}
+    facts = train_model(training_set, feature_columns=model_features, label=LABEL, timestamp=TIME,
+                        params={"learning_rate": 0.1, "max_iter": 60.0, "max_leaf_nodes": 21.0}, **paths)
+    for recorded in (LoadedModel(paths["model"]).meta["params"], facts["output_metadata"]["model"]["params"]):
+        assert recorded == {"learning_rate": 0.1, "max_iter": 60, "max_leaf_nodes": 21}
+        assert type(recorded["max_leaf_nodes"]) is int and type(recorded["max_iter"]) is int
+
+
 def test_single_class_is_refused(training_set, model_features, tmp_path):
     frame = pd.read_parquet(training_set).assign(**{LABEL: 0})
     frame.to_parquet(tmp_path / "one_class.parquet")
