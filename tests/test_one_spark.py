@@ -73,9 +73,10 @@ def test_a_run_killed_outright_takes_its_spark_with_it(tmp_path):
     assert not server_lines()
 
 
-def test_the_runs_spark_starts_before_its_checks_and_stops_when_one_refuses_the_run(tmp_path, monkeypatch):
+def test_the_runs_spark_starts_before_its_checks_and_stops_when_one_refuses_the_run(tmp_path, monkeypatch, capsys):
     """The JVM's start overlaps the run's own checks and compile (time-to-model), and the server is
-    stopped when a check refuses the run."""
+    stopped when a check refuses the run: at once, without writing the class archive of a server
+    that ran no query (a new user waited 12 s for a refused hyperparameter's message)."""
     import pytest
 
     import cnai.orchestration.training as training
@@ -90,6 +91,7 @@ def test_the_runs_spark_starts_before_its_checks_and_stops_when_one_refuses_the_
 
     monkeypatch.setattr(training, "check_before_running", checks)
     monkeypatch.setenv("CNAI_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no archive yet: this server would write one
     config_path = Path(__file__).resolve().parents[1] / "cnai.yaml"
     config = load_config(config_path)
     config = config.model_copy(update={"settings": config.settings.model_copy(update={"home": str(tmp_path / "home")})})
@@ -100,6 +102,8 @@ def test_the_runs_spark_starts_before_its_checks_and_stops_when_one_refuses_the_
     port = seen[0].rsplit(":", 1)[1]
     listed = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert not [line for line in listed.splitlines() if f"spark.connect.grpc.binding.port={port}" in line]
+    assert "class archive" not in capsys.readouterr().out
+    assert not list((tmp_path / "cache").rglob("*.partial")) and not list((tmp_path / "cache").rglob("*.failed"))
 
 
 def test_the_next_runs_spark_maps_the_class_archive_the_first_one_wrote(tmp_path, monkeypatch):

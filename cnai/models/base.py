@@ -255,31 +255,42 @@ class ModelKind(abc.ABC):
     def build(self, task: str, categorical: list[str], numeric: list[str], params: dict[str, Any], seed: int):
         """An unfitted estimator taking the raw feature columns (a DataFrame) and encoded labels."""
 
-    def parameter_problems(self, task: str, parameters: list[dict[str, Any]]) -> list[str]:
+    def parameter_problems(self, task: str, parameters: list[dict[str, Any]], key: str = "tuning.parameters") -> list[str]:
         """Each declared hyperparameter must be one the estimator takes, and both ends of every range
-        (every listed value) ones it accepts, checked as its own `fit` checks them."""
+        (every listed value) ones it accepts, checked as its own `fit` checks them. `key`: where in
+        cnai.yaml they are declared (tuning.parameters, or model.params for fixed ones)."""
         cls = self.estimator_class(task)
         fixed = self.fixed_for(task)
         tunable = sorted(set(cls().get_params()) - fixed) if hasattr(cls, "get_params") else None
-        problems = []
+        problems, unknown = [], []
         for p in parameters:
             if p["name"] in fixed:
                 why = ("the seed is tuning.seed" if p["name"] == "random_state"
                        else f"a {task} model's scores are its classes' probabilities; a regression may set it"
                        if p["name"] in self.classifier_fixed_parameters else "the steps choose it")
-                problems.append(f"tuning.parameters.{p['name']}: set by cnai itself ({why}), not here")
+                problems.append(f"{key}.{p['name']}: set by cnai itself ({why}), not here")
                 continue
             if tunable is not None and p["name"] not in tunable:
-                problems.append(f"tuning.parameters.{p['name']}: not a parameter the model takes ({cls.__name__}); "
-                                f"it takes {tunable}")
+                unknown.append(p["name"])
                 continue
             listed = p["parameter_type"] in ("categorical", "discrete")
             for value in p["values"] if listed else (p["min"], p["max"]):
                 value = int(value) if p["parameter_type"] == "int" else value  # YAML numbers may arrive as floats
                 problem = self.value_problem(task, p["name"], value)
                 if problem:
-                    problems.append(f"tuning.parameters.{p['name']}: {value!r} is refused by the model "
+                    problems.append(f"{key}.{p['name']}: {value!r} is refused by the model "
                                     f"({cls.__name__}: {problem})")
+        if unknown:
+            # Said once for all of them: a search space written for another kind names several, and
+            # the accepted list repeated for each buried them (a new user's four times 17 names).
+            problem = (f"{key}.{unknown[0]}: not a parameter the model takes" if len(unknown) == 1 else
+                       f"{key}: {', '.join(unknown)} are not parameters the model takes")
+            problem += f" ({cls.__name__}); it takes {tunable}"
+            if key == "tuning.parameters" and self.default_search_space(1000):
+                problem += (f". If they are another kind's search space (model.kind was changed), `cnai init` with "
+                            f"your table and --label, plus `--model {self.name} --force`, writes {self.name}'s own "
+                            "(it rewrites the whole cnai.yaml: keep a copy of your edits); or rename them by hand")
+            problems.insert(0, problem)
         return problems
 
     def settings_problem(self, fixed: dict[str, Any], parameters: list[dict[str, Any]]) -> str | None:

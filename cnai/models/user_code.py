@@ -98,8 +98,8 @@ class UserCode(ModelKind):
     def estimator_class(self, task: str) -> type:
         return type(self.build(task, [], [], {}, 0))
 
-    def parameter_problems(self, task: str, parameters: list[dict[str, Any]]) -> list[str]:
+    def parameter_problems(self, task: str, parameters: list[dict[str, Any]], key: str = "tuning.parameters") -> list[str]:
         if "params" not in self.arguments and parameters:
-            return [f"tuning.parameters: {self.reference} takes no `params` argument, so nothing can be tuned; "
+            return [f"{key}: {self.reference} takes no `params` argument, so nothing can be tuned; "
                     "add `params: dict` to its signature or remove the tuning parameters"]
         return []

@@ -148,8 +148,12 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
     os.environ.update({REMOTE_ENV: url, REMOTE_LOG_ENV: str(log_file)})
     if not writing:  # a stop that writes the archive is said and waited for where the `with` ends
         _early_stops[url] = threading.Thread(target=_stop, args=(server,), name="stopping the run's Spark")
+    refused = False
     try:
         yield url
+    except BaseException:
+        refused = True  # by a check before any step (or interrupted): nothing of this server is worth waiting for
+        raise
     finally:
         for key, value in saved.items():
             if value is None:
@@ -158,15 +162,23 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
                 os.environ[key] = value
         early = _early_stops.pop(url, None)
         begun = early is not None and early.ident is not None  # by stop_soon
-        if begun:
-            early.join()
-        if not begun or server.poll() is None:  # not begun, or that stop failed
-            if writing and say is not None:
-                say("Stopping the run's Spark, which writes its class archive this once (per Java, PySpark and "
-                    "environment) so that later runs start Spark faster")
-            _stop(server, ARCHIVE_WRITE_S if writing else 30)
-        if writing:
-            _keep_archive(writing, archive, server.returncode)
+        if refused and not begun:
+            # Stopped at once: its archive (the first time) would be of a server that ran no query,
+            # which no one keeps, and writing it made a refused setting's message wait 12 s.
+            _stop(server, term_wait_s=0)
+            if writing:
+                with contextlib.suppress(OSError):
+                    writing.unlink(missing_ok=True)
+        else:
+            if begun:
+                early.join()
+            if not begun or server.poll() is None:  # not begun, or that stop failed
+                if writing and say is not None:
+                    say("Stopping the run's Spark, which writes its class archive this once (per Java, PySpark and "
+                        "environment) so that later runs start Spark faster")
+                _stop(server, ARCHIVE_WRITE_S if writing else 30)
+            if writing:
+                _keep_archive(writing, archive, server.returncode)
 
 
 _early_stops: dict[str, threading.Thread] = {}  # a running server's URL -> its stop, for stop_soon

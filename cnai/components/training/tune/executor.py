@@ -267,8 +267,8 @@ def check_model_parameters(model_kind_name: str, task: str, parameters: list[dic
     named by its key when the kind's estimator does not take it or refuses its value."""
     check_hyperparameters(model_kind_name, task, parameters)
     problems = model_kind(model_kind_name).parameter_problems(
-        task, [{"name": k, "parameter_type": "categorical", "values": [v]} for k, v in fixed.items()])
+        task, [{"name": k, "parameter_type": "categorical", "values": [v]} for k, v in fixed.items()], key="model.params")
     if problems:
-        raise ConfigError("; ".join(p.replace("tuning.parameters.", "model.params.") for p in problems))
+        raise ConfigError("; ".join(problems))
     if problem := model_kind(model_kind_name).settings_problem(fixed, parameters):
         raise ConfigError(problem)  # else build refuses it at the first trial, after the data steps

@@ -110,6 +110,26 @@ def test_only_arguments_the_model_takes_may_be_tuned():
     check_hyperparameters("hist_gradient_boosting", "regression", SPACE)  # the same space suits the regressor
 
 
+def test_another_kinds_search_space_is_refused_in_one_message_that_says_how_to_write_this_kinds():
+    """Found by a new user who set model.kind: lightgbm and kept hist_gradient_boosting's search
+    space: LightGBM's parameter list came once per unknown name (four times), with no way out."""
+    from cnai.components.training.tune.executor import check_model_parameters
+    from cnai.models.kinds import model_kind
+
+    with pytest.raises(ConfigError) as error:
+        check_model_parameters("lightgbm", "binary", model_kind("hist_gradient_boosting").default_search_space(800), {})
+    message = str(error.value)
+    assert message.count("LGBMClassifier") == 1 and message.count("num_leaves") == 1, message
+    assert ("tuning.parameters: max_leaf_nodes, min_samples_leaf, l2_regularization, max_iter are not parameters "
+            "the model takes") in message
+    assert "--model lightgbm --force" in message
+    # A fixed setting is named by its own key, with no search space to write.
+    with pytest.raises(ConfigError) as error:
+        check_model_parameters("lightgbm", "binary", [], {"max_leaf_nodes": 31})
+    assert "model.params.max_leaf_nodes: not a parameter the model takes (LGBMClassifier)" in str(error.value)
+    assert "cnai init" not in str(error.value)
+
+
 def test_a_range_the_classifier_refuses_stops_the_step_before_reading_data(tmp_path, model_features):
     space = [*SPACE, {"name": "l2_regularization", "parameter_type": "double", "min": -1.0, "max": 1.0}]
     with pytest.raises(ConfigError, match=r"tuning\.parameters\.l2_regularization: -1\.0 is refused by the model"):
