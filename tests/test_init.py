@@ -534,7 +534,38 @@ def test_init_says_when_the_label_has_classes_too_rare_for_the_splits(tmp_path, 
     pd.DataFrame({"technical": [i % 10 for i in range(len(results))], "result": results}).to_csv(tmp_path / "results.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "results.csv"), "--label", "result"]) == 0
     assert ("data.label: 'WD' (1 row), '[a]' (1 row) are too rare (a class needs 3 rows or more: one held out and one "
-            "on each side of tuning's split), which no setting changes: drop those rows, merge them") in capsys.readouterr().out
+            "on each side of tuning's split), which no setting changes: merge them into the largest class") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("classes", [
+    {4: 40, 6: 30, 3: 1, 5: 2},  # statsmodels' autos by cylinders: whole numbers, bare in Spark SQL
+    {"sedan": 40, "coupe": 30, "O'Brien's": 1, "[b]": 2},  # text, one with a quote in it
+])
+def test_the_derived_label_init_advises_for_rare_classes_has_enough_rows_of_each(tmp_path, capsys, classes):
+    """Found by a new user (`--label cylinders` on statsmodels' autos): init advised merging the rare
+    classes into the literal '<a larger class>', a new class of their 3 rows at most, which the run
+    refused in turn (advising cylinders_merged_merged). The line init writes, pasted into cnai.yaml,
+    must leave every class enough rows; and init and the run say the same number of rows."""
+    import re
+
+    from cnai.core.config import load_config
+    from cnai.core.splits import ROWS_TO_TUNE_A_CLASS
+
+    labels = [c for c, n in classes.items() for _ in range(n)]
+    pd.DataFrame({"weight": [float(i % 9) for i in range(len(labels))], "kind": labels}).to_csv(tmp_path / "autos.csv", index=False)
+    target = tmp_path / "p" / "cnai.yaml"
+    main(["--config", str(target), "init", str(tmp_path / "autos.csv"), "--label", "kind"])
+    said = capsys.readouterr().out
+    assert f"a class needs {ROWS_TO_TUNE_A_CLASS} rows or more" in said
+    derived, label = re.search(r"data\.events\.derived_columns: (\{.*?\}), then data\.label: (\w+)\)", said).groups()
+    written = yaml.safe_load(target.read_text())
+    written["data"]["events"]["derived_columns"] = yaml.safe_load(derived)
+    written["data"]["label"] = label
+    target.write_text(yaml.safe_dump(written, sort_keys=False))
+    events = load_config(target).data.events
+    merged = typed_frame(spark_session(), str(tmp_path / "autos.csv"), events.columns, events.derived_columns).toPandas()[label]
+    assert merged.value_counts().min() >= ROWS_TO_TUNE_A_CLASS, merged.value_counts()
+    assert merged.nunique() == 2 and len(merged) == len(labels)
 
 
 def test_a_time_other_than_the_split_or_join_time_is_no_feature(tmp_path, capsys):

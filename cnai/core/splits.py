@@ -8,6 +8,9 @@ never saw (`split_identity`) and the gate can later pick the rows neither of two
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -140,7 +143,8 @@ def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str,
     # a setting helps it, whatever other class is rare.
     rare = {c: n for c, n in rare.items() if c in missing}
     if rare:
-        raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}: " + too_rare(label, rare, rows_needed))
+        raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}: "
+                        + too_rare(label, class_rows(classes, np.asarray(split_from)), rows_needed))
     if missing:
         raise DataError(f"{where}: {rows} have no {label!r} = {missing!r}; the metrics and the gate need every "
                         "class there: " + (advice or "more rows, a larger settings.holdout_fraction, or (with data.split: "
@@ -149,19 +153,51 @@ def check_holdout(y_held_out: np.ndarray, classes: list, label: str, where: str,
 
 def rare_classes(classes: list, encoded: np.ndarray, rows_needed: int = ROWS_OF_A_CLASS) -> dict:
     """The classes of fewer than `rows_needed` rows, by their rows."""
+    return {c: n for c, n in class_rows(classes, encoded).items() if n < rows_needed}
+
+
+def class_rows(classes: list, encoded: np.ndarray) -> dict:
+    """Every class by its rows."""
     counts = np.bincount(encoded[encoded >= 0].astype(int), minlength=len(classes))
-    return {classes[i]: int(n) for i, n in enumerate(counts) if n < rows_needed}
+    return {classes[i]: int(n) for i, n in enumerate(counts)}
 
 
-def too_rare(label: str, rare: dict, rows_needed: int = ROWS_OF_A_CLASS) -> str:
-    """What to say of classes too rare to be on both sides of the splits, and what helps."""
+def too_rare(label: str, rows: dict, rows_needed: int = ROWS_OF_A_CLASS) -> str:
+    """What to say of the classes too rare to be on both sides of the splits (`rows`: every class
+    by its rows), and what helps: a derived label that merges them into the largest class, which
+    then has enough rows whatever theirs; or, when no two classes have enough, another label."""
+    rare = {c: n for c, n in rows.items() if n < rows_needed}
+    enough = {c: n for c, n in rows.items() if n >= rows_needed}
     named = ", ".join(f"{c!r} ({n} row{'' if n == 1 else 's'})" for c, n in rare.items())
-    values = ", ".join(repr(c) if isinstance(c, str) else str(c) for c in rare)
     sides = "one held out and one on each side of tuning's split" if rows_needed > ROWS_OF_A_CLASS else "one on each side of the split"
-    return (f"{named} {'is' if len(rare) == 1 else 'are'} too rare (a class needs {rows_needed} rows or more: {sides}), "
-            f"which no setting changes: drop those rows, merge them into a larger class with a derived label "
-            f"(data.events.derived_columns: {{{label}_merged: \"CASE WHEN {label} IN ({values}) THEN '<a larger class>' ELSE {label} "
-            f"END\"}}, then data.label: {label}_merged), or choose another label")
+    said = (f"{named} {'is' if len(rare) == 1 else 'are'} too rare (a class needs {rows_needed} rows or more: {sides}), "
+            "which no setting changes: ")
+    if len(enough) < 2:  # merged or dropped, the rows would hold one class at most: nothing to tell apart
+        return said + (f"only {len(enough)} class has {rows_needed} rows or more, so neither dropping nor merging the others "
+                       "leaves two classes to tell apart; choose another label, or gather more rows of them")
+    largest = max(enough, key=enough.get)
+    derived = re.sub(r"\W+", "_", label).strip("_") + "_merged"
+    expression = (f"CASE WHEN {sql_name(label)} IN ({', '.join(sql_literal(c) for c in rare)}) THEN {sql_literal(largest)} "
+                  f"ELSE {sql_name(label)} END")
+    # JSON's quoting is YAML's double-quoted form: the line can be pasted into cnai.yaml whatever the values hold.
+    return said + (f"merge them into the largest class, {largest!r} ({enough[largest]} rows), with a derived label "
+                   f"(data.events.derived_columns: {{{derived}: {json.dumps(expression, ensure_ascii=False)}}}, then "
+                   f"data.label: {derived}), drop those rows, or choose another label")
+
+
+def sql_name(column: str) -> str:
+    """A column as Spark SQL names it: backquoted unless a plain name."""
+    return column if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", column) else "`" + column.replace("`", "``") + "`"
+
+
+def sql_literal(value) -> str:
+    """A label's value as a Spark SQL literal of its type: text quoted, numbers and booleans bare."""
+    value = value.item() if hasattr(value, "item") else value  # a numpy scalar
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 # Below these a gate's score is mostly chance: a few rows more or less would change its decision.

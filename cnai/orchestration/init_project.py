@@ -571,10 +571,10 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         notes[notes.index(f"data.split: time on {timestamp!r} (the newest rows are held out)")] = (
             f"data.split: random, although {timestamp!r} orders the rows: the newest "
             f"{default_of(Settings, 'holdout_fraction'):.0%} hold no {label!r} = {missing}, and the gate needs every class")
-    counts = frame[label].value_counts()
-    if task != "regression" and (rare := {_plain(c): int(n) for c, n in counts.items() if n < ROWS_TO_TUNE_A_CLASS}):
-        seen = f" in the first {len(frame)} rows" if len(frame) >= SAMPLE_ROWS else ""
-        notes.append(f"data.label: {too_rare(label, rare, ROWS_TO_TUNE_A_CLASS)}{seen}; the run refuses such a class")
+    rows = {_plain(c): int(n) for c, n in frame[label].value_counts().items()}
+    if task != "regression" and any(n < ROWS_TO_TUNE_A_CLASS for n in rows.values()):
+        seen = f" (rows counted in the first {len(frame)})" if len(frame) >= SAMPLE_ROWS else ""
+        notes.append(f"data.label: {too_rare(label, rows, ROWS_TO_TUNE_A_CLASS)}{seen}; the run refuses such a class")
     data["features"] = features
     config = {
         "settings": {"home": ".cnai"},

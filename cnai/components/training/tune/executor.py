@@ -154,8 +154,10 @@ def tune_hyperparameters(
     # The holdout train will judge on must be able to judge: refused now, not after every trial.
     kept, holdout = split_frame(frame, split, holdout_fraction, timestamp, seed, strata)
     refuse_empty_features(kept, feature_columns, training_set, TRAINED_ON.format(rows=len(kept)))
+    # A class is named too rare by what tuning needs of it (below), here already: by one number, as init says it.
     check_holdout(encode_labels(holdout[label], classes, training_set, label) if classes
-                  else holdout[label].to_numpy(dtype=float), classes, label, training_set, split_from=strata)
+                  else holdout[label].to_numpy(dtype=float), classes, label, training_set, split_from=strata,
+                  rows_needed=ROWS_TO_TUNE_A_CLASS)
     fit_part, valid_part = tuning_split(frame, split, timestamp, holdout_fraction, max_tuning_rows, seed, strata)
     for part, rows in (("fit on", fit_part), ("scored on", valid_part)):  # else every trial fails or scores NaN
         described = (f"the {len(rows)} rows trials are {part} (tuning takes at most {max_tuning_rows:,} of the "
