@@ -49,7 +49,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     def format_of(source: str) -> str:
         return args.format or ("parquet" if source.endswith((".parquet", ".pq")) else "csv")
 
-    config, notes = project_config(tables[0], args.label, format_of(tables[0]), args.task, args.timestamp, args.model)
+    config, notes, to_do = project_config(tables[0], args.label, format_of(tables[0]), args.task, args.timestamp, args.model)
     if args.entity:
         side = tables[1:]
         if len(args.entity) not in (1, len(side)):
@@ -60,9 +60,14 @@ def cmd_init(args: argparse.Namespace) -> int:
     config["data"]["events"]["source"] = relative(tables[0])
     for source in config["data"].get("feature_sources", []):
         source["source"] = relative(source["source"])
-    write_project(target, config, notes, args.force)
+    write_project(target, config, notes, args.force, to_do)
     load_config(target)  # what was written must be a configuration `cnai run` accepts
-    print(f"wrote {target}:\n" + "\n".join(f"  {note}" for note in notes) + "\nReview it, then: cnai run")
+    print(f"wrote {target}:\n" + "\n".join(f"  {note}" for note in notes))
+    if to_do:  # written, so that the change is a line in it; not a success: `cnai init ... && cnai run` stops here
+        print("Before cnai run, change what the run refuses as it is:\n" + "\n".join(f"  {item}" for item in to_do),
+              file=sys.stderr)
+        return 1
+    print("Review it, then: cnai run")
     return 0
 
 

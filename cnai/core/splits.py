@@ -168,7 +168,7 @@ def too_rare(label: str, rows: dict, rows_needed: int = ROWS_OF_A_CLASS) -> str:
     then has enough rows whatever theirs; or, when no two classes have enough, another label."""
     rare = {c: n for c, n in rows.items() if n < rows_needed}
     enough = {c: n for c, n in rows.items() if n >= rows_needed}
-    named = ", ".join(f"{c!r} ({n} row{'' if n == 1 else 's'})" for c, n in rare.items())
+    named = named_classes(rare)
     sides = "one held out and one on each side of tuning's split" if rows_needed > ROWS_OF_A_CLASS else "one on each side of the split"
     said = (f"{named} {'is' if len(rare) == 1 else 'are'} too rare (a class needs {rows_needed} rows or more: {sides}), "
             "which no setting changes: ")
@@ -177,12 +177,25 @@ def too_rare(label: str, rows: dict, rows_needed: int = ROWS_OF_A_CLASS) -> str:
                        "leaves two classes to tell apart; choose another label, or gather more rows of them")
     largest = max(enough, key=enough.get)
     derived = re.sub(r"\W+", "_", label).strip("_") + "_merged"
-    expression = (f"CASE WHEN {sql_name(label)} IN ({', '.join(sql_literal(c) for c in rare)}) THEN {sql_literal(largest)} "
-                  f"ELSE {sql_name(label)} END")
+    column = sql_name(label)
+    if len(rare) <= len(enough):
+        expression = f"CASE WHEN {column} IN ({', '.join(sql_literal(c) for c in rare)}) THEN {sql_literal(largest)} ELSE {column} END"
+    else:  # the shorter list: the classes kept (a missing label stays missing, for validation to quarantine)
+        expression = (f"CASE WHEN {column} IS NULL OR {column} IN ({', '.join(sql_literal(c) for c in enough)}) THEN {column} "
+                      f"ELSE {sql_literal(largest)} END")
     # JSON's quoting is YAML's double-quoted form: the line can be pasted into cnai.yaml whatever the values hold.
-    return said + (f"merge them into the largest class, {largest!r} ({enough[largest]} rows), with a derived label "
+    return said + (f"merge {'it' if len(rare) == 1 else 'them'} into the largest class, {largest!r} ({enough[largest]} rows), with a derived label "
                    f"(data.events.derived_columns: {{{derived}: {json.dumps(expression, ensure_ascii=False)}}}, then "
                    f"data.label: {derived}), drop those rows, or choose another label")
+
+
+MOST_CLASSES_NAMED = 5  # a message names a few; a label of 186 prices listed them all, 5.5 KB
+
+
+def named_classes(rows: dict, most: int = MOST_CLASSES_NAMED) -> str:
+    """Classes by their rows, for a message: "'a' (1 row), 'b' (2 rows)", the first `most` of them."""
+    named = ", ".join(f"{c!r} ({n} row{'' if n == 1 else 's'})" for c, n in list(rows.items())[:most])
+    return named + (f" and {len(rows) - most} more" if len(rows) > most else "")
 
 
 def sql_name(column: str) -> str:

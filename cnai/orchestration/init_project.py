@@ -17,9 +17,9 @@ import yaml
 from cnai.core.config import TIME_TYPES, Settings, TableSource, default_of, did_you_mean, time_feature_problem
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source
-from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, too_rare
+from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, named_classes, too_rare
 from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS
-from cnai.core.tasks import MAX_CLASSES, TASKS, is_quantity
+from cnai.core.tasks import MAX_CLASSES, MULTICLASS_MAX_INTEGER_VALUES, TASKS, is_quantity
 
 SAMPLE_ROWS = 200_000  # enough to type the columns and see the label's values; the run reads everything
 NULL_VALUES = ["NA", ""]  # what the ingest step reads as null (cnai.core.tabular.typed_frame)
@@ -477,8 +477,9 @@ def read_table(source: str, source_format: str, where: str, notes: list[str]) ->
 
 
 def project_config(source: str, label: str, source_format: str = "csv", task: str | None = None,
-                   timestamp: str | None = None, model_kind_name: str = "hist_gradient_boosting") -> tuple[dict[str, Any], list[str]]:
-    """(the configuration, notes on what was inferred and why)."""
+                   timestamp: str | None = None, model_kind_name: str = "hist_gradient_boosting"
+                   ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """(the configuration, notes on what was inferred and why, what the run refuses until it is changed)."""
     from cnai.models.kinds import NAMED_KINDS, model_kind
 
     notes: list[str] = []
@@ -503,7 +504,18 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         raise DataError(f"{source}: --task binary, but label {label!r} has {distinct} distinct values in the first "
                         f"{len(frame)} rows; a binary label has two: derive one (e.g. a derived_columns entry such as "
                         f"\"{label} > 0\"), or --task {inferred}")
-    task = task or inferred
+    given, task = task, task or inferred
+    rows = {_plain(c): int(n) for c, n in frame[label].value_counts().items()}
+    rare = {c: n for c, n in rows.items() if n < ROWS_TO_TUNE_A_CLASS}
+    seen = f" in the first {len(frame)} rows" if len(frame) >= SAMPLE_ROWS else ""
+    if task != "regression" and len(rare) * 2 > len(rows) > MULTICLASS_MAX_INTEGER_VALUES:
+        # A measurement, not classes (a price): no derived label of merged classes would rescue it.
+        numeric = pd.api.types.is_numeric_dtype(frame[label].dropna()) and not pd.api.types.is_bool_dtype(frame[label].dropna())
+        raise DataError(f"{source}: {f'--task {given}: ' if given else ''}label {label!r} has {len(rows)} distinct values{seen}, "
+                        f"{len(rare)} of them with fewer than the {ROWS_TO_TUNE_A_CLASS} rows a class needs "
+                        f"(e.g. {named_classes(rare)}): too few of each to learn as classes. "
+                        + ("Predict the number itself with --task regression, or label" if numeric else "Label")
+                        + " the rows with a coarser column (a few classes, e.g. ranges of it) added to the table, and init on that")
 
     notes.append(f"data.task: {task} (label {label!r}: {frame[label].nunique()} distinct values, {frame[label].dtype})")
     times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != label]
@@ -571,10 +583,10 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         notes[notes.index(f"data.split: time on {timestamp!r} (the newest rows are held out)")] = (
             f"data.split: random, although {timestamp!r} orders the rows: the newest "
             f"{default_of(Settings, 'holdout_fraction'):.0%} hold no {label!r} = {missing}, and the gate needs every class")
-    rows = {_plain(c): int(n) for c, n in frame[label].value_counts().items()}
-    if task != "regression" and any(n < ROWS_TO_TUNE_A_CLASS for n in rows.values()):
-        seen = f" (rows counted in the first {len(frame)})" if len(frame) >= SAMPLE_ROWS else ""
-        notes.append(f"data.label: {too_rare(label, rows, ROWS_TO_TUNE_A_CLASS)}{seen}; the run refuses such a class")
+    to_do = []
+    if task != "regression" and rare:
+        to_do.append(f"data.label: {too_rare(label, rows, ROWS_TO_TUNE_A_CLASS)}"
+                     + (f" (rows counted{seen})" if seen else ""))
     data["features"] = features
     config = {
         "settings": {"home": ".cnai"},
@@ -583,7 +595,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         "tuning": {"algorithm": "tpe", "max_trials": 10, "parallel_trials": 2, "early_stopping": "median", "seed": 42,
                    "parameters": space},
     }
-    return config, notes
+    return config, notes, to_do
 
 
 def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[tuple[str, str]],
@@ -657,11 +669,15 @@ def _view_name(stem: str, taken: set[str]) -> str:
     return unique
 
 
-def write_project(target: Path, config: dict[str, Any], notes: list[str], force: bool = False) -> None:
+def write_project(target: Path, config: dict[str, Any], notes: list[str], force: bool = False,
+                  to_do: list[str] | None = None) -> None:
+    """cnai.yaml with the notes above it; `to_do`: what the run refuses until it is changed."""
     if target.exists() and not force:
         raise ConfigError(f"{target} exists; pass --force to replace it, or --config another path")
     target.parent.mkdir(parents=True, exist_ok=True)  # `cnai --config new/dir/cnai.yaml init ...`
-    header = ("# cnai-pipelines project, written by `cnai init` from the data. Review it, then `cnai run`.\n"
+    next_step = ("Before `cnai run`, change what it refuses (below)" if to_do else "Review it, then `cnai run`")
+    header = (f"# cnai-pipelines project, written by `cnai init` from the data. {next_step}.\n"
+              + "".join(f"# The run refuses it as it is: {item}\n" for item in to_do or []) +
               "# What was inferred:\n" + "".join(f"#   - {note}\n" for note in notes) +
               "# Every key and its default: cnai/core/config.py; unknown keys are refused by name.\n")
     target.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110,
