@@ -654,3 +654,24 @@ def test_free_text_left_empty_on_most_rows_is_no_feature(tmp_path, capsys):
     features = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["features"]
     assert "summary" not in features and "kind" in features and "size" in features
     assert "not features: ['summary'] (keys: " in said
+
+
+@pytest.mark.parametrize("before, kept", [
+    ("settings:\n  home: .cnai\n  serving_port: 8751\n", "kept from the cnai.yaml replaced"),
+    ("settings:\n  home: .cnai\n  serving_prot: 8751\n", "cannot be read (settings.serving_prot: Extra inputs"),
+    ("settings: [home\n", "cannot be read (while parsing"),
+])
+def test_init_force_keeps_the_settings_of_the_configuration_it_replaces(tmp_path, capsys, before, kept):
+    """Found by a new user: `cnai init --force` wrote the settings back to their defaults, and the
+    serving_port they had chosen was lost; settings that cannot be read are said, and the defaults written."""
+    from cnai.core.config import Settings, default_of, load_config
+
+    pd.DataFrame({"size": [float(i % 13) for i in range(60)], "sold": [i % 2 for i in range(60)]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    target = tmp_path / "cnai.yaml"
+    target.write_text(before)
+    assert main(["--config", str(target), "init", str(tmp_path / "t.csv"), "--label", "sold", "--force"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("settings:")]
+    assert len(said) == 1 and kept in said[0], said
+    port = load_config(target).settings.serving_port
+    assert port == (8751 if "kept" in kept else default_of(Settings, "serving_port"))

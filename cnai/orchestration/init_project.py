@@ -675,6 +675,10 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
     if target.exists() and not force:
         raise ConfigError(f"{target} exists; pass --force to replace it, or --config another path")
     target.parent.mkdir(parents=True, exist_ok=True)  # `cnai --config new/dir/cnai.yaml init ...`
+    if target.exists():  # --force: the data's part is inferred anew; the settings are the user's
+        config["settings"], said = _settings_kept(target, config["settings"])
+        if said:
+            notes.append(said)
     next_step = ("Before `cnai run`, change what it refuses (below)" if to_do else "Review it, then `cnai run`")
     header = (f"# cnai-pipelines project, written by `cnai init` from the data. {next_step}.\n"
               + "".join(f"# The run refuses it as it is: {item}\n" for item in to_do or []) +
@@ -683,7 +687,29 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
     target.write_text(header + yaml.safe_dump(config, sort_keys=False, default_flow_style=None, width=110,
                                                 allow_unicode=True))
     ignore = target.parent / ".gitignore"
-    home = f"{config['settings']['home']}/"
+    home = f"{config['settings'].get('home', default_of(Settings, 'home'))}/"
     if home not in (ignore.read_text().splitlines() if ignore.exists() else []):
         with ignore.open("a") as handle:  # the run directory: caches, registry, served models
             handle.write(f"{home}\n")
+
+
+def _settings_kept(target: Path, defaults: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the `settings` of the cnai.yaml `--force` replaces, or `defaults` when it has none or they
+    cannot be read, what to say of it): a serving port or a registry chosen is not the data's to infer."""
+    from pydantic import ValidationError
+
+    try:
+        written = yaml.safe_load(target.read_text()) or {}
+        if not isinstance(written, dict):
+            raise ValueError(f"it holds a {type(written).__name__}, not sections")
+        settings = written.get("settings")
+        if settings is None:
+            return defaults, ""
+        if not isinstance(settings, dict):
+            raise ValueError(f"settings is a {type(settings).__name__}, not a mapping of keys")
+        Settings.model_validate(settings)
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # pydantic's ValidationError is a ValueError
+        problem = ("; ".join(f"settings.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                   if isinstance(exc, ValidationError) else " ".join(str(exc).split()))
+        return defaults, f"settings: the defaults; those of the {target.name} replaced cannot be read ({problem})"
+    return settings, f"settings: kept from the {target.name} replaced (--force infers the rest anew)"
