@@ -675,3 +675,20 @@ def test_init_force_keeps_the_settings_of_the_configuration_it_replaces(tmp_path
     assert len(said) == 1 and kept in said[0], said
     port = load_config(target).settings.serving_port
     assert port == (8751 if "kept" in kept else default_of(Settings, "serving_port"))
+
+
+@pytest.mark.parametrize("option, wanted", [
+    (["--timestamp", "Day"], "t.csv: no column 'Day' for --timestamp; did you mean 'day'?"),
+    (["--entity", "frim"], "t.csv: no column 'frim' for --entity; did you mean 'firm'?"),
+    (["--entity", "firm=frim"], "values.csv: no column 'frim' (--entity) to join it on; did you mean 'firm'?"),
+])
+def test_a_misspelt_time_or_entity_is_said_by_the_name_meant(tmp_path, capsys, option, wanted):
+    """Found by a new user: a misspelt --label got "did you mean", --entity and --timestamp a list of columns."""
+    days = pd.date_range("2020-01-01", periods=60, freq="D")
+    pd.DataFrame({"firm": [f"f{i % 5}" for i in range(60)], "day": days, "invest": [float(i) for i in range(60)]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    pd.DataFrame({"firm": [f"f{i}" for i in range(5)], "value": [float(i) for i in range(5)]}).to_csv(
+        tmp_path / "values.csv", index=False)
+    assert main(["init", str(tmp_path / "p"), "--data", str(tmp_path / "t.csv"), "--data", str(tmp_path / "values.csv"),
+                 "--label", "invest", *option, *([] if option[0] == "--entity" else ["--entity", "firm"])]) == 2
+    assert wanted in capsys.readouterr().err

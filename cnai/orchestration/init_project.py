@@ -490,9 +490,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
             hint = (f"; its header is one column holding {label!r} between spaces: fields separated by spaces are not "
                     "read (a CSV's delimiter is one of , ; tab |); write it as CSV first, e.g. with pandas: "
                     "pd.read_csv(path, sep=r'\\s+', quotechar=\"'\").to_csv('table.csv', index=False)")
-        raise DataError(f"{source}: no column {label!r} to use as the label"
-                        + (did_you_mean(label, [str(c) for c in frame.columns]) or f"; its columns are {shown(frame.columns)}")
-                        + hint)
+        raise DataError(f"{source}: no column {label!r} to use as the label" + _or_its_columns(label, frame.columns) + hint)
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
@@ -520,7 +518,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     notes.append(f"data.task: {task} (label {label!r}: {frame[label].nunique()} distinct values, {frame[label].dtype})")
     times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != label]
     if timestamp is not None and timestamp not in frame.columns:
-        raise DataError(f"{source}: no column {timestamp!r} for --timestamp; its columns are {shown(frame.columns)}")
+        raise DataError(f"{source}: no column {timestamp!r} for --timestamp" + _or_its_columns(timestamp, frame.columns))
     if timestamp is not None and columns[timestamp] == "string":
         example = str(frame[timestamp].dropna().iloc[0]) if frame[timestamp].notna().any() else ""
         recipe = _numeric_date_recipe(frame[timestamp], timestamp)
@@ -616,13 +614,13 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
             raise DataError(f"--entity {spec}: {join_on!r} is the label (--label); a side table joined on the label hands "
                             "the model its answer. Join on a column known before the label (e.g. an id, a place, a product)")
         if join_on not in events["columns"]:
-            raise DataError(f"{events['source']}: no column {join_on!r} for --entity; its columns are {shown(events['columns'])}")
+            raise DataError(f"{events['source']}: no column {join_on!r} for --entity" + _or_its_columns(join_on, events["columns"]))
         events.setdefault("entity", join_on)
         name = _view_name(Path(source.split("/")[-1]).stem, {s["name"] for s in sources})
         frame, reading = read_table(source, source_format, f"feature source {name}", notes)
         if entity not in frame.columns:
-            raise DataError(f"{source}: no column {entity!r} (--entity) to join it on; its columns are "
-                            f"{list(frame.columns)}. Name its key: --entity {join_on}=<its key column>")
+            raise DataError(f"{source}: no column {entity!r} (--entity) to join it on" + _or_its_columns(entity, frame.columns)
+                            + f". Name its key: --entity {join_on}=<its key column>")
         columns = {str(c): spark_type(frame[c]) for c in frame.columns}
         times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != entity]
         timestamp = times[0] if times and events.get("timestamp") else None
@@ -651,6 +649,11 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         notes += [f"feature source {name}: not features: {names} ({reason})" for names, reason in left_out]
     data["feature_sources"] = sources
     data["feature_refs"] = refs
+
+
+def _or_its_columns(name: str, columns) -> str:
+    """For a column named on the command line that the table lacks: the one meant, or its columns."""
+    return did_you_mean(name, [str(c) for c in columns]) or f"; its columns are {shown(columns)}"
 
 
 def _plain(value: Any) -> Any:
