@@ -692,3 +692,28 @@ def test_a_misspelt_time_or_entity_is_said_by_the_name_meant(tmp_path, capsys, o
     assert main(["init", str(tmp_path / "p"), "--data", str(tmp_path / "t.csv"), "--data", str(tmp_path / "values.csv"),
                  "--label", "invest", *option, *([] if option[0] == "--entity" else ["--entity", "firm"])]) == 2
     assert wanted in capsys.readouterr().err
+
+
+def test_a_side_table_timed_by_whole_number_years_as_the_events_are_joined_as_of_them(tmp_path, capsys):
+    """Found by a new user (Grunfeld's panel, split into invest.csv and firm_values.csv): init refused
+    the side table as "'firm' repeats, so it cannot be a static table", though the run accepts
+    `timestamp: year` on it (checked with `cnai run` on that panel: all 220 rows joined)."""
+    from cnai.core.config import load_config
+
+    firms, years = [f"firm {i}" for i in range(4)], range(1935, 1947)
+    pd.DataFrame({"firm": [f for f in firms for _ in years], "year": [y for _ in firms for y in years],
+                  "invest": [float(i) for i in range(48)]}).to_csv(tmp_path / "invest.csv", index=False)
+    pd.DataFrame({"firm": [f for f in firms for _ in years], "year": [y for _ in firms for y in years],
+                  "value": [i * 2.5 for i in range(48)], "capital": [i * 0.5 for i in range(48)]}).to_csv(
+        tmp_path / "firm_values.csv", index=False)
+    tables = ["--data", str(tmp_path / "invest.csv"), "--data", str(tmp_path / "firm_values.csv")]
+    assert main(["init", str(tmp_path / "p"), *tables, "--label", "invest", "--entity", "firm"]) == 2
+    assert "its 'year' holds years, as the events' does: pass --timestamp year to join it" in capsys.readouterr().err
+
+    assert main(["init", str(tmp_path / "p"), *tables, "--label", "invest", "--entity", "firm", "--timestamp", "year"]) == 0
+    config = load_config(tmp_path / "p" / "cnai.yaml")
+    (side,) = config.data.feature_sources
+    assert side.timestamp == "year" and side.columns["year"] == config.data.events.columns["year"]
+    assert config.data.feature_refs == ["firm_values:value", "firm_values:capital"]
+    read = typed_frame(spark_session(), str(tmp_path / "firm_values.csv"), side.columns).toPandas()["year"]
+    assert read.iloc[0] == pd.Timestamp("1935-01-01") and read.notna().all()

@@ -222,11 +222,21 @@ def _month_date_recipe(present: pd.Series, column: str) -> str:
     return ""
 
 
+PLAUSIBLE_YEARS = (1800, 2100)  # whole numbers in this range, in a column that is a time, read as years or dates
+
+
+def _years(values: pd.Series | None) -> bool:
+    """Whole numbers that are all plausible years (1935, 1954): a panel's time written as a number."""
+    present = values.dropna() if values is not None else pd.Series(dtype=float)
+    return (not present.empty and pd.api.types.is_integer_dtype(present)
+            and bool(present.between(*PLAUSIBLE_YEARS).all()))
+
+
 def _compact_date_recipe(values: pd.Series, column: str) -> str:
     """For whole numbers that all read as dates written yyyymmdd (19920430): how to derive the time;
     "" for other values. Such a column stays a number (a feature that orders like its date)."""
     present = values.dropna()
-    if present.empty or not pd.api.types.is_integer_dtype(present) or not present.between(18000101, 21001231).all():
+    if present.empty or not pd.api.types.is_integer_dtype(present) or not present.between(PLAUSIBLE_YEARS[0] * 10000 + 101, PLAUSIBLE_YEARS[1] * 10000 + 1231).all():
         return ""
     parsed = pd.to_datetime(present.astype(str), format="%Y%m%d", errors="coerce")
     if parsed.isna().any():
@@ -624,11 +634,20 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         columns = {str(c): spark_type(frame[c]) for c in frame.columns}
         times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != entity]
         timestamp = times[0] if times and events.get("timestamp") else None
+        if (year := events.get("timestamp")) and not timestamp and year != entity and _years(frame.get(year)):
+            # Whole-number years, as the events' own time (Grunfeld's panel): read as the events read theirs
+            # (Spark casts "1935" to 1935-01-01), so that each event takes the row of its year or before.
+            timestamp, columns[year] = year, events["columns"][year]
+            notes.append(f"feature source {name}: {year!r} is its time, as the events': whole numbers read as years")
         key = [entity, *([timestamp] if timestamp else [])]
         if not timestamp and frame[entity].duplicated().any():
+            shared_years = [c for c in frame.columns if c in events["columns"] and c != entity and _years(frame[c])]
             raise DataError(f"{source}: {entity!r} repeats ({int(frame[entity].duplicated().sum())} rows), so it cannot be "
-                            "a static table (one row per key)" + (f"; and the events have no time to join its {times[0]!r} as of"
-                                                                   if times else "; give it a time column, or keep one row per key"))
+                            "a static table (one row per key)" + (
+                                f"; and the events have no time to join its {times[0]!r} as of" if times else
+                                f"; its {shared_years[0]!r} holds years, as the events' does: pass --timestamp "
+                                f"{shared_years[0]} to join it as of each event's year" if shared_years else
+                                "; give it a time column, or keep one row per key"))
         other_times = [c for c in frame.columns if c not in key and columns[c] in TIME_TYPES]
         notes += [f"not a feature of {name!r}: " + time_feature_problem(c, "its derived_columns") for c in other_times]
         values, left_out = _features_among(frame, [c for c in frame.columns if c not in key and c not in other_times])
