@@ -159,6 +159,24 @@ def test_v1_refuses_a_batch_row_it_would_refuse_alone(served, trained_model):
     assert garbage.status_code == 400 and "Content-Type: application/json" in garbage.text
 
 
+def test_a_category_the_model_never_saw_is_scored_and_said(served, trained_model):
+    """From a new user's trial: an unseen category ("League": "X") was scored as missing (as it must
+    be: no error) with no word, the same answer as a known one; a typo looked like an answer."""
+    url, name = served
+    v1 = url.replace(f"/v2/models/{name}/infer", f"/v1/models/{name}:predict")
+    rows = pd.read_parquet(trained_model["holdout"]).head(3)[LoadedModel(trained_model["model"]).feature_columns]
+    records = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")
+    known = requests.post(v1, json={"instances": records}, timeout=10)
+    assert known.status_code == 200 and "unseen_categories" not in known.json(), known.text
+    records[1] = {**records[1], "carrier": "ZZ"}
+    records[2] = {**records[2], "carrier": "ZZ", "dest": 7}  # a number where text was trained
+    answer = requests.post(v1, json={"instances": records}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["unseen_categories"] == {"carrier": ["ZZ"], "dest": [7]}, answer.text
+    assert len(answer.json()["predictions"]) == 3
+    v2 = requests.post(url, json=v2_request(pd.DataFrame(records[1:2])), timeout=10)
+    assert v2.status_code == 200 and json.loads(v2.json()["parameters"]["unseen_categories"]) == {"carrier": ["ZZ"]}, v2.text
+
+
 def test_a_request_past_the_row_limit_is_refused_by_name(served, trained_model):
     from cnai.backends.local.model_server import MAX_ROWS
 

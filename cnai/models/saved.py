@@ -4,6 +4,7 @@ task, classes, feature columns), and `LoadedModel`, through which every consumer
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,22 @@ def save_model(kind_name: str, estimator, directory: str | Path, meta: dict[str,
         np.save(directory / HELD_OUT_FILE, held_out, allow_pickle=False)
 
 
+KNOWN_CATEGORIES_AT_MOST = 10_000  # a column of more (an identifier) is not listed: its unseen values go unsaid
+
+
+def known_categories(features: pd.DataFrame, categorical: list[str]) -> dict[str, list]:
+    """The values each categorical feature was trained with (missing aside), for the server to say
+    which values of a request the model never saw: it scores them as missing, which is no error."""
+    from cnai.core.tasks import jsonable
+
+    known = {}
+    for column in categorical:
+        values = features[column].dropna().unique()
+        if len(values) <= KNOWN_CATEGORIES_AT_MOST:
+            known[column] = sorted((jsonable(v) for v in values), key=str)
+    return known
+
+
 class LoadedModel:
     """A saved model with the columns it expects. `scores` takes raw features, as a DataFrame or as
     a mapping of column name to a list of values (what the model server has): for binary the
@@ -55,6 +72,22 @@ class LoadedModel:
         except FileNotFoundError as exc:
             raise DataError(f"{directory}: not a saved model ({exc.filename} is missing)") from exc
         self._direct = self.kind.fast_predictor(self.estimator, self.task)
+        self._known: dict[str, frozenset] = {}
+
+    def unseen_categories(self, features: Mapping[str, Sequence]) -> dict[str, list]:
+        """Per categorical feature, the values sent (as `as_trained` gives them) that it was never
+        trained with, at most 10 each; {} for a model saved before it listed its categories."""
+        unseen = {}
+        for column, values in (self.meta.get("categories") or {}).items():
+            known = self._known.get(column)
+            if known is None:
+                known = self._known[column] = frozenset(values)
+            sent = features.get(column, ())
+            new = list(dict.fromkeys(v for v in sent if v is not None and not (isinstance(v, float) and math.isnan(v))
+                                     and _hashable(v) not in known))
+            if new:
+                unseen[column] = new[:10]
+        return unseen
 
     def held_out_rows(self) -> np.ndarray | None:
         """The hashes of the rows its random split held out; None for a time split, or a model saved
@@ -121,3 +154,8 @@ def _holds_text(values) -> bool:
     if isinstance(values, pd.Series):
         return not pd.api.types.is_numeric_dtype(values)
     return any(isinstance(v, str | bytes) for v in values)
+
+
+def _hashable(value: Any) -> Any:
+    """A sent value as a set can hold it (a list or a mapping sent as a category is never known)."""
+    return value if isinstance(value, str | int | float | bool) else repr(value)

@@ -24,7 +24,7 @@ from cnai.models.base import (
     refuse_empty_features,
 )
 from cnai.models.kinds import model_kind
-from cnai.models.saved import save_model
+from cnai.models.saved import known_categories, save_model
 
 CURVE_POINTS = 50  # KFP's ROC viewer draws a curve from a few dozen thresholds; more only bloats metadata
 
@@ -67,6 +67,7 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
         "rounds_fitted": kind.rounds_fitted(estimator),
         "trained_until": str(train[timestamp].max()) if timestamp and timestamp in train else None,
         "split_identity": split_identity(split, holdout_fraction, timestamp, seed, frame, train),
+        "categories": known_categories(train_input, categorical),
     }
     with atomic_output(model) as staging:
         save_model(model_kind_name, estimator, staging, meta, held_out_hashes(meta["split_identity"], held_out))

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # A single-row request is ~1 KB and a 10,000-row batch ~2 MB; anything far larger is refused
 # before it is read, so one client cannot make the server buffer gigabytes.
+UNSEEN = "unseen_categories"  # an answer's categorical values the model never saw in training, by feature
 MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 1024 * 1024))
 
 # Rows per request: a 230,000-row request held readiness probes for seconds (its body is parsed on
@@ -177,8 +178,12 @@ def _server_classes():
                 raise InvalidInput(f"features could not be scored: {exc}") from exc
             predictions = self.model.predictions(scores)
             probabilities = self.model.class_probabilities(scores)
+            # Scored as missing, which is no error; said, so that a typo ("Privee") is not taken for an answer.
+            unseen = self.model.unseen_categories(features)
             if not_found:
                 log.warning("%s: %s", self.name, not_found_warning(not_found))
+            if unseen:
+                log.warning("%s: values the model never saw in training, scored as missing: %s", self.name, unseen)
             if self.log is not None and not _not_traffic(headers):
                 try:
                     self.log.append(features, self.model.drift_signal(scores), self.version)
@@ -192,12 +197,15 @@ def _server_classes():
                 return InferResponse(
                     response_id=payload.id or str(uuid.uuid4()),  # `id` is optional in requests, not in responses
                     model_name=self.name, model_version=self.version, infer_outputs=outputs,
-                    # v2 parameters hold scalars only: the instances by view, as JSON text
-                    parameters={NOT_FOUND: json.dumps(not_found)} if not_found else None,
+                    # v2 parameters hold scalars only: the instances by view, the values by feature, as JSON text
+                    parameters={key: json.dumps(value) for key, value in ((NOT_FOUND, not_found), (UNSEEN, unseen))
+                                if value} or None,
                 )
             answer: dict[str, Any] = {"predictions": predictions, "model_version": self.version}
             if not_found:
                 answer[NOT_FOUND] = not_found
+            if unseen:
+                answer[UNSEEN] = unseen
             if probabilities:
                 answer["probabilities"] = [dict(zip(probabilities, row, strict=True)) for row in zip(*probabilities.values(), strict=True)]
             return answer
