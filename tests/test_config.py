@@ -372,6 +372,12 @@ def test_a_file_not_in_its_encoding_or_not_split_by_its_delimiter_is_refused_bef
     config["data"]["events"]["encoding"] = "iso-8859-1"
     path.write_text(yaml.safe_dump(config))
     check_tables_readable(load_config(path), path)  # any byte reads as Latin-1
+    (tmp_path / "college.csv").write_bytes("Private;Apps;Rate\nPrivée d’État;1660;0,6\n".encode("cp1252"))
+    config["data"]["events"]["encoding"] = "utf-8"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"line 2, is not utf-8 text .*set data\.events\.encoding: windows-1252"):
+        check_tables_readable(load_config(path), path)
+    (tmp_path / "college.csv").write_bytes("Private;Apps;Rate\nPrivée;1660;0,6\n".encode())
     del config["data"]["events"]["delimiter"]
     config["data"]["events"]["encoding"] = "utf-8"
     path.write_text(yaml.safe_dump(config))

@@ -21,7 +21,7 @@ from cnai.core.tasks import ALL_METRICS, METRICS, TASKS
 
 SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "timestamp", "date"}
 # What Spark 4's CSV reader decodes (its CSVOptions charset check); windows-1252 is refused there.
-CSV_ENCODINGS = ("utf-8", "iso-8859-1", "us-ascii")
+CSV_ENCODINGS = ("utf-8", "iso-8859-1", "windows-1252", "us-ascii")
 TIME_TYPES = ("timestamp", "date")
 
 
@@ -56,8 +56,8 @@ class TableSource(Strict):
                                                                         "'\\t'; `cnai init` finds it.")
     decimal: str = Field(".", pattern=r"^[.,]$", description="CSV: the decimal mark of its numbers, '.' or ',' (a "
                                                                "European export: 0,25); `cnai init` finds it.")
-    encoding: str = Field("UTF-8", description="CSV: the text encoding, UTF-8 or ISO-8859-1 (latin-1; also reads "
-                                               "windows-1252 but for its few symbols such as €); `cnai init` finds it.")
+    encoding: str = Field("UTF-8", description="CSV: the text encoding: UTF-8, ISO-8859-1 (latin-1) or windows-1252 "
+                                               "(Excel's on Windows: ’ and € too); `cnai init` finds it.")
 
     @field_validator("encoding")
     @classmethod

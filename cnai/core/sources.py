@@ -83,6 +83,19 @@ def undecodable_line(file: BinaryIO, encoding: str, limit_bytes: int) -> tuple[i
     return None
 
 
+def single_byte_encoding(data: bytes) -> str:
+    """Of the single-byte encodings Spark reads, the one `data` (not UTF-8) is in: windows-1252 where
+    it holds bytes 0x80-0x9F and reads as it (Excel's ’, € and –, which Latin-1 reads as invisible
+    control characters: a key then matches nothing), else ISO-8859-1, which reads any byte."""
+    if any(0x80 <= byte <= 0x9F for byte in data):
+        try:
+            data.decode("cp1252")
+            return "windows-1252"
+        except UnicodeDecodeError:
+            pass
+    return "ISO-8859-1"
+
+
 def source_bytes(path: str) -> int | None:
     """About how much reading a table at `path` takes: a CSV's bytes, a Parquet file's (or folder's)
     uncompressed size from its footers; None for a remote or compressed source (its size on disk

@@ -16,7 +16,7 @@ import yaml
 
 from cnai.core.config import TIME_TYPES, Settings, TableSource, default_of, did_you_mean, time_feature_problem
 from cnai.core.errors import ConfigError, DataError
-from cnai.core.sources import resolve_source
+from cnai.core.sources import resolve_source, single_byte_encoding
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, named_classes, too_rare
 from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS
 from cnai.core.tasks import MAX_CLASSES, MULTICLASS_MAX_INTEGER_VALUES, TASKS, is_quantity
@@ -59,8 +59,8 @@ def opened(path: str, mode: str, **options):
 
 def csv_dialect(source: str, path: str) -> dict[str, str]:
     """The CSV's field separator and text encoding, as cnai.yaml declares them (TableSource's
-    `delimiter` and `encoding`): UTF-8 unless the bytes are not, then ISO-8859-1 (which Spark reads;
-    Excel's windows-1252 differs from it only in a few symbols); the separator among CSV_DELIMITERS that splits the first lines into the same
+    `delimiter` and `encoding`): UTF-8 unless the bytes are not, then windows-1252 or ISO-8859-1
+    (`single_byte_encoding`); the separator among CSV_DELIMITERS that splits the first lines into the same
     number of fields, the most fields winning."""
     import csv
     import io
@@ -75,13 +75,11 @@ def csv_dialect(source: str, path: str) -> dict[str, str]:
                         "save it as UTF-8 CSV, or as Parquet")
     cut = head[: head.rfind(b"\n") + 1] or head  # whole lines: a multi-byte character is never split
     encoding = default_of(TableSource, "encoding")
-    for candidate in ("utf-8", "ISO-8859-1"):
-        try:
-            text = cut.decode("utf-8-sig" if candidate == "utf-8" else candidate)
-            encoding = encoding if candidate == "utf-8" else candidate
-            break
-        except UnicodeDecodeError:
-            continue
+    try:
+        text = cut.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        encoding = single_byte_encoding(cut)
+        text = cut.decode(encoding)
     lines = text.splitlines()[:50]
 
     def widths(delimiter: str) -> list[int]:

@@ -311,7 +311,7 @@ ENCODING_CHECKED_BYTES = 64 << 20  # the start of a file, read before the run (a
 def check_encoding(key: str, path: Path, encoding: str) -> None:
     """A CSV that is not in its declared encoding is refused now, naming the line and the setting:
     ingest would read it with U+FFFD for every character it could not read, and say nothing."""
-    from cnai.core.sources import undecodable_line
+    from cnai.core.sources import single_byte_encoding, undecodable_line
 
     def first_bad_line(encoding: str) -> tuple[int, str] | None:
         with _opener(path)(path, "rb") as file:
@@ -321,14 +321,18 @@ def check_encoding(key: str, path: Path, encoding: str) -> None:
         found = first_bad_line(encoding)
         if found is None:
             return
-        # Declared ASCII, the file may be UTF-8; else Latin-1, in which any byte reads.
-        other = "utf-8" if encoding.lower() != "utf-8" and first_bad_line("utf-8") is None else "iso-8859-1"
+        # Declared ASCII, the file may be UTF-8; else one of the single-byte encodings, in which any byte reads.
+        if encoding.lower() != "utf-8" and first_bad_line("utf-8") is None:
+            other = "utf-8"
+        else:
+            with _opener(path)(path, "rb") as file:
+                other = single_byte_encoding(file.read(ENCODING_CHECKED_BYTES)).lower()
     except (OSError, EOFError, LookupError):
         return  # unreadable, or an encoding Python does not name so: ingest says what is wrong
     number, line = found
     raise ConfigError(f"{key}.source: {path}, line {number}, is not {encoding} text ({line!r}; \ufffd marks what could "
                       f"not be read): set {key}.encoding: {other} in cnai.yaml if that is the file's encoding "
-                      f"(iso-8859-1 reads Latin-1 and most Windows files; `cnai init` finds it), or mend that line if the "
+                      f"(`cnai init` finds it), or mend that line if the "
                       f"rest of the file is {encoding}")
 
 

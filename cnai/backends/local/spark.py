@@ -34,6 +34,9 @@ def _conf() -> dict[str, str]:
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.ansi.enabled": "false",  # a bad value becomes NULL, which ingest reports by column
+        # Spark 4's CSV reader takes only Unicode, Latin-1 and ASCII unless told to take any Java
+        # charset: Excel's windows-1252 is a table's encoding cnai.yaml takes.
+        "spark.sql.legacy.javaCharsets": "true",
         # pandas writes nanosecond timestamps, which Spark refuses; read them as longs and let
         # ingest turn them into timestamps (cnai.core.tabular.read_parquet).
         "spark.sql.legacy.parquet.nanosAsLong": "true",

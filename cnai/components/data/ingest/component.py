@@ -34,7 +34,7 @@ def ingest(
         cluster: The `cluster` section of cnai.yaml; used when spark_master is `spark-operator`.
         null_values: CSV markers read as missing besides NA and an empty field (e.g. `?`).
         delimiter: CSV: the field separator (`,`, `;`, a tab...).
-        encoding: CSV: the text encoding (UTF-8 or ISO-8859-1).
+        encoding: CSV: the text encoding (UTF-8, ISO-8859-1 or windows-1252).
         decimal: CSV: the decimal mark of numbers declared double or float (`.` or `,`).
     """
     from cnai.components.data.ingest.executor import ingest_table

@@ -63,6 +63,22 @@ def test_a_value_of_another_type_says_what_to_declare_or_set(tmp_path):
         ingest_table(str(source), str(tmp_path / "out"), {"League": "string", "Books": "double"})
 
 
+def test_a_windows_export_is_read_with_its_own_encoding(tmp_path):
+    """From a new user's trial: Excel's windows-1252 could only be declared ISO-8859-1, which reads
+    its ’ (0x92) as an invisible control character: "Côte d’Ivoire" then matched no side table's key.
+    cnai init finds windows-1252 for such a file, and ingest reads it so."""
+    from cnai.orchestration.init_project import csv_dialect
+
+    source = tmp_path / "dd.csv"
+    source.write_bytes("country,v\nCôte d’Ivoire,1\nEuro €,2\n".encode("cp1252"))
+    assert csv_dialect(str(source), str(source))["encoding"] == "windows-1252"
+    ingest_table(str(source), str(tmp_path / "out"), {"country": "string", "v": "int"}, encoding="windows-1252")
+    assert pd.read_parquet(tmp_path / "out")["country"].tolist() == ["Côte d’Ivoire", "Euro €"]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("country,v\nCôte d'Ivoire,1\n".encode("latin-1"))  # no byte of 0x80-0x9F: Latin-1 as before
+    assert csv_dialect(str(latin), str(latin))["encoding"] == "ISO-8859-1"
+
+
 def test_parquet_written_by_pandas_keeps_its_nanosecond_timestamps(tmp_path):
     """pandas writes TIMESTAMP(NANOS), which Spark alone refuses (PARQUET_TYPE_ILLEGAL)."""
     times = pd.to_datetime(["2013-01-01 05:00:00.123456789", "2013-06-30 23:59:59.000000000"], utc=True)
