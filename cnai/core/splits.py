@@ -91,7 +91,30 @@ def held_out_hashes(identity: dict, held_out: pd.DataFrame) -> np.ndarray | None
     fixed typo) draws anew, and the split moves a row across to keep each class on both sides."""
     if identity.get("method") != "random":
         return None
-    return np.sort(row_hashes(held_out, identity["columns"], identity["seed"]))
+    return np.sort(row_hashes(_as_values(held_out, identity["columns"]), identity["columns"], identity["seed"]))
+
+
+def _as_values(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`frame`'s columns as their values, not their types, for matching rows across runs: pandas
+    hashes 1 and 1.0 apart, and a whole-number column reads as floats when one of its values is
+    missing (so its rows would match no earlier run's once that value is gone); so every number as a
+    float, every time as UTC nanoseconds, every category as its value."""
+    values = {}
+    for column in columns:
+        series = frame[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = series.astype(object)
+        if pd.api.types.is_datetime64_any_dtype(series):
+            if series.dt.tz is None:
+                series = series.dt.tz_localize("UTC")
+            series = series.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64").astype(float).where(
+                series.notna())
+        elif pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+            series = series.astype("float64")
+        elif series.dtype == object and len(present := series.dropna()) and all(isinstance(v, bool) for v in present):
+            series = series.map({True: 1.0, False: 0.0})  # booleans with a missing one: as the bool column they were
+        values[column] = series
+    return pd.DataFrame(values, index=frame.index)
 
 
 def unseen_rows(identity: dict | None, frame: pd.DataFrame,
@@ -114,7 +137,7 @@ def unseen_rows(identity: dict | None, frame: pd.DataFrame,
     if missing:
         return None, f"the columns its split hashed are not all here (missing {missing})"
     if held_out is not None:
-        found = np.isin(row_hashes(frame, identity["columns"], identity["seed"]), held_out)
+        found = np.isin(row_hashes(_as_values(frame, identity["columns"]), identity["columns"], identity["seed"]), held_out)
         return found, f"rows of the very values its seeded split (seed {identity['seed']}) held out"
     draws = row_draws(frame, identity["columns"], identity["seed"])
     return draws < identity["holdout_fraction"], f"rows its seeded split (seed {identity['seed']}) held out"
