@@ -260,6 +260,14 @@ def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"'body' has 3 values .*\('a', 'b', 'c'\): set data\.task: multiclass; or"):
         check_binary_label(load_config(path), path)
+    # Two values as Spark reads them (found by a review: 1 and 1.0 counted as two, yes and TRUE too).
+    (tmp_path / "autos.csv").write_text("age,price,body\n" + "".join(f"{i},{['1', '1.0', '0'][i % 3]},{['yes', 'TRUE', 'no'][i % 3]}\n"
+                                                                     for i in range(30)))
+    for label, spark_type in (("price", "double"), ("body", "boolean")):
+        config["data"].update(label=label)
+        config["data"]["events"]["columns"] = {"age": "bigint", "price": "double", "body": spark_type}
+        path.write_text(yaml.safe_dump(config))
+        check_binary_label(load_config(path), path)
 
 
 def test_a_relative_source_that_is_a_symlink_loop_is_refused_by_name(tmp_path):

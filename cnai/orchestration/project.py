@@ -431,11 +431,11 @@ def check_binary_label(config: ProjectConfig, config_path: Path, sample_rows: in
     boolean = isinstance(data.positive_label, bool) or events.columns.get(data.label) == "boolean"
     if boolean:  # true, True and TRUE are one value to Spark
         found, wanted = sorted({v.lower() for v in found}), wanted.lower()
-    if len(found) > 2:
+    if len(distinct := {_as_label(v, events.columns.get(data.label, "string")) for v in found}) > 2:
         present = values[values.map(lambda v: str(v).strip() in found)]
         numbers = pd.to_numeric(present, errors="coerce")
         hint = task_hint(numbers if numbers.notna().all() else present, len(found), data.label)
-        raise ConfigError(f"data.task: binary, but data.label {data.label!r} has {len(found)} values in the first "
+        raise ConfigError(f"data.task: binary, but data.label {data.label!r} has {len(distinct)} values in the first "
                           f"{len(values):,} rows ({', '.join(map(repr, found[:5]))}{', ...' if len(found) > 5 else ''}): "
                           f"{hint}; or derive a label of two values in data.events.derived_columns; nothing was run")
     if data.positive_label is None:
@@ -444,6 +444,21 @@ def check_binary_label(config: ProjectConfig, config_path: Path, sample_rows: in
         close = [v for v in found if v.lower() == wanted.lower()]
         raise ConfigError(f"data.positive_label: {data.positive_label!r} is not a value of {data.label!r} ({found})"
                           + (f"; did you mean {close[0]!r}?" if close else ""))
+
+
+def _as_label(text: str, spark_type: str):
+    """A label's text as its declared type reads it: 1 and 1.0 one number, yes and TRUE one boolean."""
+    from cnai.models.base import FALSE_WORDS, TRUE_WORDS
+
+    if spark_type == "boolean":
+        word = text.strip().lower()
+        return True if word in TRUE_WORDS else False if word in FALSE_WORDS else word
+    if spark_type not in ("string", "timestamp", "date"):
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
 
 
 def _same_number(a: str, b: str) -> bool:
