@@ -177,6 +177,12 @@ def test_a_category_the_model_never_saw_is_scored_and_said(served, trained_model
     assert v2.status_code == 200 and json.loads(v2.json()["parameters"]["unseen_categories"]) == {"carrier": ["ZZ"]}, v2.text
 
 
+def test_unseen_categories_take_any_json_value(trained_model):
+    """From a review: a list or an object sent as a category raised TypeError (unhashable) there."""
+    model = LoadedModel(trained_model["model"])
+    assert model.unseen_categories({"carrier": [["UA"], "UA", {"k": 1}, None]}) == {"carrier": ["['UA']", "{'k': 1}"]}
+
+
 def test_a_request_past_the_row_limit_is_refused_by_name(served, trained_model):
     from cnai.backends.local.model_server import MAX_ROWS
 

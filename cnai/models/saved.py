@@ -33,6 +33,7 @@ def save_model(kind_name: str, estimator, directory: str | Path, meta: dict[str,
         np.save(directory / HELD_OUT_FILE, held_out, allow_pickle=False)
 
 
+UNSEEN_SAID = 10  # a feature's unseen values an answer names
 KNOWN_CATEGORIES_AT_MOST = 10_000  # a column of more (an identifier) is not listed: its unseen values go unsaid
 
 
@@ -76,17 +77,18 @@ class LoadedModel:
 
     def unseen_categories(self, features: Mapping[str, Sequence]) -> dict[str, list]:
         """Per categorical feature, the values sent (as `as_trained` gives them) that it was never
-        trained with, at most 10 each; {} for a model saved before it listed its categories."""
+        trained with (the first UNSEEN_SAID); {} for a model saved before it listed its categories."""
         unseen = {}
         for column, values in (self.meta.get("categories") or {}).items():
             known = self._known.get(column)
             if known is None:
                 known = self._known[column] = frozenset(values)
             sent = features.get(column, ())
-            new = list(dict.fromkeys(v for v in sent if v is not None and not (isinstance(v, float) and math.isnan(v))
-                                     and _hashable(v) not in known))
+            new = list(dict.fromkeys(_hashable(v) for v in sent
+                                     if v is not None and not (isinstance(v, float) and math.isnan(v))))
+            new = [v for v in new if v not in known]
             if new:
-                unseen[column] = new[:10]
+                unseen[column] = new[:UNSEEN_SAID]
         return unseen
 
     def held_out_rows(self) -> np.ndarray | None:

@@ -33,9 +33,9 @@ from cnai.models.saved import LoadedModel
 
 log = logging.getLogger(__name__)
 
+UNSEEN = "unseen_categories"  # an answer's categorical values the model never saw in training, by feature
 # A single-row request is ~1 KB and a 10,000-row batch ~2 MB; anything far larger is refused
 # before it is read, so one client cannot make the server buffer gigabytes.
-UNSEEN = "unseen_categories"  # an answer's categorical values the model never saw in training, by feature
 MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 1024 * 1024))
 
 # Rows per request: a 230,000-row request held readiness probes for seconds (its body is parsed on
