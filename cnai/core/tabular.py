@@ -250,6 +250,28 @@ NAMED_MONTH_FORMATS = (("MMM d yyyy", "%b %d %Y"), ("MMM d, yyyy", "%b %d, %Y"),
                        ("MMMM d, yyyy", "%B %d, %Y"), ("d MMM yyyy", "%d %b %Y"), ("d MMMM yyyy", "%d %B %Y"))
 
 
+# A date or time as text: 2013-01-31, 2013/1/31, 1/31/2013, 31-01-13, with a time of day or not.
+DATE_TEXT = re.compile(r"(\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[-/]\d{1,2}[-/]\d{2}(\d{2})?)([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?")
+DATES_SAMPLED = 1_000
+
+
+def date_text_example(values) -> str | None:
+    """An example, when (nearly) every value of a text column (a pandas Series) sampled is a date;
+    else None. Train and tune refuse such a column as a feature, and `cnai init` leaves it out."""
+    import pandas as pd
+
+    if values.dtype != object:
+        return None
+    sample = values.dropna().head(DATES_SAMPLED)
+    texts = [v.strip() for v in sample if isinstance(v, str)]
+    if len(texts) < 2 or len(texts) < len(sample):
+        return None
+    dates = pd.Series([t for t in texts if DATE_TEXT.fullmatch(t)], dtype=object)
+    # Dates that are dates: 12-34-56 (a bank's sort code) has the form but no month 34.
+    dates = dates[pd.to_datetime(dates, errors="coerce", format="mixed", utc=True).notna()] if len(dates) else dates
+    return dates.iloc[0] if len(dates) >= 0.95 * len(texts) else None
+
+
 def column_ref(name: str):
     """A column by its own name: Spark reads `a.b` as field b of struct a, so the name is quoted
     (R-style names such as comp.ratio are common in CSVs)."""

@@ -23,6 +23,7 @@ import pandas as pd
 
 from cnai.core.config import time_feature_problem
 from cnai.core.errors import DataError
+from cnai.core.tabular import date_text_example
 from cnai.core.tasks import is_classification
 
 
@@ -44,42 +45,31 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
     categorical = [c for c in feature_columns
                    if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
     for column in categorical:
-        if (example := _dates_as_text(frame[column])) is not None:
+        if (example := date_text_example(frame[column])) is not None:
             raise DataError(f"feature column {column!r} holds dates written as text (e.g. {example!r}), which a model takes "
                             "as categories of their exact values that no new row's date matches: derive a number from it "
-                            f"in derived_columns in cnai.yaml (e.g. {column}_year: \"year(to_timestamp({column}, "
-                            f"'{_spark_pattern(example)}'))\", or days between two dates: \"datediff(a, b)\") and use that "
+                            f"in derived_columns in cnai.yaml (e.g. {column}_year: \"year({_to_time(column, example)})\", "
+                            "or days between two dates: \"datediff(a, b)\") and use that "
                             "instead")
     return categorical, [c for c in feature_columns if c not in categorical]
 
 
-# A date or time as text: 2013-01-31, 2013/1/31, 1/31/2013, 31-01-13, with a time of day or not.
-DATE_TEXT = re.compile(r"(\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}[-/]\d{1,2}[-/]\d{2}(\d{2})?)([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?Z?)?")
-DATES_SAMPLED = 1_000
-
-
-def _dates_as_text(values: pd.Series) -> str | None:
-    """An example, when (nearly) every value of a text column sampled is a date; else None."""
-    if values.dtype != object:
-        return None
-    sample = values.dropna().head(DATES_SAMPLED)
-    texts = [v.strip() for v in sample if isinstance(v, str)]
-    if len(texts) < 2 or len(texts) < len(sample):
-        return None
-    dates = [t for t in texts if DATE_TEXT.fullmatch(t)]
-    return dates[0] if len(dates) >= 0.95 * len(texts) else None
-
-
-def _spark_pattern(example: str) -> str:
-    """Spark's pattern for a date written as `example` (month first where the order is not plain:
-    the user knows which it is)."""
-    day_part = example.split()[0].split("T")[0]
+def _to_time(column: str, example: str) -> str:
+    """The Spark expression of the time written as `example`: ISO text (2013-01-31T12:00Z) reads
+    without a pattern; other forms by theirs, day first where the first number cannot be a month
+    (month first otherwise: the user knows which it is)."""
+    day_part = re.split(r"[ T]", example, maxsplit=1)[0]
     separator = "-" if "-" in day_part else "/"
     parts = day_part.split(separator)
-    date = (f"yyyy{separator}M{separator}d" if len(parts[0]) == 4 else
-            f"M{separator}d{separator}{'yyyy' if len(parts[-1]) == 4 else 'yy'}")
-    time = example[len(day_part):]
-    return date + ("" if not time.strip() else " H:mm:ss" if time.count(":") == 2 else " H:mm")
+    if len(parts[0]) == 4 and separator == "-":
+        return f"to_timestamp({column})"
+    if len(parts[0]) == 4:
+        date = f"yyyy{separator}M{separator}d"
+    else:
+        year = "yyyy" if len(parts[-1]) == 4 else "yy"
+        date = f"d{separator}M{separator}{year}" if int(parts[0]) > 12 else f"M{separator}d{separator}{year}"
+    time = example[len(day_part):].strip()
+    return f"to_timestamp({column}, '{date}" + ("" if not time else " H:mm:ss" if time.count(":") == 2 else " H:mm") + "')"
 
 
 # Which rows an empty column is empty in, when its values are all in the holdout (a time split

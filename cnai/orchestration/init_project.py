@@ -18,7 +18,7 @@ from cnai.core.config import TIME_TYPES, Settings, TableSource, default_of, did_
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source, single_byte_encoding
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, named_classes, too_rare
-from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS
+from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS, date_text_example
 from cnai.core.tasks import MAX_CLASSES, MULTICLASS_MAX_INTEGER_VALUES, TASKS, is_quantity
 
 SAMPLE_ROWS = 200_000  # enough to type the columns and see the label's values; the run reads everything
@@ -537,6 +537,10 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     for column in (c for c, t in columns.items() if t == "string" and c != label):
         if recipe := _numeric_date_recipe(frame[column], column):
             notes.append(f"data.events.columns.{column}: string: {recipe}")
+            dates_as_text.append(column)
+        elif date_text_example(frame[column]) is not None:  # what train and tune refuse as a feature
+            notes.append(f"not a feature: {column!r} holds dates written as text (e.g. "
+                         f"{date_text_example(frame[column])!r}): derive a number from it in data.events.derived_columns")
             dates_as_text.append(column)
     for column in (c for c, t in columns.items() if t in ("int", "bigint") and c != label):
         if recipe := _compact_date_recipe(frame[column], column):
