@@ -354,7 +354,7 @@ def test_a_declared_column_the_file_lacks_is_named_from_its_header_before_any_st
     check_tables_readable(load_config(path), path)
 
 
-def test_a_file_not_in_its_encoding_or_not_split_by_its_delimiter_is_refused_before_any_step(tmp_path):
+def test_a_file_not_in_its_encoding_or_not_split_by_its_delimiter_is_refused_before_any_step(tmp_path, capsys):
     """From a new user's trial: a Latin-1 file read as UTF-8 ran to the end, Spark reading every é as
     U+FFFD (\"Priv\ufffde\", a category no request sends); a `;` file without its delimiter got one
     message per declared column, none saying to set the delimiter. Both are named now, by key."""
@@ -377,6 +377,14 @@ def test_a_file_not_in_its_encoding_or_not_split_by_its_delimiter_is_refused_bef
     (tmp_path / "college.csv").write_bytes("Private;Apps;Rate\nPrivée;1660;0,6\n".encode())
     with pytest.raises(ConfigError, match=r"line 2, is not us-ascii text .*set data\.events\.encoding: utf-8"):
         check_tables_readable(load_config(path), path)
+    # UTF-8 with UTF-8's own accents and one stray byte: said, not refused (no encoding reads it better).
+    (tmp_path / "college.csv").write_bytes("Private;Apps;Rate\nPrivée;1660;0,6\n".encode() + b"Publ\xefque;2186;0,5\n")
+    config["data"]["events"]["encoding"] = "utf-8"
+    path.write_text(yaml.safe_dump(config))
+    check_tables_readable(load_config(path), path)
+    assert "line 3, is not utf-8 text ('Publ\ufffdque;2186;0,5'), though the file holds utf-8's own" in capsys.readouterr().err
+    config["data"]["events"]["encoding"] = "us-ascii"
+    path.write_text(yaml.safe_dump(config))
     config["data"]["events"]["encoding"] = "iso-8859-1"
     path.write_text(yaml.safe_dump(config))
     check_tables_readable(load_config(path), path)  # any byte reads as Latin-1

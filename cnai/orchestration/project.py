@@ -310,7 +310,11 @@ ENCODING_CHECKED_BYTES = 64 << 20  # the start of a file, read before the run (a
 
 def check_encoding(key: str, path: Path, encoding: str) -> None:
     """A CSV that is not in its declared encoding is refused now, naming the line and the setting:
-    ingest would read it with U+FFFD for every character it could not read, and say nothing."""
+    ingest would read it with U+FFFD for every character it could not read, and say nothing. A UTF-8
+    file that also holds UTF-8's own accented characters is warned about instead: a stray byte in a
+    scraped file, which no other encoding would read better, and refusing it would leave no way on."""
+    import sys
+
     from cnai.core.sources import single_byte_encoding, undecodable_line
 
     def first_bad_line(encoding: str) -> tuple[int, str] | None:
@@ -321,15 +325,24 @@ def check_encoding(key: str, path: Path, encoding: str) -> None:
         found = first_bad_line(encoding)
         if found is None:
             return
+        with _opener(path)(path, "rb") as file:
+            head = file.read(ENCODING_CHECKED_BYTES)
+        if b"\x00" in head[:4096]:
+            raise ConfigError(f"{key}.source: {path} holds NUL bytes, so it is not a text CSV (UTF-16, or a binary "
+                              "file?); save it as UTF-8 CSV, or as Parquet")
         # Declared ASCII, the file may be UTF-8; else one of the single-byte encodings, in which any byte reads.
         if encoding.lower() != "utf-8" and first_bad_line("utf-8") is None:
             other = "utf-8"
         else:
-            with _opener(path)(path, "rb") as file:
-                other = single_byte_encoding(file.read(ENCODING_CHECKED_BYTES)).lower()
+            other = single_byte_encoding(head).lower()
     except (OSError, EOFError, LookupError):
         return  # unreadable, or an encoding Python does not name so: ingest says what is wrong
     number, line = found
+    if encoding.lower() == "utf-8" and any(ord(c) > 127 and c != "\ufffd" for c in head.decode("utf-8", "replace")):
+        print(f"warning: {key}.source: {path}, line {number}, is not {encoding} text ({line!r}), though the file holds "
+              f"{encoding}'s own characters: ingest reads what it cannot as \ufffd; mend that line if it matters",
+              file=sys.stderr)
+        return
     raise ConfigError(f"{key}.source: {path}, line {number}, is not {encoding} text ({line!r}; \ufffd marks what could "
                       f"not be read): set {key}.encoding: {other} in cnai.yaml if that is the file's encoding "
                       f"(`cnai init` finds it), or mend that line if the "
