@@ -660,6 +660,9 @@ def test_free_text_left_empty_on_most_rows_is_no_feature(tmp_path, capsys):
     ("settings:\n  home: .cnai\n  serving_port: 8751\n", "kept from the cnai.yaml replaced"),
     ("settings:\n  home: .cnai\n  serving_prot: 8751\n", "cannot be read (settings.serving_prot: Extra inputs"),
     ("settings: [home\n", "cannot be read (while parsing"),
+    # From a review: a model_name kept for another label would gate the new model against the old one's.
+    ("settings:\n  serving_port: 8751\n  model_name: churn\ndata:\n  label: churned\n  task: binary\n",
+     "but for model_name ('churn'), which named the model of another label or task"),
 ])
 def test_init_force_keeps_the_settings_of_the_configuration_it_replaces(tmp_path, capsys, before, kept):
     """Found by a new user: `cnai init --force` wrote the settings back to their defaults, and the
@@ -674,7 +677,8 @@ def test_init_force_keeps_the_settings_of_the_configuration_it_replaces(tmp_path
     said = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("settings:")]
     assert len(said) == 1 and kept in said[0], said
     port = load_config(target).settings.serving_port
-    assert port == (8751 if "kept" in kept else default_of(Settings, "serving_port"))
+    assert port == (default_of(Settings, "serving_port") if "cannot be read" in kept else 8751)
+    assert "model_name" not in (yaml.safe_load(target.read_text()).get("settings") or {})
 
 
 @pytest.mark.parametrize("option, wanted", [

@@ -700,7 +700,7 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
         raise ConfigError(f"{target} exists; pass --force to replace it, or --config another path")
     target.parent.mkdir(parents=True, exist_ok=True)  # `cnai --config new/dir/cnai.yaml init ...`
     if target.exists():  # --force: the data's part is inferred anew; the settings are the user's
-        config["settings"], said = _settings_kept(target, config["settings"])
+        config["settings"], said = _settings_kept(target, config["settings"], config["data"])
         if said:
             notes.append(said)
     next_step = ("Before `cnai run`, change what it refuses (below)" if to_do else "Review it, then `cnai run`")
@@ -717,9 +717,11 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
             handle.write(f"{home}\n")
 
 
-def _settings_kept(target: Path, defaults: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def _settings_kept(target: Path, defaults: dict[str, Any], data: dict[str, Any]) -> tuple[dict[str, Any], str]:
     """(the `settings` of the cnai.yaml `--force` replaces, or `defaults` when it has none or they
-    cannot be read, what to say of it): a serving port or a registry chosen is not the data's to infer."""
+    cannot be read, what to say of it): a serving port or a registry chosen is not the data's to infer.
+    Its model_name is kept only for the same label and task (`data`, the new one's): another answer's
+    model registered under it would be gated against the old one's production model."""
     from pydantic import ValidationError
 
     try:
@@ -732,8 +734,15 @@ def _settings_kept(target: Path, defaults: dict[str, Any]) -> tuple[dict[str, An
         if not isinstance(settings, dict):
             raise ValueError(f"settings is a {type(settings).__name__}, not a mapping of keys")
         Settings.model_validate(settings)
+        earlier = written.get("data") if isinstance(written.get("data"), dict) else {}
+        renamed = "model_name" in settings and (earlier.get("label"), earlier.get("task")) != (data.get("label"), data.get("task"))
     except (OSError, ValueError, yaml.YAMLError) as exc:  # pydantic's ValidationError is a ValueError
         problem = ("; ".join(f"settings.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                    if isinstance(exc, ValidationError) else " ".join(str(exc).split()))
         return defaults, f"settings: the defaults; those of the {target.name} replaced cannot be read ({problem})"
+    if renamed:
+        settings = {key: value for key, value in settings.items() if key != "model_name"}
+        return settings, (f"settings: kept from the {target.name} replaced (--force infers the rest anew), but for "
+                          f"model_name ({written['settings']['model_name']!r}), which named the model of another label "
+                          "or task")
     return settings, f"settings: kept from the {target.name} replaced (--force infers the rest anew)"
