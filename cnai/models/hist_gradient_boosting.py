@@ -106,8 +106,9 @@ class HistGradientBoosting(ModelKind):
             model.set_params(early_stopping=False)
         _, ordinal, categorical = estimator.named_steps["encode"].transformers[0]
         limit = ordinal.max_categories
-        # The encoder groups a column's rarest categories once it has `limit` of them, missing
-        # counted as one (scikit-learn's _identify_infrequent); a set compares values as its own does.
+        # The encoder groups a column's rarest categories once it has `limit` of them (scikit-learn's
+        # _identify_infrequent); a set compares values as its own does. Missing is counted as one
+        # too, which scikit-learn does not: at worst the limit stays where it could have gone.
         if limit is not None and all(_categories(features[c]) < limit for c in categorical):
             ordinal.set_params(max_categories=None)
 
@@ -247,8 +248,8 @@ class DirectPredictor:
 
 
 def _categories(values: pd.Series) -> int:
-    """The categories the encoder finds in `values`: its distinct values, and missing (NaN, as
-    `model_input` writes it) as one."""
+    """The categories in `values`: its distinct values, and missing (NaN, as `model_input` writes it)
+    as one."""
     present = values.dropna()
     return len(set(present.tolist())) + int(len(present) < len(values))
 

@@ -155,7 +155,7 @@ def connect_server(master: str, log_file: Path, say: Callable[[str], None] | Non
     try:
         yield url
     except BaseException:
-        refused = True  # by a check before any step (or interrupted): nothing of this server is worth waiting for
+        refused = True  # by a check before any step, a Ctrl-C, a failure outside the steps: no archive is awaited
         raise
     finally:
         for key, value in saved.items():
