@@ -224,7 +224,7 @@ def test_an_empty_search_space_is_refused_by_key(tmp_path):
 
 def test_a_positive_label_that_is_not_a_value_is_refused_before_any_step(tmp_path):
     """A typo ('dole' for 'Dole', 'yes' for 1) was found only when tuning started, after ingest and validate."""
-    from cnai.orchestration.project import check_binary_label
+    from cnai.orchestration.project import check_label_values
 
     (tmp_path / "votes.csv").write_text("age,vote\n" + "".join(f"{20 + i},{'Dole' if i % 3 else 'Clinton'}\n" for i in range(30)))
     config = {"data": {"events": {"source": "votes.csv", "columns": {"age": "bigint", "vote": "string"}}, "label": "vote",
@@ -234,16 +234,16 @@ def test_a_positive_label_that_is_not_a_value_is_refused_before_any_step(tmp_pat
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"data.positive_label: 'dole' is not a value of 'vote' \(\['Clinton', 'Dole'\]\); "
                                           r"did you mean 'Dole'\?"):
-        check_binary_label(load_config(path), path)
+        check_label_values(load_config(path), path)
     config["data"]["positive_label"] = "Dole"
     path.write_text(yaml.safe_dump(config))
-    check_binary_label(load_config(path), path)
+    check_label_values(load_config(path), path)
 
 
 def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_path):
     """From a new user's trial: `task: binary` on a price was refused only at validate, 13 s in,
     naming "dataset (after validation)"; a text label with task regression was refused at once."""
-    from cnai.orchestration.project import check_binary_label
+    from cnai.orchestration.project import check_label_values
 
     rows = "".join(f"{20 + i},{1000 + 37 * i},{'abc'[i % 3]}\n" for i in range(40))
     (tmp_path / "autos.csv").write_text("age,price,body\n" + rows)
@@ -255,11 +255,22 @@ def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_
     with pytest.raises(ConfigError, match=r"^data\.task: binary, but data\.label 'price' has 40 values in the first 40 rows "
                                           r"\('1000', '1037', .*, \.\.\.\): its values are amounts: set data\.task: regression; "
                                           r"or derive a label of two values"):
-        check_binary_label(load_config(path), path)
+        check_label_values(load_config(path), path)
     config["data"]["label"] = "body"
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"'body' has 3 values .*\('a', 'b', 'c'\): set data\.task: multiclass; or"):
-        check_binary_label(load_config(path), path)
+        check_label_values(load_config(path), path)
+    # From a new user's trial: task multiclass on a duration of 47 values was refused only at tune.
+    config["data"].update(label="price", task="multiclass")
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"^data\.task: multiclass, but data\.label 'price' has 40 values in the first 40 "
+                                          r"rows, 40 of them with fewer than the 3 rows a class needs: .*set data\.task: "
+                                          r"regression to predict the number"):
+        check_label_values(load_config(path), path)
+    config["data"].update(label="body")
+    path.write_text(yaml.safe_dump(config))
+    check_label_values(load_config(path), path)  # three classes of 13-14 rows each
+    config["data"]["task"] = "binary"
     # Two values as Spark reads them (found by a review: 1 and 1.0 counted as two, yes and TRUE too).
     (tmp_path / "autos.csv").write_text("age,price,body\n" + "".join(f"{i},{['1', '1.0', '0'][i % 3]},{['yes', 'TRUE', 'no'][i % 3]}\n"
                                                                      for i in range(30)))
@@ -267,7 +278,7 @@ def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_
         config["data"].update(label=label)
         config["data"]["events"]["columns"] = {"age": "bigint", "price": "double", "body": spark_type}
         path.write_text(yaml.safe_dump(config))
-        check_binary_label(load_config(path), path)
+        check_label_values(load_config(path), path)
 
 
 def test_a_relative_source_that_is_a_symlink_loop_is_refused_by_name(tmp_path):

@@ -418,16 +418,17 @@ def _header(path: Path, table: TableSource) -> list[str] | None:
     return None if names is None else [name or f"_c{i}" for i, name in enumerate(names)]
 
 
-def check_binary_label(config: ProjectConfig, config_path: Path, sample_rows: int = 100_000) -> None:
-    """A binary task's label must have two values, and positive_label must be one of them: said now,
-    from the first rows of the events (a typo was found only when tuning started, an amount as a
-    binary label at validate), with the values there are."""
+def check_label_values(config: ProjectConfig, config_path: Path, sample_rows: int = 100_000) -> None:
+    """A binary task's label must have two values, and positive_label must be one of them; a
+    multiclass one must not be a measurement (`_check_classes`): said now, from the first rows of
+    the events (a typo was found only when tuning started, an amount as a binary label at validate),
+    with the values there are."""
     import pandas as pd
 
     from cnai.core.sources import resolve_source
 
     data = config.data
-    if data.task != "binary" or data.label not in data.events.columns:
+    if data.task not in ("binary", "multiclass") or data.label not in data.events.columns:
         return
     source = _source(data.events.source, config_path.parent)
     if "://" in source:
@@ -441,6 +442,9 @@ def check_binary_label(config: ProjectConfig, config_path: Path, sample_rows: in
     except (OSError, ValueError, KeyError):
         return  # unreadable here: ingest names what is wrong with the file
     found = sorted({str(v).strip() for v in values.dropna()} - {"", "NA", *events.null_values})
+    if data.task == "multiclass":
+        _check_classes(data.label, events.columns.get(data.label, "string"), values, found)
+        return
     wanted = str(data.positive_label)
     boolean = isinstance(data.positive_label, bool) or events.columns.get(data.label) == "boolean"
     if boolean:  # true, True and TRUE are one value to Spark
@@ -458,6 +462,27 @@ def check_binary_label(config: ProjectConfig, config_path: Path, sample_rows: in
         close = [v for v in found if v.lower() == wanted.lower()]
         raise ConfigError(f"data.positive_label: {data.positive_label!r} is not a value of {data.label!r} ({found})"
                           + (f"; did you mean {close[0]!r}?" if close else ""))
+
+
+def _check_classes(label: str, spark_type: str, values, found: list[str]) -> None:
+    """A multiclass label most of whose many values are too rare to be classes (a measurement, such
+    as a duration) is refused with the task it calls for, as `cnai init` refuses it: the run found
+    it only at tune, after the data steps, with advice to merge classes."""
+    from collections import Counter
+
+    from cnai.core.splits import ROWS_TO_TUNE_A_CLASS
+    from cnai.core.tasks import MULTICLASS_MAX_INTEGER_VALUES
+
+    wanted = set(found)
+    rows = Counter(_as_label(str(v).strip(), spark_type) for v in values.dropna() if str(v).strip() in wanted)
+    rare = [value for value, count in rows.items() if count < ROWS_TO_TUNE_A_CLASS]
+    if len(rare) * 2 > len(rows) > MULTICLASS_MAX_INTEGER_VALUES:
+        numeric = all(isinstance(value, float) for value in rows)
+        raise ConfigError(f"data.task: multiclass, but data.label {label!r} has {len(rows)} values in the first "
+                          f"{len(values):,} rows, {len(rare)} of them with fewer than the {ROWS_TO_TUNE_A_CLASS} rows a "
+                          "class needs: too few of each to learn as classes; "
+                          + ("set data.task: regression to predict the number, or derive" if numeric else "derive")
+                          + " a coarser label (a few classes) in data.events.derived_columns; nothing was run")
 
 
 def _as_label(text: str, spark_type: str):
@@ -511,7 +536,7 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
                      parameters=config.tuning.search_space, fixed=config.model.params)
         check_runs_locally(config.tuning.algorithm)
         check_tables_readable(config, config_path)
-        check_binary_label(config, config_path)
+        check_label_values(config, config_path)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc
     from cnai.orchestration.serve import serve_production
