@@ -95,7 +95,7 @@ CASES = [
     ("single", {"data.task": "regression", "tuning.objective": {"metric": "rmse"}},
      r"data\.task: regression needs a numeric label, but data\.events\.columns declares 'species' string"),
     ("single", {"data.events.delimiter": ";;"}, r"data\.events\.delimiter: String should have at most 1 character"),
-    ("single", {"data.events.encoding": "windows-1252"}, r"data\.events\.encoding: encoding 'windows-1252' is not one "
+    ("single", {"data.events.encoding": "utf-16"}, r"data\.events\.encoding: encoding 'utf-16' is not one "
                                                          r"Spark's CSV reader takes"),
 ]
 
