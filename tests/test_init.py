@@ -611,6 +611,20 @@ def test_a_time_other_than_the_split_or_join_time_is_no_feature(tmp_path, capsys
 
 
 
+def test_dates_of_either_order_get_a_pattern_that_can_be_pasted(tmp_path, capsys):
+    """From a new user's trial: for dates whose numbers are all 12 or less, init wrote
+    to_timestamp(period, 'd/M/yyyy or M/d/yyyy, whichever the file uses'), which fails if pasted."""
+    from cnai.cli import main
+
+    days = ["1/2/2013", "3/4/2013", "5/6/2013", "7/8/2013", "9/10/2013", "11/12/2013"] * 10
+    pd.DataFrame({"when": days, "x": [i * 0.5 for i in range(60)], "y": [i % 2 for i in range(60)]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "t.csv"), "--label", "y"]) == 0
+    said = capsys.readouterr().out
+    assert "derived_columns: {when_time: \"to_timestamp(when, 'M/d/yyyy')\"}" in said, said
+    assert "(month first; if the file writes the day first, 'd/M/yyyy')" in said and "whichever" not in said
+
+
 def test_the_pattern_said_for_dates_reads_them_unpadded_too(tmp_path, capsys):
     """Found by a new user (Ecdat's breaches): init said 'MM/dd/yyyy' for dates such as 9/22/2009,
     which Spark's parser refuses with one digit: the run quarantined 71% of the rows without a word."""

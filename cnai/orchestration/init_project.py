@@ -185,11 +185,13 @@ def _numeric_date_recipe(values: pd.Series, column: str) -> str:
     first, second, mark = parts[0].astype(int), parts[2].astype(int), parts[1].iloc[0]
     # One letter each: Spark reads `M` as one digit or two, where `MM` refuses 9/22/2009 (and the
     # run then quarantined every such row).
-    pattern = (f"d{mark}M{mark}yyyy" if (first > 12).any() else f"M{mark}d{mark}yyyy" if (second > 12).any()
-               else f"d{mark}M{mark}yyyy or M{mark}d{mark}yyyy, whichever the file uses")
+    # Neither number past 12 in the sample: both orders read it, and only the user knows which.
+    ambiguous = not (first > 12).any() and not (second > 12).any()
+    pattern = f"d{mark}M{mark}yyyy" if (first > 12).any() else f"M{mark}d{mark}yyyy"
     return (f"dates written day or month first (e.g. {present.iloc[0]!r}) are not read as times by themselves; derive "
             f"one with its pattern (with the time of day: add ' HH:mm' to it): "
-            + _derived_time(column, f"to_timestamp({column}, '{pattern}')"))
+            + _derived_time(column, f"to_timestamp({column}, '{pattern}')")
+            + (f" (month first; if the file writes the day first, 'd{mark}M{mark}yyyy')" if ambiguous else ""))
 
 
 def _derived_time(column: str, expression: str, as_text: bool = True) -> str:
