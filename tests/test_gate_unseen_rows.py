@@ -41,6 +41,18 @@ def in_production(model: dict[str, str], training_set: str, tmp_path: Path) -> t
     return uri, name
 
 
+def random_splits_gated(production_set: Path, candidate_set: Path, features: list[str],
+                        tmp_path: Path) -> tuple[dict[str, str], pd.DataFrame, dict]:
+    """Production trained on one set and promoted, a candidate on the other (the same seeded random
+    split), and the gate's decision: (production's paths, the candidate's held-out rows, the decision)."""
+    production = train(str(production_set), tmp_path / "production", features, split="random", seed=1)
+    candidate = train(str(candidate_set), tmp_path / "candidate", features, split="random", seed=1)
+    uri, name = in_production(production, str(production_set), tmp_path)
+    decision = evaluate_candidate(candidate["model"], candidate["holdout"], str(tmp_path / "gate.md"), uri, name,
+                                  "roc_auc", 0.0, no_minimum("roc_auc"))
+    return production, pd.read_parquet(candidate["holdout"]), decision
+
+
 def row_keys(frame: pd.DataFrame) -> set[tuple]:
     return set(map(tuple, frame.astype(str).itertuples(index=False)))
 
@@ -80,13 +92,7 @@ def test_rows_whose_values_changed_since_production_trained_are_not_taken_as_uns
     frame.to_parquet(before, index=False)
     changed = frame["carrier"].isin(["UA", "B6"])  # re-read as another encoding would spell them
     frame.assign(carrier=frame["carrier"].where(~changed, frame["carrier"] + "\ufffd")).to_parquet(after, index=False)
-    production = train(str(before), tmp_path / "production", model_features, split="random", seed=1)
-    candidate = train(str(after), tmp_path / "candidate", model_features, split="random", seed=1)
-    uri, name = in_production(production, str(before), tmp_path)
-
-    decision = evaluate_candidate(candidate["model"], candidate["holdout"], str(tmp_path / "gate.md"), uri, name,
-                                  "roc_auc", 0.0, no_minimum("roc_auc"))
-    held_by_candidate = pd.read_parquet(candidate["holdout"])
+    production, held_by_candidate, decision = random_splits_gated(before, after, model_features, tmp_path)
     held_by_production = set(pd.read_parquet(production["holdout"])["row_id"])
     unseen = held_by_candidate[held_by_candidate["row_id"].isin(held_by_production & set(frame.loc[~changed, "row_id"]))]
     assert 0 < len(unseen) < len(held_by_candidate) - 50, "the changed rows are a good part of the candidate's holdout"
@@ -108,13 +114,7 @@ def test_rows_match_production_s_by_value_when_a_column_s_type_changed(training_
     frame.assign(alt=frame["alt"].astype(float).where(frame["row_id"] != 0)).to_parquet(with_gap, index=False)
     frame[frame["row_id"] != 0].to_parquet(without, index=False)
     assert pd.read_parquet(with_gap)["alt"].dtype == "float64" and pd.read_parquet(without)["alt"].dtype == "int64"
-    production = train(str(with_gap), tmp_path / "production", model_features, split="random", seed=1)
-    candidate = train(str(without), tmp_path / "candidate", model_features, split="random", seed=1)
-    uri, name = in_production(production, str(with_gap), tmp_path)
-
-    decision = evaluate_candidate(candidate["model"], candidate["holdout"], str(tmp_path / "gate.md"), uri, name,
-                                  "roc_auc", 0.0, no_minimum("roc_auc"))
-    held_by_candidate = pd.read_parquet(candidate["holdout"])
+    production, held_by_candidate, decision = random_splits_gated(with_gap, without, model_features, tmp_path)
     both = held_by_candidate["row_id"].isin(set(pd.read_parquet(production["holdout"])["row_id"]))
     assert both.sum() > 30  # the split itself draws from the values as typed: the two holdouts overlap by chance
     assert f"the {int(both.sum())} rows neither model trained on" in decision["reason"]
