@@ -348,6 +348,9 @@ def test_dates_written_as_text_are_refused_as_features_with_the_number_to_derive
     for dates, recipe in (([f"{m}/{d}/2013" for m, d in zip(range(1, 13), range(1, 13), strict=True)],
                            "to_timestamp(when, 'M/d/yyyy')"),
                           ([f"{d}/{m}/13" for m, d in zip(range(1, 13), range(13, 25), strict=True)], "to_timestamp(when, 'd/M/yy')"),
+                          # Day first though the first rows' days are 12 or less (found by a new user: told M/d/yyyy).
+                          ([f"{d}/{m}/2009" for m, d in zip(range(1, 13), [5, 7, *range(13, 23)], strict=True)],
+                           "to_timestamp(when, 'd/M/yyyy')"),
                           ([f"2013-01-{d:02d}T0{d % 10}:30:00Z" for d in range(1, 29)], "to_timestamp(when)")):
         frame = pd.DataFrame({"when": (dates * rows)[:rows], "a": np.arange(rows) % 7, "y": np.arange(rows) % 2})
         with pytest.raises(DataError) as refused:

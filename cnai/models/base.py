@@ -23,7 +23,7 @@ import pandas as pd
 
 from cnai.core.config import time_feature_problem
 from cnai.core.errors import DataError
-from cnai.core.tabular import date_text_example
+from cnai.core.tabular import DATES_SAMPLED, date_text_example
 from cnai.core.tasks import is_classification
 
 
@@ -48,16 +48,16 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
         if (example := date_text_example(frame[column])) is not None:
             raise DataError(f"feature column {column!r} holds dates written as text (e.g. {example!r}), which a model takes "
                             "as categories of their exact values that no new row's date matches: derive a number from it "
-                            f"in derived_columns in cnai.yaml (e.g. {column}_year: \"year({_to_time(column, example)})\", "
+                            f"in derived_columns in cnai.yaml (e.g. {column}_year: \"year({_to_time(column, example, frame[column])})\", "
                             "or days between two dates: \"datediff(a, b)\") and use that "
                             "instead")
     return categorical, [c for c in feature_columns if c not in categorical]
 
 
-def _to_time(column: str, example: str) -> str:
-    """The Spark expression of the time written as `example`: ISO text (2013-01-31T12:00Z) reads
-    without a pattern; other forms by theirs, day first where the first number cannot be a month
-    (month first otherwise: the user knows which it is)."""
+def _to_time(column: str, example: str, values: pd.Series) -> str:
+    """The Spark expression of the time written as `example` (one of `values`): ISO text
+    (2013-01-31T12:00Z) reads without a pattern; other forms by theirs, day first where a first
+    number in the sample of `values` cannot be a month (month first otherwise: the user knows)."""
     day_part = re.split(r"[ T]", example, maxsplit=1)[0]
     separator = "-" if "-" in day_part else "/"
     parts = day_part.split(separator)
@@ -67,7 +67,9 @@ def _to_time(column: str, example: str) -> str:
         date = f"yyyy{separator}M{separator}d"
     else:
         year = "yyyy" if len(parts[-1]) == 4 else "yy"
-        date = f"d{separator}M{separator}{year}" if int(parts[0]) > 12 else f"M{separator}d{separator}{year}"
+        firsts = values.dropna().head(DATES_SAMPLED).astype(str).str.extract(r"^\s*(\d{1,2})[-/]")[0].dropna().astype(int)
+        day_first = bool((firsts > 12).any())
+        date = f"d{separator}M{separator}{year}" if day_first else f"M{separator}d{separator}{year}"
     time = example[len(day_part):].strip()
     return f"to_timestamp({column}, '{date}" + ("" if not time else " H:mm:ss" if time.count(":") == 2 else " H:mm") + "')"
 
