@@ -281,6 +281,26 @@ def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_
         check_label_values(load_config(path), path)
 
 
+def test_a_feature_of_dates_written_as_text_is_refused_before_any_step(tmp_path):
+    """From a new user's trial: a text column of dates listed as a feature was refused only at tune,
+    after ingest and validate; the check before the run reads the first rows and says it by key."""
+    from cnai.orchestration.project import check_date_text_features
+
+    days = "".join(f"{20 + i},{(i % 28) + 1}/{(i % 12) + 1}/2009,{i % 2}\n" for i in range(40))
+    (tmp_path / "obs.csv").write_text("size,obs_date,kind\n" + days)
+    config = {"data": {"events": {"source": "obs.csv", "columns": {"size": "bigint", "obs_date": "string", "kind": "bigint"}},
+                       "label": "kind", "task": "binary", "features": ["size", "obs_date"]},
+              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
+    path = tmp_path / "cnai.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match=r"^data\.features\[1\]: 'obs_date' holds dates written as text \(e\.g\. '1/1/2009'\)"
+                                          r".*obs_date_year: \"year\(to_timestamp\(obs_date, 'd/M/yyyy'\)\)\""):
+        check_date_text_features(load_config(path), path)
+    config["data"]["features"] = ["size"]
+    path.write_text(yaml.safe_dump(config))
+    check_date_text_features(load_config(path), path)
+
+
 def test_a_relative_source_that_is_a_symlink_loop_is_refused_by_name(tmp_path):
     """A relative source in cnai.yaml that loops ended in a raw RuntimeError before any step."""
     from cnai.orchestration.project import pipeline_arguments

@@ -45,13 +45,20 @@ def feature_kinds(frame: pd.DataFrame, feature_columns: list[str]) -> tuple[list
     categorical = [c for c in feature_columns
                    if not pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])]
     for column in categorical:
-        if (example := date_text_example(frame[column])) is not None:
-            raise DataError(f"feature column {column!r} holds dates written as text (e.g. {example!r}), which a model takes "
-                            "as categories of their exact values that no new row's date matches: derive a number from it "
-                            f"in derived_columns in cnai.yaml (e.g. {column}_year: \"year({_to_time(column, example, frame[column])})\", "
-                            "or days between two dates: \"datediff(a, b)\") and use that "
-                            "instead")
+        if problem := date_text_problem(column, frame[column], "derived_columns in cnai.yaml"):
+            raise DataError(f"feature column {problem}")
     return categorical, [c for c in feature_columns if c not in categorical]
+
+
+def date_text_problem(column: str, values: pd.Series, derive_in: str) -> str | None:
+    """Why a text column of dates is no feature, with the number to derive from it in `derive_in`
+    (as time_feature_problem says it of a typed time); None for other values."""
+    if (example := date_text_example(values)) is None:
+        return None
+    return (f"{column!r} holds dates written as text (e.g. {example!r}), which a model takes as categories of their "
+            f"exact values that no new row's date matches: derive a number from it in {derive_in} (e.g. {column}_year: "
+            f"\"year({_to_time(column, example, values)})\", or days between two dates: \"datediff(a, b)\") and use "
+            "that instead")
 
 
 def _to_time(column: str, example: str, values: pd.Series) -> str:

@@ -464,6 +464,31 @@ def check_label_values(config: ProjectConfig, config_path: Path, sample_rows: in
                           + (f"; did you mean {close[0]!r}?" if close else ""))
 
 
+def check_date_text_features(config: ProjectConfig, config_path: Path, sample_rows: int = 1_000) -> None:
+    """A feature declared string that holds dates is refused now, from the events' first rows, as
+    train and tune refuse it (a new user met it at tune, after the data steps)."""
+    import pandas as pd
+
+    from cnai.core.sources import resolve_source
+    from cnai.models.base import date_text_problem
+
+    data, events = config.data, config.data.events
+    texts = [c for c in data.features if events.columns.get(c) == "string"]
+    source = _source(events.source, config_path.parent)
+    if not texts or "://" in source:
+        return
+    try:
+        path = resolve_source(source, project_home(config, config_path) / "data")
+        frame = (pd.read_parquet(path, columns=texts).head(sample_rows) if events.format == "parquet" else
+                 pd.read_csv(path, usecols=texts, nrows=sample_rows, sep=events.delimiter, encoding=events.encoding,
+                             dtype=str, keep_default_na=False, na_values=["", "NA", *events.null_values]))
+    except (OSError, ValueError, KeyError):
+        return  # unreadable here: ingest names what is wrong with the file
+    for column in texts:
+        if problem := date_text_problem(column, frame[column].astype(object), "data.events.derived_columns"):
+            raise ConfigError(f"data.features[{data.features.index(column)}]: {problem}")
+
+
 def _check_classes(label: str, spark_type: str, values, found: list[str]) -> None:
     """A multiclass label most of whose many values are too rare to be classes (a measurement, such
     as a duration) is refused with the task it calls for, as `cnai init` refuses it: the run found
@@ -537,6 +562,7 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
         check_runs_locally(config.tuning.algorithm)
         check_tables_readable(config, config_path)
         check_label_values(config, config_path)
+        check_date_text_features(config, config_path)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc
     from cnai.orchestration.serve import serve_production
