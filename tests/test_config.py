@@ -222,16 +222,23 @@ def test_an_empty_search_space_is_refused_by_key(tmp_path):
         load_config(tmp_path / "c.yaml")
 
 
+def small_project(tmp_path: Path, events: dict, **data) -> tuple[dict, Path]:
+    """(a configuration of the table `events` and the `data` keys given, with a one-parameter
+    search space; the cnai.yaml in `tmp_path` it is written to)."""
+    config = {"data": {"events": events, **data},
+              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
+    path = tmp_path / "cnai.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return config, path
+
+
 def test_a_positive_label_that_is_not_a_value_is_refused_before_any_step(tmp_path):
     """A typo ('dole' for 'Dole', 'yes' for 1) was found only when tuning started, after ingest and validate."""
     from cnai.orchestration.project import check_label_values
 
     (tmp_path / "votes.csv").write_text("age,vote\n" + "".join(f"{20 + i},{'Dole' if i % 3 else 'Clinton'}\n" for i in range(30)))
-    config = {"data": {"events": {"source": "votes.csv", "columns": {"age": "bigint", "vote": "string"}}, "label": "vote",
-                       "task": "binary", "positive_label": "dole", "features": ["age"]},
-              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
-    path = tmp_path / "cnai.yaml"
-    path.write_text(yaml.safe_dump(config))
+    config, path = small_project(tmp_path, {"source": "votes.csv", "columns": {"age": "bigint", "vote": "string"}},
+                                 label="vote", task="binary", positive_label="dole", features=["age"])
     with pytest.raises(ConfigError, match=r"data.positive_label: 'dole' is not a value of 'vote' \(\['Clinton', 'Dole'\]\); "
                                           r"did you mean 'Dole'\?"):
         check_label_values(load_config(path), path)
@@ -247,11 +254,8 @@ def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_
 
     rows = "".join(f"{20 + i},{1000 + 37 * i},{'abc'[i % 3]}\n" for i in range(40))
     (tmp_path / "autos.csv").write_text("age,price,body\n" + rows)
-    config = {"data": {"events": {"source": "autos.csv", "columns": {"age": "bigint", "price": "double", "body": "string"}},
-                       "label": "price", "task": "binary", "features": ["age"]},
-              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
-    path = tmp_path / "cnai.yaml"
-    path.write_text(yaml.safe_dump(config))
+    config, path = small_project(tmp_path, {"source": "autos.csv", "columns": {"age": "bigint", "price": "double", "body": "string"}},
+                                 label="price", task="binary", features=["age"])
     with pytest.raises(ConfigError, match=r"^data\.task: binary, but data\.label 'price' has 40 values in the first 40 rows "
                                           r"\('1000', '1037', .*, \.\.\.\): its values are amounts: set data\.task: regression; "
                                           r"or derive a label of two values"):
@@ -288,11 +292,8 @@ def test_a_feature_of_dates_written_as_text_is_refused_before_any_step(tmp_path)
 
     days = "".join(f"{20 + i},{(i % 28) + 1}/{(i % 12) + 1}/2009,{i % 2}\n" for i in range(40))
     (tmp_path / "obs.csv").write_text("size,obs_date,kind\n" + days)
-    config = {"data": {"events": {"source": "obs.csv", "columns": {"size": "bigint", "obs_date": "string", "kind": "bigint"}},
-                       "label": "kind", "task": "binary", "features": ["size", "obs_date"]},
-              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
-    path = tmp_path / "cnai.yaml"
-    path.write_text(yaml.safe_dump(config))
+    config, path = small_project(tmp_path, {"source": "obs.csv", "columns": {"size": "bigint", "obs_date": "string", "kind": "bigint"}},
+                                 label="kind", task="binary", features=["size", "obs_date"])
     with pytest.raises(ConfigError, match=r"^data\.features\[1\]: 'obs_date' holds dates written as text \(e\.g\. '1/1/2009'\)"
                                           r".*obs_date_year: \"year\(to_timestamp\(obs_date, 'd/M/yyyy'\)\)\""):
         check_date_text_features(load_config(path), path)
@@ -356,11 +357,9 @@ def test_a_declared_column_the_file_lacks_is_named_from_its_header_before_any_st
     frame = pd.DataFrame({"Income": [1.5, 2.5], "Status": ["good", "bad"], "Debt": [0, 1]})
     frame.to_csv(tmp_path / "credit.csv", sep=";", index=False)
     frame.to_parquet(tmp_path / "credit.parquet")
-    config = {"data": {"events": {"source": "credit.csv", "delimiter": ";",
-                                  "columns": {"Incom": "double", "Status": "string", "Debt": "bigint"}},
-                       "label": "Status", "task": "binary", "features": ["Incom", "Debt"]},
-              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
-    path = tmp_path / "cnai.yaml"
+    config, path = small_project(tmp_path, {"source": "credit.csv", "delimiter": ";",
+                                            "columns": {"Incom": "double", "Status": "string", "Debt": "bigint"}},
+                                 label="Status", task="binary", features=["Incom", "Debt"])
     for source, fmt in (("credit.csv", "csv"), ("credit.parquet", "parquet")):
         config["data"]["events"].update(source=source, format=fmt)
         path.write_text(yaml.safe_dump(config))
@@ -392,12 +391,9 @@ def test_a_file_not_in_its_encoding_or_not_split_by_its_delimiter_is_refused_bef
     from cnai.orchestration.project import check_tables_readable
 
     (tmp_path / "college.csv").write_bytes("Private;Apps;Rate\nPrivée;1660;0,6\nPublique;2186;0,5\n".encode("latin-1"))
-    config = {"data": {"events": {"source": "college.csv", "delimiter": ";", "decimal": ",",
-                                  "columns": {"Private": "string", "Apps": "bigint", "Rate": "double"}},
-                       "label": "Rate", "task": "regression", "features": ["Private", "Apps"]},
-              "tuning": {"parameters": [{"name": "max_iter", "parameter_type": "int", "min": 50, "max": 100}]}}
-    path = tmp_path / "cnai.yaml"
-    path.write_text(yaml.safe_dump(config))
+    config, path = small_project(tmp_path, {"source": "college.csv", "delimiter": ";", "decimal": ",",
+                                            "columns": {"Private": "string", "Apps": "bigint", "Rate": "double"}},
+                                 label="Rate", task="regression", features=["Private", "Apps"])
     with pytest.raises(ConfigError, match=r"^data\.events\.source: \S*college\.csv, line 2, is not UTF-8 text "
                                           r"\('Priv\ufffde;1660;0,6'; .*set data\.events\.encoding: iso-8859-1 in cnai\.yaml"):
         check_tables_readable(load_config(path), path)
