@@ -285,6 +285,24 @@ def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_
         check_label_values(load_config(path), path)
 
 
+def test_the_checks_before_a_run_read_a_parquet_tables_first_rows_by_batches(tmp_path):
+    """The label and text-feature checks read the events once, and a Parquet table's first rows by
+    record batches: they read whole columns before, which a table of 100M rows holds in memory."""
+    import pandas as pd
+
+    from cnai.orchestration.project import check_label_values, first_event_rows
+
+    frame = pd.DataFrame({"age": range(40), "body": ["abc"[i % 3] for i in range(40)], "note": ["x"] * 40})
+    frame.to_parquet(tmp_path / "autos.parquet", row_group_size=10)
+    config, path = small_project(tmp_path, {"source": "autos.parquet", "format": "parquet",
+                                            "columns": {"age": "bigint", "body": "string", "note": "string"}},
+                                 label="body", task="binary", features=["age", "note"])
+    first = first_event_rows(load_config(path), path, rows=25)
+    assert list(first.columns) == ["body", "note"] and len(first) == 25
+    with pytest.raises(ConfigError, match=r"'body' has 3 values in the first 25 rows"):
+        check_label_values(load_config(path), path, first)
+
+
 def test_a_feature_of_dates_written_as_text_is_refused_before_any_step(tmp_path):
     """From a new user's trial: a text column of dates listed as a feature was refused only at tune,
     after ingest and validate; the check before the run reads the first rows and says it by key."""

@@ -418,29 +418,50 @@ def _header(path: Path, table: TableSource) -> list[str] | None:
     return None if names is None else [name or f"_c{i}" for i, name in enumerate(names)]
 
 
-def check_label_values(config: ProjectConfig, config_path: Path, sample_rows: int = 100_000) -> None:
+FIRST_ROWS = 100_000  # the events' rows the checks before a run read
+
+
+def first_event_rows(config: ProjectConfig, config_path: Path, rows: int = FIRST_ROWS):
+    """The events' first `rows` in the columns the checks before a run look at (the label, the text
+    features), read once for all of them: a CSV's as text, a Parquet table's as stored, by record
+    batches (not whole columns: a table of 100M rows is not read into memory before the run). None
+    when the table cannot be read here: ingest names what is wrong with it."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from cnai.core.sources import resolve_source
+
+    data, events = config.data, config.data.events
+    texts = [c for c in data.features if events.columns.get(c) == "string"]
+    columns = [c for c in dict.fromkeys([data.label, *texts]) if c in events.columns]
+    source = _source(events.source, config_path.parent)
+    if not columns or "://" in source:
+        return None
+    try:
+        path = resolve_source(source, project_home(config, config_path) / "data")
+        if events.format == "parquet":
+            import pyarrow.dataset as pads
+
+            return pads.dataset(str(path), format="parquet", partitioning="hive").head(rows, columns=columns).to_pandas()
+        return pd.read_csv(path, usecols=columns, nrows=rows, sep=events.delimiter, encoding=events.encoding, dtype=str,
+                           keep_default_na=False)
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        return None
+
+
+def check_label_values(config: ProjectConfig, config_path: Path, rows=None) -> None:
     """A binary task's label must have two values, and positive_label must be one of them; a
     multiclass one must not be a measurement (`_check_classes`): said now, from the first rows of
     the events (a typo was found only when tuning started, an amount as a binary label at validate),
-    with the values there are."""
+    with the values there are. `rows`: `first_event_rows`'s, when the caller has read them."""
     import pandas as pd
-
-    from cnai.core.sources import resolve_source
 
     data = config.data
     if data.task not in ("binary", "multiclass") or data.label not in data.events.columns:
         return
-    source = _source(data.events.source, config_path.parent)
-    if "://" in source:
+    if (first := rows if rows is not None else first_event_rows(config, config_path)) is None:
         return
-    try:
-        path = resolve_source(source, project_home(config, config_path) / "data")
-        events = data.events
-        values = (pd.read_parquet(path, columns=[data.label])[data.label].head(sample_rows) if events.format == "parquet" else
-                  pd.read_csv(path, usecols=[data.label], nrows=sample_rows, sep=events.delimiter, encoding=events.encoding,
-                              dtype=str, keep_default_na=False)[data.label])
-    except (OSError, ValueError, KeyError):
-        return  # unreadable here: ingest names what is wrong with the file
+    values, events = first[data.label], data.events
     found = sorted({str(v).strip() for v in values.dropna()} - {"", "NA", *events.null_values})
     if data.task == "multiclass":
         _check_classes(data.label, events.columns.get(data.label, "string"), values, found)
@@ -464,28 +485,21 @@ def check_label_values(config: ProjectConfig, config_path: Path, sample_rows: in
                           + (f"; did you mean {close[0]!r}?" if close else ""))
 
 
-def check_date_text_features(config: ProjectConfig, config_path: Path, sample_rows: int = 1_000) -> None:
-    """A feature declared string that holds dates is refused now, from the events' first rows, as
-    train and tune refuse it (a new user met it at tune, after the data steps)."""
-    import pandas as pd
-
-    from cnai.core.sources import resolve_source
+def check_date_text_features(config: ProjectConfig, config_path: Path, rows=None, sample_rows: int = 1_000) -> None:
+    """A feature declared string that holds dates is refused now, from the events' first
+    `sample_rows`, as train and tune refuse it (a new user met it at tune, after the data steps).
+    `rows`: `first_event_rows`'s, when the caller has read them."""
     from cnai.models.base import date_text_problem
 
     data, events = config.data, config.data.events
     texts = [c for c in data.features if events.columns.get(c) == "string"]
-    source = _source(events.source, config_path.parent)
-    if not texts or "://" in source:
+    if not texts or (first := rows if rows is not None else first_event_rows(config, config_path)) is None:
         return
-    try:
-        path = resolve_source(source, project_home(config, config_path) / "data")
-        frame = (pd.read_parquet(path, columns=texts).head(sample_rows) if events.format == "parquet" else
-                 pd.read_csv(path, usecols=texts, nrows=sample_rows, sep=events.delimiter, encoding=events.encoding,
-                             dtype=str, keep_default_na=False, na_values=["", "NA", *events.null_values]))
-    except (OSError, ValueError, KeyError):
-        return  # unreadable here: ingest names what is wrong with the file
+    missing = ["", "NA", *events.null_values]  # a CSV's null markers, read as text here
     for column in texts:
-        if problem := date_text_problem(column, frame[column].astype(object), "data.events.derived_columns"):
+        values = first[column].head(sample_rows).astype(object)
+        values = values.where(~values.isin(missing), None)
+        if problem := date_text_problem(column, values, "data.events.derived_columns"):
             raise ConfigError(f"data.features[{data.features.index(column)}]: {problem}")
 
 
@@ -561,8 +575,9 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
                      parameters=config.tuning.search_space, fixed=config.model.params)
         check_runs_locally(config.tuning.algorithm)
         check_tables_readable(config, config_path)
-        check_label_values(config, config_path)
-        check_date_text_features(config, config_path)
+        first = first_event_rows(config, config_path)
+        check_label_values(config, config_path, first)
+        check_date_text_features(config, config_path, first)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc
     from cnai.orchestration.serve import serve_production
