@@ -196,7 +196,11 @@ def test_the_v2_model_metadata_lists_the_features_a_request_needs(trained_model,
     metadata = requests.get(f"{url}/v2/models/{name}", timeout=5).json()
     model = LoadedModel(trained_model["model"])
     assert [i["name"] for i in metadata["inputs"]] == model.feature_columns
-    assert {i["datatype"] for i in metadata["inputs"] if i["name"] in model.meta["numeric"]} == {"FP64"}
+    declared = {i["name"]: i["datatype"] for i in metadata["inputs"]}
+    integers = set(model.meta["integer"])
+    # Whole-number features were listed FP64, a client reading the metadata sent 3.0 for a month.
+    assert integers and {declared[c] for c in integers} == {"INT64"}
+    assert {declared[c] for c in model.meta["numeric"] if c not in integers} == {"FP64"}
     assert [o["name"] for o in metadata["outputs"]] == ["prediction", *(f"probability_{c}" for c in model.classes)]
 
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import DataError
@@ -62,7 +63,8 @@ def fit_and_evaluate(training_set: str, model: str, holdout: str, metrics: str, 
     scores = all_scores(task, y_true, scored)
     meta = {
         "task": task, "classes": classes, "feature_columns": feature_columns, "categorical": categorical,
-        "numeric": numeric, "boolean": boolean_columns(frame, categorical), "label": label, "timestamp": timestamp, "split": split, "params": params,
+        "numeric": numeric, "integer": [c for c in numeric if pd.api.types.is_integer_dtype(frame[c])],
+        "boolean": boolean_columns(frame, categorical), "label": label, "timestamp": timestamp, "split": split, "params": params,
         "holdout_scores": scores, "trained_rows": len(train), "training_sample": sample,
         "rounds_fitted": kind.rounds_fitted(estimator),
         "trained_until": str(train[timestamp].max()) if timestamp and timestamp in train else None,

@@ -126,9 +126,9 @@ def _server_classes():
 
         def get_input_types(self) -> list[dict]:
             """The features a request must carry (v2 model metadata: clients can discover them)."""
-            booleans = set(self.model.meta.get("boolean", []))
-            return [{"name": c, "datatype": "FP64" if c in self.numeric else "BOOL" if c in booleans else "BYTES",
-                     "shape": [-1]} for c in self.model.feature_columns]
+            booleans, integers = set(self.model.meta.get("boolean", [])), set(self.model.meta.get("integer", []))
+            return [{"name": c, "datatype": "INT64" if c in integers else "FP64" if c in self.numeric else "BOOL" if c in booleans
+                     else "BYTES", "shape": [-1]} for c in self.model.feature_columns]
 
         def get_output_types(self) -> list[dict]:
             classes = self.model.classes if self.model.task != "regression" else []
