@@ -48,6 +48,16 @@ def test_init_splits_at_random_when_the_newest_rows_lack_a_class(tmp_path, capsy
     assert "the newest 15% hold no 'weather' = ['snow']" in (tmp_path / "cnai.yaml").read_text()
 
 
+def test_a_label_of_whole_numbers_written_with_decimals_gets_a_whole_positive_label(tmp_path, capsys):
+    """From a review: a label written 1, 1.0 and 0 got `positive_label: 1.0`, and the server answered the class as 1."""
+    table = tmp_path / "cancer.csv"
+    table.write_text("size,malignant\n" + "".join(f"{(i * 37) % 11},{['1', '1.0', '0'][i % 3]}\n" for i in range(60)))
+    config = tmp_path / "p" / "cnai.yaml"
+    assert main(["--config", str(config), "init", str(table), "--label", "malignant"]) == 0
+    written = yaml.safe_load(config.read_text())["data"]
+    assert written["task"] == "binary" and written["positive_label"] == 1 and isinstance(written["positive_label"], int)
+
+
 def test_init_leaves_out_near_unique_text_columns(tmp_path):
     """LA riots: last names and addresses (58 distinct in 63 rows) were kept as features."""
     riots = "package:vega_datasets/_data/la-riots.csv"

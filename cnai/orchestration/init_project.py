@@ -586,7 +586,9 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     }
     if task == "binary":
         classes = sorted(frame[label].dropna().unique().tolist(), key=str)
-        data["positive_label"] = _plain(classes[-1])
+        positive = _plain(classes[-1])
+        # A label written 1, 1.0 and 0 is read as numbers; its classes are answered as 1 and 0, so named.
+        data["positive_label"] = int(positive) if isinstance(positive, float) and positive.is_integer() else positive
         notes.append(f"data.positive_label: {data['positive_label']!r} (scores are its probability; change it if the "
                      f"other value, {classes[0]!r}, is the one to find)")
     data["split"] = "time" if timestamp else "random"
