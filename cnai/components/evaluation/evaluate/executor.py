@@ -104,8 +104,15 @@ def evaluate_candidate(
                           f"(`cnai serve --version` makes a registered version production by hand); {reason}")
     few = few_rows_warning(judged[candidate.meta["label"]], task != "regression")
     if _perfect(metric, candidate_score) and not few:  # on a few rows a perfect score is as likely chance
-        reason = (f"WARNING: a perfect {metric} on held-out rows usually means a feature holds the label's answer (a "
-                  f"leak: known only with the label); check data.features; {reason}")
+        meta = candidate.meta
+        if alone := _determining(judged, meta["feature_columns"], meta["label"], task):
+            reason = (f"WARNING: a perfect {metric} on held-out rows, and {', '.join(map(repr, alone))} alone "
+                      f"determine{'s' if len(alone) == 1 else ''} the label there: a leak if known only with the label "
+                      f"(then drop it from data.features); {reason}")
+        else:  # iris' species from its measurements: no one column gives it away
+            reason = (f"a perfect {metric} on held-out rows, from several features together (no one of them determines "
+                      f"the label): data that separate cleanly score so; if a feature is known only with the label, drop "
+                      f"it from data.features; {reason}")
     if few:
         reason = f"{few}; {reason}"  # first: the step table shows the start of the reason
     with atomic_output(comparison) as staging:
@@ -126,6 +133,31 @@ def evaluate_candidate(
 # register, so the candidate's version number is not known here.
 BY_HAND = ("To serve the candidate anyway, make it production by hand: `cnai serve --version N`, N being the version "
            "the register step gives it (the step table's register line)")
+
+
+def _determining(frame: pd.DataFrame, features: list[str], label: str, task: str) -> list[str]:
+    """The features that give the label away on `frame` by themselves: a class (or a value) per
+    category of a column of fewer categories than half the rows, or, for a number, classes that one
+    threshold per class separates (a regression label that rises or falls with it, exactly)."""
+    found = []
+    for column in (c for c in features if c in frame.columns):
+        pair = frame[[column, label]].dropna()
+        if len(pair) < len(frame) or pair.empty:  # missing on some rows: it cannot give every answer
+            continue
+        values = pair[column]
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            if task == "regression":
+                if pair[label].nunique() > 1 and abs(values.rank().corr(pair[label].rank())) >= 0.9999:
+                    found.append(column)
+                continue
+            by_value = pair.groupby(column, sort=True)[label]
+            if (by_value.nunique() == 1).all():  # a class per value, in runs along the number: one run per class
+                in_order = by_value.first()
+                if (in_order != in_order.shift()).sum() == in_order.nunique():
+                    found.append(column)
+        elif values.nunique() * 2 <= len(pair) and (pair.groupby(column, observed=True)[label].nunique() == 1).all():
+            found.append(column)
+    return found
 
 
 def _perfect(metric: str, value: float) -> bool:

@@ -149,6 +149,29 @@ def test_a_perfect_score_is_flagged_as_a_likely_leak(training_set, model_feature
     assert flagged["candidate_score"] == 1.0 and flagged["reason"].startswith("WARNING: a perfect roc_auc"), flagged["reason"]
 
 
+def test_a_perfect_score_names_the_feature_that_gives_the_label_away_not_separable_data():
+    """From new users: the leak warning fired on iris and breast cancer, whose classes separate
+    cleanly by several measurements; it now names a feature that gives the label away alone, and
+    otherwise says that separable data score so."""
+    import numpy as np
+    import pandas as pd
+
+    from cnai.components.evaluation.evaluate.executor import _determining
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    label = (a + b > 0).astype(int)
+    frame = pd.DataFrame({"a": a, "b": b, "label": label, "answer": np.where(label == 1, "yes", "no"),
+                          "threshold": label * 10 + rng.uniform(size=200), "row_id": [f"r{i}" for i in range(200)]})
+    features = ["a", "b", "answer", "threshold", "row_id"]
+    assert _determining(frame, features, "label", "binary") == ["answer", "threshold"]
+    assert _determining(frame, ["a", "b", "row_id"], "label", "binary") == []
+    three = frame.assign(label=np.digitize(a, [-0.5, 0.5]))  # three classes in runs along a
+    assert _determining(three, features, "label", "multiclass") == ["a"]
+    amount = frame.assign(label=np.exp(b), answer=np.where(b > 0, "up", "down"))
+    assert _determining(amount, features, "label", "regression") == ["b"]
+
+
 def test_on_a_few_rows_a_perfect_score_is_not_called_a_leak(training_set, model_features, tmp_path):
     """Review of the leak warning: on 10 held-out rows with 1 of a class, roc_auc 1.0 is easily
     chance; the few-rows warning leads, and no leak is claimed."""
