@@ -60,6 +60,10 @@ def held_out_at_random(frame: pd.DataFrame, holdout_fraction: float, seed: int =
             held[rows[np.argmax(draws[rows])]] = False
         elif len(rows) >= 2 and not held[rows].any():
             held[rows[np.argmin(draws[rows])]] = True
+        if len(rows) > ROWS_OF_A_CLASS:  # tuning splits the kept rows again: a class needs two there
+            nearest_kept = [r for r in rows[np.argsort(-draws[rows])] if held[r]]
+            for row in nearest_kept[:max(0, ROWS_OF_A_CLASS - int((~held[rows]).sum()))]:
+                held[row] = False
     if held.all() or not held.any():
         raise DataError(f"cannot hold out {holdout_fraction:.0%} of {len(frame)} rows")
     return held
