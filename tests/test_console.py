@@ -24,6 +24,20 @@ def breaks():
     raise SystemExit("the real cause, printed by the step")
 
 
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def searching(trials: int):
+    from cnai.core.progress import say_progress
+
+    for i in range(trials):
+        print(f"library chatter {i}")
+        say_progress(f"trial {i + 1}/{trials} complete")
+
+
+@dsl.pipeline(name="searching")
+def searching_pipeline(trials: int):
+    searching(trials=trials)
+
+
 @dsl.pipeline(name="chatty")
 def chatty_pipeline(lines: int):
     chatty(lines=lines).set_display_name("talks a lot")  # a setting kfp.local warns it ignores
@@ -117,3 +131,18 @@ def test_the_live_lines_come_in_the_order_of_the_table(home, capfd):
     out, _ = capfd.readouterr()
     live = [line.split(":")[0].removeprefix("✓ ") for line in out.splitlines() if line.startswith("✓ ")]
     assert ok and live == [r["step"] for r in rows] == pipeline_steps(branching_pipeline) == ["decides", "sums_up", "acts"]
+
+
+def test_a_steps_progress_is_said_beside_it_now_and_then_without_a_terminal(home, capfd, monkeypatch):
+    """From a new user: tune ran for minutes with no word of its trials (its progress went to a
+    logger nothing showed). On a terminal it is the running line's; elsewhere a line at most every
+    PROGRESS_EVERY_S, so a short step adds none."""
+    from cnai.orchestration import console
+
+    assert run_locally(searching_pipeline, "searching", {"trials": 3}, home, use_cache=False)[0]
+    out, _ = capfd.readouterr()
+    assert "trial" not in out and "chatter" not in out, out
+    monkeypatch.setattr(console, "PROGRESS_EVERY_S", 0.0)
+    assert run_locally(searching_pipeline, "searching", {"trials": 3}, home, use_cache=False)[0]
+    out, _ = capfd.readouterr()
+    assert [line for line in out.splitlines() if "trial" in line] == [f"searching: trial {i}/3 complete" for i in (1, 2, 3)], out

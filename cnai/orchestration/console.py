@@ -20,8 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from cnai.core.progress import progress_in
+
 VERBOSE_ENV = "CNAI_VERBOSE"
 STEP_LOG = "step.log"  # in each task's artifact directory
+PROGRESS_EVERY_S = 30.0  # a step's progress without a terminal: a line at most this often
 
 
 def verbose() -> bool:
@@ -89,13 +92,19 @@ class StepConsole:
         shown = self.progress.add_task(f"{step} running") if self.progress is not None else None
         if self.progress is None and not verbose():
             self.say(f"{step}: running")
-        started = time.perf_counter()
+        started = said = time.perf_counter()
         env = {**os.environ, **(env_vars or {})}
         with log_path.open("w") as log, task_process(full_command, env) as process:
             for line in iter(process.stdout.readline, ""):
                 log.write(line)
                 if verbose():
                     print(line, end="", flush=True)
+                elif (news := progress_in(line)) is not None:
+                    if shown is not None:
+                        self.progress.update(shown, description=f"{step} running: {news}")
+                    elif time.perf_counter() - said >= PROGRESS_EVERY_S:  # a log file or CI: now and then
+                        said = time.perf_counter()
+                        self.say(f"{step}: {news}")
             code = process.wait()
         seconds = time.perf_counter() - started
         if shown is not None:

@@ -7,7 +7,6 @@ same one the cluster path turns into a Katib Experiment.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 from cnai.core.artifacts import atomic_output
 from cnai.core.config import ModelConfig, Settings, TuningConfig, default_of
 from cnai.core.errors import ConfigError
+from cnai.core.progress import say_progress
 from cnai.core.rendering import objective_plot_html, trials_markdown
 from cnai.core.sampling import read_training_set
 from cnai.core.search_space import check_search_space
@@ -25,8 +25,6 @@ from cnai.core.tasks import check_label_for_losses, encode_labels, is_classifica
 from cnai.models.base import TRAINED_ON, feature_kinds, refuse_empty_features
 from cnai.models.kinds import model_kind
 from cnai.models.tuning import ROUNDS_PER_REPORT, classes_of, staged_scores, tuning_split
-
-log = logging.getLogger(__name__)
 
 
 def make_sampler(algorithm: str, parameters: list[dict[str, Any]], seed: int):
@@ -204,11 +202,10 @@ def tune_hyperparameters(
     started = time.perf_counter()
 
     def progress(study, trial) -> None:
-        best = study.best_value if any(t.state.name == "COMPLETE" for t in study.trials) else float("nan")
-        log.info("trial %d/%d %s %s=%s best=%.4f", trial.number + 1, max_trials, trial.state.name.lower(),
-                    objective_metric, "-" if trial.value is None else f"{trial.value:.4f}", best)
+        best = (f", best {study.best_value:.4f}" if any(t.state.name == "COMPLETE" for t in study.trials) else "")
+        value = f" {objective_metric} {trial.value:.4f}" if trial.value is not None else ""
+        say_progress(f"trial {trial.number + 1}/{max_trials} {trial.state.name.lower()}{value}{best}")
 
-    log.setLevel(logging.INFO)  # progress is news, not a warning, and still shown where the root logs warnings only
     # One trial at a time, each fit on every core: the sampler and the pruner then see the same
     # earlier trials in every run, so the seed decides the trials and the model. Trials at once
     # (Optuna's n_jobs) vary with the order they finish in, and a boosting fit already uses every
