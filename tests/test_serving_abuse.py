@@ -22,6 +22,7 @@ from cnai.backends.local.model_server import MAX_REQUEST_BYTES, v2_request
 from cnai.components.registry.register.executor import register_model
 from cnai.components.serving.deploy.executor import deploy_model
 from cnai.models.saved import LoadedModel
+from conftest import LABEL
 
 REQUESTS = 10_000
 CLIENTS = 8
@@ -175,6 +176,22 @@ def test_a_category_the_model_never_saw_is_scored_and_said(served, trained_model
     assert len(answer.json()["predictions"]) == 3
     v2 = requests.post(url, json=v2_request(pd.DataFrame(records[1:2])), timeout=10)
     assert v2.status_code == 200 and json.loads(v2.json()["parameters"]["unseen_categories"]) == {"carrier": ["ZZ"]}, v2.text
+    assert "ignored_inputs" not in answer.json() and "ignored_inputs" not in v2.json()["parameters"]
+
+
+def test_what_a_request_sends_besides_the_features_is_said_as_ignored(served, trained_model):
+    """From a review: a request's other keys (an id, the label, a misspelt feature beside the real
+    one) were dropped without a word."""
+    url, name = served
+    v1 = url.replace(f"/v2/models/{name}/infer", f"/v1/models/{name}:predict")
+    rows = pd.read_parquet(trained_model["holdout"]).head(2)
+    features = LoadedModel(trained_model["model"]).feature_columns
+    records = rows[features].astype(object).where(rows[features].notna(), None).to_dict(orient="records")
+    records[0] = {**records[0], "booking_id": "b-1", LABEL: 1}
+    answer = requests.post(v1, json={"instances": records}, timeout=10)
+    assert answer.status_code == 200 and answer.json()["ignored_inputs"] == ["booking_id", LABEL], answer.text
+    v2 = requests.post(url, json=v2_request(pd.DataFrame(records[:1])), timeout=10)
+    assert v2.status_code == 200 and json.loads(v2.json()["parameters"]["ignored_inputs"]) == ["booking_id", LABEL], v2.text
 
 
 def test_unseen_categories_take_any_json_value(trained_model):

@@ -34,6 +34,7 @@ from cnai.models.saved import LoadedModel
 log = logging.getLogger(__name__)
 
 UNSEEN = "unseen_categories"  # an answer's categorical values the model never saw in training, by feature
+IGNORED = "ignored_inputs"  # what a request sent that is neither a feature nor a view's key (an id, the label, a typo)
 # A single-row request is ~1 KB and a 10,000-row batch ~2 MB; anything far larger is refused
 # before it is read, so one client cannot make the server buffer gigabytes.
 MAX_REQUEST_BYTES = int(os.environ.get("CNAI_SERVING_MAX_REQUEST_BYTES", 16 * 1024 * 1024))
@@ -156,6 +157,8 @@ def _server_classes():
                 columns = _columns_from_v1(payload["instances"])
             else:
                 raise InvalidInput("expected a v2 request or a v1 body {'instances': [{feature: value}, ...]}")
+            keys = {view["join_on"] for view in self.online.views} if self.online is not None else set()
+            ignored = [c for c in columns if c not in self.model.feature_columns and c not in keys]
             missing = [c for c in self.model.feature_columns if c not in columns]
             # A v1 batch may mix instances that send a view's features with ones that send its key only.
             partly = [c for c in self.model.feature_columns if c in columns and any(v is ABSENT for v in columns[c])]
@@ -198,14 +201,16 @@ def _server_classes():
                     response_id=payload.id or str(uuid.uuid4()),  # `id` is optional in requests, not in responses
                     model_name=self.name, model_version=self.version, infer_outputs=outputs,
                     # v2 parameters hold scalars only: the instances by view, the values by feature, as JSON text
-                    parameters={key: json.dumps(value) for key, value in ((NOT_FOUND, not_found), (UNSEEN, unseen))
-                                if value} or None,
+                    parameters={key: json.dumps(value) for key, value in ((NOT_FOUND, not_found), (UNSEEN, unseen),
+                                                                               (IGNORED, ignored)) if value} or None,
                 )
             answer: dict[str, Any] = {"predictions": predictions, "model_version": self.version}
             if not_found:
                 answer[NOT_FOUND] = not_found
             if unseen:
                 answer[UNSEEN] = unseen
+            if ignored:
+                answer[IGNORED] = ignored
             if probabilities:
                 answer["probabilities"] = [dict(zip(probabilities, row, strict=True)) for row in zip(*probabilities.values(), strict=True)]
             return answer
