@@ -581,6 +581,11 @@ def test_the_derived_label_init_advises_for_rare_classes_has_enough_rows_of_each
     merged = typed_frame(spark_session(), str(tmp_path / "autos.csv"), events.columns, events.derived_columns).toPandas()[label]
     assert merged.value_counts().min() >= ROWS_TO_TUNE_A_CLASS, merged.value_counts()
     assert merged.nunique() == 2 and len(merged) == len(labels)
+    # Or the rare rows dropped: a label they lack, which validate quarantines; the others' unchanged.
+    dropped = yaml.safe_load(re.search(r"drop those rows with a label they lack, which validate quarantines \((\{.*?\})\)", said).group(1))
+    kept = typed_frame(spark_session(), str(tmp_path / "autos.csv"), events.columns, dropped).toPandas()
+    common = [c for c, n in classes.items() if n >= ROWS_TO_TUNE_A_CLASS]
+    assert (kept[label].isna() == ~kept["kind"].isin(common)).all() and (kept[label].dropna() == kept["kind"][kept[label].notna()]).all()
 
 
 def test_init_refuses_a_continuous_label_as_classes_in_a_few_lines(tmp_path, capsys):

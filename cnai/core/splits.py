@@ -192,7 +192,8 @@ def class_rows(classes: list, encoded: np.ndarray) -> dict:
 def too_rare(label: str, rows: dict, rows_needed: int = ROWS_OF_A_CLASS) -> str:
     """What to say of the classes too rare to be on both sides of the splits (`rows`: every class
     by its rows), and what helps: a derived label that merges them into the largest class, which
-    then has enough rows whatever theirs; or, when no two classes have enough, another label."""
+    then has enough rows whatever theirs, or one that leaves their rows without a label (validate
+    quarantines them); or, when no two classes have enough, another label."""
     rare = {c: n for c, n in rows.items() if n < rows_needed}
     enough = {c: n for c, n in rows.items() if n >= rows_needed}
     named = named_classes(rare)
@@ -205,15 +206,18 @@ def too_rare(label: str, rows: dict, rows_needed: int = ROWS_OF_A_CLASS) -> str:
     largest = max(enough, key=enough.get)
     derived = re.sub(r"\W+", "_", label).strip("_") + "_merged"
     column = sql_name(label)
+    rare_list, kept_list = (", ".join(sql_literal(c) for c in classes) for classes in (rare, enough))
     if len(rare) <= len(enough):
-        expression = f"CASE WHEN {column} IN ({', '.join(sql_literal(c) for c in rare)}) THEN {sql_literal(largest)} ELSE {column} END"
+        expression = f"CASE WHEN {column} IN ({rare_list}) THEN {sql_literal(largest)} ELSE {column} END"
+        dropped = f"CASE WHEN {column} IN ({rare_list}) THEN NULL ELSE {column} END"
     else:  # the shorter list: the classes kept (a missing label stays missing, for validation to quarantine)
-        expression = (f"CASE WHEN {column} IS NULL OR {column} IN ({', '.join(sql_literal(c) for c in enough)}) THEN {column} "
-                      f"ELSE {sql_literal(largest)} END")
+        expression = f"CASE WHEN {column} IS NULL OR {column} IN ({kept_list}) THEN {column} ELSE {sql_literal(largest)} END"
+        dropped = f"CASE WHEN {column} IN ({kept_list}) THEN {column} END"
     # JSON's quoting is YAML's double-quoted form: the line can be pasted into cnai.yaml whatever the values hold.
     return said + (f"merge {'it' if len(rare) == 1 else 'them'} into the largest class, {largest!r} ({enough[largest]} rows), with a derived label "
                    f"(data.events.derived_columns: {{{derived}: {json.dumps(expression, ensure_ascii=False)}}}, then "
-                   f"data.label: {derived}), drop those rows, or choose another label")
+                   f"data.label: {derived}); or drop those rows with a label they lack, which validate quarantines "
+                   f"({{{derived}: {json.dumps(dropped, ensure_ascii=False)}}}); or choose another label")
 
 
 MOST_CLASSES_NAMED = 5  # a message names a few; a label of 186 prices listed them all, 5.5 KB
