@@ -57,7 +57,8 @@ def typed_frame(spark, source: str, column_types: dict[str, str], derived_column
         counts = raw.select(*[_count(_did_not_parse(column_ref(c), _cast(c, column_types[c]))).alias(c)
                               for c in checked]).first().asDict()
         _refuse_unparsable(source, raw, column_types, counts)
-    return _derived(raw.select(*_typed_columns(declared, column_types)), derived_columns)
+    frame = _derived(raw.select(*_typed_columns(declared, column_types)), derived_columns)
+    return _dates_as_times(frame, frame.schema)[0]
 
 
 def write_typed(spark, source: str, destination: str, column_types: dict[str, str],
@@ -139,7 +140,7 @@ def _derived_checked(source: str, typed, derived_columns: dict[str, str] | None)
 
     try:
         frame = _derived(typed, derived_columns)
-        return frame, frame.schema  # a Connect session analyses here, a classic one in _derived already
+        return _dates_as_times(frame, frame.schema)  # a Connect session analyses here, a classic one in _derived already
     except PySparkException:
         names = list(derived_columns or {})
         for count, name in enumerate(names, start=1):  # the first that fails: later ones may read earlier ones
@@ -150,6 +151,20 @@ def _derived_checked(source: str, typed, derived_columns: dict[str, str] | None)
                 raise DataError(f"{Path(source).name}: derived_columns.{name} ({derived_columns[name]!r}) is not a Spark SQL "
                                 f"expression over the table's columns: {reason}") from exc
         raise
+
+
+def _dates_as_times(frame, schema):
+    """(`frame` with its DATE columns, declared or derived, as timestamps at midnight UTC, its
+    schema): pandas has no date type (a DATE arrives as objects), and the time split, the as-of join
+    and the checks of times take timestamps. A make_date(year, quarter * 3 - 2, 1) is a time then."""
+    from pyspark.sql.types import DateType
+
+    dates = {f.name for f in schema.fields if isinstance(f.dataType, DateType)}
+    if not dates:
+        return frame, schema
+    frame = frame.select(*[column_ref(f.name).cast("timestamp").alias(f.name) if f.name in dates else column_ref(f.name)
+                           for f in schema.fields])
+    return frame, frame.schema
 
 
 def _checked(declared: list[str], column_types: dict[str, str]) -> list[str]:

@@ -214,3 +214,22 @@ def test_only_a_record_left_with_an_open_quote_is_read_again_whole(tmp_path):
 
     assert _quote_left_open(message('a,b\n1,"two\nlines"\n'))
     assert not _quote_left_open(message("a,b\n1,2\n3,4,5\n"))
+
+
+def test_a_date_declared_or_derived_is_written_as_a_time_the_splits_order(tmp_path):
+    """From a new user's trial (statsmodels' macrodata): a time derived as make_date(year, quarter*3-2, 1)
+    was a DATE, which pandas reads as objects, and tune refused it as "text" after ingest and validate."""
+    from cnai.core.splits import split_frame
+
+    source = tmp_path / "macro.csv"
+    source.write_text("year,quarter,day,gdp\n" + "".join(f"{1959 + i // 4}.0,{i % 4 + 1}.0,1960-01-0{i % 9 + 1},{2700 + i}\n"
+                                                         for i in range(12)))
+    columns = {"year": "double", "quarter": "double", "day": "date", "gdp": "double"}
+    info = ingest_table(str(source), str(tmp_path / "out"), columns,
+                        {"when": "make_date(cast(year as int), cast(quarter as int) * 3 - 2, 1)"})
+    frame = pd.read_parquet(tmp_path / "out")
+    assert info["output_metadata"]["dataset"]["schema"]["when"] == "timestamp"
+    assert str(frame["when"].dtype) == str(frame["day"].dtype) == "datetime64[us, UTC]"
+    assert frame["when"].iloc[5] == pd.Timestamp("1960-04-01", tz="UTC")
+    kept, held = split_frame(frame, "time", 0.25, "when")
+    assert kept["when"].max() < held["when"].min()
