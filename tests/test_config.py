@@ -87,6 +87,22 @@ def test_a_timestamp_of_text_is_refused_for_a_time_split(tmp_path):
     assert len(split_frame(frame.assign(when=[2013, 2012, 2014, 2015]), "time", 0.25, "when")[1]) == 1  # years: numbers
 
 
+def test_a_timestamp_of_numbers_is_refused_for_an_as_of_join(tmp_path):
+    """From a new user's trial: `timestamp: month` (bigint) with a timed side table failed at the
+    features step, after ingest and validate, naming an artifact ("validate/validated: column
+    'month' is int64, not a timestamp"); the conflict is in cnai.yaml. Said once, by key."""
+    text = yaml.safe_load(CONFIG.read_text())
+    text["data"]["events"]["timestamp"] = text["data"]["feature_sources"][0]["timestamp"] = "month"
+    source = tmp_path / "c.yaml"
+    source.write_text(yaml.safe_dump(text))
+    with pytest.raises(ConfigError) as refused:
+        load_config(source)
+    said = str(refused.value)
+    assert said.count("data.events.timestamp: 'month' is declared int, but 'origin_weather' is joined as of each event's "
+                      "time") == 1, said
+    assert "data.feature_sources[0].timestamp: 'month' is declared int" in said and "make_date(year, month, 1)" in said
+
+
 def test_wrong_type_and_unknown_algorithm_are_refused(tmp_path):
     source = tmp_path / "c.yaml"
     source.write_text(CONFIG.read_text().replace("serving_port: 8085", "serving_port: eighty").replace("algorithm: tpe", "algorithm: bayes"))

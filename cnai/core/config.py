@@ -181,6 +181,7 @@ class DataConfig(Strict):
 
     def _feature_source_problems(self) -> list[str]:
         events, sources, problems = self.events, {s.name: s for s in self.feature_sources}, []
+        untimed: set[tuple[str, str]] = set()  # a timestamp said once, however many views join on it
         if not sources and self.feature_refs:
             problems.append("data.feature_refs: need data.feature_sources (the tables behind the FeatureViews)")
         if len(sources) < len(self.feature_sources):
@@ -202,6 +203,16 @@ class DataConfig(Strict):
             if source.timestamp and not events.timestamp:
                 problems.append(f"{key}: {source.name!r} has a timestamp, so it is joined as of each event's time, "
                                 "which needs data.events.timestamp; set it, or leave the view's timestamp out (static)")
+            if source.timestamp and events.timestamp:  # a derived one's type is known only to Spark: checked by features
+                for where, table, column in (("data.events", events, events.timestamp), (key, source, source.timestamp)):
+                    declared = table.columns.get(column)
+                    if declared is not None and declared not in TIME_TYPES and (where, column) not in untimed:
+                        untimed.add((where, column))
+                        problems.append(f"{where}.timestamp: {column!r} is declared {declared}, but {source.name!r} is joined "
+                                        "as of each event's time, which takes times: declare it timestamp (whole-number "
+                                        "years read as their first day) or date, or derive a time from it (e.g. "
+                                        f"{{{column}_time: \"make_date(year, {column}, 1)\"}} for a month's number) and "
+                                        "name that")
             if source.ttl_hours and not source.timestamp:
                 problems.append(f"{key}.ttl_hours: a static table (no timestamp) has no age; leave ttl_hours out")
             if not any(ref.partition(":")[0] == source.name for ref in self.feature_refs):

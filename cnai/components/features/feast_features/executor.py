@@ -271,12 +271,17 @@ def _schema(path: str, columns: list[str], what: str):
     return schema
 
 
+AS_OF_TIME = ("derive a time from it in the table's derived_columns (to_timestamp with its pattern, make_date from "
+              "numbers) and name that as its timestamp")
+
+
 def _check_event_time(schema, timestamp: str, events: str) -> None:
     """The events' time must be a timestamp, as the in-memory path insists (`_utc_micro`)."""
     import pyarrow as pa
 
     if timestamp and not pa.types.is_timestamp(schema.field(timestamp).type):
-        raise DataError(f"{events}: column {timestamp!r} is {schema.field(timestamp).type}, not a timestamp")
+        raise DataError(f"{events}: data.events.timestamp {timestamp!r} is {schema.field(timestamp).type}, not a time, and "
+                        f"the side tables are joined as of each event's time: {AS_OF_TIME}")
 
 
 def _join_with_feast(store, events_frame: pd.DataFrame, events: str, event_time: str, keys: list[str],
@@ -445,6 +450,6 @@ def _utc_micro(frame: pd.DataFrame, column: str, where: str) -> pd.DataFrame:
         raise DataError(f"{where}: timestamp column {column!r} not found; columns are {list(frame.columns)}")
     stamps = frame[column]
     if not pd.api.types.is_datetime64_any_dtype(stamps):
-        raise DataError(f"{where}: column {column!r} is {stamps.dtype}, not a timestamp")
+        raise DataError(f"{where}: its timestamp {column!r} is {stamps.dtype}, not a time: {AS_OF_TIME}")
     stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
     return frame.assign(**{column: stamps.astype("datetime64[us, UTC]")})
