@@ -750,3 +750,20 @@ def test_a_side_table_timed_by_whole_number_years_as_the_events_are_joined_as_of
     assert config.data.feature_refs == ["firm_values:value", "firm_values:capital"]
     read = typed_frame(spark_session(), str(tmp_path / "firm_values.csv"), side.columns).toPandas()["year"]
     assert read.iloc[0] == pd.Timestamp("1935-01-01") and read.notna().all()
+
+
+def test_years_written_with_a_decimal_point_become_a_derived_time_with_their_quarter(tmp_path, capsys):
+    """From a new user's trial (statsmodels' macrodata: year 1959.0, quarter 1.0): `--timestamp year`
+    declared the years a timestamp, which ingest then refused ("203 value(s) not timestamp")."""
+    from cnai.core.config import load_config
+
+    pd.DataFrame({"year": [1959.0 + i // 4 for i in range(40)], "quarter": [float(i % 4 + 1) for i in range(40)],
+                  "gdp": [2700.0 + 7 * i for i in range(40)], "unemp": [5.0 + (i % 7) / 3 for i in range(40)]}).to_csv(
+        tmp_path / "macro.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "macro.csv"), "--label", "unemp",
+                 "--timestamp", "year"]) == 0
+    events = load_config(tmp_path / "p" / "cnai.yaml").data.events
+    assert events.timestamp == "year_time" and events.derived_columns == {
+        "year_time": "make_date(cast(year as int), cast(quarter as int) * 3 - 2, 1)"}
+    times = typed_frame(spark_session(), str(tmp_path / "macro.csv"), events.columns, events.derived_columns).toPandas()["year_time"]
+    assert times.iloc[5] == pd.Timestamp("1960-04-01") and times.is_monotonic_increasing  # toPandas: naive, in UTC

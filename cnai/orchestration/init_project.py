@@ -17,7 +17,7 @@ import yaml
 from cnai.core.config import TIME_TYPES, Settings, TableSource, default_of, did_you_mean, time_feature_problem
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source, single_byte_encoding
-from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, named_classes, too_rare
+from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, named_classes, sql_name, too_rare
 from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS, date_text_example
 from cnai.core.tasks import MAX_CLASSES, MULTICLASS_MAX_INTEGER_VALUES, TASKS, is_quantity
 
@@ -230,6 +230,13 @@ def _years(values: pd.Series | None) -> bool:
     present = values.dropna() if values is not None else pd.Series(dtype=float)
     return (not present.empty and pd.api.types.is_integer_dtype(present)
             and bool(present.between(*PLAUSIBLE_YEARS).all()))
+
+
+def _whole(values: pd.Series) -> pd.Series:
+    """Numbers that are all whole (1959.0) as integers; other values as they are."""
+    if pd.api.types.is_float_dtype(values) and len(values) and (values == values.round()).all():
+        return values.astype("int64")
+    return values
 
 
 def _compact_date_recipe(values: pd.Series, column: str) -> str:
@@ -548,7 +555,25 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         if recipe := _compact_date_recipe(frame[column], column):
             notes.append(f"data.events.columns.{column}: {columns[column]}: {recipe}")
     timestamp = timestamp or (times[0] if times else None)
-    if timestamp:
+    derived: dict[str, str] = {}
+    if timestamp and _years(frame[timestamp].dropna().pipe(_whole)) and not pd.api.types.is_integer_dtype(frame[timestamp]):
+        # Years written 1959.0 (statsmodels' macrodata): Spark reads no time from that text; a derived date it does.
+        split_on, month, within = f"{timestamp}_time", "1", ""
+        for name, last, first_month in (("quarter", 4, "{} * 3 - 2"), ("month", 12, "{}")):
+            part = next((c for c in frame.columns if c.lower() == name and c != label), None)
+            values = frame[part].dropna().pipe(_whole) if part else pd.Series(dtype=float)
+            if part and len(values) and pd.api.types.is_integer_dtype(values) and values.between(1, last).all():
+                month, within = first_month.format(f"cast({sql_name(part)} as int)"), f" and {part!r}"
+                break
+        derived[split_on] = f"make_date(cast({sql_name(timestamp)} as int), {month}, 1)"
+        columns[timestamp] = "int"
+        notes.append(f"data.split: time on {split_on!r}, derived from the years in {timestamp!r}{within} (written as "
+                     f"{_plain(frame[timestamp].dropna().iloc[0])!r}): the newest rows are held out")
+        dates_as_text.append(timestamp)  # the time's source: no feature, as the time itself is none
+        timestamp = split_on
+    elif timestamp and pd.api.types.is_numeric_dtype(frame[timestamp]) and not _years(frame[timestamp]):
+        notes.append(f"data.split: time on {timestamp!r}, ordered by its numbers as they are (the highest are held out)")
+    elif timestamp:
         columns[timestamp] = "timestamp"
         notes.append(f"data.split: time on {timestamp!r} (the newest rows are held out)")
     else:
@@ -580,7 +605,7 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     kind.estimator_class(task)  # a regressor given for a classification task is refused now
     data: dict[str, Any] = {
         "events": {"source": source, "format": source_format, **({"timestamp": timestamp} if timestamp else {}),
-                   "columns": columns, **reading},
+                   "columns": columns, **({"derived_columns": derived} if derived else {}), **reading},
         "label": label,
         "task": task,
     }
