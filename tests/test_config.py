@@ -256,11 +256,33 @@ def test_a_positive_label_that_is_not_a_value_is_refused_before_any_step(tmp_pat
     config, path = small_project(tmp_path, {"source": "votes.csv", "columns": {"age": "bigint", "vote": "string"}},
                                  label="vote", task="binary", positive_label="dole", features=["age"])
     with pytest.raises(ConfigError, match=r"data.positive_label: 'dole' is not a value of 'vote' \(\['Clinton', 'Dole'\]\); "
-                                          r"did you mean 'Dole'\?"):
+                                          r"did you mean 'Dole'$"):
         check_label_values(load_config(path), path)
     config["data"]["positive_label"] = "Dole"
     path.write_text(yaml.safe_dump(config))
     check_label_values(load_config(path), path)
+
+
+def test_an_unquoted_yes_as_positive_label_is_said_as_yaml_s_boolean(tmp_path):
+    """From a new user's trial: `positive_label: yes` on a yes/no label was refused at tune as "data.positive_label
+    'True' is not a value of 'passed' ('no', 'yes')", with nothing on why (YAML reads yes as true)."""
+    import numpy as np
+    import pandas as pd
+
+    from cnai.core.errors import DataError
+    from cnai.core.tasks import label_classes
+
+    (tmp_path / "exam.csv").write_text("hours,passed\n" + "".join(f"{i},{'yes' if i % 3 else 'no'}\n" for i in range(30)))
+    _config, path = small_project(tmp_path, {"source": "exam.csv", "columns": {"hours": "bigint", "passed": "string"}},
+                                  label="passed", task="binary", features=["hours"])
+    path.write_text(path.read_text().replace("task: binary", "task: binary\n  positive_label: yes"))
+    with pytest.raises(ConfigError, match=r"data\.positive_label: true is a boolean, but data\.label 'passed' is declared "
+                                          r"string; YAML reads an unquoted yes.*positive_label: 'yes'"):
+        load_config(path)
+    # A derived label's type is Spark's to know: said when the labels are read.
+    with pytest.raises(DataError, match=r"not a value of 'passed' .*; YAML reads an unquoted yes as true: write "
+                                        r"positive_label: 'yes', in quotes"):
+        label_classes("binary", pd.Series(np.array(["yes", "no", "yes"], dtype=object)), "validated", "passed", True)
 
 
 def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_path):

@@ -105,7 +105,7 @@ def label_classes(task: str, values: pd.Series, where: str, label: str, positive
             match = [v for v in found if v == positive_label or str(v) == str(positive_label)]
             if not match:
                 raise DataError(f"{where}: data.positive_label {positive_label!r} is not a value of {label!r} "
-                                f"({_examples(found)})")
+                                f"({_examples(found)}){yaml_boolean_hint(positive_label, found)}")
             found = [v for v in found if v is not match[0]] + [match[0]]
         return [jsonable(v) for v in found]
     if len(found) < 3:
@@ -236,3 +236,16 @@ def score(task: str, metric: str, y_true: np.ndarray, scores: np.ndarray) -> flo
 
 def all_scores(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
     return {name: round(score(task, name, y_true, scores), 6) for name in METRICS[task]}
+
+
+YAML_BOOLEAN_WORDS = {"yes": True, "no": False, "on": True, "off": False, "y": True, "n": False}
+
+
+def yaml_boolean_hint(value: Any, found) -> str:
+    """Why a positive_label of true or false matches none of a label's words: cnai.yaml's YAML reads
+    an unquoted yes, no, on or off as a boolean. "" when that is not it."""
+    if str(value).lower() not in ("true", "false"):
+        return ""
+    words = [str(v) for v in found if YAML_BOOLEAN_WORDS.get(str(v).strip().lower()) == (str(value).lower() == "true")]
+    return (f"; YAML reads an unquoted {words[0]} as {str(value).lower()}: write positive_label: '{words[0]}', in quotes"
+            if words else "")

@@ -15,7 +15,7 @@ from cnai.core.config import ProjectConfig, TableSource, did_you_mean, load_conf
 from cnai.core.errors import CnaiError, ConfigError
 from cnai.core.sources import PACKAGE_PREFIX
 from cnai.core.tabular import CSV_DELIMITERS
-from cnai.core.tasks import task_hint
+from cnai.core.tasks import task_hint, yaml_boolean_hint
 
 
 def project_home(config: ProjectConfig, config_path: Path) -> Path:
@@ -476,13 +476,13 @@ def check_label_values(config: ProjectConfig, config_path: Path, rows=None) -> N
         hint = task_hint(numbers if numbers.notna().all() else present, len(found), data.label)
         raise ConfigError(f"data.task: binary, but data.label {data.label!r} has {len(distinct)} values in the first "
                           f"{len(values):,} rows ({', '.join(map(repr, found[:5]))}{', ...' if len(found) > 5 else ''}): "
-                          f"{hint}; or derive a label of two values in data.events.derived_columns; nothing was run")
+                          f"{hint}; or derive a label of two values in data.events.derived_columns")
     if data.positive_label is None:
         return
     if len(found) == 2 and wanted not in found and not any(_same_number(wanted, v) for v in found):
         close = [v for v in found if v.lower() == wanted.lower()]
         raise ConfigError(f"data.positive_label: {data.positive_label!r} is not a value of {data.label!r} ({found})"
-                          + (f"; did you mean {close[0]!r}?" if close else ""))
+                          + (f"; did you mean {close[0]!r}" if close else yaml_boolean_hint(data.positive_label, found)))
 
 
 def check_date_text_features(config: ProjectConfig, config_path: Path, rows=None, sample_rows: int = 1_000) -> None:
@@ -521,7 +521,7 @@ def _check_classes(label: str, spark_type: str, values, found: list[str]) -> Non
                           f"{len(values):,} rows, {len(rare)} of them with fewer than the {ROWS_TO_TUNE_A_CLASS} rows a "
                           "class needs: too few of each to learn as classes; "
                           + ("set data.task: regression to predict the number, or derive" if numeric else "derive")
-                          + " a coarser label (a few classes) in data.events.derived_columns; nothing was run")
+                          + " a coarser label (a few classes) in data.events.derived_columns")
 
 
 def _as_label(text: str, spark_type: str):
