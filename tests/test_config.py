@@ -483,7 +483,16 @@ def test_a_file_not_in_its_encoding_or_not_split_by_its_delimiter_is_refused_bef
     with pytest.raises(ConfigError) as refused:
         check_tables_readable(load_config(path), path)
     assert str(refused.value).endswith("college.csv reads as one column ('Private;Apps;Rate'), so its fields are not "
-                                       "separated by ',': set data.events.delimiter: ';' in cnai.yaml (`cnai init` finds it)")
+                                       "separated by ',': set data.events.delimiter: \";\" in cnai.yaml (`cnai init` finds it)")
+    # From a new user's trial: the tab said as '\t', pasted into cnai.yaml, was a backslash and a t to YAML
+    # ("String should have at most 1 character"). Said in double quotes now, and '\t' read as the tab it means.
+    (tmp_path / "college.csv").write_text("Private\tApps\nYes\t1660\n")
+    with pytest.raises(ConfigError) as refused:
+        check_tables_readable(load_config(path), path)
+    said = str(refused.value).split("set ", 1)[1].split(" in cnai.yaml")[0]
+    assert said == 'data.events.delimiter: "\\t"' and yaml.safe_load(said.replace("data.events.", "")) == {"delimiter": "\t"}
+    path.write_text(path.read_text().replace("encoding: utf-8", "encoding: utf-8\n    delimiter: '\\t'"))
+    assert load_config(path).data.events.delimiter == "\t"
 
 
 def test_a_time_as_a_feature_is_refused_with_the_number_to_derive_from_it(tmp_path):

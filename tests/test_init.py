@@ -232,7 +232,7 @@ def test_init_finds_a_files_delimiter_and_encoding_and_ingest_reads_it_with_them
     assert "events.decimal: ','" in capsys.readouterr().out
 
     # A cnai.yaml that does not say so: ingest names the delimiter to set instead of "columns not found".
-    with pytest.raises(DataError, match=r"one column holding ';': set the table's `delimiter: ';'`"):
+    with pytest.raises(DataError, match=r'one column holding \';\': set the table\'s `delimiter: ";"`'):
         typed_frame(spark_session(), str(tmp_path / "semicolons.csv"), {"species": "string"})
 
 

@@ -59,6 +59,12 @@ class TableSource(Strict):
     encoding: str = Field("UTF-8", description="CSV: the text encoding: UTF-8, ISO-8859-1 (latin-1) or windows-1252 "
                                                "(Excel's on Windows: ’ and € too); `cnai init` finds it.")
 
+    @field_validator("delimiter", mode="before")
+    @classmethod
+    def _tab_as_written(cls, delimiter: Any) -> Any:
+        """'\\t' in single quotes is YAML's two characters, a backslash and t: the tab it means."""
+        return "\t" if delimiter == "\\t" else delimiter
+
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, encoding: str) -> str:

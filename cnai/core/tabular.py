@@ -3,6 +3,7 @@ refusing what does not parse. The same code runs in a local session and in a Spa
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -219,7 +220,7 @@ def _read_declared(spark, source: str, column_types: dict[str, str], source_form
     if missing:
         hint = ""
         if source_format == "csv" and len(raw.columns) == 1 and (seen := [d for d in CSV_DELIMITERS if d in raw.columns[0]]):
-            hint = (f"; its header is one column holding {seen[0]!r}: set the table's `delimiter: {seen[0]!r}` in "
+            hint = (f"; its header is one column holding {seen[0]!r}: set the table's `delimiter: {json.dumps(seen[0])}` in "
                     "cnai.yaml (`cnai init` finds it)")
         raise DataError(f"{source}: declared column(s) {missing} not found; the file has {raw.columns}{hint}")
     if limit_rows:

@@ -369,7 +369,7 @@ def declared_column_problems(key: str, table: TableSource, config_path: Path) ->
     if table.format == "csv" and len(header) == 1 and (seen := [d for d in CSV_DELIMITERS
                                                                 if d in header[0] and d != table.delimiter]):
         return [f"{key}: {path} reads as one column ({header[0][:80]!r}{'...' if len(header[0]) > 80 else ''}), so its "
-                f"fields are not separated by {table.delimiter!r}: set {key}.delimiter: {seen[0]!r} in cnai.yaml "
+                f"fields are not separated by {table.delimiter!r}: set {key}.delimiter: {json.dumps(seen[0])} in cnai.yaml "
                 "(`cnai init` finds it)"]
     near = [f"{key}.columns: {name!r} is not a column of {path}{hint}" for name in missing
             if (hint := did_you_mean(name, header))]
