@@ -4,6 +4,7 @@ model kind's default search space. Review it, then `cnai run`."""
 
 from __future__ import annotations
 
+import json
 import re
 import tempfile
 import warnings
@@ -232,6 +233,22 @@ def _years(values: pd.Series | None) -> bool:
             and bool(present.between(*PLAUSIBLE_YEARS).all()))
 
 
+TIME_OF_DAY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2})?\s*$")
+
+
+def _time_of_day_recipe(values: pd.Series, column: str) -> str:
+    """For text that is all times of day (11:38:36): what to derive from it (a category of every second
+    of the day is none a model can learn); "" for other values."""
+    present = values.dropna().astype(str)
+    if present.empty or not present.str.match(TIME_OF_DAY).all():
+        return ""
+    pattern = "H:mm:ss" if present.str.count(":").max() == 2 else "H:mm"
+    expression = f"hour(to_timestamp({sql_name(column)}, '{pattern}'))"
+    hour = re.sub(r"\W+", "_", column).strip("_") + "_hour"
+    return (f"{column!r} holds times of day as text (e.g. {present.iloc[0]!r}): derive the hour from it, "
+            f"data.events.derived_columns: {{{hour}: {json.dumps(expression)}}}, and list {hour} in data.features")
+
+
 def _whole(values: pd.Series) -> pd.Series:
     """Numbers that are all whole (1959.0) as integers; other values as they are."""
     if pd.api.types.is_float_dtype(values) and len(values) and (values == values.round()).all():
@@ -301,6 +318,9 @@ def infer_task(values: pd.Series, label: str) -> str:
     return "regression" if is_quantity(present) else "multiclass"
 
 
+MANY_VALUES, ROWS_PER_CATEGORY = 1000, 4  # text of more values than this, with fewer rows each on average, is no category
+
+
 def _identifier(values: pd.Series, rows: int) -> bool:
     """A key, not a feature: a distinct text or whole-number value on (almost) every row. Text with
     nine distinct values in ten rows (names, addresses) says nothing a model could learn either."""
@@ -315,8 +335,10 @@ def _identifier(values: pd.Series, rows: int) -> bool:
     # Counted over the rows that have a value: free text left empty on most rows (a breach's summary,
     # distinct wherever written) is no category either.
     if is_text:
-        filled = int(values.notna().sum())
-        return filled >= 20 and values.nunique() >= 0.5 * filled
+        filled, distinct = int(values.notna().sum()), values.nunique()
+        # Or thousands of values of a few rows each (pizzaplace's order ids, 2.3 rows each): a model keeps
+        # at most a few hundred categories, and each new row brings a value it never saw.
+        return filled >= 20 and (distinct >= 0.5 * filled or (distinct > MANY_VALUES and distinct * ROWS_PER_CATEGORY >= filled))
     return values.nunique() >= 0.95 * rows
 
 
@@ -329,7 +351,8 @@ def _features_among(frame: pd.DataFrame, columns: list) -> tuple[list, list[tupl
     empty = [c for c in columns if c not in keys and frame[c].isna().all()]
     same = [c for c in columns if c not in keys and frame[c].notna().all() and frame[c].nunique() == 1]
     left_out = [(keys, "keys: a distinct value on almost every row; or text distinct on half or more of the rows that "
-                       "have one, such as names or free text; add them by hand if they are features"),
+                       f"have one, such as names or free text, or of over {MANY_VALUES:,} values with fewer than "
+                       f"{ROWS_PER_CATEGORY} rows each; add them by hand if they are features"),
                 (empty, f"empty {seen}: nothing to learn from"),
                 (same, f"one value {seen}: nothing to learn from")]
     dropped = {*keys, *empty, *same}
@@ -546,6 +569,9 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     for column in (c for c, t in columns.items() if t == "string" and c != label):
         if recipe := _numeric_date_recipe(frame[column], column):
             notes.append(f"data.events.columns.{column}: string: {recipe}")
+            dates_as_text.append(column)
+        elif recipe := _time_of_day_recipe(frame[column], column):
+            notes.append(f"not a feature: {recipe}")
             dates_as_text.append(column)
         elif date_text_example(frame[column]) is not None:  # what train and tune refuse as a feature
             notes.append(f"not a feature: {column!r} holds dates written as text (e.g. "
