@@ -290,3 +290,22 @@ def test_a_mixed_v1_batch_looks_up_only_the_instances_that_lack_a_views_features
     assert filled["temp"] == [5.0, None, 8.0] and not_found == {"weather": [1]}
     with pytest.raises(InvalidInput, match="instance 0 lacks 'dest'"):
         _looked_up(Store(), {"x": [1, 2], "temp": [ABSENT, 7.0], "dest": [ABSENT, "JFK"]}, [], ["temp"])
+
+
+def test_an_empty_batch_a_misnamed_feature_and_true_for_a_number_are_refused_with_what_to_send(served, trained_model):
+    """From a new user's trial: `{"instances": []}` was answered "missing feature(s) [every one]";
+    "Total_Bill" for total_bill got the list of missing features and no word of the name sent; and
+    true for a number was scored as 1."""
+    url, name = served
+    v1 = url.replace(f"/v2/models/{name}/infer", f"/v1/models/{name}:predict")
+    model = LoadedModel(trained_model["model"])
+    rows = pd.read_parquet(trained_model["holdout"]).head(1)[model.feature_columns]
+    record = rows.astype(object).where(rows.notna(), None).to_dict(orient="records")[0]
+    empty = requests.post(v1, json={"instances": []}, timeout=10)
+    assert empty.status_code == 400 and "no instances" in empty.text, empty.text
+    number = model.meta["numeric"][0]
+    misnamed = {**{k: v for k, v in record.items() if k != number}, number.title(): record[number]}
+    answer = requests.post(v1, json={"instances": [misnamed]}, timeout=10)
+    assert answer.status_code == 400 and f"did you mean {number!r} for {number.title()!r}?" in answer.text, answer.text
+    boolean = requests.post(v1, json={"instances": [{**record, number: True}]}, timeout=10)
+    assert boolean.status_code == 400 and f"input {number!r} is a number; true or false is not" in boolean.text, boolean.text

@@ -10,6 +10,7 @@ Run by the deploy step as `python -m cnai.backends.local.model_server` (settings
 from __future__ import annotations
 
 import asyncio
+import difflib
 import gc
 import json
 import logging
@@ -166,9 +167,15 @@ def _server_classes():
             if (missing or partly) and self.online is not None:
                 columns, not_found = _looked_up(self.online, columns, missing, partly)
                 missing = [c for c in self.model.feature_columns if c not in columns]
+            if isinstance(payload, dict) and not payload["instances"]:
+                raise InvalidInput("no instances: send at least one {feature: value, ...}")
             if missing:
                 hint = self.online.hint(missing) if self.online is not None else ""
-                raise InvalidInput(f"missing feature(s) {missing}{hint}; expected {self.model.feature_columns}")
+                by_lower = {m.lower(): m for m in missing}
+                meant = [f"{by_lower[close[0]]!r} for {sent!r}" for sent in ignored
+                         if (close := difflib.get_close_matches(sent.lower(), list(by_lower), n=1, cutoff=0.75))]
+                raise InvalidInput(f"missing feature(s) {missing}{hint}; expected {self.model.feature_columns}"
+                                   + (f"; did you mean {', '.join(meant)}? (names are exact, case too)" if meant else ""))
             features = {c: columns[c] for c in self.model.feature_columns}
             _refuse_unservable(features, self.numeric)
             try:  # before the log: the drift check compares the values as trained
@@ -351,6 +358,8 @@ def _refuse_unservable(features: dict[str, list], numeric: frozenset = frozenset
                                "send null for a missing value")
         if name in numeric and (text := next((v for v in values if isinstance(v, str | bytes)), None)) is not None:
             raise InvalidInput(f"input {name!r} is a number; {str(text)[:40]!r} is text (send it as a number)")
+        if name in numeric and any(isinstance(v, bool) for v in values):  # JSON's true is no 1 (Python's is)
+            raise InvalidInput(f"input {name!r} is a number; true or false is not (send it as a number)")
         bad = next((v for v in values if isinstance(v, float) and not math.isfinite(v)), None)
         if bad is not None:
             raise InvalidInput(f"input {name!r}: {bad} is not a number a row can hold; send null for a missing value")
