@@ -109,6 +109,11 @@ def test_wrong_type_and_unknown_algorithm_are_refused(tmp_path):
     with pytest.raises(ConfigError) as error:
         load_config(source)
     assert "settings.serving_port" in str(error.value) and "tuning.algorithm" in str(error.value)
+    # From a new user's trial: a misspelt choice got the choices and no "did you mean", unlike a misspelt key.
+    source.write_text(CONFIG.read_text().replace("task: binary", "task: regresion"))
+    with pytest.raises(ConfigError, match=r"data\.task: Input should be 'binary', 'multiclass' or 'regression'; "
+                                          r"did you mean 'regression'\?"):
+        load_config(source)
 
 
 def free_port() -> int:
@@ -425,7 +430,7 @@ def test_a_declared_column_the_file_lacks_is_named_from_its_header_before_any_st
     config["data"]["features"] = ["Income", "Debt"]  # the right name, which the load took for the typo
     path.write_text(yaml.safe_dump(config))
     with pytest.raises(ConfigError, match=r"cnai\.yaml: data\.events\.columns: 'Incom' is not a column of \S*credit\.parquet; "
-                                          r"did you mean 'Income'\? \(fix those first: .* said: .*'Income'"):
+                                          r"did you mean 'Income'\?$"):
         open_project(type("Args", (), {"config": str(path)})())
     config["data"]["events"]["source"] = "s3://bucket/credit.csv"  # remote: left to ingest
     config["data"]["features"] = ["Incom", "Debt"]

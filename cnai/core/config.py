@@ -7,6 +7,7 @@ on its own in someone else's pipeline with plain parameters.
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -448,13 +449,29 @@ def _problem(error: dict[str, Any]) -> str:
         return message
     if error["type"] == "extra_forbidden":
         message = _unknown_key(error["loc"])
+    if error["type"] == "literal_error" and isinstance(error.get("input"), str):  # task: regresion
+        expected = [str(v) for v in typing.get_args(_field_annotation(error["loc"]))]
+        message += did_you_mean(error["input"], expected)
     return f"{key}: {message}"
+
+
+def _field_annotation(loc: tuple[str | int, ...]) -> Any:
+    """The annotation of the field at `loc`, or None."""
+    section: Any = ProjectConfig
+    annotation = None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(section, type) and issubclass(section, BaseModel)) or part not in section.model_fields:
+            return None
+        annotation = section.model_fields[part].annotation
+        models = [t for t in (annotation, *typing.get_args(annotation)) if isinstance(t, type) and issubclass(t, BaseModel)]
+        section = models[0] if models else annotation
+    return annotation
 
 
 def _unknown_key(loc: tuple[str | int, ...]) -> str:
     """An unknown key named with the keys its section takes, and the closest of them to a typo."""
-    import typing
-
     section: Any = ProjectConfig
     for part in loc[:-1]:
         if isinstance(part, int):

@@ -106,11 +106,11 @@ def open_project(args: argparse.Namespace) -> tuple[ProjectConfig, Path, Path]:
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        # A column misspelt under `columns:` makes the correct name elsewhere look like the typo:
-        # the file's header says which one is.
+        # A column misspelt under `columns:` makes the correct name elsewhere look like the typo (the
+        # whole file's check said "did you mean" the misspelt one): the file's header says which one
+        # is, and that alone is said; what else is wrong is said once it is mended.
         if problems := _raw_header_problems(config_path):
-            raise ConfigError(f"{config_path}: {'; '.join(problems)} (fix those first: the check of the whole "
-                              f"file, which reads the misspelt name as the truth, said: {exc})") from exc
+            raise ConfigError(f"{config_path}: {'; '.join(problems)}") from exc
         raise
     return config, config_path, export_settings(config, config_path)
 
