@@ -789,3 +789,26 @@ def test_order_ids_of_a_few_rows_each_and_times_of_day_are_no_features(tmp_path,
     derived = yaml.safe_load(re.search(r"derived_columns: (\{time_hour: .*?\}), and list time_hour", said).group(1))
     hours = typed_frame(spark_session(), str(tmp_path / "pizza.csv"), {"time": "string"}, derived).toPandas()["time_hour"]
     assert hours.tolist()[:3] == [9, 10, 11] and hours.notna().all()
+
+
+def test_a_new_project_is_told_where_it_serves_and_given_a_free_port_when_the_default_is_taken(tmp_path, capsys):
+    """From a new user's trial: nothing said which port or name a project serves under, and every
+    second project was refused by the first's server on 8085 until settings.serving_port was found."""
+    import contextlib
+    import socket
+
+    from cnai.core.config import Settings, default_of, load_config
+
+    table = tmp_path / "tips.csv"
+    table.write_text("total_bill,smoker\n" + "".join(f"{10 + (i * 7) % 23},{'Yes' if i % 3 else 'No'}\n" for i in range(60)))
+    port = default_of(Settings, "serving_port")
+    with contextlib.ExitStack() as stack:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()  # taken already: as good
+        except OSError:
+            holder = stack.enter_context(socket.socket())
+            holder.bind(("127.0.0.1", port))
+            holder.listen()
+        assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(table), "--label", "smoker"]) == 0
+    written = load_config(tmp_path / "p" / "cnai.yaml").settings.serving_port
+    assert written != port and f"settings.serving_port: {written}, as {port} is taken" in capsys.readouterr().out

@@ -400,12 +400,7 @@ class ProjectConfig(Strict):
 
     @property
     def model_name(self) -> str:
-        import unicodedata
-
-        # 'résilié' -> 'resilie': the letters, not holes (a served model's name is ASCII, DNS-like)
-        plain = unicodedata.normalize("NFKD", f"{self.data.label}-{self.data.task}").encode("ascii", "ignore").decode()
-        default = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
-        return self.settings.model_name or default
+        return self.settings.model_name or default_model_name(self.data.label, self.data.task)
 
     @model_validator(mode="after")
     def _metrics_suit_the_task(self) -> ProjectConfig:
@@ -484,6 +479,15 @@ def _unknown_key(loc: tuple[str | int, ...]) -> str:
         section = models[0]
     known = list(section.model_fields)
     return "unknown key" + (did_you_mean(str(loc[-1]), known) or f"; this section takes {', '.join(known)}")
+
+
+def default_model_name(label: str, task: str) -> str:
+    """The model's name when settings.model_name does not set one: label and task, as a served
+    model's name must be (ASCII, DNS-like: 'résilié' -> 'resilie', pct_above -> pct-above)."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", f"{label}-{task}").encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
 
 
 def did_you_mean(name: str, known: list[str]) -> str:

@@ -15,7 +15,15 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from cnai.core.config import TIME_TYPES, Settings, TableSource, default_of, did_you_mean, time_feature_problem
+from cnai.core.config import (
+    TIME_TYPES,
+    Settings,
+    TableSource,
+    default_model_name,
+    default_of,
+    did_you_mean,
+    time_feature_problem,
+)
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source, single_byte_encoding
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, named_classes, sql_name, too_rare
@@ -531,6 +539,9 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
                     "read (a CSV's delimiter is one of , ; tab |); write it as CSV first, e.g. with pandas: "
                     "pd.read_csv(path, sep=r'\\s+', quotechar=\"'\").to_csv('table.csv', index=False)")
         raise DataError(f"{source}: no column {label!r} to use as the label" + _or_its_columns(label, frame.columns) + hint)
+    if frame.empty:  # else "label 'price' has 0 distinct value(s) in the first 0 rows"
+        shape = "a header line only" if source_format == "csv" else "a schema and no rows"
+        raise DataError(f"{source}: no rows to read ({shape}); nothing can be learnt from it")
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
@@ -720,7 +731,8 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         refs += [f"{name}:{c}" for c in values]
         how = f"as of each event's {events['timestamp']!r} on its {timestamp!r}" if timestamp else "static, on the key alone"
         on = f"its {entity!r} = the events' {join_on!r}" if join_on != entity else repr(entity)
-        notes.append(f"data.feature_sources: {name!r} from {source}, joined on {on} {how}; {len(values)} features"
+        notes.append(f"data.feature_sources: {name!r} from {source}, joined on {on}, {how}; {len(values)} "
+                     f"feature{'' if len(values) == 1 else 's'}"
                      + (f" (not {clashing}: the events have them)" if clashing else ""))
         notes += [f"feature source {name}: not features: {names} ({reason})" for names, reason in left_out]
     data["feature_sources"] = sources
@@ -758,6 +770,8 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
         config["settings"], said = _settings_kept(target, config["settings"], config["data"])
         if said:
             notes.append(said)
+    else:
+        notes.append(_serving_port(config))
     next_step = ("Before `cnai run`, change what it refuses (below)" if to_do else "Review it, then `cnai run`")
     header = (f"# cnai-pipelines project, written by `cnai init` from the data. {next_step}.\n"
               + "".join(f"# The run refuses it as it is: {item}\n" for item in to_do or []) +
@@ -770,6 +784,29 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
     if home not in (ignore.read_text().splitlines() if ignore.exists() else []):
         with ignore.open("a") as handle:  # the run directory: caches, registry, served models
             handle.write(f"{home}\n")
+
+
+def _serving_port(config: dict[str, Any]) -> str:
+    """Where the model will be served, said; a new project whose default port something already
+    listens on (another project's model server: one port per project) gets the next free one."""
+    import socket
+
+    def listened_on(port: int) -> bool:
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+        except OSError:
+            return False
+        return True
+
+    host, port = default_of(Settings, "serving_host"), default_of(Settings, "serving_port")
+    name = config["settings"].get("model_name") or default_model_name(config["data"]["label"], config["data"]["task"])
+    if not listened_on(port):
+        return f"served as {name!r} on port {port} (settings.serving_port; one port per project)"
+    free = next((p for p in range(port + 1, port + 100) if not listened_on(p)), None)
+    if free is None:
+        return f"served as {name!r} on port {port}, where something listens already: set settings.serving_port"
+    config["settings"]["serving_port"] = free
+    return f"settings.serving_port: {free}, as {port} is taken (another project's model server?); served as {name!r}"
 
 
 def _settings_kept(target: Path, defaults: dict[str, Any], data: dict[str, Any]) -> tuple[dict[str, Any], str]:
