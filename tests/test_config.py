@@ -290,6 +290,22 @@ def test_an_unquoted_yes_as_positive_label_is_said_as_yaml_s_boolean(tmp_path):
         label_classes("binary", pd.Series(np.array(["yes", "no", "yes"], dtype=object)), "validated", "passed", True)
 
 
+def test_a_label_derived_from_features_alone_is_refused_when_the_config_is_loaded(tmp_path):
+    """From a new user's trial (statsmodels' randhie): `visited: "mdvis > 0"` as the label, with mdvis
+    among the features, ran and deployed a model of the formula; only the gate's perfect score hinted."""
+    events = {"source": "visits.csv", "columns": {"mdvis": "double", "age": "double", "income": "double"},
+              "derived_columns": {"visited": "mdvis > 0", "rich_visit": "CASE WHEN income > 1e5 THEN `mdvis` END > 0"}}
+    _config, path = small_project(tmp_path, events, label="visited", task="binary", features=["mdvis", "age"])
+    with pytest.raises(ConfigError, match=r"data\.label: 'visited' is derived from \['mdvis'\] alone \('mdvis > 0'\), "
+                                          r"and data\.features hold it: .*leave it out of data\.features"):
+        load_config(path)
+    _config, path = small_project(tmp_path, events, label="rich_visit", task="binary", features=["mdvis", "income"])
+    with pytest.raises(ConfigError, match=r"derived from \['income', 'mdvis'\] alone"):
+        load_config(path)
+    _config, path = small_project(tmp_path, events, label="rich_visit", task="binary", features=["mdvis", "age"])
+    load_config(path)  # income, which it reads too, is no feature: the label is no formula of what the model sees
+
+
 def test_a_binary_task_on_a_label_of_more_values_is_refused_before_any_step(tmp_path):
     """From a new user's trial: `task: binary` on a price was refused only at validate, 13 s in,
     naming "dataset (after validation)"; a text label with task regression was refused at once."""

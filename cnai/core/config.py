@@ -85,6 +85,21 @@ class TableSource(Strict):
     def has(self, column: str) -> bool:
         return column in self.columns or column in self.derived_columns
 
+    def columns_read(self, derived: str) -> set[str]:
+        """The declared columns a derived column's expression reads, through the derived ones it reads;
+        names in quotes and function names (a name before its parenthesis) are none."""
+        seen, found, pending = {derived}, set(), [derived]
+        while pending:
+            expression = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", " ", self.derived_columns[pending.pop()])
+            names = {m.group(1) or m.group(2) for m in re.finditer(r"`([^`]+)`|\b([A-Za-z_]\w*)\b(?!\s*\()", expression)}
+            for name in names:
+                if name in self.derived_columns and name not in seen:
+                    seen.add(name)
+                    pending.append(name)
+                elif name in self.columns:
+                    found.add(name)
+        return found
+
     @property
     def names(self) -> list[str]:
         """Every column: declared, then derived."""
@@ -166,6 +181,11 @@ class DataConfig(Strict):
                                 + did_you_mean(column, events.names))
         if self.label in self.features:
             problems.append(f"data.features: holds the label {self.label!r}; a model must not see its answer")
+        elif self.label in events.derived_columns and (read := events.columns_read(self.label)) and read <= set(self.features):
+            problems.append(f"data.label: {self.label!r} is derived from {sorted(read)} alone "
+                            f"({events.derived_columns[self.label]!r}), and data.features hold {'it' if len(read) == 1 else 'them'}: "
+                            "the model would be handed the formula of its answer; leave "
+                            f"{'it' if len(read) == 1 else 'them'} out of data.features")
         problems += [f"data.features[{i}]: " + time_feature_problem(c, "data.events.derived_columns")
                      for i, c in enumerate(self.features) if events.columns.get(c) in TIME_TYPES]
         if self.split == "time" and not events.timestamp:
