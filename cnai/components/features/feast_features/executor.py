@@ -142,8 +142,11 @@ def build_training_set(
     statistics, coverage = feature_statistics_of(written, feature_columns, label)
     with atomic_output(feature_statistics) as staging:
         staging.write_text(statistics)
+    unmatched = {view["name"]: _unmatched(written, view) for view in views if view["columns"]}
     return {
         "rows": written.rows,
+        "unmatched": unmatched,
+        "summary": _join_summary(written.rows, unmatched),
         "feature_columns": feature_columns,
         "feature_coverage": coverage,
         "online_entities": online_rows,
@@ -228,6 +231,27 @@ def _refuse_an_empty_join(joined: ColumnReader, view: dict[str, Any], events: st
         f"{columns} for any of the {joined.rows} events: no {key} of theirs has a row at or before its "
         f"{event_time} {ttl}. Check the keys are written alike ({keys}) and the times overlap (events "
         f"{times.min()} .. {times.max()}, side table {table[view['time']].min()} .. {table[view['time']].max()})")
+
+
+def _unmatched(joined: ColumnReader, view: dict[str, Any]) -> dict[str, Any]:
+    """The events the view found no row for (every one of its columns null): how many, and the keys
+    that most often found none; a key written otherwise, or missing from the side table, shows."""
+    found = pd.Series(False, index=range(joined.rows))
+    for column in view["columns"]:
+        found |= joined.column(column).notna().to_numpy()
+    keys = joined.column(view["join_on"])[~found.to_numpy()]
+    return {"events": int((~found).sum()), "key": view["join_on"],
+            "keys": [str(k) for k in keys.value_counts().index[:UNMATCHED_KEYS_SAID]]}
+
+
+UNMATCHED_KEYS_SAID, UNMATCHED_SAID_FROM = 3, 0.01  # a view's unmatched events are said from 1% of them
+
+
+def _join_summary(rows: int, unmatched: dict[str, dict[str, Any]]) -> str:
+    """The step's line in the run's table: the rows, and each view that found no row for a share of them."""
+    said = [f"{name!r} found no row for {u['events']:,} ({u['events'] / rows:.1%}; {u['key']} e.g. "
+            f"{', '.join(map(repr, u['keys']))})" for name, u in unmatched.items() if rows and u["events"] >= UNMATCHED_SAID_FROM * rows]
+    return f"{rows:,} rows" + (f"; {'; '.join(said)}" if said else "")
 
 
 class ColumnReader:

@@ -167,6 +167,11 @@ def test_static_and_timestamped_views_on_their_own_keys_are_joined_together(tmp_
     assert joined.loc[5.0, "region"] == "south"  # long before any price: a static row holds at every time
     assert joined.loc[3.0, "price"] == 1.0 and joined.loc[4.0, "price"] == 2.0 and pd.isna(joined.loc[5.0, "price"])
     assert facts["online_entities"] == {"stores": 2, "prices": 2}
+    # From a new user's trial: a side table lacking some events' keys was said nowhere but in the
+    # statistics ("present 87.9%"). Store 4 has no row, sku b none before April's sale.
+    assert facts["unmatched"] == {"stores": {"events": 1, "key": "store", "keys": ["4"]},
+                                  "prices": {"events": 1, "key": "item", "keys": ["b"]}}
+    assert facts["summary"] == "4 rows; 'stores' found no row for 1 (25.0%; store e.g. '4'); 'prices' found no row for 1 (25.0%; item e.g. 'b')"
 
 
 def test_events_without_time_take_static_views(tmp_path):
