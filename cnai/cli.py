@@ -126,14 +126,19 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             raise CnaiError(f"--since {args.since!r}: not a time; give ISO 8601, e.g. 2026-12-01 or 2026-12-01T08:00Z") from exc
     current = args.current or str(inference_log_dir(serving_dir(), config.model_name))
     if not args.current:
-        from cnai.core.inference_log import has_rows
+        from cnai.core.inference_log import count_rows
 
-        if not has_rows(current, args.since):  # a freshly served model: not a failure
-            print(f"No traffic logged for {config.model_name}{' since ' + args.since if args.since else ''} "
-                  f"({current}): nothing to check yet.")
+        since = f" since {args.since}" if args.since else ""
+        logged, needed = count_rows(current, args.since, at_most=config.monitoring.min_rows), config.monitoring.min_rows
+        if not logged:  # a freshly served model: not a failure
+            print(f"No traffic logged for {config.model_name}{since} ({current}): nothing to check yet.")
+            return 0
+        if logged < needed:  # said before Spark and the pipeline start, which would decide nothing
+            print(f"Only {logged} row(s) logged for {config.model_name}{since} ({current}): too few to judge "
+                  f"(monitoring.min_rows {needed}); nothing to check yet.")
             return 0
     ok, rows = monitor(config, config_path, current, args.since, args.retrain_events, args.retrain_features, not args.no_cache)
-    if outcome := retrain_outcome(rows, args.retrain_events):
+    if outcome := retrain_outcome(rows, args.retrain_events, from_log=not args.current):
         print(outcome)
     if ok:
         print_endpoint(config, any(r["step"] == "deploy" and r["status"] == "ran" for r in rows))

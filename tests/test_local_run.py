@@ -44,6 +44,17 @@ def test_monitor_with_no_traffic_yet_says_so_and_succeeds(small_tables, tmp_path
     assert main(["--config", str(path), "monitor"]) == 0
     assert "nothing to check yet" in capsys.readouterr().out
     assert not (tmp_path / "home" / "pipeline_root").exists(), "no pipeline was started"
+    # From a new user's trial: 2 logged rows took 16 s of Spark and a pipeline to be "too few to judge".
+    from cnai.backends.local.deployment import serving_dir
+    from cnai.backends.local.model_server import inference_log_dir
+    from cnai.core.config import load_config
+    from cnai.core.inference_log import InferenceLog
+
+    name = load_config(path).model_name
+    InferenceLog(inference_log_dir(serving_dir(), name)).append({"distance": [100.0, 200.0]}, [0.1, 0.9], "1")
+    assert main(["--config", str(path), "monitor"]) == 0
+    assert f"Only 2 row(s) logged for {name}" in capsys.readouterr().out
+    assert not (tmp_path / "home" / "pipeline_root").exists(), "no pipeline was started"
 
 
 def test_no_drift_says_what_drifted_and_why_it_was_not_enough():
@@ -60,7 +71,7 @@ def test_no_drift_says_what_drifted_and_why_it_was_not_enough():
 def test_a_retrain_whose_training_came_from_the_cache_is_not_called_a_retrain():
     """Found by a new user: drift on the same data retrained from kfp's cache, `cnai monitor` said
     "Retrained" and the gate compared the model with itself ("not better by +0.0000")."""
-    from cnai.orchestration.monitor import RETRAIN_HINT, retrain_outcome
+    from cnai.orchestration.monitor import retrain_outcome
 
     def rows(train, deploy="skipped (gate: keep production)"):
         return [{"step": "drift_check", "status": "ran"}, {"step": "ingest", "status": train},
@@ -68,13 +79,18 @@ def test_a_retrain_whose_training_came_from_the_cache_is_not_called_a_retrain():
 
     said = retrain_outcome(rows("cached"))
     assert said.startswith("The retrain found nothing new to train on: its steps came from kfp's cache") and "Retrained" not in said
-    assert "the same data gives the same model" in said and said.endswith(RETRAIN_HINT)
+    assert "the same data gives the same model" in said and said.endswith("cnai monitor --current NEW --retrain-events NEW")
+    # From a new user's trial: the log's monitoring was told to give --current, which it does not take.
+    assert retrain_outcome(rows("cached"), from_log=True).endswith("to train on newly labelled rows: cnai monitor --retrain-events NEW")
     assert "--retrain-events new.csv is the data" in retrain_outcome(rows("cached"), "new.csv")
     assert retrain_outcome(rows("ran", deploy="ran")).startswith("Retrained on data.events as cnai.yaml names it, all its rows "
                                                                  "(the gate deployed the new model)")
     assert retrain_outcome(rows("ran"), "new.csv") is None  # trained on the rows given: the table says the rest
-    assert retrain_outcome([{"step": "drift_check", "status": "ran"}, {"step": "train", "status": "skipped (no drift)"},
-                            {"step": "evaluate", "status": "skipped (no drift)"}]) is None
+    no_drift = [{"step": "drift_check", "status": "ran"}, {"step": "train", "status": "skipped (no drift)"},
+                {"step": "evaluate", "status": "skipped (no drift)"}]
+    assert retrain_outcome(no_drift) is None
+    # From a new user's trial: rows given to retrain on went unused without a word.
+    assert retrain_outcome(no_drift, "new.csv").startswith("--retrain-events new.csv was not used: the retrain runs on drift only")
 
 
 def test_the_cnai_program_exits_as_python_would_after_its_command(tmp_path):

@@ -129,7 +129,14 @@ def _logged(directory: str | Path, since: str, torn: list[str], newest_first: bo
 
 def has_rows(directory: str | Path, since: str = "") -> bool:
     """Whether any row was logged (at or after `since`), reading up to the first one only."""
-    return next(_logged(directory, since, [], newest_first=True), None) is not None
+    return count_rows(directory, since, at_most=1) > 0
+
+
+def count_rows(directory: str | Path, since: str = "", at_most: int = 1) -> int:
+    """The rows logged (at or after `since`), counted up to `at_most` only: as many as are read."""
+    from itertools import islice
+
+    return sum(1 for _ in islice(_logged(directory, since, [], newest_first=True), at_most))
 
 
 def read_inference_log(directory: str | Path, since: str = "") -> pd.DataFrame:

@@ -44,24 +44,32 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
                            began)
 
 
-RETRAIN_HINT = "to train on newly labelled rows: cnai monitor --current NEW --retrain-events NEW"
+def retrain_hint(from_log: bool) -> str:
+    """How to retrain on newly labelled rows, as this monitoring was asked for (the served traffic's
+    log, or a table given with --current)."""
+    return f"to train on newly labelled rows: cnai monitor {'' if from_log else '--current NEW '}--retrain-events NEW"
 
 
-def retrain_outcome(rows: list[dict[str, Any]], retrain_events: str = "") -> str | None:
-    """What the retrain after drift did, from the run's step rows; None when there was none. A train
-    step from kfp's cache trained nothing: its inputs, so its model, are an earlier run's (a new
-    user read "Retrained" and then the gate's "not better by +0.0000", the model against itself)."""
+def retrain_outcome(rows: list[dict[str, Any]], retrain_events: str = "", from_log: bool = False) -> str | None:
+    """What the retrain after drift did, from the run's step rows; None when there was none (said
+    when --retrain-events was given for nothing). A train step from kfp's cache trained nothing:
+    its inputs, so its model, are an earlier run's (a new user read "Retrained" and then the gate's
+    "not better by +0.0000", the model against itself)."""
+    hint = retrain_hint(from_log)
     if not any(r["step"] == "evaluate" and r["status"] in ("ran", "cached") for r in rows):
+        if retrain_events and any(r["step"] == "drift_check" and r["status"] == "ran" for r in rows):
+            return (f"--retrain-events {retrain_events} was not used: the retrain runs on drift only; to train on it "
+                    "now, name it as data.events in cnai.yaml and `cnai run`")
         return None
     kept = "the gate deployed the new model" if any(r["step"] == "deploy" and r["status"] == "ran" for r in rows) \
         else "the gate kept production"
     source = f"--retrain-events {retrain_events}" if retrain_events else "data.events as cnai.yaml names it"
     if any(r["step"] == "train" and r["status"] == "cached" for r in rows):
         return (f"The retrain found nothing new to train on: its steps came from kfp's cache ({source} is the data an "
-                f"earlier run trained on, and the same data gives the same model), so {kept}; {RETRAIN_HINT}")
+                f"earlier run trained on, and the same data gives the same model), so {kept}; {hint}")
     if retrain_events:
         return None  # trained on the rows the user gave: the table says the rest
-    return f"Retrained on {source}, all its rows ({kept}); {RETRAIN_HINT}"
+    return f"Retrained on {source}, all its rows ({kept}); {hint}"
 
 
 def _replaced_sources(config: ProjectConfig, tables: list[dict[str, Any]], replacements: list[str]) -> list[dict[str, Any]]:
