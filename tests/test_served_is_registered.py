@@ -245,6 +245,19 @@ def test_another_projects_cnai_server_on_the_port_is_named_as_one(two_models, tr
             check_before_running(load_config(config_path), config_path, uri)
     assert (f"settings.serving_port: 127.0.0.1:{port} is taken by another cnai project's model server (serving {name!r}): "
             "`cnai --config <that project's cnai.yaml> stop` stops it") in str(refused.value)
+    # From a new user's trial: which project that is, when its server runs from <project>/.cnai/serving.
+    from cnai.backends.local.deployment import serving_dir
+
+    first = serving_dir().parent.parent / "cnai.yaml"
+    first.write_text(yaml.safe_dump(raw))
+    try:
+        with monkeypatch.context() as second_project:
+            second_project.setenv("CNAI_HOME", str(config_path.parent / ".cnai"))
+            with pytest.raises(ConfigError) as refused:
+                check_before_running(load_config(config_path), config_path, uri)
+        assert f"`cnai --config {first} stop` stops it" in str(refused.value)
+    finally:
+        first.unlink()
 
 
 def test_run_and_monitor_put_production_back_before_their_pipeline(project_config, tmp_path, monkeypatch):

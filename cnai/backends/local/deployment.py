@@ -86,11 +86,28 @@ def port_taken_by_another(host: str, port: int, model_name: str) -> bool:
 def port_problem(host: str, port: int) -> str:
     models = cnai_server_models(endpoint_url(host, port))
     if models is not None:
+        config = _listener_project(port)
         return (f"{host}:{port} is taken by another cnai project's model server (serving {', '.join(map(repr, models))}): "
-                "`cnai --config <that project's cnai.yaml> stop` stops it; or set settings.serving_port in cnai.yaml "
-                "to a free port")
+                f"`cnai --config {config or '<that project' + chr(39) + 's cnai.yaml>'} stop` stops it; or set "
+                "settings.serving_port in cnai.yaml to a free port")
     return (f"{host}:{port} is taken by another process (another project's model server? `cnai --config "
             "<its cnai.yaml> stop` stops it); or set settings.serving_port in cnai.yaml to a free port")
+
+
+def _listener_project(port: int) -> str | None:
+    """The cnai.yaml of the project whose model server listens on `port`, when it is where the
+    project keeps its run directory (`<project>/.cnai/serving`, the server's working directory)."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    try:
+        pid = next(c.pid for c in psutil.net_connections(kind="tcp")
+                   if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid)
+        config = Path(psutil.Process(pid).cwd()).parent.parent / "cnai.yaml"
+    except (StopIteration, OSError, psutil.Error):
+        return None
+    return str(config) if config.is_file() else None
 
 
 def cnai_server_models(url: str) -> list[str] | None:
