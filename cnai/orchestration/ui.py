@@ -428,7 +428,7 @@ def create_app(model_name: str, mlflow_url: str = ""):
         if not history:
             return _page("Monitoring", "<p>No drift check yet: <code>cnai monitor</code> runs one.</p>", mlflow_url)
         rows = "".join(f"<tr><td><a href='/runs/{h['run_id']}'>{h['time'][:19]}Z</a></td>"
-                       f"<td>{'drift' if h['drift'] else 'no drift'}</td><td>{h['rows']}</td><td>{h['share']}</td>"
+                       f"<td>{'drift' if h['drift'] else 'no drift'}</td><td>{h['rows']}</td><td>{_percent(h['share'])}</td>"
                        f"<td>{'yes' if h['retrained'] else 'no'}</td><td>{'yes' if h['deployed'] else 'no'}</td></tr>"
                        for h in history)
         ordered = list(reversed(history))
@@ -458,3 +458,8 @@ def serve_ui(model_name: str, port: int, mlflow_url: str = "") -> None:
     import uvicorn
 
     uvicorn.run(create_app(model_name, mlflow_url), host="127.0.0.1", port=port, log_level="warning")
+
+
+def _percent(share: float | None) -> str:
+    """A share as a table shows it: 17%, not 0.16666666666666666."""
+    return "" if share is None else f"{share:.0%}"
