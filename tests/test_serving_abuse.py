@@ -309,3 +309,12 @@ def test_an_empty_batch_a_misnamed_feature_and_true_for_a_number_are_refused_wit
     assert answer.status_code == 400 and f"did you mean {number!r} for {number.title()!r}?" in answer.text, answer.text
     boolean = requests.post(v1, json={"instances": [{**record, number: True}]}, timeout=10)
     assert boolean.status_code == 400 and f"input {number!r} is a number; true or false is not" in boolean.text, boolean.text
+
+
+def test_a_model_name_the_server_does_not_serve_is_answered_with_the_one_it_does(served):
+    """From a new user's trial: a label pct_above serves as pct-above-regression; asked for
+    pct_above-regression, KServe's 404 said only "does not exist" (and logged a traceback)."""
+    url, name = served
+    wrong = name.replace("-", "_", 1) if "-" in name else f"{name}_x"
+    answer = requests.post(url.replace(f"/models/{name}/", f"/models/{wrong}/"), json={"inputs": []}, timeout=10)
+    assert answer.status_code == 404 and f"This server serves {name!r}" in answer.json()["error"], answer.text

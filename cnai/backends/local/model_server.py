@@ -458,9 +458,18 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
 
         def _add_exception_handlers(self, app) -> None:
             super()._add_exception_handlers(app)
-            from kserve.errors import InvalidInput
+            from kserve.errors import InvalidInput, ModelNotFound
 
             app.add_exception_handler(InvalidInput, refused)  # KServe's own logs a whole traceback per bad request
+            app.add_exception_handler(ModelNotFound, not_found)
+
+    async def not_found(_, exc):
+        """A name this server does not serve (pct_above-regression for pct-above-regression), said with the one it does."""
+        from starlette.responses import JSONResponse
+
+        _refusals.note(str(exc))
+        return JSONResponse(status_code=404, content={"error": f"{exc} This server serves {model_name!r} "
+                                                                 "(GET /v2/models lists it)."})
 
     kserve_server.RESTServer = BoundRESTServer
     # KServe's v1 endpoints answer with FastAPI's ORJSONResponse, which warns on every v1 request that
