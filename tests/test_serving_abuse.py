@@ -318,3 +318,7 @@ def test_a_model_name_the_server_does_not_serve_is_answered_with_the_one_it_does
     wrong = name.replace("-", "_", 1) if "-" in name else f"{name}_x"
     answer = requests.post(url.replace(f"/models/{name}/", f"/models/{wrong}/"), json={"inputs": []}, timeout=10)
     assert answer.status_code == 404 and f"This server serves {name!r}" in answer.json()["error"], answer.text
+    # And a v1 body sent to the v2 endpoint: FastAPI's 422 listed pydantic's errors ("bytes_type").
+    v1_body = requests.post(url, json={"instances": [{"a": 1}]}, timeout=10)
+    assert v1_body.status_code == 422 and v1_body.json()["error"].startswith("the body is not a v2 inference request (")
+    assert f"goes to POST /v1/models/{name}:predict" in v1_body.json()["error"], v1_body.text

@@ -458,10 +458,25 @@ def serve(pointer: Callable[[], dict], model_name: str, host: str, port: int, lo
 
         def _add_exception_handlers(self, app) -> None:
             super()._add_exception_handlers(app)
+            from fastapi.exceptions import RequestValidationError
             from kserve.errors import InvalidInput, ModelNotFound
 
             app.add_exception_handler(InvalidInput, refused)  # KServe's own logs a whole traceback per bad request
             app.add_exception_handler(ModelNotFound, not_found)
+            app.add_exception_handler(RequestValidationError, not_v2)
+
+    async def not_v2(request, exc):
+        """A body the v2 endpoint's schema refuses (a v1 body sent to it): FastAPI's 422 listed pydantic's
+        errors (\"bytes_type\", \"Input should be a valid bytes\"); said as what to send, and where."""
+        from starlette.responses import JSONResponse
+
+        first = next(iter(exc.errors()), {})
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        said = (f"the body is not a v2 inference request ({where}: {first.get('msg', 'refused')}): send "
+                "{\"inputs\": [{\"name\", \"shape\", \"datatype\", \"data\"}, ...]}; a v1 body {\"instances\": [...]} "
+                f"goes to POST /v1/models/{model_name}:predict")
+        _refusals.note(said)
+        return JSONResponse(status_code=422, content={"error": said})
 
     async def not_found(_, exc):
         """A name this server does not serve (pct_above-regression for pct-above-regression), said with the one it does."""
