@@ -812,3 +812,24 @@ def test_a_new_project_is_told_where_it_serves_and_given_a_free_port_when_the_de
         assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(table), "--label", "smoker"]) == 0
     written = load_config(tmp_path / "p" / "cnai.yaml").settings.serving_port
     assert written != port and f"settings.serving_port: {written}, as {port} is taken" in capsys.readouterr().out
+
+
+def test_scikit_learns_csvs_as_they_ship_are_said_to_lack_a_header(tmp_path, capsys):
+    """From a new user's trial: breast_cancer.csv begins "569,30,malignant,benign"; pandas took the
+    rows' first 27 values as an index and init wrote 4 of 31 columns without a word (ingest then
+    failed as "a quote left open"). iris.csv's "150,4,setosa,..." has as many fields as its rows."""
+    from cnai.core.config import load_config
+    from cnai.orchestration.project import check_tables_readable
+
+    cancer = package_file("package:sklearn/datasets/data/breast_cancer.csv")
+    assert main(["--config", str(tmp_path / "b" / "cnai.yaml"), "init", str(cancer), "--label", "benign"]) == 2
+    assert "its first line has 4 fields (['569', '30', 'malignant', 'benign']) and its rows 31" in capsys.readouterr().err
+    iris = package_file("package:sklearn/datasets/data/iris.csv")
+    assert main(["--config", str(tmp_path / "i" / "cnai.yaml"), "init", str(iris), "--label", "virginica"]) == 0
+    assert "WARNING: the header names ['150', '4'] are numbers" in capsys.readouterr().out
+    # A cnai.yaml written by hand for the file as it ships: refused before any step, as init refuses it.
+    written = yaml.safe_load((tmp_path / "i" / "cnai.yaml").read_text())
+    written["data"]["events"]["source"] = str(cancer)
+    (tmp_path / "i" / "cnai.yaml").write_text(yaml.safe_dump(written))
+    with pytest.raises(Exception, match=r"its first line has 4 fields .* and its rows 31: the first line is not the header"):
+        check_tables_readable(load_config(tmp_path / "i" / "cnai.yaml"), tmp_path / "i" / "cnai.yaml")

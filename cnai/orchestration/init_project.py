@@ -4,6 +4,7 @@ model kind's default search space. Review it, then `cnai run`."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import tempfile
@@ -131,12 +132,24 @@ def _check_header(source: str, path: str, dialect: dict[str, str]) -> None:
         with opened(path, "rt", newline="", encoding=dialect["encoding"], errors="replace") as handle:
             reader = csv.reader(handle, delimiter=dialect["delimiter"])
             header, first = next(reader, []), next(reader, [])
+            later = [len(row) for row in itertools.islice(reader, 20) if row]
     except (OSError, csv.Error):
         return
     if header and len(first) == len(header) + 1:
         raise DataError(f"{source}: the header names {len(header)} columns but the rows have {len(first)} values "
                         "(a first column without a name, as R's write.csv writes row names): add a name for it at "
                         "the start of the header line, e.g. `row,`")
+    if header and first and len(first) > len(header) + 1 and all(n == len(first) for n in later):
+        # scikit-learn's own CSVs begin with a line of counts (569,30,malignant,benign): pandas took the
+        # rows' first 27 values as an index, and init wrote 4 of 31 columns without a word.
+        raise DataError(f"{source}: its first line has {len(header)} fields ({shown(header[:5])}) and its rows "
+                        f"{len(first)}: the first line is not the header of these rows. Put a line of the "
+                        f"{len(first)} column names first")
+    numbers = [name for name in header if re.fullmatch(r"\s*[+-]?\d+(\.\d+)?\s*", name)]
+    if header and len(numbers) * 2 >= len(header) and len(first) == len(header):
+        # iris.csv's "150,4,setosa,versicolor,virginica": a line of data, or counts, read as names.
+        raise DataError(f"{source}: its first line ({shown(header[:5])}) reads as values, not column names "
+                        f"({len(numbers)} of its {len(header)} fields are numbers): put a line of column names first")
     counts = Counter(name.strip() for name in header if name.strip())
     # A table's header (its first row has as many fields; a file that is no table is said otherwise).
     if len(first) == len(header) and (repeated := sorted(name for name, n in counts.items() if n > 1)):
@@ -532,6 +545,10 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
 
     notes: list[str] = []
     frame, reading = read_table(source, source_format, "events", notes)
+    if numbers := [str(c) for c in frame.columns if re.fullmatch(r"\s*[+-]?\d+(\.\d+)?\s*", str(c))]:
+        # iris.csv's first line is "150,4,setosa,versicolor,virginica": counts and class names, read as names.
+        notes.append(f"WARNING: the header names {shown(numbers[:5])} are numbers: if the first line of {source} is not "
+                     "its column names, put a line of names first")
     if label not in frame.columns:
         hint = ""
         if len(frame.columns) == 1 and label in re.split(r"[\s'\"]+", str(frame.columns[0])):

@@ -301,8 +301,26 @@ def check_tables_readable(config: ProjectConfig, config_path: Path) -> None:
                 raise ConfigError(f"{key}.source: {path} holds a header line only; nothing can be learnt or checked "
                                   "from it")
             check_encoding(key, path, table.encoding)
+            if problem := _header_fields_problem(lines, table):
+                raise ConfigError(f"{key}.source: {path}: {problem}")
         if problems := declared_column_problems(key, table, config_path):
             raise ConfigError("; ".join(problems))
+
+
+def _header_fields_problem(lines: list[bytes], table: TableSource) -> str:
+    """A first line of fewer fields than every row after it (scikit-learn's CSVs begin with a line of
+    counts): ingest would fail on the first row as malformed, said as a quote left open."""
+    import csv
+
+    text = [line.decode(table.encoding, errors="replace") for line in lines[:22]]
+    try:
+        rows = list(csv.reader(text, delimiter=table.delimiter))
+    except csv.Error:
+        return ""
+    if len(rows) < 2 or not all(len(row) == len(rows[1]) for row in rows[1:-1]) or len(rows[1]) <= len(rows[0]) + 1:
+        return ""  # the last line may be cut short; one field more is R's row names, which ingest names itself
+    return (f"its first line has {len(rows[0])} fields ({rows[0][:5]}) and its rows {len(rows[1])}: the first line is not "
+            f"the header of these rows; put a line of the {len(rows[1])} column names first")
 
 
 ENCODING_CHECKED_BYTES = 64 << 20  # the start of a file, read before the run (about 0.1 s)
