@@ -833,3 +833,20 @@ def test_scikit_learns_csvs_as_they_ship_are_said_to_lack_a_header(tmp_path, cap
     (tmp_path / "i" / "cnai.yaml").write_text(yaml.safe_dump(written))
     with pytest.raises(Exception, match=r"its first line has 4 fields .* and its rows 31: the first line is not the header"):
         check_tables_readable(load_config(tmp_path / "i" / "cnai.yaml"), tmp_path / "i" / "cnai.yaml")
+
+
+def test_a_question_mark_among_a_text_labels_values_is_read_as_missing_not_as_a_class(tmp_path, capsys):
+    """From a new user's trial: a '?' in breast cancer's text label made the task multiclass and a
+    class too rare to split, and init advised merging it into 'benign': a mislabelled row."""
+    from cnai.core.config import load_config
+
+    labels = ["benign" if i % 3 else "malignant" for i in range(90)]
+    labels[5] = "?"
+    pd.DataFrame({"radius": [10.0 + (i * 7) % 13 for i in range(90)], "target": labels}).to_csv(tmp_path / "bc.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "bc.csv"), "--label", "target"]) == 0
+    said = capsys.readouterr().out
+    assert "data.events.null_values: ['?'] (['?'] in the label 'target' on 1 row(s) read as missing" in said
+    config = load_config(tmp_path / "p" / "cnai.yaml").data
+    assert config.task == "binary" and config.events.null_values == ["?"]
+    read = typed_frame(spark_session(), str(tmp_path / "bc.csv"), config.events.columns, null_values=config.events.null_values)
+    assert read.toPandas()["target"].isna().sum() == 1

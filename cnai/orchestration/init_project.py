@@ -416,6 +416,16 @@ def _says_missing(token: str) -> bool:
             or bool(SPREADSHEET_ERROR.match(token)))
 
 
+def _label_markers(values: pd.Series) -> list[str]:
+    """A text label's values that say it is missing ('?', 'N/A', '#N/A') on few of its rows (fewer
+    than a class needs, or under 1%): no class of its own."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return []
+    counts = values.dropna().astype(str).str.strip().value_counts()
+    return sorted(str(v) for v, n in counts.items()
+                  if _says_missing(str(v)) and (n < ROWS_TO_TUNE_A_CLASS or n * 100 < counts.sum()))
+
+
 MISSING_WORDS = {"na", "n/a", "n.a.", "nan", "null", "none", "nil", "missing", "unknown", "empty", "blank"}
 SPREADSHEET_ERROR = re.compile(r"^#(VALUE!|DIV/0!|N/A|NAME\?|REF!|NUM!|NULL!|SPILL!|CALC!)$")
 
@@ -559,6 +569,14 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     if frame.empty:  # else "label 'price' has 0 distinct value(s) in the first 0 rows"
         shape = "a header line only" if source_format == "csv" else "a schema and no rows"
         raise DataError(f"{source}: no rows to read ({shape}); nothing can be learnt from it")
+    if markers := _label_markers(frame[label]):
+        # A '?' among a text label's values was a class too rare to split, which init advised merging
+        # into the largest class: mislabelled rows. Read as missing, validate quarantines them.
+        reading["null_values"] = sorted({*reading.get("null_values", []), *markers})
+        marked = frame[label].astype(str).str.strip().isin(markers)
+        frame[label] = frame[label].where(~marked)
+        notes.append(f"data.events.null_values: {reading['null_values']} ({shown(markers)} in the label {label!r} on "
+                     f"{int(marked.sum())} row(s) read as missing: validate quarantines those rows)")
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
