@@ -850,3 +850,13 @@ def test_a_question_mark_among_a_text_labels_values_is_read_as_missing_not_as_a_
     assert config.task == "binary" and config.events.null_values == ["?"]
     read = typed_frame(spark_session(), str(tmp_path / "bc.csv"), config.events.columns, null_values=config.events.null_values)
     assert read.toPandas()["target"].isna().sum() == 1
+
+
+def test_a_column_of_years_is_named_for_a_time_split_when_init_splits_at_random(tmp_path, capsys):
+    """From a new user's trial (gapminder): a panel's year 1952..2007 was left unsaid and the split
+    random, mixing each country's years between training and holdout."""
+    pd.DataFrame({"country": [f"c{i % 20}" for i in range(240)], "year": [1952 + 5 * (i // 20) for i in range(240)],
+                  "pop": [1000 + i * 7 for i in range(240)], "lifeExp": [40 + i % 30 + 0.5 for i in range(240)]}).to_csv(
+        tmp_path / "gm.csv", index=False)
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "gm.csv"), "--label", "lifeExp"]) == 0
+    assert "'year' holds years (1952..2007): --timestamp year splits by them" in capsys.readouterr().out

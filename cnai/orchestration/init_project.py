@@ -649,7 +649,10 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         columns[timestamp] = "timestamp"
         notes.append(f"data.split: time on {timestamp!r} (the newest rows are held out)")
     else:
-        notes.append("data.split: random (no time column found; pass --timestamp to split by time)")
+        years = [c for c in frame.columns if c != label and _years(frame[c].dropna().pipe(_whole))]
+        notes.append("data.split: random (no time column found; pass --timestamp to split by time"
+                     + (f"; {years[0]!r} holds years ({_plain(frame[years[0]].min())}..{_plain(frame[years[0]].max())}): "
+                        f"--timestamp {years[0]} splits by them, the newest held out)" if years else ")"))
     other_times = [c for c in frame.columns if columns[c] in TIME_TYPES and c not in (label, timestamp)]
     features, left_out = _features_among(frame, [c for c in frame.columns
                                                  if c not in (label, timestamp, *dates_as_text, *other_times)])
