@@ -736,7 +736,7 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
         frame, reading = read_table(source, source_format, f"feature source {name}", notes)
         if entity not in frame.columns:
             raise DataError(f"{source}: no column {entity!r} (--entity) to join it on" + _or_its_columns(entity, frame.columns)
-                            + f". Name its key: --entity {join_on}=<its key column>")
+                            + f"; or name its key: --entity {join_on}=<its key column>")
         columns = {str(c): spark_type(frame[c]) for c in frame.columns}
         times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != entity]
         timestamp = times[0] if times and events.get("timestamp") else None
