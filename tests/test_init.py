@@ -126,7 +126,7 @@ def test_init_with_side_tables_names_what_is_missing(tmp_path, flights_csv, caps
 
     assert "--data: 1 side table(s) beside the events; pass --entity" in refused(str(flights_csv), "--data", PLANES)
     assert re.search(r"planes.csv: no column 'origin' \(--entity\) to join it on; its columns are \['tailnum', .*"
-                     r"Name its key: --entity origin=<its key column>",
+                     r"; or name its key: --entity origin=<its key column>",
                      refused(str(flights_csv), "--data", PLANES, "--entity", "origin"))
     without_time = tmp_path / "flights-no-time.csv"
     pd.read_csv(flights_csv).drop(columns=["time_hour"]).to_csv(without_time, index=False)
