@@ -174,3 +174,20 @@ def test_schedule_uploads_and_creates_recurring_runs(kfp_api, tmp_path, capsys):
 def test_cron_must_have_kfps_six_fields():
     with pytest.raises(ValueError, match="6 \\(seconds first\\)"):
         ScheduleConfig(monitoring_cron="0 2 * * *")
+
+
+def test_no_kfp_api_at_the_host_is_said_in_a_line(tmp_path):
+    """From a new user's trial: `cnai schedule` without a cluster ended in an 80-line traceback of
+    urllib3's retries (kfp.Client's health check)."""
+    import socket
+
+    from cnai.core.errors import ClusterError
+    from cnai.orchestration.schedule import schedule_pipelines
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing answers there
+    packages = {"cnai-monitoring": tmp_path / "m.yaml", "cnai-training": tmp_path / "t.yaml"}
+    with pytest.raises(ClusterError, match=rf"^no Kubeflow Pipelines API answers at http://127.0.0.1:{port} \(ConnectionError\): "
+                                           r"port-forward .* the pipelines are compiled \(.*m\.yaml, .*t\.yaml\)"):
+        schedule_pipelines(ScheduleConfig(), packages, host=f"http://127.0.0.1:{port}")

@@ -35,12 +35,30 @@ def _upload(client, name: str, package: Path) -> tuple[str, str]:
     return pipeline_id, version.pipeline_version_id
 
 
+def _check_answers(host: str, packages: dict[str, Path]) -> None:
+    """Said in a line when no Kubeflow Pipelines API answers at `host`: kfp.Client retried three
+    times and ended in an 80-line traceback of urllib3's MaxRetryError."""
+    import requests
+
+    from cnai.core.errors import ClusterError
+
+    try:
+        requests.get(f"{host.rstrip('/')}/apis/v2beta1/healthz", timeout=5)
+    except requests.RequestException as exc:
+        compiled = ", ".join(str(path) for path in packages.values())
+        raise ClusterError(f"no Kubeflow Pipelines API answers at {host} ({type(exc).__name__}): port-forward the KFP UI "
+                           "(kubectl port-forward -n kubeflow svc/ml-pipeline-ui 8080:80) and pass --host, or set "
+                           f"schedule.kfp_host; the pipelines are compiled ({compiled}) for uploading by hand. On this "
+                           "machine alone, cron runs `cnai monitor` (README: schedules)") from exc
+
+
 def schedule_pipelines(settings: ScheduleConfig, packages: dict[str, Path], host: str | None = None,
                        parameters: dict[str, dict[str, Any]] | None = None,
                        service_account: str | None = None) -> list[dict[str, Any]]:
     """Create the recurring runs `settings` asks for; `packages` maps pipeline name to compiled YAML."""
     import kfp
 
+    _check_answers(host or settings.kfp_host, packages)
     client = kfp.Client(host=host or settings.kfp_host, namespace=settings.namespace)
     experiment_id = _experiment_id(client, settings.experiment, settings.namespace)
     crons = {"cnai-monitoring": settings.monitoring_cron, "cnai-training": settings.training_cron}
