@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -330,7 +331,11 @@ def entry() -> NoReturn:
     raised as usual. (Tests call `main` in their own process.)"""
     from cnai.core.processes import begin_exit, flush_standard_streams
 
-    code = main()
+    try:
+        code = main()
+    except BrokenPipeError:  # `cnai lineage | head -3`: the reader has gone; as a Unix tool ends (SIGPIPE)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 128 + signal.SIGPIPE
     begin_exit()
     flush_standard_streams()
     os._exit(0 if code is None else int(code))  # as sys.exit(None) and sys.exit(2) end

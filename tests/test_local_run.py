@@ -114,6 +114,18 @@ def test_the_cnai_program_exits_as_python_would_after_its_command(tmp_path):
     assert finished.returncode == 2 and "no such configuration file" in finished.stderr
     assert finished.stdout == "printed before"
     assert (tmp_path / "atexit").read_text() == "ran" and (tmp_path / "thread").read_text() == "joined"
+    # From a new user's trial: `cnai lineage | head -3` ended in a BrokenPipeError traceback. A reader
+    # that goes away ends the command as it ends a Unix tool, without a word.
+    program = ("from cnai import cli\n"
+               "def main():\n"
+               "    for i in range(200000):\n"
+               "        print('lineage line', i)\n"
+               "cli.main = main\n"
+               "cli.entry()\n")
+    reader = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.readline()
+    reader.stdout.close()
+    assert reader.wait(timeout=60) == 141 and b"Traceback" not in reader.stderr.read()
 
 
 def test_the_gates_reason_is_said_whole_once_after_the_table_when_the_table_cuts_it(capsys):
