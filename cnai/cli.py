@@ -30,7 +30,7 @@ from cnai.orchestration.project import open_project
 def cmd_init(args: argparse.Namespace) -> int:
     from cnai.core.config import load_config
     from cnai.core.errors import ConfigError
-    from cnai.core.sources import PACKAGE_PREFIX
+    from cnai.core.sources import PACKAGE_PREFIX, is_parquet
     from cnai.orchestration.init_project import add_feature_sources, project_config, write_project
 
     # `cnai init TABLE` writes --config; `cnai init DIR --data EVENTS [--data SIDE ...]` writes DIR/cnai.yaml.
@@ -47,8 +47,8 @@ def cmd_init(args: argparse.Namespace) -> int:
             return source
         return os.path.relpath(Path(source).resolve(), target.parent)
 
-    def format_of(source: str) -> str:
-        return args.format or ("parquet" if source.endswith((".parquet", ".pq")) else "csv")
+    def format_of(source: str) -> str:  # a folder of Parquet files too, as pandas and Spark write them
+        return args.format or ("parquet" if source.endswith((".parquet", ".pq")) or is_parquet(Path(source)) else "csv")
 
     config, notes, to_do = project_config(tables[0], args.label, format_of(tables[0]), args.task, args.timestamp, args.model)
     if args.entity:

@@ -530,3 +530,28 @@ def test_a_time_as_a_feature_is_refused_with_the_number_to_derive_from_it(tmp_pa
             "\"year(time_hour)\"") in str(error.value)
     assert re.search(r"data.feature_refs\[\d+\]: 'observed' holds times.* in data.feature_sources\[0\].derived_columns",
                      str(error.value))
+
+
+def test_a_table_in_another_format_than_declared_is_refused_before_any_step_and_init_reads_a_parquet_folder(tmp_path, capsys):
+    """From a new user's trial: a Parquet folder with format: csv failed inside ingest, after Spark's
+    start, as "declared column(s) not found; the file has ['PAR1\\x15...']"; and init read the folder
+    only with --format parquet ("Is a directory")."""
+    import pandas as pd
+
+    from cnai.cli import main
+    from cnai.orchestration.project import check_tables_readable
+
+    folder = tmp_path / "events_pq"
+    frame = pd.DataFrame({"age": [20.0 + i % 30 for i in range(60)], "year": [2000 + i % 3 for i in range(60)],
+                          "affair": ["yes" if i % 3 else "no" for i in range(60)]})
+    frame.to_parquet(folder, partition_cols=["year"])
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(folder), "--label", "affair"]) == 0
+    path = tmp_path / "p" / "cnai.yaml"
+    written = yaml.safe_load(path.read_text())
+    assert written["data"]["events"]["format"] == "parquet"
+    check_tables_readable(load_config(path), path)
+    written["data"]["events"]["format"] = "csv"
+    path.write_text(yaml.safe_dump(written))
+    with pytest.raises(ConfigError, match=r"data\.events\.source: .*events_pq is Parquet, but data\.events\.format is csv: "
+                                          r"set data\.events\.format: parquet"):
+        check_tables_readable(load_config(path), path)

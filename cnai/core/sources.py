@@ -121,3 +121,15 @@ def source_bytes(path: str) -> int | None:
         except OSError:
             return None
     return total
+
+
+def is_parquet(path: Path) -> bool:
+    """A Parquet file (its first bytes are PAR1), or a folder of Parquet files (Spark's, pandas' with
+    partitions): whatever its name says."""
+    if path.is_dir():
+        return any(next(path.rglob(pattern), None) is not None for pattern in ("*.parquet", "*.pq", "part-*.parquet*"))
+    try:
+        with path.open("rb") as file:
+            return file.read(4) == b"PAR1"
+    except OSError:
+        return False

@@ -13,7 +13,7 @@ from typing import Any
 
 from cnai.core.config import ProjectConfig, TableSource, did_you_mean, load_config
 from cnai.core.errors import CnaiError, ConfigError
-from cnai.core.sources import PACKAGE_PREFIX
+from cnai.core.sources import PACKAGE_PREFIX, is_parquet
 from cnai.core.tabular import CSV_DELIMITERS
 from cnai.core.tasks import task_hint, yaml_boolean_hint
 
@@ -289,6 +289,10 @@ def check_tables_readable(config: ProjectConfig, config_path: Path) -> None:
             raise ConfigError(f"{key}.source: {path} does not exist")
         if path.is_file() and path.stat().st_size == 0:
             raise ConfigError(f"{key}.source: {path} is empty (not even a header line)")
+        if (table.format == "parquet") != is_parquet(path):  # ingest read Parquet's bytes as a CSV header ('PAR1...')
+            found = "Parquet" if table.format == "csv" else "not Parquet (text, or another format)"
+            raise ConfigError(f"{key}.source: {path} is {found}, but {key}.format is {table.format}"
+                              + (f": set {key}.format: parquet" if table.format == "csv" else ""))
         if path.is_file() and table.format == "csv" and path.suffix.lower() in (".csv", ".tsv", ".txt", ".gz", ".bz2"):
             try:
                 with _opener(path)(path, "rb") as file:
