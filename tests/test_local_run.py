@@ -91,6 +91,9 @@ def test_a_retrain_whose_training_came_from_the_cache_is_not_called_a_retrain():
     assert retrain_outcome(no_drift) is None
     # From a new user's trial: rows given to retrain on went unused without a word.
     assert retrain_outcome(no_drift, "new.csv").startswith("--retrain-events new.csv was not used: the retrain runs on drift only")
+    # Not when the retrain ran on drift and failed (a new user was told it "was not used").
+    failed = [{"step": "drift_check", "status": "ran"}, {"step": "ingest", "status": "FAILED"}, {"step": "evaluate", "status": "not run"}]
+    assert retrain_outcome(failed, "new.csv") is None
 
 
 def test_the_cnai_program_exits_as_python_would_after_its_command(tmp_path):
@@ -142,3 +145,16 @@ def test_the_gates_reason_is_said_whole_once_after_the_table_when_the_table_cuts
     assert "5 rows valid" in out.splitlines()[3] and reason[:80] in out.splitlines()[4]
     print_table([{**row, "output": "no model in production; candidate rmse=612.3456"}])
     assert capsys.readouterr().out.count("no model in production") == 1  # whole in the table: not said twice
+
+
+def test_retrain_events_are_read_in_their_own_format(tmp_path):
+    """From a new user's trial: `--retrain-events new_pq` (a Parquet folder) in a CSV project was
+    read as a CSV, failing as "declared column(s) not found; the file has ['PAR1...']"."""
+    import pandas as pd
+
+    from cnai.orchestration.monitor import retrain_events_arguments
+
+    pd.DataFrame({"a": [1, 2]}).to_parquet(tmp_path / "new_pq", partition_cols=["a"])
+    (tmp_path / "new.csv").write_text("a\n1\n")
+    assert retrain_events_arguments(str(tmp_path / "new_pq"))["events_format"] == "parquet"
+    assert retrain_events_arguments(str(tmp_path / "new.csv"))["events_format"] == "csv"

@@ -22,7 +22,6 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
     sources: `events_source`, and `[VIEW=]PATH` per feature view to replace)."""
     import time
 
-    from cnai.core.artifacts import content_hash
     from cnai.pipelines.monitoring.pipeline import PIPELINE_NAME, monitoring_pipeline_for
 
     began = time.perf_counter()
@@ -30,8 +29,7 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
     home = export_settings(config, config_path)
     arguments = pipeline_arguments(config, config_path)
     if events_source:
-        arguments["events_source"] = str(Path(events_source).resolve())
-        arguments["events_hash"] = content_hash(arguments["events_source"])
+        arguments.update(retrain_events_arguments(events_source))
     if feature_sources:
         arguments["feature_sources"] = _replaced_sources(config, arguments.get("feature_sources", []), feature_sources)
     check_before_running(config, config_path, arguments["registry_uri"])
@@ -42,6 +40,17 @@ def monitor(config: ProjectConfig, config_path: Path, current: str, since: str =
     with one_spark(arguments, home):
         return run_locally(monitoring_pipeline_for(with_feature_view(config)), PIPELINE_NAME, arguments, home, use_cache,
                            began)
+
+
+def retrain_events_arguments(events_source: str) -> dict[str, str]:
+    """The pipeline's events arguments for --retrain-events: its path, content hash and its own
+    format, whatever data.events' is (a Parquet folder was read as a CSV: "the file has ['PAR1...']")."""
+    from cnai.core.artifacts import content_hash
+    from cnai.core.sources import is_parquet
+
+    path = Path(events_source).resolve()
+    return {"events_source": str(path), "events_hash": content_hash(str(path)),
+            "events_format": "parquet" if is_parquet(path) else "csv"}
 
 
 def retrain_hint(from_log: bool) -> str:
@@ -57,7 +66,7 @@ def retrain_outcome(rows: list[dict[str, Any]], retrain_events: str = "", from_l
     "not better by +0.0000", the model against itself)."""
     hint = retrain_hint(from_log)
     if not any(r["step"] == "evaluate" and r["status"] in ("ran", "cached") for r in rows):
-        if retrain_events and any(r["step"] == "drift_check" and r["status"] == "ran" for r in rows):
+        if retrain_events and any(r["status"] == "skipped (no drift)" for r in rows):
             return (f"--retrain-events {retrain_events} was not used: the retrain runs on drift only; to train on it "
                     "now, name it as data.events in cnai.yaml and `cnai run`")
         return None
