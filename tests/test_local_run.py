@@ -68,6 +68,19 @@ def test_no_drift_says_what_drifted_and_why_it_was_not_enough():
     assert _no_drift({"drifted_features": [], "features_checked": 32}) == "no drift"
 
 
+def test_drift_says_whether_the_features_or_the_predictions_decided_it():
+    """From a new user's trial: "drift detected in age, yrs_married", though 2 of 7 features were under
+    the threshold and the predictions had decided it."""
+    from cnai.orchestration.local_run import _drift
+
+    facts = {"drifted_features": ["age", "yrs_married"], "drift_share": 2 / 7, "drift_share_threshold": 0.3}
+    assert _drift({**facts, "prediction_drifted": True}) == ("drift detected in the predictions (and in age, yrs_married: "
+                                                             "29% of features, under monitoring.drift_share_threshold 0.3)")
+    assert _drift({**facts, "drift_share": 0.5, "prediction_drifted": True}) == "drift detected in age, yrs_married and in the predictions"
+    assert _drift({**facts, "drift_share": 0.5, "prediction_drifted": False}) == "drift detected in age, yrs_married"
+    assert _drift({"drifted_features": [], "prediction_drifted": True}) == "drift detected in the predictions"
+
+
 def test_a_retrain_whose_training_came_from_the_cache_is_not_called_a_retrain():
     """Found by a new user: drift on the same data retrained from kfp's cache, `cnai monitor` said
     "Retrained" and the gate compared the model with itself ("not better by +0.0000")."""

@@ -80,6 +80,23 @@ def input_bytes(arguments: dict[str, Any], home: Path) -> int | None:
     return sum(sizes) if sizes and None not in sizes else None
 
 
+def _drift(facts: dict[str, Any]) -> str:
+    """What the drift was detected in: the features (a share of them at the threshold or over decides
+    alone), the predictions, or both; a new user read "drift detected in age, yrs_married" where 2 of
+    7 features were under the threshold and the predictions had decided it."""
+    drifted, share = facts.get("drifted_features") or [], facts.get("drift_share") or 0.0
+    threshold = facts.get("drift_share_threshold")
+    named = f"{', '.join(drifted[:5])}{', ...' if len(drifted) > 5 else ''}"
+    if not facts.get("prediction_drifted"):
+        return f"drift detected in {named or 'the predictions'}"
+    if not drifted:
+        return "drift detected in the predictions"
+    if threshold is not None and share < threshold:
+        return (f"drift detected in the predictions (and in {named}: {share:.0%} of features, under "
+                f"monitoring.drift_share_threshold {threshold})")
+    return f"drift detected in {named} and in the predictions"
+
+
 def _no_drift(facts: dict[str, Any]) -> str:
     """Why nothing was retrained: the features that drifted, too few of them, and a steady prediction."""
     drifted, checked = facts.get("drifted_features") or [], facts.get("features_checked")
@@ -253,8 +270,7 @@ def step_rows(run_id: str, expected_steps: list[str], failed_step: str | None = 
                 "register": f"version {facts.get('version')}", "features": facts.get("summary"),
                 "validate": (f"{facts['rows_valid']} rows valid, {facts['rows_quarantined']} quarantined"
                              if "rows_valid" in facts else None),
-                "drift_check": (f"drift detected in {', '.join(facts.get('drifted_features', [])) or 'predictions'}"
-                                if facts.get("drift_detected") else
+                "drift_check": (_drift(facts) if facts.get("drift_detected") else
                                 f"too few rows to judge ({facts.get('current_rows')} < monitoring.min_rows "
                                 f"{facts.get('min_rows')}): nothing decided" if facts.get("too_few_rows") else _no_drift(facts))}.get(name) or outputs.get(main_output.get(name, ""), "")
         if event["eventType"] == "FAIL":

@@ -203,6 +203,7 @@ def check_drift(
         # KS for a score or a value, chi-square for a multiclass model's predicted classes
         "prediction_statistic": prediction["statistic"],
         "prediction_test": prediction["test"],
+        "prediction_drifted": prediction["drifted"],
         "current_rows": len(current_frame),
         "output_metadata": {"metrics": {"drift_detected": int(detected), "drift_share": share,
                                         "drifted_features": len(drifted), "prediction_statistic": prediction["statistic"],
