@@ -197,3 +197,16 @@ def test_a_production_model_taking_a_feature_the_candidate_lacks_keeps_productio
                                          f"the candidate scores roc_auc={decision['candidate_score']:.4f} on its ")
     assert decision["reason"].endswith("make it production by hand: `cnai serve --version N`, N being the version the "
                                        "register step gives it (the step table's register line)")
+
+
+def test_rows_older_than_a_time_split_models_first_training_row_are_unseen_by_it():
+    """From a new user's trial: production rolled back to a model trained on 2021 alone; a candidate
+    on 2020 was refused as "0 are rows production did not train on (... after 2021-11-05 ...)"."""
+    from cnai.core.splits import split_identity, unseen_rows
+
+    times = pd.Series(pd.date_range("2021-01-01", periods=12, freq="MS", tz="UTC"))
+    production = split_identity("time", 0.15, "day", 0, pd.DataFrame({"day": times}), pd.DataFrame({"day": times[:10]}))
+    older = pd.DataFrame({"day": pd.concat([pd.Series(pd.date_range("2020-05-01", periods=8, freq="MS", tz="UTC")), times[:3]])})
+    unseen, how = unseen_rows(production, older)
+    assert unseen.tolist() == [True] * 8 + [False] * 3
+    assert how == f"day after {production['trained_until']}, its last training row, or before {production['trained_from']}, its first"

@@ -83,8 +83,9 @@ def row_hashes(frame: pd.DataFrame, columns: list[str], seed: int) -> np.ndarray
 def split_identity(how: str, holdout_fraction: float, timestamp: str, seed: int, frame: pd.DataFrame,
                    train: pd.DataFrame) -> dict:
     """What a model records of the rows it never saw: the rule that held them out."""
-    if how == "time":
-        return {"method": "time", "timestamp": timestamp, "trained_until": str(train[timestamp].max())}
+    if how == "time":  # and since when: rows older than its first were unseen by it too (a model trained on newer data)
+        return {"method": "time", "timestamp": timestamp, "trained_until": str(train[timestamp].max()),
+                "trained_from": str(train[timestamp].min())}
     return {"method": "random", "seed": seed, "holdout_fraction": holdout_fraction, "columns": sorted(frame.columns)}
 
 
@@ -129,14 +130,22 @@ def unseen_rows(identity: dict | None, frame: pd.DataFrame,
     if not identity:
         return None, "it records no split identity"
     if identity["method"] == "time":
-        column, until = identity["timestamp"], identity["trained_until"]
+        column, until, since = identity["timestamp"], identity["trained_until"], identity.get("trained_from")
         if column not in frame:
             return None, f"its time column {column!r} is not in these rows"
         values = frame[column]
-        limit = pd.Series([until]).astype(values.dtype).iloc[0] if values.dtype.kind != "M" else pd.Timestamp(until)
-        if values.dtype.kind == "M" and values.dt.tz is not None and limit.tzinfo is None:
-            limit = limit.tz_localize(values.dt.tz)
-        return (values > limit).to_numpy(), f"{column} after {until}, its last training row"
+
+        def as_values(text: str):
+            limit = pd.Series([text]).astype(values.dtype).iloc[0] if values.dtype.kind != "M" else pd.Timestamp(text)
+            if values.dtype.kind == "M" and values.dt.tz is not None and limit.tzinfo is None:
+                limit = limit.tz_localize(values.dt.tz)
+            return limit
+
+        unseen = values > as_values(until)
+        if since is None:  # a model from before its first training row was recorded
+            return unseen.to_numpy(), f"{column} after {until}, its last training row"
+        return ((unseen | (values < as_values(since))).to_numpy(),
+                f"{column} after {until}, its last training row, or before {since}, its first")
     missing = [c for c in identity["columns"] if c not in frame]
     if missing:
         return None, f"the columns its split hashed are not all here (missing {missing})"

@@ -81,10 +81,12 @@ def evaluate_candidate(
                 except DataError as error:
                     candidate_score = _score(candidate, frame, metric, holdout)
                     why = "no row is left to judge on" if compared.empty else f"too few to judge a model ({error})"
+                    remedy = ("A run on the first rows only (--sample-rows) never replaces production: run on every row"
+                              if limit_rows else "Train on data newer than production's, or keep data.split and the seed "
+                              "as production had them")
                     deploy, reason = False, (
                         f"kept production v{production.version}: no fair comparison. Of the candidate's {len(frame)} "
-                        f"held-out rows, {len(compared)} are rows production did not train on ({how}): {why}. Train on "
-                        "data newer than production's, or keep data.split and the seed as production had them. "
+                        f"held-out rows, {len(compared)} are rows production did not train on ({how}): {why}. {remedy}. "
                         + BY_HAND)
         if production_score is not None:
             gain = (candidate_score - production_score) if higher_better else (production_score - candidate_score)
