@@ -860,3 +860,23 @@ def test_a_column_of_years_is_named_for_a_time_split_when_init_splits_at_random(
         tmp_path / "gm.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "gm.csv"), "--label", "lifeExp"]) == 0
     assert "'year' holds years (1952..2007): --timestamp year splits by them" in capsys.readouterr().out
+
+
+def test_init_force_keeps_the_teams_tuning_and_gate_for_the_same_label_and_task(tmp_path, capsys):
+    """From a new user's trial: `cnai init --model xgboost --force`, the documented way to change the
+    kind, put tuning.max_trials: 25 back to 10 and dropped the gate's settings."""
+    from cnai.core.config import load_config
+
+    pd.DataFrame({"size": [float(i % 13) for i in range(60)], "sold": [i % 2 for i in range(60)]}).to_csv(
+        tmp_path / "t.csv", index=False)
+    target = tmp_path / "cnai.yaml"
+    assert main(["--config", str(target), "init", str(tmp_path / "t.csv"), "--label", "sold"]) == 0
+    written = yaml.safe_load(target.read_text())
+    written["tuning"]["max_trials"] = 25
+    written["evaluation"] = {"min_improvement": 0.01}
+    target.write_text(yaml.safe_dump(written))
+    assert main(["--config", str(target), "init", str(tmp_path / "t.csv"), "--label", "sold", "--model", "xgboost", "--force"]) == 0
+    config = load_config(target)
+    assert config.tuning.max_trials == 25 and config.evaluation.min_improvement == 0.01
+    assert config.model.kind == "xgboost" and {p.name for p in config.tuning.parameters} >= {"n_estimators"}  # its own space
+    assert "kept from the cnai.yaml replaced (the same label and task): tuning.algorithm" in capsys.readouterr().out

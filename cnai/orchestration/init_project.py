@@ -808,6 +808,8 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
         config["settings"], said = _settings_kept(target, config["settings"], config["data"])
         if said:
             notes.append(said)
+        if kept := _choices_kept(target, config):
+            notes.append(kept)
     else:
         notes.append(_serving_port(config))
     next_step = ("Before `cnai run`, change what it refuses (below)" if to_do else "Review it, then `cnai run`")
@@ -845,6 +847,39 @@ def _serving_port(config: dict[str, Any]) -> str:
         return f"served as {name!r} on port {port}, where something listens already: set settings.serving_port"
     config["settings"]["serving_port"] = free
     return f"settings.serving_port: {free}, as {port} is taken (another project's model server?); served as {name!r}"
+
+
+KEPT_SECTIONS = ("evaluation", "monitoring", "schedule", "cluster")  # the team's choices, not the data's
+
+
+def _choices_kept(target: Path, config: dict[str, Any]) -> str:
+    """Into `config`, what the team chose in the cnai.yaml `--force` replaces for the same label and
+    task: the tuning budget and algorithm (its search space too for the same model kind, and the
+    kind's fixed params), and the gate, monitoring, schedule and cluster sections. A new user's
+    max_trials: 25 went back to 10 when `--model` changed the kind. What was kept, said; "" if nothing."""
+    try:
+        written = yaml.safe_load(target.read_text()) or {}
+        earlier = written.get("data") or {}
+        same = (earlier.get("label"), earlier.get("task")) == (config["data"]["label"], config["data"]["task"])
+    except (OSError, yaml.YAMLError, AttributeError):
+        return ""
+    if not same:
+        return ""
+    kept = []
+    tuning = written.get("tuning") if isinstance(written.get("tuning"), dict) else {}
+    same_kind = (written.get("model") or {}).get("kind") == config["model"]["kind"]
+    for key, value in tuning.items():
+        if key != "parameters" or same_kind:
+            config["tuning"][key] = value
+            kept.append(f"tuning.{key}")
+    if same_kind and isinstance((written.get("model") or {}).get("params"), dict):
+        config["model"]["params"] = written["model"]["params"]
+        kept.append("model.params")
+    for section in KEPT_SECTIONS:
+        if isinstance(written.get(section), dict):
+            config[section] = written[section]
+            kept.append(section)
+    return f"kept from the {target.name} replaced (the same label and task): {', '.join(kept)}" if kept else ""
 
 
 def _settings_kept(target: Path, defaults: dict[str, Any], data: dict[str, Any]) -> tuple[dict[str, Any], str]:
