@@ -110,3 +110,18 @@ def test_the_prediction_test_is_named_as_it_was_run():
 
     assert prediction_figure({"test": "chi2", "statistic": 0.5011, "p_value": 0.0001}) == "chi-square 0.501 (p 0.0001)"
     assert prediction_figure({"test": "ks", "statistic": 0.12, "p_value": 0.3}) == "KS 0.120 (p 0.3)"
+
+
+def test_the_served_traffic_of_the_version_serving_now_is_checked_alone(tmp_path):
+    """From a new user's trial: `cnai monitor` checked every version's logged traffic against the
+    production model, predictions of several models mixed and a feature only the newest takes read
+    as 77% missing."""
+
+    from cnai.components.monitoring.drift_check.executor import load_current
+    from cnai.core.inference_log import VERSION_FIELD, InferenceLog
+
+    log = InferenceLog(tmp_path / "log")
+    log.append({"age": [30.0, 31.0]}, [0.2, 0.3], "1")
+    log.append({"age": [40.0, 41.0, 42.0], "age_at_marriage": [20.0, 21.0, 22.0]}, [0.6, 0.7, 0.8], "2")
+    frame = load_current(str(tmp_path / "log"), ["age", "age_at_marriage"])
+    assert frame[VERSION_FIELD].tolist() == ["2", "2", "2"] and frame["age_at_marriage"].notna().all()
