@@ -288,6 +288,12 @@ def test_serving_a_version_by_hand_or_after_a_stop_keeps_the_feature_store(
     settings = project_config.settings.model_copy(update={"model_name": name, "serving_port": port})
     config = project_config.model_copy(update={"settings": settings})
 
+    # From a new user's trial: an unknown version was told to look in `cnai lineage`, which lists none.
+    from cnai.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"--version 99: {name} has no such registered version .*; its registered "
+                                          rf"versions are {good}, {other}$"):
+        make_production(uri, name, "99")
     make_production(uri, name, other)
     serve_production(config, uri, by_hand=True)
     assert answers(url, name, rows_of(two_models))["version"] == other

@@ -87,6 +87,16 @@ def _kubeflow(registry_uri: str):
     return model_registry if model_registry.is_model_registry(registry_uri) else None
 
 
+def version_numbers(registry_uri: str, model_name: str) -> list[int]:
+    """The numbers of the versions registered for `model_name` ([] on a Kubeflow Model Registry, whose
+    UI lists them)."""
+    if _kubeflow(registry_uri):
+        return []
+    with _readable(registry_uri, f"search the versions of {model_name}"):
+        versions = _client(registry_uri).search_model_versions(f"name='{model_name}'")
+    return sorted(int(v.version) for v in versions)
+
+
 def find_version(registry_uri: str, model_name: str, model_hash: str):
     """The version already registered for this exact model file, if any (re-runs register nothing new)."""
     if kubeflow := _kubeflow(registry_uri):

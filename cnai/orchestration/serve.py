@@ -119,16 +119,21 @@ def make_production(registry_uri: str, model_name: str, version: str) -> str:
     from cnai.backends import registry
 
     if not str(version).isdigit():  # asked of MLflow, a typo would read as a damaged registry
-        raise ConfigError(f"--version {version}: a registered version is a number (1, 2, ...); `cnai lineage` and "
-                          "MLflow's UI (`cnai ui`) list them")
+        raise ConfigError(f"--version {version}: a registered version is a number (1, 2, ...); MLflow's UI (`cnai ui`) "
+                          "lists them")
     try:
         tags = registry.version_tags(registry_uri, model_name, version)
     except CnaiError:
         raise
     except Exception as exc:  # MLflow's own "not found"
+        try:
+            known = registry.version_numbers(registry_uri, model_name)
+        except CnaiError:
+            known = []
+        listed = (f"its registered versions are {', '.join(map(str, known))}" if known
+                  else "MLflow's UI (`cnai ui`) lists its versions")
         raise ConfigError(f"--version {version}: {model_name} has no such registered version in {registry_uri} "
-                          f"({(str(exc).splitlines() or [type(exc).__name__])[0][:200]}); `cnai lineage` and MLflow's "
-                          "UI (`cnai ui`) list the versions") from exc
+                          f"({(str(exc).splitlines() or [type(exc).__name__])[0][:200]}); {listed}") from exc
     registry.promote(registry_uri, model_name, version)
     gate = tags.get("evaluation.reason", "")
     return (f"{model_name} v{version} is production now, set by hand over the gate"
