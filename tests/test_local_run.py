@@ -171,3 +171,27 @@ def test_retrain_events_are_read_in_their_own_format(tmp_path):
     (tmp_path / "new.csv").write_text("a\n1\n")
     assert retrain_events_arguments(str(tmp_path / "new_pq"))["events_format"] == "parquet"
     assert retrain_events_arguments(str(tmp_path / "new.csv"))["events_format"] == "csv"
+
+
+def test_the_ui_shows_no_step_of_a_failed_run_after_its_failure_as_cached():
+    """From a new user's trial: a monitoring run that failed at ingest showed validate .. evaluate as
+    "cached", with an earlier run's gate banner and scores; the command's table said "not run"."""
+    from cnai.orchestration.ui import pipeline_runs, run_steps
+
+    def event(run_id: str, pipeline: str, step: str, kind: str, time: str) -> dict:
+        return {"eventType": kind, "eventTime": time, "job": {"name": f"cnai.{step}"}, "inputs": [], "outputs": [],
+                "run": {"facets": {"parent": {"run": {"runId": run_id}, "job": {"name": pipeline}}}}}
+
+    earlier = [event("a", "cnai-training", step, "COMPLETE", f"2026-12-01T00:0{i}:00Z")
+               for i, step in enumerate(["ingest", "validate", "tune", "train", "evaluate"])]
+    failed = [event("b", "cnai-monitoring", "drift_check", "COMPLETE", "2026-12-02T00:00:00Z"),
+              event("b", "cnai-monitoring", "ingest", "FAIL", "2026-12-02T00:01:00Z")]
+    run = next(r for r in pipeline_runs(earlier + failed) if r["run_id"] == "b")
+    assert {name: status for name, (_, status) in run_steps(earlier + failed, run).items()} == {
+        "drift_check": "ran", "ingest": "failed"}
+    # A failed run's steps before the failure did come from the cache.
+    late = [event("c", "cnai-training", "ingest", "COMPLETE", "2026-12-03T00:00:00Z"),
+            event("c", "cnai-training", "tune", "FAIL", "2026-12-03T00:01:00Z")]
+    run = next(r for r in pipeline_runs(earlier + late) if r["run_id"] == "c")
+    assert {name: status for name, (_, status) in run_steps(earlier + late, run).items()} == {
+        "ingest": "ran", "validate": "cached", "tune": "failed"}

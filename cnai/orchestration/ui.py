@@ -69,8 +69,12 @@ def pipeline_runs(events: list[dict]) -> list[dict[str, Any]]:
 def run_steps(events: list[dict], run: dict) -> dict[str, tuple[dict, str]]:
     """Each step of the run with its status; a step answered from cache is its latest earlier run."""
     steps = {name: (event, "failed" if event["eventType"] == "FAIL" else "ran") for name, event in run["steps"].items()}
+    order = list(VISUALS)  # the pipelines' order
+    # In a failed run, the steps after the last one with events never ran: not another run's, from cache
+    # (a new user's failed ingest showed an earlier run's gate and scores).
+    last = max((order.index(n) for n in steps if n in order), default=len(order)) if run.get("status") == "failed" else len(order)
     if run["pipeline"].endswith("training") or "ingest" in steps or "evaluate" in steps:
-        for name in VISUALS:
+        for name in order[:last + 1]:
             if name in steps or name == "drift_check":
                 continue
             earlier = [e for e in events if e["eventType"] == "COMPLETE" and event_step(e) == name and e["eventTime"] < run["started"]]
