@@ -368,3 +368,18 @@ def test_a_smoke_test_that_cannot_check_a_version_rolls_it_back_and_the_run_says
     assert str(registry.production_version(uri, name).version) == good
     print_serving_after_failure(config)
     assert capsys.readouterr().out == f"Now serving {name} v{good} at {url} (POST {url}/v2/models/{name}/infer).\n"
+
+
+def test_a_deploy_says_when_the_inputs_clients_send_changed(tmp_path):
+    """From a new user's trial: a retrain on a cnai.yaml with a new derived feature swapped in a model
+    whose requests need it, and clients were refused at once; the deploy and the smoke test said nothing."""
+    from cnai.backends.local.deployment import _inputs_changed
+    from cnai.models.saved import META_FILE
+
+    for name, features in (("v1", ["age", "yrs_married"]), ("v2", ["age", "age_at_marriage"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / META_FILE).write_text(json.dumps({"feature_columns": features}))
+    pointer = json.dumps({"version": "1", "path": str(tmp_path / "v1")})
+    assert _inputs_changed(pointer, tmp_path / "v2") == {
+        "inputs_changed": "the inputs changed (now also ['age_at_marriage'], no longer ['yrs_married']): update the clients"}
+    assert _inputs_changed(pointer, tmp_path / "v1") == {} and _inputs_changed(None, tmp_path / "v2") == {}

@@ -266,7 +266,7 @@ def step_rows(run_id: str, expected_steps: list[str], failed_step: str | None = 
         carbon = facets.get("cnai_carbon", {})
         name = event["job"]["name"].rsplit(".", 1)[-1]
         outputs = {argument: str(path) for argument, path in event_outputs(event).items()}
-        main = {"deploy": facts.get("endpoint"), "evaluate": facts.get("reason"),
+        main = {"deploy": facts.get("summary") or facts.get("endpoint"), "evaluate": facts.get("reason"),
                 "register": f"version {facts.get('version')}", "features": facts.get("summary"),
                 "validate": (f"{facts['rows_valid']} rows valid, {facts['rows_quarantined']} quarantined"
                              if "rows_valid" in facts else None),

@@ -20,6 +20,7 @@ from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ServingError
 from cnai.core.processes import is_running
 from cnai.core.run_dir import home
+from cnai.models.saved import META_FILE
 
 SERVER_LOG_BYTES = 16 << 20  # the server's own log is rotated past this as a server starts
 
@@ -184,7 +185,25 @@ def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: s
             + f"- {'Swapped in live on the running server' if running else 'Started a new KServe ModelServer'}"
             + f" (pid {server_pid(model_name)}, log `{paths['log']}`)\n"
         )
-    return {"endpoint": url, "version": str(version), "swapped_live": running, "output_metadata": {"endpoint": {"url": url, "version": str(version)}}}
+    changed = _inputs_changed(previous, model_dir)
+    return {"endpoint": url, "version": str(version), "swapped_live": running, **changed,
+            "summary": url + (f"; {changed['inputs_changed']}" if changed else ""),
+            "output_metadata": {"endpoint": {"url": url, "version": str(version)}}}
+
+
+def _inputs_changed(previous_pointer: str | None, model_dir: Path) -> dict[str, str]:
+    """What a client must now send otherwise than to the version this one replaced: a retrain on a
+    changed cnai.yaml swapped in a model of another feature, and clients were refused at once."""
+    try:
+        before = json.loads((Path(json.loads(previous_pointer)["path"]) / META_FILE).read_text())["feature_columns"]
+        after = json.loads((Path(model_dir) / META_FILE).read_text())["feature_columns"]
+    except (TypeError, ValueError, KeyError, OSError):
+        return {}
+    added, removed = [c for c in after if c not in before], [c for c in before if c not in after]
+    if not added and not removed:
+        return {}
+    said = ", ".join(part for part in (f"now also {added}" if added else "", f"no longer {removed}" if removed else "") if part)
+    return {"inputs_changed": f"the inputs changed ({said}): update the clients"}
 
 
 def _load(url: str, model_name: str, timeout_s: float, restore_pointer: str | None, paths: dict[str, Path],
