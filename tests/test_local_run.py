@@ -195,3 +195,13 @@ def test_the_ui_shows_no_step_of_a_failed_run_after_its_failure_as_cached():
     run = next(r for r in pipeline_runs(earlier + late) if r["run_id"] == "c")
     assert {name: status for name, (_, status) in run_steps(earlier + late, run).items()} == {
         "ingest": "ran", "validate": "cached", "tune": "failed"}
+
+
+def test_the_report_shows_a_local_steps_parameters_without_the_clusters_and_no_minimum_as_none():
+    """From a new user's trial: every step of a local run listed the Kubeflow service account and the
+    registry's URL, and evaluate a minimum_for_first_model of 1e+300."""
+    from cnai.orchestration.report import shown_parameters
+
+    assert shown_parameters({"metric": "rmse", "minimum_for_first_model": 1e300, "cluster": {"namespace": "x"},
+                             "target": "local"}) == {"metric": "rmse", "minimum_for_first_model": "none", "target": "local"}
+    assert "cluster" in shown_parameters({"cluster": {"namespace": "x"}, "target": "kubeflow"})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
+from typing import Any
 
 import mistune
 
@@ -110,7 +111,7 @@ def build_report(target: Path) -> Path:
         anchor = f"step-{step}" if not any(s == step for s, _, _ in steps[:index]) else f"step-{step}-{index}"
         sections.append(f"<section id='{anchor}'><h2>{step}</h2><p>{html.escape(status)}; code "
                         f"{html.escape(details.get('code_version', '?'))}; parameters: <code>"
-                        f"{html.escape(json.dumps(details.get('parameters', {}))[:600])}</code></p>{body}</section>")
+                        f"{html.escape(json.dumps(shown_parameters(details.get('parameters', {})))[:600])}</code></p>{body}</section>")
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{pipeline} run {run_id[:8]}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px}} iframe{{width:100%;height:480px;border:1px solid #ccc}}
@@ -123,3 +124,14 @@ section{{margin-top:2em}}</style></head><body>
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(page)
     return target
+
+
+def shown_parameters(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A step's parameters as a reader wants them: without the cluster's settings on a local run (a
+    new user read the Kubeflow service account and the registry's URL beside every step), and with
+    the float that stands for "no minimum" said so (1e+300)."""
+    from cnai.core.tasks import NO_MINIMUM
+
+    on_cluster = parameters.get("target") == "kubeflow" or parameters.get("spark_master") == "spark-operator"
+    return {key: ("none" if isinstance(value, float) and abs(value) >= NO_MINIMUM else value)
+            for key, value in parameters.items() if key != "cluster" or on_cluster}
