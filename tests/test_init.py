@@ -767,6 +767,15 @@ def test_years_written_with_a_decimal_point_become_a_derived_time_with_their_qua
         "year_time": "make_date(cast(year as int), cast(quarter as int) * 3 - 2, 1)"}
     times = typed_frame(spark_session(), str(tmp_path / "macro.csv"), events.columns, events.derived_columns).toPandas()["year_time"]
     assert times.iloc[5] == pd.Timestamp("1960-04-01") and times.is_monotonic_increasing  # toPandas: naive, in UTC
+    # From a review: a label of classes, one of them missing from the newest rows, crashed init
+    # (KeyError 'year_time'); and on numbers that are no years ("ValueError: ... is not in list").
+    frame = pd.read_csv(tmp_path / "macro.csv").assign(state=["a", "b", "c"] * 10 + ["a", "b"] * 5, week=range(40))
+    frame.to_csv(tmp_path / "macro.csv", index=False)
+    for time in ("year", "week"):
+        assert main(["--config", str(tmp_path / time / "cnai.yaml"), "init", str(tmp_path / "macro.csv"), "--label", "state",
+                     "--timestamp", time]) == 0
+        assert load_config(tmp_path / time / "cnai.yaml").data.split == "random"
+        assert f"data.split: random, although '{time}" in capsys.readouterr().out
 
 
 def test_order_ids_of_a_few_rows_each_and_times_of_day_are_no_features(tmp_path, capsys):
@@ -845,11 +854,16 @@ def test_a_question_mark_among_a_text_labels_values_is_read_as_missing_not_as_a_
     pd.DataFrame({"radius": [10.0 + (i * 7) % 13 for i in range(90)], "target": labels}).to_csv(tmp_path / "bc.csv", index=False)
     assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(tmp_path / "bc.csv"), "--label", "target"]) == 0
     said = capsys.readouterr().out
-    assert "data.events.null_values: ['?'] (['?'] in the label 'target' on 1 row(s) read as missing" in said
+    assert "data.events.null_values: ['?'] (['?'] in the label 'target' on 1 row(s), read as missing in every column" in said
     config = load_config(tmp_path / "p" / "cnai.yaml").data
     assert config.task == "binary" and config.events.null_values == ["?"]
     read = typed_frame(spark_session(), str(tmp_path / "bc.csv"), config.events.columns, null_values=config.events.null_values)
     assert read.toPandas()["target"].isna().sum() == 1
+    # From a review: a rare class written '+' (54 of 10,000 rows labelled '-') is a class, not a missing value.
+    pd.DataFrame({"x": [float(i % 17) for i in range(2000)], "cls": ["+" if i % 100 == 0 else "-" for i in range(2000)]}).to_csv(
+        tmp_path / "signs.csv", index=False)
+    assert main(["--config", str(tmp_path / "s" / "cnai.yaml"), "init", str(tmp_path / "signs.csv"), "--label", "cls"]) == 0
+    assert load_config(tmp_path / "s" / "cnai.yaml").data.events.null_values == []
 
 
 def test_a_column_of_years_is_named_for_a_time_split_when_init_splits_at_random(tmp_path, capsys):

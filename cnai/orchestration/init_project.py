@@ -145,11 +145,6 @@ def _check_header(source: str, path: str, dialect: dict[str, str]) -> None:
         raise DataError(f"{source}: its first line has {len(header)} fields ({shown(header[:5])}) and its rows "
                         f"{len(first)}: the first line is not the header of these rows. Put a line of the "
                         f"{len(first)} column names first")
-    numbers = [name for name in header if re.fullmatch(r"\s*[+-]?\d+(\.\d+)?\s*", name)]
-    if header and len(numbers) * 2 >= len(header) and len(first) == len(header):
-        # iris.csv's "150,4,setosa,versicolor,virginica": a line of data, or counts, read as names.
-        raise DataError(f"{source}: its first line ({shown(header[:5])}) reads as values, not column names "
-                        f"({len(numbers)} of its {len(header)} fields are numbers): put a line of column names first")
     counts = Counter(name.strip() for name in header if name.strip())
     # A table's header (its first row has as many fields; a file that is no table is said otherwise).
     if len(first) == len(header) and (repeated := sorted(name for name, n in counts.items() if n > 1)):
@@ -260,10 +255,12 @@ TIME_OF_DAY = re.compile(r"^\s*\d{1,2}:\d{2}(:\d{2})?\s*$")
 def _time_of_day_recipe(values: pd.Series, column: str) -> str:
     """For text that is all times of day (11:38:36): what to derive from it (a category of every second
     of the day is none a model can learn); "" for other values."""
-    present = values.dropna().astype(str)
-    if present.empty or not present.str.match(TIME_OF_DAY).all():
-        return ""
-    pattern = "H:mm:ss" if present.str.count(":").max() == 2 else "H:mm"
+    present = values.dropna().astype(str).str.strip()
+    if present.empty or not present.str.match(TIME_OF_DAY).all() or present.str.count(":").nunique() > 1:
+        return ""  # one pattern reads them all, or the other form would read as missing
+    if (present.str.split(":").str[0].astype(int) > 23).any():
+        return ""  # durations (65:12), not times of day
+    pattern = "H:mm:ss" if present.str.count(":").iloc[0] == 2 else "H:mm"
     expression = f"hour(to_timestamp({sql_name(column)}, '{pattern}'))"
     hour = re.sub(r"\W+", "_", column).strip("_") + "_hour"
     return (f"{column!r} holds times of day as text (e.g. {present.iloc[0]!r}): derive the hour from it, "
@@ -313,7 +310,9 @@ def _leaks(frame: pd.DataFrame, label: str, columns: list[str], classification: 
 def _classes_missing_from_newest(frame: pd.DataFrame, timestamp: str, label: str) -> list:
     """The label's classes a time split's holdout (the newest rows) would not hold."""
     times = frame[timestamp]
-    if not pd.api.types.is_datetime64_any_dtype(times):
+    if pd.api.types.is_numeric_dtype(times):  # years, or other numbers ordering the rows: as they are
+        times = times.astype(float)
+    elif not pd.api.types.is_datetime64_any_dtype(times):
         times = pd.to_datetime(times.astype(str).str.replace("/", "-"), errors="coerce", utc=True, format="mixed")
         for _, python in NAMED_MONTH_FORMATS:
             times = times.fillna(pd.to_datetime(frame[timestamp], errors="coerce", utc=True, format=python))
@@ -416,14 +415,20 @@ def _says_missing(token: str) -> bool:
             or bool(SPREADSHEET_ERROR.match(token)))
 
 
-def _label_markers(values: pd.Series) -> list[str]:
-    """A text label's values that say it is missing ('?', 'N/A', '#N/A') on few of its rows (fewer
-    than a class needs, or under 1%): no class of its own."""
-    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        return []
+LABEL_MISSING_WORDS = {"?", "??", "???", "na", "n/a", "n.a.", "nan", "null", "none", "missing"}
+
+
+def _label_markers(values: pd.Series, source_format: str) -> list[str]:
+    """A CSV's text label's values that say it is missing ('?', 'N/A', '#N/A') on few of its rows
+    (fewer than a class needs, or under 1%), with two classes or more besides: no class of their
+    own. Not '-' or '+' (a class written so), nor 'unknown' (a category elsewhere in the table)."""
+    if source_format != "csv" or pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return []  # null_values are a CSV's
     counts = values.dropna().astype(str).str.strip().value_counts()
-    return sorted(str(v) for v, n in counts.items()
-                  if _says_missing(str(v)) and (n < ROWS_TO_TUNE_A_CLASS or n * 100 < counts.sum()))
+    markers = sorted(str(v) for v, n in counts.items()
+                     if (str(v).lower() in LABEL_MISSING_WORDS or SPREADSHEET_ERROR.match(str(v)))
+                     and (n < ROWS_TO_TUNE_A_CLASS or n * 100 < counts.sum()))
+    return markers if len(counts) - len(markers) >= 2 else []
 
 
 MISSING_WORDS = {"na", "n/a", "n.a.", "nan", "null", "none", "nil", "missing", "unknown", "empty", "blank"}
@@ -569,14 +574,14 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     if frame.empty:  # else "label 'price' has 0 distinct value(s) in the first 0 rows"
         shape = "a header line only" if source_format == "csv" else "a schema and no rows"
         raise DataError(f"{source}: no rows to read ({shape}); nothing can be learnt from it")
-    if markers := _label_markers(frame[label]):
+    if markers := _label_markers(frame[label], source_format):
         # A '?' among a text label's values was a class too rare to split, which init advised merging
         # into the largest class: mislabelled rows. Read as missing, validate quarantines them.
         reading["null_values"] = sorted({*reading.get("null_values", []), *markers})
         marked = frame[label].astype(str).str.strip().isin(markers)
         frame[label] = frame[label].where(~marked)
         notes.append(f"data.events.null_values: {reading['null_values']} ({shown(markers)} in the label {label!r} on "
-                     f"{int(marked.sum())} row(s) read as missing: validate quarantines those rows)")
+                     f"{int(marked.sum())} row(s), read as missing in every column: validate quarantines those rows)")
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r}: use one of {list(TASKS)}")
     columns = {str(c): spark_type(frame[c]) for c in frame.columns}
@@ -628,9 +633,11 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
             notes.append(f"data.events.columns.{column}: {columns[column]}: {recipe}")
     timestamp = timestamp or (times[0] if times else None)
     derived: dict[str, str] = {}
+    time_source = timestamp  # the column the time is read from (a derived time's source)
     if timestamp and _years(frame[timestamp].dropna().pipe(_whole)) and not pd.api.types.is_integer_dtype(frame[timestamp]):
         # Years written 1959.0 (statsmodels' macrodata): Spark reads no time from that text; a derived date it does.
         split_on, month, within = f"{timestamp}_time", "1", ""
+        split_note = len(notes)
         for name, last, first_month in (("quarter", 4, "{} * 3 - 2"), ("month", 12, "{}")):
             part = next((c for c in frame.columns if c.lower() == name and c != label), None)
             values = frame[part].dropna().pipe(_whole) if part else pd.Series(dtype=float)
@@ -644,9 +651,11 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         dates_as_text.append(timestamp)  # the time's source: no feature, as the time itself is none
         timestamp = split_on
     elif timestamp and pd.api.types.is_numeric_dtype(frame[timestamp]) and not _years(frame[timestamp]):
+        split_note = len(notes)
         notes.append(f"data.split: time on {timestamp!r}, ordered by its numbers as they are (the highest are held out)")
     elif timestamp:
         columns[timestamp] = "timestamp"
+        split_note = len(notes)
         notes.append(f"data.split: time on {timestamp!r} (the newest rows are held out)")
     else:
         years = [c for c in frame.columns if c != label and _years(frame[c].dropna().pipe(_whole))]
@@ -692,9 +701,9 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
         notes.append(f"data.positive_label: {data['positive_label']!r} (scores are its probability; change it if the "
                      f"other value, {classes[0]!r}, is the one to find)")
     data["split"] = "time" if timestamp else "random"
-    if timestamp and task != "regression" and (missing := _classes_missing_from_newest(frame, timestamp, label)):
+    if timestamp and task != "regression" and (missing := _classes_missing_from_newest(frame, time_source, label)):
         data["split"] = "random"
-        notes[notes.index(f"data.split: time on {timestamp!r} (the newest rows are held out)")] = (
+        notes[split_note] = (
             f"data.split: random, although {timestamp!r} orders the rows: the newest "
             f"{default_of(Settings, 'holdout_fraction'):.0%} hold no {label!r} = {missing}, and the gate needs every class")
     to_do = []
@@ -842,7 +851,8 @@ def _serving_port(config: dict[str, Any]) -> str:
     name = config["settings"].get("model_name") or default_model_name(config["data"]["label"], config["data"]["task"])
     if not listened_on(port):
         return f"served as {name!r} on port {port} (settings.serving_port; one port per project)"
-    free = next((p for p in range(port + 1, port + 100) if not listened_on(p)), None)
+    others = {default_of(Settings, "ui_port"), default_of(Settings, "mlflow_ui_port")}  # cnai ui's own
+    free = next((p for p in range(port + 1, port + 100) if p not in others and not listened_on(p)), None)
     if free is None:
         return f"served as {name!r} on port {port}, where something listens already: set settings.serving_port"
     config["settings"]["serving_port"] = free
