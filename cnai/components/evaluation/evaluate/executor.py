@@ -81,7 +81,8 @@ def evaluate_candidate(
                 except DataError as error:
                     candidate_score = _score(candidate, frame, metric, holdout)
                     why = "no row is left to judge on" if compared.empty else f"too few to judge a model ({error})"
-                    remedy = ("A run on the first rows only (--sample-rows) never replaces production: run on every row"
+                    remedy = ("A run on the first rows only (--sample-rows) does not replace a production model trained on "
+                              "more: run on every row"
                               if limit_rows else "Train on data newer than production's, or keep data.split and the seed "
                               "as production had them")
                     deploy, reason = False, (
@@ -112,9 +113,9 @@ def evaluate_candidate(
                       f"determine{'s' if len(alone) == 1 else ''} the label there: a leak if known only with the label "
                       f"(then drop it from data.features); {reason}")
         else:  # iris' species from its measurements: no one column gives it away
-            reason = (f"a perfect {metric} on held-out rows, from several features together (no one of them determines "
-                      f"the label): data that separate cleanly score so; if a feature is known only with the label, drop "
-                      f"it from data.features; {reason}")
+            reason = (f"a perfect {metric} on held-out rows, and no single feature determines the label there (by its "
+                      f"values, or which are missing): data that separate cleanly score so, from several features "
+                      f"together; if a feature is known only with the label, drop it from data.features; {reason}")
     if few:
         reason = f"{few}; {reason}"  # first: the step table shows the start of the reason
     with atomic_output(comparison) as staging:
@@ -143,11 +144,18 @@ def _determining(frame: pd.DataFrame, features: list[str], label: str, task: str
     threshold per class separates (a regression label that rises or falls with it, exactly)."""
     found = []
     for column in (c for c in features if c in frame.columns):
-        pair = frame[[column, label]].dropna()
-        if len(pair) < len(frame) or pair.empty:  # missing on some rows: it cannot give every answer
+        pair = frame[[column, label]].dropna(subset=[label])
+        if pair.empty:
             continue
         values = pair[column]
-        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if values.isna().any():  # a value's absence gives the answer away as well (a refund only where it was paid)
+            if numeric:
+                values = values.fillna((values.min() - 1) if values.notna().any() else 0.0)
+            else:
+                values = values.astype(object).where(values.notna(), MISSING)
+            pair = pair.assign(**{column: values})
+        if numeric:
             if task == "regression":
                 if pair[label].nunique() > 1 and abs(values.rank().corr(pair[label].rank())) >= 0.9999:
                     found.append(column)
@@ -160,6 +168,9 @@ def _determining(frame: pd.DataFrame, features: list[str], label: str, task: str
         elif values.nunique() * 2 <= len(pair) and (pair.groupby(column, observed=True)[label].nunique() == 1).all():
             found.append(column)
     return found
+
+
+MISSING = "<missing>"  # a text feature's missing value, as a category of its own for _determining
 
 
 def _perfect(metric: str, value: float) -> bool:

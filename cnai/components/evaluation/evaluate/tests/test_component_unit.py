@@ -170,6 +170,9 @@ def test_a_perfect_score_names_the_feature_that_gives_the_label_away_not_separab
     assert _determining(three, features, "label", "multiclass") == ["a"]
     amount = frame.assign(label=np.exp(b), answer=np.where(b > 0, "up", "down"))
     assert _determining(amount, features, "label", "regression") == ["b"]
+    # From a review: a leak through which rows have a value (a refund paid only to one class) was missed.
+    refund = frame.assign(refund=np.where(label == 1, 5 + a.clip(0), np.nan), note=np.where(label == 1, "paid", None))
+    assert _determining(refund, ["a", "refund", "note"], "label", "binary") == ["refund", "note"]
 
 
 def test_on_a_few_rows_a_perfect_score_is_not_called_a_leak(training_set, model_features, tmp_path):
