@@ -324,6 +324,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _output_gone() -> bool:
+    """Whether stdout is a pipe whose reader has gone (the kernel flags its write end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def entry() -> NoReturn:
     """`cnai` as a program: `main`, then an exit that does what the interpreter's does (threads
     joined, `atexit` hooks such as logging's, streams flushed) except tearing down every library a
@@ -334,6 +346,8 @@ def entry() -> NoReturn:
     try:
         code = main()
     except BrokenPipeError:  # `cnai lineage | head -3`: the reader has gone; as a Unix tool ends (SIGPIPE)
+        if not _output_gone():
+            raise  # another pipe than the output: a failure to show as it is
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 128 + signal.SIGPIPE
     begin_exit()

@@ -114,6 +114,9 @@ def test_wrong_type_and_unknown_algorithm_are_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"data\.task: Input should be 'binary', 'multiclass' or 'regression'; "
                                           r"did you mean 'regression'\?"):
         load_config(source)
+    source.write_text(CONFIG.read_text().replace("split: time ", "split: tme "))  # an optional choice too (a review)
+    with pytest.raises(ConfigError, match=r"data\.split: Input should be 'time' or 'random'; did you mean 'time'\?"):
+        load_config(source)
 
 
 def free_port() -> int:
@@ -281,9 +284,13 @@ def test_an_unquoted_yes_as_positive_label_is_said_as_yaml_s_boolean(tmp_path):
     _config, path = small_project(tmp_path, {"source": "exam.csv", "columns": {"hours": "bigint", "passed": "string"}},
                                   label="passed", task="binary", features=["hours"])
     path.write_text(path.read_text().replace("task: binary", "task: binary\n  positive_label: yes"))
-    with pytest.raises(ConfigError, match=r"data\.positive_label: true is a boolean, but data\.label 'passed' is declared "
-                                          r"string; YAML reads an unquoted yes.*positive_label: 'yes'"):
-        load_config(path)
+    from cnai.orchestration.project import check_label_values
+
+    with pytest.raises(ConfigError, match=r"data\.positive_label: True is not a value of 'passed' \(\['no', 'yes'\]\); YAML "
+                                          r"reads an unquoted yes as true: write positive_label: 'yes', in quotes"):
+        check_label_values(load_config(path), path)
+    (tmp_path / "exam.csv").write_text("hours,passed\n" + "".join(f"{i},{'True' if i % 3 else 'False'}\n" for i in range(30)))
+    check_label_values(load_config(path), path)  # from a review: True and False written as text are its values
     # A derived label's type is Spark's to know: said when the labels are read.
     with pytest.raises(DataError, match=r"not a value of 'passed' .*; YAML reads an unquoted yes as true: write "
                                         r"positive_label: 'yes', in quotes"):
@@ -550,6 +557,15 @@ def test_a_table_in_another_format_than_declared_is_refused_before_any_step_and_
     written = yaml.safe_load(path.read_text())
     assert written["data"]["events"]["format"] == "parquet"
     check_tables_readable(load_config(path), path)
+    # Hive's and Athena's files have no suffix (000000_0): Parquet by their bytes (a review).
+    hive = tmp_path / "hive"
+    hive.mkdir()
+    frame.to_parquet(hive / "000000_0")
+    (hive / "_SUCCESS").write_text("")
+    written["data"]["events"]["source"] = str(hive)
+    path.write_text(yaml.safe_dump(written))
+    check_tables_readable(load_config(path), path)
+    written["data"]["events"]["source"] = str(folder)
     written["data"]["events"]["format"] = "csv"
     path.write_text(yaml.safe_dump(written))
     with pytest.raises(ConfigError, match=r"data\.events\.source: .*events_pq is Parquet, but data\.events\.format is csv: "

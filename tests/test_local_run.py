@@ -189,6 +189,9 @@ def test_the_ui_shows_no_step_of_a_failed_run_after_its_failure_as_cached():
     run = next(r for r in pipeline_runs(earlier + failed) if r["run_id"] == "b")
     assert {name: status for name, (_, status) in run_steps(earlier + failed, run).items()} == {
         "drift_check": "ran", "ingest": "failed"}
+    from cnai.orchestration.report import step_events  # cnai report, the same (a review)
+
+    assert [(step, ours) for step, _, ours in step_events(earlier + failed, "b")] == [("drift_check", True), ("ingest", True)]
     # A failed run's steps before the failure did come from the cache.
     late = [event("c", "cnai-training", "ingest", "COMPLETE", "2026-12-03T00:00:00Z"),
             event("c", "cnai-training", "tune", "FAIL", "2026-12-03T00:01:00Z")]

@@ -195,10 +195,6 @@ class DataConfig(Strict):
                             "and text sorts 9/9/2013 after 10/1/2013: declare it timestamp or date, or derive a time from "
                             f"it (derived_columns: {{{events.timestamp}_time: \"to_timestamp({events.timestamp}, "
                             "'<its pattern, e.g. M/d/yyyy>')\"}) and name that")
-        if isinstance(self.positive_label, bool) and events.columns.get(self.label) == "string":
-            problems.append(f"data.positive_label: {str(self.positive_label).lower()} is a boolean, but data.label "
-                            f"{self.label!r} is declared string; YAML reads an unquoted yes, no, on or off as true or false: "
-                            "write the label's value in quotes (e.g. positive_label: 'yes')")
         if self.positive_label is not None and self.task != "binary":
             problems.append(f"data.positive_label: only a binary task has one (data.task is {self.task})")
         declared = events.columns.get(self.label)
@@ -465,7 +461,10 @@ def _problem(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         message = _unknown_key(error["loc"])
     if error["type"] == "literal_error" and isinstance(error.get("input"), str):  # task: regresion
-        expected = [str(v) for v in typing.get_args(_field_annotation(error["loc"]))]
+        annotation = _field_annotation(error["loc"])
+        # Literal[...] | None: the choices are the Literal's own
+        choices = [a for a in (annotation, *typing.get_args(annotation)) if typing.get_origin(a) is Literal]
+        expected = [str(v) for choice in choices for v in typing.get_args(choice)]
         message += did_you_mean(error["input"], expected)
     return f"{key}: {message}"
 

@@ -5,6 +5,7 @@ into the run directory once when it is zipped."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import zipfile
 from importlib.util import find_spec
 from pathlib import Path
@@ -126,8 +127,13 @@ def source_bytes(path: str) -> int | None:
 def is_parquet(path: Path) -> bool:
     """A Parquet file (its first bytes are PAR1), or a folder of Parquet files (Spark's, pandas' with
     partitions): whatever its name says."""
-    if path.is_dir():
-        return any(next(path.rglob(pattern), None) is not None for pattern in ("*.parquet", "*.pq", "part-*.parquet*"))
+    if path.is_dir():  # its data files (Hive's and Athena's have no suffix: 000000_0), not _SUCCESS or .crc
+        files = (f for f in path.rglob("*") if f.is_file() and not f.name.startswith(("_", ".")))
+        return any(_parquet_bytes(f) for f in itertools.islice(files, 5))
+    return _parquet_bytes(path)
+
+
+def _parquet_bytes(path: Path) -> bool:
     try:
         with path.open("rb") as file:
             return file.read(4) == b"PAR1"

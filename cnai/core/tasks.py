@@ -238,7 +238,7 @@ def all_scores(task: str, y_true: np.ndarray, scores: np.ndarray) -> dict[str, f
     return {name: round(score(task, name, y_true, scores), 6) for name in METRICS[task]}
 
 
-YAML_BOOLEAN_WORDS = {"yes": True, "no": False, "on": True, "off": False, "y": True, "n": False}
+YAML_BOOLEAN_WORDS = {"yes": True, "no": False, "on": True, "off": False}  # PyYAML reads y and n as text
 
 
 def yaml_boolean_hint(value: Any, found) -> str:

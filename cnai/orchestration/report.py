@@ -50,11 +50,15 @@ def step_events(events: list[dict], run_id: str) -> list[tuple[str, dict, bool]]
     run_started = min((e["eventTime"] for e in events if e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == run_id),
                       default="")
     found = []
-    for step in VISUALS:
+    order = list(VISUALS)  # the pipelines' order
+    # In a failed run, the steps after the last one with events never ran: no earlier run's stands for them.
+    last = max((order.index(event_step(e)) for e in in_run if event_step(e) in order), default=-1) \
+        if any(e["eventType"] == "FAIL" for e in in_run) else len(order)
+    for index, step in enumerate(order):
         current = [e for e in in_run if event_step(e) == step]
         if current:
             found += [(step, e, True) for e in current]
-        elif step != "drift_check":
+        elif step != "drift_check" and index <= last:
             earlier = [e for e in events if e["eventType"] == "COMPLETE" and event_step(e) == step and e["eventTime"] < run_started]
             if earlier:
                 found.append((step, max(earlier, key=lambda e: e["eventTime"]), False))

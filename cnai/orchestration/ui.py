@@ -72,7 +72,7 @@ def run_steps(events: list[dict], run: dict) -> dict[str, tuple[dict, str]]:
     order = list(VISUALS)  # the pipelines' order
     # In a failed run, the steps after the last one with events never ran: not another run's, from cache
     # (a new user's failed ingest showed an earlier run's gate and scores).
-    last = max((order.index(n) for n in steps if n in order), default=len(order)) if run.get("status") == "failed" else len(order)
+    last = max((order.index(n) for n in steps if n in order), default=-1) if run.get("status") == "failed" else len(order)
     if run["pipeline"].endswith("training") or "ingest" in steps or "evaluate" in steps:
         for name in order[:last + 1]:
             if name in steps or name == "drift_check":
