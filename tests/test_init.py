@@ -894,3 +894,18 @@ def test_init_force_keeps_the_teams_tuning_and_gate_for_the_same_label_and_task(
     assert config.tuning.max_trials == 25 and config.evaluation.min_improvement == 0.01
     assert config.model.kind == "xgboost" and {p.name for p in config.tuning.parameters} >= {"n_estimators"}  # its own space
     assert "kept from the cnai.yaml replaced (the same label and task): tuning.algorithm" in capsys.readouterr().out
+
+
+def test_events_ordered_by_numbers_take_a_side_tables_rows_by_key_alone(tmp_path, capsys):
+    """From a review: `--timestamp week` (numbers, no years) beside a side table with a date column
+    wrote an as-of join that loading cnai.yaml then refused ("'week' is declared bigint")."""
+    from cnai.core.config import load_config
+
+    pd.DataFrame({"store": [f"s{i % 4}" for i in range(80)], "week": range(80), "sold": [float(i % 9) for i in range(80)]}).to_csv(
+        tmp_path / "sales.csv", index=False)
+    pd.DataFrame({"store": [f"s{i}" for i in range(4)], "opened": pd.date_range("2010-01-01", periods=4, freq="YS"),
+                  "size": [100.0, 200.0, 150.0, 90.0]}).to_csv(tmp_path / "stores.csv", index=False)
+    assert main(["init", str(tmp_path / "p"), "--data", str(tmp_path / "sales.csv"), "--data", str(tmp_path / "stores.csv"),
+                 "--label", "sold", "--entity", "store", "--timestamp", "week"]) == 0
+    (side,) = load_config(tmp_path / "p" / "cnai.yaml").data.feature_sources
+    assert side.timestamp is None  # static, by its key alone

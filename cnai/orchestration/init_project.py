@@ -748,7 +748,11 @@ def add_feature_sources(config: dict[str, Any], notes: list[str], tables: list[t
                             + f"; or name its key: --entity {join_on}=<its key column>")
         columns = {str(c): spark_type(frame[c]) for c in frame.columns}
         times = [c for c, t in columns.items() if t in ("timestamp", "date") and c != entity]
-        timestamp = times[0] if times and events.get("timestamp") else None
+        # Joined as of the events' time only when that is a time (declared, or derived as make_date):
+        # numbers that order the rows (a week's number) are no time an as-of join can take.
+        events_time = events.get("timestamp")
+        timed = events_time and (events_time in events.get("derived_columns", {}) or events["columns"].get(events_time) in TIME_TYPES)
+        timestamp = times[0] if times and timed else None
         if (year := events.get("timestamp")) and not timestamp and year != entity and _years(frame.get(year)):
             # Whole-number years, as the events' own time (Grunfeld's panel): read as the events read theirs
             # (Spark casts "1935" to 1935-01-01), so that each event takes the row of its year or before.
