@@ -234,6 +234,17 @@ def _read_declared(spark, source: str, column_types: dict[str, str], source_form
 CSV_DELIMITERS = (",", ";", "\t", "|")  # what `cnai init` looks for; any one character is read
 
 
+def header_fields_problem(rows: list[list[str]]) -> str:
+    """For a CSV's first rows, as csv.reader splits them: a first line of fewer fields than every row
+    after it (scikit-learn's CSVs begin with a line of counts, "569,30,malignant,benign"), which
+    pandas reads with the rows' first values as an index and ingest refuses as a quote left open;
+    "" otherwise. The last row may be cut short, and one field more is R's row names (said apart)."""
+    if len(rows) < 2 or not all(len(row) == len(rows[1]) for row in rows[1:-1]) or len(rows[1]) <= len(rows[0]) + 1:
+        return ""
+    return (f"its first line has {len(rows[0])} fields ({rows[0][:5]}) and its rows {len(rows[1])}: the first line is not "
+            f"the header of these rows; put a line of the {len(rows[1])} column names first")
+
+
 def read_parquet(spark, source: str):
     """`source` as Spark reads it, with nanosecond timestamps (pandas' default) as timestamps.
 

@@ -28,7 +28,7 @@ from cnai.core.config import (
 from cnai.core.errors import ConfigError, DataError
 from cnai.core.sources import resolve_source, single_byte_encoding
 from cnai.core.splits import ROWS_TO_TUNE_A_CLASS, named_classes, sql_name, too_rare
-from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS, date_text_example
+from cnai.core.tabular import CSV_DELIMITERS, NAMED_MONTH_FORMATS, date_text_example, header_fields_problem
 from cnai.core.tasks import MAX_CLASSES, MULTICLASS_MAX_INTEGER_VALUES, TASKS, is_quantity
 
 SAMPLE_ROWS = 200_000  # enough to type the columns and see the label's values; the run reads everything
@@ -132,19 +132,15 @@ def _check_header(source: str, path: str, dialect: dict[str, str]) -> None:
         with opened(path, "rt", newline="", encoding=dialect["encoding"], errors="replace") as handle:
             reader = csv.reader(handle, delimiter=dialect["delimiter"])
             header, first = next(reader, []), next(reader, [])
-            later = [len(row) for row in itertools.islice(reader, 20) if row]
+            rows = [header, first, *(row for row in itertools.islice(reader, 21) if row)]
     except (OSError, csv.Error):
         return
     if header and len(first) == len(header) + 1:
         raise DataError(f"{source}: the header names {len(header)} columns but the rows have {len(first)} values "
                         "(a first column without a name, as R's write.csv writes row names): add a name for it at "
                         "the start of the header line, e.g. `row,`")
-    if header and first and len(first) > len(header) + 1 and all(n == len(first) for n in later):
-        # scikit-learn's own CSVs begin with a line of counts (569,30,malignant,benign): pandas took the
-        # rows' first 27 values as an index, and init wrote 4 of 31 columns without a word.
-        raise DataError(f"{source}: its first line has {len(header)} fields ({shown(header[:5])}) and its rows "
-                        f"{len(first)}: the first line is not the header of these rows. Put a line of the "
-                        f"{len(first)} column names first")
+    if problem := header_fields_problem(rows):  # init wrote 4 of breast_cancer.csv's 31 columns without a word
+        raise DataError(f"{source}: {problem}")
     counts = Counter(name.strip() for name in header if name.strip())
     # A table's header (its first row has as many fields; a file that is no table is said otherwise).
     if len(first) == len(header) and (repeated := sorted(name for name, n in counts.items() if n > 1)):

@@ -14,7 +14,7 @@ from typing import Any
 from cnai.core.config import ProjectConfig, TableSource, did_you_mean, load_config
 from cnai.core.errors import CnaiError, ConfigError
 from cnai.core.sources import PACKAGE_PREFIX, is_parquet
-from cnai.core.tabular import CSV_DELIMITERS
+from cnai.core.tabular import CSV_DELIMITERS, header_fields_problem
 from cnai.core.tasks import task_hint, yaml_boolean_hint
 
 
@@ -305,26 +305,20 @@ def check_tables_readable(config: ProjectConfig, config_path: Path) -> None:
                 raise ConfigError(f"{key}.source: {path} holds a header line only; nothing can be learnt or checked "
                                   "from it")
             check_encoding(key, path, table.encoding)
-            if problem := _header_fields_problem(lines, table):
+            if problem := header_fields_problem(_csv_rows(lines[:22], table)):
                 raise ConfigError(f"{key}.source: {path}: {problem}")
         if problems := declared_column_problems(key, table, config_path):
             raise ConfigError("; ".join(problems))
 
 
-def _header_fields_problem(lines: list[bytes], table: TableSource) -> str:
-    """A first line of fewer fields than every row after it (scikit-learn's CSVs begin with a line of
-    counts): ingest would fail on the first row as malformed, said as a quote left open."""
+def _csv_rows(lines: list[bytes], table: TableSource) -> list[list[str]]:
+    """`lines` split into fields as the table's dialect says ([] when they do not split)."""
     import csv
 
-    text = [line.decode(table.encoding, errors="replace") for line in lines[:22]]
     try:
-        rows = list(csv.reader(text, delimiter=table.delimiter))
+        return list(csv.reader([line.decode(table.encoding, errors="replace") for line in lines], delimiter=table.delimiter))
     except csv.Error:
-        return ""
-    if len(rows) < 2 or not all(len(row) == len(rows[1]) for row in rows[1:-1]) or len(rows[1]) <= len(rows[0]) + 1:
-        return ""  # the last line may be cut short; one field more is R's row names, which ingest names itself
-    return (f"its first line has {len(rows[0])} fields ({rows[0][:5]}) and its rows {len(rows[1])}: the first line is not "
-            f"the header of these rows; put a line of the {len(rows[1])} column names first")
+        return []
 
 
 ENCODING_CHECKED_BYTES = 64 << 20  # the start of a file, read before the run (about 0.1 s)
