@@ -43,6 +43,15 @@ def last_run(events: list[dict]) -> tuple[str, str]:
     raise CnaiError("no pipeline run in the lineage yet: run `cnai run` first")
 
 
+def steps_cached_or_run(recorded: set[str], failed: bool) -> list[str]:
+    """The steps (pipeline order) that ran or came from KFP's cache in a run whose steps with events
+    are `recorded`: in a failed run, none after the last of them (they never ran; an earlier run's
+    stood for them, and a new user's failed ingest showed that run's gate and scores)."""
+    order = list(VISUALS)
+    last = max((order.index(step) for step in recorded if step in order), default=-1) if failed else len(order)
+    return order[:last + 1]
+
+
 def step_events(events: list[dict], run_id: str) -> list[tuple[str, dict, bool]]:
     """(step, final event, from this run?) for each step of the run; a cached step's latest earlier run."""
     in_run = [e for e in events if e["eventType"] in ("COMPLETE", "FAIL")
@@ -50,15 +59,12 @@ def step_events(events: list[dict], run_id: str) -> list[tuple[str, dict, bool]]
     run_started = min((e["eventTime"] for e in events if e["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == run_id),
                       default="")
     found = []
-    order = list(VISUALS)  # the pipelines' order
-    # In a failed run, the steps after the last one with events never ran: no earlier run's stands for them.
-    last = max((order.index(event_step(e)) for e in in_run if event_step(e) in order), default=-1) \
-        if any(e["eventType"] == "FAIL" for e in in_run) else len(order)
-    for index, step in enumerate(order):
+    may_be_cached = steps_cached_or_run({event_step(e) for e in in_run}, any(e["eventType"] == "FAIL" for e in in_run))
+    for step in VISUALS:
         current = [e for e in in_run if event_step(e) == step]
         if current:
             found += [(step, e, True) for e in current]
-        elif step != "drift_check" and index <= last:
+        elif step != "drift_check" and step in may_be_cached:
             earlier = [e for e in events if e["eventType"] == "COMPLETE" and event_step(e) == step and e["eventTime"] < run_started]
             if earlier:
                 found.append((step, max(earlier, key=lambda e: e["eventTime"]), False))

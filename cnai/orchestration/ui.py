@@ -26,7 +26,7 @@ import pandas as pd
 from cnai.core.processes import die_with_parent
 from cnai.core.tracking import event_facts, event_outputs, event_step, read_events
 from cnai.orchestration.lineage import lineage_chain
-from cnai.orchestration.report import VISUALS, _render
+from cnai.orchestration.report import VISUALS, _render, steps_cached_or_run
 
 STATUS_COLORS = {"ran": "#2ca02c", "cached": "#9e9e9e", "failed": "#d62728", "not run": "#ffffff"}
 STYLE = """body{font-family:system-ui,sans-serif;margin:0;color:#222} header{background:#1f3a5f;color:#fff;padding:10px 24px}
@@ -69,12 +69,8 @@ def pipeline_runs(events: list[dict]) -> list[dict[str, Any]]:
 def run_steps(events: list[dict], run: dict) -> dict[str, tuple[dict, str]]:
     """Each step of the run with its status; a step answered from cache is its latest earlier run."""
     steps = {name: (event, "failed" if event["eventType"] == "FAIL" else "ran") for name, event in run["steps"].items()}
-    order = list(VISUALS)  # the pipelines' order
-    # In a failed run, the steps after the last one with events never ran: not another run's, from cache
-    # (a new user's failed ingest showed an earlier run's gate and scores).
-    last = max((order.index(n) for n in steps if n in order), default=-1) if run.get("status") == "failed" else len(order)
     if run["pipeline"].endswith("training") or "ingest" in steps or "evaluate" in steps:
-        for name in order[:last + 1]:
+        for name in steps_cached_or_run(set(steps), run.get("status") == "failed"):
             if name in steps or name == "drift_check":
                 continue
             earlier = [e for e in events if e["eventType"] == "COMPLETE" and event_step(e) == name and e["eventTime"] < run["started"]]
