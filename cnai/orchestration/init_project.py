@@ -411,9 +411,6 @@ def _says_missing(token: str) -> bool:
             or bool(SPREADSHEET_ERROR.match(token)))
 
 
-LABEL_MISSING_WORDS = {"?", "??", "???", "na", "n/a", "n.a.", "nan", "null", "none", "missing"}
-
-
 def _label_markers(values: pd.Series, source_format: str) -> list[str]:
     """A CSV's text label's values that say it is missing ('?', 'N/A', '#N/A') on few of its rows
     (fewer than a class needs, or under 1%), with two classes or more besides: no class of their
@@ -428,6 +425,9 @@ def _label_markers(values: pd.Series, source_format: str) -> list[str]:
 
 
 MISSING_WORDS = {"na", "n/a", "n.a.", "nan", "null", "none", "nil", "missing", "unknown", "empty", "blank"}
+# Of those, what a label says for no answer: 'unknown', 'empty' and 'blank' can be a label's class
+# (and a category elsewhere in the table, which null_values would null too); '?' is punctuation alone.
+LABEL_MISSING_WORDS = (MISSING_WORDS - {"nil", "unknown", "empty", "blank"}) | {"?", "??", "???"}
 SPREADSHEET_ERROR = re.compile(r"^#(VALUE!|DIV/0!|N/A|NAME\?|REF!|NUM!|NULL!|SPILL!|CALC!)$")
 
 

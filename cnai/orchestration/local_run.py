@@ -80,13 +80,18 @@ def input_bytes(arguments: dict[str, Any], home: Path) -> int | None:
     return sum(sizes) if sizes and None not in sizes else None
 
 
+def _drifted_named(drifted: list[str], most: int = 5) -> str:
+    """The drifted features as a table cell names them: the first few."""
+    return ", ".join(drifted[:most]) + (", ..." if len(drifted) > most else "")
+
+
 def _drift(facts: dict[str, Any]) -> str:
     """What the drift was detected in: the features (a share of them at the threshold or over decides
     alone), the predictions, or both; a new user read "drift detected in age, yrs_married" where 2 of
     7 features were under the threshold and the predictions had decided it."""
     drifted, share = facts.get("drifted_features") or [], facts.get("drift_share") or 0.0
     threshold = facts.get("drift_share_threshold")
-    named = f"{', '.join(drifted[:5])}{', ...' if len(drifted) > 5 else ''}"
+    named = _drifted_named(drifted)
     if not facts.get("prediction_drifted"):
         return f"drift detected in {named or 'the predictions'}"
     if not drifted:
@@ -102,8 +107,8 @@ def _no_drift(facts: dict[str, Any]) -> str:
     drifted, checked = facts.get("drifted_features") or [], facts.get("features_checked")
     if not drifted or checked is None:
         return "no drift"
-    return (f"no drift: {len(drifted)} of {checked} features drifted ({', '.join(drifted[:5])}"
-            f"{', ...' if len(drifted) > 5 else ''}), {facts.get('drift_share', 0):.0%} < monitoring.drift_share_threshold "
+    return (f"no drift: {len(drifted)} of {checked} features drifted ({_drifted_named(drifted)}), "
+            f"{facts.get('drift_share', 0):.0%} < monitoring.drift_share_threshold "
             f"{facts.get('drift_share_threshold')}, and the predictions did not")
 
 
