@@ -838,21 +838,14 @@ def write_project(target: Path, config: dict[str, Any], notes: list[str], force:
 def _serving_port(config: dict[str, Any]) -> str:
     """Where the model will be served, said; a new project whose default port something already
     listens on (another project's model server: one port per project) gets the next free one."""
-    import socket
-
-    def listened_on(port: int) -> bool:
-        try:
-            socket.create_connection((host, port), timeout=0.5).close()
-        except OSError:
-            return False
-        return True
+    from cnai.backends.local.deployment import listened_on
 
     host, port = default_of(Settings, "serving_host"), default_of(Settings, "serving_port")
     name = config["settings"].get("model_name") or default_model_name(config["data"]["label"], config["data"]["task"])
-    if not listened_on(port):
+    if not listened_on(host, port, 0.5):
         return f"served as {name!r} on port {port} (settings.serving_port; one port per project)"
     others = {default_of(Settings, "ui_port"), default_of(Settings, "mlflow_ui_port")}  # cnai ui's own
-    free = next((p for p in range(port + 1, port + 100) if p not in others and not listened_on(p)), None)
+    free = next((p for p in range(port + 1, port + 100) if p not in others and not listened_on(host, p, 0.5)), None)
     if free is None:
         return f"served as {name!r} on port {port}, where something listens already: set settings.serving_port"
     config["settings"]["serving_port"] = free

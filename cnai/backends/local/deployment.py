@@ -75,13 +75,20 @@ def _is_model_server(pid: int) -> bool:
 def port_taken_by_another(host: str, port: int, model_name: str) -> bool:
     """Something listens on host:port, and it is not this project's server of this model: another
     project's server answers to the same model name too (it serves that project's model)."""
+    if not listened_on(host, port):
+        return False
+    return server_pid(model_name) is None or not is_ready(endpoint_url(host, port), model_name)
+
+
+def listened_on(host: str, port: int, timeout_s: float = 1.0) -> bool:
+    """Whether anything accepts connections on host:port."""
     import socket
 
     try:
-        socket.create_connection((host, port), timeout=1.0).close()
+        socket.create_connection((host, port), timeout=timeout_s).close()
     except OSError:
         return False
-    return server_pid(model_name) is None or not is_ready(endpoint_url(host, port), model_name)
+    return True
 
 
 def port_problem(host: str, port: int) -> str:
