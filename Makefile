@@ -7,6 +7,9 @@ CNAI := $(BIN)/cnai
 # The environment here sets PYTHONDONTWRITEBYTECODE=1; without compiled bytecode every import
 # (feast alone ~9 s) is paid again in each pipeline step.
 STAMP := $(VENV)/.installed
+# No pip cache: a fresh machine installs once, and the cache held a 460 MB PySpark wheel built from
+# its sdist beside the installed copy (a CI run ran out of disk installing the Elyra env).
+export PIP_NO_CACHE_DIR := 1
 
 .PHONY: setup debian-packages elyra-check kubectl run test bench compile image push drift monitor report stop lineage clean
 
