@@ -11,7 +11,8 @@ import pandas as pd
 from cnai.backends.local.spark import REMOTE_ENV, connect_server
 
 STEP = """
-import sys
+import os, sys
+os.environ["CNAI_SMALL_TABLE_BYTES"] = "0"  # typed by Spark, however small (cnai.core.scale)
 from cnai.backends.local.spark import spark_session
 from cnai.backends.tables import ingest_table
 spark = spark_session()
@@ -80,6 +81,7 @@ def test_the_runs_spark_starts_before_its_checks_and_stops_when_one_refuses_the_
     import pytest
 
     import cnai.orchestration.training as training
+    from cnai.core import scale
     from cnai.core.config import load_config
     from cnai.core.errors import ConfigError
 
@@ -90,6 +92,7 @@ def test_the_runs_spark_starts_before_its_checks_and_stops_when_one_refuses_the_
         raise ConfigError("stop here")
 
     monkeypatch.setattr(training, "check_before_running", checks)
+    monkeypatch.setattr(scale, "SMALL_TABLE_BYTES", 0)  # the example's tables need Spark then
     monkeypatch.setenv("CNAI_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no archive yet: this server would write one
     config_path = Path(__file__).resolve().parents[1] / "cnai.yaml"

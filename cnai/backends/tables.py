@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from cnai.backends.local import small_tables
 from cnai.backends.local.spark import spark_session
 from cnai.core.artifacts import atomic_output
 from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING
@@ -52,14 +53,55 @@ def ingest_table(
         return _describe_written(dataset)
     if "://" not in source and not Path(source).exists():
         raise DataError(f"{source}: no such file or directory")
+    why_spark = _why_spark(source, column_types, derived_columns, source_format, spark_master, encoding)
+    if not why_spark:
+        try:
+            with atomic_output(dataset) as staging:
+                written = small_tables.write_typed(source, str(staging), column_types, derived_columns, limit_rows,
+                                                   null_values, delimiter, decimal)
+                if isinstance(written, str):
+                    raise _SparkTypesIt(written)
+                rows, schema = written
+                if not rows:
+                    raise DataError(f"{source}: {NO_ROWS['csv']}")
+            return _facts(rows, schema, "duckdb", "")
+        except _SparkTypesIt as exc:
+            why_spark = str(exc)
     spark = spark_session(spark_master)
     with spark_errors_named(source, source_format), atomic_output(dataset) as staging:
         rows, schema = write_typed(spark, source, str(staging), column_types, derived_columns, source_format, limit_rows,
                                    null_values, delimiter, encoding, decimal)
         if not rows:  # refused before it becomes the output
-            shape = "a header line only" if source_format == "csv" else "a schema and no rows"
-            raise DataError(f"{source}: no rows to read ({shape}); nothing can be learnt or checked from it")
-    return {"rows": rows, "columns": len(schema), "output_metadata": {"dataset": {"rows": rows, "schema": schema, "format": "parquet"}}}
+            raise DataError(f"{source}: {NO_ROWS[source_format]}")
+    return _facts(rows, schema, "spark", why_spark)
+
+
+NO_ROWS = {"csv": "no rows to read (a header line only); nothing can be learnt or checked from it",
+           "parquet": "no rows to read (a schema and no rows); nothing can be learnt or checked from it"}
+
+
+def _why_spark(source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None, source_format: str,
+               spark_master: str, encoding: str) -> str:
+    """Why Spark types this table on this machine: "" when it is small enough and written plainly
+    enough that DuckDB gives Spark's answer in this process (cnai.backends.local.small_tables)."""
+    from cnai.core.sources import source_bytes
+
+    if not spark_master.startswith("local"):
+        return f"spark_master {spark_master}"
+    table = {"source": source, "format": source_format, "encoding": encoding, "columns": column_types,
+             "derived_columns": derived_columns or {}}
+    return small_tables.spark_needed(table, source_bytes(source))
+
+
+class _SparkTypesIt(Exception):
+    """Leaves the small table's staging folder, discarded, for Spark's."""
+
+
+def _facts(rows: int, schema: dict[str, str], engine: str, why_spark: str) -> dict[str, Any]:
+    """The step's facts: what was written, and which engine typed it (and why Spark, if it did)."""
+    typed_by = {"engine": engine, **({"why_spark": why_spark} if engine == "spark" and why_spark else {})}
+    return {"rows": rows, "columns": len(schema), **typed_by,
+            "output_metadata": {"dataset": {"rows": rows, "schema": schema, "format": "parquet"}}}
 
 
 def _describe_written(dataset: str) -> dict[str, Any]:

@@ -54,7 +54,8 @@ def keep_executor_arguments() -> None:
 def one_spark(arguments: dict[str, Any], home: Path):
     """The run's one Spark (a Spark Connect server every step connects to), for a `with` around the
     whole run: started first, its JVM's start overlaps the checks, the compile and kfp.local's own
-    start. Nothing for a cluster's Spark. The warm interpreter the steps fork from starts with it."""
+    start. Nothing for a cluster's Spark, or when no table needs one (`why_spark`). The warm
+    interpreter the steps fork from starts with it."""
     from contextlib import nullcontext
 
     from cnai.backends.local import warm_steps
@@ -63,11 +64,31 @@ def one_spark(arguments: dict[str, Any], home: Path):
     warm_steps.start()
 
     master = str(arguments.get("spark_master", ""))
-    if not master.startswith("local"):
+    if not master.startswith("local") or not why_spark(arguments, home):
         return nullcontext()
     stamp = time.strftime("%Y%m%dT%H%M%S")
     return connect_server(master, home / "logs" / f"spark-{stamp}-{uuid.uuid4().hex[:8]}.log",
                           say=lambda text: print(text, flush=True), input_bytes=input_bytes(arguments, home))
+
+
+def why_spark(arguments: dict[str, Any], home: Path) -> str:
+    """Why the run's tables need Spark: the first one's reason; "" when each is a small CSV its
+    ingest step types in its own process with DuckDB (cnai.backends.local.small_tables), and the
+    run starts no JVM. A step that meets a value only Spark reads right starts a Spark of its own."""
+    from cnai.backends.local.small_tables import spark_needed
+    from cnai.core.sources import resolve_source, source_bytes
+
+    events = {"name": "events", "source": arguments.get("events_source"), "format": arguments.get("events_format", "csv"),
+              "encoding": arguments.get("events_encoding"), "columns": arguments.get("events_columns") or {},
+              "derived_columns": arguments.get("events_derived_columns") or {}}
+    for table in [events, *(arguments.get("feature_sources") or [])]:
+        if not table.get("source"):
+            continue
+        source = resolve_source(table["source"], home / "data")
+        why = spark_needed({**table, "source": source}, source_bytes(source))
+        if why:
+            return f"{table['name']}: {why}"
+    return ""
 
 
 def input_bytes(arguments: dict[str, Any], home: Path) -> int | None:

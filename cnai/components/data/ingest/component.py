@@ -22,6 +22,9 @@ def ingest(
 ):
     """Read CSV or Parquet with PySpark, apply declared column types and derived columns, write Parquet.
 
+    A small local CSV that DuckDB is sure to read as Spark does is typed in the step with DuckDB
+    instead (no JVM; `cnai.backends.local.small_tables`); the step's facts name the engine.
+
     Args:
         source: Path or URI of the table; `package:<module>/<path>` for a file shipped in an installed package.
         column_types: Column name -> Spark SQL type; a missing column or unparsable value fails by name.

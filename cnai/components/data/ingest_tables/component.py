@@ -13,6 +13,8 @@ def ingest_tables(
 ):
     """Read several CSV or Parquet tables with one Spark session, typed as declared, into one Dataset.
 
+    Each small local CSV that DuckDB is sure to read as Spark does is typed with DuckDB instead, as ingest does.
+
     Args:
         tables: One entry per table: `name`, `source` (path, URI or `package:<module>/<path>`), `columns` (name -> Spark SQL type), and optionally `derived_columns`, `format` (csv or parquet) and `hash` (the source's content hash: part of the cache key, so changed data is re-read).
         datasets: A folder with one Parquet dataset per table, named after it (`<datasets>/<name>/`).
