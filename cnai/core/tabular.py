@@ -15,6 +15,19 @@ from cnai.core.errors import DataError
 
 T = TypeVar("T")
 
+# The Spark settings the typed table depends on: a local session's and a SparkApplication's alike.
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.ansi.enabled": "false",  # a bad value becomes NULL, which ingest reports by column
+    # Spark 4's CSV reader takes only Unicode, Latin-1 and ASCII unless told to take any Java
+    # charset: Excel's windows-1252 is a table's encoding cnai.yaml takes.
+    "spark.sql.legacy.javaCharsets": "true",
+    # pandas writes nanosecond timestamps, which Spark refuses; read them as longs and let
+    # ingest turn them into timestamps (read_parquet).
+    "spark.sql.legacy.parquet.nanosAsLong": "true",
+}
+
 
 @contextmanager
 def spark_errors_named(source: str, source_format: str) -> Iterator[None]:

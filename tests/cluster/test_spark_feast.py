@@ -28,6 +28,14 @@ def spark_operator(outcome: str):
         if application.get("status"):
             return
         if outcome == "COMPLETED":
+            from cnai.backends.local.spark import spark_session
+
+            # The driver's session has the application's settings (the operator passes its sparkConf to
+            # spark-submit); the driver program then finds it.
+            session = spark_session()
+            for key, value in application["spec"]["sparkConf"].items():
+                if key.startswith("spark.sql."):
+                    session.conf.set(key, value)
             spark_ingest.main(application["spec"]["arguments"])
             application["status"] = {"applicationState": {"state": "COMPLETED"}}
         else:

@@ -19,6 +19,7 @@ from typing import Any
 from cnai.backends.kubeflow import kube
 from cnai.core.config import CSV_DECIMAL, CSV_DELIMITER, CSV_ENCODING, cluster_config
 from cnai.core.kfp_settings import COMPONENT_IMAGE, OBJECT_STORE_SECRET, RUN_AS_USER
+from cnai.core.tabular import SESSION_CONF
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +74,8 @@ def spark_application(name: str, namespace: str, arguments: list[str], cluster: 
             "timeToLiveSeconds": 3600,
             "deps": {"jars": [HADOOP_AWS_JARS]},
             "sparkConf": {
-                "spark.sql.session.timeZone": "UTC",
-                "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-                "spark.sql.ansi.enabled": "false",
+                # What a local session sets (a windows-1252 CSV, pandas' nanosecond Parquet), for the same answer.
+                **SESSION_CONF,
                 "spark.hadoop.fs.s3a.endpoint": endpoint,
                 "spark.hadoop.fs.s3a.path.style.access": "true",
                 "spark.hadoop.fs.s3a.connection.ssl.enabled": str(endpoint.startswith("https")).lower(),

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cnai.core.errors import ConfigError
 from cnai.core.processes import die_with_parent, is_running
+from cnai.core.tabular import SESSION_CONF
 
 REMOTE_ENV = "CNAI_SPARK_REMOTE"
 REMOTE_LOG_ENV = "CNAI_SPARK_REMOTE_LOG"
@@ -29,18 +30,7 @@ START_TIMEOUT_S = 180
 
 def _conf() -> dict[str, str]:
     """Each session's settings, whether its JVM is the step's own or the run's shared one."""
-    return {
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
-        "spark.sql.shuffle.partitions": "4",
-        "spark.sql.ansi.enabled": "false",  # a bad value becomes NULL, which ingest reports by column
-        # Spark 4's CSV reader takes only Unicode, Latin-1 and ASCII unless told to take any Java
-        # charset: Excel's windows-1252 is a table's encoding cnai.yaml takes.
-        "spark.sql.legacy.javaCharsets": "true",
-        # pandas writes nanosecond timestamps, which Spark refuses; read them as longs and let
-        # ingest turn them into timestamps (cnai.core.tabular.read_parquet).
-        "spark.sql.legacy.parquet.nanosAsLong": "true",
-    }
+    return {**SESSION_CONF, "spark.sql.shuffle.partitions": "4"}
 
 
 # The throughput collector: a local run's Spark does batch work, and Java's default (G1, on two
