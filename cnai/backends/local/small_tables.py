@@ -84,14 +84,16 @@ def write_typed(source: str, destination: str, column_types: dict[str, str], der
         header = _header(source, delimiter)
         declared = [c for c in header if c in column_types]  # the source's order, as Spark's select
         missing = [c for c in column_types if c not in header]
-        if missing or len({c.lower() for c in header}) < len(header) or "" in header:
-            return "the header lacks a declared column or repeats one (Spark names which)"
-        if _quoted_empty_field(source, delimiter):
-            return "a quoted empty field (Spark reads it as '', an unquoted one as missing)"
+        if missing or len({c.lower() for c in header}) < len(header) or {"", "NA"} & set(header):
+            return "the header lacks a declared column, repeats one or has one Spark renames (empty, NA)"
+        if odd := _read_its_own_way(source, delimiter):
+            return odd
         derived = derived_sql({c: column_types[c] for c in declared}, derived_columns or {})
         connection = duckdb.connect()
         connection.execute("SET TimeZone = 'UTC'")  # Spark's session zone (cnai.backends.local.spark)
         connection.execute(_read_sql(source, header, delimiter, limit_rows))
+        if _line_breaks_in_fields(connection, header):
+            return "a field holds a line break (Spark reads such a file its own way)"
         connection.execute(_as_read_sql(declared, column_types, null_values or [], decimal))
         odd = _not_strict(connection, declared, column_types)
         if odd:
@@ -119,11 +121,27 @@ def _header(source: str, delimiter: str) -> list[str]:
         return next(csv.reader(file, delimiter=delimiter, quotechar='"', doublequote=True), [])
 
 
-def _quoted_empty_field(source: str, delimiter: str) -> bool:
-    """Whether a field is written "" (Spark reads it as empty text, an unquoted empty field as
-    missing; DuckDB reads both alike). A quote written twice inside a field is not one."""
+def _read_its_own_way(source: str, delimiter: str) -> str:
+    """What in the file's text Spark's CSV reader (univocity) reads otherwise than DuckDB's: a field
+    written "" (empty text to Spark, an unquoted empty field missing; to DuckDB both alike), spaces
+    before a field's opening quote (Spark keeps them and the quotes), a line of only spaces or tabs
+    (a row to DuckDB, skipped by Spark); "" when there is none. A quote written twice inside a field
+    may be taken for one: the table is then Spark's, which is only slower."""
     d = re.escape(delimiter.encode())
-    return re.search(rb'(?:^|' + d + rb')""(?:' + d + rb'|\r?$)', Path(source).read_bytes(), re.MULTILINE) is not None
+    found = re.search(rb'(?:^|' + d + rb')(""(?:' + d + rb'|\r?$)|[ \t]+")|^[ \t]+\r?$', Path(source).read_bytes(),
+                      re.MULTILINE)
+    if found is None:
+        return ""
+    return f"the text {found.group(0).strip(delimiter.encode()).decode(errors='replace')!r} (Spark's CSV reader reads it its own way)"
+
+
+def _line_breaks_in_fields(connection, header: list[str]) -> bool:
+    """Whether a quoted field holds a line break: Spark reads the file line by line and splits such a
+    record wherever the pieces still have the header's fields (its own answer, not DuckDB's)."""
+    if not header:
+        return False
+    found = " OR ".join(f"regexp_matches({_quote(c)}, '[\r\n]')" for c in header)
+    return connection.sql(f"SELECT count_if({found}) FROM raw").fetchall()[0][0] > 0
 
 
 def _quote(name: str) -> str:
@@ -222,6 +240,7 @@ def derived_sql(column_types: dict[str, str], derived_columns: dict[str, str]) -
             raise Unsure(f"derived_columns.{name}")
         try:
             tree = sqlglot.parse_one(text, read="spark")
+            _spark_words_only(text, names, name)
         except SqlglotError as exc:
             raise Unsure(f"derived_columns.{name}: {exc}") from exc
         if any(n.lower() == name.lower() and n != name for n in names):
@@ -235,6 +254,31 @@ def derived_sql(column_types: dict[str, str], derived_columns: dict[str, str]) -
     return derived
 
 
+# The words a derived column may hold besides its columns' names, as Spark spells them: sqlglot also
+# reads other dialects' (day_of_week, iif, TEXT), which Spark refuses.
+_SPARK_WORDS = {"case", "when", "then", "else", "end", "and", "or", "not", "is", "null", "in", "between", "like", "cast",
+                "as", "true", "false", "if", "coalesce", "abs", "year", "month", "day", "dayofmonth", "dayofweek",
+                "dayofyear", "weekofyear", "quarter", "hour", "minute", "second", "make_date", "int", "integer", "bigint",
+                "long", "double", "string", "boolean", "date", "timestamp"}
+# sqlglot's arguments of the nodes translated here; any other (a LIKE's ESCAPE, a CAST's FORMAT) is Spark's.
+_ARGUMENTS = {"this", "expression", "expressions", "low", "high", "ifs", "default", "true", "false", "to", "is_string", "safe"}
+
+
+def _spark_words_only(text: str, names: dict[str, str], derived: str) -> None:
+    import sqlglot
+    from sqlglot.tokens import TokenType
+
+    columns = {n.lower() for n in names}
+    for token in sqlglot.tokenize(text, read="spark"):
+        word = token.text.lower()
+        if token.token_type == TokenType.IDENTIFIER:  # `quoted`: a column's name
+            if word not in columns:
+                raise Unsure(f"derived_columns.{derived}: `{token.text}` is not a column")
+        elif re.fullmatch(r"[a-z_][a-z0-9_]*", word) and token.token_type != TokenType.STRING \
+                and word not in _SPARK_WORDS and word not in columns:
+            raise Unsure(f"derived_columns.{derived}: {token.text} is Spark's to read")
+
+
 def _translated(node, names: dict[str, str], derived: str) -> _Expression:  # noqa: C901, PLR0911, PLR0912 - one case per kind
     from sqlglot import exp
 
@@ -243,6 +287,12 @@ def _translated(node, names: dict[str, str], derived: str) -> _Expression:  # no
 
     def unsure(why: str) -> Unsure:
         return Unsure(f"derived_columns.{derived}: {why}")
+
+    unknown = {k for k, v in node.args.items() if v not in (None, False, []) and k not in _ARGUMENTS}
+    if unknown - ({"negate"} if isinstance(node, exp.Like) else set()):
+        raise unsure(f"{node.sql(dialect='spark')[:60]} ({sorted(unknown)})")
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        return _literal(node.this, unsure, negative=True)  # -2147483648 is Spark's int literal
 
     if isinstance(node, exp.Paren):
         return sub(node.this)
@@ -279,7 +329,7 @@ def _translated(node, names: dict[str, str], derived: str) -> _Expression:  # no
         return _Expression(f"({value.sql} IN ({', '.join(o.sql for o in options)}))", "boolean")
     if isinstance(node, (exp.And, exp.Or)):
         left, right = sub(node.this), sub(node.expression)
-        if {left.type, right.type} - {"boolean", "null"}:
+        if {left.type, right.type} != {"boolean"}:
             raise unsure("AND/OR of values that are not true or false")
         return _Expression(f"({left.sql} {'AND' if isinstance(node, exp.And) else 'OR'} {right.sql})", "boolean")
     if isinstance(node, exp.Not):
@@ -339,25 +389,27 @@ def _translated(node, names: dict[str, str], derived: str) -> _Expression:  # no
         value = sub(node.this)
         if value.type != "string" or "\\" in node.expression.this:
             raise unsure("LIKE of a value that is not text")
-        return _Expression(f"({value.sql} LIKE {_text(node.expression.this)})", "boolean")
+        negated = "NOT " if node.args.get("negate") else ""
+        return _Expression(f"({value.sql} {negated}LIKE {_text(node.expression.this)})", "boolean")
     raise unsure(f"{type(node).__name__} ({node.sql(dialect='spark')[:60]}) is typed by Spark")
 
 
-def _literal(node, unsure) -> _Expression:
+def _literal(node, unsure, negative: bool = False) -> _Expression:
     text = node.this
     if node.is_string:
         return _Expression(_text(text), "string")
+    sign = "-" if negative else ""
     if re.fullmatch(r"[0-9]+", text):
-        value = int(text)
-        if value < 2**31:
-            return _Expression(text, "int")
-        if value < 2**63:
-            return _Expression(f"CAST({text} AS BIGINT)", "bigint")
+        value = -int(text) if negative else int(text)
+        if -(2**31) <= value < 2**31:
+            return _Expression(f"CAST({value} AS INTEGER)", "int")
+        if -(2**63) <= value < 2**63:
+            return _Expression(f"CAST({value} AS BIGINT)", "bigint")
         raise unsure(f"{text} is a decimal to Spark")
-    if re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.", text):
-        return _Expression(text, "decimal")  # Spark's decimal literal: taken in comparisons only
+    if re.fullmatch(r"[0-9]*\.[0-9]+|[0-9]+\.", text) and len(re.sub(r"\D", "", text).lstrip("0")) <= 15:
+        return _Expression(f"{sign}{text}", "decimal")  # Spark's decimal literal: taken in comparisons only
     if re.fullmatch(r"([0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+", text):
-        return _Expression(f"CAST({text} AS DOUBLE)", "double")
+        return _Expression(f"CAST({sign}{text} AS DOUBLE)", "double")
     raise unsure(f"the literal {text}")
 
 
@@ -407,15 +459,17 @@ def _conditional(node, sub, unsure) -> _Expression:
     if isinstance(node, exp.Coalesce):
         values, conditions = [sub(node.this), *[sub(e) for e in node.expressions]], []
     elif isinstance(node, exp.If):
+        if node.args.get("false") is None:
+            raise unsure("if() of two arguments (Spark takes three)")
         conditions = [sub(node.this)]
-        values = [sub(node.args["true"]), sub(node.args["false"]) if node.args.get("false") else _Expression("NULL", "null")]
+        values = [sub(node.args["true"]), sub(node.args["false"])]
     else:
         if node.this is not None:
             raise unsure("CASE x WHEN (a simple CASE)")
         conditions = [sub(i.this) for i in node.args["ifs"]]
         values = [sub(i.args["true"]) for i in node.args["ifs"]]
         values.append(sub(node.args["default"]) if node.args.get("default") else _Expression("NULL", "null"))
-    if any(c.type not in ("boolean", "null") for c in conditions):
+    if any(c.type != "boolean" for c in conditions):
         raise unsure("a condition that is not true or false")
     kinds = {v.type for v in values} - {"null"}
     if not kinds or "decimal" in kinds or (len(kinds) > 1 and not kinds <= set(_NUMERIC)):
