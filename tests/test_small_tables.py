@@ -75,7 +75,7 @@ EDGE_DERIVED = {
     "later": "late + 1", "n": "id * 10", "when_ts": "t > CAST(day AS TIMESTAMP)", "nothing": "CASE WHEN n > 100 THEN n END",
     "wide": "n * 3000000000", "not_like": "s NOT LIKE '%b%'", "not_in": "n NOT IN (1, 3)",
     "not_between": "d NOT BETWEEN -2 AND 2", "smallest": "-2147483648", "minus": "id + -2147483648",
-    "near_limit": "big < 99999999999999.5",
+    "near_limit": "big < 99999999999999.5", "near_limit_int": "n >= 2147483646.5", "decimal_eq": "n = 5.0",
 }
 
 
@@ -126,7 +126,7 @@ def test_text_spark_reads_its_own_way_leaves_the_table_to_spark(tmp_path, text):
     "CASE WHEN n > 1 THEN 'a' ELSE 1 END", "t > '2013-01-01'", "nosuch > 1", "n >", "CAST(d AS STRING)", "1.5",
     # sqlglot reads other dialects' words, which Spark refuses; and what it reads but this module does not translate
     "day_of_week(t)", "iif(n > 1, 1, 0)", "CAST(n AS TEXT)", "if(n > 1, 1)", "CASE WHEN NULL THEN 1 ELSE 2 END",
-    "n > 99999999999999999999.5", "10L + n", "s LIKE 'a%' ESCAPE '!'", "NULL AND n > 1"])
+    "n > 99999999999999999999.5", "10L + n", "n BETWEEN 1.5 AND 3", "n IN (1, 2.5)", "n BETWEEN SYMMETRIC 5 AND 1", "s LIKE 'a%' ESCAPE '!'", "NULL AND n > 1"])
 def test_a_derived_column_whose_answer_only_spark_states_leaves_the_table_to_spark(expression):
     why = small_tables.spark_needed({"source": __file__, "format": "csv", "columns": {"s": "string", "n": "int", "d": "double",
                                                                                      "t": "timestamp"},

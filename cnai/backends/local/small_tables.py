@@ -310,23 +310,21 @@ def _translated(node, names: dict[str, str], derived: str) -> _Expression:  # no
     if isinstance(node, exp.Null):
         return _Expression("NULL", "null")
     if isinstance(node, (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ, exp.NullSafeEQ)):
-        left, right = sub(node.this), sub(node.expression)
-        _comparable(left, right, unsure)
+        left, right = _compared(sub(node.this), sub(node.expression), unsure)
         operator = {exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=", exp.EQ: "=", exp.NEQ: "<>",
                     exp.NullSafeEQ: "IS NOT DISTINCT FROM"}[type(node)]
-        return _Expression(f"({left.sql} {operator} {right.sql})", "boolean")
-    if isinstance(node, exp.Between):
-        value, low, high = sub(node.this), sub(node.args["low"]), sub(node.args["high"])
-        _comparable(value, low, unsure)
-        _comparable(value, high, unsure)
-        return _Expression(f"({value.sql} BETWEEN {low.sql} AND {high.sql})", "boolean")
-    if isinstance(node, exp.In):
-        if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
-            raise unsure("IN over a query")
-        value, options = sub(node.this), [sub(o) for o in node.expressions]
-        for option in options:
-            _comparable(value, option, unsure)
-        return _Expression(f"({value.sql} IN ({', '.join(o.sql for o in options)}))", "boolean")
+        return _Expression(f"({left} {operator} {right})", "boolean")
+    if isinstance(node, (exp.Between, exp.In)):  # a decimal among them: Spark's common type, not stated here
+        value = sub(node.this)
+        bounds = [sub(node.args["low"]), sub(node.args["high"])] if isinstance(node, exp.Between) else \
+            [sub(o) for o in node.expressions]
+        for bound in bounds:
+            _comparable(value, bound, unsure)
+            if "decimal" in (value.type, bound.type):
+                raise unsure("BETWEEN or IN with a decimal")
+        if isinstance(node, exp.Between):
+            return _Expression(f"({value.sql} BETWEEN {bounds[0].sql} AND {bounds[1].sql})", "boolean")
+        return _Expression(f"({value.sql} IN ({', '.join(b.sql for b in bounds)}))", "boolean")
     if isinstance(node, (exp.And, exp.Or)):
         left, right = sub(node.this), sub(node.expression)
         if {left.type, right.type} != {"boolean"}:
@@ -419,6 +417,18 @@ def _comparable(left: _Expression, right: _Expression, unsure) -> None:
     if kinds <= {*_NUMERIC, "decimal"} or len(kinds) <= 1 and kinds <= {"string", "boolean", "timestamp", "date"}:
         return
     raise unsure(f"a comparison of {left.type} with {right.type} (Spark casts one)")
+
+
+def _compared(left: _Expression, right: _Expression, unsure) -> tuple[str, str]:
+    """The two sides as DuckDB compares them to Spark's answer: a whole number against a decimal
+    literal exactly, as Spark does (DuckDB's own common decimal can overflow to NULL)."""
+    _comparable(left, right, unsure)
+    kinds = {left.type, right.type}
+    if "decimal" in kinds and kinds & {"int", "bigint", "decimal"} == kinds:
+        literal = left if left.type == "decimal" else right
+        scale = len(literal.sql.split(".", 1)[1]) if "." in literal.sql else 0
+        return tuple(f"CAST({side.sql} AS DECIMAL(38, {scale}))" for side in (left, right))  # type: ignore[return-value]
+    return left.sql, right.sql
 
 
 def _arithmetic_type(left: _Expression, right: _Expression, unsure) -> str:
