@@ -84,8 +84,8 @@ def write_typed(source: str, destination: str, column_types: dict[str, str], der
         header = _header(source, delimiter)
         declared = [c for c in header if c in column_types]  # the source's order, as Spark's select
         missing = [c for c in column_types if c not in header]
-        if missing or len({c.lower() for c in header}) < len(header) or {"", "NA"} & set(header):
-            return "the header lacks a declared column, repeats one or has one Spark renames (empty, NA)"
+        if missing or len({c.lower() for c in header}) < len(header):
+            return "the header lacks a declared column or repeats one (Spark names which)"
         if odd := _read_its_own_way(source, delimiter):
             return odd
         derived = derived_sql({c: column_types[c] for c in declared}, derived_columns or {})
@@ -117,8 +117,11 @@ def _output_type(spark_type: str) -> str:
 
 
 def _header(source: str, delimiter: str) -> list[str]:
-    with open(source, newline="", encoding="utf-8-sig") as file:  # Spark drops a byte-order mark too
-        return next(csv.reader(file, delimiter=delimiter, quotechar='"', doublequote=True), [])
+    """The column names as Spark reads them: a name left empty (R's row names) or written NA (its
+    null marker) is `_c<i>`; a byte-order mark is not part of the first."""
+    with open(source, newline="", encoding="utf-8-sig") as file:
+        names = next(csv.reader(file, delimiter=delimiter, quotechar='"', doublequote=True), [])
+    return [f"_c{i}" if name in ("", "NA") else name for i, name in enumerate(names)]
 
 
 def _read_its_own_way(source: str, delimiter: str) -> str:
@@ -128,8 +131,9 @@ def _read_its_own_way(source: str, delimiter: str) -> str:
     (a row to DuckDB, skipped by Spark); "" when there is none. A quote written twice inside a field
     may be taken for one: the table is then Spark's, which is only slower."""
     d = re.escape(delimiter.encode())
-    found = re.search(rb'(?:^|' + d + rb')(""(?:' + d + rb'|\r?$)|[ \t]+")|^[ \t]+\r?$', Path(source).read_bytes(),
-                      re.MULTILINE)
+    text = Path(source).read_bytes()
+    pattern = re.compile(rb'(?:^|' + d + rb')(""(?:' + d + rb'|\r?$)|[ \t]+")|^[ \t]+\r?$', re.MULTILINE)
+    found = pattern.search(text, text.find(b"\n") + 1)  # the rows: R quotes an empty header name ""
     if found is None:
         return ""
     return f"the text {found.group(0).strip(delimiter.encode()).decode(errors='replace')!r} (Spark's CSV reader reads it its own way)"
