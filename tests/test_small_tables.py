@@ -101,7 +101,7 @@ def test_a_decimal_comma_a_tab_and_a_first_rows_limit_are_the_same_from_duckdb_a
     (" 12", "int"), ("12.", "int"), ("12.5", "int"), ("3000000000", "int"), ('"1,5"', "double"), ("1e400", "double"), ("NaN", "double"),
     ("Infinity", "double"), ("2013/01/02", "timestamp"), ("Jan 2 2013", "timestamp"), ("1/2/2013", "timestamp"),
     ("2013-02-30", "date"), ("2013-01-01 24:00:00", "timestamp"), ("2013-01-01T05:00Z", "timestamp"), ("2013-01-01T05:00:00+02:00", "timestamp"),
-    ("yes", "boolean"), ("1", "boolean")])
+    ("yes", "boolean"), ("1", "boolean"), ("falſe", "boolean")])
 def test_a_value_only_spark_reads_its_own_way_leaves_the_table_to_spark(tmp_path, value, column_type):
     source = tmp_path / "t.csv"
     source.write_text(f"k,v\n1,{value}\n2,\n")
@@ -113,10 +113,15 @@ def test_a_value_only_spark_reads_its_own_way_leaves_the_table_to_spark(tmp_path
     'k,v\n1,"a\nb"\n2,c\n',           # a line break in a field: Spark may split the record where the pieces parse
     'k,v\n1, "a"\n',                    # spaces before a quote: Spark keeps them and the quotes
     'k,v\n1,a\n \t\n2,b\n',              # a line of blanks: a row to DuckDB, skipped by Spark
+    'k\tv\n1\ta\n\t\n',                   # a row of empty fields in a TSV: blanks to Spark's reader too
+    'k,v\n1,"" \n',                     # "" then a blank
+    'k,v\r1,""\r2,x\r',                 # lines ended by a carriage return alone
     'k,v\n1,""\n'])                     # "": empty text to Spark, an unquoted empty field missing
 def test_text_spark_reads_its_own_way_leaves_the_table_to_spark(tmp_path, text):
     (tmp_path / "t.csv").write_text(text)
-    assert isinstance(small_tables.write_typed(str(tmp_path / "t.csv"), str(tmp_path / "out"), {"k": "int", "v": "string"}), str)
+    delimiter = "\t" if "\t" in text.splitlines()[0] else ","
+    assert isinstance(small_tables.write_typed(str(tmp_path / "t.csv"), str(tmp_path / "out"), {"k": "int", "v": "string"},
+                                               delimiter=delimiter), str)
 
 
 def test_a_header_left_empty_or_na_is_named_as_spark_names_it(tmp_path):
@@ -134,6 +139,8 @@ def test_a_header_left_empty_or_na_is_named_as_spark_names_it(tmp_path):
     "CASE WHEN n > 1 THEN 'a' ELSE 1 END", "t > '2013-01-01'", "nosuch > 1", "n >", "CAST(d AS STRING)", "1.5",
     # sqlglot reads other dialects' words, which Spark refuses; and what it reads but this module does not translate
     "day_of_week(t)", "iif(n > 1, 1, 0)", "CAST(n AS TEXT)", "if(n > 1, 1)", "CASE WHEN NULL THEN 1 ELSE 2 END",
+    "ok = s LIKE 'a%'", "ok = n > 1", "n IS NULL = ok", "ok = NOT ok", "CAST(n AS INTEGER(5))", "é + n", "n IN ()",
+    "CAST(n AS STRING FORMAT 'x')", "SAFE_CAST(n AS INT)", "nvl(n, 1)",
     "n > 99999999999999999999.5", "10L + n", "n BETWEEN 1.5 AND 3", "n IN (1, 2.5)", "n BETWEEN SYMMETRIC 5 AND 1", "s LIKE 'a%' ESCAPE '!'", "NULL AND n > 1"])
 def test_a_derived_column_whose_answer_only_spark_states_leaves_the_table_to_spark(expression):
     why = small_tables.spark_needed({"source": __file__, "format": "csv", "columns": {"s": "string", "n": "int", "d": "double",

@@ -36,11 +36,12 @@ STRICT_FORMS = {
     "bigint": r"-?[0-9]{1,19}(\.0+)?",
     "double": r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,3})?",
     "float": r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,2})?",
-    "boolean": r"(?i)(true|false)",
+    "boolean": r"[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]",  # not (?i): RE2 folds ſ to s, which Spark does not
     "timestamp": rf"{_DAY}([ T]{_TIME_OF_DAY})?",
     "date": _DAY,
 }
 _UTF8 = {"utf-8", "utf8"}
+SPARK_MAX_COLUMNS = 20480  # Spark's CSV reader's maxColumns
 
 
 class Unsure(Exception):
@@ -84,8 +85,10 @@ def write_typed(source: str, destination: str, column_types: dict[str, str], der
         header = _header(source, delimiter)
         declared = [c for c in header if c in column_types]  # the source's order, as Spark's select
         missing = [c for c in column_types if c not in header]
-        if missing or len({c.lower() for c in header}) < len(header):
-            return "the header lacks a declared column or repeats one (Spark names which)"
+        if missing or len({c.lower() for c in header}) < len(header) or len(header) > SPARK_MAX_COLUMNS:
+            return "the header lacks a declared column, repeats one or has more than Spark reads (Spark says which)"
+        if set(column_types.values()) - set(_DUCKDB_TYPES):
+            return f"a type Spark names: {sorted(set(column_types.values()) - set(_DUCKDB_TYPES))}"
         if odd := _read_its_own_way(source, delimiter):
             return odd
         derived = derived_sql({c: column_types[c] for c in declared}, derived_columns or {})
@@ -101,7 +104,7 @@ def write_typed(source: str, destination: str, column_types: dict[str, str], der
         table = connection.sql(_typed_sql(declared, column_types, derived)).to_arrow_table()
     except Unsure as exc:
         return str(exc)
-    except (UnicodeDecodeError, csv.Error) as exc:  # not the UTF-8 CSV it was declared: Spark says how
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:  # not a readable UTF-8 CSV: Spark says how
         return f"its header: {exc}"
     except duckdb.Error as exc:  # a row of more fields, an overflow, a date that does not exist: Spark says
         return f"DuckDB: {str(exc).splitlines()[0]}"
@@ -128,11 +131,11 @@ def _read_its_own_way(source: str, delimiter: str) -> str:
     """What in the file's text Spark's CSV reader (univocity) reads otherwise than DuckDB's: a field
     written "" (empty text to Spark, an unquoted empty field missing; to DuckDB both alike), spaces
     before a field's opening quote (Spark keeps them and the quotes), a line of only spaces or tabs
-    (a row to DuckDB, skipped by Spark); "" when there is none. A quote written twice inside a field
+    (a row to DuckDB, skipped by Spark), a line ended by a carriage return alone; "" when there is none. A quote written twice inside a field
     may be taken for one: the table is then Spark's, which is only slower."""
     d = re.escape(delimiter.encode())
     text = Path(source).read_bytes()
-    pattern = re.compile(rb'(?:^|' + d + rb')(""(?:' + d + rb'|\r?$)|[ \t]+")|^[ \t]+\r?$', re.MULTILINE)
+    pattern = re.compile(rb'(?:^|' + d + rb')(""[ \t]*(?:' + d + rb'|\r?$)|[ \t]+")|^[ \t]+\r?$|\r(?!\n)', re.MULTILINE)
     found = pattern.search(text, text.find(b"\n") + 1)  # the rows: R quotes an empty header name ""
     if found is None:
         return ""
@@ -273,14 +276,43 @@ def _spark_words_only(text: str, names: dict[str, str], derived: str) -> None:
     from sqlglot.tokens import TokenType
 
     columns = {n.lower() for n in names}
-    for token in sqlglot.tokenize(text, read="spark"):
+    tokens = sqlglot.tokenize(text, read="spark")
+    _one_comparison_per_term(tokens, derived)
+    for token in tokens:
         word = token.text.lower()
         if token.token_type == TokenType.IDENTIFIER:  # `quoted`: a column's name
             if word not in columns:
                 raise Unsure(f"derived_columns.{derived}: `{token.text}` is not a column")
-        elif re.fullmatch(r"[a-z_][a-z0-9_]*", word) and token.token_type != TokenType.STRING \
-                and word not in _SPARK_WORDS and word not in columns:
+        elif token.token_type not in (TokenType.STRING, TokenType.NUMBER) and re.search(r"\w", word) \
+                and (not re.fullmatch(r"[a-z_][a-z0-9_]*", word) or word not in _SPARK_WORDS | columns):
             raise Unsure(f"derived_columns.{derived}: {token.text} is Spark's to read")
+
+
+_COMPARING = {"EQ", "NEQ", "GT", "GTE", "LT", "LTE", "NULLSAFE_EQ", "LIKE", "ILIKE", "RLIKE", "IN", "BETWEEN", "IS", "NOT"}
+_TERM_ENDS = {"AND", "OR", "COMMA", "CASE", "WHEN", "THEN", "ELSE", "END"}
+
+
+def _one_comparison_per_term(tokens, derived: str) -> None:
+    """Unsure of two comparisons in one term without brackets between them (`ok = s LIKE 'a%'`,
+    `k IS NULL = ok`): Spark ranks =, LIKE, IN, IS and NOT otherwise than sqlglot, which even adds
+    brackets of its own. IS NOT, NOT LIKE, NOT IN and NOT BETWEEN are one comparison each."""
+    counts, previous = [0], ""
+    for token in tokens:
+        kind = token.token_type.name
+        if kind == "L_PAREN":
+            counts.append(0)
+        elif kind == "R_PAREN" and len(counts) > 1:
+            counts.pop()
+        elif kind in _TERM_ENDS and not (kind == "AND" and previous == "BETWEEN_LOW"):
+            counts[-1] = 0
+        elif kind in _COMPARING and not (kind == "NOT" and previous == "IS") and not (
+                kind in ("LIKE", "ILIKE", "RLIKE", "IN", "BETWEEN") and previous == "NOT"):
+            counts[-1] += 1
+            if counts[-1] > 1:
+                raise Unsure(f"derived_columns.{derived}: two comparisons without brackets between them (Spark ranks "
+                             "=, LIKE, IN, IS and NOT its own way)")
+        previous = "BETWEEN_LOW" if kind == "BETWEEN" else ("BETWEEN_LOW" if previous == "BETWEEN_LOW" and kind != "AND"
+                                                             else kind)
 
 
 def _translated(node, names: dict[str, str], derived: str) -> _Expression:  # noqa: C901, PLR0911, PLR0912 - one case per kind
@@ -295,6 +327,10 @@ def _translated(node, names: dict[str, str], derived: str) -> _Expression:  # no
     unknown = {k for k, v in node.args.items() if v not in (None, False, []) and k not in _ARGUMENTS}
     if unknown - ({"negate"} if isinstance(node, exp.Like) else set()):
         raise unsure(f"{node.sql(dialect='spark')[:60]} ({sorted(unknown)})")
+    comparisons = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ, exp.NullSafeEQ, exp.Like, exp.In, exp.Between, exp.Is)
+    if isinstance(node, comparisons) and any(isinstance(c, (*comparisons, exp.Not)) for c in node.iter_expressions()):
+        # Spark ranks =, LIKE, IN and NOT otherwise than sqlglot: `ok = s LIKE 'a%'` is (ok = s) LIKE 'a%' to Spark
+        raise unsure("a comparison of a comparison without brackets")
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
         return _literal(node.this, unsure, negative=True)  # -2147483648 is Spark's int literal
 
@@ -322,6 +358,8 @@ def _translated(node, names: dict[str, str], derived: str) -> _Expression:  # no
         value = sub(node.this)
         bounds = [sub(node.args["low"]), sub(node.args["high"])] if isinstance(node, exp.Between) else \
             [sub(o) for o in node.expressions]
+        if not bounds:
+            raise unsure("IN ()")
         for bound in bounds:
             _comparable(value, bound, unsure)
             if "decimal" in (value.type, bound.type):
@@ -454,7 +492,7 @@ _CASTS = {("boolean", "int"), ("boolean", "bigint"), ("boolean", "double"), ("in
 
 
 def _cast(value: _Expression, to, unsure) -> _Expression:
-    target = _CAST_TARGETS.get(to.this.name)
+    target = _CAST_TARGETS.get(to.this.name) if not to.expressions else None  # INTEGER(5), STRING(10): Spark's
     if target is None:
         raise unsure(f"a cast to {to.sql()}")
     if value.type == target:
