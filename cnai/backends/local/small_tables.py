@@ -89,13 +89,14 @@ def write_typed(source: str, destination: str, column_types: dict[str, str], der
             return "the header lacks a declared column, repeats one or has more than Spark reads (Spark says which)"
         if set(column_types.values()) - set(_DUCKDB_TYPES):
             return f"a type Spark names: {sorted(set(column_types.values()) - set(_DUCKDB_TYPES))}"
-        if odd := _read_its_own_way(source, delimiter):
+        odd, quoted = _read_its_own_way(source, delimiter)
+        if odd:
             return odd
         derived = derived_sql({c: column_types[c] for c in declared}, derived_columns or {})
         connection = duckdb.connect()
         connection.execute("SET TimeZone = 'UTC'")  # Spark's session zone (cnai.backends.local.spark)
         connection.execute(_read_sql(source, header, delimiter, limit_rows))
-        if _line_breaks_in_fields(connection, header):
+        if quoted and _line_breaks_in_fields(connection, header):  # only a quoted field holds one
             return "a field holds a line break (Spark reads such a file its own way)"
         connection.execute(_as_read_sql(declared, column_types, null_values or [], decimal))
         odd = _not_strict(connection, declared, column_types)
@@ -127,19 +128,26 @@ def _header(source: str, delimiter: str) -> list[str]:
     return [f"_c{i}" if name in ("", "NA") else name for i, name in enumerate(names)]
 
 
-def _read_its_own_way(source: str, delimiter: str) -> str:
-    """What in the file's text Spark's CSV reader (univocity) reads otherwise than DuckDB's: a field
-    written "" (empty text to Spark, an unquoted empty field missing; to DuckDB both alike), spaces
-    before a field's opening quote (Spark keeps them and the quotes), a line of only spaces or tabs
-    (a row to DuckDB, skipped by Spark), a line ended by a carriage return alone; "" when there is none. A quote written twice inside a field
-    may be taken for one: the table is then Spark's, which is only slower."""
+def _read_its_own_way(source: str, delimiter: str) -> tuple[str, bool]:
+    """(What in the file's text Spark's CSV reader, univocity, reads otherwise than DuckDB's, or "";
+    whether it quotes any field). Read otherwise: a field written "" (empty text to Spark, an
+    unquoted empty field missing; to DuckDB both alike), blanks before a field's opening quote
+    (Spark keeps them and the quotes), a line of only blanks (a row to DuckDB, skipped by Spark), a
+    line ended by a carriage return alone. A quote written twice inside a field may be taken for
+    one: the table is then Spark's, which is only slower. Each form is looked for only where its
+    bytes occur at all (a byte search, much faster than the expressions over a whole file)."""
     d = re.escape(delimiter.encode())
     text = Path(source).read_bytes()
-    pattern = re.compile(rb'(?:^|' + d + rb')(""[ \t]*(?:' + d + rb'|\r?$)|[ \t]+")|^[ \t]+\r?$|\r(?!\n)', re.MULTILINE)
-    found = pattern.search(text, text.find(b"\n") + 1)  # the rows: R quotes an empty header name ""
-    if found is None:
-        return ""
-    return f"the text {found.group(0).strip(delimiter.encode()).decode(errors='replace')!r} (Spark's CSV reader reads it its own way)"
+    rows = text.find(b"\n") + 1  # the header is not looked at: R quotes an empty name ""
+    forms = [(b'""', rb'(?:^|' + d + rb')""[ \t]*(?:' + d + rb'|\r?$)'),
+             (b'"', rb'(?:^|' + d + rb')[ \t]+"'),
+             (b"\n ", rb"^[ \t]+\r?$"), (b"\n\t", rb"^[ \t]+\r?$"),
+             (b"\r", rb"\r(?!\n)")]
+    for present, form in forms:
+        if text.find(present, rows) >= 0 and (found := re.compile(form, re.MULTILINE).search(text, rows)):
+            shown = found.group(0).strip(delimiter.encode()).decode(errors="replace")
+            return f"the text {shown!r} (Spark's CSV reader reads it its own way)", True
+    return "", text.find(b'"', rows) >= 0
 
 
 def _line_breaks_in_fields(connection, header: list[str]) -> bool:
@@ -147,7 +155,7 @@ def _line_breaks_in_fields(connection, header: list[str]) -> bool:
     record wherever the pieces still have the header's fields (its own answer, not DuckDB's)."""
     if not header:
         return False
-    found = " OR ".join(f"regexp_matches({_quote(c)}, '[\r\n]')" for c in header)
+    found = " OR ".join(f"contains({_quote(c)}, chr(10)) OR contains({_quote(c)}, chr(13))" for c in header)
     return connection.sql(f"SELECT count_if({found}) FROM raw").fetchall()[0][0] > 0
 
 
