@@ -75,7 +75,7 @@ EDGE_DERIVED = {
     "later": "late + 1", "n": "id * 10", "when_ts": "t > CAST(day AS TIMESTAMP)", "nothing": "CASE WHEN n > 100 THEN n END",
     "wide": "n * 3000000000", "not_like": "s NOT LIKE '%b%'", "not_in": "n NOT IN (1, 3)",
     "not_between": "d NOT BETWEEN -2 AND 2", "smallest": "-2147483648", "minus": "id + -2147483648",
-    "near_limit": "big < 99999999999999.5", "near_limit_int": "n >= 2147483646.5", "decimal_eq": "n = 5.0",
+    "near_limit": "big < 99999999999999.5", "two_decimals": "1.3 = 1.25", "near_limit_int": "n >= 2147483646.5", "decimal_eq": "n = 5.0",
 }
 
 
@@ -115,6 +115,8 @@ def test_a_value_only_spark_reads_its_own_way_leaves_the_table_to_spark(tmp_path
     'k,v\n1,a\n \t\n2,b\n',              # a line of blanks: a row to DuckDB, skipped by Spark
     'k\tv\n1\ta\n\t\n',                   # a row of empty fields in a TSV: blanks to Spark's reader too
     'k,v\n1,"" \n',                     # "" then a blank
+    'k,v\n \n1,a\n',                     # a line of blanks right under the header
+    'k,v\n1,a\n\x0b\n',                  # a line of what Java's trim removes
     'k,v\r1,""\r2,x\r',                 # lines ended by a carriage return alone
     'k,v\n1,""\n'])                     # "": empty text to Spark, an unquoted empty field missing
 def test_text_spark_reads_its_own_way_leaves_the_table_to_spark(tmp_path, text):
@@ -141,6 +143,7 @@ def test_a_header_left_empty_or_na_is_named_as_spark_names_it(tmp_path):
     "day_of_week(t)", "iif(n > 1, 1, 0)", "CAST(n AS TEXT)", "if(n > 1, 1)", "CASE WHEN NULL THEN 1 ELSE 2 END",
     "ok = s LIKE 'a%'", "ok = n > 1", "n IS NULL = ok", "ok = NOT ok", "CAST(n AS INTEGER(5))", "é + n", "n IN ()",
     "CAST(n AS STRING FORMAT 'x')", "SAFE_CAST(n AS INT)", "nvl(n, 1)",
+    "CAST(n AS BIGINT) BETWEEN 1 AND 2.5e0", "CAST(n AS BIGINT) IN (1, 2e0)", "1e400 > d",
     "n > 99999999999999999999.5", "10L + n", "n BETWEEN 1.5 AND 3", "n IN (1, 2.5)", "n BETWEEN SYMMETRIC 5 AND 1", "s LIKE 'a%' ESCAPE '!'", "NULL AND n > 1"])
 def test_a_derived_column_whose_answer_only_spark_states_leaves_the_table_to_spark(expression):
     why = small_tables.spark_needed({"source": __file__, "format": "csv", "columns": {"s": "string", "n": "int", "d": "double",
@@ -176,3 +179,21 @@ def test_the_example_run_starts_no_spark_and_a_table_that_needs_one_is_named(tmp
     arguments["feature_sources"][1] = {**arguments["feature_sources"][1],
                                        "derived_columns": {"where": "concat(faa, '!')"}}
     assert why_spark(arguments, tmp_path).startswith("destination: derived_columns.where")
+
+
+def test_an_r_export_with_missing_values_in_every_row_is_the_same_from_duckdb_and_spark(tmp_path):
+    """R's write.csv quotes text and writes NA bare: a row of NA fields made the line-break count
+    NULL (count_if of false OR NULL), and the step failed with a TypeError."""
+    source = tmp_path / "penguins.csv"
+    source.write_text('"","species","mass","comment"\n"1","Adelie",3750,NA\n"2","Gentoo",NA,NA\n')
+    duck, spark = both(tmp_path, source, {"species": "string", "mass": "int"})
+    pd.testing.assert_frame_equal(duck, spark)
+
+
+def test_a_type_only_spark_knows_leaves_the_table_to_spark_and_raises_nothing():
+    """A component's caller may declare any Spark SQL type (decimal(10,2)); a derived column passing
+    such a column on raised a KeyError before the run."""
+    table = {"source": __file__, "format": "csv", "columns": {"p": "decimal(10,2)"}, "derived_columns": {"x": "p"}}
+    assert "decimal(10,2)" in small_tables.spark_needed(table, 100)
+    with pytest.raises(small_tables.Unsure, match="derived_columns.x"):
+        small_tables.derived_sql({"p": "decimal(10,2)"}, {"x": "coalesce(p, p)"})

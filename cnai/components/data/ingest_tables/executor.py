@@ -31,6 +31,7 @@ def ingest_tables(datasets: str, tables: list[dict[str, Any]], spark_master: str
     """Type each table as `cnai.backends.tables.ingest_table` does; the folder appears whole or not at all."""
     shared = (artifact_uris or {}).get("datasets", "")
     written: dict[str, Any] = {}
+    typed_by: dict[str, str] = {}  # which engine typed each table, and why Spark where it did
     with atomic_output(datasets) as staging:
         staging.mkdir()
         for table in tables:
@@ -44,5 +45,6 @@ def ingest_tables(datasets: str, tables: list[dict[str, Any]], spark_master: str
                                  0, cluster, uris, table.get("null_values") or [], table.get("delimiter") or CSV_DELIMITER,
                                  table.get("encoding") or CSV_ENCODING, table.get("decimal") or CSV_DECIMAL)
             written[name] = facts["output_metadata"]["dataset"]
-    return {"tables": {name: meta["rows"] for name, meta in written.items()},
+            typed_by[name] = facts["engine"] + (f" ({facts['why_spark']})" if facts.get("why_spark") else "")
+    return {"tables": {name: meta["rows"] for name, meta in written.items()}, "engines": typed_by,
             "output_metadata": {"datasets": {"tables": written}}}

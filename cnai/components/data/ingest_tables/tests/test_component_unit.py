@@ -16,6 +16,7 @@ def test_each_table_is_typed_into_its_own_folder(tmp_path):
     assert stores.to_dict("list") == {"store_id": [7, 9], "size": [120.5, 800.0], "large": [False, True]}
     assert str(pd.read_parquet(tmp_path / "out" / "prices")["at"].dtype) == "datetime64[us, UTC]"
     assert facts["tables"] == {"stores": 2, "prices": 1}
+    assert facts["engines"] == {"stores": "duckdb", "prices": "duckdb"}, "small plain tables are typed without Spark"
 
 
 def test_one_bad_table_leaves_no_output_and_names_its_file(tmp_path):
