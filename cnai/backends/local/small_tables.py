@@ -1,6 +1,6 @@
 """A small CSV typed in this process with DuckDB, to the answer Spark gives it (`cnai.core.tabular`),
-so that a run on a laptop's table does not wait for a JVM: on the example's flights, Spark's start
-and first queries were most of the time between `cnai run` and a model (BENCHMARKS.md section 8).
+so that a run on a laptop's table does not wait for a JVM: for small tables, Spark's start and
+first queries were most of the ingest steps' time (BENCHMARKS.md section 8).
 
 Only what is certain to read the same is taken here; anything else is left to Spark, whose
 refusals name the file, the column and the value. Certain means: one local UTF-8 CSV of at most
@@ -146,7 +146,7 @@ def _read_its_own_way(source: str, delimiter: str) -> tuple[str, bool]:
     (Spark keeps them and the quotes), a line of only blanks (a row to DuckDB, skipped by Spark), a
     line ended by a carriage return alone. A quote written twice inside a field may be taken for
     one: the table is then Spark's, which is only slower. Each form is looked for only where its
-    bytes occur at all (a byte search, much faster than the expressions over a whole file)."""
+    bytes occur at all: a byte search, not an expression tried at every position of the file."""
     d = re.escape(delimiter.encode())
     text = Path(source).read_bytes()
     rows = text.find(b"\n") + 1  # the header is not looked at: R quotes an empty name ""
@@ -169,7 +169,7 @@ _BLANK_LINE_START = b"\n "  # stands for _blank_line_start's test in _read_its_o
 
 def _blank_line_start(text: bytes, start: int) -> bool:
     """Whether a line after `start` begins with a character Java's trim removes (a blank line's first
-    byte): one pass over the bytes, where the expression took a second on 300,000 lines."""
+    byte), in one pass over the bytes rather than an expression tried at every line."""
     import numpy as np
 
     data = np.frombuffer(text, dtype=np.uint8)[start:]
