@@ -53,7 +53,7 @@ def ingest_table(
         return _describe_written(dataset)
     if "://" not in source and not Path(source).exists():
         raise DataError(f"{source}: no such file or directory")
-    why_spark = _why_spark(source, column_types, derived_columns, source_format, spark_master, encoding)
+    why_spark = spark_needed(source, column_types, derived_columns, source_format, spark_master, encoding)
     if not why_spark:
         try:
             with atomic_output(dataset) as staging:
@@ -80,7 +80,7 @@ NO_ROWS = {"csv": "no rows to read (a header line only); nothing can be learnt o
            "parquet": "no rows to read (a schema and no rows); nothing can be learnt or checked from it"}
 
 
-def _why_spark(source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None, source_format: str,
+def spark_needed(source: str, column_types: dict[str, str], derived_columns: dict[str, str] | None, source_format: str,
                spark_master: str, encoding: str) -> str:
     """Why Spark types this table on this machine: "" when it is small enough and written plainly
     enough that DuckDB gives Spark's answer in this process (cnai.backends.local.small_tables)."""

@@ -75,8 +75,9 @@ def why_spark(arguments: dict[str, Any], home: Path) -> str:
     """Why the run's tables need Spark: the first one's reason; "" when each is a small CSV its
     ingest step types in its own process with DuckDB (cnai.backends.local.small_tables), and the
     run starts no JVM. A step that meets a value only Spark reads right starts a Spark of its own."""
-    from cnai.backends.local.small_tables import spark_needed
-    from cnai.core.sources import resolve_source, source_bytes
+    from cnai.backends.tables import spark_needed
+    from cnai.core.config import CSV_ENCODING
+    from cnai.core.sources import resolve_source
 
     events = {"name": "events", "source": arguments.get("events_source"), "format": arguments.get("events_format", "csv"),
               "encoding": arguments.get("events_encoding"), "columns": arguments.get("events_columns") or {},
@@ -84,8 +85,9 @@ def why_spark(arguments: dict[str, Any], home: Path) -> str:
     for table in [events, *(arguments.get("feature_sources") or [])]:
         if not table.get("source"):
             continue
-        source = resolve_source(table["source"], home / "data")
-        why = spark_needed({**table, "source": source}, source_bytes(source))
+        why = spark_needed(resolve_source(table["source"], home / "data"), table["columns"], table.get("derived_columns"),
+                           table.get("format") or "csv", str(arguments.get("spark_master", "local[*]")),
+                           table.get("encoding") or CSV_ENCODING)
         if why:
             return f"{table['name']}: {why}"
     return ""
