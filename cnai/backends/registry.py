@@ -218,6 +218,10 @@ def production_version(registry_uri: str, model_name: str):
     """The version with the `production` alias, or None before the first deployment."""
     if kubeflow := _kubeflow(registry_uri):
         return kubeflow.production_version(registry_uri, model_name)
+    if registry_uri.startswith("sqlite:///") and not Path(registry_uri.removeprefix("sqlite:///")).exists():
+        # A store never written has no versions: opening it would create it (MLflow's migrations,
+        # over a second) in the gate of a project's first run, for this one answer.
+        return None
     try:
         with _readable(registry_uri, f"read the {PRODUCTION_ALIAS} alias of {model_name}"):
             return _client(registry_uri).get_model_version_by_alias(model_name, PRODUCTION_ALIAS)

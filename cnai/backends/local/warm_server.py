@@ -2,8 +2,8 @@
 
     python -m cnai.backends.local.warm_server FD     # FD: its end of a socket pair with `cnai run`
 
-It imports the libraries several steps use (`PRELOADED`; those of one later step while the first
-task runs, `LATER`), then for each request forks: the child becomes the task (its output on the
+It imports the libraries several steps use (`PRELOADED`; those only later steps use while the
+tasks run, `LATER`), then for each request forks: the child becomes the task (its output on the
 descriptor the request carried, its environment, working directory, module path and arguments),
 returns to `main` and exits as any Python process does, except for tearing the preloaded
 libraries down (`Server.finish`). The server waits for it and answers its exit status. One request
@@ -21,10 +21,12 @@ from __future__ import annotations
 import gc
 import importlib
 import os
+import select
 import signal
 import socket
 import struct
 import sys
+from collections.abc import Callable
 from typing import Any
 
 # Bound now: the server forgets our own package's modules after its preload (`Server.preload`).
@@ -33,13 +35,16 @@ from cnai.core.processes import begin_exit, flush_standard_streams
 # What several steps import; the first step waits for these imports. Only libraries free of threads
 # and channels at import (a fork copies neither): not PySpark's Connect client, PyTorch or Feast.
 PRELOADED = ("kfp.dsl.executor", "numpy", "pandas", "pyarrow.parquet", "sklearn.ensemble", "sklearn.metrics",
-             "sklearn.model_selection", "codecarbon", "mlflow", "duckdb", "yaml")
-# What one later step alone imports (validate, tune), on the same condition: imported while the
-# first task runs, whose fork came first, so that the step finds it loaded and the first step did
-# not wait for it. (Great Expectations imports gRPC and PySpark's Connect client modules, but opens
-# no channel and starts no thread: the Spark step forked after it connects as before.) A first task
-# shorter than the import (a cached run's) has its end answered after it: up to a second later.
-LATER = ("great_expectations", "optuna")
+             "sklearn.model_selection", "codecarbon", "duckdb", "yaml")
+# What later steps alone import (validate, tune; MLflow and its SQL stores, which evaluate, register,
+# deploy and `cnai run`'s record each took most of a second to import), on the same condition:
+# imported one by one while the tasks run, from the first on (whose fork came first), until the
+# running task ends, so that a later step finds them loaded and no task waited for them. A task
+# ends answered at most one import late (Great Expectations': most of a second). (Great
+# Expectations imports gRPC and PySpark's Connect client modules, but opens no channel and starts no
+# thread: the Spark step forked after it connects as before.)
+LATER = ("optuna", "great_expectations", "mlflow", "mlflow.store.tracking.sqlalchemy_store",
+         "mlflow.store.model_registry.sqlalchemy_store")
 EXECUTOR_MODULE = "kfp.dsl.executor_main"
 HEADER = struct.Struct("!Q")  # a message's length; the task's output descriptor travels with it
 STATUS = struct.Struct("!q")  # the server's answers: the task's pid, then its exit status
@@ -93,14 +98,16 @@ class Server:
         self.interrupt = signal.getsignal(signal.SIGINT)
         self.preloaded: set[str] = set()
 
-    def preload(self, names: tuple[str, ...] = PRELOADED) -> None:
-        """Import `names` (a task's own output starts after its fork); a library that fails to
-        import is left for the step that needs it to report. Our own package is then forgotten:
-        each task imports it from the files as they are then (this server may outlive an edit, as
-        in a test session)."""
-        for name in names:
+    def preload(self, names: tuple[str, ...] = PRELOADED, until: Callable[[], bool] | None = None) -> tuple[str, ...]:
+        """Import `names` in order (a task's own output starts after its fork), stopping before the
+        next one once `until()` is true; what is left is returned. A library that fails to import is
+        left for the step that needs it to report. Our own package is then forgotten: each task
+        imports it from the files as they are then (this server may outlive an edit, as in a test
+        session)."""
+        left = list(names)
+        while left and not (until and until()):
             try:
-                importlib.import_module(name)
+                importlib.import_module(left.pop(0))
             except Exception:  # noqa: BLE001, S112 - the step importing it says why
                 continue
         for name in [n for n in sys.modules if n == "cnai" or n.startswith("cnai.")]:
@@ -109,6 +116,7 @@ class Server:
         # Out of the collector's sight: a task's collections (and its exit's) scan only its own
         # objects, and its pages stay shared with the server instead of being copied on write.
         gc.freeze()
+        return tuple(left)
 
     def serve(self, channel: socket.socket) -> dict[str, Any]:
         """Answer requests until `cnai run` closes its end; returns only in a forked child, with its task."""
@@ -134,9 +142,9 @@ class Server:
             for fd in fds:
                 os.close(fd)
             channel.sendall(STATUS.pack(pid))
-            if later and "call" not in task:  # while the task runs (it finished meanwhile: its status is read just after)
-                self.preload(later)
-                later = ()
+            if later and "call" not in task:  # while the task runs
+                with os.fdopen(os.pidfd_open(pid), "rb", buffering=0) as exited:
+                    later = self.preload(later, until=lambda: bool(select.select([exited], [], [], 0)[0]))
             channel.sendall(STATUS.pack(_wait(pid, channel)))
 
     def call(self, request: dict[str, Any]) -> int:
@@ -229,8 +237,6 @@ INTERRUPTED = -signal.SIGINT
 def _wait(pid: int, channel: socket.socket) -> int:
     """The task's exit status; if `cnai run` goes away meanwhile (its end of the channel closes: it
     sends nothing while a task runs), the task is stopped and so is the server."""
-    import select
-
     with os.fdopen(os.pidfd_open(pid), "rb", buffering=0) as exited:
         while True:
             ready, _, _ = select.select([exited, channel], [], [])

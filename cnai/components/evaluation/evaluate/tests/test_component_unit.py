@@ -22,6 +22,8 @@ def test_gate_first_model_then_better_and_worse(training_set, model_features, tm
 
     first = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c1.md"), uri, name, "roc_auc", 0.0, 0.5)
     assert first["deploy"] is True and "no model in production" in first["reason"]
+    # A registry never written is read as empty without creating its store (MLflow's migrations).
+    assert not (tmp_path / "registry" / "mlflow" / "mlflow.db").exists()
     refused = evaluate_candidate(good["model"], good["holdout"], str(tmp_path / "c0.md"), uri, name, "roc_auc", 0.0, 0.99)
     assert refused["deploy"] is False and "misses the minimum" in refused["reason"]
 
