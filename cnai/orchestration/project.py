@@ -586,14 +586,15 @@ def check_before_running(config: ProjectConfig, config_path: Path, registry_uri:
         raise ConfigError(f"{config_path}: settings.serving_port: {port_problem(settings.serving_host, settings.serving_port)}; "
                           "nothing was run")
     try:
-        # In the run's warm interpreter, which imports scikit-learn anyway: not again in `cnai`.
-        call_in_fork(check_model_parameters, model_kind_name=config.model.kind, task=config.data.task,
-                     parameters=config.tuning.search_space, fixed=config.model.params)
         check_runs_locally(config.tuning.algorithm)
         check_tables_readable(config, config_path)
         first = first_event_rows(config, config_path)
         check_label_values(config, config_path, first)
         check_date_text_features(config, config_path, first)
+        # In the run's warm interpreter, which imports scikit-learn anyway: not again in `cnai`. Last,
+        # as it waits for that interpreter's imports, which the checks above overlap.
+        call_in_fork(check_model_parameters, model_kind_name=config.model.kind, task=config.data.task,
+                     parameters=config.tuning.search_space, fixed=config.model.params)
     except ConfigError as exc:
         raise ConfigError(f"{config_path}: {exc}; nothing was run") from exc
     from cnai.orchestration.serve import serve_production
