@@ -197,3 +197,34 @@ def test_a_type_only_spark_knows_leaves_the_table_to_spark_and_raises_nothing():
     assert "decimal(10,2)" in small_tables.spark_needed(table, 100)
     with pytest.raises(small_tables.Unsure, match="derived_columns.x"):
         small_tables.derived_sql({"p": "decimal(10,2)"}, {"x": "coalesce(p, p)"})
+
+
+def test_a_small_gzipped_csv_is_unpacked_once_and_typed_as_spark_types_the_gzip(tmp_path, monkeypatch):
+    """A new user's tips.csv.gz (plotly's, a few KB) went to Spark, its reason "not one local CSV
+    of at most 67,108,864 bytes": a compressed file's size says little of what it holds. One that
+    unpacks to at most SMALL_TABLE_BYTES is unpacked into the run directory once and typed by
+    DuckDB as Spark types the gzip itself; a larger one, or one that is not gzip, stays for Spark."""
+    import gzip
+
+    from cnai.backends.tables import ingest_table
+    from cnai.core import scale
+    from cnai.core.sources import resolve_source
+
+    text = "k,at,v\n" + "".join(f"{i},2020-01-0{1 + i % 9} 10:00:00,{i / 4}\n" for i in range(50))
+    packed = tmp_path / "t.csv.gz"
+    packed.write_bytes(gzip.compress(text.encode()))
+    columns = {"k": "int", "at": "timestamp", "v": "double"}
+    unpacked = resolve_source(str(packed), tmp_path / "data")
+    assert unpacked != str(packed) and Path(unpacked).read_text() == text
+    assert resolve_source(str(packed), tmp_path / "data") == unpacked  # once per version of the file
+    assert ingest_table(unpacked, str(tmp_path / "duckdb"), columns)["engine"] == "duckdb"
+    tabular.write_typed(spark_session(), str(packed), str(tmp_path / "spark"), columns, {}, "csv", 0)
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "duckdb"), pd.read_parquet(tmp_path / "spark"))
+
+    monkeypatch.setattr(scale, "SMALL_TABLE_BYTES", len(text))
+    packed.write_bytes(gzip.compress((text + "50,2020-01-01 10:00:00,1\n").encode()))  # a new version, over the limit
+    assert resolve_source(str(packed), tmp_path / "data") == str(packed)
+    assert small_tables.spark_needed({"source": str(packed), "format": "csv", "columns": columns}, None).startswith(
+        "compressed (a gzipped CSV is typed without Spark when it unpacks to at most")
+    (tmp_path / "not.csv.gz").write_text("k\n1\n")
+    assert resolve_source(str(tmp_path / "not.csv.gz"), tmp_path / "data") == str(tmp_path / "not.csv.gz")

@@ -1,12 +1,14 @@
 """Where a table comes from: a path or URI as given, or a file shipped inside an installed Python
 package (`package:<module>/<path in it>`, e.g. `package:palmerpenguins/data/penguins.csv`), unpacked
-into the run directory once when it is zipped."""
+into the run directory once when it is zipped (or gzipped, and small)."""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import zipfile
+import zlib
 from importlib.util import find_spec
 from pathlib import Path
 from typing import BinaryIO
@@ -34,18 +36,55 @@ def package_file(source: str) -> Path:
 
 def resolve_source(source: str, cache_dir: Path) -> str:
     """A path Spark can read for `source`: a zipped file (packaged or not; Spark reads gzip but not
-    zip) is unpacked into `cache_dir` once per version of it."""
+    zip) is unpacked into `cache_dir` once per version of it. So is a gzipped file that unpacks to
+    at most `cnai.core.scale.SMALL_TABLE_BYTES`: such a table is typed without Spark, whose checks
+    read the text itself (a larger one stays as it is, for Spark)."""
     if source.startswith(PACKAGE_PREFIX):
         packaged = package_file(source)
-        if packaged.suffix != ".zip":
-            return str(packaged)
-        return str(_unzipped(packaged, cache_dir / "packages" / source.removeprefix(PACKAGE_PREFIX).removesuffix(".zip")))
-    if "://" in source or not source.endswith(".zip") or not Path(source).is_file():
+        inside = source.removeprefix(PACKAGE_PREFIX)
+        if packaged.suffix == ".zip":
+            return str(_unzipped(packaged, cache_dir / "packages" / inside.removesuffix(".zip")))
+        if packaged.suffix == ".gz":
+            return str(_small_gunzipped(packaged, cache_dir / "packages" / inside.removesuffix(".gz")) or packaged)
+        return str(packaged)
+    if "://" in source or not source.endswith((".zip", ".gz")) or not Path(source).is_file():
         return source
     path = Path(source).resolve()
     stat = path.stat()
     version = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    if path.suffix == ".gz":
+        return str(_small_gunzipped(path, cache_dir / "unzipped" / version / path.name.removesuffix(".gz")) or source)
     return str(_unzipped(path, cache_dir / "unzipped" / version / path.name.removesuffix(".zip")))
+
+
+def _small_gunzipped(archive_path: Path, target: Path) -> Path | None:
+    """`archive_path` unpacked to `target` when what it holds is at most SMALL_TABLE_BYTES; None when it
+    holds more (remembered beside `target`, not unpacked again at each call) or is not gzip after all
+    (Spark then reads it, and says what is wrong)."""
+    import gzip
+
+    from cnai.core import scale
+
+    too_large = target.with_name(target.name + ".too-large")
+    if target.exists():
+        return target
+    if too_large.exists() or archive_path.stat().st_size > scale.SMALL_TABLE_BYTES:
+        return None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    try:
+        with gzip.open(archive_path, "rb") as packed, staging.open("wb") as out:
+            while chunk := packed.read(1 << 20):
+                out.write(chunk)
+                if out.tell() > scale.SMALL_TABLE_BYTES:
+                    too_large.touch()
+                    return None
+        staging.replace(target)
+    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
+        return None
+    finally:
+        staging.unlink(missing_ok=True)
+    return target
 
 
 def _unzipped(archive_path: Path, target: Path) -> Path:

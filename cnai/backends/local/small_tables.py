@@ -64,8 +64,15 @@ def spark_needed(table: dict, size: int | None) -> str:
         return f"{table.get('format')} is read by Spark"
     from cnai.core import scale
 
-    if size is None or size > scale.SMALL_TABLE_BYTES or "://" in source or Path(source).is_dir():
-        return f"not one local CSV of at most {scale.SMALL_TABLE_BYTES:,} bytes (CNAI_SMALL_TABLE_BYTES)"
+    limit = f"{scale.SMALL_TABLE_BYTES:,} bytes (CNAI_SMALL_TABLE_BYTES)"
+    if "://" in source:
+        return "a remote source"
+    if Path(source).is_dir():
+        return "a folder of files"
+    if size is None:
+        return f"compressed (a gzipped CSV is typed without Spark when it unpacks to at most {limit})"
+    if size > scale.SMALL_TABLE_BYTES:
+        return f"{size:,} bytes, more than {limit}"
     if (table.get("encoding") or CSV_ENCODING).lower() not in _UTF8:
         return f"encoding {table.get('encoding')}"
     if odd_types := _types_of_spark(table.get("columns") or {}):
