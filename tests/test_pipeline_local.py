@@ -289,6 +289,12 @@ def test_second_run_is_cached_and_keeps_production(project, first_run, model_fea
     holdout = pd.read_parquet(next((project["home"] / "pipeline_root").glob("*/train/holdout")))
     assert not (run_dir / "deploy").exists()
     assert infer(project["port"], holdout, model_features)["model_version"] == "1"
+    # The report says of the deploy and its smoke test what the console's table says (a new user
+    # read "cached" there beside "skipped (gate: keep production)" in the console).
+    assert main(["--config", str(project["config"]), "report", "--no-open"]) == 0
+    page = (project["home"] / "report.html").read_text()
+    for step in ("deploy", "smoke_test"):
+        assert f"<td><a href='#step-{step}'>{step}</a></td><td>skipped (gate: keep production) (computed in run" in page
 
 
 def test_the_run_is_in_mlflow_tracking_with_its_registered_model_nested(project, first_run):

@@ -104,10 +104,14 @@ def build_report(target: Path) -> Path:
     # A monitoring run without drift skips its retraining steps: what is shown for them is the last run's.
     drift = next((event_facts(e) for s, e, this in steps if s == "drift_check" and this), None)
     absent = "skipped (no drift)" if drift is not None and not drift.get("drift_detected") else "cached"
+    # As the console's table says it (local_run.step_rows): a gate of this run that kept production
+    # skipped the deploy and its smoke test, which were not cached.
+    gated = any(s == "evaluate" and this for s, _, this in steps)
     for index, (step, event, this_run) in enumerate(steps):
         facets = event["run"]["facets"]
         carbon, details = facets.get("cnai_carbon", {}), facets.get("cnai_step", {})
-        status = ("ran" if this_run else f"{absent} (computed in run {event['run']['facets']['parent']['run']['runId'][:8]})"
+        not_run = "skipped (gate: keep production)" if gated and step in ("deploy", "smoke_test") else absent
+        status = ("ran" if this_run else f"{not_run} (computed in run {event['run']['facets']['parent']['run']['runId'][:8]})"
                   if "parent" in facets else "earlier") if event["eventType"] == "COMPLETE" else "FAILED"
         energy, co2 = carbon.get("energy_kwh", 0.0), carbon.get("emissions_kg_co2eq", 0.0)
         if this_run:
