@@ -30,7 +30,7 @@ from cnai.orchestration.project import open_project
 def cmd_init(args: argparse.Namespace) -> int:
     from cnai.core.config import load_config
     from cnai.core.errors import ConfigError
-    from cnai.core.sources import PACKAGE_PREFIX, is_parquet
+    from cnai.core.sources import PACKAGE_PREFIX, as_package_file, is_parquet
     from cnai.orchestration.init_project import add_feature_sources, project_config, write_project
 
     # `cnai init TABLE` writes --config; `cnai init DIR --data EVENTS [--data SIDE ...]` writes DIR/cnai.yaml.
@@ -42,10 +42,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise ConfigError(f"--data: {len(tables) - 1} side table(s) beside the events; pass --entity, the key column "
                           "they are joined on")
 
-    def relative(source: str) -> str:  # paths in cnai.yaml are relative to it
+    def relative(source: str) -> str:  # paths in cnai.yaml are relative to it; an installed package's file is named by it
         if source.startswith(PACKAGE_PREFIX) or "://" in source:
             return source
-        return os.path.relpath(Path(source).resolve(), target.parent)
+        return as_package_file(Path(source)) or os.path.relpath(Path(source).resolve(), target.parent)
 
     def format_of(source: str) -> str:  # a folder of Parquet files too, as pandas and Spark write them
         return args.format or ("parquet" if source.endswith((".parquet", ".pq")) or is_parquet(Path(source)) else "csv")

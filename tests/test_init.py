@@ -48,6 +48,20 @@ def test_init_splits_at_random_when_the_newest_rows_lack_a_class(tmp_path, capsy
     assert "the newest 15% hold no 'weather' = ['snow']" in (tmp_path / "cnai.yaml").read_text()
 
 
+def test_a_file_inside_an_installed_package_is_named_by_its_package(tmp_path, capsys):
+    """A new user's `cnai init .../site-packages/plotly/package_data/datasets/tips.csv.gz` wrote
+    `../../../work/main/.venv/lib/...`, which breaks when the project or the environment moves."""
+    from cnai.core.sources import package_file
+
+    seattle = package_file("package:vega_datasets/_data/seattle-weather.csv")
+    assert main(["--config", str(tmp_path / "p" / "cnai.yaml"), "init", str(seattle), "--label", "weather"]) == 0
+    written = yaml.safe_load((tmp_path / "p" / "cnai.yaml").read_text())["data"]["events"]["source"]
+    assert written == "package:vega_datasets/_data/seattle-weather.csv"
+    (tmp_path / "own.csv").write_text("a,b,y\n" + "".join(f"{i % 7},{(i * 3) % 5},{i % 2}\n" for i in range(60)))
+    assert main(["--config", str(tmp_path / "p" / "own.yaml"), "init", str(tmp_path / "own.csv"), "--label", "y"]) == 0
+    assert yaml.safe_load((tmp_path / "p" / "own.yaml").read_text())["data"]["events"]["source"] == "../own.csv"
+
+
 def test_a_label_of_whole_numbers_written_with_decimals_gets_a_whole_positive_label(tmp_path, capsys):
     """From a review: a label written 1, 1.0 and 0 got `positive_label: 1.0`, and the server answered the class as 1."""
     table = tmp_path / "cancer.csv"

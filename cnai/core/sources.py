@@ -34,6 +34,30 @@ def package_file(source: str) -> Path:
     return path
 
 
+def as_package_file(path: Path) -> str | None:
+    """`package:<module>/<path in it>` for a file inside an installed package, else None: a new
+    user's `cnai init .../site-packages/plotly/package_data/datasets/tips.csv.gz` wrote
+    `../../../work/main/.venv/...`, a path that breaks as soon as the project or the environment
+    moves."""
+    import sysconfig
+
+    path = Path(path).resolve()
+    for root in {Path(sysconfig.get_paths()[key]).resolve() for key in ("purelib", "platlib")}:
+        try:
+            inside = path.relative_to(root)
+        except ValueError:
+            continue
+        if len(inside.parts) < 2 or not inside.parts[0].isidentifier():
+            continue
+        named = f"{PACKAGE_PREFIX}{inside.parts[0]}/{Path(*inside.parts[1:]).as_posix()}"
+        try:
+            if package_file(named).resolve() == path:
+                return named
+        except DataError:
+            continue
+    return None
+
+
 def resolve_source(source: str, cache_dir: Path) -> str:
     """A path Spark can read for `source`: a zipped file (packaged or not; Spark reads gzip but not
     zip) is unpacked into `cache_dir` once per version of it. So is a gzipped file that unpacks to
