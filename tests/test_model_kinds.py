@@ -471,3 +471,13 @@ def test_a_date_feature_is_refused_as_a_time_is(tmp_path):
     with pytest.raises(DataError, match=r"feature column 'day' holds times"):
         feature_kinds(read, ["a", "day", "c"])
     assert feature_kinds(read, ["a", "c"]) == (["c"], ["a"])
+
+
+def test_a_failed_distributed_fit_says_the_ranks_own_cause(tmp_path):
+    """A DDP fit failed in CI with torchrun's summary alone ("Signal 6 (SIGABRT) received"): the
+    rank's own cause, above the summary, was cut off. A rank that cannot read its work says so."""
+    from cnai.core.errors import DataError
+    from cnai.models.torch_tabular import run_distributed
+
+    with pytest.raises(DataError, match=r"(?s)distributed training in 2 process\(es\) failed:.*Error.*spec\.json"):
+        run_distributed(tmp_path, 2)  # no spec.json, no data: each rank fails reading them

@@ -156,7 +156,10 @@ def run_distributed(work: Path, processes: int) -> list[dict[str, Any]]:
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).splitlines()[-15:])
+        lines = (result.stderr or result.stdout).splitlines()
+        # torchrun's summary ends the output; a rank's own cause (a Python error, a C++ abort) is above it.
+        causes = [line for line in lines[:-15] if any(mark in line for mark in ("Error", "terminate called", "what():"))]
+        tail = "\n".join([*causes[-5:], *lines[-15:]])
         raise DataError(f"torch_tabular: distributed training in {processes} process(es) failed:\n{tail}")
     return [json.loads((work / f"rank-{rank}.json").read_text()) for rank in range(processes)]
 
