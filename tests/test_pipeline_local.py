@@ -294,7 +294,7 @@ def test_second_run_is_cached_and_keeps_production(project, first_run, model_fea
     assert main(["--config", str(project["config"]), "report", "--no-open"]) == 0
     page = (project["home"] / "report.html").read_text()
     for step in ("deploy", "smoke_test"):
-        assert f"<td><a href='#step-{step}'>{step}</a></td><td>skipped (gate: keep production) (computed in run" in page
+        assert f"<td><a href='#step-{step}'>{step}</a></td><td>skipped (gate: keep production) (shown: its last run," in page
 
 
 def test_the_run_is_in_mlflow_tracking_with_its_registered_model_nested(project, first_run):
@@ -384,7 +384,7 @@ def test_monitoring_without_drift_skips_retraining(project, first_run, model_fea
     # The report of this run says the retraining steps were skipped, not cached (a new user's finding).
     assert main(["--config", str(project["config"]), "report", "--no-open"]) == 0
     page = (project["home"] / "report.html").read_text()
-    assert "skipped (no drift) (computed in run" in page and "cached (computed in run" not in page
+    assert "skipped (no drift) (shown: its last run," in page and "cached (computed in run" not in page
 
 
 def test_monitoring_with_drift_retrains_behind_the_gate(project, first_run, model_features):

@@ -111,8 +111,12 @@ def build_report(target: Path) -> Path:
         facets = event["run"]["facets"]
         carbon, details = facets.get("cnai_carbon", {}), facets.get("cnai_step", {})
         not_run = "skipped (gate: keep production)" if gated and step in ("deploy", "smoke_test") else absent
-        status = ("ran" if this_run else f"{not_run} (computed in run {event['run']['facets']['parent']['run']['runId'][:8]})"
-                  if "parent" in facets else "earlier") if event["eventType"] == "COMPLETE" else "FAILED"
+        # A cached step's figures were computed in another run; a skipped step's are only shown from
+        # its last run (a new user read "skipped ... (computed in run ...)" as a contradiction).
+        earlier = event["run"]["facets"].get("parent", {}).get("run", {}).get("runId", "")[:8]
+        said = f"computed in run {earlier}" if not_run == "cached" else f"shown: its last run, {earlier}"
+        status = ("ran" if this_run else f"{not_run} ({said})" if "parent" in facets else "earlier") \
+            if event["eventType"] == "COMPLETE" else "FAILED"
         energy, co2 = carbon.get("energy_kwh", 0.0), carbon.get("emissions_kg_co2eq", 0.0)
         if this_run:
             total_energy, total_co2 = total_energy + energy, total_co2 + co2
