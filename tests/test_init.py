@@ -62,6 +62,20 @@ def test_a_file_inside_an_installed_package_is_named_by_its_package(tmp_path, ca
     assert yaml.safe_load((tmp_path / "p" / "own.yaml").read_text())["data"]["events"]["source"] == "../own.csv"
 
 
+def test_header_names_between_single_quotes_are_pointed_out(tmp_path, capsys):
+    """statsmodels' anes96.csv writes 'PID' and 'popul' with their quotes, which Spark and pandas
+    keep: `--label PID` was refused with only "did you mean \"'PID'\"?", and with the quotes the
+    model's clients had to send them too, nowhere said."""
+    table = tmp_path / "anes.csv"
+    table.write_text("'popul'\t'age'\t'PID'\n" + "".join(f"{i % 9}\t{20 + i % 50}\t{i % 3}\n" for i in range(90)))
+    config = tmp_path / "p" / "cnai.yaml"
+    assert main(["--config", str(config), "init", str(table), "--label", "PID"]) == 2
+    said = capsys.readouterr().err
+    assert "between single quotes" in said and "--label \"'PID'\"" in said and "quotechar=\"'\"" in said
+    assert main(["--config", str(config), "init", str(table), "--label", "'PID'"]) == 0
+    assert "WARNING: the header names are written between single quotes" in capsys.readouterr().out
+
+
 def test_a_label_of_whole_numbers_written_with_decimals_gets_a_whole_positive_label(tmp_path, capsys):
     """From a review: a label written 1, 1.0 and 0 got `positive_label: 1.0`, and the server answered the class as 1."""
     table = tmp_path / "cancer.csv"
