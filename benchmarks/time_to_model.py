@@ -19,8 +19,8 @@ Target (issue 16): pipeline <= 1.5x the plain script, caching off.
     BENCH_REPEATS=3 python benchmarks/time_to_model.py   # the script and the DuckDB and Spark arms
                                                          # three times, interleaved: medians and ranges
 
-The machine's own spread between runs (a tenth of the time here) is as large as what is measured:
-repeats interleave the arms, so that a slow minute slows each of them.
+On a shared machine the spread between runs can be as large as what is measured: repeats
+interleave the arms, so that a slow minute slows each of them.
 """
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ def main() -> None:
 
     # As the pipeline tunes (the newest max_tuning_rows training rows per trial, 80/20 by time), and
     # as a plain script most often does (every training row in every trial).
-    same_work = plain(inspect.signature(tune_hyperparameters).parameters["max_tuning_rows"].default)
+    tuning_rows = inspect.signature(tune_hyperparameters).parameters["max_tuning_rows"].default
+    same_work = plain(tuning_rows)
     every_row = plain(0)
 
     def pipeline(arm: str, extra_env: dict[str, str]) -> dict:
@@ -163,10 +164,10 @@ def main() -> None:
     # As `cnai run` runs, each step forked from the warm interpreter; and each step a new Python, as
     # kfp.local's SubprocessRunner starts it (CNAI_FRESH_STEP_PROCESSES=1, once); and every table
     # typed by Spark. Each repeat runs the script and the arms again, one after the other.
-    repeats = int(os.environ.get("BENCH_REPEATS", "1"))
+    repeats = max(1, int(os.environ.get("BENCH_REPEATS", "1")))
     runs = []
     for repeat in range(repeats):
-        script = same_work if repeat == 0 else plain(inspect.signature(tune_hyperparameters).parameters["max_tuning_rows"].default)
+        script = same_work if repeat == 0 else plain(tuning_rows)
         runs.append({"plain_script_s": script["wall_s"], "plain_script": script,
                      "pipeline": pipeline(f"warm-{repeat}", {}),
                      "pipeline_tables_typed_by_spark": pipeline(f"spark-{repeat}", {"CNAI_SMALL_TABLE_BYTES": "0"})})

@@ -224,6 +224,12 @@ def test_a_small_gzipped_csv_is_unpacked_once_and_typed_as_spark_types_the_gzip(
     monkeypatch.setattr(scale, "SMALL_TABLE_BYTES", len(text))
     packed.write_bytes(gzip.compress((text + "50,2020-01-01 10:00:00,1\n").encode()))  # a new version, over the limit
     assert resolve_source(str(packed), tmp_path / "data") == str(packed)
+    monkeypatch.setattr(scale, "SMALL_TABLE_BYTES", 2 * len(text))  # the limit raised: unpacked after all
+    assert resolve_source(str(packed), tmp_path / "data").endswith("t.csv")
+    link = tmp_path / "linked.csv.gz"  # a link named .gz to a file named otherwise (DVC's cache)
+    (tmp_path / "cache-object").write_bytes(packed.read_bytes())
+    link.symlink_to(tmp_path / "cache-object")
+    assert Path(resolve_source(str(link), tmp_path / "data")).name == "linked.csv"
     assert small_tables.spark_needed({"source": str(packed), "format": "csv", "columns": columns}, None).startswith(
         "compressed (a gzipped CSV is typed without Spark when it unpacks to at most")
     (tmp_path / "not.csv.gz").write_text("k\n1\n")

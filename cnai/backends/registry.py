@@ -214,13 +214,24 @@ def storage_uri(registry_uri: str, model_name: str, version: str) -> str:
         return _client(registry_uri).get_model_version_download_uri(model_name, str(version))
 
 
+def _never_written(registry_uri: str) -> bool:
+    """A local SQLite registry whose file is not there (a query such as ?timeout=30 is not part of
+    its path); one that cannot be looked at is left to MLflow, whose failure `_readable` names."""
+    if not registry_uri.startswith("sqlite:///"):
+        return False
+    try:
+        return not Path(registry_uri.removeprefix("sqlite:///").split("?", 1)[0]).exists()
+    except OSError:
+        return False
+
+
 def production_version(registry_uri: str, model_name: str):
     """The version with the `production` alias, or None before the first deployment."""
     if kubeflow := _kubeflow(registry_uri):
         return kubeflow.production_version(registry_uri, model_name)
-    if registry_uri.startswith("sqlite:///") and not Path(registry_uri.removeprefix("sqlite:///")).exists():
-        # A store never written has no versions: opening it would create it (MLflow's migrations,
-        # over a second) in the gate of a project's first run, for this one answer.
+    if _never_written(registry_uri):
+        # A store never written has no versions: opening it would create it (MLflow's migrations)
+        # in the gate of a project's first run, for this one answer.
         return None
     try:
         with _readable(registry_uri, f"read the {PRODUCTION_ALIAS} alias of {model_name}"):

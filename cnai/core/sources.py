@@ -62,37 +62,36 @@ def resolve_source(source: str, cache_dir: Path) -> str:
     """A path Spark can read for `source`: a zipped file (packaged or not; Spark reads gzip but not
     zip) is unpacked into `cache_dir` once per version of it. So is a gzipped file that unpacks to
     at most `cnai.core.scale.SMALL_TABLE_BYTES`: such a table is typed without Spark, whose checks
-    read the text itself (a larger one stays as it is, for Spark)."""
+    read the text itself (a larger one stays as it is, for Spark). The name as given decides (a
+    link's target may be named otherwise); a version is the file's size and modification time."""
     if source.startswith(PACKAGE_PREFIX):
-        packaged = package_file(source)
-        inside = source.removeprefix(PACKAGE_PREFIX)
-        if packaged.suffix == ".zip":
-            return str(_unzipped(packaged, cache_dir / "packages" / inside.removesuffix(".zip")))
-        if packaged.suffix == ".gz":
-            return str(_small_gunzipped(packaged, cache_dir / "packages" / inside.removesuffix(".gz")) or packaged)
-        return str(packaged)
-    if "://" in source or not source.endswith((".zip", ".gz")) or not Path(source).is_file():
+        packed, name, folder = package_file(source), source.removeprefix(PACKAGE_PREFIX), cache_dir / "packages"
+    elif "://" in source or not Path(source).is_file():
         return source
-    path = Path(source).resolve()
-    stat = path.stat()
-    version = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    if path.suffix == ".gz":
-        return str(_small_gunzipped(path, cache_dir / "unzipped" / version / path.name.removesuffix(".gz")) or source)
-    return str(_unzipped(path, cache_dir / "unzipped" / version / path.name.removesuffix(".zip")))
+    else:
+        packed, name, folder = Path(source), Path(source).name, cache_dir / "unzipped"
+    if not name.endswith((".zip", ".gz")):
+        return str(packed)
+    stat = packed.stat()
+    version = hashlib.sha256(f"{packed.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    if name.endswith(".gz"):
+        return str(_small_gunzipped(packed, folder / version / name.removesuffix(".gz")) or packed)
+    return str(_unzipped(packed, folder / version / name.removesuffix(".zip")))
 
 
 def _small_gunzipped(archive_path: Path, target: Path) -> Path | None:
     """`archive_path` unpacked to `target` when what it holds is at most SMALL_TABLE_BYTES; None when it
-    holds more (remembered beside `target`, not unpacked again at each call) or is not gzip after all
-    (Spark then reads it, and says what is wrong)."""
+    holds more (remembered beside `target` for this limit, not unpacked again at each call) or is
+    not gzip after all (Spark then reads it, and says what is wrong)."""
     import gzip
 
     from cnai.core import scale
 
-    too_large = target.with_name(target.name + ".too-large")
+    limit = scale.SMALL_TABLE_BYTES
+    too_large = target.with_name(f"{target.name}.over-{limit}")
     if target.exists():
         return target
-    if too_large.exists() or archive_path.stat().st_size > scale.SMALL_TABLE_BYTES:
+    if too_large.exists() or archive_path.stat().st_size > limit:
         return None
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f"{target.name}.{os.getpid()}.partial")
@@ -100,7 +99,7 @@ def _small_gunzipped(archive_path: Path, target: Path) -> Path | None:
         with gzip.open(archive_path, "rb") as packed, staging.open("wb") as out:
             while chunk := packed.read(1 << 20):
                 out.write(chunk)
-                if out.tell() > scale.SMALL_TABLE_BYTES:
+                if out.tell() > limit:
                     too_large.touch()
                     return None
         staging.replace(target)

@@ -158,7 +158,8 @@ def run_distributed(work: Path, processes: int) -> list[dict[str, Any]]:
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).splitlines()
         # torchrun's summary ends the output; a rank's own cause (a Python error, a C++ abort) is above it.
-        causes = [line for line in lines[:-15] if any(mark in line for mark in ("Error", "terminate called", "what():"))]
+        causes = [line for line in lines[:-15] if any(mark in line for mark in ("Error", "terminate called", "what():"))
+                  and "ChildFailedError" not in line]
         tail = "\n".join([*causes[-5:], *lines[-15:]])
         raise DataError(f"torch_tabular: distributed training in {processes} process(es) failed:\n{tail}")
     return [json.loads((work / f"rank-{rank}.json").read_text()) for rank in range(processes)]

@@ -563,13 +563,13 @@ def project_config(source: str, label: str, source_format: str = "csv", task: st
     quoted = [str(c) for c in frame.columns if re.fullmatch(r"'[^']*'", str(c))]
     rewrite = (f"or write the file without them first, e.g. with pandas: pd.read_csv(path, sep={reading.get('delimiter', ',')!r}, "
                "quotechar=\"'\").to_csv('table.csv', index=False)")
-    if len(quoted) == len(frame.columns) > 1 and label in frame.columns:
+    if source_format == "csv" and len(quoted) == len(frame.columns) > 1 and label in frame.columns:
         # statsmodels' anes96.csv: Spark and pandas keep the quotes, and clients must send them too.
         notes.append(f"WARNING: the header names are written between single quotes ({shown(quoted[:3])}), which are part of "
                      f"each name as Spark reads them (requests to the model send {quoted[0]!r} too); {rewrite}")
     if label not in frame.columns:
         hint = ""
-        if f"'{label}'" in quoted:
+        if source_format == "csv" and f"'{label}'" in quoted:
             hint = (f"; its header names are written between single quotes, which Spark and pandas keep as part of each "
                     f"name: give --label \"'{label}'\" (requests to the model then send the quotes too), {rewrite}")
         if len(frame.columns) == 1 and label in re.split(r"[\s'\"]+", str(frame.columns[0])):

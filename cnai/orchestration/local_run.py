@@ -203,8 +203,8 @@ def run_locally(pipeline, pipeline_name: str, arguments: dict[str, Any], home: P
 
 def _record(pipeline_name: str, run_id: str, arguments: dict[str, Any], rows: list[dict[str, Any]], ok: bool,
             elapsed: float, run_dir: Path | None) -> str | None:
-    """record_in_mlflow in the run's warm interpreter, which imports MLflow anyway: `cnai` would take
-    seconds to import it again after the last step, for one record."""
+    """record_in_mlflow in the run's warm interpreter, which has imported MLflow while the steps ran:
+    `cnai` would take seconds to import it again after the last step, for one record."""
     from cnai.backends.local.warm_steps import call_in_fork
 
     return call_in_fork(record_in_mlflow, pipeline_name=pipeline_name, run_id=run_id, arguments=arguments, rows=rows,

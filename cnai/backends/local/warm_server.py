@@ -10,8 +10,9 @@ libraries down (`Server.finish`). The server waits for it and answers its exit s
 at a time: the client starts a new process for a second task meanwhile (kfp's ParallelFor).
 
 A request may also be a call (`"call": "module:function"`, with keyword arguments as JSON): `cnai`'s
-own work that needs a preloaded library (scikit-learn to check hyperparameters, MLflow to record
-the run) runs in a fork that has it, instead of importing it again into `cnai` (`call_in_fork`).
+own work that needs a library the server imports (scikit-learn to check hyperparameters; MLflow, in
+LATER, once the tasks have run, to record the run) runs in a fork that has it, instead of importing
+it again into `cnai` (`call_in_fork`).
 Its result, or the CnaiError it raised, comes back as JSON on the request's first descriptor; its
 output goes to the other two (the caller's stdout and stderr).
 """

@@ -206,8 +206,8 @@ def start() -> WarmInterpreter | None:
 
 
 def call_in_fork(function: Callable[..., Any], /, **kwargs: Any) -> Any:
-    """`function(**kwargs)` in a fork of the run's warm interpreter, whose preloaded libraries `cnai`
-    then need not import itself (scikit-learn, MLflow: seconds of the run's time); here, where there
+    """`function(**kwargs)` in a fork of the run's warm interpreter, whose imported libraries `cnai`
+    then need not import itself (scikit-learn; MLflow once the tasks have run); here, where there
     is none, while it runs a task, or when the call failed with other than our own error (so that
     its traceback is the usual one: a function called so must bear being called twice, as checks
     and `serve_production` do). Arguments and result as JSON; our own error is raised again."""
