@@ -26,6 +26,13 @@ def default_registry_uri(home: Path) -> str:
     return f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
 
 
+def _sqlite_file(registry_uri: str) -> Path | None:
+    """The file of a local SQLite registry URI (its ?query is not part of the path), else None."""
+    if not registry_uri.startswith("sqlite:///"):
+        return None
+    return Path(registry_uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+
 def _client(registry_uri: str):
     import logging
 
@@ -38,8 +45,8 @@ def _client(registry_uri: str):
     # Fetching a version's files drew MLflow's progress bars on `cnai serve` (unless the user asks for them).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-    if registry_uri.startswith("sqlite:///"):
-        Path(registry_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if sqlite_file := _sqlite_file(registry_uri):
+        sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(registry_uri)
     mlflow.set_registry_uri(registry_uri)
     return MlflowClient(tracking_uri=registry_uri, registry_uri=registry_uri)
@@ -75,8 +82,8 @@ def _readable(registry_uri: str, doing: str) -> Iterator[None]:
 
 def _artifact_root(registry_uri: str) -> str:
     # The SQLite store would otherwise put artifacts in ./mlruns of whatever directory a step runs in.
-    if registry_uri.startswith("sqlite:///"):
-        return (Path(registry_uri.removeprefix("sqlite:///")).parent / "artifacts").resolve().as_uri()
+    if sqlite_file := _sqlite_file(registry_uri):
+        return (sqlite_file.parent / "artifacts").resolve().as_uri()
     return ""
 
 
@@ -215,12 +222,12 @@ def storage_uri(registry_uri: str, model_name: str, version: str) -> str:
 
 
 def _never_written(registry_uri: str) -> bool:
-    """A local SQLite registry whose file is not there (a query such as ?timeout=30 is not part of
-    its path); one that cannot be looked at is left to MLflow, whose failure `_readable` names."""
-    if not registry_uri.startswith("sqlite:///"):
+    """A local SQLite registry whose file is not there; one that cannot be looked at is left to
+    MLflow, whose failure `_readable` names."""
+    if (sqlite_file := _sqlite_file(registry_uri)) is None:
         return False
     try:
-        return not Path(registry_uri.removeprefix("sqlite:///").split("?", 1)[0]).exists()
+        return not sqlite_file.exists()
     except OSError:
         return False
 

@@ -4,11 +4,13 @@ into the run directory once when it is zipped (or gzipped, and small)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
 import zipfile
 import zlib
+from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 from typing import BinaryIO
@@ -93,21 +95,31 @@ def _small_gunzipped(archive_path: Path, target: Path) -> Path | None:
         return target
     if too_large.exists() or archive_path.stat().st_size > limit:
         return None
+    try:
+        with _staging(target) as staging:
+            with gzip.open(archive_path, "rb") as packed, staging.open("wb") as out:
+                while chunk := packed.read(1 << 20):
+                    out.write(chunk)
+                    if out.tell() > limit:
+                        too_large.touch()
+                        return None
+            staging.replace(target)
+    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
+        return None
+    return target
+
+
+@contextlib.contextmanager
+def _staging(target: Path) -> Iterator[Path]:
+    """A file beside `target` to write it in, which the caller moves into place when complete (a
+    step stopped halfway, or another process unpacking at once, never leaves `target` partial);
+    gone afterwards in every case."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:
-        with gzip.open(archive_path, "rb") as packed, staging.open("wb") as out:
-            while chunk := packed.read(1 << 20):
-                out.write(chunk)
-                if out.tell() > limit:
-                    too_large.touch()
-                    return None
-        staging.replace(target)
-    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
-        return None
+        yield staging
     finally:
         staging.unlink(missing_ok=True)
-    return target
 
 
 def _unzipped(archive_path: Path, target: Path) -> Path:
@@ -118,11 +130,10 @@ def _unzipped(archive_path: Path, target: Path) -> Path:
         if len(members) != 1:
             raise DataError(f"{archive_path}: a zip of {len(members)} files ({members[:5]}); point the source at one "
                             "table (unzip it, or zip one file)")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(target.name + ".partial")
-        with staging.open("wb") as out:
-            out.write(archive.read(members[0]))
-        staging.replace(target)
+        with _staging(target) as staging:
+            with staging.open("wb") as out:
+                out.write(archive.read(members[0]))
+            staging.replace(target)
     return target
 
 
