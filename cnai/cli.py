@@ -85,6 +85,10 @@ def sample_rows(text: str) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from cnai.backends.local import warm_steps
+
+    # Its imports are the first step's wait: they start before ours and the configuration's checks.
+    warm_steps.start()
     from cnai.orchestration.training import run_training
 
     config, config_path, _ = open_project(args)

@@ -291,3 +291,29 @@ def test_cnai_checks_hyperparameters_without_importing_scikit_learn(tmp_path):
     said = json.loads(run.stdout.splitlines()[-1])
     assert said["refused"].startswith("model.params.max_iter: -3 is refused by the model (HistGradientBoostingClassifier")
     assert not said["sklearn_here"]
+
+
+def test_cnai_run_starts_the_warm_interpreter_before_importing_pandas(tmp_path, monkeypatch):
+    """The warm interpreter's imports are what the first step waits for: `cnai run` starts it before
+    its own heavier imports. `cnai.cli` imported pandas through the configuration's names (half a
+    second, for every verb), and the warm interpreter started after them and the project's checks."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent("""
+        import json, sys
+        from cnai.backends.local import warm_steps
+        import cnai.cli
+        imported = sorted(m for m in ("pandas", "numpy", "pyarrow") if m in sys.modules)
+        started = []
+        warm_steps.start = lambda: started.append(sorted(m for m in ("pandas", "numpy") if m in sys.modules))
+        try:
+            cnai.cli.main(["--config", "missing.yaml", "run"])
+        except BaseException:
+            pass
+        print(json.dumps({"imported_by_cli": imported, "imported_when_started": started}))
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    said = json.loads(run.stdout.splitlines()[-1])
+    assert said == {"imported_by_cli": [], "imported_when_started": [[]]}

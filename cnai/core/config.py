@@ -17,13 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cnai.core.errors import ConfigError
 from cnai.core.search_space import search_space_problems
-from cnai.core.splits import SPLITS
 from cnai.core.tasks import ALL_METRICS, METRICS, TASKS
 
 SPARK_TYPES = {"string", "int", "bigint", "double", "float", "boolean", "timestamp", "date"}
 # What Spark 4's CSV reader decodes (its CSVOptions charset check); windows-1252 is refused there.
 CSV_ENCODINGS = ("utf-8", "iso-8859-1", "windows-1252", "us-ascii")
 TIME_TYPES = ("timestamp", "date")
+SPLITS = ("time", "random")  # how the holdout is cut (cnai.core.splits)
 
 
 def time_feature_problem(column: str, derive_in: str) -> str:

@@ -14,9 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from cnai.core.config import SPLITS
 from cnai.core.errors import DataError
-
-SPLITS = ("time", "random")
 
 
 def split_frame(frame: pd.DataFrame, how: str, holdout_fraction: float, timestamp: str = "", seed: int = 0,

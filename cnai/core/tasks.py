@@ -9,12 +9,13 @@ positive label). A regression model scores the value itself.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from cnai.core.errors import DataError
+
+if TYPE_CHECKING:  # numpy and pandas are imported where they are used: `cnai.core.config` reads this module's names
+    import numpy as np
+    import pandas as pd
 
 TASKS = ("binary", "multiclass", "regression")
 
@@ -35,6 +36,8 @@ MULTICLASS_MAX_INTEGER_VALUES = 20  # an integer label with more values than thi
 def is_quantity(present: pd.Series) -> bool:
     """A numeric label (no missing values) whose values are amounts, a regression's target: some
     are not whole, or there are more of them than classes usually are."""
+    import pandas as pd
+
     if pd.api.types.is_bool_dtype(present) or not pd.api.types.is_numeric_dtype(present):
         return False
     return not (present == present.round()).all() or present.nunique() > MULTICLASS_MAX_INTEGER_VALUES
@@ -69,6 +72,8 @@ def check_metric(task: str, metric: str, key: str) -> None:
 
 def jsonable(value: Any) -> Any:
     """A label value as JSON keeps it (numpy scalars to Python's)."""
+    import numpy as np
+
     return value.item() if isinstance(value, np.generic) else value
 
 
@@ -81,6 +86,8 @@ def label_classes(task: str, values: pd.Series, where: str, label: str, positive
     no/yes by sort order). `values` may be a sample of the column's distinct values, cut at
     `distinct_kept` plus one: more than `distinct_kept` of them means the column has more than that.
     """
+    import pandas as pd
+
     present = values.dropna()
     if present.empty:
         raise DataError(f"{where}: label column {label!r} has no values")
@@ -133,6 +140,9 @@ def _examples(values: Sequence[Any]) -> str:
 
 def encode_labels(values: pd.Series, classes: list[Any], where: str, label: str) -> np.ndarray:
     """Positions in `classes` (classification) or the values as floats (regression, `classes` empty)."""
+    import numpy as np
+    import pandas as pd
+
     if not classes:
         return values.to_numpy(dtype=float)
     index = {c: i for i, c in enumerate(classes)}
@@ -176,6 +186,8 @@ def loss_settings(fixed: dict[str, Any], searched: list[dict[str, Any]],
 def check_label_for_losses(values: pd.Series, losses: list[tuple[str, str]], where: str, label: str) -> None:
     """A regression label the chosen loss cannot take, refused by name before any fit: the libraries
     refuse it in fit, unnamed (XGBoost's with a C++ trace). `losses` as `loss_settings` gives them."""
+    import numpy as np
+
     y = values.to_numpy(dtype=float, na_value=np.nan)
     y = y[~np.isnan(y)]
     for key, loss in losses:
@@ -190,6 +202,7 @@ def check_label_for_losses(values: pd.Series, losses: list[tuple[str, str]], whe
 def score(task: str, metric: str, y_true: np.ndarray, scores: np.ndarray) -> float:
     """`y_true` as `encode_labels` gives it; `scores` as `SavedModel.scores` (binary: P(positive),
     multiclass: one column per class, regression: the value)."""
+    import numpy as np
     from sklearn import metrics as skm
 
     y_true = np.asarray(y_true)
