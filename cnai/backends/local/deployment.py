@@ -15,12 +15,10 @@ from typing import Any
 import requests
 
 from cnai.backends import registry
-from cnai.backends.local.model_server import REPOSITORY_REFUSAL, TOKEN_HEADER
 from cnai.core.artifacts import atomic_output
 from cnai.core.errors import ServingError
 from cnai.core.processes import is_running
 from cnai.core.run_dir import home
-from cnai.models.saved import META_FILE
 
 SERVER_LOG_BYTES = 16 << 20  # the server's own log is rotated past this as a server starts
 
@@ -121,6 +119,9 @@ def _listener_project(port: int) -> str | None:
 def cnai_server_models(url: str) -> list[str] | None:
     """The models a cnai model server at `url` serves; None when what answers there is not one (its
     repository API's refusal, asked without the token, is cnai's own)."""
+    # Here, not at the top: the server's own module imports pandas and the model code (`cnai stop` needs neither).
+    from cnai.backends.local.model_server import REPOSITORY_REFUSAL
+
     try:
         refusal = requests.get(f"{url}/v2/repository", timeout=1.0)
         if refusal.status_code != 403 or refusal.json().get("error") != REPOSITORY_REFUSAL:
@@ -201,6 +202,9 @@ def deploy_locally(endpoint: str, registry_uri: str, model_name: str, version: s
 def _inputs_changed(previous_pointer: str | None, model_dir: Path) -> dict[str, str]:
     """What a client must now send otherwise than to the version this one replaced: a retrain on a
     changed cnai.yaml swapped in a model of another feature, and clients were refused at once."""
+    # Here, not at the top: the saved model's module imports pandas (`cnai stop` needs none of it).
+    from cnai.models.saved import META_FILE
+
     try:
         before = json.loads((Path(json.loads(previous_pointer)["path"]) / META_FILE).read_text())["feature_columns"]
         after = json.loads((Path(model_dir) / META_FILE).read_text())["feature_columns"]
@@ -216,6 +220,8 @@ def _inputs_changed(previous_pointer: str | None, model_dir: Path) -> dict[str, 
 def _load(url: str, model_name: str, timeout_s: float, restore_pointer: str | None, paths: dict[str, Path],
           version: str) -> None:
     """Ask the running server to load what the pointer names; on failure put the old pointer back."""
+    from cnai.backends.local.model_server import TOKEN_HEADER
+
     try:
         response = requests.post(f"{url}/v2/repository/models/{model_name}/load", timeout=timeout_s,
                                  headers={TOKEN_HEADER: _read_token(paths)})
