@@ -266,6 +266,28 @@ def test_lineage_names_the_registration_the_deploy_followed_not_a_later_one(tmp_
     assert lineage_chain("m")[0][2] == "serves version 2"
 
 
+def test_the_trace_of_a_model_whose_local_server_was_stopped_does_not_say_it_serves(tmp_path, monkeypatch):
+    """A new user ran `cnai lineage` after `cnai stop`: it said "serves version 1"."""
+    import json
+
+    from cnai.orchestration.lineage import trace_served_model
+
+    monkeypatch.setenv("CNAI_HOME", str(tmp_path))
+
+    def event(step: str, time: str, target: str) -> dict:
+        return {"eventType": "COMPLETE", "eventTime": time, "job": {"namespace": "cnai", "name": f"cnai.{step}"},
+                "run": {"runId": f"{step}-{target}", "facets": {"cnai_step": {
+                    "facts": {"version": "1"}, "parameters": {"model_name": "m", "target": target}}}},
+                "inputs": [], "outputs": []}
+
+    (tmp_path / "lineage").mkdir()
+    for target, said in (("local", "deployed version 1 (no model server runs it now: `cnai serve` starts one) deploy"),
+                         ("kubeflow", "serves version 1 deploy")):  # a cluster's InferenceService is not ours to look for here
+        events = [event("register", "2026-12-01T10:00:00Z", target), event("deploy", "2026-12-01T10:01:00Z", target)]
+        (tmp_path / "lineage" / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+        assert trace_served_model("m").splitlines()[2].startswith(said)
+
+
 def test_a_failed_runs_table_says_cached_for_a_step_the_cache_answered_and_not_run_after_the_failure(tmp_path, monkeypatch):
     """A run that failed at validate, with ingest from the cache, showed 'ingest not run'."""
     import json

@@ -70,9 +70,20 @@ def lineage_chain(model_name: str, version: str | None = None) -> list[tuple[int
     return chain
 
 
+def _stopped_here(model_name: str, deploy: dict) -> bool:
+    """A deploy to this machine whose model server no longer runs (`cnai stop`): the lineage alone
+    still reads as serving it."""
+    from cnai.backends.local.deployment import server_pid
+
+    parameters = deploy["run"]["facets"].get("cnai_step", {}).get("parameters", {})
+    return parameters.get("target", "local") == "local" and server_pid(model_name) is None
+
+
 def trace_served_model(model_name: str, version: str | None = None) -> str:
     lines = [f"Lineage of {model_name} (from {lineage_file()})", ""]
     for depth, event, link in lineage_chain(model_name, version):
+        if depth == 0 and link.startswith("serves ") and _stopped_here(model_name, event):
+            link = f"deployed {link.removeprefix('serves ')} (no model server runs it now: `cnai serve` starts one)"
         pad = "  " * depth
         if "seen" in event:
             lines.append(f"{pad}{link} {event_step(event['seen'])} (run {event['seen']['run']['runId'][:8]}, shown above)")
