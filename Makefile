@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 CNAI := $(BIN)/cnai
 # The environment here sets PYTHONDONTWRITEBYTECODE=1; without compiled bytecode every import
 # (feast alone ~9 s) is paid again in each pipeline step. Our own package too: each step imports
-# it anew (`bytecode`, before each target that runs it; only changed files are compiled again).
+# it anew (`bytecode`, before run, test, bench, drift and monitor; only changed files are compiled
+# again, and -q prints only a file that does not compile).
 STAMP := $(VENV)/.installed
 # No pip cache: a fresh machine installs once, and the cache held a 460 MB PySpark wheel built from
 # its sdist beside the installed copy (a CI run ran out of disk installing the Elyra env).
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml setup.py
 	touch $(STAMP)
 
 bytecode: setup
-	$(BIN)/python -m compileall -q -j 0 cnai > /dev/null
+	$(BIN)/python -m compileall -q -j 0 cnai
 
 run: bytecode
 	$(CNAI) run

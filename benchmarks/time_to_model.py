@@ -129,8 +129,9 @@ def main() -> None:
     # As the pipeline tunes (the newest max_tuning_rows training rows per trial, 80/20 by time), and
     # as a plain script most often does (every training row in every trial).
     tuning_rows = inspect.signature(tune_hyperparameters).parameters["max_tuning_rows"].default
-    # Once unmeasured first: the first script of a benchmark read its libraries from disk (16-18 s
-    # warm, 21-22 s first), which flattered the first repeat's ratios.
+    # Once unmeasured first: the first script of a benchmark read its libraries from disk (21-22 s
+    # against 16-20 s after), which flattered the first repeat's ratios. The pipeline's first run
+    # is not warmed: what it imports beyond the script's may come from disk, against it.
     plain(tuning_rows)
     same_work = plain(tuning_rows)
     every_row = plain(0)

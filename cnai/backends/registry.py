@@ -45,7 +45,7 @@ def _client(registry_uri: str):
     # Fetching a version's files drew MLflow's progress bars on `cnai serve` (unless the user asks for them).
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-    if sqlite_file := _sqlite_file(registry_uri):
+    if (sqlite_file := _sqlite_file(registry_uri)) is not None:
         sqlite_file.parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(registry_uri)
     mlflow.set_registry_uri(registry_uri)
@@ -82,7 +82,7 @@ def _readable(registry_uri: str, doing: str) -> Iterator[None]:
 
 def _artifact_root(registry_uri: str) -> str:
     # The SQLite store would otherwise put artifacts in ./mlruns of whatever directory a step runs in.
-    if sqlite_file := _sqlite_file(registry_uri):
+    if (sqlite_file := _sqlite_file(registry_uri)) is not None:
         return (sqlite_file.parent / "artifacts").resolve().as_uri()
     return ""
 

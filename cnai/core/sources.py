@@ -113,7 +113,7 @@ def _small_gunzipped(archive_path: Path, target: Path) -> Path | None:
 def _staging(target: Path) -> Iterator[Path]:
     """A file beside `target` to write it in, which the caller moves into place when complete (a
     step stopped halfway, or another process unpacking at once, never leaves `target` partial);
-    gone afterwards in every case."""
+    removed afterwards, unless the process is killed first (its pid in the name: never read)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f"{target.name}.{os.getpid()}.partial")
     try:

@@ -21,8 +21,9 @@ def run_training(config: ProjectConfig, config_path: Path, sample_rows: int | No
     import time
 
     began = time.perf_counter()
-    # First the warm interpreter and the run's Spark, which the checks and the first step wait for:
-    # their start then overlaps kfp's import and the pipeline's compile.
+    # First the warm interpreter (`cnai run` has started it already, before its own imports) and the
+    # run's Spark, which the checks and the first step wait for: their start overlaps kfp's import
+    # and the pipeline's compile.
     warm_steps.start()
     home = export_settings(config, config_path)
     arguments = pipeline_arguments(config, config_path, sample_rows)
