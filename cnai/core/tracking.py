@@ -374,6 +374,15 @@ def event_facts(event: dict[str, Any]) -> dict[str, Any]:
     return event["run"]["facets"].get("cnai_step", {}).get("facts", {})
 
 
+def event_parameters(event: dict[str, Any]) -> dict[str, Any]:
+    return event["run"]["facets"].get("cnai_step", {}).get("parameters", {})
+
+
+def event_pipeline_run(event: dict[str, Any]) -> str:
+    """The id of the pipeline run the step belongs to ("" for a step run on its own)."""
+    return event["run"]["facets"].get("parent", {}).get("run", {}).get("runId", "")
+
+
 def event_outputs(event: dict[str, Any]) -> dict[str, Path]:
     return {o["facets"]["cnai_content"]["argument"]: Path(o["name"]).expanduser() for o in event.get("outputs", [])}
 

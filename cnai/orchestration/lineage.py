@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cnai.core.errors import CnaiError
-from cnai.core.tracking import event_facts, event_step, lineage_file, read_events
+from cnai.core.tracking import event_facts, event_parameters, event_step, lineage_file, read_events
 
 
 def _completed() -> list[dict[str, Any]]:
@@ -26,14 +26,14 @@ def lineage_chain(model_name: str, version: str | None = None) -> list[tuple[int
     """(depth, event, how it links to its parent) from deploy back to ingest."""
     events = _completed()
     deploys = [e for e in events if event_step(e) == "deploy"
-               and e["run"]["facets"].get("cnai_step", {}).get("parameters", {}).get("model_name") == model_name]
+               and event_parameters(e).get("model_name") == model_name]
     if version is None:
         if not deploys:
             raise CnaiError(f"no deployment of {model_name!r} in {lineage_file()}; run the pipeline first")
         version = event_facts(max(deploys, key=lambda e: e["eventTime"]))["version"]
     version = str(version)
     registrations = [e for e in events if event_step(e) == "register" and str(event_facts(e).get("version")) == version
-                     and e["run"]["facets"].get("cnai_step", {}).get("parameters", {}).get("model_name", model_name) == model_name]
+                     and event_parameters(e).get("model_name", model_name) == model_name]
     if not registrations:
         raise CnaiError(f"no registration of {model_name} version {version} in {lineage_file()}")
     chain: list[tuple[int, dict, str]] = []
@@ -75,8 +75,7 @@ def _stopped_here(model_name: str, deploy: dict) -> bool:
     still reads as serving it."""
     from cnai.backends.local.deployment import server_pid
 
-    parameters = deploy["run"]["facets"].get("cnai_step", {}).get("parameters", {})
-    return parameters.get("target", "local") == "local" and server_pid(model_name) is None
+    return event_parameters(deploy).get("target", "local") == "local" and server_pid(model_name) is None
 
 
 def trace_served_model(model_name: str, version: str | None = None) -> str:

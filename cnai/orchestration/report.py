@@ -14,7 +14,7 @@ from typing import Any
 import mistune
 
 from cnai.core.errors import CnaiError
-from cnai.core.tracking import event_facts, event_outputs, event_step, read_events
+from cnai.core.tracking import event_facts, event_outputs, event_pipeline_run, event_step, read_events
 
 # What a person wants to see from each step, by output name and how to show it.
 VISUALS: dict[str, list[tuple[str, str]]] = {
@@ -43,11 +43,6 @@ def last_run(events: list[dict]) -> tuple[str, str]:
     raise CnaiError("no pipeline run in the lineage yet: run `cnai run` first")
 
 
-def _parent_run(event: dict) -> str:
-    """The pipeline run id an event's step belongs to ("" for an event without one)."""
-    return event["run"]["facets"].get("parent", {}).get("run", {}).get("runId", "")
-
-
 def steps_cached_or_run(recorded: set[str], failed: bool) -> list[str]:
     """The steps (pipeline order) that ran or came from KFP's cache in a run whose steps with events
     are `recorded`: in a failed run, none after the last of them (they never ran; an earlier run's
@@ -59,8 +54,8 @@ def steps_cached_or_run(recorded: set[str], failed: bool) -> list[str]:
 
 def step_events(events: list[dict], run_id: str) -> list[tuple[str, dict, bool]]:
     """(step, final event, from this run?) for each step of the run; a cached step's latest earlier run."""
-    in_run = [e for e in events if e["eventType"] in ("COMPLETE", "FAIL") and _parent_run(e) == run_id]
-    run_started = min((e["eventTime"] for e in events if _parent_run(e) == run_id), default="")
+    in_run = [e for e in events if e["eventType"] in ("COMPLETE", "FAIL") and event_pipeline_run(e) == run_id]
+    run_started = min((e["eventTime"] for e in events if event_pipeline_run(e) == run_id), default="")
     found = []
     may_be_cached = steps_cached_or_run({event_step(e) for e in in_run}, any(e["eventType"] == "FAIL" for e in in_run))
     for step in VISUALS:
@@ -116,7 +111,7 @@ def build_report(target: Path) -> Path:
         not_run = "skipped (gate: keep production)" if gated and step in ("deploy", "smoke_test") else absent
         # A cached step's figures were computed in another run; a skipped step's are only shown from
         # its last run (a new user read "skipped ... (computed in run ...)" as a contradiction).
-        earlier = _parent_run(event)[:8]
+        earlier = event_pipeline_run(event)[:8]
         said = f"computed in run {earlier}" if not_run == "cached" else f"shown: its last run, {earlier}"
         status = ("ran" if this_run else f"{not_run} ({said})" if earlier else "earlier") \
             if event["eventType"] == "COMPLETE" else "FAILED"

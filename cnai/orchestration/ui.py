@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from cnai.core.processes import die_with_parent
-from cnai.core.tracking import event_facts, event_outputs, event_step, read_events
+from cnai.core.tracking import event_facts, event_outputs, event_pipeline_run, event_step, read_events
 from cnai.orchestration.lineage import lineage_chain
 from cnai.orchestration.report import VISUALS, _render, steps_cached_or_run
 
@@ -37,10 +37,6 @@ table{border-collapse:collapse;margin:8px 0} td,th{border:1px solid #ddd;padding
 
 
 
-def _parent(event: dict) -> str | None:
-    return event["run"]["facets"].get("parent", {}).get("run", {}).get("runId")
-
-
 
 def _datasets(event: dict, kind: str) -> set[tuple[str, str]]:
     return {(d["namespace"], d["name"]) for d in event.get(kind, [])}
@@ -50,7 +46,7 @@ def pipeline_runs(events: list[dict]) -> list[dict[str, Any]]:
     """Each pipeline run, newest first: its steps' final events, status, duration and carbon."""
     runs: dict[str, dict[str, Any]] = {}
     for event in events:
-        run_id = _parent(event)
+        run_id = event_pipeline_run(event)
         if not run_id or event["eventType"] not in ("COMPLETE", "FAIL"):
             continue
         run = runs.setdefault(run_id, {"run_id": run_id, "pipeline": event["run"]["facets"]["parent"]["job"]["name"],
